@@ -1,0 +1,1 @@
+"""The outermost layer: settings, the composition root, the CLI and the chat platform adapters."""

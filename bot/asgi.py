@@ -1,0 +1,17 @@
+"""ASGI factory for `orderhub api --workers N`: every HTTP worker process builds its own Runtime."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from bot.settings import Settings
+from bot.wiring import Runtime
+from webhooks.app import create_app
+
+
+def create_asgi_app(runtime: Runtime | None = None) -> FastAPI:
+    rt = runtime or Runtime.build(Settings())
+    services = rt.app_services()
+    if runtime is None:  # we own it: close it with the app
+        services.on_shutdown.append(rt.close)
+    return create_app(services)

@@ -1,0 +1,238 @@
+"""`orderhub`: the command line (SPEC §3). Each command builds what it needs from Settings and closes it again."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bot.settings import Settings
+from bot.wiring import Runtime
+
+T = TypeVar("T")
+app = typer.Typer(help="OrderHub: a programmable order hub driven from WeCom and Telegram.", no_args_is_help=True)
+queue_app = typer.Typer(help="The intake queue.", no_args_is_help=True)
+users_app = typer.Typer(help="Staff users and customers.", no_args_is_help=True)
+db_app = typer.Typer(help="The database.", no_args_is_help=True)
+app.add_typer(queue_app, name="queue")
+app.add_typer(users_app, name="users")
+app.add_typer(db_app, name="db")
+console = Console()
+
+
+def _mount_optional() -> None:
+    """Sub-apps of other features register here; a missing one must not break the core commands."""
+    from bot import cli_rules
+
+    app.add_typer(cli_rules.app, name="rules", help="Validate, explain and compare business rules.")
+    with contextlib.suppress(ImportError):
+        from bot import cli_telegram
+
+        app.add_typer(cli_telegram.app, name="telegram", help="Telegram webhook registration.")
+
+
+def run_with_runtime(fn: Callable[[Runtime], Awaitable[T]], *, upgrade: bool = False) -> T:
+    async def _main() -> T:
+        runtime = Runtime.build(Settings())
+        try:
+            if upgrade:
+                await runtime.upgrade_db()
+            return await fn(runtime)
+        finally:
+            await runtime.close()
+
+    return asyncio.run(_main())
+
+
+def _stop_event() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Everything in one process: HTTP, the bots that are configured, intake worker, notifier, scheduler."""
+    from bot.serve import serve_all
+
+    _logging()
+    asyncio.run(serve_all(Settings(), host, port))
+
+
+@app.command()
+def api(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Number of HTTP worker processes.")] = 1,
+) -> None:
+    """Only the HTTP part (webhooks and API); run several for more intake throughput."""
+    import uvicorn
+
+    _logging()
+    uvicorn.run("bot.asgi:create_asgi_app", factory=True, host=host, port=port, workers=workers,
+                log_level="warning", access_log=False)
+
+
+@app.command()
+def worker(
+    burst: Annotated[bool, typer.Option(help="Drain the queue, then exit.")] = False,
+    metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics on this port.")] = None,
+) -> None:
+    """One intake worker: queue → database, in batches. Run several; Redis consumer groups spread the work."""
+    _logging()
+    if metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr="127.0.0.1")
+
+    async def _run(rt: Runtime) -> None:
+        totals = await rt.intake_worker().run(None if burst else _stop_event(), burst=burst)
+        console.print(f"stored {totals.inserted} new, {totals.updated} updated, {totals.duplicates} duplicates, "
+                      f"{len(totals.failed)} failed tries")
+
+    run_with_runtime(_run)
+
+
+@app.command("import")
+def import_file(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A .csv or .xlsx file of orders.")],
+    channel: Annotated[str, typer.Option(help="Channel the orders are keyed under.")] = "import",
+) -> None:
+    """CSV or XLSX orders into the intake queue, with a progress bar and a per-row error report."""
+    from bot.importer import import_orders
+
+    async def _run(rt: Runtime) -> int:
+        return await import_orders(rt, file, channel, console)
+
+    failed = run_with_runtime(_run)
+    raise typer.Exit(1 if failed else 0)
+
+
+@queue_app.command("status")
+def queue_status() -> None:
+    """Depth, pending, retrying and dead letters."""
+
+    async def _run(rt: Runtime) -> None:
+        st = await rt.queue.status()
+        table = Table(title="intake queue")
+        for col in ("depth", "waiting", "pending", "retrying", "dead letters", "consumers"):
+            table.add_column(col, justify="right")
+        table.add_row(*(str(v) for v in (st.depth, st.waiting, st.pending, st.retrying, st.dead, st.consumers)))
+        console.print(table)
+        for entry in (await rt.queue.dead_entries(limit=20)):
+            console.print(f"[red]dead[/] {entry['dead_id']} channel={entry.get('c')} tries={entry.get('a')}: "
+                          f"{entry.get('e')}")
+
+    run_with_runtime(_run)
+
+
+@queue_app.command("replay-dead")
+def queue_replay_dead() -> None:
+    """Put every dead letter back into the intake queue (after fixing what killed it)."""
+
+    async def _run(rt: Runtime) -> None:
+        moved = await rt.queue.replay_dead()
+        await rt.dead_letters.mark_all_replayed(rt.clock.now())
+        console.print(f"replayed {moved} dead letter(s)")
+
+    run_with_runtime(_run, upgrade=True)
+
+
+@users_app.command("add")
+def users_add(
+    name: str,
+    role: Annotated[str, typer.Option(help="admin, manager, finance, supply_chain or customer.")],
+    region: Annotated[list[str] | None, typer.Option(help="A region (repeat for several); managers need one.")] = None,
+    phone: Annotated[str | None, typer.Option(help="Phone number.")] = None,
+    email: Annotated[str | None, typer.Option(help="E-mail for escalations.")] = None,
+    supervisor: Annotated[str | None, typer.Option(help="Name of this user's supervisor.")] = None,
+) -> None:
+    """Add a staff user or customer; the user's API token is printed on the last line."""
+    from storage.users_repo import UserError
+
+    async def _run(rt: Runtime) -> str:
+        _, token = await rt.users.add(name, role, region or [], phone, email, datetime.now(UTC), supervisor)
+        return token
+
+    try:
+        token = run_with_runtime(_run, upgrade=True)
+    except UserError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    console.print(f"added {name} ({role})")
+    print(token)
+
+
+@users_app.command("link")
+def users_link(
+    name: str,
+    telegram: Annotated[str | None, typer.Option(help="Telegram user id.")] = None,
+    wecom: Annotated[str | None, typer.Option(help="WeCom userid.")] = None,
+) -> None:
+    """Tie a chat identity to a user."""
+    from storage.users_repo import UserError
+
+    if bool(telegram) == bool(wecom):
+        console.print("[red]error:[/] give exactly one of --telegram or --wecom")
+        raise typer.Exit(2)
+    platform, ident = ("telegram", telegram) if telegram else ("wecom", wecom)
+
+    async def _run(rt: Runtime) -> None:
+        await rt.users.link(name, platform, str(ident), datetime.now(UTC))
+
+    try:
+        run_with_runtime(_run, upgrade=True)
+    except UserError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    console.print(f"linked {name} to {platform} {ident}")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """Users with their roles, regions and chat identities."""
+
+    async def _run(rt: Runtime) -> None:
+        table = Table(title="users")
+        for col in ("id", "name", "role", "regions", "phone", "chat identities"):
+            table.add_column(col)
+        for user, idents in await rt.users.list():
+            table.add_row(str(user.id), user.name, user.role, ", ".join(user.regions), user.phone or "",
+                          ", ".join(f"{p}:{i}" for p, i in idents))
+        console.print(table)
+
+    run_with_runtime(_run, upgrade=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the database migrations (Alembic)."""
+
+    async def _run(rt: Runtime) -> None:
+        await rt.upgrade_db()
+
+    run_with_runtime(_run)
+    console.print("database is up to date")
+
+
+def main() -> None:
+    _mount_optional()
+    app()

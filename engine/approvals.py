@@ -1,0 +1,165 @@
+"""The approval state machine, pure: who may decide, what a decision does, when a request escalates.
+
+The repository applies a `Decided` outcome as a compare-and-set (`UPDATE approvals ... WHERE id=? AND status=
+'pending'`), so when two people press at once the database, not this module, picks the single winner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+from engine.stages import Stage
+
+ESCALATION_ROLE = "admin"  # who an unanswered request escalates to, and who may then decide it
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    SUPERSEDED = "superseded"
+
+
+class Verdict(StrEnum):
+    APPROVE = "approve"
+    REJECT = "reject"
+
+
+class Refusal(StrEnum):
+    """Why a press changes nothing; each maps to a toast in engine.text."""
+
+    NOT_PERMITTED = "not_permitted"  # wrong role or region, or not a linked user
+    OWN_REQUEST = "own_request"  # four eyes: the requester never approves their own request
+    ALREADY_DECIDED = "already_decided"
+    SUPERSEDED = "superseded"  # the order changed after the request
+    REASON_REQUIRED = "reason_required"
+
+
+@dataclass(frozen=True, slots=True)
+class Approval:
+    id: int
+    order_id: int
+    kind: str
+    level: int
+    required_role: str
+    region: str | None
+    amount: Decimal
+    order_version: str
+    status: Status
+    requested_by: str
+    requested_at: datetime
+    escalate_at: datetime | None = None
+    escalation_level: int = 0
+    rule_id: str | None = None
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """A linked person pressing a button. `key` is how requests name their requester (`user:<id>`)."""
+
+    user_id: int
+    name: str
+    role: str
+    regions: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"user:{self.user_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """A decision to store; valid only if the row is still `pending` (the compare-and-set the repo performs)."""
+
+    approval: Approval  # the new state
+    expected_status: Status = Status.PENDING
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    reason: Refusal
+
+
+Outcome = Decided | Refused
+
+
+def may_decide(approval: Approval, actor: Actor) -> bool:
+    """Role and region must match; after escalation the escalation role may decide as well."""
+    if approval.escalation_level > 0 and actor.role == ESCALATION_ROLE:
+        return True
+    if actor.role != approval.required_role:
+        return False
+    return approval.region is None or approval.region in actor.regions
+
+
+def is_own_request(approval: Approval, actor: Actor) -> bool:
+    return approval.requested_by in (actor.key, actor.name)
+
+
+def decide(
+    approval: Approval,
+    actor: Actor,
+    verdict: Verdict,
+    now: datetime,
+    *,
+    current_order_version: str,
+    reason: str = "",
+) -> Outcome:
+    """Check a press against the request; permission comes before state so outsiders learn nothing about it."""
+    if not may_decide(approval, actor):
+        return Refused(Refusal.NOT_PERMITTED)
+    if is_own_request(approval, actor):
+        return Refused(Refusal.OWN_REQUEST)
+    if approval.status == Status.SUPERSEDED or (
+        approval.status == Status.PENDING and approval.order_version != current_order_version
+    ):
+        return Refused(Refusal.SUPERSEDED)
+    if approval.status != Status.PENDING:
+        return Refused(Refusal.ALREADY_DECIDED)
+    if verdict == Verdict.REJECT and not reason.strip():
+        return Refused(Refusal.REASON_REQUIRED)
+    new_status = Status.APPROVED if verdict == Verdict.APPROVE else Status.REJECTED
+    return Decided(
+        replace(approval, status=new_status, decided_by=actor.name, decided_at=now, reason=reason.strip())
+    )
+
+
+def supersede(approval: Approval, now: datetime) -> Decided | None:
+    """The order changed under a pending request: the request dies (a new one is issued for the new version)."""
+    if approval.status != Status.PENDING:
+        return None
+    return Decided(replace(approval, status=Status.SUPERSEDED, decided_by="system", decided_at=now))
+
+
+def order_stage_after(approval: Approval, remaining_pending: int) -> Stage | None:
+    """Where the order goes after this decision: rejection cancels; approval confirms once no level is pending."""
+    if approval.status == Status.REJECTED:
+        return Stage.CANCELLED
+    if approval.status == Status.APPROVED and remaining_pending == 0:
+        return Stage.DESIGNING
+    return None
+
+
+def escalation_interval(approval: Approval) -> timedelta | None:
+    """The rules set the first `escalate_at`; each later step waits as long again."""
+    if approval.escalate_at is None:
+        return None
+    return max(approval.escalate_at - approval.requested_at, timedelta(minutes=1))
+
+
+def escalate(approval: Approval, now: datetime, max_level: int = 2) -> Approval | None:
+    """The next escalation step if one is due at `now`, else None."""
+    if approval.status != Status.PENDING or approval.escalate_at is None or now < approval.escalate_at:
+        return None
+    if approval.escalation_level >= max_level:
+        return None
+    interval = escalation_interval(approval)
+    level = approval.escalation_level + 1
+    next_at = now + interval if interval is not None and level < max_level else None
+    return replace(approval, escalation_level=level, escalate_at=next_at)

@@ -1,0 +1,63 @@
+"""Channel adapters: each platform's order shape mapped into the canonical `OrderData`.
+
+The webhook route calls `to_order` to refuse bad input before anything is queued; the intake worker calls it again on
+the queued raw order, so a queued entry is always processed by the adapter code that is running now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from engine.channels.generic import generic_to_order
+from engine.channels.tmall import tmall_to_order
+from engine.order import OrderData
+
+MAX_ORDERS_PER_REQUEST = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelAdapter:
+    name: str
+    to_order: Callable[[dict[str, Any]], OrderData]
+
+
+class BatchShapeError(ValueError):
+    """The request body is neither one order object nor {"orders": [...]} within the size limit."""
+
+
+def split_orders(payload: Any) -> list[dict[str, Any]]:
+    """One order, or `{"orders": [...]}` with up to 1000."""
+    if isinstance(payload, dict) and set(payload) == {"orders"}:
+        orders = payload["orders"]
+        if not isinstance(orders, list) or not orders:
+            raise BatchShapeError("'orders' must be a non-empty list")
+        if len(orders) > MAX_ORDERS_PER_REQUEST:
+            raise BatchShapeError(f"at most {MAX_ORDERS_PER_REQUEST} orders per request, got {len(orders)}")
+        if not all(isinstance(o, dict) for o in orders):
+            raise BatchShapeError("every entry of 'orders' must be an object")
+        return orders
+    if isinstance(payload, dict):
+        return [payload]
+    raise BatchShapeError("body must be an order object or {\"orders\": [...]}")
+
+
+def default_adapters() -> dict[str, ChannelAdapter]:
+    adapters = [ChannelAdapter("generic", generic_to_order), ChannelAdapter("tmall", tmall_to_order)]
+    return {a.name: a for a in adapters}
+
+
+def stored_channel(order: OrderData, path_channel: str) -> str:
+    """The channel an order is keyed under: the one it names, else the channel it arrived on."""
+    return order.channel or path_channel
+
+
+__all__: Iterable[str] = [
+    "ChannelAdapter",
+    "BatchShapeError",
+    "split_orders",
+    "default_adapters",
+    "stored_channel",
+    "MAX_ORDERS_PER_REQUEST",
+]

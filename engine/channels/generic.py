@@ -1,0 +1,11 @@
+"""The `generic` channel: the canonical JSON of SPEC §1 as it is."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.order import OrderData
+
+
+def generic_to_order(raw: dict[str, Any]) -> OrderData:
+    return OrderData.model_validate(raw)

@@ -1,0 +1,157 @@
+"""What an evaluation decided, each part carrying the id of the rule that produced it, plus the full trace."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+RefundActionT = Literal["approve", "need_return_proof", "reject", "manual_review"]
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalNeed:
+    """One required approval. `region` None means anyone holding `role` may decide (finance is not regional)."""
+
+    kind: Literal["order", "refund"]
+    level: int
+    role: str
+    region: str | None
+    rule_id: str
+    escalate_after: timedelta | None = None
+    requested_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Escalation:
+    """A rung of the SLA escalation ladder: at `at`, tell `role` (owner → supervisor → region head)."""
+
+    step: int
+    role: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    base: str
+    rule_id: str
+    distance_km: float | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RefundOutcome:
+    action: RefundActionT
+    rule_id: str
+    message_zh: str = ""
+    message_en: str = ""
+    needs_approval: bool = False
+
+    def message(self, language: str = "zh") -> str:
+        return (self.message_en or self.message_zh) if language == "en" else self.message_zh
+
+
+@dataclass(frozen=True, slots=True)
+class RuleTrace:
+    """One rule considered: whether it matched, the condition, the facts it read, and what it produced."""
+
+    section: str
+    rule_id: str
+    matched: bool
+    condition: str
+    reads: dict[str, Any] = field(default_factory=dict)
+    outcome: str = ""
+    note: str = ""
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class Decisions:
+    rules_version: str
+    region: str | None = None
+    approvals: list[ApprovalNeed] = field(default_factory=list)
+    stage_deadline: datetime | None = None
+    stage_warn_at: datetime | None = None
+    sla_rule_id: str | None = None
+    escalations: list[Escalation] = field(default_factory=list)
+    priority: int = 0
+    route: Route | None = None
+    refund: RefundOutcome | None = None
+    trace: list[RuleTrace] = field(default_factory=list)
+
+    @property
+    def needs_approval(self) -> bool:
+        return any(a.kind == "order" for a in self.approvals)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-safe summary stored with the order (trace included, so `rules explain` works from storage)."""
+        return {
+            "rules_version": self.rules_version,
+            "region": self.region,
+            "approvals": [
+                {
+                    "kind": a.kind,
+                    "level": a.level,
+                    "role": a.role,
+                    "region": a.region,
+                    "rule_id": a.rule_id,
+                    "escalate_after_s": None if a.escalate_after is None else int(a.escalate_after.total_seconds()),
+                    "requested_by": a.requested_by,
+                }
+                for a in self.approvals
+            ],
+            "stage_deadline": _iso(self.stage_deadline),
+            "stage_warn_at": _iso(self.stage_warn_at),
+            "sla_rule_id": self.sla_rule_id,
+            "escalations": [{"step": e.step, "role": e.role, "at": _iso(e.at)} for e in self.escalations],
+            "priority": self.priority,
+            "route": None
+            if self.route is None
+            else {
+                "base": self.route.base,
+                "rule_id": self.route.rule_id,
+                "distance_km": self.route.distance_km,
+                "reason": self.route.reason,
+            },
+            "refund": None
+            if self.refund is None
+            else {
+                "action": self.refund.action,
+                "rule_id": self.refund.rule_id,
+                "message_zh": self.refund.message_zh,
+                "message_en": self.refund.message_en,
+                "needs_approval": self.refund.needs_approval,
+            },
+            "trace": [
+                {
+                    "section": t.section,
+                    "rule_id": t.rule_id,
+                    "matched": t.matched,
+                    "condition": t.condition,
+                    "reads": {k: jsonable(v) for k, v in t.reads.items()},
+                    "outcome": t.outcome,
+                    "note": t.note,
+                    "error": t.error,
+                }
+                for t in self.trace
+            ],
+        }
+
+
+def _iso(d: datetime | None) -> str | None:
+    return None if d is None else d.isoformat()
+
+
+def jsonable(v: Any) -> Any:
+    if isinstance(v, Decimal):
+        return str(v)
+    if isinstance(v, (datetime, date)):
+        return v.isoformat()
+    if isinstance(v, timedelta):
+        return v.total_seconds()
+    if isinstance(v, (list, tuple)):
+        return [jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): jsonable(x) for k, x in v.items()}
+    return v

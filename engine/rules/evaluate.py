@@ -1,0 +1,206 @@
+"""`evaluate(order, facts, rules, now)`: every rule section applied to one order, with a trace of each rule."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from engine.order import Order
+from engine.rules.conditions import CompiledCond
+from engine.rules.decisions import ApprovalNeed, Decisions, Escalation, RefundOutcome, Route, RuleTrace
+from engine.rules.facts import Facts
+from engine.rules.fields import Ctx
+from engine.rules.model import RefundRow
+from engine.rules.ruleset import RuleSet
+from engine.stages import END_STATES, Stage
+
+_RUNTIME_ERRORS = (TypeError, ValueError, ArithmeticError, KeyError, IndexError)
+
+
+def make_ctx(rules: RuleSet, order: Order, facts: Facts, now: datetime) -> Ctx:
+    region = order.region or rules.region_of(order.data.customer.city)
+    return Ctx(order, facts, now, rules.tz, region, rules.product_types_of(order))
+
+
+def _test(cond: CompiledCond, ctx: Ctx) -> tuple[bool, str | None]:
+    try:
+        return bool(cond.test(ctx)), None
+    except _RUNTIME_ERRORS as e:
+        return False, f"{type(e).__name__}: {e}"
+
+
+def evaluate(order: Order, facts: Facts, rules: RuleSet, now: datetime) -> Decisions:
+    """Apply the rules to one order. Pure: `now` is given, nothing is read or written outside the arguments."""
+    ctx = make_ctx(rules, order, facts, now)
+    trace: list[RuleTrace] = []
+    d = Decisions(rules_version=rules.version, region=ctx.o_region)
+    trace.append(
+        RuleTrace(
+            "regions",
+            "regions",
+            ctx.o_region is not None,
+            "customer.city in regions",
+            {"customer.city": ctx.c_city},
+            outcome=ctx.o_region or "",
+            note="" if ctx.o_region else "the city is in no region",
+        )
+    )
+    _refund(ctx, facts, rules, d, trace)
+    _approvals(ctx, facts, rules, d, trace)
+    _sla(ctx, order, rules, d, trace)
+    _priority(ctx, rules, d, trace)
+    _route(ctx, order, facts, rules, d, trace)
+    d.trace = trace
+    return d
+
+
+def _approvals(ctx: Ctx, facts: Facts, rules: RuleSet, d: Decisions, trace: list[RuleTrace]) -> None:
+    seen: set[tuple[str, int, str, str | None]] = set()
+    refund_active = d.refund is not None and d.refund.action != "reject"
+    for a in rules.approvals:
+        if a.kind == "refund" and not refund_active:
+            note = "no refund request" if d.refund is None else "the refund is rejected, nothing to approve"
+            trace.append(RuleTrace("approvals", a.id, False, a.cond.text, note=f"skipped: {note}"))
+            continue
+        ok, err = _test(a.cond, ctx)
+        produced = []
+        if ok:
+            requester = (facts.refund.requested_by if a.kind == "refund" and facts.refund else facts.requested_by)
+            for n, lvl in enumerate(a.levels, start=1):
+                region = ctx.o_region if lvl.region == "order" else lvl.region
+                key = (a.kind, n, lvl.role, region)
+                if key in seen:
+                    continue
+                seen.add(key)
+                need = ApprovalNeed(a.kind, n, lvl.role, region, a.id, lvl.escalate_after, requester)
+                d.approvals.append(need)
+                produced.append(f"L{n} {lvl.role}" + (f"@{region}" if region else ""))
+        trace.append(
+            RuleTrace("approvals", a.id, ok, a.cond.text, a.cond.read_values(ctx), ", ".join(produced), error=err)
+        )
+    if d.refund is not None:
+        d.refund = RefundOutcome(
+            d.refund.action,
+            d.refund.rule_id,
+            d.refund.message_zh,
+            d.refund.message_en,
+            needs_approval=any(a.kind == "refund" for a in d.approvals),
+        )
+
+
+def _sla(ctx: Ctx, order: Order, rules: RuleSet, d: Decisions, trace: list[RuleTrace]) -> None:
+    stage = order.stage
+    if stage in END_STATES:
+        return
+    if stage in rules.sla_pause_stages:
+        trace.append(RuleTrace("sla", "sla.pause_stages", True, f"order.stage in pause_stages", {"order.stage": stage.value}, "clock paused"))
+        return
+    if rules.sla_pause_when is not None:
+        ok, err = _test(rules.sla_pause_when, ctx)
+        trace.append(
+            RuleTrace("sla", "sla.pause_when", ok, rules.sla_pause_when.text, rules.sla_pause_when.read_values(ctx),
+                      "clock paused" if ok else "", error=err)
+        )
+        if ok:
+            return
+    chosen, considered = rules.sla_limit_for(ctx, stage)
+    for lim, matched in considered:
+        if matched is None:
+            trace.append(RuleTrace("sla", lim.id, False, lim.cond.text, note=f"skipped: {chosen.id if chosen else ''} matched first"))
+            continue
+        outcome = ""
+        if matched:
+            deadline = rules.add_time(lim, order.stage_entered_at, lim.limit)
+            d.stage_deadline = deadline
+            d.stage_warn_at = rules.add_time(lim, order.stage_entered_at, lim.limit * lim.warn_at)
+            d.sla_rule_id = lim.id
+            d.escalations = [
+                Escalation(i, role, rules.add_time(lim, deadline, after) if after else deadline)
+                for i, (role, after) in enumerate(rules.escalation, start=1)
+            ]
+            outcome = f"deadline {deadline.isoformat()}"
+        trace.append(RuleTrace("sla", lim.id, matched, lim.cond.text, lim.cond.read_values(ctx), outcome))
+
+
+def _priority(ctx: Ctx, rules: RuleSet, d: Decisions, trace: list[RuleTrace]) -> None:
+    score = rules.priority_base
+    for w in rules.weights:
+        ok, err = _test(w.cond, ctx)
+        if ok:
+            score += w.payload
+        trace.append(
+            RuleTrace("priority", w.id, ok, w.cond.text, w.cond.read_values(ctx), f"{w.payload:+d}" if ok else "", error=err)
+        )
+    d.priority = score
+
+
+def _refund(ctx: Ctx, facts: Facts, rules: RuleSet, d: Decisions, trace: list[RuleTrace]) -> None:
+    if facts.refund is None:
+        return
+    winner: RefundRow | None = None
+    for row in rules.refund_rows:
+        if winner is not None:
+            trace.append(RuleTrace("refunds", row.id, False, row.cond.text, note=f"skipped: {winner.id} matched first"))
+            continue
+        ok, err = _test(row.cond, ctx)
+        if ok:
+            winner = row.payload
+        trace.append(
+            RuleTrace("refunds", row.id, ok, row.cond.text, row.cond.read_values(ctx), row.payload.outcome if ok else "", error=err)
+        )
+    if winner is None:
+        d.refund = RefundOutcome("manual_review", "refunds.default", "没有匹配的退款规则，请人工审核", "No refund rule matched; review by hand")
+        trace.append(RuleTrace("refunds", "refunds.default", True, "no row matched", outcome="manual_review"))
+        return
+    msg = winner.message
+    d.refund = RefundOutcome(winner.outcome, winner.id, msg.zh if msg else "", msg.en if msg else "")
+
+
+def _route(ctx: Ctx, order: Order, facts: Facts, rules: RuleSet, d: Decisions, trace: list[RuleTrace]) -> None:
+    if order.stage is Stage.CANCELLED or not rules.model.bases:
+        return
+    for ov in rules.overrides:
+        if d.route is not None:
+            trace.append(RuleTrace("routing", ov.id, False, ov.cond.text, note=f"skipped: {d.route.rule_id} matched first"))
+            continue
+        ok, err = _test(ov.cond, ctx)
+        if ok:
+            d.route = Route(ov.payload, ov.id, None, "override")
+        trace.append(RuleTrace("routing", ov.id, ok, ov.cond.text, ov.cond.read_values(ctx), ov.payload if ok else "", error=err))
+    if d.route is not None:
+        return
+    types = tuple(ctx.o_product_types)
+    capable = rules.capable_bases(types)
+    reads = {"customer.city": ctx.c_city, "order.product_types": list(types)}
+    excluded: list[str] = []
+    if rules.model.routing.use_stock and facts.stock:
+        reads["stock"] = {k: v for k, v in facts.stock.items() if k.split(":", 1)[0] in capable}
+        ok_bases = []
+        for b in capable:
+            short = [i.sku for i in order.data.items if (q := facts.stock.get(f"{b}:{i.sku}")) is not None and q < i.qty]
+            if short:
+                excluded.append(f"{b} (short of {', '.join(short)})")
+            else:
+                ok_bases.append(b)
+        capable_set = set(ok_bases)
+    else:
+        capable_set = set(capable)
+    note = f"excluded: {'; '.join(excluded)}" if excluded else ""
+    if not capable_set:
+        why = f"no base makes {', '.join(types) or 'these products'}" if not capable else "no base has the stock"
+        trace.append(RuleTrace("routing", "routing.nearest", False, "nearest capable base", reads, note=why + (f"; {note}" if note else "")))
+        return
+    ranked = rules.bases_by_distance(ctx.c_city, types)
+    if ranked is not None:
+        for bid, km in ranked:
+            if bid in capable_set:
+                d.route = Route(bid, "routing.nearest", km, f"nearest capable base, {km:.0f} km")
+                trace.append(RuleTrace("routing", "routing.nearest", True, "nearest capable base", reads, bid, note=note))
+                return
+    region = rules.model.regions.get(ctx.o_region or "")
+    if region is not None and region.default_base in capable_set:
+        d.route = Route(region.default_base, "routing.region_default", None, "the city has no coordinates; region default")
+        trace.append(RuleTrace("routing", "routing.region_default", True, "region default base", reads, region.default_base, note=note))
+        return
+    first = next(b for b in capable if b in capable_set)
+    d.route = Route(first, "routing.first_capable", None, "the city has no coordinates; first capable base")
+    trace.append(RuleTrace("routing", "routing.first_capable", True, "first capable base", reads, first, note=note))

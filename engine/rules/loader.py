@@ -1,0 +1,196 @@
+"""Text → RuleSet: parse YAML with positions, validate with the models, compile; every problem located."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from pydantic import ValidationError
+
+from engine.rules.errors import RuleIssue, RulesError
+from engine.rules.model import COND_TAGS, RulesFile
+from engine.rules.ruleset import Problem, RuleSet, compile_model
+from engine.rules.yamlpos import Positions, load_yaml
+
+Loc = tuple[str | int, ...]
+
+
+def rules_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def load_rules(text: str, source: str = "<string>") -> RuleSet:
+    """Validate and compile a rules file's text. Raises RulesError listing every problem with file:line:column."""
+    data, pos = load_yaml(text, source)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise RulesError([RuleIssue(source, 1, 1, "", "the rules file must be a mapping of sections (regions:, approvals:, …)")])
+    try:
+        model = RulesFile.model_validate(data)
+    except ValidationError as e:
+        raise RulesError(_pydantic_issues(e, data, pos, source)) from None
+    rules, problems = compile_model(model, version=rules_hash(text), source=source, text=text)
+    if problems:
+        lines = text.splitlines()
+        raise RulesError([_problem_issue(p, data, pos, source, lines) for p in problems])
+    assert rules is not None
+    return rules
+
+
+def field_path(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _clean_loc(loc: tuple[Any, ...], data: Any) -> tuple[Loc, bool]:
+    """Drop union tags from a pydantic location; report whether the full path exists in the data."""
+    out: list[str | int] = []
+    node = data
+    exists = True
+    for part in loc:
+        if isinstance(part, str) and part in COND_TAGS:
+            continue
+        if part == "not_":
+            part = "not"
+        out.append(part)
+        if exists and isinstance(node, dict) and part in node:
+            node = node[part]
+        elif exists and isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            exists = False
+    return tuple(out), exists
+
+
+_PLAIN = {
+    "missing": "this field is required but missing",
+    "int_parsing": "expected a whole number",
+    "int_type": "expected a whole number",
+    "int_from_float": "expected a whole number",
+    "float_parsing": "expected a number",
+    "float_type": "expected a number",
+    "bool_parsing": "expected true or false",
+    "bool_type": "expected true or false",
+    "string_type": "expected text",
+    "list_type": "expected a list (items starting with '- ', or [a, b])",
+    "dict_type": "expected a mapping (key: value lines)",
+    "model_type": "expected a mapping (key: value lines)",
+    "date_from_datetime_parsing": "expected a date like 2026-10-01",
+    "date_parsing": "expected a date like 2026-10-01",
+    "date_type": "expected a date like 2026-10-01",
+    "tuple_type": "expected [latitude, longitude]",
+}
+
+
+def _message(err: dict[str, Any], loc: Loc) -> str:
+    typ = err["type"]
+    inp = err.get("input")
+    ctx = err.get("ctx") or {}
+    if typ == "extra_forbidden":
+        return f"unknown field {loc[-1]!r}"
+    if typ in ("enum", "literal_error"):
+        what = "stage" if loc and loc[-1] in ("stage",) or (len(loc) > 1 and loc[-2] == "pause_stages") else "value"
+        return f"unknown {what} {inp!r}; expected one of: {ctx.get('expected', '')}".replace("'", "")
+    if typ == "value_error":
+        return str(ctx.get("error", err["msg"]))
+    if typ == "too_short":
+        return "this list must not be empty" if ctx.get("min_length") == 1 else err["msg"]
+    if typ == "string_pattern_mismatch":
+        return f"{inp!r} does not have the expected form ({ctx.get('pattern')})"
+    if typ in ("greater_than", "less_than", "greater_than_equal", "less_than_equal"):
+        return f"{inp!r} is out of range: {err['msg'].lower()}"
+    if typ == "condition":
+        return err["msg"]
+    if typ in _PLAIN:
+        got = "" if typ == "missing" else f", got {inp!r}"
+        return _PLAIN[typ] + got
+    return err["msg"]
+
+
+def _pydantic_issues(e: ValidationError, data: Any, pos: Positions, source: str) -> list[RuleIssue]:
+    issues = []
+    seen = set()
+    for err in e.errors(include_url=False):
+        loc, exists = _clean_loc(err["loc"], data)
+        msg = _message(err, loc)
+        if err["type"] == "extra_forbidden":
+            msg += _allowed_fields(loc)
+        key = (loc, msg)
+        if key in seen:
+            continue
+        seen.add(key)
+        p = pos.of(loc, key=err["type"] == "extra_forbidden")
+        line, col = (p[0] + 1, p[1] + 1) if p else (None, None)
+        issues.append(RuleIssue(source, line, col, field_path(loc), msg))
+    return issues
+
+
+def _allowed_fields(loc: Loc) -> str:
+    """List the fields allowed where an unknown one was found, by walking the model along the location."""
+    from pydantic import BaseModel
+
+    target: Any = RulesFile
+    for part in loc[:-1]:
+        if isinstance(target, type) and issubclass(target, BaseModel):
+            f = target.model_fields.get(str(part)) or next(
+                (fi for fi in target.model_fields.values() if fi.alias == part), None
+            )
+            if f is None:
+                return ""
+            target = _inner_model(f.annotation)
+    if isinstance(target, type) and issubclass(target, BaseModel):
+        names = [fi.alias or n for n, fi in target.model_fields.items()]
+        return f"; allowed here: {', '.join(names)}"
+    return ""
+
+
+def _inner_model(annotation: Any) -> Any:
+    """The model inside list[X], dict[str, X], X | None; None for conditions and scalars."""
+    from typing import get_args
+
+    from pydantic import BaseModel
+
+    stack = [annotation]
+    while stack:
+        a = stack.pop()
+        if isinstance(a, type) and issubclass(a, BaseModel):
+            return a
+        args = get_args(a)
+        if args:
+            # dict[str, X] → X ; list[X] → X ; Optional[X] → X ; Annotated[X, ...] → X
+            stack.extend(reversed([x for x in args if x is not type(None)]))
+    return None
+
+
+def _problem_issue(p: Problem, data: Any, pos: Positions, source: str, lines: list[str]) -> RuleIssue:
+    position = pos.of(p.loc)
+    line, col = (position[0] + 1, position[1] + 1) if position else (None, None)
+    if p.offset is not None and position is not None and p.loc in pos.values:
+        raw = _lookup(data, p.loc)
+        if isinstance(raw, str):
+            col = position[1] + 1 + p.offset + _quote_shift(lines, position)
+    return RuleIssue(source, line, col, field_path(p.loc), p.message)
+
+
+def _quote_shift(lines: list[str], position: tuple[int, int]) -> int:
+    """Expression offsets count from the text; a quoted scalar starts one column earlier than its text."""
+    line, col = position
+    if line < len(lines) and col < len(lines[line]) and lines[line][col] in "\"'":
+        return 1
+    return 0
+
+
+def _lookup(data: Any, loc: Loc) -> Any:
+    node = data
+    for part in loc:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node

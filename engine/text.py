@@ -1,0 +1,224 @@
+"""Every chat string in Chinese (default) and English, plus the small formatting rules chats share.
+
+Telegram caps a message at 4,096 characters; HTML markup and escaping added by an adapter must fit as well, so
+content is budgeted to `TEXT_BUDGET` and long content is paged (`paginate`), never cut off silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from engine.stages import BOARD, Stage, label
+
+MAX_MESSAGE_CHARS = 4096
+TEXT_BUDGET = 3500  # what a handler may put in one message; leaves room for markup and escaping
+
+_STRINGS: dict[str, dict[str, str]] = {
+    # approvals
+    "approval.title": {"zh": "审批请求 · 订单 {order}", "en": "Approval request · order {order}"},
+    "approval.pending": {"zh": "⏳ 待审批（第 {level} 级 · {role}{region}）", "en": "⏳ Waiting for approval (level {level} · {role}{region})"},
+    "approval.escalated": {"zh": "⏫ 已升级（超时未处理）", "en": "⏫ Escalated (unanswered)"},
+    "approval.approved": {"zh": "✅ 已批准 · {who} · {when}", "en": "✅ Approved · {who} · {when}"},
+    "approval.rejected": {"zh": "❌ 已驳回 · {who} · {when} · 原因：{reason}", "en": "❌ Rejected · {who} · {when} · reason: {reason}"},
+    "approval.superseded": {"zh": "⚪ 已失效：订单已变更，已发出新的审批", "en": "⚪ Void: the order changed, a new request was sent"},
+    "approval.ask_reason": {"zh": "请回复驳回订单 {order} 的原因：", "en": "Please reply with the reason to reject order {order}:"},
+    "approval.reason_recorded": {"zh": "已驳回订单 {order}，原因已记录。", "en": "Order {order} rejected; reason recorded."},
+    "btn.approve": {"zh": "批准", "en": "Approve"},
+    "btn.reject": {"zh": "驳回", "en": "Reject"},
+    "btn.details": {"zh": "详情", "en": "Details"},
+    "toast.not_permitted": {"zh": "无权审批此订单", "en": "You may not decide this approval"},
+    "toast.own_request": {"zh": "不能审批自己提交的申请", "en": "You cannot approve your own request"},
+    "toast.already_decided": {"zh": "此审批已处理", "en": "This approval was already decided"},
+    "toast.superseded": {"zh": "订单已变更，此审批已失效", "en": "The order changed; this request is void"},
+    "toast.reason_required": {"zh": "驳回需要填写原因", "en": "A rejection needs a reason"},
+    "toast.approved": {"zh": "已批准", "en": "Approved"},
+    "toast.ask_reason": {"zh": "请回复驳回原因", "en": "Please reply with the reason"},
+    "toast.forged": {"zh": "无效的按钮（签名不符）", "en": "Invalid button (bad signature)"},
+    "toast.malformed": {"zh": "无效的按钮", "en": "Invalid button"},
+    "toast.stale": {"zh": "按钮已过期，请查看最新消息", "en": "This button is out of date"},
+    "toast.not_linked": {"zh": "尚未绑定账号，请发送 /link 邀请码", "en": "Not linked yet: send /link CODE"},
+    "toast.not_found": {"zh": "找不到该记录", "en": "Not found"},
+    "toast.acked": {"zh": "已确认，此阶段不再升级", "en": "Acknowledged; no further escalation for this stage"},
+    "toast.snoozed": {"zh": "已暂停提醒 4 小时", "en": "Snoozed for 4 hours"},
+    "toast.advanced": {"zh": "已推进到「{stage}」", "en": "Moved to “{stage}”"},
+    "toast.advance_failed": {"zh": "无法推进：订单已不在「{stage}」", "en": "Cannot advance: the order is no longer in “{stage}”"},
+    "toast.no_permission": {"zh": "无权操作此订单", "en": "You may not act on this order"},
+    # stall alerts
+    "stall.title": {"zh": "⏰ 订单超时 · {order}", "en": "⏰ Order overdue · {order}"},
+    "stall.overdue": {"zh": "超时", "en": "Overdue by"},
+    "stall.deadline": {"zh": "截止", "en": "Deadline"},
+    "stall.level": {"zh": "升级级别", "en": "Escalation level"},
+    "stall.status_open": {"zh": "请处理或确认", "en": "Please act or acknowledge"},
+    "stall.status_acked": {"zh": "👀 {who} 已确认 · {when}", "en": "👀 Acknowledged by {who} · {when}"},
+    "stall.status_snoozed": {"zh": "💤 {who} 暂停提醒至 {until}", "en": "💤 Snoozed by {who} until {until}"},
+    "stall.status_advanced": {"zh": "➡️ {who} 已推进到「{stage}」· {when}", "en": "➡️ {who} moved it to “{stage}” · {when}"},
+    "btn.ack": {"zh": "确认", "en": "Acknowledge"},
+    "btn.snooze": {"zh": "暂停 4 小时", "en": "Snooze 4 h"},
+    "btn.advance": {"zh": "推进阶段", "en": "Advance stage"},
+    "btn.more": {"zh": "下一页", "en": "Next page"},
+    # order fields
+    "f.customer": {"zh": "客户", "en": "Customer"},
+    "f.phone": {"zh": "电话", "en": "Phone"},
+    "f.city": {"zh": "城市", "en": "City"},
+    "f.region": {"zh": "地区", "en": "Region"},
+    "f.amount": {"zh": "金额", "en": "Amount"},
+    "f.items": {"zh": "商品", "en": "Items"},
+    "f.custom": {"zh": "自定义字段", "en": "Custom fields"},
+    "f.priority": {"zh": "优先级", "en": "Priority"},
+    "f.stage": {"zh": "阶段", "en": "Stage"},
+    "f.created": {"zh": "下单时间", "en": "Ordered at"},
+    "f.deadline": {"zh": "阶段截止", "en": "Stage deadline"},
+    "f.eta": {"zh": "预计完成", "en": "ETA"},
+    "f.tracking": {"zh": "物流", "en": "Tracking"},
+    "f.notes": {"zh": "备注", "en": "Notes"},
+    "f.progress": {"zh": "进度", "en": "Progress"},
+    "items.more": {"zh": "……另有 {n} 项（点“详情”查看全部）", "en": "… {n} more (press Details for all)"},
+    "page.header": {"zh": "（第 {i}/{n} 页）", "en": "(page {i}/{n})"},
+    # customers
+    "cust.welcome": {
+        "zh": "您好！请点击下方“分享手机号”按钮验证身份，或发送“订单号 手机后四位”（例如 TM20251111-000123 8000）查询订单。",
+        "en": "Hello! Press “Share phone number” below to verify, or send “order number + last 4 phone digits” (e.g. TM20251111-000123 8000).",
+    },
+    "cust.share_button": {"zh": "分享手机号", "en": "Share phone number"},
+    "cust.contact_not_own": {"zh": "只接受您本人的联系方式，请点击“分享手机号”按钮。", "en": "Only your own contact is accepted; press “Share phone number”."},
+    "cust.verified": {"zh": "验证成功，找到 {n} 个订单。", "en": "Verified: {n} order(s) found."},
+    "cust.no_orders": {"zh": "暂未找到您的订单。", "en": "No orders found for you yet."},
+    "cust.verify_failed": {"zh": "订单号或手机后四位不正确，还可尝试 {left} 次。", "en": "Order number or last 4 digits do not match; {left} tries left."},
+    "cust.locked": {"zh": "尝试次数过多，请 {minutes} 分钟后再试。", "en": "Too many tries; please try again in {minutes} minutes."},
+    "cust.need_verify": {"zh": "请先验证身份：发送 /start 并分享手机号，或发送“订单号 手机后四位”。", "en": "Please verify first: /start and share your phone, or send “order number + last 4 digits”."},
+    "cust.not_found": {"zh": "在您的订单中没有找到“{q}”。您的订单：{list}", "en": "“{q}” is not among your orders. Your orders: {list}"},
+    "cust.pick": {"zh": "您有多个订单，请发送订单号：{list}", "en": "You have several orders; send an order number: {list}"},
+    # staff
+    "staff.help": {
+        "zh": "/order 订单号 — 订单详情\n/stalled [城市|阶段] — 超时订单\n/pending — 等我审批的订单\n/find 文本 — 搜索订单\n/link 邀请码 — 绑定账号\n/help — 帮助",
+        "en": "/order ID — order details\n/stalled [city|stage] — overdue orders\n/pending — approvals waiting for me\n/find TEXT — search orders\n/link CODE — link your account\n/help — this help",
+    },
+    "staff.only": {"zh": "此命令仅限已绑定的员工使用。", "en": "This command is for linked staff only."},
+    "staff.order_not_found": {"zh": "找不到订单 {q}", "en": "Order {q} not found"},
+    "staff.usage_order": {"zh": "用法：/order 订单号", "en": "Usage: /order ID"},
+    "staff.usage_find": {"zh": "用法：/find 文本", "en": "Usage: /find TEXT"},
+    "staff.no_stalled": {"zh": "没有超时订单。", "en": "No overdue orders."},
+    "staff.stalled_head": {"zh": "超时订单 {n} 个：", "en": "{n} overdue orders:"},
+    "staff.no_pending": {"zh": "没有等待您审批的订单。", "en": "No approvals waiting for you."},
+    "staff.pending_head": {"zh": "等待您审批 {n} 个：", "en": "{n} approvals waiting for you:"},
+    "staff.find_none": {"zh": "没有匹配“{q}”的订单。", "en": "No orders match “{q}”."},
+    "staff.find_head": {"zh": "匹配“{q}”的订单 {n} 个：", "en": "{n} orders match “{q}”:"},
+    "link.ok": {"zh": "绑定成功：{name}（{role}）", "en": "Linked: {name} ({role})"},
+    "link.bad": {"zh": "邀请码无效、已过期或已使用。", "en": "The code is invalid, expired or already used."},
+    "link.usage": {"zh": "用法：/link 邀请码", "en": "Usage: /link CODE"},
+    "unknown_command": {"zh": "不认识的命令，发送 /help 查看帮助。", "en": "Unknown command; send /help."},
+    # admin notices
+    "admin.send_failed": {"zh": "⚠️ 消息无法送达 {chat}（{kind}）：{error}", "en": "⚠️ Could not deliver to {chat} ({kind}): {error}"},
+}
+
+ROLE_NAMES = {
+    "zh": {"admin": "管理员", "manager": "经理", "finance": "财务", "supply_chain": "供应链", "customer": "客户"},
+    "en": {"admin": "admin", "manager": "manager", "finance": "finance", "supply_chain": "supply chain", "customer": "customer"},
+}
+
+
+def t(key: str, language: str = "zh", **kw: object) -> str:
+    """The string `key` in `language` (Chinese when unknown), formatted with `kw`."""
+    entry = _STRINGS[key]
+    return entry.get(language, entry["zh"]).format(**kw)
+
+
+def role_name(role: str, language: str = "zh") -> str:
+    return ROLE_NAMES.get(language, ROLE_NAMES["zh"]).get(role, role)
+
+
+def mask_phone(phone: str | None) -> str:
+    """`13800138000` → `138****8000`; short numbers keep only their last two digits."""
+    digits = "".join(ch for ch in (phone or "") if ch.isdigit())
+    if len(digits) >= 11:
+        digits = digits[-11:]
+        return f"{digits[:3]}****{digits[-4:]}"
+    if len(digits) >= 4:
+        return "*" * (len(digits) - 2) + digits[-2:]
+    return "****" if digits else ""
+
+
+def progress_line(stage: Stage | str, language: str = "zh") -> str:
+    """The six-step board as one line: done ✅, current 🔵, to come ⚪; a cancelled order says so."""
+    st = Stage(stage)
+    if st == Stage.CANCELLED:
+        return "❌ " + label(st, language)
+    steps = BOARD[:-1]  # the six working stages; `completed` is shown as all done
+    cur = BOARD.index(st)
+    marks = []
+    for i, s in enumerate(steps):
+        mark = "✅" if i < cur else ("🔵" if i == cur else "⚪")
+        marks.append(mark + label(s, language))
+    return " → ".join(marks)
+
+
+def fmt_money(amount: Decimal, currency: str = "CNY") -> str:
+    sym = "¥" if currency == "CNY" else currency + " "
+    return f"{sym}{amount:,.2f}"
+
+
+def fmt_time(at: datetime | None, timezone: str = "Asia/Shanghai") -> str:
+    if at is None:
+        return "—"
+    return at.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")
+
+
+def fmt_date(at: datetime | None, timezone: str = "Asia/Shanghai") -> str:
+    return "—" if at is None else at.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d")
+
+
+def fmt_duration(td: timedelta, language: str = "zh") -> str:
+    minutes = max(int(td.total_seconds()) // 60, 0)
+    d, rest = divmod(minutes, 1440)
+    h, m = divmod(rest, 60)
+    if language == "en":
+        parts = [f"{d}d" if d else "", f"{h}h" if h else "", f"{m}m" if m and not d else ""]
+        return "".join(parts) or "0m"
+    parts = [f"{d}天" if d else "", f"{h}小时" if h else "", f"{m}分" if m and not d else ""]
+    return "".join(parts) or "0分"
+
+
+def shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: max(limit - 1, 0)] + "…"
+
+
+def paginate(lines: Sequence[str], *, budget: int = TEXT_BUDGET, header: str = "", language: str = "zh") -> list[str]:
+    """Split lines into messages of at most `budget` characters each, every line kept (over-long lines wrapped).
+
+    Each page after the first repeats nothing but a page marker, so the whole list arrives in order.
+    """
+    marker_room = 24
+    room = budget - marker_room - (len(header) + 1 if header else 0)
+    pieces: list[str] = []
+    for line in lines:
+        while len(line) > room:
+            pieces.append(line[:room])
+            line = line[room:]
+        pieces.append(line)
+    pages: list[list[str]] = [[]]
+    size = 0
+    for piece in pieces:
+        if pages[-1] and size + len(piece) + 1 > room:
+            pages.append([])
+            size = 0
+        pages[-1].append(piece)
+        size += len(piece) + 1
+    n = len(pages)
+    out = []
+    for i, page in enumerate(pages, 1):
+        head = [header] if header else []
+        if n > 1:
+            head.append(t("page.header", language, i=i, n=n))
+        out.append("\n".join(head + page))
+    return out
+
+
+def mask_name(name: str) -> str:
+    """`王女士` → `王**`: staff cards identify a customer without spreading their name."""
+    name = name.strip()
+    if not name:
+        return ""
+    return name[0] + "*" * min(max(len(name) - 1, 1), 4)

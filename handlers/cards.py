@@ -1,0 +1,212 @@
+"""Cards and texts for orders, approvals and stalls, built from engine strings and sized to fit one message.
+
+A card's text never exceeds `TEXT_BUDGET`: an item list that does not fit is summarised with a count and the
+Details button sends the full list as paged messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from engine.approvals import Approval, Status
+from engine.stages import Stage, label
+from engine.text import (
+    TEXT_BUDGET,
+    fmt_date,
+    fmt_duration,
+    fmt_money,
+    fmt_time,
+    mask_name,
+    mask_phone,
+    paginate,
+    progress_line,
+    role_name,
+    shorten,
+    t,
+)
+from engine.tokens import Action, sign, version_ref
+from handlers.chat import Button, Card
+from handlers.chat_ports import OrderView
+
+
+def order_title(view: OrderView) -> str:
+    return view.order.data.external_id
+
+
+def item_lines(view: OrderView) -> list[str]:
+    lines = []
+    for it in view.order.data.items:
+        attrs = ", ".join(f"{k}={v}" for k, v in list(it.attributes.items())[:6])
+        name = shorten(it.name or it.sku, 60)
+        line = f"• {name} ×{it.qty} @ {fmt_money(it.unit_price)} ({shorten(it.sku, 40)})"
+        lines.append(line + (f" [{shorten(attrs, 120)}]" if attrs else ""))
+    return lines
+
+
+def _custom(view: OrderView) -> str:
+    fields: dict[str, Any] = view.order.data.custom_fields
+    text = "; ".join(f"{k}: {v}" for k, v in fields.items() if v not in (None, ""))
+    return shorten(text, 400)
+
+
+def eta(view: OrderView) -> str:
+    """The install date the customer asked for when known, else the current stage's deadline."""
+    install = view.order.data.custom_fields.get("install_date")
+    return str(install) if install else ""
+
+
+def staff_order_fields(view: OrderView, language: str, timezone: str) -> list[tuple[str, str]]:
+    o, d = view.order, view.order.data
+    fields = [
+        (t("f.customer", language), f"{mask_name(d.customer.name)} {mask_phone(d.customer.phone)}".strip()),
+        (t("f.city", language), d.customer.city + (f" ({o.region})" if o.region else "")),
+        (t("f.amount", language), fmt_money(d.amount, d.currency)),
+        (t("f.stage", language), label(o.stage, language)),
+        (t("f.priority", language), str(o.priority)),
+        (t("f.created", language), fmt_time(d.created_at, timezone)),
+    ]
+    custom = _custom(view)
+    if custom:
+        fields.append((t("f.custom", language), custom))
+    if d.notes:
+        fields.append((t("f.notes", language), shorten(d.notes, 300)))
+    return fields
+
+
+def fit_items(base: Card, view: OrderView, language: str, budget: int = TEXT_BUDGET) -> Card:
+    """Add as many item lines as fit the budget; the rest are counted, never silently dropped."""
+    lines = item_lines(view)
+    for shown in range(len(lines), -1, -1):
+        more = len(lines) - shown
+        text = "\n" + "\n".join(lines[:shown]) + ("\n" + t("items.more", language, n=more) if more else "")
+        card = Card(base.title, base.fields + ((t("f.items", language), text),), base.status, base.buttons,
+                    base.image_url)
+        if len(card.as_text()) <= budget:
+            return card
+    return base
+
+
+def approval_buttons(approval: Approval, key: bytes, language: str) -> tuple[Button, ...]:
+    ref = version_ref(approval.order_version)
+    return (
+        Button(t("btn.approve", language), sign(key, Action.APPROVE, approval.id, ref)),
+        Button(t("btn.reject", language), sign(key, Action.REJECT, approval.id, ref)),
+        Button(t("btn.details", language), sign(key, Action.APPROVAL_DETAILS, approval.id, ref)),
+    )
+
+
+def approval_status(approval: Approval, language: str, timezone: str) -> str:
+    when = fmt_time(approval.decided_at, timezone)
+    match approval.status:
+        case Status.APPROVED:
+            return t("approval.approved", language, who=approval.decided_by, when=when)
+        case Status.REJECTED:
+            return t("approval.rejected", language, who=approval.decided_by, when=when, reason=shorten(approval.reason, 300))
+        case Status.SUPERSEDED:
+            return t("approval.superseded", language)
+    region = f" · {approval.region}" if approval.region else ""
+    status = t("approval.pending", language, level=approval.level, role=role_name(approval.required_role, language),
+               region=region)
+    if approval.escalation_level:
+        status += "\n" + t("approval.escalated", language)
+    return status
+
+
+def approval_card(approval: Approval, view: OrderView, key: bytes, language: str = "zh",
+                  timezone: str = "Asia/Shanghai") -> Card:
+    """The request card; once decided, the same card shows the outcome and loses its decision buttons."""
+    pending = approval.status == Status.PENDING
+    buttons = approval_buttons(approval, key, language) if pending else (
+        Button(t("btn.details", language), sign(key, Action.ORDER_DETAILS, view.order.id)),
+    )
+    base = Card(
+        title=t("approval.title", language, order=order_title(view)),
+        fields=tuple(staff_order_fields(view, language, timezone)),
+        status=approval_status(approval, language, timezone),
+        buttons=buttons,
+    )
+    return fit_items(base, view, language)
+
+
+def stall_card(view: OrderView, alert_id: int, level: int, overdue: timedelta, key: bytes, language: str = "zh",
+               timezone: str = "Asia/Shanghai", status: str | None = None, with_buttons: bool = True) -> Card:
+    o = view.order
+    stage = o.stage.value
+    buttons: tuple[Button, ...] = ()
+    if with_buttons:
+        buttons = (
+            Button(t("btn.ack", language), sign(key, Action.ACK, alert_id, stage)),
+            Button(t("btn.snooze", language), sign(key, Action.SNOOZE, alert_id, stage)),
+            Button(t("btn.advance", language), sign(key, Action.ADVANCE, alert_id, stage)),
+            Button(t("btn.details", language), sign(key, Action.ORDER_DETAILS, o.id)),
+        )
+    fields = [
+        (t("f.stage", language), label(o.stage, language)),
+        (t("stall.overdue", language), fmt_duration(overdue, language)),
+        (t("stall.deadline", language), fmt_time(o.stage_deadline, timezone)),
+        (t("f.city", language), o.data.customer.city + (f" ({o.region})" if o.region else "")),
+        (t("f.amount", language), fmt_money(o.data.amount, o.data.currency)),
+        (t("stall.level", language), str(level)),
+    ]
+    return Card(t("stall.title", language, order=order_title(view)), tuple(fields),
+                status if status is not None else t("stall.status_open", language), buttons)
+
+
+def order_detail_pages(view: OrderView, language: str, timezone: str) -> list[str]:
+    """Everything staff may see about an order, all items included, in as many messages as it takes."""
+    o = view.order
+    lines = [f"{k}: {v}" for k, v in staff_order_fields(view, language, timezone)]
+    lines.append(f"{t('f.deadline', language)}: {fmt_time(o.stage_deadline, timezone)}")
+    lines.append(f"{t('f.progress', language)}: {progress_line(o.stage, language)}")
+    if view.tracking:
+        lines.append(f"{t('f.tracking', language)}: {tracking_text(view.tracking)}")
+    lines.append(f"{t('f.items', language)} ({len(o.data.items)}):")
+    lines += item_lines(view)
+    return paginate(lines, header=f"📦 {order_title(view)}", language=language)
+
+
+def tracking_text(tracking: Any) -> str:
+    if not tracking:
+        return "—"
+    if isinstance(tracking, dict):
+        carrier = tracking.get("carrier", "")
+        waybill = tracking.get("waybill") or tracking.get("tracking_no") or ""
+        status = tracking.get("status") or tracking.get("last_event") or ""
+        return shorten(" ".join(str(x) for x in (carrier, waybill, status) if x), 200)
+    return shorten(str(tracking), 200)
+
+
+def order_line(view: OrderView, language: str, timezone: str, now: datetime | None = None) -> str:
+    """One line per order in lists (/stalled, /find, /pending)."""
+    o = view.order
+    parts = [o.data.external_id, label(o.stage, language), o.data.customer.city, fmt_money(o.data.amount)]
+    if now is not None and o.stage_deadline is not None and now > o.stage_deadline:
+        parts.append(f"{t('stall.overdue', language)} {fmt_duration(now - o.stage_deadline, language)}")
+    return " · ".join(p for p in parts if p)
+
+
+def customer_status_text(view: OrderView, language: str, timezone: str) -> str:
+    """What a customer sees of their own order: progress, dates, ETA, tracking. No staff-only facts."""
+    o, d = view.order, view.order.data
+    lines = [
+        f"📦 {d.external_id}",
+        f"{t('f.progress', language)}: {progress_line(o.stage, language)}",
+        f"{t('f.created', language)}: {fmt_date(d.created_at, timezone)}",
+        f"{t('f.amount', language)}: {fmt_money(d.amount, d.currency)}",
+    ]
+    if o.stage not in (Stage.COMPLETED, Stage.CANCELLED):
+        est = eta(view) or fmt_date(o.stage_deadline, timezone)
+        lines.append(f"{t('f.eta', language)}: {est}")
+    if view.tracking:
+        lines.append(f"{t('f.tracking', language)}: {tracking_text(view.tracking)}")
+    items = item_lines(view)
+    if len(items) > 10:
+        items = items[:10] + [t("items.more", language, n=len(item_lines(view)) - 10)]
+    text = "\n".join(lines + items)
+    return shorten(text, TEXT_BUDGET)
+
+
+def list_pages(head: str, lines: Sequence[str], language: str) -> list[str]:
+    return paginate(list(lines), header=head, language=language)

@@ -1,0 +1,117 @@
+"""Platform-neutral chat types: what handlers say and hear, whatever the chat app.
+
+An adapter in `bot/` renders a `Card` natively (Telegram inline keyboard, WeCom template card) or falls back to
+`Card.as_text()`, and turns platform input into the `Inbound*` events below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    label: str
+    token: str  # short opaque action token (<= 64 bytes: Telegram's callback_data limit)
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    title: str
+    fields: tuple[tuple[str, str], ...] = ()
+    status: str = ""
+    buttons: tuple[Button, ...] = ()
+    image_url: str | None = None
+
+    def as_text(self) -> str:
+        lines = [self.title]
+        lines += [f"{k}: {v}" for k, v in self.fields]
+        if self.status:
+            lines.append(self.status)
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRef:
+    """Where a message went: enough to edit it later."""
+
+    platform: str
+    chat_id: str
+    message_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    platform: str
+    user_id: str  # the platform's id of the person (Telegram user id, WeCom userid)
+    chat_id: str  # where to answer
+    display_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ButtonPressed:
+    sender: Sender
+    token: str
+    callback_id: str  # to answer the press (toast)
+    message: ChatRef | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TextReceived:
+    sender: Sender
+    text: str
+    reply_to: ChatRef | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CommandReceived:
+    sender: Sender
+    command: str  # without the slash, lower case
+    args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ContactShared:
+    sender: Sender
+    phone: str
+    contact_user_id: str | None  # whose contact it is; only the sender's own counts
+
+
+InboundEvent = ButtonPressed | TextReceived | CommandReceived | ContactShared
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A message to one chat: a card, or plain text; `force_reply` asks the client for a reply (reject reason)."""
+
+    chat_id: str
+    card: Card | None = None
+    text: str = ""
+    force_reply: bool = False
+    request_contact: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class SendError(Exception):
+    """Base of what an adapter may raise; never a bare library exception."""
+
+
+class RetryableSendError(SendError):
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentSendError(SendError):
+    """Blocked by the user, chat not found, bad request: retrying will not help; record it and tell an admin."""
+
+
+class ChatChannel(Protocol):
+    platform: str
+
+    async def send(self, message: Outgoing) -> ChatRef: ...
+
+    async def update(self, ref: ChatRef, card: Card) -> None: ...
+
+    async def answer(self, callback_id: str, text: str, alert: bool = False) -> None: ...

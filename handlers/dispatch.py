@@ -1,0 +1,61 @@
+"""The single entry point of the chat core: a platform adapter turns its input into a neutral event and calls
+`handle_event(event, ctx)`. Everything after that is written once, for every platform.
+
+`ChatContext` is built once by the composition root (bot/) and shared by all events; its fields are stable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from handlers.chat import ButtonPressed, ChatChannel, CommandReceived, ContactShared, InboundEvent, TextReceived
+from handlers.chat_ports import AttemptLimiter, ChatRepo, DeadlinePolicy, OutboxDelivery
+from handlers.ports import Clock
+
+
+@dataclass(slots=True)
+class ChatContext:
+    """What every chat handler may use. Fields only; no behaviour.
+
+    channels:  one ChatChannel per platform name ("telegram", "wecom", "console"); replies go to the channel of
+               the event's `sender.platform`, card edits after a decision go to every platform holding a copy.
+    repo:      storage (storage.chat_repo.SqlChatRepo).
+    clock:     `now()` in UTC; frozen in tests.
+    token_key: server secret signing button tokens (engine.tokens).
+    limiter:   failed customer verification tries (storage.rate_limit.RedisAttemptLimiter).
+    deadlines: the SLA rules' stage deadlines (engine.rules.RuleSet), used when a button advances an order.
+    delivery:  the Notifier, to push outbox rows (card edits) out right away; None leaves them to the sweep.
+    language:  "zh" (default) or "en".
+    timezone:  how times are shown to people.
+    """
+
+    channels: Mapping[str, ChatChannel]
+    repo: ChatRepo
+    clock: Clock
+    token_key: bytes
+    limiter: AttemptLimiter
+    deadlines: DeadlinePolicy
+    delivery: OutboxDelivery | None = None
+    language: str = "zh"
+    timezone: str = "Asia/Shanghai"
+
+    def channel(self, platform: str) -> ChatChannel:
+        return self.channels[platform]
+
+
+async def handle_event(event: InboundEvent, ctx: ChatContext) -> None:
+    """Route one inbound event to its use case. Never raises for bad user input: the user is told instead."""
+    from handlers import approvals, queries, stalls  # local: keeps this module importable on its own
+
+    match event:
+        case ButtonPressed():
+            if not await approvals.handle_button(event, ctx) and not await stalls.handle_button(event, ctx):
+                await queries.handle_button(event, ctx)
+        case CommandReceived():
+            await queries.handle_command(event, ctx)
+        case ContactShared():
+            await queries.handle_contact(event, ctx)
+        case TextReceived():
+            if not await approvals.handle_reason_reply(event, ctx):
+                await queries.handle_text(event, ctx)

@@ -1,0 +1,219 @@
+"""The intake use case: a batch of queued raw orders → canonical orders → rules decisions → one transaction.
+
+At-least-once delivery from the queue becomes exactly-once in effect here: orders are keyed by (channel,
+external_id); a redelivered identical order is a duplicate, a changed one is an update.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import orjson
+
+from engine.channels import ChannelAdapter, stored_channel
+from engine.order import Order, OrderData, Transition
+from engine.rules import ApprovalNeed, Facts, RuleSet, evaluate
+from engine.stages import Stage
+from handlers.ports import IntakeEntry, StoreUnavailable
+
+OrderKey = tuple[str, str]  # (channel, external_id)
+
+
+@dataclass(slots=True)
+class ExistingOrder:
+    id: int
+    payload_hash: str
+    stage: Stage
+    stage_entered_at: datetime
+
+
+@dataclass(slots=True)
+class PlannedApproval:
+    need: ApprovalNeed
+    escalate_at: datetime | None
+
+
+@dataclass(slots=True)
+class OrderPlan:
+    """Everything to write for one order; the store turns it into rows."""
+
+    channel: str
+    data: OrderData
+    payload_hash: str
+    received_at: datetime
+    stage: Stage
+    stage_entered_at: datetime
+    stage_deadline: datetime | None
+    region: str | None
+    priority: int
+    production_base: str | None
+    decisions: dict[str, Any]
+    rules_version: str
+    transitions: list[Transition] = field(default_factory=list)
+    approvals: list[PlannedApproval] = field(default_factory=list)
+    existing_id: int | None = None  # set for an update of a stored order
+
+    @property
+    def key(self) -> OrderKey:
+        return (self.channel, self.data.external_id)
+
+
+class IntakeUnit(Protocol):
+    async def existing(self, keys: list[OrderKey]) -> dict[OrderKey, ExistingOrder]: ...
+
+    async def insert_new(self, plans: list[OrderPlan]) -> set[OrderKey]:
+        """Insert what is not there yet; return the keys actually inserted (others raced in elsewhere)."""
+        ...
+
+    async def apply_update(self, plan: OrderPlan, supersede_pending: bool) -> None: ...
+
+
+class IntakeStore(Protocol):
+    def unit(self) -> AbstractAsyncContextManager[IntakeUnit]:
+        """One transaction: committed when the block exits normally."""
+        ...
+
+
+@dataclass(slots=True)
+class BatchResult:
+    done: list[str] = field(default_factory=list)  # entry ids safe to acknowledge
+    failed: list[tuple[IntakeEntry, str]] = field(default_factory=list)
+    inserted: int = 0
+    updated: int = 0
+    duplicates: int = 0
+
+
+def payload_hash(data: OrderData) -> str:
+    """Identity of an order's content, independent of key order and whitespace in the sender's JSON."""
+    raw = orjson.dumps(data.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(raw, digest_size=16).hexdigest()
+
+
+@dataclass(slots=True)
+class IntakeProcessor:
+    store: IntakeStore
+    adapters: Mapping[str, ChannelAdapter]
+    rules: Callable[[], RuleSet]  # the current good rules; hot reload swaps what this returns
+
+    async def process(self, entries: list[IntakeEntry], now: datetime) -> BatchResult:
+        result = BatchResult()
+        parsed: dict[OrderKey, tuple[IntakeEntry, str, OrderData, str]] = {}
+        for entry in entries:
+            try:
+                adapter = self.adapters[entry.channel]
+                data = adapter.to_order(orjson.loads(entry.body))
+            except Exception as exc:  # an adapter bug or bad data: this entry only
+                result.failed.append((entry, f"{type(exc).__name__}: {exc}"))
+                continue
+            channel = stored_channel(data, entry.channel)
+            key = (channel, data.external_id)
+            if key in parsed:  # the same order twice in one batch: the later delivery wins
+                result.duplicates += 1
+                result.done.append(parsed[key][0].id)
+            parsed[key] = (entry, channel, data, payload_hash(data))
+        if not parsed:
+            return result
+        try:
+            await self._store(list(parsed.values()), now, result)
+        except StoreUnavailable:
+            raise
+        except Exception:
+            # A row the database refuses must not block its neighbours: store one by one, fail only the bad ones.
+            if len(parsed) == 1:
+                raise
+            for item in parsed.values():
+                try:
+                    await self._store([item], now, result)
+                except StoreUnavailable:
+                    raise
+                except Exception as exc:
+                    result.failed.append((item[0], f"{type(exc).__name__}: {exc}"))
+        return result
+
+    async def _store(
+        self, items: list[tuple[IntakeEntry, str, OrderData, str]], now: datetime, result: BatchResult
+    ) -> None:
+        rules = self.rules()
+        inserted = updated = duplicates = 0
+        async with self.store.unit() as unit:
+            existing = await unit.existing([(ch, d.external_id) for _, ch, d, _ in items])
+            new_plans: list[OrderPlan] = []
+            for entry, channel, data, digest in items:
+                received = datetime.fromtimestamp(entry.received_ms / 1000, UTC) if entry.received_ms else now
+                known = existing.get((channel, data.external_id))
+                if known is None:
+                    new_plans.append(plan_new_order(channel, data, digest, received, rules, now))
+                elif known.payload_hash == digest:
+                    duplicates += 1
+                else:
+                    plan = plan_update(channel, data, digest, received, known, rules, now)
+                    await unit.apply_update(plan, supersede_pending=known.stage is Stage.PENDING_CONFIRM)
+                    updated += 1
+            if new_plans:
+                won = await unit.insert_new(new_plans)
+                inserted = len(won)
+                duplicates += len(new_plans) - len(won)
+        result.inserted += inserted
+        result.updated += updated
+        result.duplicates += duplicates
+        result.done.extend(entry.id for entry, *_ in items)
+
+
+def _approvals(needs: list[ApprovalNeed], now: datetime) -> list[PlannedApproval]:
+    return [PlannedApproval(n, now + n.escalate_after if n.escalate_after else None) for n in needs]
+
+
+def plan_new_order(
+    channel: str, data: OrderData, digest: str, received: datetime, rules: RuleSet, now: datetime
+) -> OrderPlan:
+    """A new order starts in pending_confirm; with no approval needed it is confirmed at once (SPEC §1)."""
+    order = Order(id=0, channel=channel, data=data, stage=Stage.PENDING_CONFIRM, stage_entered_at=now)
+    decisions = evaluate(order, Facts(), rules, now)
+    order.region = decisions.region
+    transitions = [Transition(now, None, Stage.PENDING_CONFIRM, "system", "received")]
+    stage, deadline = Stage.PENDING_CONFIRM, decisions.stage_deadline
+    if not decisions.approvals:
+        stage = Stage.DESIGNING
+        transitions.append(Transition(now, Stage.PENDING_CONFIRM, Stage.DESIGNING, "system", "auto-confirmed"))
+        order.stage = stage
+        deadline = rules.deadline_for(order, stage, now)
+    return OrderPlan(
+        channel=channel, data=data, payload_hash=digest, received_at=received, stage=stage, stage_entered_at=now,
+        stage_deadline=deadline, region=decisions.region, priority=decisions.priority,
+        production_base=decisions.route.base if decisions.route else None,
+        decisions=decisions.to_json(), rules_version=rules.version, transitions=transitions,
+        approvals=_approvals(decisions.approvals, now),
+    )
+
+
+def plan_update(
+    channel: str, data: OrderData, digest: str, received: datetime, known: ExistingOrder, rules: RuleSet,
+    now: datetime,
+) -> OrderPlan:
+    """A changed order. While it still waits for confirmation, its approvals are asked again for the new content."""
+    order = Order(id=known.id, channel=channel, data=data, stage=known.stage, stage_entered_at=known.stage_entered_at)
+    decisions = evaluate(order, Facts(), rules, now)
+    plan = OrderPlan(
+        channel=channel, data=data, payload_hash=digest, received_at=received, stage=known.stage,
+        stage_entered_at=known.stage_entered_at, stage_deadline=decisions.stage_deadline, region=decisions.region,
+        priority=decisions.priority, production_base=decisions.route.base if decisions.route else None,
+        decisions=decisions.to_json(), rules_version=rules.version, existing_id=known.id,
+    )
+    if known.stage is Stage.PENDING_CONFIRM:
+        if decisions.approvals:
+            plan.approvals = _approvals(decisions.approvals, now)
+        else:
+            order.stage = Stage.DESIGNING
+            plan.stage, plan.stage_entered_at = Stage.DESIGNING, now
+            plan.stage_deadline = rules.deadline_for(order, Stage.DESIGNING, now)
+            plan.transitions.append(
+                Transition(now, Stage.PENDING_CONFIRM, Stage.DESIGNING, "system", "auto-confirmed after change")
+            )
+    return plan
+
+

@@ -1,0 +1,33 @@
+"""The small interfaces handlers speak through. Storage and bot/ implement them; tests fake them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeEntry:
+    """One queued order as it came in: the raw JSON of one order, the channel it arrived on, failed tries so far."""
+
+    id: str
+    channel: str
+    body: bytes
+    attempts: int = 0
+    received_ms: int = 0
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class IntakeQueue(Protocol):
+    async def enqueue(self, channel: str, bodies: Sequence[bytes]) -> None:
+        """Return only once every body is durably in the queue."""
+        ...
+
+
+class StoreUnavailable(Exception):
+    """The database could not be reached or is busy: retry the whole batch later, it is not the entries' fault."""

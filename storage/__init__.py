@@ -1,0 +1,1 @@
+"""SQLAlchemy models and repositories, Alembic migrations, Redis streams and leases."""

@@ -1,0 +1,153 @@
+"""The intake unit of work on SQLAlchemy Core: a batch of order plans in one transaction, a few statements each.
+
+Core (not ORM objects) because this is the hot path: 500 orders become one SELECT, one multi-row INSERT … ON CONFLICT
+DO NOTHING RETURNING, one INSERT of transitions and, when needed, approvals and outbox rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from engine.stages import Stage
+from handlers.intake import ExistingOrder, OrderKey, OrderPlan
+from handlers.ports import StoreUnavailable
+from storage.models import ApprovalRow, OrderRow, OutboxRow, StageTransitionRow
+
+ORDERS = OrderRow.__table__
+TRANSITIONS = StageTransitionRow.__table__
+APPROVALS = ApprovalRow.__table__
+OUTBOX = OutboxRow.__table__
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Connection loss, a locked SQLite file, a server restarting: the database's fault, not the batch's."""
+    if isinstance(exc, (OperationalError, InterfaceError, ConnectionError, OSError, TimeoutError)):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+def order_values(plan: OrderPlan, now: datetime) -> dict[str, Any]:
+    d, c = plan.data, plan.data.customer
+    return {
+        "channel": plan.channel,
+        "external_id": d.external_id,
+        "created_at": d.created_at,
+        "received_at": plan.received_at,
+        "updated_at": now,
+        "customer_id": c.id,
+        "customer_name": c.name,
+        "customer_phone": c.phone,
+        "customer_city": c.city,
+        "customer_tier": c.tier,
+        "region": plan.region,
+        "amount": d.amount,
+        "currency": d.currency,
+        "items": [i.model_dump(mode="json") for i in d.items],
+        "custom_fields": d.custom_fields,
+        "notes": d.notes,
+        "payload_hash": plan.payload_hash,
+        "stage": plan.stage.value,
+        "stage_entered_at": plan.stage_entered_at,
+        "stage_deadline": plan.stage_deadline,
+        "priority": plan.priority,
+        "production_base": plan.production_base,
+        "rules_version": plan.rules_version,
+        "decisions": plan.decisions,
+    }
+
+
+class SqlIntakeUnit:
+    def __init__(self, conn: AsyncConnection, now: datetime) -> None:
+        self.conn, self.now = conn, now
+        self._insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+
+    async def existing(self, keys: list[OrderKey]) -> dict[OrderKey, ExistingOrder]:
+        if not keys:
+            return {}
+        stmt = select(
+            ORDERS.c.id, ORDERS.c.channel, ORDERS.c.external_id, ORDERS.c.payload_hash, ORDERS.c.stage,
+            ORDERS.c.stage_entered_at,
+        ).where(tuple_(ORDERS.c.channel, ORDERS.c.external_id).in_(keys))
+        rows = (await self.conn.execute(stmt)).all()
+        return {(r.channel, r.external_id): ExistingOrder(r.id, r.payload_hash, Stage(r.stage), r.stage_entered_at)
+                for r in rows}
+
+    async def insert_new(self, plans: list[OrderPlan]) -> set[OrderKey]:
+        stmt = (
+            self._insert(ORDERS)
+            .on_conflict_do_nothing(index_elements=["channel", "external_id"])
+            .returning(ORDERS.c.id, ORDERS.c.channel, ORDERS.c.external_id)
+        )
+        rows = (await self.conn.execute(stmt, [order_values(p, self.now) for p in plans])).all()
+        ids = {(r.channel, r.external_id): r.id for r in rows}
+        won = [p for p in plans if p.key in ids]
+        await self._children(won, ids)
+        return set(ids)
+
+    async def apply_update(self, plan: OrderPlan, supersede_pending: bool) -> None:
+        assert plan.existing_id is not None
+        values = order_values(plan, self.now)
+        for k in ("channel", "external_id", "received_at"):
+            values.pop(k)
+        await self.conn.execute(update(ORDERS).where(ORDERS.c.id == plan.existing_id).values(**values))
+        if supersede_pending:
+            # The old cards' buttons stop working: their approval rows are no longer pending.
+            await self.conn.execute(
+                update(APPROVALS)
+                .where(APPROVALS.c.order_id == plan.existing_id, APPROVALS.c.status == "pending")
+                .values(status="superseded", decided_at=self.now, decided_by="system",
+                        reason="order changed after the request")
+            )
+        await self._children([plan], {plan.key: plan.existing_id})
+
+    async def _children(self, plans: list[OrderPlan], ids: dict[OrderKey, int]) -> None:
+        transitions = [
+            {"order_id": ids[p.key], "at": t.at, "from_stage": t.from_stage.value if t.from_stage else None,
+             "to_stage": t.to_stage.value, "actor": t.actor, "reason": t.reason}
+            for p in plans for t in p.transitions
+        ]
+        if transitions:
+            await self.conn.execute(TRANSITIONS.insert(), transitions)
+        approvals = [
+            {"order_id": ids[p.key], "kind": a.need.kind, "level": a.need.level, "required_role": a.need.role,
+             "region": a.need.region, "amount": p.data.amount, "order_version": p.payload_hash,
+             "rule_id": a.need.rule_id, "status": "pending", "requested_by": "system", "requested_at": self.now,
+             "escalate_at": a.escalate_at, "escalation_level": 0, "reason": ""}
+            for p in plans for a in p.approvals
+        ]
+        if not approvals:
+            return
+        stmt = self._insert(APPROVALS).returning(
+            APPROVALS.c.id, APPROVALS.c.order_id, APPROVALS.c.required_role, APPROVALS.c.region
+        )
+        rows = (await self.conn.execute(stmt, approvals)).all()
+        await self.conn.execute(
+            OUTBOX.insert(),
+            [{"dedup_key": f"approval:{r.id}", "kind": "approval_request", "created_at": self.now, "due_at": self.now,
+              "recipient_role": r.required_role, "recipient_region": r.region,
+              "payload": {"approval_id": r.id, "order_id": r.order_id}, "status": "pending", "attempts": 0}
+             for r in rows],
+        )
+
+
+class SqlIntakeStore:
+    def __init__(self, engine: AsyncEngine, clock: Any) -> None:
+        self.engine, self.clock = engine, clock
+
+    @asynccontextmanager
+    async def unit(self) -> AsyncIterator[SqlIntakeUnit]:
+        try:
+            async with self.engine.begin() as conn:
+                yield SqlIntakeUnit(conn, self.clock.now())
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise StoreUnavailable(str(exc)) from exc
+            raise

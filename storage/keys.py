@@ -1,0 +1,15 @@
+"""Every Redis key OrderHub uses, in one place (as arq does), so two features never collide on a name."""
+
+PREFIX = "orderhub:"
+
+INTAKE_STREAM = PREFIX + "intake"
+INTAKE_GROUP = "intake-workers"
+INTAKE_RETRY_ZSET = PREFIX + "intake:retry"  # failed entries waiting for their backoff to pass
+DEAD_LETTER_STREAM = PREFIX + "intake:dead"
+
+SCHEDULER_LEASE = PREFIX + "lease:scheduler"
+OUTBOX_WAKEUP = PREFIX + "outbox:wakeup"  # a nudge list; the outbox rows themselves live in the database
+TELEGRAM_UPDATES = PREFIX + "telegram:updates"
+WECOM_EVENTS = PREFIX + "wecom:events"
+RATE_LIMIT = PREFIX + "ratelimit:"  # + scope:subject
+HEARTBEAT = PREFIX + "heartbeat:"  # + component

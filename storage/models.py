@@ -1,0 +1,252 @@
+"""The tables. PostgreSQL holds the truth; every row type here maps to an engine dataclass in a repository."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from storage.types import MoneyCents, UTCDateTime
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, Decimal: MoneyCents, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+# --- orders -------------------------------------------------------------------------------------------------------
+
+
+class OrderRow(Base):
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id", name="uq_orders_channel_external_id"),
+        Index("ix_orders_stage_deadline", "stage", "stage_deadline"),
+        Index("ix_orders_customer_phone", "customer_phone"),
+        Index("ix_orders_customer_city", "customer_city"),
+        Index("ix_orders_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    customer_id: Mapped[str] = mapped_column(String(64))
+    customer_name: Mapped[str] = mapped_column(String(100), default="")
+    customer_phone: Mapped[str] = mapped_column(String(32), default="")
+    customer_city: Mapped[str] = mapped_column(String(50), default="")
+    customer_tier: Mapped[str] = mapped_column(String(20), default="normal")
+    region: Mapped[str | None] = mapped_column(String(50))
+    amount: Mapped[Decimal]
+    currency: Mapped[str] = mapped_column(String(3), default="CNY")
+    items: Mapped[list[Any]]
+    custom_fields: Mapped[dict[str, Any]]
+    notes: Mapped[str] = mapped_column(Text, default="")
+    payload_hash: Mapped[str] = mapped_column(String(32))
+    stage: Mapped[str] = mapped_column(String(20))
+    stage_entered_at: Mapped[datetime]
+    stage_deadline: Mapped[datetime | None]
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
+    owner_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    production_base: Mapped[str | None] = mapped_column(String(32))
+    work_order_no: Mapped[str | None] = mapped_column(String(48), unique=True)
+    tracking: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    rules_version: Mapped[str | None] = mapped_column(String(64))
+    decisions: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    manual_intervention: Mapped[bool] = mapped_column(Boolean, default=False)
+    snoozed_until: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+
+
+class StageTransitionRow(Base):
+    """The audit trail of the board: who moved what, when, from where to where, and why."""
+
+    __tablename__ = "stage_transitions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime]
+    from_stage: Mapped[str | None] = mapped_column(String(20))
+    to_stage: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class ExceptionNoteRow(Base):
+    __tablename__ = "exception_notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    author: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(String(32), index=True)
+    score: Mapped[float | None]
+    kind: Mapped[str] = mapped_column(String(16), default="exception")  # exception | refund | complaint
+
+
+# --- approvals and audit ------------------------------------------------------------------------------------------
+
+
+class ApprovalRow(Base):
+    __tablename__ = "approvals"
+    __table_args__ = (
+        UniqueConstraint("order_id", "kind", "level", "order_version", name="uq_approvals_request"),
+        Index("ix_approvals_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # order | refund
+    level: Mapped[int] = mapped_column(Integer, default=1)
+    required_role: Mapped[str] = mapped_column(String(20))
+    region: Mapped[str | None] = mapped_column(String(50))
+    amount: Mapped[Decimal]
+    order_version: Mapped[str] = mapped_column(String(32))
+    rule_id: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|approved|rejected|superseded
+    requested_by: Mapped[str] = mapped_column(String(64), default="system")
+    requested_at: Mapped[datetime]
+    escalate_at: Mapped[datetime | None]
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None]
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class AuditRow(Base):
+    """Every human decision, kept forever."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(64), index=True)
+    detail: Mapped[dict[str, Any]]
+
+
+# --- outbox -------------------------------------------------------------------------------------------------------
+
+
+class OutboxRow(Base):
+    """A message decided but maybe not yet sent. The unique dedup key is what makes alerts never doubled."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_due", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dedup_key: Mapped[str] = mapped_column(String(160), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    recipient_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    recipient_role: Mapped[str | None] = mapped_column(String(20))
+    recipient_region: Mapped[str | None] = mapped_column(String(50))
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sent|failed|cancelled
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None]
+
+
+class MessageRefRow(Base):
+    """Where a card landed, so it can be edited after a decision."""
+
+    __tablename__ = "message_refs"
+    __table_args__ = (UniqueConstraint("platform", "chat_id", "message_id", name="uq_message_refs"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"), index=True)
+    approval_id: Mapped[int | None] = mapped_column(ForeignKey("approvals.id"), index=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    chat_id: Mapped[str] = mapped_column(String(64))
+    message_id: Mapped[str] = mapped_column(String(64))
+    sent_at: Mapped[datetime]
+
+
+# --- people -------------------------------------------------------------------------------------------------------
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(20))  # admin|manager|finance|supply_chain|customer
+    regions: Mapped[list[Any]]
+    phone: Mapped[str | None] = mapped_column(String(32), index=True)
+    email: Mapped[str | None] = mapped_column(String(120))
+    supervisor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime]
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class ChatIdentityRow(Base):
+    __tablename__ = "chat_identities"
+    __table_args__ = (UniqueConstraint("platform", "external_id", name="uq_chat_identity"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    platform: Mapped[str] = mapped_column(String(16))  # telegram | wecom
+    external_id: Mapped[str] = mapped_column(String(64))
+    chat_id: Mapped[str | None] = mapped_column(String(64))
+    verified_phone: Mapped[str | None] = mapped_column(String(32))
+    linked_at: Mapped[datetime]
+
+
+class ApiTokenRow(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+
+
+# --- operations ---------------------------------------------------------------------------------------------------
+
+
+class DeadLetterRow(Base):
+    """An intake entry that failed three times; visible to admins and replayable."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry_id: Mapped[str] = mapped_column(String(40), unique=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text)
+    error: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    replayed_at: Mapped[datetime | None]
+
+
+class RuleVersionRow(Base):
+    """Every rules file ever loaded, so any past decision can be reproduced."""
+
+    __tablename__ = "rule_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    loaded_at: Mapped[datetime]
+    loaded_by: Mapped[str] = mapped_column(String(64))
+    source_path: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+
+
+class HeartbeatRow(Base):
+    """One row per component per minute it was alive; availability is computed from these."""
+
+    __tablename__ = "heartbeats"
+    __table_args__ = (UniqueConstraint("component", "minute", name="uq_heartbeat_minute"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    component: Mapped[str] = mapped_column(String(32))
+    minute: Mapped[datetime]

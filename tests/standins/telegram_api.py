@@ -1,0 +1,414 @@
+"""A local stand-in of the Telegram Bot API, so python-telegram-bot is tested over real HTTP without the internet.
+
+It behaves like the real server where OrderHub depends on it: `POST /bot<token>/<method>` with JSON, form or
+multipart bodies (PTB sends form fields whose values are JSON-encoded), `{"ok": true, "result": ...}` envelopes,
+message ids per chat, HTML parse-mode validation, the 4,096-character limit measured after entity parsing, "message is
+not modified" on an identical edit, 409 from getUpdates while a webhook is set, and long polling. Every call is
+recorded. Faults are injected deterministically (seeded RNG): a share of calls answered 429 with `retry_after`, a
+share answered 500, blocked chats (403), missing chats (400), slow answers (for client timeouts), or scripted answers.
+
+Run it with the `telegram_api` fixture (`serve_in_thread`), which starts uvicorn on 127.0.0.1:<free port> in a
+thread, so both async tests and sync CLI tests (which call `asyncio.run`) can reach it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.policy
+import html
+import json
+import random
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email.parser import BytesParser
+from typing import Any
+from urllib.parse import parse_qsl
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+TEXT_LIMIT = 4096
+CALLBACK_DATA_LIMIT = 64
+BOT_USER = {"id": 7000001, "is_bot": True, "first_name": "OrderHub", "username": "OrderHubBot"}
+
+# Fields PTB (and other clients) send as JSON-encoded strings inside a form body.
+_JSON_FIELDS = {"reply_markup", "commands", "allowed_updates", "link_preview_options", "reply_parameters", "scope",
+                "entities"}
+_ALLOWED_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre", "tg-spoiler",
+                 "span", "blockquote", "tg-emoji"}
+_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)((?:\s+[^>]*)?)>")
+_ENTITY = re.compile(r"&(lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);")
+
+
+class ApiFault(Exception):
+    def __init__(self, status: int, description: str, parameters: dict[str, Any] | None = None) -> None:
+        super().__init__(description)
+        self.status, self.description, self.parameters = status, description, parameters
+
+
+@dataclass
+class Faults:
+    """Deterministic fault injection: for each call to one of `methods`, one draw from a seeded RNG decides."""
+
+    share_429: float = 0.0
+    share_500: float = 0.0
+    retry_after: int = 1
+    methods: frozenset[str] = frozenset({"sendmessage"})
+    seed: int = 0
+    delay_s: float = 0.0  # answer every call to `methods` this late (to provoke client timeouts)
+    rng: random.Random = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.methods = frozenset(m.lower() for m in self.methods)
+        self.rng = random.Random(self.seed)
+
+    def draw(self, method: str) -> ApiFault | None:
+        if method not in self.methods or (self.share_429 <= 0 and self.share_500 <= 0):
+            return None
+        r = self.rng.random()
+        if r < self.share_429:
+            return ApiFault(429, f"Too Many Requests: retry after {self.retry_after}",
+                            {"retry_after": self.retry_after})
+        if r < self.share_429 + self.share_500:
+            return ApiFault(500, "Internal Server Error")
+        return None
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str  # lower case, as dispatched
+    params: dict[str, Any]
+    status: int
+    content_type: str
+
+
+def parse_html(text: str) -> str:
+    """Validate Telegram-HTML the way the server does and return the plain text the user would see."""
+    out: list[str] = []
+    stack: list[str] = []
+    pos = 0
+    while pos < len(text):
+        ch = text[pos]
+        if ch == "<":
+            m = _TAG.match(text, pos)
+            if not m or m.group(2).lower() not in _ALLOWED_TAGS:
+                raise ApiFault(400, f"Bad Request: can't parse entities: unsupported start tag at byte offset {pos}")
+            closing, name = m.group(1) == "/", m.group(2).lower()
+            if closing:
+                if not stack or stack.pop() != name:
+                    raise ApiFault(400, f"Bad Request: can't parse entities: unmatched end tag at offset {pos}")
+            else:
+                stack.append(name)
+            pos = m.end()
+        elif ch == "&":
+            m = _ENTITY.match(text, pos)
+            if not m:
+                raise ApiFault(400, f"Bad Request: can't parse entities: unescaped '&' at byte offset {pos}")
+            out.append(html.unescape(m.group(0)))
+            pos = m.end()
+        elif ch == ">":
+            raise ApiFault(400, f"Bad Request: can't parse entities: unescaped '>' at byte offset {pos}")
+        else:
+            out.append(ch)
+            pos += 1
+    if stack:
+        raise ApiFault(400, f"Bad Request: can't parse entities: can't find end tag corresponding to <{stack[-1]}>")
+    return "".join(out)
+
+
+def utf16_len(text: str) -> int:
+    """Telegram counts message length in UTF-16 code units (an emoji counts twice)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+class TelegramStandIn:
+    """State and behaviour of the fake Bot API; `app` is the ASGI application serving it."""
+
+    def __init__(self, token: str = "123456:TEST-token_abcdefghijklmnopqrstuvwxyz") -> None:
+        self.token = token
+        self.url = ""  # set by serve_in_thread: the API root, as in ORDERHUB_TELEGRAM_API_URL
+        self.faults = Faults()
+        self.blocked_chats: set[str] = set()  # 403 "bot was blocked by the user"
+        self.missing_chats: set[str] = set()  # 400 "chat not found"
+        self.scripted: dict[str, list[ApiFault]] = {}  # method -> answers to give before behaving normally
+        self.calls: list[Call] = []
+        self.messages: dict[tuple[str, int], dict[str, Any]] = {}
+        self.commands: list[dict[str, Any]] = []
+        self.webhook: dict[str, Any] | None = None
+        self._next_message_id: dict[str, int] = {}
+        self._updates: list[dict[str, Any]] = []
+        self._next_update_id = 1000
+        self._lock = threading.Lock()
+        self.app = Starlette(routes=[Route("/bot{token}/{method}", self._endpoint, methods=["GET", "POST"])])
+
+    # --- helpers for tests ----------------------------------------------------------------------------------------
+
+    def ok_calls(self, method: str) -> list[dict[str, Any]]:
+        """Parameters of the calls to `method` that succeeded, in order."""
+        with self._lock:
+            return [c.params for c in self.calls if c.method == method.lower() and c.status == 200]
+
+    def all_calls(self, method: str) -> list[Call]:
+        with self._lock:
+            return [c for c in self.calls if c.method == method.lower()]
+
+    def push_update(self, update: dict[str, Any]) -> int:
+        """Queue an update for getUpdates; assigns and returns its update_id."""
+        with self._lock:
+            self._next_update_id += 1
+            update = {**update, "update_id": self._next_update_id}
+            self._updates.append(update)
+            return self._next_update_id
+
+    def pending_updates(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._updates)
+
+    def script(self, method: str, status: int, description: str, parameters: dict[str, Any] | None = None) -> None:
+        self.scripted.setdefault(method.lower(), []).append(ApiFault(status, description, parameters))
+
+    # --- HTTP -----------------------------------------------------------------------------------------------------
+
+    async def _endpoint(self, request: Request) -> JSONResponse:
+        method = request.path_params["method"].lower()  # Telegram method names are case-insensitive
+        ctype = request.headers.get("content-type", "")
+        params = await _read_params(request)
+        if request.path_params["token"] != self.token:
+            return self._record(method, params, ctype, ApiFault(401, "Unauthorized"))
+        fault = self._next_fault(method)
+        if self.faults.delay_s and method in self.faults.methods:
+            await asyncio.sleep(self.faults.delay_s)
+        if fault is not None:
+            return self._record(method, params, ctype, fault)
+        handler = getattr(self, f"_m_{method}", None)
+        if handler is None:
+            return self._record(method, params, ctype, ApiFault(404, "Not Found"))
+        try:
+            result = await handler(params)
+        except ApiFault as exc:
+            return self._record(method, params, ctype, exc)
+        return self._record(method, params, ctype, None, result)
+
+    def _next_fault(self, method: str) -> ApiFault | None:
+        with self._lock:
+            queue = self.scripted.get(method)
+            if queue:
+                return queue.pop(0)
+            return self.faults.draw(method)
+
+    def _record(self, method: str, params: dict[str, Any], ctype: str, fault: ApiFault | None,
+                result: Any = None) -> JSONResponse:
+        status = fault.status if fault else 200
+        with self._lock:
+            self.calls.append(Call(method, params, status, ctype.split(";")[0]))
+        if fault is None:
+            return JSONResponse({"ok": True, "result": result})
+        body: dict[str, Any] = {"ok": False, "error_code": fault.status, "description": fault.description}
+        if fault.parameters:
+            body["parameters"] = fault.parameters
+        return JSONResponse(body, status_code=fault.status)
+
+    # --- methods --------------------------------------------------------------------------------------------------
+
+    async def _m_getme(self, _: dict[str, Any]) -> dict[str, Any]:
+        return dict(BOT_USER)
+
+    def _check_chat(self, chat_id: str) -> None:
+        if chat_id in self.blocked_chats:
+            raise ApiFault(403, "Forbidden: bot was blocked by the user")
+        if chat_id in self.missing_chats or not chat_id:
+            raise ApiFault(400, "Bad Request: chat not found")
+
+    def _check_text(self, params: dict[str, Any]) -> str:
+        text = str(params.get("text", ""))
+        shown = parse_html(text) if str(params.get("parse_mode", "")).upper() == "HTML" else text
+        if not shown.strip():
+            raise ApiFault(400, "Bad Request: message text is empty")
+        if utf16_len(shown) > TEXT_LIMIT:
+            raise ApiFault(400, "Bad Request: message is too long")
+        _check_markup(params.get("reply_markup"))
+        return shown
+
+    def _message(self, chat_id: str, message_id: int, shown: str, params: dict[str, Any]) -> dict[str, Any]:
+        cid = int(chat_id) if chat_id.lstrip("-").isdigit() else chat_id
+        msg: dict[str, Any] = {
+            "message_id": message_id, "date": int(time.time()), "from": dict(BOT_USER), "text": shown,
+            "chat": {"id": cid, "type": "private" if isinstance(cid, int) and cid > 0 else "supergroup",
+                     **({"first_name": "User"} if isinstance(cid, int) and cid > 0 else {"title": "Group"})},
+        }
+        markup = params.get("reply_markup")
+        if isinstance(markup, dict) and "inline_keyboard" in markup:
+            msg["reply_markup"] = markup
+        return msg
+
+    async def _m_sendmessage(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id = str(params.get("chat_id", ""))
+        self._check_chat(chat_id)
+        shown = self._check_text(params)
+        with self._lock:
+            mid = self._next_message_id.get(chat_id, 100) + 1
+            self._next_message_id[chat_id] = mid
+            self.messages[(chat_id, mid)] = {"text": params["text"], "reply_markup": params.get("reply_markup")}
+        return self._message(chat_id, mid, shown, params)
+
+    def _existing(self, params: dict[str, Any]) -> tuple[str, int, dict[str, Any]]:
+        chat_id = str(params.get("chat_id", ""))
+        self._check_chat(chat_id)
+        try:
+            mid = int(params.get("message_id", 0))
+        except ValueError:
+            raise ApiFault(400, "Bad Request: message identifier is not specified") from None
+        stored = self.messages.get((chat_id, mid))
+        if stored is None:
+            raise ApiFault(400, "Bad Request: message to edit not found")
+        return chat_id, mid, stored
+
+    async def _m_editmessagetext(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id, mid, stored = self._existing(params)
+        shown = self._check_text(params)
+        new = {"text": params["text"], "reply_markup": params.get("reply_markup")}
+        if new == stored:
+            raise ApiFault(400, "Bad Request: message is not modified: specified new message content and reply "
+                                "markup are exactly the same as a current content and reply markup of the message")
+        self.messages[(chat_id, mid)] = new
+        return self._message(chat_id, mid, shown, params)
+
+    async def _m_editmessagereplymarkup(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id, mid, stored = self._existing(params)
+        _check_markup(params.get("reply_markup"))
+        if stored.get("reply_markup") == params.get("reply_markup"):
+            raise ApiFault(400, "Bad Request: message is not modified")
+        stored["reply_markup"] = params.get("reply_markup")
+        return self._message(chat_id, mid, html.unescape(re.sub(r"<[^>]+>", "", stored["text"])), params)
+
+    async def _m_answercallbackquery(self, params: dict[str, Any]) -> bool:
+        if not params.get("callback_query_id"):
+            raise ApiFault(400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
+        if len(str(params.get("text", ""))) > 200:
+            raise ApiFault(400, "Bad Request: MESSAGE_TOO_LONG")
+        return True
+
+    async def _m_setmycommands(self, params: dict[str, Any]) -> bool:
+        commands = params.get("commands")
+        if not isinstance(commands, list) or not commands:
+            raise ApiFault(400, "Bad Request: commands must be a non-empty list")
+        for c in commands:
+            if not re.fullmatch(r"[a-z0-9_]{1,32}", str(c.get("command", ""))) or not c.get("description"):
+                raise ApiFault(400, "Bad Request: BOT_COMMAND_INVALID")
+        self.commands = commands
+        return True
+
+    async def _m_setwebhook(self, params: dict[str, Any]) -> bool:
+        secret = params.get("secret_token")
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(secret)):
+            raise ApiFault(400, "Bad Request: secret token contains unallowed characters")
+        if not str(params.get("url", "")).startswith("https://"):
+            raise ApiFault(400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook")
+        self.webhook = {"url": params["url"], "secret_token": secret}
+        return True
+
+    async def _m_deletewebhook(self, params: dict[str, Any]) -> bool:
+        self.webhook = None
+        if str(params.get("drop_pending_updates", "")).lower() == "true":
+            with self._lock:
+                self._updates.clear()
+        return True
+
+    async def _m_getupdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        if self.webhook is not None:
+            raise ApiFault(409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook "
+                                "to delete the webhook first")
+        offset = int(params.get("offset") or 0)
+        limit = int(params.get("limit") or 100)
+        deadline = time.monotonic() + float(params.get("timeout") or 0)
+        while True:
+            with self._lock:
+                # Calling getUpdates with an offset confirms every update with a smaller id: they are gone for good.
+                self._updates = [u for u in self._updates if u["update_id"] >= offset]
+                batch = self._updates[:limit]
+            if batch or time.monotonic() >= deadline:
+                return batch
+            await asyncio.sleep(0.02)
+
+
+def _check_markup(markup: Any) -> None:
+    if isinstance(markup, dict):
+        for row in markup.get("inline_keyboard", []):
+            for button in row:
+                data = button.get("callback_data")
+                if data is not None and not 1 <= len(str(data).encode()) <= CALLBACK_DATA_LIMIT:
+                    raise ApiFault(400, "Bad Request: BUTTON_DATA_INVALID")
+
+
+async def _read_params(request: Request) -> dict[str, Any]:
+    """JSON, urlencoded or multipart: PTB posts a form whose values are JSON-encoded (strings stay bare)."""
+    params: dict[str, Any] = dict(request.query_params)
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith("application/json"):
+        body = await request.body()
+        if body:
+            params.update(json.loads(body))
+    elif ctype.startswith("application/x-www-form-urlencoded"):
+        params.update(parse_qsl((await request.body()).decode(), keep_blank_values=True))
+    elif ctype.startswith("multipart/form-data"):
+        # The stdlib email parser reads multipart bodies; no python-multipart needed.
+        raw = b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + await request.body()
+        for part in BytesParser(policy=email.policy.HTTP).parsebytes(raw).iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            payload = part.get_payload(decode=True) or b""
+            params[str(name)] = "<file>" if part.get_filename() else payload.decode()
+    for key in _JSON_FIELDS & params.keys():
+        if isinstance(params[key], str):
+            try:
+                params[key] = json.loads(params[key])
+            except ValueError:
+                pass
+    if "chat_id" in params:
+        params["chat_id"] = str(params["chat_id"])
+    return params
+
+
+def _free_port() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@contextmanager
+def serve_in_thread(app: Any) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on 127.0.0.1:<free port> in a daemon thread; yields its base URL."""
+    sock = _free_port()
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", loop="asyncio", http="h11",
+                            access_log=False, timeout_graceful_shutdown=1)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="standin")
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("stand-in server did not start")
+        time.sleep(0.005)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=5)
+        sock.close()
+
+
+@contextmanager
+def running_standin(token: str | None = None) -> Iterator[TelegramStandIn]:
+    standin = TelegramStandIn(token) if token else TelegramStandIn()
+    with serve_in_thread(standin.app) as url:
+        standin.url = url
+        yield standin

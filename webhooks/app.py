@@ -1,0 +1,63 @@
+"""`create_app(services)`: the one FastAPI app behind `serve` and `api`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from webhooks import errors, intake, metrics
+from webhooks.errors import JsonResponse
+from webhooks.services import AppServices
+
+
+def create_app(services: AppServices) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        for start in services.on_startup:
+            await start()
+        try:
+            yield
+        finally:
+            for stop in reversed(services.on_shutdown):
+                await stop()
+
+    app = FastAPI(
+        title="OrderHub",
+        version="0.1.0",
+        description="A programmable order hub: signed intake webhooks, order API, chat bot callbacks.",
+        lifespan=lifespan,
+        default_response_class=JsonResponse,
+    )
+    app.state.services = services
+    errors.install(app)
+    app.include_router(intake.router)
+    if services.api is not None:
+        from webhooks import api  # the staff API needs a database; intake-only test apps skip it
+
+        app.include_router(api.router)
+    for router in services.extra_routers:
+        app.include_router(router)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz(request: Request) -> JsonResponse:
+        """Liveness with the intake queue depth; 503 when Redis does not answer."""
+        try:
+            depth = await request.app.state.services.queue_depth()
+        except Exception as exc:
+            return JsonResponse({"status": "degraded", "detail": type(exc).__name__}, status_code=503)
+        metrics.QUEUE_DEPTH.set(depth)
+        return JsonResponse({"status": "ok", "queue_depth": depth})
+
+    @app.get("/metrics", tags=["ops"])
+    async def prometheus_metrics(request: Request) -> Response:
+        try:
+            metrics.QUEUE_DEPTH.set(await request.app.state.services.queue_depth())
+        except Exception:  # a scrape must still answer while Redis is away
+            pass
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
