@@ -38,7 +38,7 @@ def raw_orders(n: int, seed: int) -> list[dict]:
         items = []
         total = Decimal(0)
         for _ in range(lines):
-            price = Decimal(rng.randint(100, 900_000)) / 100
+            price = Decimal(rng.randint(5_000, 300_000)) / 100
             qty = rng.randint(1, 4)
             items.append((rng.choice(SKUS), qty, price))
             total += price * qty

@@ -12,6 +12,7 @@ import orjson
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.api_backend import SqlApiBackend
 from bot.settings import Settings
 from bot.worker import IntakeWorker, WorkerOptions
 from engine.channels import ChannelAdapter, default_adapters
@@ -22,7 +23,9 @@ from storage.db import make_engine
 from storage.dead_letters import SqlDeadLetters
 from storage.intake_queue import RedisIntakeQueue, consumer_name
 from storage.intake_store import SqlIntakeStore
+from storage.orders_repo import SqlOrders
 from storage.redis_conn import EmbeddedRedis, connect
+from storage.reports_repo import SqlReports
 from storage.users_repo import SqlUsers
 from webhooks.services import AppServices, WebhookConfig
 
@@ -104,7 +107,10 @@ class Runtime:
             max_body_bytes=s.max_body_bytes,
             timezone=s.timezone,
         )
-        return AppServices(config=config, intake=self.queue, adapters=self.adapters, queue_depth=self.queue.depth)
+        api = SqlApiBackend(SqlOrders(self.db), self.users, SqlReports(self.db), self.clock, self.current_rules,
+                            s.language)
+        return AppServices(config=config, intake=self.queue, adapters=self.adapters, queue_depth=self.queue.depth,
+                           api=api)
 
 
 def dumps(obj: Any) -> str:

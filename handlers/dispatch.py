@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from handlers.chat import ButtonPressed, ChatChannel, CommandReceived, ContactShared, InboundEvent, TextReceived
 from handlers.chat_ports import AttemptLimiter, ChatRepo, DeadlinePolicy, OutboxDelivery
 from handlers.ports import Clock
+from handlers.replies import toast
+from engine.text import t
+from engine.tokens import TokenError, verify
 
 
 @dataclass(slots=True)
@@ -45,13 +48,23 @@ class ChatContext:
 
 
 async def handle_event(event: InboundEvent, ctx: ChatContext) -> None:
-    """Route one inbound event to its use case. Never raises for bad user input: the user is told instead."""
-    from handlers import approvals, queries, stalls  # local: keeps this module importable on its own
+    """Route one inbound event to its use case. Bad input never raises: the person is told instead."""
+    from handlers import approvals, queries, stalls  # local: the use cases import this module for ChatContext
 
     match event:
         case ButtonPressed():
-            if not await approvals.handle_button(event, ctx) and not await stalls.handle_button(event, ctx):
-                await queries.handle_button(event, ctx)
+            try:
+                tok = verify(ctx.token_key, event.token)
+            except TokenError as exc:
+                channel = ctx.channel(event.sender.platform)
+                await toast(channel, event.callback_id, t(f"toast.{exc.reason}", ctx.language), alert=True)
+                return
+            if tok.action in approvals.ACTIONS:
+                await approvals.on_button(event, tok, ctx)
+            elif tok.action in stalls.ACTIONS:
+                await stalls.on_button(event, tok, ctx)
+            else:
+                await queries.on_button(event, tok, ctx)
         case CommandReceived():
             await queries.handle_command(event, ctx)
         case ContactShared():

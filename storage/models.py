@@ -250,3 +250,62 @@ class HeartbeatRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     component: Mapped[str] = mapped_column(String(32))
     minute: Mapped[datetime]
+
+
+# --- chat core (issue 4): invitation codes, customer order grants, stall acknowledgements, awaited reasons -------
+
+
+class LinkCodeRow(Base):
+    """A one-time invitation code (`/link CODE`) tying a chat identity to a staff user; only its hash is kept."""
+
+    __tablename__ = "link_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    used_by: Mapped[str | None] = mapped_column(String(96))  # platform:external_id
+
+
+class OrderAccessRow(Base):
+    """One order a chat identity proved by order number + last four phone digits (not their whole phone)."""
+
+    __tablename__ = "order_access"
+    __table_args__ = (UniqueConstraint("platform", "external_id", "order_id", name="uq_order_access"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(64))
+    chat_id: Mapped[str] = mapped_column(String(64))
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    granted_at: Mapped[datetime]
+
+
+class StallAckRow(Base):
+    """Someone owns this stall: no further escalation for the order's stage."""
+
+    __tablename__ = "stall_acks"
+    __table_args__ = (UniqueConstraint("order_id", "stage", name="uq_stall_ack"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    stage: Mapped[str] = mapped_column(String(20))
+    acked_by: Mapped[str] = mapped_column(String(64))
+    acked_at: Mapped[datetime]
+
+
+class AwaitedReasonRow(Base):
+    """A Reject press waiting for its reason (ForceReply); one per person and chat."""
+
+    __tablename__ = "awaited_reasons"
+    __table_args__ = (UniqueConstraint("platform", "user_external_id", "chat_id", name="uq_awaited_reason"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    approval_id: Mapped[int] = mapped_column(ForeignKey("approvals.id", ondelete="CASCADE"))
+    platform: Mapped[str] = mapped_column(String(16))
+    user_external_id: Mapped[str] = mapped_column(String(64))
+    chat_id: Mapped[str] = mapped_column(String(64))
+    prompt_message_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]

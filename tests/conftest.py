@@ -14,16 +14,19 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.settings import BUNDLED_RULES, Settings
+from bot.wiring import Runtime
 from storage import migrate
 from storage.db import make_engine
 from storage.models import Base
 from storage.redis_conn import EmbeddedRedis, connect
+from webhooks.app import create_app
 
 TEST_DATABASE_URL = os.environ.get("ORDERHUB_TEST_DATABASE_URL")
 TEST_REDIS_URL = os.environ.get("ORDERHUB_TEST_REDIS_URL")
@@ -130,3 +133,20 @@ class FrozenClock:
 @pytest.fixture
 def clock() -> FrozenClock:
     return FrozenClock()
+
+
+@pytest.fixture
+async def runtime(settings: Settings, db: AsyncEngine, redis: aioredis.Redis) -> AsyncIterator[Runtime]:
+    """The real composition root on the session's backends, with an empty database and queue."""
+    rt = Runtime.build(settings)
+    await rt.queue.ensure_group()
+    yield rt
+    await rt.close()
+
+
+@pytest.fixture
+async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app, in process (ASGI), on the runtime's services."""
+    app = create_app(runtime.app_services())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+        yield c

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+from datetime import datetime
 
 from engine.channels import ChannelAdapter
-from handlers.ports import IntakeQueue
+from engine.kpi import Kpis
+from engine.rules import RuleSet
+from handlers.orders import OrderDetail, OrderStore
+from handlers.ports import Clock, IntakeQueue
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,13 +24,38 @@ class WebhookConfig:
     timezone: str = "Asia/Shanghai"
 
 
+class Principal(Protocol):
+    id: int
+    name: str
+    role: str
+    regions: tuple[str, ...]
+
+
+class ApiBackend(Protocol):
+    """What the staff API needs; bot/ wiring implements it over storage."""
+
+    orders: OrderStore
+    clock: Clock
+    language: str
+
+    def rules(self) -> RuleSet: ...
+
+    async def authenticate(self, token: str) -> Principal | None: ...
+
+    async def add_note(self, detail: OrderDetail, text: str, author: str) -> dict[str, Any]: ...
+
+    async def approvals(self, status: str, limit: int) -> list[dict[str, Any]]: ...
+
+    async def kpis(self, since: datetime, until: datetime) -> Kpis: ...
+
+
 @dataclass(slots=True)
 class AppServices:
     config: WebhookConfig
     intake: IntakeQueue
     adapters: dict[str, ChannelAdapter]
     queue_depth: Callable[[], Awaitable[int]]
-    api: Any = None  # handlers.api_ports.ApiBackend: order reads, transitions, notes, approvals, KPIs, auth
+    api: ApiBackend | None = None  # the staff API; None for an intake-only app
     extra_routers: list[Any] = field(default_factory=list)  # chat platform routes, added by bot/ when configured
     on_startup: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     on_shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)

@@ -104,7 +104,8 @@ class TelegramChannel:
     def __repr__(self) -> str:  # never the token
         return f"TelegramChannel(username={self.username!r})"
 
-    async def _call(self, what: str, call: Awaitable[T]) -> T:
+    async def call(self, what: str, call: Awaitable[T]) -> T:
+        """Await a PTB coroutine, its errors translated to send errors with the token scrubbed."""
         try:
             return await call
         except TelegramError as exc:
@@ -112,7 +113,7 @@ class TelegramChannel:
 
     async def start(self) -> None:
         """Open the HTTP pools and learn who we are (getMe): the username tells our commands from other bots'."""
-        await self._call("getMe", self.bot.initialize())
+        await self.call("getMe", self.bot.initialize())
         self.username, self.bot_id = self.bot.username, self.bot.id
 
     async def close(self) -> None:
@@ -129,7 +130,7 @@ class TelegramChannel:
         last: Message | None = None
         for i, chunk in enumerate(chunks):
             final = i == len(chunks) - 1
-            last = await self._call("sendMessage", self.bot.send_message(
+            last = await self.call("sendMessage", self.bot.send_message(
                 chat_id=message.chat_id,
                 text=chunk,
                 parse_mode=ParseMode.HTML,
@@ -162,7 +163,7 @@ class TelegramChannel:
         """The toast (or alert box with `alert`) after a button press; Telegram shows at most 200 characters."""
         if len(text) > CALLBACK_ANSWER_LIMIT:
             text = text[: CALLBACK_ANSWER_LIMIT - 1] + "…"
-        await self._call("answerCallbackQuery",
+        await self.call("answerCallbackQuery",
                          self.bot.answer_callback_query(callback_id, text=text or None, show_alert=alert))
 
     # --- helpers --------------------------------------------------------------------------------------------------

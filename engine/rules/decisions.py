@@ -52,18 +52,46 @@ class RefundOutcome:
         return (self.message_en or self.message_zh) if language == "en" else self.message_zh
 
 
-@dataclass(frozen=True, slots=True)
 class RuleTrace:
-    """One rule considered: whether it matched, the condition, the facts it read, and what it produced."""
+    """One rule considered: whether it matched, the condition, the facts it read, and what it produced.
 
-    section: str
-    rule_id: str
-    matched: bool
-    condition: str
-    reads: dict[str, Any] = field(default_factory=dict)
-    outcome: str = ""
-    note: str = ""
-    error: str | None = None
+    The facts read are collected lazily (from the compiled condition and the evaluation context) because most
+    decisions are stored or acted on without anyone reading the trace, and evaluation speed matters.
+    """
+
+    __slots__ = ("section", "rule_id", "matched", "condition", "outcome", "note", "error", "_reads", "_source")
+
+    def __init__(
+        self,
+        section: str,
+        rule_id: str,
+        matched: bool,
+        condition: str,
+        reads: dict[str, Any] | None = None,
+        outcome: str = "",
+        note: str = "",
+        error: str | None = None,
+        source: tuple[Any, Any] | None = None,
+    ) -> None:
+        self.section = section
+        self.rule_id = rule_id
+        self.matched = matched
+        self.condition = condition
+        self.outcome = outcome
+        self.note = note
+        self.error = error
+        self._reads = reads
+        self._source = source  # (CompiledCond, Ctx) to compute `reads` on demand
+
+    @property
+    def reads(self) -> dict[str, Any]:
+        if self._reads is None:
+            self._reads = self._source[0].read_values(self._source[1]) if self._source is not None else {}
+            self._source = None
+        return self._reads
+
+    def __repr__(self) -> str:
+        return f"RuleTrace({self.section}/{self.rule_id} matched={self.matched} outcome={self.outcome!r})"
 
 
 @dataclass(slots=True)

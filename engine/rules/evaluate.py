@@ -75,7 +75,7 @@ def _approvals(ctx: Ctx, facts: Facts, rules: RuleSet, d: Decisions, trace: list
                 d.approvals.append(need)
                 produced.append(f"L{n} {lvl.role}" + (f"@{region}" if region else ""))
         trace.append(
-            RuleTrace("approvals", a.id, ok, a.cond.text, a.cond.read_values(ctx), ", ".join(produced), error=err)
+            RuleTrace("approvals", a.id, ok, a.cond.text, None, ", ".join(produced), error=err, source=(a.cond, ctx))
         )
     if d.refund is not None:
         d.refund = RefundOutcome(
@@ -97,8 +97,8 @@ def _sla(ctx: Ctx, order: Order, rules: RuleSet, d: Decisions, trace: list[RuleT
     if rules.sla_pause_when is not None:
         ok, err = _test(rules.sla_pause_when, ctx)
         trace.append(
-            RuleTrace("sla", "sla.pause_when", ok, rules.sla_pause_when.text, rules.sla_pause_when.read_values(ctx),
-                      "clock paused" if ok else "", error=err)
+            RuleTrace("sla", "sla.pause_when", ok, rules.sla_pause_when.text, None, source=(rules.sla_pause_when, ctx),
+                      outcome="clock paused" if ok else "", error=err)
         )
         if ok:
             return
@@ -109,16 +109,19 @@ def _sla(ctx: Ctx, order: Order, rules: RuleSet, d: Decisions, trace: list[RuleT
             continue
         outcome = ""
         if matched:
-            deadline = rules.add_time(lim, order.stage_entered_at, lim.limit)
+            # one pass over the calendar: deadline, warning, then each rung of the ladder after the deadline
+            times = rules.add_times(
+                lim, order.stage_entered_at, [lim.limit, lim.limit * lim.warn_at, *(lim.limit + a for _, a in rules.escalation)]
+            )
+            deadline = times[0]
             d.stage_deadline = deadline
-            d.stage_warn_at = rules.add_time(lim, order.stage_entered_at, lim.limit * lim.warn_at)
+            d.stage_warn_at = times[1]
             d.sla_rule_id = lim.id
             d.escalations = [
-                Escalation(i, role, rules.add_time(lim, deadline, after) if after else deadline)
-                for i, (role, after) in enumerate(rules.escalation, start=1)
+                Escalation(i, role, at) for i, ((role, _), at) in enumerate(zip(rules.escalation, times[2:]), start=1)
             ]
             outcome = f"deadline {deadline.isoformat()}"
-        trace.append(RuleTrace("sla", lim.id, matched, lim.cond.text, lim.cond.read_values(ctx), outcome))
+        trace.append(RuleTrace("sla", lim.id, matched, lim.cond.text, None, outcome, source=(lim.cond, ctx)))
 
 
 def _priority(ctx: Ctx, rules: RuleSet, d: Decisions, trace: list[RuleTrace]) -> None:
@@ -128,7 +131,7 @@ def _priority(ctx: Ctx, rules: RuleSet, d: Decisions, trace: list[RuleTrace]) ->
         if ok:
             score += w.payload
         trace.append(
-            RuleTrace("priority", w.id, ok, w.cond.text, w.cond.read_values(ctx), f"{w.payload:+d}" if ok else "", error=err)
+            RuleTrace("priority", w.id, ok, w.cond.text, None, f"{w.payload:+d}" if ok else "", error=err, source=(w.cond, ctx))
         )
     d.priority = score
 
@@ -145,7 +148,7 @@ def _refund(ctx: Ctx, facts: Facts, rules: RuleSet, d: Decisions, trace: list[Ru
         if ok:
             winner = row.payload
         trace.append(
-            RuleTrace("refunds", row.id, ok, row.cond.text, row.cond.read_values(ctx), row.payload.outcome if ok else "", error=err)
+            RuleTrace("refunds", row.id, ok, row.cond.text, None, row.payload.outcome if ok else "", error=err, source=(row.cond, ctx))
         )
     if winner is None:
         d.refund = RefundOutcome("manual_review", "refunds.default", "没有匹配的退款规则，请人工审核", "No refund rule matched; review by hand")
@@ -165,7 +168,7 @@ def _route(ctx: Ctx, order: Order, facts: Facts, rules: RuleSet, d: Decisions, t
         ok, err = _test(ov.cond, ctx)
         if ok:
             d.route = Route(ov.payload, ov.id, None, "override")
-        trace.append(RuleTrace("routing", ov.id, ok, ov.cond.text, ov.cond.read_values(ctx), ov.payload if ok else "", error=err))
+        trace.append(RuleTrace("routing", ov.id, ok, ov.cond.text, None, ov.payload if ok else "", error=err, source=(ov.cond, ctx)))
     if d.route is not None:
         return
     types = tuple(ctx.o_product_types)

@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine.order import Order
-from engine.rules.calendar import BusinessCalendar, wall_clock_add
+from engine.rules.calendar import BusinessCalendar, wall_clock_add, wall_clock_add_many
 from engine.rules.conditions import ALWAYS, CompiledCond, CondError, compile_condition
 from engine.rules.facts import Facts
 from engine.rules.model import ApprovalLevel, RulesFile
@@ -175,6 +175,11 @@ class RuleSet:
 
     def add_time(self, lim: CSla, start: datetime, amount: timedelta) -> datetime:
         return self.calendar.add(start, amount) if lim.business_time else wall_clock_add(start, amount)
+
+    def add_times(self, lim: CSla, start: datetime, amounts: list[timedelta]) -> list[datetime]:
+        if lim.business_time:
+            return self.calendar.add_many(start, amounts)
+        return wall_clock_add_many(start, amounts)
 
     def deadline_for(self, order: Order, stage: Stage, entered_at: datetime, facts: Facts | None = None) -> datetime | None:
         """The SLA deadline of `stage` entered at `entered_at` (aware UTC), or None (no limit, or clock paused)."""

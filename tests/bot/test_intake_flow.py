@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -13,7 +12,6 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.settings import Settings
 from bot.wiring import Runtime
 from engine.channels import ChannelAdapter
 from engine.channels.generic import generic_to_order
@@ -21,22 +19,6 @@ from engine.order import OrderData
 from storage.models import ApprovalRow, DeadLetterRow, OrderRow, OutboxRow, StageTransitionRow
 from tests.conftest import SECRETS
 from tests.factories import order_json, signed
-from webhooks.app import create_app
-
-
-@pytest.fixture
-async def runtime(settings: Settings, db: AsyncEngine, redis: Any) -> AsyncIterator[Runtime]:
-    rt = Runtime.build(settings)
-    await rt.queue.ensure_group()
-    yield rt
-    await rt.close()
-
-
-@pytest.fixture
-async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(runtime.app_services())
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
-        yield c
 
 
 async def post(client: httpx.AsyncClient, payload: Any, channel: str = "generic") -> httpx.Response:

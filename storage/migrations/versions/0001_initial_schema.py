@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 21:59:07.859793
+Create Date: 2026-11-25 22:09:12.168947
 """
 from collections.abc import Sequence
 
@@ -105,6 +105,21 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('chat_identities', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_chat_identities_user_id'), ['user_id'], unique=False)
+
+    op.create_table('link_codes',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('code_hash', sa.String(length=64), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('created_at', storage.types.UTCDateTime(), nullable=False),
+    sa.Column('expires_at', storage.types.UTCDateTime(), nullable=False),
+    sa.Column('used_at', storage.types.UTCDateTime(), nullable=True),
+    sa.Column('used_by', sa.String(length=96), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('code_hash')
+    )
+    with op.batch_alter_table('link_codes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_link_codes_user_id'), ['user_id'], unique=False)
 
     op.create_table('orders',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -214,6 +229,20 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_exception_notes_category'), ['category'], unique=False)
         batch_op.create_index(batch_op.f('ix_exception_notes_order_id'), ['order_id'], unique=False)
 
+    op.create_table('order_access',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('platform', sa.String(length=16), nullable=False),
+    sa.Column('external_id', sa.String(length=64), nullable=False),
+    sa.Column('chat_id', sa.String(length=64), nullable=False),
+    sa.Column('order_id', sa.Integer(), nullable=False),
+    sa.Column('granted_at', storage.types.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('platform', 'external_id', 'order_id', name='uq_order_access')
+    )
+    with op.batch_alter_table('order_access', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_order_access_order_id'), ['order_id'], unique=False)
+
     op.create_table('stage_transitions',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('order_id', sa.Integer(), nullable=False),
@@ -228,6 +257,31 @@ def upgrade() -> None:
     with op.batch_alter_table('stage_transitions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_stage_transitions_order_id'), ['order_id'], unique=False)
 
+    op.create_table('stall_acks',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('order_id', sa.Integer(), nullable=False),
+    sa.Column('stage', sa.String(length=20), nullable=False),
+    sa.Column('acked_by', sa.String(length=64), nullable=False),
+    sa.Column('acked_at', storage.types.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('order_id', 'stage', name='uq_stall_ack')
+    )
+    with op.batch_alter_table('stall_acks', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_stall_acks_order_id'), ['order_id'], unique=False)
+
+    op.create_table('awaited_reasons',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('approval_id', sa.Integer(), nullable=False),
+    sa.Column('platform', sa.String(length=16), nullable=False),
+    sa.Column('user_external_id', sa.String(length=64), nullable=False),
+    sa.Column('chat_id', sa.String(length=64), nullable=False),
+    sa.Column('prompt_message_id', sa.String(length=64), nullable=True),
+    sa.Column('created_at', storage.types.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['approval_id'], ['approvals.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('platform', 'user_external_id', 'chat_id', name='uq_awaited_reason')
+    )
     op.create_table('message_refs',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('outbox_id', sa.Integer(), nullable=False),
@@ -255,10 +309,19 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_message_refs_approval_id'))
 
     op.drop_table('message_refs')
+    op.drop_table('awaited_reasons')
+    with op.batch_alter_table('stall_acks', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_stall_acks_order_id'))
+
+    op.drop_table('stall_acks')
     with op.batch_alter_table('stage_transitions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_stage_transitions_order_id'))
 
     op.drop_table('stage_transitions')
+    with op.batch_alter_table('order_access', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_order_access_order_id'))
+
+    op.drop_table('order_access')
     with op.batch_alter_table('exception_notes', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_exception_notes_order_id'))
         batch_op.drop_index(batch_op.f('ix_exception_notes_category'))
@@ -281,6 +344,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_orders_created_at')
 
     op.drop_table('orders')
+    with op.batch_alter_table('link_codes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_link_codes_user_id'))
+
+    op.drop_table('link_codes')
     with op.batch_alter_table('chat_identities', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_chat_identities_user_id'))
 

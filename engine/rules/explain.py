@@ -1,0 +1,139 @@
+"""Decisions as sentences for people: every rule considered, matched or not, and why (Chinese or English).
+
+Works from `Decisions.to_json()` so the same text can be produced for a fresh evaluation and for a stored one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+_WORDS = {
+    "zh": {
+        "title": "订单 {order} 的规则判定（规则版本 {version}）",
+        "matched": "命中",
+        "not_matched": "未命中",
+        "skipped": "跳过",
+        "error": "出错",
+        "read": "读取",
+        "result": "结果",
+        "summary": "结论",
+        "region": "区域",
+        "approvals": "需要审批",
+        "none": "无",
+        "deadline": "阶段时限",
+        "warn": "预警时间",
+        "priority": "优先级",
+        "route": "生产基地",
+        "refund": "退款",
+        "escalation": "升级",
+        "sections": {
+            "regions": "区域",
+            "refunds": "退款矩阵（首个命中的行生效）",
+            "approvals": "审批规则（所有命中的规则都生效）",
+            "sla": "阶段时限（首个命中的规则生效）",
+            "priority": "优先级加减分",
+            "routing": "生产基地分配",
+        },
+    },
+    "en": {
+        "title": "Rules decisions for order {order} (rules version {version})",
+        "matched": "matched",
+        "not_matched": "not matched",
+        "skipped": "skipped",
+        "error": "error",
+        "read": "read",
+        "result": "result",
+        "summary": "Summary",
+        "region": "Region",
+        "approvals": "Approvals needed",
+        "none": "none",
+        "deadline": "Stage deadline",
+        "warn": "Warning at",
+        "priority": "Priority",
+        "route": "Production base",
+        "refund": "Refund",
+        "escalation": "Escalation",
+        "sections": {
+            "regions": "Regions",
+            "refunds": "Refund matrix (the first matching row wins)",
+            "approvals": "Approval rules (every matching rule applies)",
+            "sla": "Stage time limits (the first matching limit wins)",
+            "priority": "Priority points",
+            "routing": "Production-base routing",
+        },
+    },
+}
+
+
+def _fmt_time(iso: str | None, tz: ZoneInfo | None) -> str:
+    if not iso:
+        return "-"
+    t = datetime.fromisoformat(iso)
+    if tz is not None:
+        t = t.astimezone(tz)
+    return t.strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _fmt_reads(reads: dict[str, Any]) -> str:
+    return ", ".join(f"{k} = {v if v is not None else 'null'}" for k, v in reads.items())
+
+
+def explain_lines(decisions: dict[str, Any], order_label: str, language: str = "zh", tz: ZoneInfo | None = None) -> list[str]:
+    """Render a `Decisions.to_json()` dict. Plain text lines, so the CLI, chat and tests share one rendering."""
+    w = _WORDS.get(language, _WORDS["zh"])
+    out = [w["title"].format(order=order_label, version=str(decisions.get("rules_version", ""))[:12])]
+    section = None
+    for t in decisions.get("trace", []):
+        if t["section"] != section:
+            section = t["section"]
+            out.append("")
+            out.append(f"[{w['sections'].get(section, section)}]")
+        if t.get("error"):
+            mark, status = "!", w["error"]
+        elif t["matched"]:
+            mark, status = "✓", w["matched"]
+        elif str(t.get("note", "")).startswith("skipped"):
+            mark, status = "·", w["skipped"]
+        else:
+            mark, status = "✗", w["not_matched"]
+        line = f"  {mark} {t['rule_id']} — {status}: {t['condition']}"
+        if t.get("reads"):
+            line += f"  ({w['read']}: {_fmt_reads(t['reads'])})"
+        if t.get("outcome"):
+            line += f"  → {t['outcome']}"
+        if t.get("note"):
+            line += f"  [{t['note']}]"
+        if t.get("error"):
+            line += f"  [{t['error']}]"
+        out.append(line)
+    out.append("")
+    out.append(f"{w['summary']}:")
+    out.append(f"  {w['region']}: {decisions.get('region') or w['none']}")
+    apps = decisions.get("approvals") or []
+    if apps:
+        desc = "; ".join(
+            f"{a['kind']} L{a['level']} {a['role']}" + (f"@{a['region']}" if a.get("region") else "") + f" ({a['rule_id']})"
+            for a in apps
+        )
+    else:
+        desc = w["none"]
+    out.append(f"  {w['approvals']}: {desc}")
+    if decisions.get("stage_deadline"):
+        out.append(
+            f"  {w['deadline']}: {_fmt_time(decisions['stage_deadline'], tz)} ({decisions.get('sla_rule_id')}); "
+            f"{w['warn']}: {_fmt_time(decisions.get('stage_warn_at'), tz)}"
+        )
+        for e in decisions.get("escalations") or []:
+            out.append(f"    {w['escalation']} {e['step']}: {e['role']} @ {_fmt_time(e['at'], tz)}")
+    else:
+        out.append(f"  {w['deadline']}: {w['none']}")
+    out.append(f"  {w['priority']}: {decisions.get('priority')}")
+    r = decisions.get("route")
+    out.append(f"  {w['route']}: " + (f"{r['base']} ({r['rule_id']}; {r.get('reason', '')})" if r else w["none"]))
+    rf = decisions.get("refund")
+    if rf:
+        msg = rf.get("message_en" if language == "en" else "message_zh") or ""
+        out.append(f"  {w['refund']}: {rf['action']} ({rf['rule_id']}) {msg}".rstrip())
+    return out

@@ -1,0 +1,256 @@
+"""The outbox notifier: rows first, messages second, so nothing is lost or doubled across restarts.
+
+A row names its recipients (a user, or a role + region); each delivery to one chat is recorded as a message
+reference before the row counts as sent, so a retried row skips chats it already reached and a later decision
+can edit every copy. Platform errors are classified by the adapters: `RetryableSendError` (429 with its exact
+`retry_after`, 5xx, timeouts) is retried with backoff, `PermanentSendError` (blocked, chat not found) is recorded
+on the row and an admin is told.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from engine.approvals import Status
+from engine.text import shorten, t
+from handlers.cards import approval_card, stall_card
+from handlers.chat import Card, ChatChannel, ChatRef, Outgoing, PermanentSendError, RetryableSendError
+from handlers.chat_ports import ChatRepo, Identity, NewOutbox, OutboxItem
+from handlers.ports import Clock
+from handlers.rate_limit import ChatRateLimiter, is_group
+
+log = logging.getLogger(__name__)
+
+INLINE_TRIES = 6  # tries per message within one pass; then the row waits for a later pass
+BACKOFF_BASE_S = 1.0
+BACKOFF_MAX_S = 300.0
+MAX_ROW_ATTEMPTS = 20  # passes before a row is given up as failed (and an admin told)
+
+
+def backoff(attempt: int) -> float:
+    return min(BACKOFF_BASE_S * 2**attempt, BACKOFF_MAX_S)
+
+
+class _StillRetryable(Exception):
+    def __init__(self, error: RetryableSendError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+@dataclass(slots=True)
+class NotifierStats:
+    sent: int = 0
+    edited: int = 0
+    retried: int = 0
+    failed: int = 0
+
+
+class Notifier:
+    """Delivers due outbox rows through the chat channels. `run_once` is one pass; `run` loops until stopped."""
+
+    def __init__(
+        self,
+        repo: ChatRepo,
+        channels: Mapping[str, ChatChannel],
+        clock: Clock,
+        *,
+        token_key: bytes,
+        language: str = "zh",
+        timezone: str = "Asia/Shanghai",
+        limiter: ChatRateLimiter | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.repo = repo
+        self.channels = channels
+        self.clock = clock
+        self.token_key = token_key
+        self.language = language
+        self.timezone = timezone
+        self.sleep = sleep
+        self.limiter = limiter or ChatRateLimiter(sleep=sleep)
+        self.stats = NotifierStats()
+        self._lock = asyncio.Lock()  # one pass at a time per process: the sweep and immediate deliveries
+
+    # --- entry points ---------------------------------------------------------------------------------------------
+
+    async def run_once(self, limit: int = 100) -> int:
+        """Deliver the rows due now; return how many rows were handled."""
+        items = await self.repo.due_outbox(self.clock.now(), limit)
+        for item in items:
+            await self._handle(item)
+        return len(items)
+
+    async def deliver_ids(self, outbox_ids: Sequence[int]) -> None:
+        """Deliver these rows now (a decision's card edits), if still pending."""
+        for outbox_id in outbox_ids:
+            item = await self.repo.outbox_item(outbox_id)
+            if item is not None and item.status == "pending":
+                await self._handle(item)
+
+    async def run(self, stop: asyncio.Event, poll_s: float = 1.0) -> None:
+        """Sweep until `stop` is set; errors in one pass are logged and the next pass retries."""
+        while not stop.is_set():
+            try:
+                handled = await self.run_once()
+            except Exception:  # noqa: BLE001 - a broken row or DB hiccup must not kill the loop
+                log.exception("outbox pass failed")
+                handled = 0
+            if handled == 0:
+                try:
+                    await asyncio.wait_for(stop.wait(), poll_s)
+                except TimeoutError:
+                    pass
+
+    # --- one row --------------------------------------------------------------------------------------------------
+
+    async def _handle(self, item: OutboxItem) -> None:
+        async with self._lock:
+            fresh = await self.repo.outbox_item(item.id)
+            if fresh is None or fresh.status != "pending":
+                return
+            try:
+                if fresh.kind == "approval_outcome":
+                    await self._edit_approval_cards(fresh)
+                else:
+                    await self._send_row(fresh)
+            except _StillRetryable as exc:
+                await self._retry_later(fresh, str(exc.error), exc.error.retry_after)
+
+    async def _retry_later(self, item: OutboxItem, error: str, retry_after: float | None) -> None:
+        if item.attempts + 1 >= MAX_ROW_ATTEMPTS:
+            await self._fail(item, f"gave up after {item.attempts + 1} passes: {error}")
+            return
+        delay = retry_after if retry_after is not None else backoff(item.attempts)
+        self.stats.retried += 1
+        await self.repo.mark_retry(item.id, self.clock.now() + timedelta(seconds=delay), shorten(error, 500))
+
+    async def _fail(self, item: OutboxItem, error: str) -> None:
+        self.stats.failed += 1
+        now = self.clock.now()
+        await self.repo.mark_failed(item.id, shorten(error, 500), now)
+        await self._tell_admin(item, "-", error)
+
+    async def _tell_admin(self, item: OutboxItem, chat: str, error: str) -> None:
+        if item.kind == "admin_notice":  # never loop: a notice that cannot reach an admin is only logged
+            log.error("admin notice %s undeliverable: %s", item.id, error)
+            return
+        text = t("admin.send_failed", self.language, chat=chat, kind=item.kind, error=shorten(error, 300))
+        notice = NewOutbox(f"notice:sendfail:{item.id}:{chat}", "admin_notice", self.clock.now(), {"text": text},
+                           recipient_role="admin")
+        await self.repo.enqueue([notice], self.clock.now())
+
+    # --- recipients and content -----------------------------------------------------------------------------------
+
+    async def _recipients(self, item: OutboxItem) -> list[Identity]:
+        if item.recipient_user_id is not None:
+            user_ids = [item.recipient_user_id]
+        elif item.recipient_role is not None:
+            user_ids = [u.id for u in await self.repo.users_with_role(item.recipient_role, item.recipient_region)]
+        else:
+            user_ids = [int(item.payload["user_id"])] if "user_id" in item.payload else []
+        if "chat_id" in item.payload and "platform" in item.payload:  # a row addressed to one chat directly
+            return [Identity(0, str(item.payload["platform"]), "", str(item.payload["chat_id"]))]
+        identities = await self.repo.identities_of(user_ids) if user_ids else []
+        seen: set[tuple[str, str]] = set()
+        out = []
+        for ident in identities:
+            if ident.chat_id and ident.platform in self.channels and (ident.platform, ident.chat_id) not in seen:
+                seen.add((ident.platform, ident.chat_id))
+                out.append(ident)
+        return out
+
+    async def _render(self, item: OutboxItem) -> tuple[Card | None, str, int | None] | None:
+        """(card, text, approval_id) for a row, or None when the row no longer needs sending."""
+        lang, tz = self.language, self.timezone
+        if item.kind == "approval_request":
+            approval = await self.repo.approval(int(item.payload["approval_id"]))
+            if approval is None or approval.status != Status.PENDING:
+                return None  # decided before it went out: nothing to ask any more
+            view = await self.repo.order(approval.order_id)
+            if view is None:
+                return None
+            return approval_card(approval, view, self.token_key, lang, tz), "", approval.id
+        if item.kind == "stall_alert":
+            view = await self.repo.order(int(item.payload["order_id"]))
+            if view is None or view.order.stage.value != item.payload.get("stage"):
+                return None  # the order moved on before the alert went out
+            overdue = timedelta(seconds=int(item.payload.get("overdue_s", 0)))
+            card = stall_card(view, item.id, int(item.payload.get("level", 0)), overdue, self.token_key, lang, tz)
+            return card, "", None
+        return None, shorten(str(item.payload.get("text", "")), 3500), None
+
+    async def _send_row(self, item: OutboxItem) -> None:
+        rendered = await self._render(item)
+        if rendered is None:
+            await self.repo.mark_sent(item.id, self.clock.now())
+            return
+        card, text, approval_id = rendered
+        recipients = await self._recipients(item)
+        if not recipients:
+            await self._fail(item, f"no linked recipient for {item.recipient_role or item.recipient_user_id}"
+                                   f"{' / ' + item.recipient_region if item.recipient_region else ''}")
+            return
+        done = {(r.platform, r.chat_id) for r in await self.repo.refs_of_outbox(item.id)}
+        delivered = len(done)
+        permanent: list[str] = []
+        for ident in recipients:
+            chat_id = str(ident.chat_id)
+            if (ident.platform, chat_id) in done:
+                continue  # reached on an earlier pass
+            message = Outgoing(chat_id=chat_id, card=card, text=text)
+            try:
+                ref = await self._with_retries(ident.platform, chat_id, lambda m=message, p=ident.platform:
+                                               self.channels[p].send(m))
+            except PermanentSendError as exc:
+                permanent.append(f"{ident.platform}:{chat_id}: {exc}")
+                await self._tell_admin(item, f"{ident.platform}:{chat_id}", str(exc))
+                continue
+            assert ref is not None
+            await self.repo.record_sent(item.id, approval_id, ref, self.clock.now())
+            self.stats.sent += 1
+            delivered += 1
+        if delivered == 0 and permanent:
+            self.stats.failed += 1
+            await self.repo.mark_failed(item.id, shorten("; ".join(permanent), 500), self.clock.now())
+            return
+        await self.repo.mark_sent(item.id, self.clock.now(), error=shorten("; ".join(permanent), 500) or None)
+
+    async def _edit_approval_cards(self, item: OutboxItem) -> None:
+        approval = await self.repo.approval(int(item.payload["approval_id"]))
+        view = await self.repo.order(approval.order_id) if approval else None
+        if approval is None or view is None:
+            await self.repo.mark_sent(item.id, self.clock.now())
+            return
+        card = approval_card(approval, view, self.token_key, self.language, self.timezone)
+        for ref in await self.repo.refs_of_approval(approval.id):
+            channel = self.channels.get(ref.platform)
+            if channel is None:
+                continue  # that platform is not configured in this process; its copy stays as it was
+            try:
+                await self._with_retries(ref.platform, ref.chat_id, lambda r=ref, c=channel: c.update(r, card))
+                self.stats.edited += 1
+            except PermanentSendError as exc:  # message deleted, chat gone: nothing left to edit
+                log.info("card %s not editable: %s", ref, exc)
+        await self.repo.mark_sent(item.id, self.clock.now())
+
+    async def _with_retries(self, platform: str, chat_id: str, call: Callable[[], Awaitable[ChatRef | None]]
+                            ) -> ChatRef | None:
+        """One message: rate-limited, 429 waited out exactly, 5xx/timeouts retried with backoff."""
+        key = f"{platform}:{chat_id}"
+        last: RetryableSendError | None = None
+        for attempt in range(INLINE_TRIES):
+            await self.limiter.acquire(key, is_group(chat_id))
+            try:
+                return await call()
+            except RetryableSendError as exc:
+                last = exc
+                wait = exc.retry_after if exc.retry_after is not None else backoff(attempt)
+                if exc.retry_after is not None and exc.retry_after > BACKOFF_MAX_S:
+                    raise _StillRetryable(exc) from exc  # a long flood ban: come back in a later pass
+                self.limiter.block(key, wait)
+        assert last is not None
+        raise _StillRetryable(last)

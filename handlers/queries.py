@@ -1,0 +1,302 @@
+"""Status queries and staff commands.
+
+Customers prove who they are by sharing their *own* contact (the platform says whose contact it is) or by an
+order number plus the last four digits of its phone (5 failed tries an hour, then locked an hour). From then on
+they see only their own orders: every lookup, fuzzy matching included, searches that set and nothing else.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from rapidfuzz import fuzz
+
+from engine.approvals import may_decide
+from engine.stages import Stage, label
+from engine.text import fmt_money, role_name, t
+from engine.tokens import Action, ActionToken
+from handlers.cards import customer_status_text, list_pages, order_detail_pages, order_line
+from handlers.chat import ButtonPressed, CommandReceived, ContactShared, Outgoing, Sender, TextReceived
+from handlers.chat_ports import OrderView, UserInfo
+from handlers.dispatch import ChatContext
+from handlers.replies import send, send_pages, toast
+
+MAX_FAILED_TRIES = 5
+FUZZY_THRESHOLD = 60
+_VERIFY_RE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9_\-:]{2,63})\s*[,，\s]\s*(\d{4})\s*$")
+_ORDER_NO_RE = re.compile(r"[A-Za-z]*\d[A-Za-z0-9_\-]*")
+
+
+def normalise_phone(phone: str) -> str:
+    """Digits only, without a +86 country code: what order rows are compared against."""
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    if len(digits) == 13 and digits.startswith("86"):
+        digits = digits[2:]
+    return digits
+
+
+def _limit_key(sender: Sender, scope: str) -> str:
+    return f"{scope}:{sender.platform}:{sender.user_id}"
+
+
+async def _reply(ctx: ChatContext, sender: Sender, text: str, **kw: bool) -> None:
+    await send(ctx.channel(sender.platform), Outgoing(chat_id=sender.chat_id, text=text, **kw))
+
+
+async def _pages(ctx: ChatContext, sender: Sender, pages: Sequence[str]) -> None:
+    await send_pages(ctx.channel(sender.platform), sender.chat_id, pages)
+
+
+async def _staff(ctx: ChatContext, sender: Sender) -> UserInfo | None:
+    user = await ctx.repo.user_by_identity(sender.platform, sender.user_id)
+    return user if user is not None and user.is_staff else None
+
+
+async def own_orders(ctx: ChatContext, sender: Sender) -> list[OrderView] | None:
+    """The orders this chat identity has proved are theirs; None when it has proved nothing yet."""
+    phone = await ctx.repo.verified_phone(sender.platform, sender.user_id)
+    granted = await ctx.repo.granted_order_ids(sender.platform, sender.user_id)
+    if not phone and not granted:
+        return None
+    views: dict[int, OrderView] = {}
+    if phone:
+        views.update((v.order.id, v) for v in await ctx.repo.orders_by_phone(phone))
+    if granted:
+        views.update((v.order.id, v) for v in await ctx.repo.orders_by_ids(sorted(granted)))
+    return sorted(views.values(), key=lambda v: v.order.data.created_at, reverse=True)
+
+
+# --- commands -----------------------------------------------------------------------------------------------------
+
+
+async def handle_command(event: CommandReceived, ctx: ChatContext) -> None:
+    sender, lang, cmd = event.sender, ctx.language, event.command
+    if cmd == "link":
+        await _link(event, ctx)
+        return
+    staff = await _staff(ctx, sender)
+    if cmd in ("start", "help"):
+        if staff:
+            await _reply(ctx, sender, t("staff.help", lang))
+        else:
+            await _reply(ctx, sender, t("cust.welcome", lang), request_contact=True)
+        return
+    if cmd not in ("order", "stalled", "pending", "find"):
+        await _reply(ctx, sender, t("unknown_command", lang))
+        return
+    if staff is None:
+        await _reply(ctx, sender, t("staff.only", lang))
+        return
+    arg = " ".join(event.args).strip()
+    if cmd == "order":
+        await _order(ctx, sender, arg)
+    elif cmd == "stalled":
+        await _stalled(ctx, sender, staff, arg)
+    elif cmd == "pending":
+        await _pending(ctx, sender, staff)
+    else:
+        await _find(ctx, sender, arg)
+
+
+async def _link(event: CommandReceived, ctx: ChatContext) -> None:
+    sender, lang = event.sender, ctx.language
+    if not event.args:
+        await _reply(ctx, sender, t("link.usage", lang))
+        return
+    key = _limit_key(sender, "link")
+    locked = await ctx.limiter.locked_for(key)
+    if locked > 0:
+        await _reply(ctx, sender, t("cust.locked", lang, minutes=max(int(locked // 60), 1)))
+        return
+    user = await ctx.repo.redeem_link_code(event.args[0], sender.platform, sender.user_id, sender.chat_id,
+                                           ctx.clock.now())
+    if user is None:
+        await ctx.limiter.fail(key)
+        await _reply(ctx, sender, t("link.bad", lang))
+        return
+    await _reply(ctx, sender, t("link.ok", lang, name=user.name, role=role_name(user.role, lang)))
+
+
+async def _order(ctx: ChatContext, sender: Sender, arg: str) -> None:
+    if not arg:
+        await _reply(ctx, sender, t("staff.usage_order", ctx.language))
+        return
+    view = await ctx.repo.order_by_ref(arg)
+    if view is None:
+        await _reply(ctx, sender, t("staff.order_not_found", ctx.language, q=arg))
+        return
+    await _pages(ctx, sender, order_detail_pages(view, ctx.language, ctx.timezone))
+
+
+def _stage_of(text: str) -> Stage | None:
+    for stage in Stage:
+        if text.lower() in (stage.value, label(stage, "zh"), label(stage, "en").lower()):
+            return stage
+    return None
+
+
+async def _stalled(ctx: ChatContext, sender: Sender, staff: UserInfo, arg: str) -> None:
+    now, lang = ctx.clock.now(), ctx.language
+    stage = _stage_of(arg) if arg else None
+    city = arg if arg and stage is None else None
+    views = await ctx.repo.stalled(now, city=city, stage=stage, limit=5000)
+    if staff.role == "manager":  # a region's manager sees that region's board
+        views = [v for v in views if v.order.region is None or v.order.region in staff.regions]
+    if not views:
+        await _reply(ctx, sender, t("staff.no_stalled", lang))
+        return
+    lines = [order_line(v, lang, ctx.timezone, now) for v in views]
+    await _pages(ctx, sender, list_pages(t("staff.stalled_head", lang, n=len(views)), lines, lang))
+
+
+async def _pending(ctx: ChatContext, sender: Sender, staff: UserInfo) -> None:
+    lang, actor = ctx.language, staff.as_actor()
+    mine = [a for a in await ctx.repo.pending_approvals(limit=5000) if may_decide(a, actor)]
+    if not mine:
+        await _reply(ctx, sender, t("staff.no_pending", lang))
+        return
+    views = {v.order.id: v for v in await ctx.repo.orders_by_ids([a.order_id for a in mine])}
+    lines = []
+    for a in mine:
+        v = views.get(a.order_id)
+        ref = v.order.data.external_id if v else f"#{a.order_id}"
+        city = v.order.data.customer.city if v else ""
+        lines.append(f"{ref} · {city} · {fmt_money(a.amount)} · L{a.level}")
+    await _pages(ctx, sender, list_pages(t("staff.pending_head", lang, n=len(mine)), lines, lang))
+
+
+async def _find(ctx: ChatContext, sender: Sender, arg: str) -> None:
+    lang = ctx.language
+    if not arg:
+        await _reply(ctx, sender, t("staff.usage_find", lang))
+        return
+    views = await ctx.repo.search(arg, limit=200)
+    if not views:
+        await _reply(ctx, sender, t("staff.find_none", lang, q=arg))
+        return
+    lines = [order_line(v, lang, ctx.timezone, ctx.clock.now()) for v in views]
+    await _pages(ctx, sender, list_pages(t("staff.find_head", lang, q=arg, n=len(views)), lines, lang))
+
+
+# --- customers ----------------------------------------------------------------------------------------------------
+
+
+async def handle_contact(event: ContactShared, ctx: ChatContext) -> None:
+    """Accept only the sender's own contact: a forwarded contact card proves nothing about the sender."""
+    sender, lang = event.sender, ctx.language
+    if event.contact_user_id is None or str(event.contact_user_id) != str(sender.user_id):
+        await _reply(ctx, sender, t("cust.contact_not_own", lang), request_contact=True)
+        return
+    phone = normalise_phone(event.phone)
+    if len(phone) < 7:
+        await _reply(ctx, sender, t("cust.contact_not_own", lang), request_contact=True)
+        return
+    await ctx.repo.link_customer_phone(sender.platform, sender.user_id, sender.chat_id, phone, sender.display_name,
+                                       ctx.clock.now())
+    views = await own_orders(ctx, sender) or []
+    if not views:
+        await _reply(ctx, sender, t("cust.no_orders", lang))
+        return
+    await _reply(ctx, sender, t("cust.verified", lang, n=len(views)))
+    await _pages(ctx, sender, [customer_status_text(v, lang, ctx.timezone) for v in views[:10]])
+
+
+async def handle_text(event: TextReceived, ctx: ChatContext) -> None:
+    sender, lang, text = event.sender, ctx.language, event.text.strip()
+    staff = await _staff(ctx, sender)
+    if staff is not None:
+        match = _ORDER_NO_RE.search(text)
+        if match:
+            await _order(ctx, sender, match.group(0))
+        else:
+            await _reply(ctx, sender, t("staff.help", lang))
+        return
+    verify = _VERIFY_RE.match(text)
+    if verify:
+        await _verify_by_order(ctx, sender, verify.group(1), verify.group(2))
+        return
+    views = await own_orders(ctx, sender)
+    if views is None:
+        await _reply(ctx, sender, t("cust.need_verify", lang), request_contact=True)
+        return
+    if not views:
+        await _reply(ctx, sender, t("cust.no_orders", lang))
+        return
+    query = _ORDER_NO_RE.search(text)
+    if query is None:
+        if len(views) == 1:
+            await _reply(ctx, sender, customer_status_text(views[0], lang, ctx.timezone))
+        else:
+            await _pages(ctx, sender, [customer_status_text(v, lang, ctx.timezone) for v in views[:10]])
+        return
+    best = best_match(query.group(0), views)
+    if best is None:
+        listing = ", ".join(v.order.data.external_id for v in views[:20])
+        await _reply(ctx, sender, t("cust.not_found", lang, q=query.group(0), list=listing))
+        return
+    await _reply(ctx, sender, customer_status_text(best, lang, ctx.timezone))
+
+
+def best_match(query: str, views: Sequence[OrderView]) -> OrderView | None:
+    """The customer's own order whose number is closest to `query` (typos, partial numbers); None below threshold.
+
+    Only `views`, the customer's own orders, are ever compared: fuzzy matching cannot reach anyone else's.
+    """
+    q = query.upper()
+    best, best_score = None, 0.0
+    for view in views:
+        ext = view.order.data.external_id.upper()
+        score = max(fuzz.ratio(q, ext), fuzz.partial_ratio(q, ext))
+        q_digits = "".join(ch for ch in q if ch.isdigit())
+        if q_digits and len(q_digits) >= 3 and ext.endswith(q_digits):
+            score = max(score, 90)
+        if score > best_score:
+            best, best_score = view, score
+    return best if best_score >= FUZZY_THRESHOLD else None
+
+
+async def _verify_by_order(ctx: ChatContext, sender: Sender, number: str, last4: str) -> None:
+    """Order number + last 4 phone digits grants that one order; failures count towards the lock."""
+    lang, key = ctx.language, _limit_key(sender, "verify")
+    locked = await ctx.limiter.locked_for(key)
+    if locked > 0:
+        await _reply(ctx, sender, t("cust.locked", lang, minutes=max(int(locked // 60), 1)))
+        return
+    view = await ctx.repo.order_by_ref(number)
+    phone = normalise_phone(view.order.data.customer.phone) if view else ""
+    if view is None or len(phone) < 4 or phone[-4:] != last4:
+        failures = await ctx.limiter.fail(key)
+        left = MAX_FAILED_TRIES - failures
+        if left <= 0:
+            locked = await ctx.limiter.locked_for(key)
+            await _reply(ctx, sender, t("cust.locked", lang, minutes=max(int(locked // 60), 1)))
+        else:
+            await _reply(ctx, sender, t("cust.verify_failed", lang, left=left))
+        return
+    await ctx.repo.grant_order_access(sender.platform, sender.user_id, sender.chat_id, view.order.id,
+                                      ctx.clock.now())
+    await _reply(ctx, sender, customer_status_text(view, lang, ctx.timezone))
+
+
+async def on_button(event: ButtonPressed, tok: ActionToken, ctx: ChatContext) -> None:
+    """Details buttons: staff get the full order, a customer only an order of their own."""
+    channel, lang = ctx.channel(event.sender.platform), ctx.language
+    if tok.action != Action.ORDER_DETAILS:
+        await toast(channel, event.callback_id, t("toast.stale", lang), alert=True)
+        return
+    staff = await _staff(ctx, event.sender)
+    if staff is not None:
+        view = await ctx.repo.order(tok.id)
+        if view is None:
+            await toast(channel, event.callback_id, t("toast.not_found", lang), alert=True)
+            return
+        await toast(channel, event.callback_id, "")
+        await _pages(ctx, event.sender, order_detail_pages(view, lang, ctx.timezone))
+        return
+    mine = {v.order.id: v for v in (await own_orders(ctx, event.sender) or [])}
+    if tok.id not in mine:
+        await toast(channel, event.callback_id, t("toast.not_found", lang), alert=True)
+        return
+    await toast(channel, event.callback_id, "")
+    await _reply(ctx, event.sender, customer_status_text(mine[tok.id], lang, ctx.timezone))

@@ -1,0 +1,67 @@
+"""Aggregations for the API and the terminal report: approvals listing, KPI inputs, heartbeats."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, exists, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from engine.kpi import KpiInputs
+from storage.models import ApprovalRow, ExceptionNoteRow, HeartbeatRow, OrderRow
+
+ORDERS, APPROVALS, NOTES, BEATS = (OrderRow.__table__, ApprovalRow.__table__, ExceptionNoteRow.__table__,
+                                   HeartbeatRow.__table__)
+
+
+class SqlReports:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def approvals(self, status: str, limit: int) -> list[dict[str, Any]]:
+        stmt = (
+            select(APPROVALS, ORDERS.c.channel, ORDERS.c.external_id, ORDERS.c.customer_city)
+            .join(ORDERS, ORDERS.c.id == APPROVALS.c.order_id)
+            .where(APPROVALS.c.status == status)
+            .order_by(APPROVALS.c.id)
+            .limit(limit)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [
+            {"id": r.id, "order_id": r.order_id, "order_key": f"{r.channel}:{r.external_id}", "kind": r.kind,
+             "level": r.level, "required_role": r.required_role, "region": r.region, "amount": str(r.amount),
+             "city": r.customer_city, "status": r.status, "requested_at": r.requested_at,
+             "escalate_at": r.escalate_at, "decided_by": r.decided_by, "decided_at": r.decided_at,
+             "reason": r.reason, "rule_id": r.rule_id}
+            for r in rows
+        ]
+
+    async def kpi_inputs(self, since: datetime, until: datetime) -> KpiInputs:
+        created = and_(ORDERS.c.created_at >= since, ORDERS.c.created_at < until)
+        done = and_(ORDERS.c.stage == "completed", ORDERS.c.completed_at >= since, ORDERS.c.completed_at < until)
+        troubled = exists().where(NOTES.c.order_id == ORDERS.c.id)  # exception, refund or complaint notes
+        async with self.engine.connect() as conn:
+            orders, manual = (await conn.execute(select(
+                func.count(), func.count().filter(ORDERS.c.manual_intervention.is_(True))).where(created))).one()
+            rows = (await conn.execute(select(ORDERS.c.created_at, ORDERS.c.completed_at, troubled.label("troubled"))
+                                       .where(done))).all()
+            first_beat = (await conn.execute(select(func.min(BEATS.c.minute)))).scalar_one()
+            beats = (await conn.execute(select(func.count(func.distinct(BEATS.c.minute))).where(
+                BEATS.c.minute >= since, BEATS.c.minute < until))).scalar_one()
+        cycle = sum((r.completed_at - r.created_at).total_seconds() / 86400 for r in rows)
+        # Availability counts from the first heartbeat ever: minutes before installation are not downtime.
+        start = max(since, first_beat) if first_beat else until
+        window = max(int((until - start).total_seconds() // 60), 0)
+        return KpiInputs(orders=orders, manual_orders=manual, completed=len(rows),
+                         completed_clean=sum(1 for r in rows if not r.troubled), cycle_days_sum=cycle,
+                         window_minutes=window, heartbeat_minutes=beats)
+
+    async def heartbeat(self, component: str, now: datetime) -> None:
+        minute = now.replace(second=0, microsecond=0)
+        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(BEATS).values(component=component, minute=minute)
+                               .on_conflict_do_nothing(index_elements=["component", "minute"]))

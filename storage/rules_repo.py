@@ -1,0 +1,218 @@
+"""Rule versions, the `rules_invalid` admin alert, and the order reads the rules CLI needs (rows ⇄ engine types)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from engine.order import Order, OrderData, Transition
+from engine.rules.facts import Facts
+from engine.stages import Stage
+from storage.models import ExceptionNoteRow, OrderRow, OutboxRow, RuleVersionRow, StageTransitionRow
+
+RULES_INVALID = "rules_invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVersion:
+    hash: str
+    text: str
+    source_path: str
+    loaded_at: datetime
+    loaded_by: str
+
+
+def invalid_dedup_key(sha256: str) -> str:
+    return f"{RULES_INVALID}:{sha256}"
+
+
+class RulesRepo:
+    """Async repository; one short transaction per call so a slow caller never holds a lock."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    # --- rule versions ----------------------------------------------------------------------------------------------
+
+    async def record_version(self, *, version: str, text: str, source_path: str, loaded_by: str, now: datetime) -> bool:
+        """Store a loaded version once (by hash). Returns True if it was new."""
+        async with self._sessions() as s:
+            if await s.scalar(select(RuleVersionRow.id).where(RuleVersionRow.hash == version)) is not None:
+                return False
+            s.add(RuleVersionRow(hash=version, loaded_at=now, loaded_by=loaded_by[:64], source_path=source_path, text=text))
+            try:
+                await s.commit()
+            except IntegrityError:  # another process stored the same version first
+                await s.rollback()
+                return False
+            return True
+
+    async def get_version(self, version: str) -> StoredVersion | None:
+        async with self._sessions() as s:
+            row = await s.scalar(select(RuleVersionRow).where(RuleVersionRow.hash == version))
+            return None if row is None else _version(row)
+
+    async def latest_version(self) -> StoredVersion | None:
+        async with self._sessions() as s:
+            row = await s.scalar(select(RuleVersionRow).order_by(RuleVersionRow.loaded_at.desc(), RuleVersionRow.id.desc()).limit(1))
+            return None if row is None else _version(row)
+
+    async def list_versions(self) -> list[StoredVersion]:
+        async with self._sessions() as s:
+            rows = await s.scalars(select(RuleVersionRow).order_by(RuleVersionRow.loaded_at, RuleVersionRow.id))
+            return [_version(r) for r in rows]
+
+    # --- admin alert ------------------------------------------------------------------------------------------------
+
+    async def record_invalid(self, *, sha256: str, error: str, path: str, now: datetime) -> bool:
+        """Queue one admin alert per broken file content (dedup key `rules_invalid:<sha256>`). True if new."""
+        key = invalid_dedup_key(sha256)
+        async with self._sessions() as s:
+            if await s.scalar(select(OutboxRow.id).where(OutboxRow.dedup_key == key)) is not None:
+                return False
+            s.add(
+                OutboxRow(
+                    dedup_key=key,
+                    kind=RULES_INVALID,
+                    created_at=now,
+                    due_at=now,
+                    recipient_role="admin",
+                    payload={"error": error, "path": path},
+                    status="pending",
+                )
+            )
+            try:
+                await s.commit()
+            except IntegrityError:
+                await s.rollback()
+                return False
+            return True
+
+    # --- orders for explain / diff -----------------------------------------------------------------------------------
+
+    async def find_order(self, ref: str) -> Order | None:
+        """`ref` is an internal id (digits) or `channel:external_id`."""
+        async with self._sessions() as s:
+            if ref.isdigit():
+                row = await s.get(OrderRow, int(ref))
+            elif ":" in ref:
+                channel, external_id = ref.split(":", 1)
+                row = await s.scalar(
+                    select(OrderRow).where(OrderRow.channel == channel, OrderRow.external_id == external_id)
+                )
+            else:
+                return None
+            if row is None:
+                return None
+            history = await s.scalars(
+                select(StageTransitionRow).where(StageTransitionRow.order_id == row.id).order_by(StageTransitionRow.at)
+            )
+            return row_to_order(row, list(history))
+
+    async def stored_decisions(self, order_id: int) -> tuple[str | None, dict | None]:
+        async with self._sessions() as s:
+            row = await s.get(OrderRow, order_id)
+            return (None, None) if row is None else (row.rules_version, row.decisions)
+
+    async def orders_created_since(self, since: datetime, limit: int = 200_000) -> list[Order]:
+        async with self._sessions() as s:
+            rows = await s.scalars(
+                select(OrderRow).where(OrderRow.created_at >= since).order_by(OrderRow.created_at).limit(limit)
+            )
+            return [row_to_order(r) for r in rows]
+
+    async def facts_for(self, orders: Sequence[Order], now: datetime) -> dict[int, Facts]:
+        """History facts for many orders in three grouped queries (not three per order)."""
+        if not orders:
+            return {}
+        ids = [o.id for o in orders]
+        customers = sorted({o.data.customer.id for o in orders})
+        since = now - timedelta(days=30)
+        async with self._sessions() as s:
+            complaints = dict(
+                (
+                    await s.execute(
+                        select(OrderRow.customer_id, func.count(ExceptionNoteRow.id))
+                        .join(ExceptionNoteRow, ExceptionNoteRow.order_id == OrderRow.id)
+                        .where(
+                            OrderRow.customer_id.in_(customers),
+                            ExceptionNoteRow.kind == "complaint",
+                            ExceptionNoteRow.at >= since,
+                        )
+                        .group_by(OrderRow.customer_id)
+                    )
+                ).all()
+            )
+            notes = dict(
+                (
+                    await s.execute(
+                        select(ExceptionNoteRow.order_id, func.count(ExceptionNoteRow.id))
+                        .where(ExceptionNoteRow.order_id.in_(ids), ExceptionNoteRow.at >= since)
+                        .group_by(ExceptionNoteRow.order_id)
+                    )
+                ).all()
+            )
+            created = (
+                await s.execute(
+                    select(OrderRow.customer_id, OrderRow.created_at).where(OrderRow.customer_id.in_(customers))
+                )
+            ).all()
+        by_customer: dict[str, list[datetime]] = {}
+        for cid, at in created:
+            by_customer.setdefault(cid, []).append(at)
+        out = {}
+        for o in orders:
+            cid = o.data.customer.id
+            prev = sum(1 for at in by_customer.get(cid, ()) if at < o.data.created_at)
+            out[o.id] = Facts(
+                complaints_30d=int(complaints.get(cid, 0)),
+                previous_orders=prev,
+                exception_notes_30d=int(notes.get(o.id, 0)),
+            )
+        return out
+
+
+def _version(row: RuleVersionRow) -> StoredVersion:
+    return StoredVersion(row.hash, row.text, row.source_path, row.loaded_at, row.loaded_by)
+
+
+def row_to_order(row: OrderRow, history: Iterable[StageTransitionRow] = ()) -> Order:
+    """An OrderRow as the engine's Order (ORM objects never reach the engine)."""
+    data = OrderData.model_validate(
+        {
+            "external_id": row.external_id,
+            "channel": row.channel,
+            "created_at": row.created_at,
+            "customer": {
+                "id": row.customer_id,
+                "name": row.customer_name or "",
+                "phone": row.customer_phone or "",
+                "city": row.customer_city or "",
+                "tier": row.customer_tier or "normal",
+            },
+            "items": row.items,
+            "amount": row.amount,
+            "currency": row.currency,
+            "custom_fields": row.custom_fields or {},
+            "notes": row.notes or "",
+        }
+    )
+    return Order(
+        id=row.id,
+        channel=row.channel,
+        data=data,
+        stage=Stage(row.stage),
+        stage_entered_at=row.stage_entered_at,
+        stage_deadline=row.stage_deadline,
+        region=row.region,
+        priority=row.priority,
+        history=[
+            Transition(h.at, Stage(h.from_stage) if h.from_stage else None, Stage(h.to_stage), h.actor, h.reason)
+            for h in history
+        ],
+    )

@@ -1,0 +1,135 @@
+"""`/api/*`: the staff API. Bearer token of a staff user; a customer never reaches it (SPEC §2)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+
+from engine.stages import Stage, TransitionError, label
+from handlers.orders import MoveRefused, OrderDetail, OrderNotFound, OrderQuery, transition
+from webhooks.errors import ApiError
+from webhooks.services import ApiBackend, Principal
+
+router = APIRouter(prefix="/api", tags=["api"])
+
+
+def backend(request: Request) -> ApiBackend:
+    return request.app.state.services.api
+
+
+async def staff(request: Request, api: Annotated[ApiBackend, Depends(backend)]) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise ApiError(401, "unauthorized", "send Authorization: Bearer <token> (see `orderhub users add`)")
+    user = await api.authenticate(token.strip())
+    if user is None:
+        raise ApiError(401, "unauthorized", "unknown or revoked token")
+    if user.role == "customer":
+        raise ApiError(403, "forbidden", "the staff API is not open to customers")
+    return user
+
+
+Staff = Annotated[Principal, Depends(staff)]
+Api = Annotated[ApiBackend, Depends(backend)]
+
+
+def order_json(d: OrderDetail, language: str = "zh") -> dict[str, Any]:
+    o = d.order
+    data = o.data.model_dump(mode="json")
+    data.pop("channel", None)
+    return {
+        "id": o.id, "key": o.key, "channel": o.channel, **data,
+        "stage": o.stage.value, "stage_label": label(o.stage, language), "stage_entered_at": o.stage_entered_at,
+        "stage_deadline": o.stage_deadline, "region": o.region, "priority": o.priority, "flagged": d.flagged,
+        "production_base": d.production_base, "work_order_no": d.work_order_no, "tracking": d.tracking,
+        "pending_approvals": d.pending_approvals, "received_at": d.received_at, "updated_at": d.updated_at,
+        "completed_at": d.completed_at, "rules_version": d.rules_version,
+        "history": [{"at": t.at, "from": t.from_stage.value if t.from_stage else None, "to": t.to_stage.value,
+                     "by": t.actor, "reason": t.reason} for t in o.history],
+        "notes": d.notes,
+    }
+
+
+@router.get("/orders/{ref}")
+async def get_order(ref: str, user: Staff, api: Api) -> dict[str, Any]:
+    """One order with its history; `ref` is the internal id or `channel:external_id`."""
+    detail = await api.orders.get(ref)
+    if detail is None:
+        raise ApiError(404, "order_not_found", f"no order {ref!r}")
+    return order_json(detail, api.language)
+
+
+@router.get("/orders")
+async def list_orders(
+    user: Staff,
+    api: Api,
+    stage: Stage | None = None,
+    city: str | None = None,
+    min_amount: Decimal | None = None,
+    priority: int | None = None,
+    stalled: bool = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """Orders, newest first, filtered and paged: `{"total": N, "items": [...]}`."""
+    query = OrderQuery(stage=stage, city=city, min_amount=min_amount, priority=priority,
+                       stalled_at=api.clock.now() if stalled else None, limit=limit, offset=offset)
+    total, items = await api.orders.list(query)
+    return {"total": total, "limit": limit, "offset": offset, "items": [order_json(d, api.language) for d in items]}
+
+
+class TransitionBody(BaseModel):
+    to: str = Field(description="target stage id, e.g. designing")
+    reason: str = Field(default="", max_length=500)
+
+
+@router.post("/orders/{ref}/transition")
+async def move_order(ref: str, body: TransitionBody, user: Staff, api: Api) -> dict[str, Any]:
+    """Forward one stage at a time, or to `cancelled`; anything else is refused naming the allowed stages."""
+    try:
+        detail = await transition(api.orders, api.rules(), ref, body.to, body.reason, user.name, api.clock.now())
+    except OrderNotFound:
+        raise ApiError(404, "order_not_found", f"no order {ref!r}") from None
+    except TransitionError as exc:
+        raise ApiError(409, "invalid_transition", str(exc),
+                       allowed=[s.value for s in exc.allowed]) from None
+    except MoveRefused as exc:
+        raise ApiError(409, "transition_refused", str(exc)) from None
+    return order_json(detail, api.language)
+
+
+class NoteBody(BaseModel):
+    text: str = Field(min_length=1, max_length=2000)
+
+
+@router.post("/orders/{ref}/notes", status_code=201)
+async def add_note(ref: str, body: NoteBody, user: Staff, api: Api) -> dict[str, Any]:
+    """An exception note, classified into an anomaly category on arrival."""
+    detail = await api.orders.get(ref, with_history=False)
+    if detail is None:
+        raise ApiError(404, "order_not_found", f"no order {ref!r}")
+    return await api.add_note(detail, body.text, user.name)
+
+
+@router.get("/approvals")
+async def list_approvals(user: Staff, api: Api, status: str = "pending",
+                         limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
+    items = await api.approvals(status, limit)
+    return {"total": len(items), "items": items}
+
+
+@router.get("/kpis")
+async def kpis(user: Staff, api: Api, since: datetime | None = None, until: datetime | None = None
+               ) -> dict[str, Any]:
+    """The four KPIs of SPEC §6 over [since, until) (default: the last 30 days)."""
+    end = until or api.clock.now()
+    start = since or end - timedelta(days=30)
+    start, end = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (start, end))
+    if start >= end:
+        raise ApiError(422, "invalid_window", "since must be before until")
+    return {"since": start, "until": end, **(await api.kpis(start, end)).as_dict()}
