@@ -12,6 +12,8 @@ from webhooks.app import create_app
 def create_asgi_app(runtime: Runtime | None = None) -> FastAPI:
     rt = runtime or Runtime.build(Settings())
     services = rt.app_services()
+    if runtime is not None:  # the caller (serve, demo) starts the rules itself
+        services.on_startup.clear()
     if runtime is None:  # we own it: close it with the app
         services.on_shutdown.append(rt.close)
     return create_app(services)

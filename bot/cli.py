@@ -31,9 +31,10 @@ console = Console()
 
 def _mount_optional() -> None:
     """Sub-apps of other features register here; a missing one must not break the core commands."""
-    from bot import cli_rules
+    with contextlib.suppress(ImportError):
+        from bot import cli_rules
 
-    app.add_typer(cli_rules.app, name="rules", help="Validate, explain and compare business rules.")
+        app.add_typer(cli_rules.app, name="rules", help="Validate, explain and compare business rules.")
     with contextlib.suppress(ImportError):
         from bot import cli_telegram
 
@@ -104,11 +105,23 @@ def worker(
         start_http_server(metrics_port, addr="127.0.0.1")
 
     async def _run(rt: Runtime) -> None:
+        await rt.start_rules(watch=not burst)
         totals = await rt.intake_worker().run(None if burst else _stop_event(), burst=burst)
         console.print(f"stored {totals.inserted} new, {totals.updated} updated, {totals.duplicates} duplicates, "
                       f"{len(totals.failed)} failed tries")
 
     run_with_runtime(_run)
+
+
+@app.command()
+def demo(
+    orders: Annotated[int, typer.Option(help="How many sample orders the simulated day brings.")] = 400,
+) -> None:
+    """A simulated business day on the embedded defaults: orders through HTTP → queue → database, then a summary."""
+    from bot.demo import run_demo
+
+    ok = asyncio.run(run_demo(Settings(), orders, console))
+    raise typer.Exit(0 if ok else 1)
 
 
 @app.command("import")
@@ -218,6 +231,42 @@ def users_list() -> None:
             table.add_row(str(user.id), user.name, user.role, ", ".join(user.regions), user.phone or "",
                           ", ".join(f"{p}:{i}" for p, i in idents))
         console.print(table)
+
+    run_with_runtime(_run, upgrade=True)
+
+
+@app.command()
+def report(days: Annotated[int, typer.Option(help="Window: the last N days.")] = 30) -> None:
+    """The four KPIs (SPEC §6) and the queue, in the terminal."""
+    from datetime import timedelta
+
+    from engine.kpi import compute_kpis
+    from storage.reports_repo import SqlReports
+
+    async def _run(rt: Runtime) -> None:
+        until = datetime.now(UTC)
+        inputs = await SqlReports(rt.db).kpi_inputs(until - timedelta(days=days), until)
+        kpis = compute_kpis(inputs)
+        table = Table(title=f"KPIs, last {days} days")
+        table.add_column("KPI")
+        table.add_column("value", justify="right")
+        table.add_column("from", justify="right")
+
+        def pct(v: float | None) -> str:
+            return "—" if v is None else f"{v:.1%}"
+
+        table.add_row("order accuracy", pct(kpis.order_accuracy),
+                      f"{inputs.completed_clean}/{inputs.completed} completed orders")
+        table.add_row("average fulfilment cycle",
+                      "—" if kpis.average_cycle_days is None else f"{kpis.average_cycle_days:.1f} days",
+                      f"{inputs.completed} completed orders")
+        table.add_row("manual intervention rate", pct(kpis.manual_intervention_rate),
+                      f"{inputs.manual_orders}/{inputs.orders} orders")
+        table.add_row("availability", pct(kpis.availability),
+                      f"{inputs.heartbeat_minutes}/{inputs.window_minutes} minutes")
+        console.print(table)
+        st = await rt.queue.status()
+        console.print(f"queue: {st.depth} in stream, {st.retrying} retrying, {st.dead} dead letters")
 
     run_with_runtime(_run, upgrade=True)
 

@@ -17,6 +17,8 @@ log = logging.getLogger("orderhub.serve")
 async def serve_all(settings: Settings, host: str, port: int) -> None:
     runtime = Runtime.build(settings)
     await runtime.upgrade_db()
+    await runtime.start_rules()
+    runtime.start_heartbeat("api")
     stop = asyncio.Event()
     try:
         app = create_asgi_app(runtime)

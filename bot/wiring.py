@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -16,18 +17,23 @@ from bot.api_backend import SqlApiBackend
 from bot.settings import Settings
 from bot.worker import IntakeWorker, WorkerOptions
 from engine.channels import ChannelAdapter, default_adapters
-from engine.rules import RuleSet, load_rules
+from bot.rules_runtime import RulesRuntime
+from engine.rules import RuleSet
 from handlers.intake import IntakeProcessor
 from storage import migrate
-from storage.db import make_engine
+from storage.db import make_engine, make_sessionmaker
 from storage.dead_letters import SqlDeadLetters
 from storage.intake_queue import RedisIntakeQueue, consumer_name
 from storage.intake_store import SqlIntakeStore
 from storage.orders_repo import SqlOrders
 from storage.redis_conn import EmbeddedRedis, connect
 from storage.reports_repo import SqlReports
+from storage.rules_repo import RulesRepo
 from storage.users_repo import SqlUsers
 from webhooks.services import AppServices, WebhookConfig
+
+
+log = logging.getLogger("orderhub")
 
 
 class SystemClock:
@@ -45,7 +51,7 @@ class Runtime:
     queue: RedisIntakeQueue
     clock: SystemClock
     adapters: dict[str, ChannelAdapter]
-    rules: RuleSet
+    rules: RulesRuntime
     embedded: EmbeddedRedis | None = None
     background: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -59,15 +65,36 @@ class Runtime:
             redis_url = embedded.url()
         redis = connect(redis_url)
         db = make_engine(settings.async_database_url)
-        rules = load_rules(settings.rules_path.read_text(encoding="utf-8"), str(settings.rules_path))
+        rules = RulesRuntime(settings.rules_path, RulesRepo(make_sessionmaker(db)))
         return cls(settings=settings, db=db, redis=redis, queue=RedisIntakeQueue(redis), clock=SystemClock(),
                    adapters=default_adapters(), rules=rules, embedded=embedded)
 
     async def upgrade_db(self) -> None:
         await migrate.upgrade(self.db)
 
+    async def start_rules(self, *, watch: bool = True) -> None:
+        """Load (and record) the rules; with `watch`, reload them on change for as long as this runtime lives."""
+        await self.rules.start()
+        if watch:
+            self.background.append(asyncio.create_task(self.rules.run(), name="rules-reload"))
+
+    def start_heartbeat(self, component: str, interval_s: float = 30.0) -> None:
+        """Record a minute as 'up' only when the health check's own dependencies answer (availability KPI)."""
+
+        async def beat() -> None:
+            reports = SqlReports(self.db)
+            while True:
+                try:
+                    await self.queue.depth()
+                    await reports.heartbeat(component, self.clock.now())
+                except Exception as exc:  # a missed beat is the measurement, not a crash
+                    log.warning("heartbeat missed: %s", exc)
+                await asyncio.sleep(interval_s)
+
+        self.background.append(asyncio.create_task(beat(), name=f"heartbeat-{component}"))
+
     def current_rules(self) -> RuleSet:
-        return self.rules
+        return self.rules.current
 
     async def close(self) -> None:
         for task in self.background:
@@ -99,6 +126,9 @@ class Runtime:
         )
         return IntakeWorker(self.queue, processor, self.dead_letters, self.clock, options)
 
+    async def _start_api_heartbeat(self) -> None:
+        self.start_heartbeat("api")
+
     def app_services(self) -> AppServices:
         s = self.settings
         config = WebhookConfig(
@@ -110,7 +140,7 @@ class Runtime:
         api = SqlApiBackend(SqlOrders(self.db), self.users, SqlReports(self.db), self.clock, self.current_rules,
                             s.language)
         return AppServices(config=config, intake=self.queue, adapters=self.adapters, queue_depth=self.queue.depth,
-                           api=api)
+                           api=api, on_startup=[self.start_rules, self._start_api_heartbeat])
 
 
 def dumps(obj: Any) -> str:

@@ -22,8 +22,8 @@ class Rung:
 
 DEFAULT_LADDER: tuple[Rung, ...] = (
     Rung("owner", timedelta(0)),
-    Rung("region_head", timedelta(hours=4)),
-    Rung("admin", timedelta(hours=24)),
+    Rung("supervisor", timedelta(hours=4)),
+    Rung("region_head", timedelta(hours=8)),
 )
 
 
@@ -61,7 +61,7 @@ def find_stalls(orders: Iterable[Order], now: datetime, ladder: Sequence[Rung] =
     return out
 
 
-def ladder_from_rules(steps: Iterable[object]) -> tuple[Rung, ...]:
-    """Rules' `EscalationStep(role, after)` objects as rungs; empty means the default ladder."""
-    rungs = tuple(Rung(str(getattr(s, "role")), getattr(s, "after")) for s in steps)
+def ladder_from_rules(steps: Iterable[tuple[str, timedelta]]) -> tuple[Rung, ...]:
+    """`RuleSet.escalation` ((role, after) pairs) as rungs; empty means the default ladder."""
+    rungs = tuple(Rung(role, after) for role, after in steps)
     return rungs or DEFAULT_LADDER

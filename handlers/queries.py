@@ -263,7 +263,7 @@ async def _verify_by_order(ctx: ChatContext, sender: Sender, number: str, last4:
     if locked > 0:
         await _reply(ctx, sender, t("cust.locked", lang, minutes=max(int(locked // 60), 1)))
         return
-    view = await ctx.repo.order_by_ref(number)
+    view = await ctx.repo.order_by_ref(number, external_only=True)
     phone = normalise_phone(view.order.data.customer.phone) if view else ""
     if view is None or len(phone) < 4 or phone[-4:] != last4:
         failures = await ctx.limiter.fail(key)

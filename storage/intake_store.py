@@ -61,6 +61,8 @@ def order_values(plan: OrderPlan, now: datetime) -> dict[str, Any]:
         "production_base": plan.production_base,
         "rules_version": plan.rules_version,
         "decisions": plan.decisions,
+        # An approval is a human action beyond routine stage moves (SPEC §6 manual intervention rate).
+        "manual_intervention": bool(plan.approvals),
     }
 
 

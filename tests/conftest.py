@@ -140,6 +140,7 @@ async def runtime(settings: Settings, db: AsyncEngine, redis: aioredis.Redis) ->
     """The real composition root on the session's backends, with an empty database and queue."""
     rt = Runtime.build(settings)
     await rt.queue.ensure_group()
+    await rt.start_rules(watch=False)
     yield rt
     await rt.close()
 

@@ -42,6 +42,16 @@ def _is_local_host(host: Any) -> bool:
     return ip.is_loopback or ip.is_unspecified
 
 
+def _is_ip(host: Any) -> bool:
+    if isinstance(host, bytes):
+        host = host.decode(errors="replace")
+    try:
+        ipaddress.ip_address(str(host).strip("[]").split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
 def _block(what: str) -> None:
     with _lock:
         _attempts.append(what)
@@ -70,8 +80,9 @@ def install() -> None:
         return _originals["connect_ex"](self, address)
 
     def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-        if host is not None and not _is_local_host(host):
-            _block(f"DNS {host}")
+        # An IP literal resolves without traffic (connect() judges it); a name other than localhost is a DNS query.
+        if host is not None and not _is_local_host(host) and not _is_ip(host):
+            _block(f"DNS {host.decode(errors='replace') if isinstance(host, bytes) else host}")
         return _originals["getaddrinfo"](host, *args, **kwargs)
 
     socket.socket.connect = connect  # type: ignore[method-assign]

@@ -81,16 +81,20 @@ class TelegramChannel:
         install_log_redaction(token)
         root = api_root.rstrip("/")
         # PTB appends the token to base_url: requests go to <root>/bot<token>/<method>, as the Bot API expects.
+        self._requests = (
+            HTTPXRequest(connection_pool_size=pool_size, connect_timeout=connect_timeout,
+                         read_timeout=read_timeout, write_timeout=read_timeout, pool_timeout=read_timeout),
+            # getUpdates gets its own connection: a long poll must not hold one that sends need. PTB adds the
+            # long-poll timeout to this read timeout by itself.
+            HTTPXRequest(connection_pool_size=1, connect_timeout=connect_timeout, read_timeout=read_timeout,
+                         write_timeout=read_timeout),
+        )
         self.bot = Bot(
             token,
             base_url=f"{root}/bot",
             base_file_url=f"{root}/file/bot",
-            request=HTTPXRequest(connection_pool_size=pool_size, connect_timeout=connect_timeout,
-                                 read_timeout=read_timeout, write_timeout=read_timeout, pool_timeout=read_timeout),
-            # getUpdates gets its own connection: a long poll must not hold one that sends need. PTB adds the
-            # long-poll timeout to this read timeout by itself.
-            get_updates_request=HTTPXRequest(connection_pool_size=1, connect_timeout=connect_timeout,
-                                             read_timeout=read_timeout, write_timeout=read_timeout),
+            request=self._requests[0],
+            get_updates_request=self._requests[1],
         )
         self.username: str | None = None
         self.bot_id: int | None = None
@@ -118,6 +122,9 @@ class TelegramChannel:
 
     async def close(self) -> None:
         await self.bot.shutdown()
+        # Bot.shutdown() skips the HTTP pools when start() never ran (the CLI sends without getMe): close them here.
+        for request in self._requests:
+            await request.shutdown()
 
     # --- ChatChannel ----------------------------------------------------------------------------------------------
 

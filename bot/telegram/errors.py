@@ -52,7 +52,7 @@ def is_not_modified(exc: TelegramError) -> bool:
 def translate(exc: TelegramError, what: str, token: str) -> SendError:
     """Classify a PTB error; the caller raises the result `from None`. Order matters: BadRequest and TimedOut are
     subclasses of NetworkError in PTB."""
-    detail = f"{type(exc).__name__}: {exc.message}"
+    detail = scrub(f"{type(exc).__name__}: {exc.message}", token)
     message = f"telegram {what} failed: {detail}"
     if isinstance(exc, RetryAfter):
         return RetryableSendError(message, retry_after=retry_after_seconds(exc))

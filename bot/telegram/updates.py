@@ -9,6 +9,7 @@ Edited messages, channel posts, anonymous group admins (no `from`), inline queri
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -24,14 +25,26 @@ from handlers.chat import (
     TextReceived,
 )
 
+log = logging.getLogger(__name__)
+
 PLATFORM = "telegram"
+_WANTED = ("update_id", "message", "callback_query")  # as runner.ALLOWED_UPDATES asks Telegram for
 # Bot API: commands are 1-32 characters of latin letters, digits and underscores.
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@([A-Za-z0-9_]{3,64}))?$")
 
 
 def to_event(data: dict[str, Any], bot_username: str | None = None, bot_id: int | None = None) -> InboundEvent | None:
     """`bot_username` / `bot_id` (from getMe) tell our commands and our messages from other bots' in a group."""
-    update = Update.de_json(data, None)
+    # Only what we act on is parsed: PTB's constructors raise on fields of update types they model differently
+    # from the server's Bot API version (e.g. polls), and such an update must not poison the queue.
+    wanted = {k: data[k] for k in _WANTED if k in data}
+    if len(wanted) < 2:
+        return None
+    try:
+        update = Update.de_json(wanted, None)
+    except (TypeError, KeyError, ValueError) as exc:
+        log.warning("telegram update %s not understood (%s); ignored", data.get("update_id"), exc)
+        return None
     if update is None:
         return None
     if update.callback_query is not None:

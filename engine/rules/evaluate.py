@@ -17,7 +17,8 @@ _RUNTIME_ERRORS = (TypeError, ValueError, ArithmeticError, KeyError, IndexError)
 
 
 def make_ctx(rules: RuleSet, order: Order, facts: Facts, now: datetime) -> Ctx:
-    region = order.region or rules.region_of(order.data.customer.city)
+    # The rules are the authority on regions: a stored region is the result of an older version, not an input.
+    region = rules.region_of(order.data.customer.city)
     return Ctx(order, facts, now, rules.tz, region, rules.product_types_of(order))
 
 

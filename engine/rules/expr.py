@@ -367,7 +367,8 @@ def compile_expr(text: str) -> CompiledExpr:
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as e:
-        offset = (e.offset - 1) if e.offset else None
+        # offset 0 means "ran out of input": point at the end of the expression
+        offset = (e.offset - 1) if e.offset else len(text.strip())
         raise ExprError(f"not a valid expression: {e.msg}", offset) from None
     lead = len(text) - len(text.lstrip())
     if sum(1 for _ in ast.walk(tree)) > MAX_NODES:

@@ -132,40 +132,54 @@ def _pydantic_issues(e: ValidationError, data: Any, pos: Positions, source: str)
 
 
 def _allowed_fields(loc: Loc) -> str:
-    """List the fields allowed where an unknown one was found, by walking the model along the location."""
+    """List the fields allowed where an unknown one was found, by walking the models along the location."""
     from pydantic import BaseModel
 
     target: Any = RulesFile
+    skip = 0
     for part in loc[:-1]:
-        if isinstance(target, type) and issubclass(target, BaseModel):
-            f = target.model_fields.get(str(part)) or next(
-                (fi for fi in target.model_fields.values() if fi.alias == part), None
-            )
-            if f is None:
-                return ""
-            target = _inner_model(f.annotation)
+        if skip:
+            skip -= 1  # a list index or a mapping key (region name, base id, ...)
+            continue
+        if not (isinstance(target, type) and issubclass(target, BaseModel)):
+            return ""
+        f = target.model_fields.get(str(part)) or next(
+            (fi for fi in target.model_fields.values() if fi.alias == part), None
+        )
+        if f is None:
+            return ""
+        target, skip = _unwrap(f.annotation)
     if isinstance(target, type) and issubclass(target, BaseModel):
         names = [fi.alias or n for n, fi in target.model_fields.items()]
         return f"; allowed here: {', '.join(names)}"
     return ""
 
 
-def _inner_model(annotation: Any) -> Any:
-    """The model inside list[X], dict[str, X], X | None; None for conditions and scalars."""
-    from typing import get_args
+def _unwrap(annotation: Any) -> tuple[Any, int]:
+    """(model inside, number of list/dict layers around it); (None, 0) for conditions and scalars."""
+    from typing import Union, get_args, get_origin
 
     from pydantic import BaseModel
 
-    stack = [annotation]
-    while stack:
-        a = stack.pop()
+    layers = 0
+    a = annotation
+    for _ in range(10):
         if isinstance(a, type) and issubclass(a, BaseModel):
-            return a
-        args = get_args(a)
-        if args:
-            # dict[str, X] → X ; list[X] → X ; Optional[X] → X ; Annotated[X, ...] → X
-            stack.extend(reversed([x for x in args if x is not type(None)]))
-    return None
+            return a, layers
+        origin = get_origin(a)
+        args = [x for x in get_args(a) if x is not type(None)]
+        if origin in (list, dict):
+            layers += 1
+            a = args[-1]
+        elif origin is Union or str(origin) in ("typing.Annotated", "types.UnionType") or origin is not None:
+            models = [x for x in args if isinstance(x, type) and issubclass(x, BaseModel)]
+            if len(args) == 1 or len(models) == 1:
+                a = models[0] if models else args[0]
+            else:
+                return None, 0
+        else:
+            return None, 0
+    return None, 0
 
 
 def _problem_issue(p: Problem, data: Any, pos: Positions, source: str, lines: list[str]) -> RuleIssue:

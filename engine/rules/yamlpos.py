@@ -79,6 +79,8 @@ def load_yaml(text: str, source: str) -> tuple[Any, Positions]:
         doc = yaml.load(text)
     except MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
+        if e.context_mark is not None and "<stream end>" in (e.problem or ""):
+            mark = e.context_mark  # "unclosed [" is better shown where it opened than at the end of the file
         problem = (e.problem or "").strip() or "the YAML cannot be read"
         if "found duplicate key" in str(e):
             problem = "a key appears twice in the same mapping: " + _dup_key(str(e))

@@ -242,6 +242,7 @@ POISON_ID = "G00000007"
 @pytest.fixture
 async def runtime(settings: Settings, db: AsyncEngine, redis: aioredis.Redis) -> AsyncIterator[Runtime]:
     rt = Runtime.build(settings)
+    await rt.start_rules(watch=False)
     await rt.queue.ensure_group()
     yield rt
     await rt.close()

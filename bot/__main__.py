@@ -1,0 +1,5 @@
+"""`python -m bot` is `orderhub`."""
+
+from bot.cli import main
+
+main()

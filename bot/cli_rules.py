@@ -1,0 +1,194 @@
+"""`orderhub rules …`: check, explain, schema and diff for the rules file. Errors are sentences, never tracebacks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import typer
+
+from engine.rules import RuleSet, RulesError, evaluate, json_schema, load_rules
+from engine.rules.diff import render as render_diff
+from engine.rules.diff import replay
+from engine.rules.explain import explain_lines
+
+app = typer.Typer(help="Check, explain and compare the business rules file.", no_args_is_help=True)
+
+Language = Annotated[str, typer.Option("--language", "-l", help="zh or en (default: ORDERHUB_LANGUAGE)")]
+
+_T = {
+    "zh": {
+        "ok": "✓ {path} 有效（版本 {version}）：{approvals} 条审批规则，{sla} 条时限，{bases} 个生产基地，{weights} 条优先级规则，{cats} 个异常类别",
+        "missing": "找不到规则文件：{path}",
+        "no_order": "找不到订单 {ref}（请用内部编号或 渠道:外部单号，例如 tmall:TM20251111-000123）",
+        "db": "无法读取数据库：{err}（是否已运行 orderhub db upgrade？）",
+        "stored": "数据库中保存的判定使用规则版本 {old}；以下为按当前规则 {new} 重新计算的结果",
+        "bad_current": "当前规则文件无效，无法比较：",
+    },
+    "en": {
+        "ok": "✓ {path} is valid (version {version}): {approvals} approval rules, {sla} time limits, {bases} bases, {weights} priority weights, {cats} anomaly categories",
+        "missing": "rules file not found: {path}",
+        "no_order": "order {ref} not found (use the internal id or channel:external_id, e.g. tmall:TM20251111-000123)",
+        "db": "cannot read the database: {err} (has `orderhub db upgrade` been run?)",
+        "stored": "the stored decisions used rules version {old}; below is a fresh evaluation with the current rules {new}",
+        "bad_current": "the current rules file is invalid, nothing to compare against:",
+    },
+}
+
+
+def _settings() -> Any:
+    from bot.settings import Settings
+
+    return Settings()
+
+
+def _lang(language: str | None) -> str:
+    if language in ("zh", "en"):
+        return language
+    try:
+        return _settings().language
+    except Exception:  # noqa: BLE001 - a broken .env must not stop `rules check`
+        return "zh"
+
+
+def _fail(message: str) -> None:
+    typer.echo(message, err=True)
+    raise typer.Exit(1)
+
+
+def _load_file(path: Path, lang: str) -> RuleSet:
+    """Load a rules file or exit 1 with every problem printed as file:line:column field: message."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        _fail(_T[lang]["missing"].format(path=path))
+    except (OSError, UnicodeDecodeError) as e:
+        _fail(f"{path}: {e}")
+    try:
+        return load_rules(text, str(path))
+    except RulesError as e:
+        _fail(str(e))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@app.command()
+def check(
+    file: Annotated[Path | None, typer.Argument(help="rules file (default: ORDERHUB_RULES, ./rules.yaml, the bundled example)")] = None,
+    language: Language = "",
+) -> None:
+    """Validate a rules file; exit code 1 and a located message for every problem."""
+    lang = _lang(language or None)
+    path = file if file is not None else _settings().rules_path
+    rules = _load_file(path, lang)
+    m = rules.model
+    typer.echo(
+        _T[lang]["ok"].format(
+            path=path,
+            version=rules.version[:12],
+            approvals=len(m.approvals),
+            sla=len(m.sla.limits),
+            bases=len(m.bases),
+            weights=len(m.priority.weights),
+            cats=len(m.anomalies.categories),
+        )
+    )
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the rules file (for editor autocompletion)."""
+    typer.echo(json.dumps(json_schema(), ensure_ascii=False, indent=2))
+
+
+@app.command()
+def explain(
+    order: Annotated[str, typer.Argument(help="internal id or channel:external_id")],
+    rules_file: Annotated[Path | None, typer.Option("--rules", help="rules file (default: the configured one)")] = None,
+    stored: Annotated[bool, typer.Option("--stored", help="show the decisions stored with the order instead")] = False,
+    language: Language = "",
+) -> None:
+    """Every rule considered for an order, matched or not, and why."""
+    lang = _lang(language or None)
+    settings = _settings()
+    rules = _load_file(rules_file or settings.rules_path, lang)
+    for line in asyncio.run(_explain(settings, rules, order, stored, lang)):
+        typer.echo(line)
+
+
+async def _explain(settings: Any, rules: RuleSet, ref: str, stored: bool, lang: str) -> list[str]:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    repo, engine = _repo(settings)
+    try:
+        try:
+            order = await repo.find_order(ref)
+            if order is None:
+                _fail(_T[lang]["no_order"].format(ref=ref))
+            assert order is not None
+            now = datetime.now(UTC)
+            old_version, old_decisions = await repo.stored_decisions(order.id)
+            facts = (await repo.facts_for([order], now))[order.id]
+        except SQLAlchemyError as e:
+            _fail(_T[lang]["db"].format(err=type(e).__name__ + ": " + str(e).splitlines()[0]))
+            raise AssertionError("unreachable") from None  # pragma: no cover
+    finally:
+        await engine.dispose()
+    tz = ZoneInfo(settings.timezone)
+    if stored and old_decisions:
+        return explain_lines(old_decisions, order.key, lang, tz)
+    lines = []
+    if old_version and old_version != rules.version:
+        lines.append(_T[lang]["stored"].format(old=old_version[:12], new=rules.version[:12]))
+    decisions = evaluate(order, facts, rules, now)
+    return lines + explain_lines(decisions.to_json(), f"{order.key} (#{order.id})", lang, tz)
+
+
+@app.command()
+def diff(
+    new: Annotated[Path, typer.Argument(help="the proposed rules file")],
+    days: Annotated[int, typer.Option("--days", min=1, max=3660, help="replay orders created in the last N days")] = 30,
+    current: Annotated[Path | None, typer.Option("--current", help="compare against this file (default: the configured one)")] = None,
+    language: Language = "",
+) -> None:
+    """Replay recent stored orders against a proposed file and print what would change."""
+    lang = _lang(language or None)
+    settings = _settings()
+    new_rules = _load_file(new, lang)
+    cur_path = current or settings.rules_path
+    try:
+        cur_rules = load_rules(cur_path.read_text(encoding="utf-8"), str(cur_path))
+    except RulesError as e:
+        _fail(_T[lang]["bad_current"] + "\n" + str(e))
+    except OSError as e:
+        _fail(f"{cur_path}: {e}")
+    for line in asyncio.run(_diff(settings, cur_rules, new_rules, days, lang)):
+        typer.echo(line)
+
+
+async def _diff(settings: Any, old: RuleSet, new: RuleSet, days: int, lang: str) -> list[str]:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    repo, engine = _repo(settings)
+    now = datetime.now(UTC)
+    try:
+        orders = await repo.orders_created_since(now - timedelta(days=days))
+        facts = await repo.facts_for(orders, now)
+    except SQLAlchemyError as e:
+        _fail(_T[lang]["db"].format(err=type(e).__name__ + ": " + str(e).splitlines()[0]))
+    finally:
+        await engine.dispose()
+    report = replay(((o, facts[o.id]) for o in orders), old, new, now, days)
+    return render_diff(report, old, new, lang)
+
+
+def _repo(settings: Any) -> tuple[Any, Any]:
+    from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+    from storage.rules_repo import RulesRepo
+
+    engine = create_async_engine(settings.async_database_url)
+    return RulesRepo(async_sessionmaker(engine, expire_on_commit=False)), engine

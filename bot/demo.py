@@ -1,0 +1,127 @@
+"""`orderhub demo`: a simulated business day through the real path — HTTP → queue → worker → database."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+import time
+from collections import Counter
+from datetime import UTC, datetime
+
+import httpx
+import orjson
+import uvicorn
+from pydantic import SecretStr
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import func, select
+
+from bot.asgi import create_asgi_app
+from bot.samples import sample_order
+from bot.settings import Settings
+from bot.wiring import Runtime
+from storage.models import ApprovalRow, OrderRow
+from webhooks.signing import sign
+
+DEMO_SECRET = "demo-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def build_deliveries(n: int, prefix: str, rng: random.Random) -> tuple[list[dict], list[list[dict]]]:
+    """The day's orders, and how platforms deliver them: batches and single pushes, ~5 % delivered twice."""
+    orders = [sample_order(i, prefix, datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0))
+              for i in range(n)]
+    deliveries: list[list[dict]] = []
+    i = 0
+    while i < n:
+        size = rng.choice([1, 1, 1, 20, 50])
+        deliveries.append(orders[i:i + size])
+        i += size
+    repeats = rng.sample(orders, k=max(1, n // 20))
+    deliveries += [[o] for o in repeats]  # a platform retrying after a timeout
+    rng.shuffle(deliveries)
+    return orders, deliveries
+
+
+async def post_all(url: str, secret: bytes, deliveries: list[list[dict]], concurrency: int = 8) -> Counter[int]:
+    statuses: Counter[int] = Counter()
+    sem = asyncio.Semaphore(concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        async def one(batch: list[dict]) -> None:
+            body = orjson.dumps(batch[0] if len(batch) == 1 else {"orders": batch})
+            headers = {"X-OrderHub-Signature": sign(secret, body, int(time.time())),
+                       "Content-Type": "application/json"}
+            async with sem:
+                resp = await client.post("/webhooks/orders/generic", content=body, headers=headers)
+            statuses[resp.status_code] += 1
+
+        await asyncio.gather(*(one(b) for b in deliveries))
+    return statuses
+
+
+async def run_demo(settings: Settings, n_orders: int, console: Console) -> bool:
+    if "generic" not in settings.webhook_secrets:
+        settings.webhook_secrets["generic"] = SecretStr(DEMO_SECRET)
+    secret = settings.webhook_secrets["generic"].get_secret_value().encode()
+    rt = Runtime.build(settings)
+    await rt.upgrade_db()
+    await rt.start_rules(watch=False)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_asgi_app(rt), host="127.0.0.1", port=port, log_level="warning"))
+    stop = asyncio.Event()
+    serving = asyncio.create_task(server.serve())
+    worker = asyncio.create_task(rt.intake_worker().run(stop))
+    try:
+        while not server.started:
+            await asyncio.sleep(0.05)
+        prefix = f"D{datetime.now(UTC):%m%d%H%M%S}-"
+        orders, deliveries = build_deliveries(n_orders, prefix, random.Random(42))
+        console.rule(f"[bold]OrderHub demo: {n_orders} orders through http://127.0.0.1:{port}")
+        started = time.perf_counter()
+        statuses = await post_all(f"http://127.0.0.1:{port}", secret, deliveries)
+        posted = time.perf_counter() - started
+        stored = 0
+        async with rt.db.connect() as conn:
+            for _ in range(600):
+                stored = (await conn.execute(select(func.count()).select_from(OrderRow).where(
+                    OrderRow.external_id.like(f"{prefix}%")))).scalar_one()
+                if stored >= n_orders:
+                    break
+                await asyncio.sleep(0.1)
+            elapsed = time.perf_counter() - started
+            stages = dict((await conn.execute(select(OrderRow.stage, func.count()).where(
+                OrderRow.external_id.like(f"{prefix}%")).group_by(OrderRow.stage))).all())
+            regions = dict((await conn.execute(select(OrderRow.region, func.count()).where(
+                OrderRow.external_id.like(f"{prefix}%")).group_by(OrderRow.region))).all())
+            approvals = (await conn.execute(select(func.count()).select_from(ApprovalRow).join(
+                OrderRow, OrderRow.id == ApprovalRow.order_id).where(OrderRow.external_id.like(f"{prefix}%"),
+                                                                     ApprovalRow.status == "pending"))).scalar_one()
+        table = Table(title="the day's intake")
+        table.add_column("what")
+        table.add_column("count", justify="right")
+        table.add_row("orders sent", str(n_orders))
+        table.add_row("deliveries (requests)", str(len(deliveries)))
+        table.add_row("of which repeats", str(sum(len(d) for d in deliveries) - n_orders))
+        table.add_row("answered 202", str(statuses.get(202, 0)))
+        table.add_row("[bold]orders stored", f"[bold]{stored}")
+        for stage, count in sorted(stages.items()):
+            table.add_row(f"  stage {stage}", str(count))
+        for region, count in sorted(regions.items(), key=lambda kv: str(kv[0])):
+            table.add_row(f"  region {region or '(none)'}", str(count))
+        table.add_row("approvals waiting", str(approvals))
+        table.add_row("seconds (post / stored)", f"{posted:.2f} / {elapsed:.2f}")
+        console.print(table)
+        ok = stored == n_orders and statuses.get(202, 0) == len(deliveries)
+        console.print("[green]every order stored exactly once[/]" if ok else "[red]some orders are missing[/]")
+        return ok
+    finally:
+        stop.set()
+        server.should_exit = True
+        await asyncio.gather(serving, worker, return_exceptions=True)
+        await rt.close()

@@ -1,0 +1,486 @@
+"""The chat core's storage: rows ⇄ `handlers.chat_ports` / `engine` dataclasses, on the async engine.
+
+Every write that must be atomic is one transaction here (a decision with its order move, audit entry and outbox
+rows); every "first one wins" is a compare-and-set `UPDATE ... WHERE status = 'pending'` whose row count says who
+won. Works the same on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from engine.approvals import Approval, Decided, Status
+from engine.stages import END_STATES, Stage
+from handlers.chat import ChatRef
+from handlers.chat_ports import (
+    AuditEntry,
+    AwaitingReason,
+    Identity,
+    NewOutbox,
+    OrderView,
+    OutboxItem,
+    StageMove,
+    UserInfo,
+)
+from storage.models import (
+    ApprovalRow,
+    AuditRow,
+    AwaitedReasonRow,
+    ChatIdentityRow,
+    LinkCodeRow,
+    MessageRefRow,
+    OrderAccessRow,
+    OrderRow,
+    OutboxRow,
+    StageTransitionRow,
+    StallAckRow,
+    UserRow,
+)
+from storage.orders_repo import order_from_row
+
+ORDERS, APPROVALS, OUTBOX, REFS = OrderRow.__table__, ApprovalRow.__table__, OutboxRow.__table__, MessageRefRow.__table__
+USERS, IDENTITIES, AUDIT, TRANSITIONS = (UserRow.__table__, ChatIdentityRow.__table__, AuditRow.__table__,
+                                         StageTransitionRow.__table__)
+LINK_CODES, ACCESS, ACKS, REASONS = (LinkCodeRow.__table__, OrderAccessRow.__table__, StallAckRow.__table__,
+                                     AwaitedReasonRow.__table__)
+_OPEN = [s.value for s in Stage if s not in END_STATES]
+_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are typed by people
+
+
+def _user(row: Any) -> UserInfo:
+    return UserInfo(row.id, row.name, row.role, tuple(row.regions or ()), row.phone, row.supervisor_id)
+
+
+def _approval(row: Any) -> Approval:
+    return Approval(
+        id=row.id, order_id=row.order_id, kind=row.kind, level=row.level, required_role=row.required_role,
+        region=row.region, amount=row.amount, order_version=row.order_version, status=Status(row.status),
+        requested_by=row.requested_by, requested_at=row.requested_at, escalate_at=row.escalate_at,
+        escalation_level=row.escalation_level, rule_id=row.rule_id, decided_by=row.decided_by,
+        decided_at=row.decided_at, reason=row.reason or "",
+    )
+
+
+def _view(row: Any) -> OrderView:
+    return OrderView(order=order_from_row(row), version=row.payload_hash, tracking=row.tracking,
+                     owner_user_id=row.owner_user_id, snoozed_until=row.snoozed_until, completed_at=row.completed_at)
+
+
+def _item(row: Any) -> OutboxItem:
+    return OutboxItem(
+        id=row.id, dedup_key=row.dedup_key, kind=row.kind, due_at=row.due_at, payload=row.payload or {},
+        status=row.status, attempts=row.attempts, recipient_user_id=row.recipient_user_id,
+        recipient_role=row.recipient_role, recipient_region=row.recipient_region, last_error=row.last_error,
+    )
+
+
+def _hash_code(code: str) -> str:
+    normal = "".join(ch for ch in code.upper() if ch.isalnum())
+    return hashlib.sha256(normal.encode()).hexdigest()
+
+
+def _phone_variants(phone: str) -> list[str]:
+    """Exact forms a stored phone may take; never a suffix match (that would reach other people's numbers)."""
+    return [phone, "+86" + phone, "86" + phone, "+86 " + phone, "+86-" + phone]
+
+
+class SqlChatRepo:
+    """Implements `handlers.chat_ports.ChatRepo`."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    def _insert_ignore(self, table: Any, index: list[str]) -> Any:
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            return pg_insert(table).on_conflict_do_nothing(index_elements=index)
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table).on_conflict_do_nothing(index_elements=index)
+
+    # --- users and identities -------------------------------------------------------------------------------------
+
+    async def user(self, user_id: int) -> UserInfo | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(USERS).where(USERS.c.id == user_id, USERS.c.active.is_(True)))).first()
+        return _user(row) if row else None
+
+    async def user_by_identity(self, platform: str, external_id: str) -> UserInfo | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(
+                select(USERS).join(IDENTITIES, IDENTITIES.c.user_id == USERS.c.id).where(
+                    IDENTITIES.c.platform == platform, IDENTITIES.c.external_id == str(external_id),
+                    USERS.c.active.is_(True))
+            )).first()
+        return _user(row) if row else None
+
+    async def users_with_role(self, role: str, region: str | None) -> list[UserInfo]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(
+                select(USERS).where(USERS.c.role == role, USERS.c.active.is_(True)).order_by(USERS.c.id))).all()
+        users = [_user(r) for r in rows]
+        return users if region is None else [u for u in users if region in u.regions]
+
+    async def identities_of(self, user_ids: Sequence[int]) -> list[Identity]:
+        if not user_ids:
+            return []
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(
+                select(IDENTITIES).where(IDENTITIES.c.user_id.in_(list(user_ids))).order_by(IDENTITIES.c.id))).all()
+        return [Identity(r.user_id, r.platform, r.external_id, r.chat_id, r.verified_phone) for r in rows]
+
+    async def create_link_code(self, user_id: int, now: datetime, ttl: timedelta = timedelta(days=3)) -> str:
+        """A one-time code for `/link CODE`, shown once (e.g. by the CLI); only its hash is stored."""
+        raw = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(LINK_CODES).values(code_hash=_hash_code(raw), user_id=user_id, created_at=now,
+                                                         expires_at=now + ttl))
+        return f"{raw[:4]}-{raw[4:]}"
+
+    async def redeem_link_code(self, code: str, platform: str, external_id: str, chat_id: str,
+                               now: datetime) -> UserInfo | None:
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(select(LINK_CODES).where(LINK_CODES.c.code_hash == _hash_code(code)))).first()
+            if row is None or row.used_at is not None or row.expires_at <= now:
+                return None
+            used = await conn.execute(update(LINK_CODES).where(
+                LINK_CODES.c.id == row.id, LINK_CODES.c.used_at.is_(None)).values(
+                used_at=now, used_by=f"{platform}:{external_id}"))
+            if used.rowcount != 1:
+                return None  # redeemed by someone else a moment ago
+            user = (await conn.execute(select(USERS).where(USERS.c.id == row.user_id))).first()
+            if user is None:
+                return None
+            await conn.execute(delete(IDENTITIES).where(
+                IDENTITIES.c.platform == platform, IDENTITIES.c.external_id == str(external_id)))
+            await conn.execute(insert(IDENTITIES).values(user_id=user.id, platform=platform,
+                                                         external_id=str(external_id), chat_id=str(chat_id),
+                                                         linked_at=now))
+            await self._audit(conn, AuditEntry(user.name, "identity.linked", f"user:{user.id}",
+                                               {"platform": platform, "external_id": str(external_id)}), now)
+        return _user(user)
+
+    async def link_customer_phone(self, platform: str, external_id: str, chat_id: str, phone: str,
+                                  display_name: str, now: datetime) -> UserInfo:
+        """Record a phone the platform verified as the sender's; an unknown sender becomes a customer user."""
+        external_id = str(external_id)
+        async with self.engine.begin() as conn:
+            ident = (await conn.execute(select(IDENTITIES).where(
+                IDENTITIES.c.platform == platform, IDENTITIES.c.external_id == external_id))).first()
+            if ident is not None:
+                await conn.execute(update(IDENTITIES).where(IDENTITIES.c.id == ident.id).values(
+                    verified_phone=phone, chat_id=str(chat_id)))
+                user = (await conn.execute(select(USERS).where(USERS.c.id == ident.user_id))).first()
+                return _user(user)
+            name = f"{platform}:{external_id}"
+            res = await conn.execute(insert(USERS).values(name=name, role="customer", regions=[], phone=phone,
+                                                          created_at=now, active=True))
+            user_id = res.inserted_primary_key[0]
+            await conn.execute(insert(IDENTITIES).values(user_id=user_id, platform=platform, external_id=external_id,
+                                                         chat_id=str(chat_id), verified_phone=phone, linked_at=now))
+        return UserInfo(user_id, name, "customer", (), phone)
+
+    async def verified_phone(self, platform: str, external_id: str) -> str | None:
+        async with self.engine.connect() as conn:
+            return (await conn.execute(select(IDENTITIES.c.verified_phone).where(
+                IDENTITIES.c.platform == platform, IDENTITIES.c.external_id == str(external_id)))).scalar()
+
+    async def grant_order_access(self, platform: str, external_id: str, chat_id: str, order_id: int,
+                                 now: datetime) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(self._insert_ignore(ACCESS, ["platform", "external_id", "order_id"]).values(
+                platform=platform, external_id=str(external_id), chat_id=str(chat_id), order_id=order_id,
+                granted_at=now))
+
+    async def granted_order_ids(self, platform: str, external_id: str) -> set[int]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(ACCESS.c.order_id).where(
+                ACCESS.c.platform == platform, ACCESS.c.external_id == str(external_id)))).all()
+        return {r.order_id for r in rows}
+
+    # --- orders ---------------------------------------------------------------------------------------------------
+
+    async def _orders(self, *conds: Any, order_by: Any = None, limit: int = 1000) -> list[OrderView]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(ORDERS).where(*conds).order_by(
+                order_by if order_by is not None else ORDERS.c.id).limit(limit))).all()
+        return [_view(r) for r in rows]
+
+    async def order(self, order_id: int) -> OrderView | None:
+        found = await self._orders(ORDERS.c.id == order_id, limit=1)
+        return found[0] if found else None
+
+    async def order_by_ref(self, ref: str, *, external_only: bool = False) -> OrderView | None:
+        ref = ref.strip()
+        if not ref:
+            return None
+        if ref.isdigit() and not external_only:
+            found = await self.order(int(ref))
+            if found:
+                return found
+        channel, sep, ext = ref.partition(":")
+        if sep and channel and ext:
+            found_list = await self._orders(ORDERS.c.channel == channel, ORDERS.c.external_id == ext, limit=2)
+        else:
+            found_list = await self._orders(ORDERS.c.external_id == ref, limit=2)
+        return found_list[0] if len(found_list) == 1 else None  # ambiguous across channels: ask for channel:id
+
+    async def orders_by_phone(self, phone: str, limit: int = 50) -> list[OrderView]:
+        if len(phone) < 7:
+            return []
+        return await self._orders(ORDERS.c.customer_phone.in_(_phone_variants(phone)),
+                                  order_by=ORDERS.c.created_at.desc(), limit=limit)
+
+    async def orders_by_ids(self, ids: Sequence[int]) -> list[OrderView]:
+        return await self._orders(ORDERS.c.id.in_(list(ids)), limit=len(ids)) if ids else []
+
+    async def overdue_orders(self, now: datetime, limit: int = 1000) -> list[OrderView]:
+        return await self._orders(ORDERS.c.stage.in_(_OPEN), ORDERS.c.stage_deadline.is_not(None),
+                                  ORDERS.c.stage_deadline < now, order_by=ORDERS.c.stage_deadline, limit=limit)
+
+    async def stalled(self, now: datetime, *, city: str | None = None, stage: Stage | None = None,
+                      limit: int = 1000) -> list[OrderView]:
+        conds = [ORDERS.c.stage.in_(_OPEN), ORDERS.c.stage_deadline.is_not(None), ORDERS.c.stage_deadline < now]
+        if city:
+            conds.append(ORDERS.c.customer_city == city)
+        if stage is not None:
+            conds.append(ORDERS.c.stage == stage.value)
+        return await self._orders(*conds, order_by=ORDERS.c.stage_deadline, limit=limit)
+
+    async def search(self, text: str, limit: int = 20) -> list[OrderView]:
+        q = text.strip().replace("\\", "").replace("%", "").replace("_", "")
+        if not q:
+            return []
+        like = f"%{q}%"
+        cond = or_(ORDERS.c.external_id.ilike(like), ORDERS.c.customer_name.ilike(like),
+                   ORDERS.c.customer_city == q, ORDERS.c.customer_id == q, ORDERS.c.notes.ilike(like),
+                   ORDERS.c.work_order_no == q)
+        if q.isdigit() and len(q) >= 4:
+            cond = or_(cond, ORDERS.c.customer_phone.like(f"%{q}"))
+        return await self._orders(cond, order_by=ORDERS.c.id.desc(), limit=limit)
+
+    # --- approvals ------------------------------------------------------------------------------------------------
+
+    async def approval(self, approval_id: int) -> Approval | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(APPROVALS).where(APPROVALS.c.id == approval_id))).first()
+        return _approval(row) if row else None
+
+    async def approvals_of_order(self, order_id: int) -> list[Approval]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(APPROVALS).where(APPROVALS.c.order_id == order_id)
+                                       .order_by(APPROVALS.c.id))).all()
+        return [_approval(r) for r in rows]
+
+    async def pending_approvals(self, limit: int = 200) -> list[Approval]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(APPROVALS).where(APPROVALS.c.status == "pending")
+                                       .order_by(APPROVALS.c.requested_at, APPROVALS.c.id).limit(limit))).all()
+        return [_approval(r) for r in rows]
+
+    async def due_escalations(self, now: datetime, limit: int = 200) -> list[Approval]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(APPROVALS).where(
+                APPROVALS.c.status == "pending", APPROVALS.c.escalate_at.is_not(None),
+                APPROVALS.c.escalate_at <= now).order_by(APPROVALS.c.escalate_at).limit(limit))).all()
+        return [_approval(r) for r in rows]
+
+    async def apply_decision(self, decided: Decided, *, move: StageMove | None, outbox: Sequence[NewOutbox],
+                             audit: AuditEntry, now: datetime, supersede_ids: Sequence[int] = ()) -> bool:
+        a = decided.approval
+        async with self.engine.begin() as conn:
+            res = await conn.execute(update(APPROVALS).where(
+                APPROVALS.c.id == a.id, APPROVALS.c.status == decided.expected_status.value).values(
+                status=a.status.value, decided_by=a.decided_by, decided_at=a.decided_at, reason=a.reason))
+            if res.rowcount != 1:
+                return False  # someone else decided first
+            if supersede_ids:
+                await conn.execute(update(APPROVALS).where(
+                    APPROVALS.c.id.in_(list(supersede_ids)), APPROVALS.c.status == "pending").values(
+                    status="superseded", decided_by="system", decided_at=now, reason=f"order decided by {a.id}"))
+            if move is not None:
+                await self._move(conn, move, now)
+            await self._audit(conn, audit, now)
+            await self._enqueue(conn, outbox, now)
+        return True
+
+    async def apply_escalation(self, escalated: Approval, *, expected_level: int, outbox: Sequence[NewOutbox],
+                               now: datetime) -> bool:
+        async with self.engine.begin() as conn:
+            res = await conn.execute(update(APPROVALS).where(
+                APPROVALS.c.id == escalated.id, APPROVALS.c.status == "pending",
+                APPROVALS.c.escalation_level == expected_level).values(
+                escalation_level=escalated.escalation_level, escalate_at=escalated.escalate_at))
+            if res.rowcount != 1:
+                return False
+            await self._audit(conn, AuditEntry("system", "approval.escalated", f"order:{escalated.order_id}",
+                                               {"approval_id": escalated.id,
+                                                "level": escalated.escalation_level}), now)
+            await self._enqueue(conn, outbox, now)
+        return True
+
+    async def await_reason(self, pending: AwaitingReason) -> None:
+        key = (REASONS.c.platform == pending.platform, REASONS.c.user_external_id == str(pending.user_external_id),
+               REASONS.c.chat_id == str(pending.chat_id))
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(REASONS).where(*key))
+            await conn.execute(insert(REASONS).values(
+                approval_id=pending.approval_id, platform=pending.platform,
+                user_external_id=str(pending.user_external_id), chat_id=str(pending.chat_id),
+                prompt_message_id=pending.prompt_message_id, created_at=pending.created_at))
+
+    async def take_awaiting_reason(self, platform: str, user_external_id: str, chat_id: str) -> AwaitingReason | None:
+        key = (REASONS.c.platform == platform, REASONS.c.user_external_id == str(user_external_id),
+               REASONS.c.chat_id == str(chat_id))
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(select(REASONS).where(*key))).first()
+            if row is None:
+                return None
+            gone = await conn.execute(delete(REASONS).where(REASONS.c.id == row.id))
+            if gone.rowcount != 1:
+                return None
+        return AwaitingReason(row.approval_id, row.platform, row.user_external_id, row.chat_id,
+                              row.prompt_message_id, row.created_at)
+
+    # --- outbox and message references ----------------------------------------------------------------------------
+
+    async def _enqueue(self, conn: AsyncConnection, items: Sequence[NewOutbox], now: datetime) -> list[int]:
+        ids: list[int] = []
+        for it in items:
+            stmt = self._insert_ignore(OUTBOX, ["dedup_key"]).values(
+                dedup_key=it.dedup_key, kind=it.kind, created_at=now, due_at=it.due_at,
+                recipient_user_id=it.recipient_user_id, recipient_role=it.recipient_role,
+                recipient_region=it.recipient_region, payload=dict(it.payload), status="pending", attempts=0,
+            ).returning(OUTBOX.c.id)
+            new_id = (await conn.execute(stmt)).scalar()
+            if new_id is not None:
+                ids.append(int(new_id))
+        return ids
+
+    async def enqueue(self, items: Sequence[NewOutbox], now: datetime) -> list[int]:
+        async with self.engine.begin() as conn:
+            return await self._enqueue(conn, items, now)
+
+    async def existing_keys(self, keys: Sequence[str]) -> set[str]:
+        if not keys:
+            return set()
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(OUTBOX.c.dedup_key).where(OUTBOX.c.dedup_key.in_(list(keys))))).all()
+        return {r.dedup_key for r in rows}
+
+    async def outbox_ids_for_keys(self, keys: Sequence[str]) -> list[int]:
+        if not keys:
+            return []
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(OUTBOX.c.id).where(OUTBOX.c.dedup_key.in_(list(keys)))
+                                       .order_by(OUTBOX.c.id))).all()
+        return [r.id for r in rows]
+
+    async def outbox_item(self, outbox_id: int) -> OutboxItem | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(OUTBOX).where(OUTBOX.c.id == outbox_id))).first()
+        return _item(row) if row else None
+
+    async def due_outbox(self, now: datetime, limit: int = 100) -> list[OutboxItem]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(OUTBOX).where(OUTBOX.c.status == "pending", OUTBOX.c.due_at <= now)
+                                       .order_by(OUTBOX.c.due_at, OUTBOX.c.id).limit(limit))).all()
+        return [_item(r) for r in rows]
+
+    async def _refs(self, cond: Any) -> list[ChatRef]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(REFS).where(cond).order_by(REFS.c.id))).all()
+        return [ChatRef(r.platform, r.chat_id, r.message_id) for r in rows]
+
+    async def refs_of_outbox(self, outbox_id: int) -> list[ChatRef]:
+        return await self._refs(REFS.c.outbox_id == outbox_id)
+
+    async def refs_of_approval(self, approval_id: int) -> list[ChatRef]:
+        return await self._refs(REFS.c.approval_id == approval_id)
+
+    async def record_sent(self, outbox_id: int, approval_id: int | None, ref: ChatRef, now: datetime) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(self._insert_ignore(REFS, ["platform", "chat_id", "message_id"]).values(
+                outbox_id=outbox_id, approval_id=approval_id, platform=ref.platform, chat_id=str(ref.chat_id),
+                message_id=str(ref.message_id), sent_at=now))
+
+    async def mark_sent(self, outbox_id: int, now: datetime, error: str | None = None) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(update(OUTBOX).where(OUTBOX.c.id == outbox_id).values(
+                status="sent", sent_at=now, attempts=OUTBOX.c.attempts + 1, last_error=error))
+
+    async def mark_retry(self, outbox_id: int, due_at: datetime, error: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(update(OUTBOX).where(OUTBOX.c.id == outbox_id).values(
+                due_at=due_at, attempts=OUTBOX.c.attempts + 1, last_error=error))
+
+    async def mark_failed(self, outbox_id: int, error: str, now: datetime) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(update(OUTBOX).where(OUTBOX.c.id == outbox_id).values(
+                status="failed", attempts=OUTBOX.c.attempts + 1, last_error=error))
+
+    # --- stalls ---------------------------------------------------------------------------------------------------
+
+    async def acked_stages(self, order_ids: Sequence[int]) -> dict[int, str]:
+        if not order_ids:
+            return {}
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(ACKS.c.order_id, ACKS.c.stage).join(
+                ORDERS, and_(ORDERS.c.id == ACKS.c.order_id, ORDERS.c.stage == ACKS.c.stage)).where(
+                ACKS.c.order_id.in_(list(order_ids))))).all()
+        return {r.order_id: r.stage for r in rows}
+
+    async def acknowledge(self, order_id: int, stage: Stage, actor: str, now: datetime) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(self._insert_ignore(ACKS, ["order_id", "stage"]).values(
+                order_id=order_id, stage=stage.value, acked_by=actor, acked_at=now))
+            await self._audit(conn, AuditEntry(actor, "stall.acknowledged", f"order:{order_id}",
+                                               {"stage": stage.value}), now)
+
+    async def snooze(self, order_id: int, until: datetime, actor: str, now: datetime) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(update(ORDERS).where(ORDERS.c.id == order_id).values(snoozed_until=until))
+            await self._audit(conn, AuditEntry(actor, "stall.snoozed", f"order:{order_id}",
+                                               {"until": until.isoformat()}), now)
+
+    async def move_stage(self, move: StageMove, *, now: datetime) -> bool:
+        async with self.engine.begin() as conn:
+            if not await self._move(conn, move, now):
+                return False
+            await self._audit(conn, AuditEntry(move.actor, "order.moved", f"order:{move.order_id}",
+                                               {"from": move.from_stage.value, "to": move.to_stage.value,
+                                                "reason": move.reason}), now)
+        return True
+
+    async def _move(self, conn: AsyncConnection, move: StageMove, now: datetime) -> bool:
+        values: dict[str, Any] = {"stage": move.to_stage.value, "stage_entered_at": now,
+                                  "stage_deadline": move.deadline, "updated_at": now, "snoozed_until": None}
+        if move.to_stage is Stage.COMPLETED:
+            values["completed_at"] = now
+        res = await conn.execute(update(ORDERS).where(
+            ORDERS.c.id == move.order_id, ORDERS.c.stage == move.from_stage.value).values(**values))
+        if res.rowcount != 1:
+            return False
+        await conn.execute(insert(TRANSITIONS).values(order_id=move.order_id, at=now,
+                                                      from_stage=move.from_stage.value,
+                                                      to_stage=move.to_stage.value, actor=move.actor,
+                                                      reason=move.reason))
+        return True
+
+    # --- audit ----------------------------------------------------------------------------------------------------
+
+    async def _audit(self, conn: AsyncConnection, entry: AuditEntry, now: datetime) -> None:
+        await conn.execute(insert(AUDIT).values(at=now, actor=entry.actor, action=entry.action,
+                                                subject=entry.subject, detail=dict(entry.detail)))
+
+    async def audit(self, entry: AuditEntry, now: datetime) -> None:
+        async with self.engine.begin() as conn:
+            await self._audit(conn, entry, now)

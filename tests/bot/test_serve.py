@@ -1,0 +1,118 @@
+"""`orderhub serve` as a real process: intake end to end, and the rules hot reload of issue 3.
+
+Change the rules file while serve runs → the next order uses the new rule within 5 s; write a broken file → orders
+keep flowing on the last good version and an admin alert is recorded.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, select
+
+from bot.demo import free_port
+from bot.settings import BUNDLED_RULES
+from storage.models import OrderRow, OutboxRow
+from tests.conftest import SECRETS
+from tests.factories import order_json, signed
+
+pytestmark = pytest.mark.slow
+
+
+def sync_url(url: str) -> str:
+    return url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url
+
+
+@pytest.fixture
+def serve(database_url: str, redis_url: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    rules = tmp_path / "rules.yaml"
+    shutil.copy(BUNDLED_RULES, rules)
+    port = free_port()
+    env = {**os.environ, "ORDERHUB_DATABASE_URL": database_url, "ORDERHUB_REDIS_URL": redis_url,
+           "ORDERHUB_RULES": str(rules), "ORDERHUB_WEBHOOK_SECRETS": f"generic={SECRETS['generic']}",
+           "ORDERHUB_DATA_DIR": str(tmp_path / "data")}
+    for var in ("ORDERHUB_TELEGRAM_TOKEN", "ORDERHUB_WECOM_CORP_ID", "ORDERHUB_PUBLIC_URL"):
+        env.pop(var, None)
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", str(port)], env=env, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                out = proc.stdout.read().decode() if proc.stdout else ""
+                pytest.fail(f"serve did not start:\n{out}")
+            time.sleep(0.2)
+        yield base, rules
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def post(base: str, order: dict) -> None:
+    body, headers = signed(SECRETS["generic"], order)
+    assert httpx.post(f"{base}/webhooks/orders/generic", content=body, headers=headers).status_code == 202
+
+
+def stage_of(database_url: str, external_id: str, timeout: float = 10) -> str:
+    engine = create_engine(sync_url(database_url))
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                stage = conn.execute(select(OrderRow.stage).where(OrderRow.external_id == external_id)).scalar()
+            if stage:
+                return stage
+            time.sleep(0.1)
+        raise AssertionError(f"order {external_id} was not stored within {timeout} s")
+    finally:
+        engine.dispose()
+
+
+def test_rules_change_applies_within_5s_and_a_broken_file_keeps_the_last_good(
+    serve: tuple[str, Path], database_url: str, db: object
+) -> None:
+    base, rules = serve
+    post(base, order_json(1, amount=Decimal("6000.00"), city="杭州"))
+    assert stage_of(database_url, "G00000001") == "pending_confirm"
+
+    rules.write_text(rules.read_text(encoding="utf-8").replace(
+        "when: {field: order.amount, op: gt, value: 5000}", "when: {field: order.amount, op: gt, value: 8000}"),
+        encoding="utf-8")
+    changed_at = time.monotonic()
+    i = 100
+    while True:
+        i += 1
+        post(base, order_json(i, amount=Decimal("6000.00"), city="杭州"))
+        if stage_of(database_url, f"G{i:08d}") == "designing":
+            break
+        assert time.monotonic() - changed_at < 5, "the new rule was not used within 5 s"
+        time.sleep(0.2)
+
+    rules.write_text("approvals: [this is: not valid", encoding="utf-8")
+    time.sleep(2.5)  # a reload period and the editor-settling delay
+    post(base, order_json(999, amount=Decimal("6000.00"), city="杭州"))
+    assert stage_of(database_url, "G00000999") == "designing"  # still the last good version (threshold 8000)
+    engine = create_engine(sync_url(database_url))
+    with engine.connect() as conn:
+        alerts = conn.execute(select(OutboxRow).where(OutboxRow.kind == "rules_invalid")).all()
+    engine.dispose()
+    assert len(alerts) == 1
+    assert alerts[0].recipient_role == "admin"

@@ -1,0 +1,129 @@
+"""The expression language: what it computes, and everything it refuses (no eval, no Python internals)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from engine.rules.errors import ExprError
+from engine.rules.evaluate import make_ctx
+from engine.rules.expr import compile_expr
+from engine.rules.facts import Facts, RefundRequest
+from tests.engine.rules_support import EXAMPLE, T0, order
+
+CTX = make_ctx(
+    EXAMPLE,
+    order(amount="6800.00", city="上海", tier="vip", notes="请尽快安装", skus=("CUR-A", "SOFA-B"),
+          created=datetime(2025, 11, 11, 15, 30, tzinfo=UTC), custom_fields={"install_date": "2025-11-20", "floors": 3}),
+    Facts(complaints_30d=2, extra={"campaign": "双11"},
+          refund=RefundRequest(Decimal("2500"), T0, "王女士", shipped_at=T0 - timedelta(days=5), delivered_at=T0 - timedelta(days=3))),
+    T0,
+)
+
+
+@pytest.mark.parametrize(
+    ("expr", "value"),
+    [
+        ("order.amount > 5000", True),
+        ("order.amount == 6800", True),
+        ("order.amount * 2 - 600", Decimal("13000.00")),
+        ("order.amount / 0", None),  # division by zero is "unknown", not a crash
+        ("order.amount > 5000 and customer.tier == 'vip'", True),
+        ("order.amount > 9000 or customer.city in ['上海', '北京']", True),
+        ("not facts.waiting_for_customer", True),
+        ("customer.city not in ('杭州',)", True),
+        ("'sofa' in order.product_types", True),
+        ("order.product_types", ["curtain", "sofa"]),
+        ("order.created_hour", 23),  # 15:30 UTC is 23:30 in Shanghai
+        ("order.created_weekday", 2),
+        ("22 <= order.created_hour < 24", True),
+        ("order.custom_fields['install_date']", "2025-11-20"),
+        ("order.custom_fields['floors'] >= 3", True),
+        ("order.custom_fields['missing'] > 1", False),  # null compares false, like SQL
+        ("order.custom_fields['missing'] == None", True),
+        ("order.skus[0]", "CUR-A"),
+        ("order.skus[9]", None),
+        ("facts.extra['campaign'] == '双11'", True),
+        ("len(order.skus)", 2),
+        ("lower('ABC') == 'abc'", True),
+        ("max(order.amount, 7000)", Decimal("7000")),
+        ("contains_any(order.notes, ['尽快', '加急'])", True),
+        ("matches(customer.phone, '^138')", True),
+        ("refund.days_since_delivery", Decimal("3.00")),
+        ("refund.shipped and refund.delivered", True),
+        ("'high' if order.amount > 5000 else 'low'", "high"),
+        ("-order.amount < 0", True),
+        ("0.1 + 0.2 == 0.3", True),  # decimal, not float
+        ("customer.name + '!'", "王女士!"),
+    ],
+)
+def test_expression_values(expr: str, value: Any) -> None:
+    assert compile_expr(expr).fn(CTX) == value
+
+
+def test_reads_are_the_fields_named() -> None:
+    assert compile_expr("order.amount > 5000 and customer.tier == 'vip' or order.amount > 1").reads == (
+        "order.amount",
+        "customer.tier",
+    )
+
+
+@pytest.mark.parametrize(
+    ("expr", "message"),
+    [
+        ("order.__class__", "underscore"),
+        ("order.amount.__class__.__mro__", "only names like order.amount"),
+        ("().__class__.__base__", "only names like order.amount"),
+        ("__import__('os')", "unknown function '__import__'"),
+        ("__import__('os').system('id')", "only the built-in rule functions can be called"),
+        ("eval('1')", "unknown function 'eval'"),
+        ("open('/etc/passwd')", "unknown function 'open'"),
+        ("customer.name.upper()", "only the built-in rule functions can be called"),
+        ("lambda: 1", "a lambda is not allowed"),
+        ("[x for x in order.skus]", "a comprehension is not allowed"),
+        ("{'a': 1}", "a dict literal is not allowed"),
+        ("f'{order.amount}'", "an f-string is not allowed"),
+        ("2 ** 1000000", "the operator Pow is not allowed"),
+        ("order.amount // 2", "the operator FloorDiv is not allowed"),
+        ("(y := 1)", "assignment"),
+        ("order", "'order' alone is not a value"),
+        ("x > 1", "unknown name 'x'"),
+        ("order.amout > 1", "did you mean order.amount?"),
+        ("secret.key", "unknown name 'secret'"),
+        ("order.amount > 'a'", "cannot compare a number with text"),
+        ("customer.city - 1", "'-' works on numbers, not text"),
+        ("customer.city['x']", "only maps such as"),
+        ("order.custom_fields[1]", "a map key must be text"),
+        ("order.skus[1:2]", "an index must be a plain text or number"),
+        ("len(order.skus, 2)", "len() takes 1 argument(s), got 2"),
+        ("matches(order.notes, customer.name)", "needs a text and a quoted pattern"),
+        ("matches(order.notes, '(')", "not a valid regular expression"),
+        ("order.amount >", "not a valid expression"),
+        ("import os", "not a valid expression"),
+        ("1+" * 150 + "1", "too complex"),
+        ("x" * 1001, "longer than 1000"),
+    ],
+)
+def test_refused_expressions(expr: str, message: str) -> None:
+    with pytest.raises(ExprError) as exc:
+        compile_expr(expr)
+    assert message in exc.value.message
+
+
+@pytest.mark.parametrize(
+    ("expr", "column"),
+    [("order.amount > 1 and order.amout > 2", 21), ("  x > 1", 2), ("order.amount > ", 14)],
+)
+def test_error_columns_point_into_the_expression(expr: str, column: int) -> None:
+    with pytest.raises(ExprError) as exc:
+        compile_expr(expr)
+    assert exc.value.offset == column
+
+
+def test_runtime_type_error_raises_for_the_evaluator_to_catch() -> None:
+    fn = compile_expr("order.custom_fields['install_date'] > 3").fn
+    with pytest.raises(TypeError):
+        fn(CTX)
