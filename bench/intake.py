@@ -42,6 +42,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import orjson  # noqa: E402
+from fastapi import FastAPI, Request  # noqa: E402
+from fastapi.responses import Response  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
@@ -49,7 +51,7 @@ from webhooks.signing import sign  # noqa: E402
 
 SECRET = "bench-secret"
 PATH = "/webhooks/orders/generic"
-console = Console()
+console = Console(width=max(Console().width, 150))
 
 
 # --- the bare baseline app ----------------------------------------------------------------------------------------
@@ -57,9 +59,6 @@ console = Console()
 
 def create_bare_app() -> Any:
     """The ceiling for (a): FastAPI + Pydantic parsing of the same order, no signature, no queue."""
-    from fastapi import FastAPI, Request
-    from fastapi.responses import Response
-
     from engine.order import OrderData
 
     app = FastAPI()
@@ -466,6 +465,7 @@ async def measure_http(b: Backend, orders: Orders, quick: bool, rep: Report) -> 
         wait_http(port, p, "/healthz")
         http_load(port, singles[:2000], b.workdir, 2)
         intake = http_load(port, singles, b.workdir, duration)
+        await asyncio.sleep(1)  # requests still in flight when wrk stopped
         await _flush_redis(b)
         batch_bodies = [orjson.dumps({"orders": [orders.make("B", i * 100 + k) for k in range(100)]})
                         for i in range(300 if quick else 600)]
@@ -493,6 +493,7 @@ async def _flush_redis(b: Backend) -> None:
 async def measure_drain(b: Backend, orders: Orders, quick: bool, rep: Report) -> None:
     from bot.wiring import Runtime
 
+    await _flush_redis(b)  # what the HTTP runs left behind
     n = 20_000 if quick else 50_000
     distinct = int(n / 1.1)
     rng = random.Random(7)

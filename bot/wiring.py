@@ -140,7 +140,7 @@ class Runtime:
         api = SqlApiBackend(SqlOrders(self.db), self.users, SqlReports(self.db), self.clock, self.current_rules,
                             s.language)
         return AppServices(config=config, intake=self.queue, adapters=self.adapters, queue_depth=self.queue.depth,
-                           api=api, on_startup=[self.start_rules, self._start_api_heartbeat])
+                           dead_letters=self.queue.dead_count, api=api, on_startup=[self.start_rules, self._start_api_heartbeat])
 
 
 def dumps(obj: Any) -> str:

@@ -184,6 +184,9 @@ class RedisIntakeQueue:
     async def depth(self) -> int:
         return int(await self.redis.xlen(self.stream)) + int(await self.redis.zcard(self.retry_key))
 
+    async def dead_count(self) -> int:
+        return int(await self.redis.xlen(self.dead_stream))
+
     async def dead_entries(self, limit: int = 1000) -> list[dict[str, Any]]:
         rows = await self.redis.xrange(self.dead_stream, count=limit)
         return [{"dead_id": _s(eid), **{_s(k): _s(v) for k, v in f.items()}} for eid, f in rows]

@@ -54,8 +54,11 @@ def create_app(services: AppServices) -> FastAPI:
 
     @app.get("/metrics", tags=["ops"])
     async def prometheus_metrics(request: Request) -> Response:
+        services = request.app.state.services
         try:
-            metrics.QUEUE_DEPTH.set(await request.app.state.services.queue_depth())
+            metrics.QUEUE_DEPTH.set(await services.queue_depth())
+            if services.dead_letters is not None:
+                metrics.DEAD_LETTERS.set(await services.dead_letters())
         except Exception:  # a scrape must still answer while Redis is away
             pass
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -122,6 +122,8 @@ async def test_poisoned_entry_is_dead_lettered_after_exactly_three_tries(
     assert "adapter bug" in dead[0]["e"]
     assert await count(db, DeadLetterRow) == 1
     assert await count(db, OutboxRow, OutboxRow.kind == "dead_letter", OutboxRow.recipient_role == "admin") == 1
+    scrape = (await client.get("/metrics")).text
+    assert "orderhub_dead_letters 1.0" in scrape
 
     # Fixed adapter, replay: the order arrives.
     runtime.adapters["generic"] = ChannelAdapter("generic", generic_to_order)

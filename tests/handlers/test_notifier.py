@@ -1,0 +1,166 @@
+"""The outbox notifier: exactly once under flaky sends, 429 waits honoured, permanent errors recorded."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from handlers.chat import PermanentSendError, RetryableSendError
+from handlers.chat_ports import NewOutbox
+from handlers.notifier import Notifier
+from handlers.rate_limit import ChatRateLimiter
+from storage.models import OutboxRow
+from tests.chatfake import FakeTime
+from tests.handlers.conftest import KEY, World
+
+OUTBOX = OutboxRow.__table__
+
+
+async def _alerts(w: World, n: int, recipients: int = 3) -> None:
+    for i in range(recipients):
+        await w.user(f"经理{i}", "manager", ["华东"], tg=str(100 + i))
+    await w.user("管理员", "admin", [], tg="900")
+    rows = [NewOutbox(f"notice:{i}", "notice", w.clock.now(), {"text": f"提醒 {i}"}, recipient_role="manager",
+                      recipient_region="华东") for i in range(n)]
+    await w.repo.enqueue(rows, w.clock.now())
+
+
+async def _statuses(w: World) -> list[tuple[str, str]]:
+    async with w.engine.connect() as conn:
+        return [(r.dedup_key, r.status) for r in (await conn.execute(select(OUTBOX).order_by(OUTBOX.c.id))).all()]
+
+
+async def test_every_alert_arrives_exactly_once_despite_429s_and_5xx(world: World) -> None:
+    await _alerts(world, 40)
+    world.channel.retry_rate, world.channel.server_error_rate = 0.30, 0.10
+    await world.drain()
+    delivered = [(s.message.chat_id, s.message.text) for s in world.channel.sent]
+    assert len(delivered) == 40 * 3 == len(set(delivered))  # every alert to every manager, none twice
+    assert all(status == "sent" for _, status in await _statuses(world))
+    assert world.channel.calls > len(delivered)  # the failures really happened
+    assert any(s == world.channel.retry_after for s in world.time.sleeps)  # 429s were waited out
+
+
+async def test_retry_after_is_honoured_exactly(world: World) -> None:
+    await _alerts(world, 1, recipients=1)
+    world.channel.script = [RetryableSendError("Too Many Requests", retry_after=7)]
+    await world.notifier.run_once()
+    assert world.time.sleeps == [7]
+    assert len(world.channel.sent) == 1
+
+
+async def test_5xx_backs_off_then_row_waits_for_a_later_pass(world: World) -> None:
+    await _alerts(world, 1, recipients=1)
+    world.channel.script = [RetryableSendError("Bad Gateway")] * 6
+    await world.notifier.run_once()
+    assert world.time.sleeps == [1, 2, 4, 8, 16]  # exponential backoff between the six tries of this pass
+    assert world.channel.sent == []
+    async with world.engine.connect() as conn:
+        row = (await conn.execute(select(OUTBOX))).one()
+    assert row.status == "pending" and row.attempts == 1 and row.due_at > world.clock.now()
+    assert "Bad Gateway" in row.last_error
+    await world.drain()
+    assert len(world.channel.sent) == 1
+
+
+async def test_nothing_is_lost_or_doubled_across_a_restart(world: World) -> None:
+    await _alerts(world, 1, recipients=3)
+    # First process: reaches two managers, then the third send keeps failing and the process "dies".
+    original_send = world.channel.send
+    count = 0
+
+    async def flaky(message):  # noqa: ANN001, ANN202
+        nonlocal count
+        count += 1
+        if count >= 3:
+            raise RetryableSendError("timeout")
+        return await original_send(message)
+
+    world.channel.send = flaky  # type: ignore[method-assign]
+    await world.notifier.run_once()
+    assert len(world.channel.sent) == 2
+    world.channel.send = original_send  # type: ignore[method-assign]
+    # A new process, a new notifier, same rows.
+    fresh = Notifier(world.repo, {"telegram": world.channel}, world.clock, token_key=KEY,
+                     limiter=ChatRateLimiter(monotonic=world.time.monotonic, sleep=world.time.sleep),
+                     sleep=world.time.sleep)
+    world.clock.advance(minutes=10)
+    await fresh.run_once()
+    assert sorted(s.message.chat_id for s in world.channel.sent) == ["100", "101", "102"]
+
+
+async def test_permanent_error_is_recorded_and_an_admin_told(world: World) -> None:
+    await _alerts(world, 1, recipients=1)
+    world.channel.permanent_chats = {"100"}
+    await world.drain()
+    statuses = dict(await _statuses(world))
+    assert statuses["notice:0"] == "failed"
+    async with world.engine.connect() as conn:
+        row = (await conn.execute(select(OUTBOX).where(OUTBOX.c.dedup_key == "notice:0"))).one()
+    assert "blocked" in row.last_error
+    admin = world.channel.texts_to("900")
+    assert len(admin) == 1 and "telegram:100" in admin[0] and "blocked" in admin[0]
+
+
+async def test_no_recipient_is_a_recorded_failure(world: World) -> None:
+    await world.user("管理员", "admin", [], tg="900")
+    await world.repo.enqueue([NewOutbox("x", "notice", world.clock.now(), {"text": "hi"},
+                                        recipient_role="manager", recipient_region="西南")], world.clock.now())
+    await world.notifier.run_once()
+    assert dict(await _statuses(world))["x"] == "failed"
+
+
+async def test_per_chat_rate_limit() -> None:
+    ft = FakeTime()
+    limiter = ChatRateLimiter(monotonic=ft.monotonic, sleep=ft.sleep)
+    for _ in range(3):
+        await limiter.acquire("telegram:1")
+    assert ft.sleeps == [1.0, 1.0]  # ~1 message per second per chat
+    await limiter.acquire("telegram:2")  # another chat is not held up
+    assert ft.sleeps == [1.0, 1.0]
+
+
+async def test_group_rate_limit_20_per_minute() -> None:
+    ft = FakeTime()
+    limiter = ChatRateLimiter(monotonic=ft.monotonic, sleep=ft.sleep)
+    start = ft.now_s
+    for _ in range(21):
+        await limiter.acquire("telegram:-100", group=True)
+    assert ft.now_s - start == pytest.approx(60.0)  # the 21st waits for the minute window
+
+
+async def test_block_honours_retry_after() -> None:
+    ft = FakeTime()
+    limiter = ChatRateLimiter(monotonic=ft.monotonic, sleep=ft.sleep)
+    await limiter.acquire("c")
+    limiter.block("c", 12)
+    await limiter.acquire("c")
+    assert ft.sleeps == [12]
+
+
+async def test_decided_request_is_not_sent(world: World) -> None:
+    await world.user("东区经理", "manager", ["华东"], tg="101")
+    order_id = await world.order("TM1")
+    approval_id = await world.approval(order_id)
+    from sqlalchemy import update
+
+    from storage.models import ApprovalRow
+
+    async with world.engine.begin() as conn:
+        await conn.execute(update(ApprovalRow.__table__).values(status="approved"))
+    await world.notifier.run_once()
+    assert world.channel.sent == [] and dict(await _statuses(world))[f"approval:{approval_id}"] == "sent"
+
+
+async def test_update_errors_are_retried(world: World) -> None:
+    from handlers.approvals import outcome_outbox
+
+    await world.user("东区经理", "manager", ["华东"], tg="101")
+    order_id = await world.order("TM1")
+    approval_id = await world.approval(order_id)
+    await world.drain()
+    world.channel.script = [RetryableSendError("flood", retry_after=2), PermanentSendError("message to edit not found")]
+    ids = await world.repo.enqueue([outcome_outbox(approval_id, world.clock.now())], world.clock.now())
+    await world.notifier.deliver_ids(ids)
+    assert world.time.sleeps[-1] == 2
+    assert dict(await _statuses(world))[f"approval_outcome:{approval_id}"] == "sent"

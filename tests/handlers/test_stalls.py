@@ -1,0 +1,131 @@
+"""Stall alerts: one per order, stage and level, ever; buttons acknowledge, snooze, advance."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from handlers.chat import ButtonPressed, CommandReceived, Sender
+from handlers.dispatch import handle_event
+from engine.stall import ladder_from_rules
+from handlers.stalls import scan_stalls
+from storage.models import OrderRow, OutboxRow, StageTransitionRow
+from tests.handlers.conftest import World
+
+ORDERS, OUTBOX, TRANSITIONS = OrderRow.__table__, OutboxRow.__table__, StageTransitionRow.__table__
+
+
+def _press(user: str, token: str) -> ButtonPressed:
+    return ButtonPressed(Sender("telegram", user, user), token, "cb")
+
+
+async def _keys(w: World) -> list[str]:
+    async with w.engine.connect() as conn:
+        return [r.dedup_key for r in (await conn.execute(select(OUTBOX).order_by(OUTBOX.c.id))).all()]
+
+
+async def _stalled_world(w: World) -> tuple[int, int, int]:
+    boss = await w.user("主管", "manager", ["华东"], tg="300")
+    owner = await w.user("跟单员", "supply_chain", [], tg="200", supervisor_id=boss)
+    await w.user("南区经理", "manager", ["华南"], tg="202")
+    order_id = await w.order("TM-STALL", stage="designing", deadline=w.clock.now(), owner=owner)
+    return order_id, owner, boss
+
+
+async def test_one_alert_per_order_stage_and_level_ever(world: World) -> None:
+    order_id, owner, boss = await _stalled_world(world)
+    assert await scan_stalls(world.repo, world.clock, ladder_from_rules(world.rules.escalation)) == []  # at the deadline: not overdue
+    world.clock.advance(minutes=1)
+    for _ in range(3):
+        await scan_stalls(world.repo, world.clock, ladder_from_rules(world.rules.escalation))
+    assert await _keys(world) == [f"stall:{order_id}:designing:0"]
+    await world.drain()
+    assert [s.message.chat_id for s in world.channel.sent] == ["200"]  # the owner
+    card = world.channel.sent[0].message.card
+    assert [b.label for b in card.buttons] == ["确认", "暂停 4 小时", "推进阶段", "详情"]
+    assert "超时" in card.as_text()
+
+    world.clock.advance(hours=4)  # the supervisor rung
+    await scan_stalls(world.repo, world.clock, ladder_from_rules(world.rules.escalation))
+    await scan_stalls(world.repo, world.clock, ladder_from_rules(world.rules.escalation))
+    await world.drain()
+    assert await _keys(world) == [f"stall:{order_id}:designing:0", f"stall:{order_id}:designing:1"]
+    assert [s.message.chat_id for s in world.channel.sent] == ["200", "300"]
+
+
+async def test_acknowledge_stops_escalation_for_the_stage(world: World) -> None:
+    order_id, *_ = await _stalled_world(world)
+    world.clock.advance(minutes=5)
+    await scan_stalls(world.repo, world.clock)
+    await world.drain()
+    sent = world.channel.sent[0]
+    await handle_event(_press("200", sent.message.card.buttons[0].token), world.ctx)
+    assert "已确认" in world.channel.answers[-1].text
+    assert "已确认" in world.channel.last_card(sent.ref).status
+    world.clock.advance(hours=10)
+    assert await scan_stalls(world.repo, world.clock) == []
+
+
+async def test_snooze_mutes_for_four_hours(world: World) -> None:
+    order_id, *_ = await _stalled_world(world)
+    world.clock.advance(minutes=5)
+    await scan_stalls(world.repo, world.clock)
+    await world.drain()
+    await handle_event(_press("200", world.channel.sent[0].message.card.buttons[1].token), world.ctx)
+    assert world.channel.answers[-1].text == "已暂停提醒 4 小时"
+    world.clock.advance(hours=3, minutes=59)  # supervisor rung due at 4h overdue, but still snoozed
+    assert await scan_stalls(world.repo, world.clock) == []
+    world.clock.advance(minutes=2)
+    assert len(await scan_stalls(world.repo, world.clock)) == 1
+
+
+async def test_advance_moves_the_order_once_and_stale_buttons_refuse(world: World) -> None:
+    order_id, *_ = await _stalled_world(world)
+    world.clock.advance(minutes=5)
+    await scan_stalls(world.repo, world.clock)
+    await world.drain()
+    advance = world.channel.sent[0].message.card.buttons[2].token
+    await handle_event(_press("200", advance), world.ctx)
+    assert "已下单" in world.channel.answers[-1].text
+    await handle_event(_press("200", advance), world.ctx)  # replayed: the order is no longer in that stage
+    assert world.channel.answers[-1].text == "按钮已过期，请查看最新消息"
+    async with world.engine.connect() as conn:
+        order = (await conn.execute(select(ORDERS).where(ORDERS.c.id == order_id))).one()
+        moves = (await conn.execute(select(TRANSITIONS))).all()
+    assert order.stage == "ordered" and order.stage_deadline is not None and len(moves) == 1
+    assert world.channel.last_card(world.channel.sent[0].ref).buttons == ()
+
+
+async def test_other_region_cannot_act_on_the_alert(world: World) -> None:
+    order_id, *_ = await _stalled_world(world)
+    world.clock.advance(minutes=5)
+    await scan_stalls(world.repo, world.clock)
+    await world.drain()
+    await handle_event(_press("202", world.channel.sent[0].message.card.buttons[2].token), world.ctx)
+    assert world.channel.answers[-1].text == "无权操作此订单"
+    async with world.engine.connect() as conn:
+        assert (await conn.execute(select(ORDERS.c.stage))).scalar() == "designing"
+
+
+async def test_stalled_with_500_orders_never_exceeds_4096_chars(world: World) -> None:
+    await world.user("管理员", "admin", [], tg="900")
+    for i in range(500):
+        await world.order(f"TM20251111-{i:06d}", stage="in_production", deadline=world.clock.now(), city="上海")
+    world.clock.advance(hours=30)
+    await handle_event(CommandReceived(Sender("telegram", "900", "900"), "stalled"), world.ctx)
+    pages = world.channel.texts_to("900")
+    assert len(pages) > 1 and all(len(p) <= 4096 for p in pages)
+    body = "\n".join(pages)
+    assert all(f"TM20251111-{i:06d}" in body for i in range(500))  # paged, none dropped
+    assert "13800138000" not in body
+
+
+async def test_alert_for_order_that_moved_on_is_not_sent(world: World) -> None:
+    order_id, *_ = await _stalled_world(world)
+    world.clock.advance(minutes=5)
+    await scan_stalls(world.repo, world.clock)
+    from sqlalchemy import update
+
+    async with world.engine.begin() as conn:
+        await conn.execute(update(ORDERS).values(stage="ordered"))
+    await world.drain()
+    assert world.channel.sent == []
