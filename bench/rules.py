@@ -34,12 +34,12 @@ def raw_orders(n: int, seed: int) -> list[dict]:
     start = datetime(2025, 11, 1, tzinfo=UTC)
     out = []
     for i in range(n):
-        lines = rng.randint(1, 3)
+        lines = rng.randint(1, 2)
         items = []
         total = Decimal(0)
         for _ in range(lines):
             price = Decimal(rng.randint(5_000, 300_000)) / 100
-            qty = rng.randint(1, 4)
+            qty = rng.randint(1, 3)
             items.append((rng.choice(SKUS), qty, price))
             total += price * qty
         created = start + timedelta(minutes=rng.randint(0, 60 * 24 * 30))

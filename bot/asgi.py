@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from bot.gc_tuning import freeze_startup_objects, tune_gc
 from bot.settings import Settings
 from bot.wiring import Runtime
 from webhooks.app import create_app
@@ -16,4 +17,6 @@ def create_asgi_app(runtime: Runtime | None = None) -> FastAPI:
         services.on_startup.clear()
     if runtime is None:  # we own it: close it with the app
         services.on_shutdown.append(rt.close)
+        tune_gc()  # this process is an HTTP worker: see bot/gc_tuning.py
+        services.on_startup.append(freeze_startup_objects)
     return create_app(services)

@@ -105,7 +105,11 @@ def worker(
         start_http_server(metrics_port, addr="127.0.0.1")
 
     async def _run(rt: Runtime) -> None:
+        from bot.gc_tuning import freeze_startup_objects, tune_gc
+
         await rt.start_rules(watch=not burst)
+        tune_gc()
+        await freeze_startup_objects()
         totals = await rt.intake_worker().run(None if burst else _stop_event(), burst=burst)
         console.print(f"stored {totals.inserted} new, {totals.updated} updated, {totals.duplicates} duplicates, "
                       f"{len(totals.failed)} failed tries")

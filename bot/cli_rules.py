@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from engine.rules import RuleSet, RulesError, evaluate, json_schema, load_rules
+from engine.rules import RulesError, RuleSet, evaluate, json_schema, load_rules
 from engine.rules.diff import render as render_diff
 from engine.rules.diff import replay
 from engine.rules.explain import explain_lines
@@ -28,6 +28,9 @@ _T = {
         "db": "无法读取数据库：{err}（是否已运行 orderhub db upgrade？）",
         "stored": "数据库中保存的判定使用规则版本 {old}；以下为按当前规则 {new} 重新计算的结果",
         "bad_current": "当前规则文件无效，无法比较：",
+        "no_version": "数据库中没有版本 {v}",
+        "ambiguous": "版本前缀 {v} 不唯一，请多写几位：{hashes}",
+        "versions_head": "已保存的规则版本（最新在后）：",
     },
     "en": {
         "ok": "✓ {path} is valid (version {version}): {approvals} approval rules, {sla} time limits, {bases} bases, {weights} priority weights, {cats} anomaly categories",
@@ -36,22 +39,35 @@ _T = {
         "db": "cannot read the database: {err} (has `orderhub db upgrade` been run?)",
         "stored": "the stored decisions used rules version {old}; below is a fresh evaluation with the current rules {new}",
         "bad_current": "the current rules file is invalid, nothing to compare against:",
+        "no_version": "no stored rules version {v}",
+        "ambiguous": "version prefix {v} is ambiguous, type more of it: {hashes}",
+        "versions_head": "Stored rules versions (newest last):",
     },
 }
 
 
 def _settings() -> Any:
+    """Settings built when a command runs (never at import); a bad environment is a sentence, not a traceback."""
+    from pydantic import ValidationError
+
     from bot.settings import Settings
 
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as e:
+        problems = "; ".join(f"ORDERHUB_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in e.errors())
+        typer.echo(f"invalid settings: {problems}", err=True)
+        raise typer.Exit(1) from None
 
 
 def _lang(language: str | None) -> str:
     if language in ("zh", "en"):
         return language
+    from bot.settings import Settings
+
     try:
-        return _settings().language
-    except Exception:  # noqa: BLE001 - a broken .env must not stop `rules check`
+        return Settings().language
+    except Exception:  # noqa: BLE001 - the language of a message must not be what fails; _settings() reports it
         return "zh"
 
 
@@ -71,7 +87,7 @@ def _load_file(path: Path, lang: str) -> RuleSet:
     try:
         return load_rules(text, str(path))
     except RulesError as e:
-        _fail(str(e))
+        _fail(e.render(lang))
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -109,22 +125,31 @@ def explain(
     order: Annotated[str, typer.Argument(help="internal id or channel:external_id")],
     rules_file: Annotated[Path | None, typer.Option("--rules", help="rules file (default: the configured one)")] = None,
     stored: Annotated[bool, typer.Option("--stored", help="show the decisions stored with the order instead")] = False,
+    version: Annotated[str | None, typer.Option("--version", help="evaluate with a stored rules version (hash prefix)")] = None,
     language: Language = "",
 ) -> None:
     """Every rule considered for an order, matched or not, and why."""
     lang = _lang(language or None)
     settings = _settings()
-    rules = _load_file(rules_file or settings.rules_path, lang)
-    for line in asyncio.run(_explain(settings, rules, order, stored, lang)):
+    rules = None if version else _load_file(rules_file or settings.rules_path, lang)
+    for line in asyncio.run(_explain(settings, rules, order, stored, lang, version)):
         typer.echo(line)
 
 
-async def _explain(settings: Any, rules: RuleSet, ref: str, stored: bool, lang: str) -> list[str]:
+async def _explain(settings: Any, rules: RuleSet | None, ref: str, stored: bool, lang: str, version: str | None = None) -> list[str]:
     from sqlalchemy.exc import SQLAlchemyError
 
     repo, engine = _repo(settings)
     try:
         try:
+            if version:
+                found = await repo.find_version(version)
+                if not found:
+                    _fail(_T[lang]["no_version"].format(v=version))
+                if len(found) > 1:
+                    _fail(_T[lang]["ambiguous"].format(v=version, hashes=", ".join(v.hash[:12] for v in found)))
+                rules = load_rules(found[0].text, f"{found[0].source_path}@{found[0].hash[:12]}")
+            assert rules is not None
             order = await repo.find_order(ref)
             if order is None:
                 _fail(_T[lang]["no_order"].format(ref=ref))
@@ -148,6 +173,33 @@ async def _explain(settings: Any, rules: RuleSet, ref: str, stored: bool, lang: 
 
 
 @app.command()
+def versions(language: Language = "") -> None:
+    """The rules versions stored so far (hash, when, by whom, from where)."""
+    lang = _lang(language or None)
+    settings = _settings()
+    for line in asyncio.run(_versions(settings, lang)):
+        typer.echo(line)
+
+
+async def _versions(settings: Any, lang: str) -> list[str]:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    repo, engine = _repo(settings)
+    try:
+        stored = await repo.list_versions()
+    except SQLAlchemyError as e:
+        _fail(_T[lang]["db"].format(err=type(e).__name__ + ": " + str(e).splitlines()[0]))
+        raise AssertionError("unreachable") from None  # pragma: no cover
+    finally:
+        await engine.dispose()
+    tz = ZoneInfo(settings.timezone)
+    lines = [_T[lang]["versions_head"]]
+    for v in stored:
+        lines.append(f"  {v.hash[:12]}  {v.loaded_at.astimezone(tz):%Y-%m-%d %H:%M:%S %Z}  {v.loaded_by}  {v.source_path}")
+    return lines
+
+
+@app.command()
 def diff(
     new: Annotated[Path, typer.Argument(help="the proposed rules file")],
     days: Annotated[int, typer.Option("--days", min=1, max=3660, help="replay orders created in the last N days")] = 30,
@@ -162,7 +214,7 @@ def diff(
     try:
         cur_rules = load_rules(cur_path.read_text(encoding="utf-8"), str(cur_path))
     except RulesError as e:
-        _fail(_T[lang]["bad_current"] + "\n" + str(e))
+        _fail(_T[lang]["bad_current"] + "\n" + e.render(lang))
     except OSError as e:
         _fail(f"{cur_path}: {e}")
     for line in asyncio.run(_diff(settings, cur_rules, new_rules, days, lang)):

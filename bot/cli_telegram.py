@@ -1,7 +1,8 @@
 """`orderhub telegram …`: register or remove the webhook, and the command menu, from the shell.
 
 The URL given to `set-webhook` is the public base URL (as ORDERHUB_PUBLIC_URL); `/webhooks/telegram` is appended
-unless it is already there. The secret is ORDERHUB_TELEGRAM_WEBHOOK_SECRET: the route refuses updates without it.
+unless it is already there. The secret is ORDERHUB_TELEGRAM_WEBHOOK_SECRET, or (unset) one derived from the token,
+exactly as `orderhub serve` computes it for the route.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import typer
 from bot.settings import Settings
 from bot.telegram.channel import TelegramChannel
 from bot.telegram.runner import delete_webhook, set_commands, set_webhook, webhook_url
+from bot.telegram.service import webhook_secret
 from handlers.chat import SendError
 
 app = typer.Typer(help="Telegram bot set-up: webhook and command menu.", no_args_is_help=True)
@@ -51,12 +53,11 @@ def set_webhook_cmd(
     if not base:
         typer.echo("give the public URL (or set ORDERHUB_PUBLIC_URL).", err=True)
         raise typer.Exit(2)
-    if settings.telegram_webhook_secret is None:
-        typer.echo("ORDERHUB_TELEGRAM_WEBHOOK_SECRET is not set; the webhook route refuses updates without it.",
-                   err=True)
+    if settings.telegram_token is None:
+        typer.echo("ORDERHUB_TELEGRAM_TOKEN is not set.", err=True)
         raise typer.Exit(2)
     target = webhook_url(base)
-    secret = settings.telegram_webhook_secret.get_secret_value()
+    secret = webhook_secret(settings)  # the same one `serve` checks: configured, or derived from the token
     _run(lambda ch: set_webhook(ch, target, secret, drop_pending=drop_pending))
     typer.echo(f"webhook set: {target}")
 

@@ -16,8 +16,9 @@ import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Self
 
-from engine.rules import RuleIssue, RuleSet, RulesError, load_rules
+from engine.rules import RuleIssue, RulesError, RuleSet, load_rules
 from storage.rules_repo import RulesRepo
 
 log = logging.getLogger("orderhub.rules")
@@ -111,10 +112,10 @@ class RulesRuntime:
                 await self.poll()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - a reload problem must never take the service down
+            except Exception:
                 log.exception("rules reload failed; keeping version %s", self._current.version[:12] if self._current else "-")
 
-    async def __aenter__(self) -> RulesRuntime:
+    async def __aenter__(self) -> Self:
         await self.start()
         self._task = asyncio.create_task(self.run(), name="rules-reload")
         return self
@@ -166,4 +167,6 @@ class RulesRuntime:
         self.last_error = error
         log.warning("rules file %s is invalid, keeping the last good version:\n%s", self.path, error)
         if self.repo is not None:
-            await self.repo.record_invalid(sha256=sha, error=str(error), path=str(self.path), now=self.clock())
+            await self.repo.record_invalid(
+                sha256=sha, error=str(error), error_zh=error.render("zh"), path=str(self.path), now=self.clock()
+            )

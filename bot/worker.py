@@ -11,7 +11,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from handlers.intake import BatchResult, IntakeProcessor
+from handlers.intake import BatchResult, IntakeProcessor, PreparedBatch
 from handlers.ports import Clock, IntakeEntry, StoreUnavailable
 from storage.dead_letters import SqlDeadLetters
 from storage.intake_queue import RedisIntakeQueue
@@ -38,37 +38,65 @@ class IntakeWorker:
         self.queue, self.processor, self.dead, self.clock, self.opt = queue, processor, dead, clock, options
         self.totals = BatchResult()
         self._last_claim = 0.0
+        self._last_promote = 0.0
         self._outage_backoff = 0.5
 
     async def run(self, stop: asyncio.Event | None = None, *, burst: bool = False) -> BatchResult:
-        """Loop until `stop` is set; with `burst`, return once nothing is waiting, pending or due for retry."""
+        """Loop until `stop` is set; with `burst`, return once nothing is waiting, pending or due for retry.
+
+        Two batches overlap: while batch N's transaction is in the database, batch N+1 is read and planned (the
+        rules, mostly CPU). Commits stay one at a time and in order, and each batch is acknowledged only after
+        its own commit, so a crash at any point leaves every unacknowledged entry pending for XAUTOCLAIM.
+        """
         stop = stop or asyncio.Event()
         await self.queue.ensure_group()
-        while not stop.is_set():
-            now = time.time()
-            await self.queue.promote_due(now)
-            entries: list[IntakeEntry] = []
-            if now - self._last_claim >= min(1.0, self.opt.claim_idle_s):
-                self._last_claim = now
-                entries = await self.queue.reclaim(self.opt.consumer, int(self.opt.claim_idle_s * 1000),
-                                                   self.opt.batch_size)
-            if not entries:
-                block = 50 if burst else self.opt.block_ms
-                entries = await self.queue.read(self.opt.consumer, self.opt.batch_size, block)
-            if entries:
-                await self.handle(entries)
-            elif burst and await self._drained():
-                break
+        inflight: asyncio.Task[None] | None = None
+        try:
+            while not stop.is_set():
+                entries = await self._next_entries(burst, busy=inflight is not None)
+                if entries:
+                    started = time.perf_counter()
+                    prepared = await self.processor.prepare(entries, self.clock.now(), yield_every=25)
+                    if inflight is not None:
+                        await inflight
+                    inflight = asyncio.create_task(self._commit(entries, prepared, started))
+                elif inflight is not None:
+                    await inflight
+                    inflight = None
+                elif burst and await self._drained():
+                    break
+        finally:
+            if inflight is not None:
+                await inflight
         return self.totals
+
+    async def _next_entries(self, burst: bool, busy: bool) -> list[IntakeEntry]:
+        now = time.time()
+        if now - self._last_promote >= 0.05:  # due retries come back within 50 ms; not a round trip per batch
+            self._last_promote = now
+            await self.queue.promote_due(now)
+        if now - self._last_claim >= min(1.0, self.opt.claim_idle_s):
+            self._last_claim = now
+            entries = await self.queue.reclaim(self.opt.consumer, int(self.opt.claim_idle_s * 1000),
+                                               self.opt.batch_size)
+            if entries:
+                return entries
+        # With a commit in flight, only take what is already there: its acknowledgement must not wait on a block.
+        block = None if busy else (50 if burst else self.opt.block_ms)
+        return await self.queue.read(self.opt.consumer, self.opt.batch_size, block)
 
     async def _drained(self) -> bool:
         status = await self.queue.status()
         return status.depth == 0 and status.retrying == 0
 
     async def handle(self, entries: list[IntakeEntry]) -> None:
+        """One batch, start to finish (no overlap)."""
         started = time.perf_counter()
+        await self._commit(entries, await self.processor.prepare(entries, self.clock.now()), started)
+
+    async def _commit(self, entries: list[IntakeEntry], prepared: PreparedBatch, started: float) -> None:
         try:
-            result = await self.processor.process(entries, self.clock.now())
+            result = await self.processor.commit(prepared)
         except StoreUnavailable as exc:
             # Nobody's fault but the database's: leave the batch pending; it is reclaimed after claim_idle_s.
             log.warning("database unavailable, batch of %d left pending: %s", len(entries), exc)

@@ -72,10 +72,12 @@ _STRINGS: dict[str, dict[str, str]] = {
     "f.created": {"zh": "下单时间", "en": "Ordered at"},
     "f.deadline": {"zh": "阶段截止", "en": "Stage deadline"},
     "f.eta": {"zh": "预计完成", "en": "ETA"},
+    "f.stage_eta": {"zh": "本阶段预计完成", "en": "This stage expected by"},
     "f.tracking": {"zh": "物流", "en": "Tracking"},
     "f.notes": {"zh": "备注", "en": "Notes"},
     "f.progress": {"zh": "进度", "en": "Progress"},
     "items.more": {"zh": "……另有 {n} 项（点“详情”查看全部）", "en": "… {n} more (press Details for all)"},
+    "items.more_plain": {"zh": "……另有 {n} 项", "en": "… and {n} more"},
     "page.header": {"zh": "（第 {i}/{n} 页）", "en": "(page {i}/{n})"},
     # customers
     "cust.welcome": {

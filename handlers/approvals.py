@@ -147,10 +147,16 @@ async def record_decision(ctx: ChatContext, decided: Decided, user: UserInfo, st
 
 
 async def supersede(ctx: ChatContext, approval: Approval) -> None:
-    """The order changed under this request: void it and edit its cards (the new request comes from intake)."""
+    """The order changed under this request: void it and edit its cards (the new request comes from intake).
+
+    Intake may have voided the row already; its cards are then edited now (the dedup key keeps it to once).
+    """
     now = ctx.clock.now()
     decided = machine.supersede(approval, now)
     if decided is None:
+        if approval.status == Status.SUPERSEDED:
+            await ctx.repo.enqueue([outcome_outbox(approval.id, now)], now)
+            await _deliver(ctx, [outcome_outbox(approval.id, now).dedup_key])
         return
     outbox = [outcome_outbox(approval.id, now)]
     audit = AuditEntry("system", "approval.superseded", f"order:{approval.order_id}", {"approval_id": approval.id})
@@ -164,7 +170,7 @@ async def _deliver(ctx: ChatContext, dedup_keys: Sequence[str]) -> None:
     ids = await ctx.repo.outbox_ids_for_keys(dedup_keys)
     try:
         await ctx.delivery.deliver_ids(ids)
-    except Exception:  # noqa: BLE001 - the rows stay pending; the sweep retries them
+    except Exception:
         log.exception("immediate delivery failed; left to the outbox sweep")
 
 

@@ -197,13 +197,15 @@ def customer_status_text(view: OrderView, language: str, timezone: str) -> str:
         f"{t('f.amount', language)}: {fmt_money(d.amount, d.currency)}",
     ]
     if o.stage not in (Stage.COMPLETED, Stage.CANCELLED):
-        est = eta(view) or fmt_date(o.stage_deadline, timezone)
-        lines.append(f"{t('f.eta', language)}: {est}")
+        if eta(view):
+            lines.append(f"{t('f.eta', language)}: {eta(view)}")
+        elif o.stage_deadline is not None:
+            lines.append(f"{t('f.stage_eta', language)}: {fmt_date(o.stage_deadline, timezone)}")
     if view.tracking:
         lines.append(f"{t('f.tracking', language)}: {tracking_text(view.tracking)}")
     items = item_lines(view)
     if len(items) > 10:
-        items = items[:10] + [t("items.more", language, n=len(item_lines(view)) - 10)]
+        items = items[:10] + [t("items.more_plain", language, n=len(items) - 10)]
     text = "\n".join(lines + items)
     return shorten(text, TEXT_BUDGET)
 

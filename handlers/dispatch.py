@@ -9,17 +9,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from engine.text import t
+from engine.tokens import TokenError, verify
 from handlers.chat import ButtonPressed, ChatChannel, CommandReceived, ContactShared, InboundEvent, TextReceived
 from handlers.chat_ports import AttemptLimiter, ChatRepo, DeadlinePolicy, OutboxDelivery
 from handlers.ports import Clock
 from handlers.replies import toast
-from engine.text import t
-from engine.tokens import TokenError, verify
 
 
 @dataclass(slots=True)
 class ChatContext:
-    """What every chat handler may use. Fields only; no behaviour.
+    """What every chat handler may use: fields, and one lookup (`channel`).
 
     channels:  one ChatChannel per platform name ("telegram", "wecom", "console"); replies go to the channel of
                the event's `sender.platform`, card edits after a decision go to every platform holding a copy.

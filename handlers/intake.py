@@ -6,6 +6,7 @@ external_id); a redelivered identical order is a duplicate, a changed one is an 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
@@ -94,6 +95,25 @@ def payload_hash(data: OrderData) -> str:
     return hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
+Item = tuple[IntakeEntry, str, OrderData, str]  # entry, stored channel, order, payload hash
+
+
+@dataclass(slots=True)
+class PreparedBatch:
+    """A batch parsed and planned before any transaction opens.
+
+    Planning (the rules) is most of a batch's CPU; done here, a worker can prepare the next batch while the database
+    commits the previous one. Every order is planned as if new; the few that turn out stored already are compared
+    and, if changed, planned again as updates inside the transaction.
+    """
+
+    now: datetime
+    rules: RuleSet
+    items: list[Item]
+    plans: dict[OrderKey, OrderPlan]
+    result: BatchResult
+
+
 @dataclass(slots=True)
 class IntakeProcessor:
     store: IntakeStore
@@ -101,9 +121,16 @@ class IntakeProcessor:
     rules: Callable[[], RuleSet]  # the current good rules; hot reload swaps what this returns
 
     async def process(self, entries: list[IntakeEntry], now: datetime) -> BatchResult:
+        return await self.commit(await self.prepare(entries, now))
+
+    async def prepare(self, entries: list[IntakeEntry], now: datetime, *, yield_every: int = 0) -> PreparedBatch:
+        """Parse, validate, hash and plan; no I/O. With `yield_every`, give the event loop a turn every that many
+        orders, so a commit in flight on the same loop is not held up by this CPU work."""
         result = BatchResult()
-        parsed: dict[OrderKey, tuple[IntakeEntry, str, OrderData, str]] = {}
-        for entry in entries:
+        parsed: dict[OrderKey, Item] = {}
+        for n, entry in enumerate(entries, start=1):
+            if yield_every and n % yield_every == 0:
+                await asyncio.sleep(0)
             try:
                 adapter = self.adapters[entry.channel]
                 data = adapter.to_order(orjson.loads(entry.body))
@@ -116,38 +143,52 @@ class IntakeProcessor:
                 result.duplicates += 1
                 result.done.append(parsed[key][0].id)
             parsed[key] = (entry, channel, data, payload_hash(data))
-        if not parsed:
+        rules = self.rules()
+        plans: dict[OrderKey, OrderPlan] = {}
+        for n, (key, (entry, channel, data, digest)) in enumerate(parsed.items(), start=1):
+            if yield_every and n % yield_every == 0:
+                await asyncio.sleep(0)
+            try:
+                plans[key] = plan_new_order(channel, data, digest, _received(entry, now), rules, now)
+            except Exception:  # noqa: BLE001, S112 - planned again in the transaction; its failure is reported there
+                continue
+        return PreparedBatch(now, rules, list(parsed.values()), plans, result)
+
+    async def commit(self, batch: PreparedBatch) -> BatchResult:
+        """Store a prepared batch in one transaction; the entry ids in `done` are safe to acknowledge after this."""
+        result = batch.result
+        if not batch.items:
             return result
         try:
-            await self._store(list(parsed.values()), now, result)
+            await self._store(batch.items, batch, result)
         except StoreUnavailable:
             raise
-        except Exception:
+        except Exception as exc:
             # A row the database refuses must not block its neighbours: store one by one, fail only the bad ones.
-            if len(parsed) == 1:
-                raise
-            for item in parsed.values():
+            if len(batch.items) == 1:
+                result.failed.append((batch.items[0][0], f"{type(exc).__name__}: {exc}"))
+                return result
+            for item in batch.items:
                 try:
-                    await self._store([item], now, result)
+                    await self._store([item], batch, result)
                 except StoreUnavailable:
                     raise
                 except Exception as exc:
                     result.failed.append((item[0], f"{type(exc).__name__}: {exc}"))
         return result
 
-    async def _store(
-        self, items: list[tuple[IntakeEntry, str, OrderData, str]], now: datetime, result: BatchResult
-    ) -> None:
-        rules = self.rules()
+    async def _store(self, items: list[Item], batch: PreparedBatch, result: BatchResult) -> None:
+        rules, now = batch.rules, batch.now
         inserted = updated = duplicates = 0
         async with self.store.unit() as unit:
             existing = await unit.existing([(ch, d.external_id) for _, ch, d, _ in items])
             new_plans: list[OrderPlan] = []
             for entry, channel, data, digest in items:
-                received = datetime.fromtimestamp(entry.received_ms / 1000, UTC) if entry.received_ms else now
+                received = _received(entry, now)
                 known = existing.get((channel, data.external_id))
                 if known is None:
-                    new_plans.append(plan_new_order(channel, data, digest, received, rules, now))
+                    planned = batch.plans.get((channel, data.external_id))
+                    new_plans.append(planned or plan_new_order(channel, data, digest, received, rules, now))
                 elif known.payload_hash == digest:
                     duplicates += 1
                 else:
@@ -157,11 +198,26 @@ class IntakeProcessor:
             if new_plans:
                 won = await unit.insert_new(new_plans)
                 inserted = len(won)
-                duplicates += len(new_plans) - len(won)
+                lost = [p for p in new_plans if p.key not in won]
+                # Another worker stored these keys between our lookup and our insert (it has committed: the insert
+                # waited for it). Same content: a duplicate. Changed content: an update, or the change would be lost.
+                raced = await unit.existing([p.key for p in lost]) if lost else {}
+                for p in lost:
+                    known = raced.get(p.key)
+                    if known is None or known.payload_hash == p.payload_hash:
+                        duplicates += 1
+                        continue
+                    plan = plan_update(p.channel, p.data, p.payload_hash, p.received_at, known, rules, now)
+                    await unit.apply_update(plan, supersede_pending=known.stage is Stage.PENDING_CONFIRM)
+                    updated += 1
         result.inserted += inserted
         result.updated += updated
         result.duplicates += duplicates
         result.done.extend(entry.id for entry, *_ in items)
+
+
+def _received(entry: IntakeEntry, now: datetime) -> datetime:
+    return datetime.fromtimestamp(entry.received_ms / 1000, UTC) if entry.received_ms else now
 
 
 def _approvals(needs: list[ApprovalNeed], now: datetime) -> list[PlannedApproval]:

@@ -29,6 +29,7 @@ INLINE_TRIES = 6  # tries per message within one pass; then the row waits for a 
 BACKOFF_BASE_S = 1.0
 BACKOFF_MAX_S = 300.0
 MAX_ROW_ATTEMPTS = 20  # passes before a row is given up as failed (and an admin told)
+INLINE_WAIT_MAX_S = 10.0  # a longer flood wait defers the row (due_at = now + retry_after) instead of blocking others
 
 
 def backoff(attempt: int) -> float:
@@ -78,7 +79,12 @@ class Notifier:
     # --- entry points ---------------------------------------------------------------------------------------------
 
     async def run_once(self, limit: int = 100) -> int:
-        """Deliver the rows due now; return how many rows were handled."""
+        """Deliver the rows due now; return how many rows were handled.
+
+        With no chat platform configured in this process nothing is touched: the rows wait for one that has.
+        """
+        if not self.channels:
+            return 0
         items = await self.repo.due_outbox(self.clock.now(), limit)
         for item in items:
             await self._handle(item)
@@ -96,7 +102,7 @@ class Notifier:
         while not stop.is_set():
             try:
                 handled = await self.run_once()
-            except Exception:  # noqa: BLE001 - a broken row or DB hiccup must not kill the loop
+            except Exception:
                 log.exception("outbox pass failed")
                 handled = 0
             if handled == 0:
@@ -119,6 +125,9 @@ class Notifier:
                     await self._send_row(fresh)
             except _StillRetryable as exc:
                 await self._retry_later(fresh, str(exc.error), exc.error.retry_after)
+            except Exception as exc:  # a broken row must not block the rows behind it: back off, then give up
+                log.exception("outbox row %s (%s) failed", fresh.id, fresh.kind)
+                await self._retry_later(fresh, f"{type(exc).__name__}: {exc}", None)
 
     async def _retry_later(self, item: OutboxItem, error: str, retry_after: float | None) -> None:
         if item.attempts + 1 >= MAX_ROW_ATTEMPTS:
@@ -191,8 +200,17 @@ class Notifier:
         card, text, approval_id = rendered
         recipients = await self._recipients(item)
         if not recipients:
-            await self._fail(item, f"no linked recipient for {item.recipient_role or item.recipient_user_id}"
-                                   f"{' / ' + item.recipient_region if item.recipient_region else ''}")
+            # Someone may link their chat soon (/link): tell an admin now, keep trying for a while, then give up.
+            error = (f"no linked recipient for {item.recipient_role or item.recipient_user_id}"
+                     f"{' / ' + item.recipient_region if item.recipient_region else ''}")
+            if item.attempts == 0:
+                await self._tell_admin(item, "-", error)
+            if item.attempts + 1 >= MAX_ROW_ATTEMPTS:
+                self.stats.failed += 1
+                await self.repo.mark_failed(item.id, error, self.clock.now())
+            else:
+                await self.repo.mark_retry(item.id, self.clock.now() + timedelta(seconds=backoff(item.attempts)),
+                                           error)
             return
         done = {(r.platform, r.chat_id) for r in await self.repo.refs_of_outbox(item.id)}
         delivered = len(done)
@@ -243,14 +261,18 @@ class Notifier:
         key = f"{platform}:{chat_id}"
         last: RetryableSendError | None = None
         for attempt in range(INLINE_TRIES):
+            blocked = self.limiter.wait_needed(key, is_group(chat_id))
+            if blocked > INLINE_WAIT_MAX_S:  # this chat is under a long flood wait: defer, don't hold the sweep
+                reason = str(last) if last is not None else "chat is rate limited"
+                raise _StillRetryable(RetryableSendError(reason, retry_after=blocked))
             await self.limiter.acquire(key, is_group(chat_id))
             try:
                 return await call()
             except RetryableSendError as exc:
                 last = exc
                 wait = exc.retry_after if exc.retry_after is not None else backoff(attempt)
-                if exc.retry_after is not None and exc.retry_after > BACKOFF_MAX_S:
-                    raise _StillRetryable(exc) from exc  # a long flood ban: come back in a later pass
                 self.limiter.block(key, wait)
+                if exc.retry_after is not None and exc.retry_after > INLINE_WAIT_MAX_S:
+                    raise _StillRetryable(exc) from exc  # a long flood wait: the row comes back when it is over
         assert last is not None
         raise _StillRetryable(last)

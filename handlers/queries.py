@@ -112,8 +112,11 @@ async def _link(event: CommandReceived, ctx: ChatContext) -> None:
     user = await ctx.repo.redeem_link_code(event.args[0], sender.platform, sender.user_id, sender.chat_id,
                                            ctx.clock.now())
     if user is None:
-        await ctx.limiter.fail(key)
-        await _reply(ctx, sender, t("link.bad", lang))
+        if await ctx.limiter.fail(key) >= MAX_FAILED_TRIES:
+            locked = await ctx.limiter.locked_for(key)
+            await _reply(ctx, sender, t("cust.locked", lang, minutes=max(int(locked // 60), 1)))
+        else:
+            await _reply(ctx, sender, t("link.bad", lang))
         return
     await _reply(ctx, sender, t("link.ok", lang, name=user.name, role=role_name(user.role, lang)))
 

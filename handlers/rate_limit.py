@@ -17,7 +17,7 @@ GROUP_PER_MINUTE = 20
 
 def is_group(chat_id: str) -> bool:
     """Telegram group and channel ids are negative; WeCom group chats are named `group:<id>` by the adapter."""
-    return chat_id.startswith("-") or chat_id.startswith("group:")
+    return chat_id.startswith(("-", "group:"))
 
 
 class ChatRateLimiter:

@@ -48,7 +48,7 @@ async def scan_stalls(repo: ChatRepo, clock: Clock, ladder: Sequence[Rung] = DEF
     return await repo.enqueue(rows, now) if rows else []
 
 
-async def _alert_row(repo: ChatRepo, stall: Stall, view: OrderView, key: AlertKey, now) -> NewOutbox:  # noqa: ANN001
+async def _alert_row(repo: ChatRepo, stall: Stall, view: OrderView, key: AlertKey, now) -> NewOutbox:
     payload = {"order_id": stall.order_id, "stage": stall.stage, "level": stall.level,
                "overdue_s": int(stall.overdue.total_seconds())}
     region = view.order.region

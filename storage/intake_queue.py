@@ -106,7 +106,8 @@ class RedisIntakeQueue:
             if "BUSYGROUP" not in str(exc):
                 raise
 
-    async def read(self, consumer: str, count: int, block_ms: int) -> list[IntakeEntry]:
+    async def read(self, consumer: str, count: int, block_ms: int | None) -> list[IntakeEntry]:
+        """Up to `count` new entries; `block_ms=None` returns at once, a number waits that long for the first one."""
         resp = await self.redis.xreadgroup(self.group, consumer, {self.stream: ">"}, count=count, block=block_ms)
         if not resp:
             return []

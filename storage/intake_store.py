@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -74,10 +74,15 @@ class SqlIntakeUnit:
     async def existing(self, keys: list[OrderKey]) -> dict[OrderKey, ExistingOrder]:
         if not keys:
             return {}
+        by_channel: dict[str, list[str]] = {}
+        for channel, external_id in keys:
+            by_channel.setdefault(channel, []).append(external_id)
+        # `channel = ? AND external_id IN (…)` per channel, not a row-value `(channel, external_id) IN (…)`: SQLite
+        # answers the latter by scanning the whole unique index, so every batch got slower as the table grew.
         stmt = select(
             ORDERS.c.id, ORDERS.c.channel, ORDERS.c.external_id, ORDERS.c.payload_hash, ORDERS.c.stage,
             ORDERS.c.stage_entered_at,
-        ).where(tuple_(ORDERS.c.channel, ORDERS.c.external_id).in_(keys))
+        ).where(or_(*(and_(ORDERS.c.channel == ch, ORDERS.c.external_id.in_(ids)) for ch, ids in by_channel.items())))
         rows = (await self.conn.execute(stmt)).all()
         return {(r.channel, r.external_id): ExistingOrder(r.id, r.payload_hash, Stage(r.stage), r.stage_entered_at)
                 for r in rows}
@@ -143,12 +148,17 @@ class SqlIntakeUnit:
 class SqlIntakeStore:
     def __init__(self, engine: AsyncEngine, clock: Any) -> None:
         self.engine, self.clock = engine, clock
+        self._unit: type[SqlIntakeUnit] = SqlIntakeUnit
+        if engine.dialect.name == "postgresql" and engine.dialect.driver == "asyncpg":
+            from storage.intake_store_pg import PgIntakeUnit  # the same unit with array-bound batch statements
+
+            self._unit = PgIntakeUnit
 
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[SqlIntakeUnit]:
         try:
             async with self.engine.begin() as conn:
-                yield SqlIntakeUnit(conn, self.clock.now())
+                yield self._unit(conn, self.clock.now())
         except Exception as exc:
             if is_unavailable(exc):
                 raise StoreUnavailable(str(exc)) from exc

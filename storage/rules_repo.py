@@ -57,6 +57,16 @@ class RulesRepo:
             row = await s.scalar(select(RuleVersionRow).where(RuleVersionRow.hash == version))
             return None if row is None else _version(row)
 
+    async def find_version(self, prefix: str) -> list[StoredVersion]:
+        """Versions whose hash starts with `prefix` (people type the first 8-12 characters)."""
+        if not prefix or any(c not in "0123456789abcdef" for c in prefix.lower()):
+            return []
+        async with self._sessions() as s:
+            rows = await s.scalars(
+                select(RuleVersionRow).where(RuleVersionRow.hash.startswith(prefix.lower())).order_by(RuleVersionRow.id).limit(5)
+            )
+            return [_version(r) for r in rows]
+
     async def latest_version(self) -> StoredVersion | None:
         async with self._sessions() as s:
             row = await s.scalar(select(RuleVersionRow).order_by(RuleVersionRow.loaded_at.desc(), RuleVersionRow.id.desc()).limit(1))
@@ -69,8 +79,11 @@ class RulesRepo:
 
     # --- admin alert ------------------------------------------------------------------------------------------------
 
-    async def record_invalid(self, *, sha256: str, error: str, path: str, now: datetime) -> bool:
-        """Queue one admin alert per broken file content (dedup key `rules_invalid:<sha256>`). True if new."""
+    async def record_invalid(self, *, sha256: str, error: str, path: str, now: datetime, error_zh: str | None = None) -> bool:
+        """Queue one admin alert per broken file content (dedup key `rules_invalid:<sha256>`). True if new.
+
+        payload: {"error": English report, "error_zh": Chinese report, "path": file}; the notifier picks the language.
+        """
         key = invalid_dedup_key(sha256)
         async with self._sessions() as s:
             if await s.scalar(select(OutboxRow.id).where(OutboxRow.dedup_key == key)) is not None:
@@ -82,7 +95,7 @@ class RulesRepo:
                     created_at=now,
                     due_at=now,
                     recipient_role="admin",
-                    payload={"error": error, "path": path},
+                    payload={"error": error, "error_zh": error_zh or error, "path": path},
                     status="pending",
                 )
             )

@@ -90,7 +90,7 @@ class FakeChannel:
 class MemoryAttemptLimiter:
     """`handlers.chat_ports.AttemptLimiter` in memory on a clock: `limit` failures per `window`, then `lock`."""
 
-    def __init__(self, clock, limit: int = 5, window: timedelta = timedelta(hours=1),  # noqa: ANN001
+    def __init__(self, clock, limit: int = 5, window: timedelta = timedelta(hours=1),
                  lock: timedelta = timedelta(hours=1)) -> None:
         self.clock, self.limit, self.window, self.lock = clock, limit, window, lock
         self.failures: dict[str, list[datetime]] = {}

@@ -4,20 +4,25 @@ Enable for the whole suite with `pytest_plugins = ["tests.netguard"]` in the roo
 `-p tests.netguard` in addopts). It patches `socket.socket.connect`/`connect_ex` (which asyncio, httpx and redis-py
 all end up in) and `socket.getaddrinfo` (so even a DNS lookup of api.telegram.org counts). A blocked attempt raises
 `NetworkBlocked` *and* is recorded; the test fails afterwards even if the code under test swallowed the exception
-(retry loops do). Unix sockets and 127.0.0.0/8, ::1, localhost are allowed.
+(retry loops do). Unix sockets and 127.0.0.0/8, ::1, localhost are allowed, and so are the hosts of the test
+backends CI may point at (ORDERHUB_TEST_DATABASE_URL, ORDERHUB_TEST_REDIS_URL) and any in NETGUARD_ALLOW
+(comma-separated host names or IPs), with the addresses they resolve to.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import threading
 from collections.abc import Generator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
 _LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", ""}
+_allowed: set[str] = set()  # extra host names and IPs (test backends), filled by install()
 _attempts: list[str] = []
 _lock = threading.Lock()
 _originals: dict[str, Any] = {}
@@ -31,7 +36,7 @@ def _is_local_host(host: Any) -> bool:
     if isinstance(host, bytes):
         host = host.decode(errors="replace")
     host = str(host).strip("[]").split("%", 1)[0]
-    if host.lower() in _LOCAL_NAMES:
+    if host.lower() in _LOCAL_NAMES or host.lower() in _allowed:
         return True
     try:
         ip = ipaddress.ip_address(host)
@@ -59,15 +64,25 @@ def _block(what: str) -> None:
 
 
 def _check_address(sock: socket.socket, address: Any) -> None:
-    if sock.family in (socket.AF_INET, socket.AF_INET6) and isinstance(address, tuple):
-        if not _is_local_host(address[0]):
-            _block(f"{address[0]}:{address[1]}")
+    inet = sock.family in (socket.AF_INET, socket.AF_INET6) and isinstance(address, tuple)
+    if inet and not _is_local_host(address[0]):
+        _block(f"{address[0]}:{address[1]}")
+
+
+def _configured_hosts() -> set[str]:
+    hosts = {h.strip().lower() for h in os.environ.get("NETGUARD_ALLOW", "").split(",") if h.strip()}
+    for var in ("ORDERHUB_TEST_DATABASE_URL", "ORDERHUB_TEST_REDIS_URL"):
+        url = os.environ.get(var)
+        if url and urlsplit(url).hostname:
+            hosts.add(str(urlsplit(url).hostname).lower())
+    return hosts
 
 
 def install() -> None:
     """Idempotent; called from pytest_configure."""
     if _originals:
         return
+    _allowed.update(_configured_hosts())
     _originals.update(connect=socket.socket.connect, connect_ex=socket.socket.connect_ex,
                       getaddrinfo=socket.getaddrinfo)
 
@@ -80,10 +95,14 @@ def install() -> None:
         return _originals["connect_ex"](self, address)
 
     def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode(errors="replace") if isinstance(host, bytes) else host
         # An IP literal resolves without traffic (connect() judges it); a name other than localhost is a DNS query.
-        if host is not None and not _is_local_host(host) and not _is_ip(host):
-            _block(f"DNS {host.decode(errors='replace') if isinstance(host, bytes) else host}")
-        return _originals["getaddrinfo"](host, *args, **kwargs)
+        if name is not None and not _is_local_host(name) and not _is_ip(name):
+            _block(f"DNS {name}")
+        result = _originals["getaddrinfo"](host, *args, **kwargs)
+        if name is not None and str(name).lower() in _allowed:  # an allowed backend: its addresses are too
+            _allowed.update(str(info[4][0]).lower() for info in result)
+        return result
 
     socket.socket.connect = connect  # type: ignore[method-assign]
     socket.socket.connect_ex = connect_ex  # type: ignore[method-assign]

@@ -5,8 +5,9 @@ Rendering rules (see `render.py`):
   the button token (Telegram allows 1-64 bytes; a longer token is a bug and is refused before any request).
 - A message never exceeds 4,096 characters: longer content goes out as several messages, in order, and the
   keyboard (inline buttons, ForceReply or contact request) rides on the last one, whose reference is returned, so
-  `update()` edits the message that carries the buttons. An edit cannot add messages: `update()` keeps the title
-  and status and cuts fields with "… (+N)" if the new card would not fit.
+  `update()` edits the message that carries the buttons. Once the first part is out, later parts wait out short
+  429s/5xx themselves (a retry of the whole send would repeat the first parts). An edit cannot add messages:
+  `update()` keeps the title and status and cuts fields with "… (+N)" if the new card would not fit.
 - A message has one reply markup: inline buttons win over `force_reply`, which wins over `request_contact`.
 - `Outgoing.extra`: `reply_to` (message id to answer; with `force_reply` it makes the prompt selective, so in a group
   only the person who pressed Reject is asked), `placeholder` (ForceReply input hint), `contact_label`.
@@ -17,7 +18,9 @@ errors) or `PermanentSendError` (blocked, chat not found, bad request), with the
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from telegram import (
@@ -37,7 +40,7 @@ from telegram.request import HTTPXRequest
 
 from bot.telegram.errors import install_log_redaction, is_not_modified, translate
 from bot.telegram.render import TEXT_LIMIT, render_chunks, render_single
-from handlers.chat import Button, Card, ChatRef, Outgoing, PermanentSendError
+from handlers.chat import Button, Card, ChatRef, Outgoing, PermanentSendError, RetryableSendError
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -48,6 +51,8 @@ DEFAULT_API_ROOT = "https://api.telegram.org"
 CALLBACK_DATA_LIMIT = 64  # bytes, Bot API InlineKeyboardButton.callback_data
 CALLBACK_ANSWER_LIMIT = 200  # characters, answerCallbackQuery text
 BUTTONS_PER_ROW = 3
+CONTINUATION_TRIES = 5  # per later part of a split message
+CONTINUATION_MAX_WAIT_S = 30.0  # a longer flood ban goes back to the caller (the notifier reschedules the row)
 CONTACT_LABEL = {"zh": "📱 分享我的手机号", "en": "📱 Share my phone number"}
 
 
@@ -73,11 +78,13 @@ class TelegramChannel:
         connect_timeout: float = 5.0,
         read_timeout: float = 10.0,
         pool_size: int = 16,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         if not token:
             raise ValueError("a Telegram bot token is required")
         self._token = token
         self.language = language
+        self._sleep = sleep
         install_log_redaction(token)
         root = api_root.rstrip("/")
         # PTB appends the token to base_url: requests go to <root>/bot<token>/<method>, as the Bot API expects.
@@ -133,11 +140,13 @@ class TelegramChannel:
         if not chunks:
             raise PermanentSendError("nothing to send: the message has neither text nor card")
         markup = self._markup(message)
-        reply_to = message.extra.get("reply_to")
+        reply_to = message.extra.get("reply_to", "")
+        reply_to = reply_to if reply_to.isdigit() else ""  # a message id, or nothing (never a failed send)
         last: Message | None = None
         for i, chunk in enumerate(chunks):
             final = i == len(chunks) - 1
-            last = await self.call("sendMessage", self.bot.send_message(
+            send = functools.partial(
+                self.bot.send_message,
                 chat_id=message.chat_id,
                 text=chunk,
                 parse_mode=ParseMode.HTML,
@@ -145,9 +154,23 @@ class TelegramChannel:
                 link_preview_options=self._preview(message.card),
                 reply_parameters=ReplyParameters(int(reply_to), allow_sending_without_reply=True)
                 if reply_to and i == 0 else None,
-            ))
+            )
+            last = await (self.call("sendMessage", send()) if i == 0 else self._continue(send))
         assert last is not None
         return ChatRef(self.platform, str(last.chat.id), str(last.message_id))
+
+    async def _continue(self, send: Callable[[], Awaitable[Message]]) -> Message:
+        """A later part of a split message. The earlier parts are out: raising now would make the caller resend
+        them all, so short waits (429 retry_after, 5xx, timeouts) are sat out here, a few times, first."""
+        for attempt in range(CONTINUATION_TRIES):
+            try:
+                return await self.call("sendMessage", send())
+            except RetryableSendError as exc:
+                wait = exc.retry_after if exc.retry_after is not None else 0.5 * 2**attempt
+                if attempt == CONTINUATION_TRIES - 1 or wait > CONTINUATION_MAX_WAIT_S:
+                    raise
+                await self._sleep(wait)
+        raise AssertionError("unreachable")
 
     async def update(self, ref: ChatRef, card: Card) -> None:
         """Edit the message in place; buttons not on the new card disappear (no reply_markup removes them)."""
@@ -180,7 +203,7 @@ class TelegramChannel:
             return keyboard(message.card.buttons)
         if message.force_reply:
             # selective=True without a reply target would show the prompt to nobody in a group.
-            return ForceReply(selective=bool(message.extra.get("reply_to")),
+            return ForceReply(selective=message.extra.get("reply_to", "").isdigit(),
                               input_field_placeholder=message.extra.get("placeholder") or None)
         if message.request_contact:
             # A contact-request button only works in private chats; Telegram sends the user's own contact back.

@@ -11,6 +11,7 @@ off, on slow or failed webhook answers). Also here: the command menu (setMyComma
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
@@ -82,7 +83,8 @@ def make_router(secret_token: str, sink: UpdateSink, *, max_body_bytes: int = 10
             if not isinstance(update_id, int) or isinstance(update_id, bool):
                 raise TypeError
         except (ValueError, KeyError, TypeError):
-            raise ApiError(400, "bad_request", "the body is not a Telegram update (JSON object with update_id)")
+            raise ApiError(400, "bad_request", "the body is not a Telegram update (a JSON object with update_id)"
+                           ) from None
         try:
             await sink(update_id, body)
         except Exception as exc:  # Redis away: a non-2xx answer makes Telegram deliver the update again later
@@ -158,7 +160,7 @@ class UpdateConsumer:
                 done += await self.process(entry)
         return done
 
-    async def run(self, stop: asyncio.Event, block_ms: int = 2000) -> None:
+    async def run(self, stop: asyncio.Event, block_ms: int = 1000) -> None:
         await self._ready()
         while not stop.is_set():
             try:
@@ -199,6 +201,24 @@ class Poller:
             self.offset = update.update_id + 1
         return len(updates)
 
+    async def _poll_unless_stopped(self, stop: asyncio.Event) -> bool:
+        """One poll, abandoned as soon as `stop` is set (a long poll would hold shutdown for `poll_timeout`).
+        Abandoning is safe: the offset only moves past queued updates. False when stopped."""
+        poll = asyncio.create_task(self.poll_once())
+        stopped = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait({poll, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            if not poll.done():
+                poll.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await poll
+        if poll.cancelled():
+            return False
+        poll.result()  # re-raise the poll's error for run() to classify
+        return True
+
     async def run(self, stop: asyncio.Event) -> None:
         backoff = 1.0
         webhook_cleared = False
@@ -209,7 +229,8 @@ class Poller:
                     # updater does the same). Pending updates stay: they are fetched by the first poll.
                     await self.channel.bot.delete_webhook(drop_pending_updates=False)
                     webhook_cleared = True
-                await self.poll_once()
+                if not await self._poll_unless_stopped(stop):
+                    return
                 backoff = 1.0
                 continue
             except asyncio.CancelledError:
@@ -228,10 +249,8 @@ class Poller:
             except Exception:  # the sink (Redis) failed: keep the offset, fetch the same batch again
                 log.exception("telegram updates not queued")
                 pause, backoff = backoff, min(backoff * 2, self.max_backoff_s)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=pause)
-            except TimeoutError:
-                pass
 
 
 # --- bot set-up ---------------------------------------------------------------------------------------------------

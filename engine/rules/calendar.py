@@ -5,6 +5,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 _WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
@@ -38,7 +39,7 @@ class BusinessCalendar:
                 raise ValueError(f"working hours {h!r}: the end must be after the start, within one day")
             spans.append((s, e))
         spans.sort()
-        for (_, e1), (s2, _) in zip(spans, spans[1:]):
+        for (_, e1), (s2, _) in pairwise(spans):
             if s2 < e1:
                 raise ValueError("working hours overlap")
         return cls(
@@ -55,6 +56,10 @@ class BusinessCalendar:
         return d.weekday() in self.workdays and d not in self.holidays
 
     def _at(self, d: date, secs: float) -> datetime:
+        """Local date + seconds after midnight (wall clock) as aware UTC."""
+        offset = self._table().fixed_offset
+        if offset is not None:  # zones without DST (Asia/Shanghai): plain arithmetic, no tz lookup
+            return datetime(d.year, d.month, d.day, tzinfo=UTC) + timedelta(seconds=secs) - offset
         base = datetime.combine(d, time(0), self.tz)
         return (base + timedelta(seconds=secs)).astimezone(UTC)
 
@@ -121,6 +126,9 @@ class BusinessCalendar:
         now_s = local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
         return float(sum(max(0.0, min(e, now_s) - s) for s, e in self.spans))
 
+    def warm(self) -> None:
+        self._table()
+
     def _table(self) -> _Table:
         t = self._memo.get("table")
         if t is None:
@@ -133,8 +141,17 @@ class BusinessCalendar:
                 if self.is_workday(date.fromordinal(o)):
                     acc += per_day
                 cum.append(acc)
-            t = self._memo["table"] = _Table(first, cum)
+            t = self._memo["table"] = _Table(first, cum, self._fixed_offset(first, last))
         return t
+
+    def _fixed_offset(self, first: int, last: int) -> timedelta | None:
+        """The UTC offset if it is the same on the 1st and 15th of every month in range (any DST period is longer)."""
+        offsets = set()
+        for o in range(first, last, 15):
+            offsets.add(datetime.combine(date.fromordinal(o), time(12), self.tz).utcoffset())
+            if len(offsets) > 1:
+                return None
+        return offsets.pop() if offsets else None
 
     def _add_slow(self, local: datetime, remaining: float) -> datetime:
         d = local.date()
@@ -158,6 +175,7 @@ class BusinessCalendar:
 class _Table:
     first: int  # ordinal of the first day
     cum: list[int]  # cum[i] = working seconds before day first + i
+    fixed_offset: timedelta | None  # the zone's UTC offset if it never changes within the table's range
 
 
 _FIRST_YEAR, _LAST_YEAR = 2000, 2100

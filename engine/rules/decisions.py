@@ -59,7 +59,7 @@ class RuleTrace:
     decisions are stored or acted on without anyone reading the trace, and evaluation speed matters.
     """
 
-    __slots__ = ("section", "rule_id", "matched", "condition", "outcome", "note", "error", "_reads", "_source")
+    __slots__ = ("_reads", "_source", "condition", "error", "matched", "note", "outcome", "rule_id", "section")
 
     def __init__(
         self,

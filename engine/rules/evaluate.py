@@ -45,7 +45,7 @@ def evaluate(order: Order, facts: Facts, rules: RuleSet, now: datetime) -> Decis
             note="" if ctx.o_region else "the city is in no region",
         )
     )
-    _refund(ctx, facts, rules, d, trace)
+    _refund(ctx, facts, rules, d, trace)  # first: a rejected refund needs no approval
     _approvals(ctx, facts, rules, d, trace)
     _sla(ctx, order, rules, d, trace)
     _priority(ctx, rules, d, trace)
@@ -93,7 +93,7 @@ def _sla(ctx: Ctx, order: Order, rules: RuleSet, d: Decisions, trace: list[RuleT
     if stage in END_STATES:
         return
     if stage in rules.sla_pause_stages:
-        trace.append(RuleTrace("sla", "sla.pause_stages", True, f"order.stage in pause_stages", {"order.stage": stage.value}, "clock paused"))
+        trace.append(RuleTrace("sla", "sla.pause_stages", True, "order.stage in pause_stages", {"order.stage": stage.value}, "clock paused"))
         return
     if rules.sla_pause_when is not None:
         ok, err = _test(rules.sla_pause_when, ctx)
@@ -111,9 +111,7 @@ def _sla(ctx: Ctx, order: Order, rules: RuleSet, d: Decisions, trace: list[RuleT
         outcome = ""
         if matched:
             # one pass over the calendar: deadline, warning, then each rung of the ladder after the deadline
-            times = rules.add_times(
-                lim, order.stage_entered_at, [lim.limit, lim.limit * lim.warn_at, *(lim.limit + a for _, a in rules.escalation)]
-            )
+            times = rules.add_times(lim, order.stage_entered_at, lim.offsets)
             deadline = times[0]
             d.stage_deadline = deadline
             d.stage_warn_at = times[1]
@@ -127,13 +125,19 @@ def _sla(ctx: Ctx, order: Order, rules: RuleSet, d: Decisions, trace: list[RuleT
 
 def _priority(ctx: Ctx, rules: RuleSet, d: Decisions, trace: list[RuleTrace]) -> None:
     score = rules.priority_base
-    for w in rules.weights:
-        ok, err = _test(w.cond, ctx)
+    append = trace.append
+    for w in rules.weights:  # the hottest loop of an evaluation: the test is inlined rather than via _test()
+        cond = w.cond
+        try:
+            ok = bool(cond.test(ctx))
+        except _RUNTIME_ERRORS as e:
+            append(RuleTrace("priority", w.id, False, cond.text, None, "", "", f"{type(e).__name__}: {e}", (cond, ctx)))
+            continue
         if ok:
             score += w.payload
-        trace.append(
-            RuleTrace("priority", w.id, ok, w.cond.text, None, f"{w.payload:+d}" if ok else "", error=err, source=(w.cond, ctx))
-        )
+            append(RuleTrace("priority", w.id, True, cond.text, None, w.outcome, "", None, (cond, ctx)))
+        else:
+            append(RuleTrace("priority", w.id, False, cond.text, None, "", "", None, (cond, ctx)))
     d.priority = score
 
 

@@ -5,6 +5,7 @@ Works from `Decisions.to_json()` so the same text can be produced for a fresh ev
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -76,8 +77,47 @@ def _fmt_time(iso: str | None, tz: ZoneInfo | None) -> str:
     return t.strftime("%Y-%m-%d %H:%M %Z")
 
 
+def _fmt_value(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if v == "":
+        return '""'
+    return str(v)
+
+
 def _fmt_reads(reads: dict[str, Any]) -> str:
-    return ", ".join(f"{k} = {v if v is not None else 'null'}" for k, v in reads.items())
+    return ", ".join(f"{k} = {_fmt_value(v)}" for k, v in reads.items())
+
+
+_NOTES_ZH = [
+    (re.compile(r"^skipped: no refund request$"), "未评估：没有退款申请"),
+    (re.compile(r"^skipped: the refund is rejected, nothing to approve$"), "未评估：退款已拒绝，无需审批"),
+    (re.compile(r"^skipped: (.*) matched first$"), r"未评估：\1 已先命中"),
+    (re.compile(r"^the city is in no region$"), "该城市不属于任何区域"),
+    (re.compile(r"^no base makes (.*?)(; excluded: (.*))?$"), r"没有基地能生产 \1\2"),
+    (re.compile(r"^no base has the stock(.*)$"), r"没有基地有足够库存\1"),
+    (re.compile(r"^excluded: (.*)$"), r"排除：\1"),
+]
+
+
+def _note(note: str, language: str) -> str:
+    if language != "zh":
+        return note
+    for pattern, repl in _NOTES_ZH:
+        if pattern.match(note):
+            return pattern.sub(repl, note, count=1).replace("; excluded: ", "；排除：")
+    return note
+
+
+def _outcome(outcome: str, tz: ZoneInfo | None, language: str) -> str:
+    if outcome.startswith("deadline "):
+        word = "时限" if language == "zh" else "deadline"
+        return f"{word} {_fmt_time(outcome[len('deadline '):], tz)}"
+    if outcome == "clock paused" and language == "zh":
+        return "计时暂停"
+    return outcome
 
 
 def explain_lines(decisions: dict[str, Any], order_label: str, language: str = "zh", tz: ZoneInfo | None = None) -> list[str]:
@@ -94,17 +134,20 @@ def explain_lines(decisions: dict[str, Any], order_label: str, language: str = "
             mark, status = "!", w["error"]
         elif t["matched"]:
             mark, status = "✓", w["matched"]
-        elif str(t.get("note", "")).startswith("skipped"):
+        elif str(t.get("note", "")).startswith("skipped"):  # first-match sections: rows after the winner
             mark, status = "·", w["skipped"]
         else:
             mark, status = "✗", w["not_matched"]
-        line = f"  {mark} {t['rule_id']} — {status}: {t['condition']}"
+        cond = t["condition"]
+        if cond == "always" and language == "zh":
+            cond = "无条件"
+        line = f"  {mark} {t['rule_id']} — {status}: {cond}"
         if t.get("reads"):
             line += f"  ({w['read']}: {_fmt_reads(t['reads'])})"
         if t.get("outcome"):
-            line += f"  → {t['outcome']}"
+            line += f"  → {_outcome(t['outcome'], tz, language)}"
         if t.get("note"):
-            line += f"  [{t['note']}]"
+            line += f"  [{_note(t['note'], language)}]"
         if t.get("error"):
             line += f"  [{t['error']}]"
         out.append(line)

@@ -204,7 +204,7 @@ class _Compiler:
                 return (lambda c: all(f(c) for f in fns)), "bool", _NOT_CONST
             return (lambda c: any(f(c) for f in fns)), "bool", _NOT_CONST
         if isinstance(node, ast.UnaryOp):
-            f, kind, _ = self.compile(node.operand)
+            f, _kind, _ = self.compile(node.operand)
             if isinstance(node.op, ast.Not):
                 return (lambda c: not f(c)), "bool", _NOT_CONST
             if isinstance(node.op, ast.USub):
@@ -228,7 +228,7 @@ class _Compiler:
         if isinstance(node, ast.Compare):
             return self.compare(node)
         if isinstance(node, ast.IfExp):
-            t, tk, _ = self.compile(node.test)
+            t, _tk, _ = self.compile(node.test)
             a, ak, _ = self.compile(node.body)
             b, bk, _ = self.compile(node.orelse)
             return (lambda c: a(c) if t(c) else b(c)), (ak if ak == bk else None), _NOT_CONST

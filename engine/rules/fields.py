@@ -32,11 +32,40 @@ class Ctx:
     """Everything rules read about one order, computed once per evaluation (rules never touch the Order itself)."""
 
     __slots__ = (
-        "order", "facts", "now", "o_id", "o_key", "o_channel", "o_external_id", "o_amount", "o_currency", "o_stage",
-        "o_notes", "o_item_count", "o_qty_total", "o_skus", "o_product_types", "o_created_hour", "o_created_weekday",
-        "o_custom_fields", "o_region", "o_age_hours", "o_stage_hours", "c_id", "c_name", "c_city", "c_tier",
-        "c_phone", "f_complaints_30d", "f_previous_orders", "f_exception_notes_30d", "f_waiting", "f_extra",
-        "r_requested", "r_amount", "r_shipped", "r_delivered", "r_days_delivery", "r_days_shipped", "r_by",
+        "c_city",
+        "c_id",
+        "c_name",
+        "c_phone",
+        "c_tier",
+        "f_complaints_30d",
+        "f_exception_notes_30d",
+        "f_extra",
+        "f_previous_orders",
+        "f_waiting",
+        "facts",
+        "now",
+        "o_amount",
+        "o_channel",
+        "o_created_hour",
+        "o_created_weekday",
+        "o_currency",
+        "o_custom_fields",
+        "o_external_id",
+        "o_id",
+        "o_item_count",
+        "o_key",
+        "o_notes",
+        "o_product_types",
+        "o_region",
+        "o_stage",
+        "order",
+        "r_amount",
+        "r_by",
+        "r_days_delivery",
+        "r_days_shipped",
+        "r_delivered",
+        "r_requested",
+        "r_shipped",
     )
 
     def __init__(
@@ -63,16 +92,12 @@ class Ctx:
         self.o_stage = order.stage.value
         self.o_notes = data.notes
         self.o_item_count = len(items)
-        self.o_qty_total = sum(i.qty for i in items)
-        self.o_skus = [i.sku for i in items]
         self.o_product_types = list(product_types)
         local = data.created_at.astimezone(tz)
         self.o_created_hour = local.hour
         self.o_created_weekday = local.isoweekday()
         self.o_custom_fields = data.custom_fields
         self.o_region = region
-        self.o_age_hours = Decimal(int((now - data.created_at).total_seconds())) / _HOUR
-        self.o_stage_hours = Decimal(int((now - order.stage_entered_at).total_seconds())) / _HOUR
         self.c_id = cust.id
         self.c_name = cust.name
         self.c_city = cust.city
@@ -96,6 +121,24 @@ class Ctx:
             self.r_days_delivery = _days(r.requested_at, r.delivered_at) if self.r_delivered else None
             self.r_days_shipped = _days(r.requested_at, r.shipped_at) if self.r_shipped else None
             self.r_by = r.requested_by
+
+
+    # rarely read by rules: computed on access instead of for every order
+    @property
+    def o_qty_total(self) -> int:
+        return sum(i.qty for i in self.order.data.items)
+
+    @property
+    def o_skus(self) -> list[str]:
+        return [i.sku for i in self.order.data.items]
+
+    @property
+    def o_age_hours(self) -> Decimal:
+        return Decimal(int((self.now - self.order.data.created_at).total_seconds())) / _HOUR
+
+    @property
+    def o_stage_hours(self) -> Decimal:
+        return Decimal(int((self.now - self.order.stage_entered_at).total_seconds())) / _HOUR
 
 
 def _days(later: datetime, earlier: datetime | None) -> Decimal | None:

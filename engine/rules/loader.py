@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, Union, get_args, get_origin
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from engine.rules.errors import RuleIssue, RulesError
 from engine.rules.model import COND_TAGS, RulesFile
@@ -48,24 +48,9 @@ def field_path(loc: Loc) -> str:
     return out
 
 
-def _clean_loc(loc: tuple[Any, ...], data: Any) -> tuple[Loc, bool]:
-    """Drop union tags from a pydantic location; report whether the full path exists in the data."""
-    out: list[str | int] = []
-    node = data
-    exists = True
-    for part in loc:
-        if isinstance(part, str) and part in COND_TAGS:
-            continue
-        if part == "not_":
-            part = "not"
-        out.append(part)
-        if exists and isinstance(node, dict) and part in node:
-            node = node[part]
-        elif exists and isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-        else:
-            exists = False
-    return tuple(out), exists
+def _clean_loc(loc: tuple[Any, ...]) -> Loc:
+    """A pydantic location as a path in the file: union tags dropped, the `not_` field shown as `not`."""
+    return tuple("not" if part == "not_" else part for part in loc if not (isinstance(part, str) and part in COND_TAGS))
 
 
 _PLAIN = {
@@ -117,7 +102,7 @@ def _pydantic_issues(e: ValidationError, data: Any, pos: Positions, source: str)
     issues = []
     seen = set()
     for err in e.errors(include_url=False):
-        loc, exists = _clean_loc(err["loc"], data)
+        loc = _clean_loc(err["loc"])
         msg = _message(err, loc)
         if err["type"] == "extra_forbidden":
             msg += _allowed_fields(loc)
@@ -133,8 +118,6 @@ def _pydantic_issues(e: ValidationError, data: Any, pos: Positions, source: str)
 
 def _allowed_fields(loc: Loc) -> str:
     """List the fields allowed where an unknown one was found, by walking the models along the location."""
-    from pydantic import BaseModel
-
     target: Any = RulesFile
     skip = 0
     for part in loc[:-1]:
@@ -157,10 +140,6 @@ def _allowed_fields(loc: Loc) -> str:
 
 def _unwrap(annotation: Any) -> tuple[Any, int]:
     """(model inside, number of list/dict layers around it); (None, 0) for conditions and scalars."""
-    from typing import Union, get_args, get_origin
-
-    from pydantic import BaseModel
-
     layers = 0
     a = annotation
     for _ in range(10):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -52,14 +52,15 @@ def format_duration(td: timedelta) -> str:
 def parse_amount(value: object) -> Decimal:
     """Money from YAML: ints and quoted strings are exact; floats go through str() so 0.1 stays 0.1."""
     if isinstance(value, bool):
-        raise ValueError("expected an amount of money, got true/false")
-    if isinstance(value, (int, Decimal)):
-        return Decimal(value)
-    if isinstance(value, (float, str)):
+        raise ValueError("expected an amount of money, got true/false")  # noqa: TRY004 - pydantic wants ValueError
+    if isinstance(value, (int, Decimal, float, str)):
         try:
-            return Decimal(str(value).strip())
+            d = Decimal(value) if isinstance(value, int) else Decimal(str(value).strip())
         except InvalidOperation:
             pass
+        else:
+            if d.is_finite():
+                return d
     raise ValueError(f"expected an amount of money such as 5000 or \"5000.00\", got {value!r}")
 
 
@@ -157,14 +158,7 @@ def _cond_tag(value: Any) -> str | None:
 
 
 Condition = Annotated[
-    Union[
-        Annotated[str, Tag("expression-text")],
-        Annotated[FieldCond, Tag("field-condition")],
-        Annotated[AllCond, Tag("all-of")],
-        Annotated[AnyCond, Tag("any-of")],
-        Annotated[NotCond, Tag("not-of")],
-        Annotated[ExprCond, Tag("expression")],
-    ],
+    Annotated[str, Tag("expression-text")] | Annotated[FieldCond, Tag("field-condition")] | Annotated[AllCond, Tag("all-of")] | Annotated[AnyCond, Tag("any-of")] | Annotated[NotCond, Tag("not-of")] | Annotated[ExprCond, Tag("expression")],
     Discriminator(
         _cond_tag,
         custom_error_type="condition",

@@ -49,6 +49,8 @@ class CSla:
     cond: CompiledCond
     business_time: bool
     warn_at: float
+    # precomputed at load: deadline, warning, then each escalation rung (all measured from entering the stage)
+    offsets: tuple[timedelta, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,7 @@ class CRow:
     id: str
     cond: CompiledCond
     payload: Any
+    outcome: str = ""  # the trace text when it matches, rendered once at load
 
 
 @dataclass(slots=True)
@@ -176,7 +179,7 @@ class RuleSet:
     def add_time(self, lim: CSla, start: datetime, amount: timedelta) -> datetime:
         return self.calendar.add(start, amount) if lim.business_time else wall_clock_add(start, amount)
 
-    def add_times(self, lim: CSla, start: datetime, amounts: list[timedelta]) -> list[datetime]:
+    def add_times(self, lim: CSla, start: datetime, amounts: tuple[timedelta, ...] | list[timedelta]) -> list[datetime]:
         if lim.business_time:
             return self.calendar.add_many(start, amounts)
         return wall_clock_add_many(start, amounts)
@@ -289,9 +292,9 @@ def compile_model(m: RulesFile, *, version: str, source: str, text: str) -> tupl
         if lim.stage in (Stage.COMPLETED, Stage.CANCELLED):
             col.add((*loc, "stage"), f"{lim.stage.value} is an end state; it has no time limit")
         cond = col.cond(lim.when, (*loc, "when"))
-        sla_limits.setdefault(lim.stage, []).append(
-            CSla(lim.id, lim.stage, lim.limit, cond, lim.business_time, lim.warn_at or m.sla.warn_at)
-        )
+        warn = lim.warn_at or m.sla.warn_at
+        offsets = (lim.limit, lim.limit * warn, *(lim.limit + step.after for step in m.sla.escalation))
+        sla_limits.setdefault(lim.stage, []).append(CSla(lim.id, lim.stage, lim.limit, cond, lim.business_time, warn, offsets))
     pause_when = col.cond(m.sla.pause_when, ("sla", "pause_when")) if m.sla.pause_when is not None else None
 
     for pid in m.product_types:
@@ -324,7 +327,7 @@ def compile_model(m: RulesFile, *, version: str, source: str, text: str) -> tupl
     for i, w in enumerate(m.priority.weights):
         loc = ("priority", "weights", i)
         claim(w.id, loc)
-        weights.append(CRow(w.id, col.cond(w.when, (*loc, "when")), w.points))
+        weights.append(CRow(w.id, col.cond(w.when, (*loc, "when")), w.points, f"{w.points:+d}"))
 
     for cid in m.anomalies.categories:
         _check_id(cid, ("anomalies", "categories", cid), col)
@@ -343,6 +346,8 @@ def compile_model(m: RulesFile, *, version: str, source: str, text: str) -> tupl
 
     if col.problems:
         return None, col.problems
+    for cal in calendars.values():
+        cal.warm()  # build the day table now, not during the first evaluation
 
     prefixes = sorted(
         ((p, tid) for tid, t in m.product_types.items() for p in t.sku_prefixes), key=lambda x: -len(x[0])

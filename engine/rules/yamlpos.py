@@ -36,39 +36,72 @@ class Positions:
             p = p[:-1]
 
 
-def _plain(node: Any, path: Path, pos: Positions) -> Any:
-    if isinstance(node, CommentedMap):
+MAX_NODES = 200_000  # far above any real rules file; stops alias "billion laughs" expansion
+
+
+class _TooBig(Exception):
+    pass
+
+
+class _Cycle(Exception):
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+
+class _Walker:
+    """Converts ruamel's round-trip nodes to plain data, recording positions; refuses cycles and alias bombs."""
+
+    def __init__(self, pos: Positions) -> None:
+        self.pos = pos
+        self.count = 0
+        self.active: set[int] = set()
+
+    def plain(self, node: Any, path: Path) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise _TooBig
+        if isinstance(node, (CommentedMap, CommentedSeq)):
+            if id(node) in self.active:
+                raise _Cycle(path)
+            self.active.add(id(node))
+            try:
+                return self._map(node, path) if isinstance(node, CommentedMap) else self._seq(node, path)
+            finally:
+                self.active.discard(id(node))
+        if isinstance(node, str):
+            return str(node)
+        if isinstance(node, bool):
+            return bool(node)
+        if isinstance(node, int):
+            return int(node)
+        if isinstance(node, float):
+            return float(node)
+        return node
+
+    def _map(self, node: CommentedMap, path: Path) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
         for k, v in node.items():
-            key = str(k) if not isinstance(k, (str, int)) else k
+            key = k if isinstance(k, (str, int)) and not isinstance(k, bool) else str(k)
             child = (*path, key)
             try:
                 kl, kc, vl, vc = node.lc.data[k]
-                pos.keys[child] = (kl, kc)
-                pos.values[child] = (vl, vc)
+                self.pos.keys[child] = (kl, kc)
+                self.pos.values[child] = (vl, vc)
             except (KeyError, TypeError, ValueError):
                 pass
-            out[key] = _plain(v, child, pos)
+            out[key] = self.plain(v, child)
         return out
-    if isinstance(node, CommentedSeq):
+
+    def _seq(self, node: CommentedSeq, path: Path) -> list[Any]:
         items = []
         for i, v in enumerate(node):
             child = (*path, i)
             try:
-                pos.values[child] = tuple(node.lc.data[i][:2])  # type: ignore[assignment]
+                self.pos.values[child] = tuple(node.lc.data[i][:2])  # type: ignore[assignment]
             except (KeyError, IndexError, TypeError):
                 pass
-            items.append(_plain(v, child, pos))
+            items.append(self.plain(v, child))
         return items
-    if isinstance(node, str):
-        return str(node)
-    if isinstance(node, bool):
-        return bool(node)
-    if isinstance(node, int):
-        return int(node)
-    if isinstance(node, float):
-        return float(node)
-    return node
 
 
 def load_yaml(text: str, source: str) -> tuple[Any, Positions]:
@@ -92,9 +125,20 @@ def load_yaml(text: str, source: str) -> tuple[Any, Positions]:
         raise RulesError([RuleIssue(source, line, col, "", msg)]) from None
     except YAMLError as e:
         raise RulesError([RuleIssue(source, None, None, "", f"not valid YAML: {e}")]) from None
+    except RecursionError:
+        raise RulesError([RuleIssue(source, None, None, "", "the file is nested too deeply")]) from None
     pos = Positions()
     pos.values[()] = (0, 0)
-    return _plain(doc, (), pos), pos
+    try:
+        return _Walker(pos).plain(doc, ()), pos
+    except _Cycle as c:
+        p = pos.of(c.path)
+        line, col = (p[0] + 1, p[1] + 1) if p else (None, None)
+        raise RulesError([RuleIssue(source, line, col, "", "a YAML alias (*name) refers to the node that contains it")]) from None
+    except _TooBig:
+        raise RulesError([RuleIssue(source, None, None, "", f"the file expands to more than {MAX_NODES} values (aliases?)")]) from None
+    except RecursionError:
+        raise RulesError([RuleIssue(source, None, None, "", "the file is nested too deeply")]) from None
 
 
 def _dup_key(message: str) -> str:

@@ -129,6 +129,7 @@ async def test_sigkilled_worker_loses_and_doubles_nothing(database_url: str, db:
     api = Proc(["api", "--port", str(port)], env, tmp_path / "api.log")
     workers = [Proc(["worker"], env, tmp_path / "worker-0.log")]
     kills: list[int] = []
+    orphaned: list[int] = []
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30,
                                      limits=httpx.Limits(max_connections=CONCURRENCY)) as client:
@@ -150,6 +151,8 @@ async def test_sigkilled_worker_loses_and_doubles_nothing(database_url: str, db:
                         await asyncio.sleep(0.01)
                     workers[-1].kill()
                     kills.append(stored)
+                    # what the dead worker had read but not acknowledged: the next one must reclaim it
+                    orphaned.append(int((await r.xpending(keys.INTAKE_STREAM, keys.INTAKE_GROUP))["pending"]))
                     workers.append(Proc(["worker"], env, tmp_path / f"worker-{len(workers)}.log"))
 
             sabotage = asyncio.create_task(saboteur())
@@ -159,6 +162,7 @@ async def test_sigkilled_worker_loses_and_doubles_nothing(database_url: str, db:
             await _wait_drained(db, r, api, workers[-1])
 
         assert len(kills) == 2 and all(0 < k < TOTAL for k in kills), f"kills must happen mid-stream: {kills}"
+        print(f"SIGKILLed the worker at {kills} stored orders, leaving {orphaned} entries pending")
         async with db.connect() as conn:
             ids = (await conn.execute(select(OrderRow.external_id))).scalars().all()
             assert len(ids) == TOTAL, f"{len(ids)} rows"

@@ -25,7 +25,7 @@ from engine.stages import Stage
 
 NOW = datetime(2025, 11, 11, 8, 0, tzinfo=UTC)
 REQ = Approval(id=7, order_id=3, kind="order", level=1, required_role="manager", region="华东",
-               amount=Decimal("8000"), order_version="v1", status=Status.PENDING, requested_by="system",
+               amount=Decimal(8000), order_version="v1", status=Status.PENDING, requested_by="system",
                requested_at=NOW - timedelta(hours=1), escalate_at=NOW + timedelta(hours=3))
 EAST = Actor(1, "east", "manager", ("华东",))
 SOUTH = Actor(2, "south", "manager", ("华南",))

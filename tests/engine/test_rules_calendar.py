@@ -96,7 +96,7 @@ def test_add_many_is_add_for_each_amount() -> None:
 
 
 def test_dates_outside_the_table_still_work() -> None:
-    assert CAL.add(sh(2150, 1, 1, 10, 0), timedelta(hours=1)) == sh(2150, 1, 1, 11, 0)  # a Friday
+    assert CAL.add(sh(2150, 1, 1, 10, 0), timedelta(hours=1)) == sh(2150, 1, 1, 11, 0)  # a Thursday, past the precomputed table
 
 
 def test_calendar_without_working_time_is_an_error() -> None:
@@ -112,3 +112,34 @@ def test_calendar_without_working_time_is_an_error() -> None:
 )
 def test_workdays(d: date, working: bool) -> None:
     assert CAL.is_workday(d) is working
+
+
+BERLIN = BusinessCalendar.build(
+    "Europe/Berlin", ["08:00-12:00", "13:00-17:00"], ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], [], []
+)
+
+
+@pytest.mark.parametrize(
+    ("start", "hours", "due_utc"),
+    [
+        # across the spring-forward night (30 March 2025): 16:00 CET Sat + 2 h -> 09:00 CEST Sun = 07:00 UTC
+        (datetime(2025, 3, 29, 15, 0, tzinfo=UTC), 2, datetime(2025, 3, 30, 7, 0, tzinfo=UTC)),
+        # across the fall-back night (26 October 2025): 16:00 CEST Sat + 2 h -> 09:00 CET Sun = 08:00 UTC
+        (datetime(2025, 10, 25, 14, 0, tzinfo=UTC), 2, datetime(2025, 10, 26, 8, 0, tzinfo=UTC)),
+    ],
+)
+def test_zones_with_daylight_saving(start: datetime, hours: int, due_utc: datetime) -> None:
+    assert BERLIN._table().fixed_offset is None
+    assert BERLIN.add(start, timedelta(hours=hours)) == due_utc
+
+
+def test_fixed_offset_zone_is_detected() -> None:
+    assert CAL._table().fixed_offset == timedelta(hours=8)
+
+
+def test_dst_zone_fast_path_matches_walk() -> None:
+    rng = random.Random(7)
+    for _ in range(1000):
+        start = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(minutes=rng.randint(0, 60 * 24 * 365))
+        amount = timedelta(minutes=rng.randint(1, 60 * 50))
+        assert BERLIN.add(start, amount) == BERLIN._add_slow(start.astimezone(BERLIN.tz), amount.total_seconds())

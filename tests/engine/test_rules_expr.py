@@ -19,7 +19,7 @@ CTX = make_ctx(
     order(amount="6800.00", city="上海", tier="vip", notes="请尽快安装", skus=("CUR-A", "SOFA-B"),
           created=datetime(2025, 11, 11, 15, 30, tzinfo=UTC), custom_fields={"install_date": "2025-11-20", "floors": 3}),
     Facts(complaints_30d=2, extra={"campaign": "双11"},
-          refund=RefundRequest(Decimal("2500"), T0, "王女士", shipped_at=T0 - timedelta(days=5), delivered_at=T0 - timedelta(days=3))),
+          refund=RefundRequest(Decimal(2500), T0, "王女士", shipped_at=T0 - timedelta(days=5), delivered_at=T0 - timedelta(days=3))),
     T0,
 )
 
@@ -48,8 +48,12 @@ CTX = make_ctx(
         ("order.skus[9]", None),
         ("facts.extra['campaign'] == '双11'", True),
         ("len(order.skus)", 2),
+        ("order.qty_total", 2),
+        ("order.age_hours", Decimal("10.5")),
+        ("order.stage_hours", 0),
+        ("order.item_count", 2),
         ("lower('ABC') == 'abc'", True),
-        ("max(order.amount, 7000)", Decimal("7000")),
+        ("max(order.amount, 7000)", Decimal(7000)),
         ("contains_any(order.notes, ['尽快', '加急'])", True),
         ("matches(customer.phone, '^138')", True),
         ("refund.days_since_delivery", Decimal("3.00")),
@@ -127,3 +131,14 @@ def test_runtime_type_error_raises_for_the_evaluator_to_catch() -> None:
     fn = compile_expr("order.custom_fields['install_date'] > 3").fn
     with pytest.raises(TypeError):
         fn(CTX)
+
+
+@pytest.mark.parametrize("name", sorted(__import__("engine.rules.fields", fromlist=["FIELDS"]).FIELDS))
+def test_every_documented_fact_can_be_read(name: str) -> None:
+    from engine.rules.fields import FIELDS
+
+    value = FIELDS[name].getter(CTX)
+    kind = FIELDS[name].kind
+    expected = {"number": (int, Decimal), "text": str, "bool": bool, "list": list, "map": dict}[kind]
+    assert value is None or isinstance(value, expected), (name, value)
+    assert compile_expr(f"{name} == {name}").reads == (name,)

@@ -293,11 +293,123 @@ def test_money_in_conditions_is_decimal_not_float() -> None:
     rules = load_rules("approvals:\n- {id: a, kind: order, when: {field: order.amount, op: gt, value: 0.1}, levels: [{role: finance}]}\n")
     from decimal import Decimal
 
-    from tests.engine.rules_support import order
     from engine.rules import Facts, evaluate
-    from tests.engine.rules_support import T0
+    from tests.engine.rules_support import T0, order
 
     assert evaluate(order(amount="0.10"), Facts(), rules, T0).approvals == []  # 0.1 as float would be > 0.1000000000000000055
     assert evaluate(order(amount="0.11"), Facts(), rules, T0).approvals[0].role == "finance"
     assert isinstance(rules.approvals[0].cond.text, str) and "0.1" in rules.approvals[0].cond.text
     assert Decimal("0.1") == Decimal(str(0.1))
+
+
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdef", "bcdefg")
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("&a [*a]", "refers to the node that contains it"),
+        ("x: *unknown", "found undefined alias"),
+        (BOMB, "expands to more than"),
+        ("[" * 1000 + "]" * 1000, "nested too deeply"),
+        ("a: !!python/object/apply:os.system [id]\n", "unknown field 'a'"),  # tags build nothing
+    ],
+)
+def test_hostile_yaml_is_refused_politely(text: str, message: str) -> None:
+    with pytest.raises(RulesError) as exc:
+        load_rules(text)
+    assert message in str(exc.value)
+
+
+def test_random_damage_to_the_example_never_crashes() -> None:
+    """Deleting, swapping and mangling lines gives RulesError or a valid file, never another exception."""
+    import random
+
+    rng = random.Random(20251125)
+    lines = EXAMPLE_TEXT.splitlines(keepends=True)
+    for _ in range(60):
+        damaged = list(lines)
+        for _ in range(rng.randint(1, 3)):
+            k = rng.randrange(len(damaged))
+            op = rng.random()
+            if op < 0.3:
+                del damaged[k]
+            elif op < 0.8:
+                s = damaged[k]
+                p = rng.randrange(len(s)) if s else 0
+                damaged[k] = s[:p] + rng.choice(" :-[]{}\"'#\t!&*?|>x0") + s[p + 1 :]
+            else:
+                j = rng.randrange(len(damaged))
+                damaged[k], damaged[j] = damaged[j], damaged[k]
+        try:
+            load_rules("".join(damaged), "r.yaml")
+        except RulesError as e:
+            assert all(i.message and i.path == "r.yaml" for i in e.issues)
+
+
+def test_windows_line_endings_and_bom_are_fine() -> None:
+    assert load_rules("\ufeff" + EXAMPLE_TEXT.replace("\n", "\r\n")).model == EXAMPLE.model
+
+
+@pytest.mark.parametrize(
+    ("english", "chinese"),
+    [
+        ("unknown field 'colour'; allowed here: id, kind", "未知字段 'colour'；此处允许：id, kind"),
+        ("unknown field 'order.amout'; did you mean order.amount?", "未知字段 'order.amout'；是否想写 order.amount?"),
+        ("this field is required but missing", "缺少必填字段"),
+        ("expected a whole number, got 'lots'", "应为整数，实际为 'lots'"),
+        ("unknown stage orderd; expected one of: designing, ordered", "未知阶段 orderd；可选：designing, ordered"),
+        ("bad expression: names starting with an underscore are not allowed", "表达式有误：不允许以下划线开头的名称"),
+        ("bad expression: unknown function 'eval'; available: len", "表达式有误：未知函数 'eval'；可用：len"),
+        ("unknown production base 'XX'; one of: HZ, FS", "未知生产基地 'XX'；可选：HZ, FS"),
+        ("the rule id 'a' is used twice (first at sla.limits[0])", "规则编号 'a' 重复（首次出现在 sla.limits[0]）"),
+        ("杭州 is already in region 华东", "杭州 已属于区域 华东"),
+        ("something nobody translated", "something nobody translated"),
+    ],
+)
+def test_messages_in_chinese(english: str, chinese: str) -> None:
+    from engine.rules.errors import localize
+
+    assert localize(english, "zh") == chinese
+    assert localize(english, "en") == english
+
+
+def test_error_report_in_both_languages() -> None:
+    text = edited("{id: sla-ordered, stage: ordered, limit: 8h}", "{id: sla-ordered, stage: orderd, limit: 8h}")
+    with pytest.raises(RulesError) as exc:
+        load_rules(text, "r.yaml")
+    line, col = _pos(text, "orderd")
+    assert exc.value.render("zh").splitlines() == [
+        "规则文件有 1 处问题：",
+        (
+            f"  r.yaml:{line}:{col}: sla.limits[3].stage: 未知阶段 orderd；可选：pending_confirm, designing, ordered, "
+            "in_production, shipped, awaiting_install, completed or cancelled"
+        ),
+    ]
+    assert exc.value.render("en") == str(exc.value)
+
+
+def test_the_example_encodes_the_business() -> None:
+    """The bundled file says what the issue asks, so a careless edit of it fails here, not in production."""
+    m = EXAMPLE.model
+    assert {r: list(v.cities) for r, v in m.regions.items()} == {
+        "华东": ["杭州", "上海", "南京", "苏州", "宁波"],
+        "华南": ["广州", "深圳"],
+        "华北": ["北京", "天津"],
+        "西南": ["成都", "重庆"],
+    }
+    cal = m.calendars[m.sla.calendar]
+    assert (cal.timezone, cal.hours, cal.workdays) == ("Asia/Shanghai", ["09:00-18:00"], ["mon", "tue", "wed", "thu", "fri", "sat"])
+    assert cal.holidays and m.sla.warn_at == 0.8
+    assert [s.role for s in m.sla.escalation] == ["owner", "supervisor", "region_head"]
+    designing = next(lim for lim in m.sla.limits if lim.id == "sla-designing")
+    assert (designing.stage.value, designing.limit.total_seconds() / 3600, designing.business_time) == ("designing", 48, True)
+    names = {c.name.zh: c.name.en for c in m.anomalies.categories.values()}
+    assert {"物流延迟", "库存不足", "资质缺失"} <= set(names) and all(names.values())
+    assert all(c.keywords and c.examples for c in m.anomalies.categories.values())
+    five = next(t for t in m.anomalies.trends if t.consecutive is not None)
+    assert five.consecutive == 5 and five.notify
+    assert [r.outcome for r in m.refunds.matrix] == ["approve", "need_return_proof", "need_return_proof", "reject"]
+    assert {b: bool(v.makes) for b, v in m.bases.items()} == {"HZ": True, "FS": True, "LF": True, "CD": True}

@@ -29,7 +29,7 @@ async def _setup(w: World) -> tuple[int, int]:
     return order_id, approval_id
 
 
-async def _row(w: World, table, id_: int):  # noqa: ANN001
+async def _row(w: World, table, id_: int):
     async with w.engine.connect() as conn:
         return (await conn.execute(select(table).where(table.c.id == id_))).one()
 
@@ -43,7 +43,7 @@ def _token(w: World, action: Action, approval_id: int, version: str) -> str:
 
 
 async def test_exactly_one_card_goes_to_the_right_manager(world: World) -> None:
-    order_id, approval_id = await _setup(world)
+    _order_id, _approval_id = await _setup(world)
     await world.drain()
     await world.notifier.run_once()  # a second pass sends nothing more
     assert [s.message.chat_id for s in world.channel.sent] == ["101"]
@@ -174,7 +174,7 @@ async def test_changed_order_voids_the_old_card(world: World) -> None:
 
 
 async def test_unanswered_request_escalates_once_to_admin_who_may_then_decide(world: World) -> None:
-    order_id, approval_id = await _setup(world)
+    _order_id, approval_id = await _setup(world)
     await world.drain()
     world.clock.advance(hours=3)
     assert await escalate_due(world.repo, world.clock) == 0
@@ -191,7 +191,7 @@ async def test_unanswered_request_escalates_once_to_admin_who_may_then_decide(wo
 
 
 async def test_every_copy_on_every_platform_is_edited(world: World) -> None:
-    order_id, approval_id = await _setup(world)
+    _order_id, _approval_id = await _setup(world)
     wecom = FakeChannel("wecom")
     async with world.engine.begin() as conn:
         from storage.models import ChatIdentityRow, UserRow
@@ -236,8 +236,21 @@ async def test_details_sends_everything_paged(world: World) -> None:
 
 
 async def test_escalation_interval_restarts(world: World) -> None:
-    order_id, approval_id = await _setup(world)
+    _order_id, approval_id = await _setup(world)
     world.clock.advance(hours=4)
     assert await escalate_due(world.repo, world.clock) == 1
     approval = await _row(world, APPROVALS, approval_id)
     assert approval.escalation_level == 1 and approval.escalate_at == world.clock.now() + timedelta(hours=4)
+
+
+async def test_request_voided_by_intake_gets_its_card_edited_on_press(world: World) -> None:
+    _order_id, approval_id = await _setup(world)
+    await world.drain()
+    sent = world.channel.sent[0]
+    async with world.engine.begin() as conn:  # what intake does when the order changes
+        await conn.execute(update(APPROVALS).where(APPROVALS.c.id == approval_id).values(status="superseded"))
+    for _ in range(2):
+        await handle_event(_press("101", sent.message.card.buttons[0].token), world.ctx)
+        assert world.channel.answers[-1].text == "订单已变更，此审批已失效"
+    assert [c.status for r, c in world.channel.updates] == [world.channel.last_card(sent.ref).status]
+    assert "已失效" in world.channel.last_card(sent.ref).status

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select
 
@@ -53,7 +55,7 @@ async def test_5xx_backs_off_then_row_waits_for_a_later_pass(world: World) -> No
     await _alerts(world, 1, recipients=1)
     world.channel.script = [RetryableSendError("Bad Gateway")] * 6
     await world.notifier.run_once()
-    assert world.time.sleeps == [1, 2, 4, 8, 16]  # exponential backoff between the six tries of this pass
+    assert world.time.sleeps == [1, 2, 4, 8]  # exponential backoff; a longer wait defers the row instead
     assert world.channel.sent == []
     async with world.engine.connect() as conn:
         row = (await conn.execute(select(OUTBOX))).one()
@@ -69,7 +71,7 @@ async def test_nothing_is_lost_or_doubled_across_a_restart(world: World) -> None
     original_send = world.channel.send
     count = 0
 
-    async def flaky(message):  # noqa: ANN001, ANN202
+    async def flaky(message):
         nonlocal count
         count += 1
         if count >= 3:
@@ -102,12 +104,33 @@ async def test_permanent_error_is_recorded_and_an_admin_told(world: World) -> No
     assert len(admin) == 1 and "telegram:100" in admin[0] and "blocked" in admin[0]
 
 
-async def test_no_recipient_is_a_recorded_failure(world: World) -> None:
+async def test_no_recipient_tells_admin_waits_for_a_link_then_fails(world: World) -> None:
     await world.user("管理员", "admin", [], tg="900")
     await world.repo.enqueue([NewOutbox("x", "notice", world.clock.now(), {"text": "hi"},
                                         recipient_role="manager", recipient_region="西南")], world.clock.now())
     await world.notifier.run_once()
+    await world.notifier.run_once()
+    assert dict(await _statuses(world))["x"] == "pending"
+    admin = world.channel.texts_to("900")
+    assert len(admin) == 1 and "no linked recipient for manager / 西南" in admin[0]
+    uid = await world.user("西南经理", "manager", ["西南"], tg="404")  # links in time
+    assert uid
+    await world.drain()
+    assert world.channel.texts_to("404") == ["hi"]
+
+
+async def test_no_recipient_ever_fails_in_the_end(world: World) -> None:
+    await world.repo.enqueue([NewOutbox("x", "notice", world.clock.now(), {"text": "hi"},
+                                        recipient_role="manager", recipient_region="西南")], world.clock.now())
+    await world.drain()
     assert dict(await _statuses(world))["x"] == "failed"
+
+
+async def test_no_channels_touches_nothing(world: World) -> None:
+    await _alerts(world, 1, recipients=1)
+    idle = Notifier(world.repo, {}, world.clock, token_key=KEY)
+    assert await idle.run_once() == 0
+    assert dict(await _statuses(world))["notice:0"] == "pending"
 
 
 async def test_per_chat_rate_limit() -> None:
@@ -164,3 +187,56 @@ async def test_update_errors_are_retried(world: World) -> None:
     await world.notifier.deliver_ids(ids)
     assert world.time.sleeps[-1] == 2
     assert dict(await _statuses(world))[f"approval_outcome:{approval_id}"] == "sent"
+
+
+async def test_approval_cards_and_stall_alerts_exactly_once_on_a_flaky_channel(world: World) -> None:
+    from handlers.stalls import scan_stalls
+
+    await world.user("东区经理", "manager", ["华东"], tg="101")
+    await world.user("东区经理二", "manager", ["华东"], tg="102")
+    await world.user("南区经理", "manager", ["华南"], tg="202")
+    approvals = []
+    for i in range(15):
+        city, region = ("杭州", "华东") if i % 3 else ("广州", "华南")
+        approvals.append((await world.approval(await world.order(f"TM-A{i}", city=city), region=region), region))
+    for i in range(15):
+        await world.order(f"TM-S{i}", stage="ordered", deadline=world.clock.now(), city="上海")
+    world.clock.advance(minutes=1)
+    world.channel.retry_rate, world.channel.server_error_rate = 0.30, 0.10
+    await scan_stalls(world.repo, world.clock)
+    await world.drain()
+    cards = [(s.message.chat_id, s.message.card.title) for s in world.channel.sent]
+    assert len(cards) == len(set(cards))  # nothing twice
+    expected_approvals = sum(2 if region == "华东" else 1 for _, region in approvals)
+    assert sum("审批请求" in title for _, title in cards) == expected_approvals
+    stall_cards = [c for c in cards if "订单超时" in c[1]]
+    assert len(stall_cards) == 15 * 2  # no owner: the region's managers (华东 has two)
+    assert all(status == "sent" for _, status in await _statuses(world))
+
+
+async def test_long_flood_wait_defers_the_row_exactly_and_does_not_block_others(world: World) -> None:
+    await _alerts(world, 2, recipients=1)
+    world.channel.script = [RetryableSendError("Too Many Requests", retry_after=60)]
+    await world.notifier.run_once()
+    assert world.time.sleeps == []  # nobody held up for a minute
+    async with world.engine.connect() as conn:
+        first = (await conn.execute(select(OUTBOX).where(OUTBOX.c.dedup_key == "notice:0"))).one()
+    assert first.status == "pending" and first.due_at == world.clock.now() + timedelta(seconds=60)
+    world.clock.advance(seconds=59)
+    await world.notifier.run_once()
+    assert [s.text for s in world.channel.sent] == []  # not a second early (the chat is blocked as well)
+    world.clock.advance(seconds=1)
+    world.time.now_s += 60
+    await world.notifier.run_once()
+    assert sorted(s.text for s in world.channel.sent) == ["提醒 0", "提醒 1"]
+
+
+async def test_a_broken_row_does_not_block_the_others(world: World) -> None:
+    await _alerts(world, 1, recipients=1)
+    await world.repo.enqueue([NewOutbox("broken", "stall_alert", world.clock.now() - timedelta(minutes=1),
+                                        {"no_order_id": True}, recipient_role="admin")], world.clock.now())
+    await world.notifier.run_once()
+    assert [s.text for s in world.channel.sent] == ["提醒 0"]
+    async with world.engine.connect() as conn:
+        broken = (await conn.execute(select(OUTBOX).where(OUTBOX.c.dedup_key == "broken"))).one()
+    assert broken.status == "pending" and "KeyError" in broken.last_error and broken.attempts == 1

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from engine.stall import ladder_from_rules
 from handlers.chat import ButtonPressed, CommandReceived, Sender
 from handlers.dispatch import handle_event
-from engine.stall import ladder_from_rules
 from handlers.stalls import scan_stalls
 from storage.models import OrderRow, OutboxRow, StageTransitionRow
 from tests.handlers.conftest import World
@@ -32,7 +32,7 @@ async def _stalled_world(w: World) -> tuple[int, int, int]:
 
 
 async def test_one_alert_per_order_stage_and_level_ever(world: World) -> None:
-    order_id, owner, boss = await _stalled_world(world)
+    order_id, _owner, _boss = await _stalled_world(world)
     assert await scan_stalls(world.repo, world.clock, ladder_from_rules(world.rules.escalation)) == []  # at the deadline: not overdue
     world.clock.advance(minutes=1)
     for _ in range(3):
@@ -53,7 +53,7 @@ async def test_one_alert_per_order_stage_and_level_ever(world: World) -> None:
 
 
 async def test_acknowledge_stops_escalation_for_the_stage(world: World) -> None:
-    order_id, *_ = await _stalled_world(world)
+    _order_id, *_ = await _stalled_world(world)
     world.clock.advance(minutes=5)
     await scan_stalls(world.repo, world.clock)
     await world.drain()
@@ -66,7 +66,7 @@ async def test_acknowledge_stops_escalation_for_the_stage(world: World) -> None:
 
 
 async def test_snooze_mutes_for_four_hours(world: World) -> None:
-    order_id, *_ = await _stalled_world(world)
+    _order_id, *_ = await _stalled_world(world)
     world.clock.advance(minutes=5)
     await scan_stalls(world.repo, world.clock)
     await world.drain()
@@ -96,7 +96,7 @@ async def test_advance_moves_the_order_once_and_stale_buttons_refuse(world: Worl
 
 
 async def test_other_region_cannot_act_on_the_alert(world: World) -> None:
-    order_id, *_ = await _stalled_world(world)
+    _order_id, *_ = await _stalled_world(world)
     world.clock.advance(minutes=5)
     await scan_stalls(world.repo, world.clock)
     await world.drain()
@@ -120,7 +120,7 @@ async def test_stalled_with_500_orders_never_exceeds_4096_chars(world: World) ->
 
 
 async def test_alert_for_order_that_moved_on_is_not_sent(world: World) -> None:
-    order_id, *_ = await _stalled_world(world)
+    _order_id, *_ = await _stalled_world(world)
     world.clock.advance(minutes=5)
     await scan_stalls(world.repo, world.clock)
     from sqlalchemy import update

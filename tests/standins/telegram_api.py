@@ -23,7 +23,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from typing import Any
@@ -138,7 +138,7 @@ class TelegramStandIn:
         self.faults = Faults()
         self.blocked_chats: set[str] = set()  # 403 "bot was blocked by the user"
         self.missing_chats: set[str] = set()  # 400 "chat not found"
-        self.scripted: dict[str, list[ApiFault]] = {}  # method -> answers to give before behaving normally
+        self.scripted: dict[str, list[ApiFault | None]] = {}  # method -> next answers (None: behave normally)
         self.calls: list[Call] = []
         self.messages: dict[tuple[str, int], dict[str, Any]] = {}
         self.commands: list[dict[str, Any]] = []
@@ -172,8 +172,11 @@ class TelegramStandIn:
         with self._lock:
             return list(self._updates)
 
-    def script(self, method: str, status: int, description: str, parameters: dict[str, Any] | None = None) -> None:
-        self.scripted.setdefault(method.lower(), []).append(ApiFault(status, description, parameters))
+    def script(self, method: str, status: int, description: str = "", parameters: dict[str, Any] | None = None
+               ) -> None:
+        """Answer the next call to `method` with this (status 200: behave normally for that call)."""
+        fault = None if status == 200 else ApiFault(status, description, parameters)
+        self.scripted.setdefault(method.lower(), []).append(fault)
 
     # --- HTTP -----------------------------------------------------------------------------------------------------
 
@@ -201,7 +204,7 @@ class TelegramStandIn:
         with self._lock:
             queue = self.scripted.get(method)
             if queue:
-                return queue.pop(0)
+                return queue.pop(0)  # may be None: this call goes through
             return self.faults.draw(method)
 
     def _record(self, method: str, params: dict[str, Any], ctype: str, fault: ApiFault | None,
@@ -367,10 +370,8 @@ async def _read_params(request: Request) -> dict[str, Any]:
             params[str(name)] = "<file>" if part.get_filename() else payload.decode()
     for key in _JSON_FIELDS & params.keys():
         if isinstance(params[key], str):
-            try:
+            with suppress(ValueError):  # a plain string where JSON was possible: keep it
                 params[key] = json.loads(params[key])
-            except ValueError:
-                pass
     if "chat_id" in params:
         params["chat_id"] = str(params["chat_id"])
     return params

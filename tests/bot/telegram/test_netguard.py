@@ -80,3 +80,15 @@ def test_a_swallowed_attempt_still_fails_the_test(tmp_path: Path) -> None:
     assert "2 failed, 1 passed" in out, out
     assert "netguard: the test tried to reach the network: 192.0.2.1:443" in out
     assert "DNS api.telegram.org" in out
+
+
+def test_ci_backend_hosts_are_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI may run PostgreSQL/Redis as services on other hosts; those (and only those) stay reachable."""
+    from tests import netguard
+
+    monkeypatch.setenv("ORDERHUB_TEST_DATABASE_URL", "postgresql://ci@pg-service:5432/orderhub")
+    monkeypatch.setenv("NETGUARD_ALLOW", "10.1.2.3, Redis-Box")
+    assert netguard._configured_hosts() == {"pg-service", "10.1.2.3", "redis-box"}
+    monkeypatch.setattr(netguard, "_allowed", {"pg-service", "10.1.2.3"})
+    assert netguard._is_local_host("pg-service") and netguard._is_local_host("10.1.2.3")
+    assert not netguard._is_local_host("api.telegram.org") and not netguard._is_local_host("10.1.2.4")

@@ -132,7 +132,7 @@ async def test_blocked_by_user_and_chat_not_found_are_permanent(channel: Telegra
     telegram_api.missing_chats.add("11")
     with pytest.raises(PermanentSendError, match="blocked") as blocked:
         await channel.send(Outgoing(chat_id="10", text="hi"))
-    with pytest.raises(PermanentSendError, match="(?i)chat not found") as missing:
+    with pytest.raises(PermanentSendError, match=r"(?i)chat not found") as missing:
         await channel.send(Outgoing(chat_id="11", text="hi"))
     for exc in (blocked.value, missing.value):
         assert not isinstance(exc, RetryableSendError)
@@ -208,7 +208,7 @@ async def test_update_not_modified_is_success(channel: TelegramChannel, telegram
 
 async def test_update_of_a_vanished_message_is_permanent(channel: TelegramChannel,
                                                          telegram_api: TelegramStandIn) -> None:
-    with pytest.raises(PermanentSendError, match="(?i)message to edit not found"):
+    with pytest.raises(PermanentSendError, match=r"(?i)message to edit not found"):
         await channel.update(ChatRef("telegram", "21", "999"), Card("t"))
 
 
@@ -249,3 +249,59 @@ async def test_every_failure_is_a_send_error(channel: TelegramChannel, telegram_
         telegram_api.script("sendMessage", status, text)
         with pytest.raises(SendError):
             await channel.send(Outgoing(chat_id="1", text="hi"))
+
+
+def _long_card() -> Card:
+    items = "\n".join(f"SKU-{i:03d} 亚麻遮光窗帘 280×260cm" for i in range(400))
+    return Card("大单", (("商品", items),), "待审批", (Button("同意", "t.ok"),))
+
+
+async def test_a_later_part_waits_out_429_instead_of_repeating_the_first(telegram_api: TelegramStandIn) -> None:
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    ch = TelegramChannel(telegram_api.token, telegram_api.url, read_timeout=2, sleep=sleep)
+    # The first part goes through; the second meets a 429 and then a 500 before it is accepted.
+    telegram_api.script("sendMessage", 200)
+    telegram_api.script("sendMessage", 429, "Too Many Requests: retry after 3", {"retry_after": 3})
+    telegram_api.script("sendMessage", 500, "Internal Server Error")
+    try:
+        await ch.send(Outgoing(chat_id="1", card=_long_card()))
+    finally:
+        await ch.close()
+    statuses = [c.status for c in telegram_api.all_calls("sendMessage")]
+    assert statuses[:4] == [200, 429, 500, 200] and set(statuses[4:]) <= {200}
+    assert waits == [3, 1.0]  # retry_after exactly; then the backoff for a second try (0.5 s doubling)
+    texts = [parse_html(m["text"]) for m in telegram_api.ok_calls("sendMessage")]
+    assert sum("SKU-000 " in t for t in texts) == 1  # the first part was not repeated
+    assert sum(t.count("SKU-") for t in texts) == 400
+
+
+async def test_first_part_failures_and_long_bans_go_back_to_the_caller(telegram_api: TelegramStandIn) -> None:
+    async def never(seconds: float) -> None:
+        raise AssertionError("not to be waited out here")
+
+    ch = TelegramChannel(telegram_api.token, telegram_api.url, read_timeout=2, sleep=never)
+    try:
+        telegram_api.script("sendMessage", 429, "Too Many Requests: retry after 2", {"retry_after": 2})
+        with pytest.raises(RetryableSendError) as first:
+            await ch.send(Outgoing(chat_id="1", card=_long_card()))
+        assert first.value.retry_after == 2 and telegram_api.ok_calls("sendMessage") == []
+
+        telegram_api.script("sendMessage", 200)
+        telegram_api.script("sendMessage", 429, "Too Many Requests: retry after 60", {"retry_after": 60})
+        with pytest.raises(RetryableSendError) as later:
+            await ch.send(Outgoing(chat_id="1", card=_long_card()))
+        assert later.value.retry_after == 60
+    finally:
+        await ch.close()
+
+
+async def test_group_upgraded_to_supergroup_is_permanent_and_names_the_new_chat(
+        channel: TelegramChannel, telegram_api: TelegramStandIn) -> None:
+    telegram_api.script("sendMessage", 400, "Bad Request: group chat was upgraded to a supergroup chat",
+                        {"migrate_to_chat_id": -1001234567890})
+    with pytest.raises(PermanentSendError, match="-1001234567890"):
+        await channel.send(Outgoing(chat_id="-4242", text="hi"))

@@ -37,7 +37,7 @@ from storage.chat_repo import SqlChatRepo
 from storage.models import ApprovalRow, OrderRow, OutboxRow
 from tests.chatfake import FakeTime, MemoryAttemptLimiter
 from tests.handlers.conftest import KEY, T0, Clock, World
-from tests.standins.telegram_api import Faults, TelegramStandIn, parse_html
+from tests.standins.telegram_api import TEXT_LIMIT, Faults, TelegramStandIn, parse_html, utf16_len
 from webhooks.app import create_app
 from webhooks.services import AppServices, WebhookConfig
 
@@ -228,3 +228,16 @@ async def test_forged_press_with_a_bad_secret_never_reaches_the_core(
     assert resp.status_code == 401
     assert await consumer.drain() == 0
     assert (await _status(tg_world, ApprovalRow.__table__, approval_id)).status == "pending"
+
+
+async def test_an_approval_card_for_200_items_never_exceeds_4096(tg_world: World,
+                                                                 telegram_api: TelegramStandIn) -> None:
+    w = tg_world
+    await w.user("东区经理", "manager", ["华东"], tg="101")
+    order_id = await w.order("TM20251111-000200", amount="380000.00", city="上海", items=200)
+    await w.approval(order_id, region="华东")
+    await w.drain()
+    calls = telegram_api.all_calls("sendMessage")
+    assert calls and all(c.status == 200 for c in calls)  # Telegram's own limit check never fired
+    assert all(utf16_len(c.params["text"]) <= TEXT_LIMIT for c in calls)
+    assert "inline_keyboard" in calls[-1].params["reply_markup"]  # the buttons ride on the last part

@@ -11,9 +11,11 @@ import redis.asyncio as aioredis
 from typer.testing import CliRunner
 
 from bot.cli_telegram import app as telegram_cli
+from bot.settings import Settings
 from bot.telegram.channel import TelegramChannel
 from bot.telegram.queue import UpdateQueue
 from bot.telegram.runner import COMMANDS, Poller, UpdateConsumer, set_commands, set_webhook, webhook_url
+from bot.telegram.service import webhook_secret
 from handlers.chat import ButtonPressed, ChatRef, CommandReceived, InboundEvent, PermanentSendError
 from tests.standins.telegram_api import TelegramStandIn
 
@@ -127,7 +129,7 @@ async def test_set_webhook_sends_the_secret(channel: TelegramChannel, telegram_a
     assert telegram_api.webhook == {"url": "https://hub.example.cn/webhooks/telegram", "secret_token": "abc_DEF-123"}
     [call] = telegram_api.ok_calls("setWebhook")
     assert call["allowed_updates"] == ["message", "callback_query"]
-    with pytest.raises(PermanentSendError, match="(?i)https"):
+    with pytest.raises(PermanentSendError, match=r"(?i)https"):
         await set_webhook(channel, "http://insecure.example/webhooks/telegram", "abc")
 
 
@@ -152,9 +154,12 @@ def cli_env(telegram_api: TelegramStandIn, monkeypatch: pytest.MonkeyPatch, tmp_
 
 def test_cli_set_and_delete_webhook(cli_env: TelegramStandIn, monkeypatch: pytest.MonkeyPatch) -> None:
     runner = CliRunner()
-    missing = runner.invoke(telegram_cli, ["set-webhook", "https://hub.example.cn"])
-    assert missing.exit_code == 2 and "WEBHOOK_SECRET" in missing.output
-    assert cli_env.webhook is None
+    derived = runner.invoke(telegram_cli, ["set-webhook", "https://hub.example.cn"])
+    assert derived.exit_code == 0, derived.output
+    # No secret configured: the one serve's route will check, derived from the token (and not the token itself).
+    assert cli_env.webhook is not None
+    assert cli_env.webhook["secret_token"] == webhook_secret(Settings(_env_file=None))
+    assert cli_env.token.partition(":")[2] not in cli_env.webhook["secret_token"]
 
     monkeypatch.setenv("ORDERHUB_TELEGRAM_WEBHOOK_SECRET", "cli_secret-1")
     result = runner.invoke(telegram_cli, ["set-webhook", "https://hub.example.cn"])

@@ -1,0 +1,94 @@
+"""Wiring of the chat core for the composition root: one call builds the context every chat event is handled in,
+the outbox notifier and (on demand) the leader-only scheduler.
+
+    core = build_chat_core(runtime.db, runtime.redis, channels, runtime.clock, runtime.current_rules,
+                           token_key=chat_token_key(settings), language=settings.language, timezone=settings.timezone)
+    handle = core.handle                       # give this to each platform's consumer (Telegram, WeCom)
+    await core.start_scheduler()               # stall scan, escalation, outbox sweep (leader only)
+    ...
+    await core.close()
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.scheduler import ChatJobs, ChatScheduler, start_scheduler
+from engine.order import Order
+from engine.rules import RuleSet
+from engine.stages import Stage
+from engine.stall import ladder_from_rules
+from handlers.chat import ChatChannel, InboundEvent
+from handlers.dispatch import ChatContext, handle_event
+from handlers.notifier import Notifier
+from handlers.ports import Clock
+from storage.chat_repo import SqlChatRepo
+from storage.rate_limit import RedisAttemptLimiter
+
+
+class LiveDeadlines:
+    """`DeadlinePolicy` over the rules as they are now (they reload while the process runs)."""
+
+    def __init__(self, rules: Callable[[], RuleSet]) -> None:
+        self._rules = rules
+
+    def deadline_for(self, order: Order, stage: Stage, entered_at: datetime) -> datetime | None:
+        return self._rules().deadline_for(order, stage, entered_at)
+
+
+def chat_token_key(settings: Any) -> bytes:
+    """The button-token signing key: `ORDERHUB_TOKEN_KEY` when set (needed when processes run on several hosts),
+    else a random key kept in `<data_dir>/token.key` (created once, mode 0600)."""
+    configured = getattr(settings, "token_key", None)
+    if configured is not None:
+        value = configured.get_secret_value() if hasattr(configured, "get_secret_value") else str(configured)
+        return value.encode()
+    path = Path(settings.data_dir) / "token.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(secrets.token_bytes(32))
+    return path.read_bytes()
+
+
+@dataclass
+class ChatCore:
+    ctx: ChatContext
+    notifier: Notifier
+    repo: SqlChatRepo
+    redis: aioredis.Redis
+    rules: Callable[[], RuleSet]
+    scheduler: ChatScheduler | None = field(default=None)
+
+    async def handle(self, event: InboundEvent) -> None:
+        await handle_event(event, self.ctx)
+
+    async def start_scheduler(self, **every: float) -> ChatScheduler:
+        jobs = ChatJobs(self.repo, self.ctx.clock, self.notifier, lambda: ladder_from_rules(self.rules().escalation))
+        self.scheduler = await start_scheduler(self.redis, jobs, **every)
+        return self.scheduler
+
+    async def close(self) -> None:
+        if self.scheduler is not None:
+            await self.scheduler.stop()
+
+
+def build_chat_core(db: AsyncEngine, redis: aioredis.Redis, channels: Mapping[str, ChatChannel], clock: Clock,
+                    rules: Callable[[], RuleSet], *, token_key: bytes, language: str = "zh",
+                    timezone: str = "Asia/Shanghai") -> ChatCore:
+    repo = SqlChatRepo(db)
+    notifier = Notifier(repo, channels, clock, token_key=token_key, language=language, timezone=timezone)
+    ctx = ChatContext(channels=channels, repo=repo, clock=clock, token_key=token_key,
+                      limiter=RedisAttemptLimiter(redis), deadlines=LiveDeadlines(rules), delivery=notifier,
+                      language=language, timezone=timezone)
+    return ChatCore(ctx, notifier, repo, redis, rules)

@@ -1,0 +1,104 @@
+"""The chat scheduler: stall scan, approval escalation and the outbox sweep, run only by the lease holder.
+
+Every process may start one; the Redis lease (storage.lease) makes exactly one of them act, so N processes never
+send an alert N times. Jobs are plain async functions over the chat core (arq's shape); APScheduler v3 only
+times them. The outbox sweep runs on the leader too, so two notifiers never race for the same row.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import redis.asyncio as aioredis
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from engine.stall import Rung
+from handlers.approvals import escalate_due
+from handlers.chat_ports import ChatRepo
+from handlers.notifier import Notifier
+from handlers.ports import Clock
+from handlers.stalls import scan_stalls
+from storage.keys import SCHEDULER_LEASE
+from storage.lease import RedisLease
+
+log = logging.getLogger("orderhub.scheduler")
+
+
+@dataclass(slots=True)
+class ChatJobs:
+    repo: ChatRepo
+    clock: Clock
+    notifier: Notifier
+    ladder: Callable[[], Sequence[Rung]]  # read at every scan: the rules may have been reloaded
+
+
+class ChatScheduler:
+    def __init__(self, lease: RedisLease, jobs: ChatJobs, *, stall_every_s: float = 60, escalation_every_s: float = 60,
+                 outbox_every_s: float = 2, lease_every_s: float | None = None) -> None:
+        self.lease = lease
+        self.jobs = jobs
+        self.runs: Counter[str] = Counter()
+        self.scheduler = AsyncIOScheduler(timezone=UTC)
+        every = {"lease": lease_every_s or lease.ttl_ms / 1000 / 3, "stall_scan": stall_every_s,
+                 "escalation": escalation_every_s, "outbox": outbox_every_s}
+        jobs_by_name: dict[str, Callable[[], Awaitable[object]]] = {
+            "stall_scan": self._stall_scan, "escalation": self._escalation, "outbox": self._outbox,
+        }
+        self.scheduler.add_job(self._tick_lease, "interval", seconds=every["lease"], id="lease", max_instances=1,
+                               coalesce=True, next_run_time=datetime.now(UTC))
+        for name, fn in jobs_by_name.items():
+            self.scheduler.add_job(self._as_leader(name, fn), "interval", seconds=every[name], id=name,
+                                   max_instances=1, coalesce=True, misfire_grace_time=None)
+
+    async def _tick_lease(self) -> None:
+        was = self.lease.held
+        now = await self.lease.tick()
+        if now != was:
+            log.info("scheduler lease %s", "taken" if now else "lost")
+
+    def _as_leader(self, name: str, fn: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
+        async def job() -> None:
+            if not self.lease.held:
+                return
+            try:
+                await fn()
+                self.runs[name] += 1
+            except Exception:
+                log.exception("scheduler job %s failed", name)
+
+        job.__name__ = name
+        return job
+
+    async def _stall_scan(self) -> None:
+        await scan_stalls(self.jobs.repo, self.jobs.clock, self.jobs.ladder())
+
+    async def _escalation(self) -> None:
+        await escalate_due(self.jobs.repo, self.jobs.clock)
+
+    async def _outbox(self) -> None:
+        await self.jobs.notifier.run_once(limit=200)
+
+    def start(self) -> None:
+        """Needs a running event loop."""
+        self.scheduler.start()
+
+    async def stop(self) -> None:
+        """Idempotent: stop the jobs and hand the lease on at once instead of waiting for it to expire."""
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        try:
+            await self.lease.release()
+        except aioredis.RedisError:
+            log.warning("could not release the scheduler lease; it expires by itself")
+
+
+async def start_scheduler(redis: aioredis.Redis, jobs: ChatJobs, *, lease_key: str = SCHEDULER_LEASE,
+                          lease_ttl_ms: int = 15_000, **every: float) -> ChatScheduler:
+    """Build and start the scheduler in this process; call `await sched.stop()` on shutdown."""
+    sched = ChatScheduler(RedisLease(redis, lease_key, ttl_ms=lease_ttl_ms), jobs, **every)
+    sched.start()
+    return sched

@@ -1,0 +1,110 @@
+"""Everything Telegram in one object for the composition root: build from Settings, start, run, close.
+
+    tg = TelegramService.build(settings, redis)              # None when ORDERHUB_TELEGRAM_TOKEN is unset
+    services.extra_routers.append(tg.router)                 # webhook mode only (router is None when polling)
+    channels["telegram"] = tg.channel                        # for ChatContext and the Notifier
+    await tg.start()                                         # getMe, command menu, setWebhook (webhook mode)
+    task = asyncio.create_task(tg.run(stop, handle))         # consumer (+ poller in polling mode)
+    await tg.close()
+
+Mode: ORDERHUB_PUBLIC_URL set → webhook at <public_url>/webhooks/telegram, else long polling (SPEC §4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from fastapi import APIRouter
+
+from bot.telegram.channel import TelegramChannel
+from bot.telegram.queue import UpdateQueue
+from bot.telegram.runner import (
+    EventHandler,
+    Poller,
+    UpdateConsumer,
+    delete_webhook,
+    make_router,
+    set_commands,
+    set_webhook,
+    webhook_url,
+)
+from handlers.chat import PermanentSendError, RetryableSendError
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+    from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def webhook_secret(settings: Settings) -> str:
+    """ORDERHUB_TELEGRAM_WEBHOOK_SECRET, or one derived from the bot token: stable across restarts and replicas,
+    and only guessable by someone who holds the token already (who could read the updates anyway)."""
+    if settings.telegram_webhook_secret is not None:
+        return settings.telegram_webhook_secret.get_secret_value()
+    assert settings.telegram_token is not None
+    token = settings.telegram_token.get_secret_value()
+    return hashlib.sha256(b"orderhub/telegram-webhook/" + token.encode()).hexdigest()
+
+
+@dataclass
+class TelegramService:
+    channel: TelegramChannel
+    queue: UpdateQueue
+    public_url: str | None
+    secret: str
+    router: APIRouter | None  # the webhook route, to add to AppServices.extra_routers (None in polling mode)
+
+    @classmethod
+    def build(cls, settings: Settings, redis: aioredis.Redis) -> TelegramService | None:
+        if settings.telegram_token is None:
+            return None
+        queue = UpdateQueue(redis)
+        secret = webhook_secret(settings)
+        router = make_router(secret, queue.push, max_body_bytes=settings.max_body_bytes) if settings.public_url \
+            else None
+        return cls(TelegramChannel.from_settings(settings), queue, settings.public_url, secret, router)
+
+    @property
+    def webhook_mode(self) -> bool:
+        return self.public_url is not None
+
+    async def start(self, *, register: bool = True) -> None:
+        """Learn our identity and (with `register`) publish the command menu and the webhook.
+
+        A network failure here is not fatal (sends work without getMe; the menu and webhook stay as they were set
+        last time), a rejected token is.
+        """
+        try:
+            await self.channel.start()
+        except RetryableSendError as exc:
+            log.warning("telegram getMe failed, continuing: %s", exc)
+        if not register:
+            return
+        try:
+            await set_commands(self.channel)
+            if self.public_url:
+                await set_webhook(self.channel, webhook_url(self.public_url), self.secret)
+        except (RetryableSendError, PermanentSendError) as exc:
+            log.warning("telegram set-up incomplete (menu/webhook): %s", exc)
+
+    async def run(self, stop: asyncio.Event, handle: EventHandler) -> None:
+        """Until `stop`: the consumer feeding `handle` (the core's handle_event bound to its context), and the
+        poller in polling mode. Both share the queue, so several processes can run consumers; run one poller only
+        (Telegram answers 409 to a second concurrent getUpdates)."""
+        consumer = UpdateConsumer(self.queue, handle, channel=self.channel)
+        loops = [consumer.run(stop)]
+        if not self.webhook_mode:
+            loops.append(Poller(self.channel, self.queue.push).run(stop))
+        await asyncio.gather(*loops)
+
+    async def remove_webhook(self) -> None:
+        await delete_webhook(self.channel)
+
+    async def close(self) -> None:
+        await self.channel.close()

@@ -1,0 +1,211 @@
+"""The intake unit of work on PostgreSQL: a batch's rows travel as a few typed arrays, in few round trips.
+
+A 500-order batch is two statements: the lookup of stored keys (`JOIN unnest($1::text[], $2::text[])`) and one
+`INSERT … SELECT FROM unnest(…)` of the orders whose data-modifying CTEs also insert their transitions, approvals and
+the approvals' outbox rows, joined to the orders actually inserted. asyncpg encodes the arrays in binary and caches
+one prepared statement per shape. Through SQLAlchemy Core the same batch cost ~4x more (per-row TypeDecorator and
+JSON processing, a 13,000-parameter statement rendered each time, a tuple `IN` planned badly) and five round trips.
+Everything still runs on the SQLAlchemy connection (`exec_driver_sql`), so the transaction, the pool and the
+exception types are SQLAlchemy's, and `apply_update` (rare) stays on Core.
+
+Values are converted here exactly as the column types of storage/types.py would: UTC datetimes stored naive,
+money as integer fen, JSON as text (orjson) cast to the column's type. Strings are never cast to `varchar(n)`
+explicitly (that would truncate silently); the INSERT's assignment cast refuses an over-long value, as Core does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from sqlalchemy import JSON, Boolean, Integer, Table
+from sqlalchemy.dialects import postgresql
+
+from engine.order import Transition
+from engine.stages import Stage
+from handlers.intake import ExistingOrder, OrderKey, OrderPlan, PlannedApproval
+from storage.intake_store import APPROVALS, ORDERS, OUTBOX, TRANSITIONS, SqlIntakeUnit, order_values
+from storage.types import MoneyCents, UTCDateTime
+
+_EXISTING = (
+    "SELECT o.id, o.channel, o.external_id, o.payload_hash, o.stage, o.stage_entered_at FROM orders o "
+    "JOIN unnest($1::text[], $2::text[]) AS k(channel, external_id) "
+    "ON o.channel = k.channel AND o.external_id = k.external_id"
+)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _naive_utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is UTC:  # the common case (the clock's `now`): no zone arithmetic
+        return value.replace(tzinfo=None)
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def _cents(value: Decimal | None) -> int | None:
+    return None if value is None else int((Decimal(value) * 100).to_integral_value())
+
+
+def _json(value: Any) -> str:
+    # None becomes JSON 'null', as SQLAlchemy's JSON type (none_as_null=False) stores it.
+    return orjson.dumps(value, default=_json_default).decode()
+
+
+Converter = Callable[[Any], Any] | None
+
+
+def _column_kind(table: Table, name: str) -> tuple[str, str, Converter]:
+    """(array element type of the parameter, cast in the SELECT, Python converter) for one column."""
+    t = table.c[name].type
+    if isinstance(t, UTCDateTime):
+        return "timestamp", "", _naive_utc
+    if isinstance(t, MoneyCents):
+        return "int8", "", _cents
+    if isinstance(t, JSON):
+        return "text", "::" + t.compile(dialect=postgresql.dialect()), _json
+    if isinstance(t, Boolean):
+        return "bool", "", None
+    if isinstance(t, Integer):
+        return "int8", "", None
+    return "text", "", None
+
+
+class UnnestInsert:
+    """`INSERT INTO t (cols) SELECT … FROM unnest(arrays) [suffix]` for rows given as dicts with the same keys.
+
+    Columns the rows leave out get their model's scalar default, as a Core insert would fill them in. With
+    `via_orders`, the rows name their order by `channel` and `external_id` and are joined to the CTE `o` (the orders
+    just inserted) for `order_id`: rows of an order that was not inserted (a duplicate) are dropped by the join.
+    Parameters are numbered from `start`, so several of these can share one statement.
+    """
+
+    def __init__(self, table: Table, columns: Sequence[str], suffix: str = "", *, start: int = 1,
+                 via_orders: bool = False) -> None:
+        keys = ["channel", "external_id"] if via_orders else []
+        own = [c for c in columns if c not in keys and not (via_orders and c == "order_id")]
+        self.defaults = {
+            c.name: c.default.arg for c in table.c
+            if c.name not in own and c.default is not None and c.default.is_scalar and c.name != "order_id"
+        }
+        self.columns = [*own, *self.defaults]
+        self.arrays = [*keys, *self.columns]
+        kinds = [_column_kind(ORDERS, c) for c in keys] + [_column_kind(table, c) for c in self.columns]
+        self.converters = [k[2] for k in kinds]
+        self.count = len(kinds)
+        params = ", ".join(f"${start + i}::{k[0]}[]" for i, k in enumerate(kinds))
+        names = ", ".join(f"c{i}" for i in range(len(kinds)))
+        select = ", ".join([*(["o.id"] if via_orders else []),
+                            *(f"u.c{i}{k[1]}" for i, k in enumerate(kinds) if i >= len(keys))])
+        target = ", ".join([*(["order_id"] if via_orders else []), *self.columns])
+        join = " JOIN o ON o.channel = u.c0 AND o.external_id = u.c1" if via_orders else ""
+        self.sql = (f"INSERT INTO {table.name} ({target}) SELECT {select} "
+                    f"FROM unnest({params}) AS u({names}){join} {suffix}").strip()
+
+    def params(self, rows: Sequence[dict[str, Any]]) -> tuple[list[Any], ...]:
+        arrays: list[list[Any]] = []
+        for name, conv in zip(self.arrays, self.converters, strict=True):
+            if name in self.defaults:
+                values = [self.defaults[name]] * len(rows)
+            else:
+                values = [r[name] for r in rows]
+            arrays.append(values if conv is None else [conv(v) for v in values])
+        return tuple(arrays)
+
+
+_cache: dict[tuple[Any, ...], UnnestInsert] = {}
+
+
+def unnest_insert(table: Table, rows: Sequence[dict[str, Any]], suffix: str = "", *, start: int = 1,
+                  via_orders: bool = False) -> UnnestInsert:
+    key = (table.name, tuple(rows[0]), suffix, start, via_orders)
+    stmt = _cache.get(key)
+    if stmt is None:
+        stmt = _cache[key] = UnnestInsert(table, list(rows[0]), suffix, start=start, via_orders=via_orders)
+    return stmt
+
+
+_OUTBOX_FOR_APPROVALS = (
+    f"INSERT INTO {OUTBOX.name} (dedup_key, kind, created_at, due_at, recipient_role, recipient_region, payload, "
+    "status, attempts) SELECT 'approval:' || a.id, 'approval_request', ${now}::timestamp, ${now}::timestamp, "
+    "a.required_role, a.region, json_build_object('approval_id', a.id, 'order_id', a.order_id), 'pending', 0 FROM a"
+)
+
+
+class PgIntakeUnit(SqlIntakeUnit):
+    """`SqlIntakeUnit` with the batch statements sent as arrays; same rows, same results."""
+
+    async def _run(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        result = await self.conn.exec_driver_sql(sql, params)
+        return list(result.all()) if result.returns_rows else []
+
+    async def existing(self, keys: list[OrderKey]) -> dict[OrderKey, ExistingOrder]:
+        if not keys:
+            return {}
+        rows = await self._run(_EXISTING, ([k[0] for k in keys], [k[1] for k in keys]))
+        return {
+            (ch, ext): ExistingOrder(oid, digest, Stage(stage), entered.replace(tzinfo=UTC))
+            for oid, ch, ext, digest, stage, entered in rows
+        }
+
+    async def insert_new(self, plans: list[OrderPlan]) -> set[OrderKey]:
+        """Orders, their transitions, approvals and the approvals' outbox rows in one statement (one round trip):
+        data-modifying CTEs, the children joined to the orders actually inserted."""
+        orders = [order_values(p, self.now) for p in plans]
+        transitions = [
+            {"channel": p.channel, "external_id": p.data.external_id, **_transition(t)}
+            for p in plans for t in p.transitions
+        ]
+        approvals = [
+            {"channel": p.channel, "external_id": p.data.external_id, **self._approval(p, a)}
+            for p in plans for a in p.approvals
+        ]
+        o = unnest_insert(ORDERS, orders, "ON CONFLICT (channel, external_id) DO NOTHING RETURNING id, channel, "
+                          "external_id")
+        ctes, params = [f"o AS ({o.sql})"], [*o.params(orders)]
+        if transitions:
+            t = unnest_insert(TRANSITIONS, transitions, start=len(params) + 1, via_orders=True)
+            ctes.append(f"t AS ({t.sql})")
+            params += t.params(transitions)
+        if approvals:
+            a = unnest_insert(APPROVALS, approvals, "RETURNING id, order_id, required_role, region",
+                              start=len(params) + 1, via_orders=True)
+            params += a.params(approvals)
+            ctes += [f"a AS ({a.sql})", "x AS (" + _OUTBOX_FOR_APPROVALS.replace("{now}", str(len(params) + 1)) + ")"]
+            params.append(_naive_utc(self.now))
+        rows = await self._run(f"WITH {', '.join(ctes)} SELECT id, channel, external_id FROM o", tuple(params))
+        return {(ch, ext) for _, ch, ext in rows}
+
+    def _approval(self, p: OrderPlan, a: PlannedApproval) -> dict[str, Any]:
+        return {"kind": a.need.kind, "level": a.need.level, "required_role": a.need.role, "region": a.need.region,
+                "amount": p.data.amount, "order_version": p.payload_hash, "rule_id": a.need.rule_id,
+                "status": "pending", "requested_by": "system", "requested_at": self.now,
+                "escalate_at": a.escalate_at, "escalation_level": 0, "reason": ""}
+
+    async def _children(self, plans: list[OrderPlan], ids: dict[OrderKey, int]) -> None:
+        """Children of orders whose ids are known (an update of a stored order)."""
+        transitions = [{"order_id": ids[p.key], **_transition(t)} for p in plans for t in p.transitions]
+        if transitions:
+            stmt = unnest_insert(TRANSITIONS, transitions)
+            await self._run(stmt.sql, stmt.params(transitions))
+        approvals = [{"order_id": ids[p.key], **self._approval(p, a)} for p in plans for a in p.approvals]
+        if approvals:
+            stmt = unnest_insert(APPROVALS, approvals, "RETURNING id, order_id, required_role, region")
+            params = stmt.params(approvals)
+            outbox = _OUTBOX_FOR_APPROVALS.replace("{now}", str(len(params) + 1))
+            await self._run(f"WITH a AS ({stmt.sql}) {outbox}", (*params, _naive_utc(self.now)))
+
+
+def _transition(t: Transition) -> dict[str, Any]:
+    return {"at": t.at, "from_stage": t.from_stage.value if t.from_stage else None, "to_stage": t.to_stage.value,
+            "actor": t.actor, "reason": t.reason}

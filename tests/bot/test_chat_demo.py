@@ -1,0 +1,58 @@
+"""The chat half of `orderhub demo` runs the real core on the console channel and tells a readable story."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from io import StringIO
+
+import redis.asyncio as aioredis
+from rich.console import Console
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.chat_demo import run_chat_demo
+from bot.settings import BUNDLED_RULES
+from engine.rules import load_rules
+from storage.models import ApprovalRow, OrderRow, OutboxRow
+
+
+class Clock:
+    def now(self) -> datetime:
+        return datetime(2025, 11, 11, 6, 0, tzinfo=UTC)
+
+
+async def _order(db: AsyncEngine, ext: str, city: str, region: str, amount: str, stage: str, approval: bool) -> None:
+    now = Clock().now()
+    async with db.begin() as conn:
+        res = await conn.execute(insert(OrderRow.__table__).values(
+            channel="generic", external_id=ext, created_at=now, received_at=now, updated_at=now, customer_id="C1",
+            customer_name="王女士", customer_phone="13800138000", customer_city=city, region=region,
+            amount=Decimal(amount), items=[{"sku": "CUR-1", "name": "窗帘", "qty": 1, "unit_price": amount}],
+            custom_fields={}, payload_hash=hashlib.md5(ext.encode()).hexdigest(), stage=stage, stage_entered_at=now,
+            stage_deadline=now + timedelta(days=1), priority=0))
+        oid = res.inserted_primary_key[0]
+        if approval:
+            a = await conn.execute(insert(ApprovalRow.__table__).values(
+                order_id=oid, kind="order", level=1, required_role="manager", region=region, amount=Decimal(amount),
+                order_version=hashlib.md5(ext.encode()).hexdigest(), status="pending", requested_at=now))
+            aid = a.inserted_primary_key[0]
+            await conn.execute(insert(OutboxRow.__table__).values(
+                dedup_key=f"approval:{aid}", kind="approval_request", created_at=now, due_at=now,
+                recipient_role="manager", recipient_region=region, payload={"approval_id": aid, "order_id": oid}))
+
+
+async def test_chat_demo_transcript(db: AsyncEngine, redis: aioredis.Redis) -> None:
+    rules = load_rules(BUNDLED_RULES.read_text(encoding="utf-8"), str(BUNDLED_RULES))
+    await _order(db, "D1-000001", "杭州", "华东", "8000.00", "pending_confirm", True)
+    await _order(db, "D1-000002", "广州", "华南", "9000.00", "pending_confirm", True)
+    await _order(db, "D1-000003", "上海", "华东", "3000.00", "designing", False)
+    out = StringIO()
+    ok = await run_chat_demo(db, redis, lambda: rules, Clock(), Console(file=out, width=120, color_system=None),
+                             prefix="D1-")
+    text = out.getvalue()
+    assert ok, text
+    for piece in ("审批请求 · 订单 D1-000001", "无权审批此订单", "✅ 已批准", "请回复驳回", "❌ 已驳回", "客户改单",
+                  "⏰ 订单超时 · D1-000003", "已确认", "只接受您本人的联系方式", "📦 D1-000001", "138****8000"):
+        assert piece in text, piece

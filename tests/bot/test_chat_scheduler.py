@@ -1,0 +1,84 @@
+"""Two scheduler processes, one lease: only the leader scans and sends; when it stops, the other takes over.
+Runs on the real Redis at 127.0.0.1:6379 db 15 (random key, cleaned up); skipped when it is not reachable."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from io import StringIO
+
+import pytest
+import redis.asyncio as aioredis
+from rich.console import Console
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.console_channel import ConsoleChannel
+from bot.scheduler import ChatJobs, start_scheduler
+from engine.stall import DEFAULT_LADDER
+from handlers.chat import Button, Card, ChatRef, Outgoing
+from handlers.chat_ports import NewOutbox
+from handlers.notifier import Notifier
+from storage.chat_repo import SqlChatRepo
+from storage.models import ChatIdentityRow, UserRow
+from tests.chatfake import FakeChannel
+
+
+class Clock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+async def test_only_the_leader_runs_jobs(db: AsyncEngine) -> None:
+    redis = aioredis.Redis.from_url("redis://127.0.0.1:6379/15")
+    try:
+        await redis.ping()
+    except (aioredis.RedisError, OSError) as exc:
+        await redis.aclose()
+        pytest.skip(f"no Redis at 127.0.0.1:6379: {exc}")
+    key = f"test:{uuid.uuid4().hex}:lease"
+    repo, clock, channel = SqlChatRepo(db), Clock(), FakeChannel()
+    async with db.begin() as conn:
+        res = await conn.execute(UserRow.__table__.insert().values(name="a", role="admin", regions=[],
+                                                                   created_at=clock.now(), active=True))
+        await conn.execute(ChatIdentityRow.__table__.insert().values(
+            user_id=res.inserted_primary_key[0], platform="telegram", external_id="9", chat_id="9",
+            linked_at=clock.now()))
+
+    def jobs() -> ChatJobs:
+        notifier = Notifier(repo, {"telegram": channel}, clock, token_key=b"k")
+        return ChatJobs(repo, clock, notifier, lambda: DEFAULT_LADDER)
+
+    fast = {"stall_every_s": 0.1, "escalation_every_s": 0.1, "outbox_every_s": 0.1, "lease_every_s": 0.1}
+    first = await start_scheduler(redis, jobs(), lease_key=key, lease_ttl_ms=600, **fast)
+    await asyncio.sleep(0.3)
+    second = await start_scheduler(redis, jobs(), lease_key=key, lease_ttl_ms=600, **fast)
+    try:
+        await repo.enqueue([NewOutbox("n1", "notice", clock.now(), {"text": "hello"}, recipient_role="admin")],
+                           clock.now())
+        await asyncio.sleep(0.8)
+        assert first.runs["stall_scan"] > 0 and first.runs["outbox"] > 0
+        assert sum(second.runs.values()) == 0
+        assert [s.text for s in channel.sent] == ["hello"]  # once, though two schedulers run
+        await first.stop()
+        await asyncio.sleep(1.0)
+        assert second.runs["outbox"] > 0  # took over
+    finally:
+        await first.stop()
+        await second.stop()
+        await redis.delete(key)
+        await redis.aclose()
+
+
+async def test_console_channel_transcript() -> None:
+    out = StringIO()
+    channel = ConsoleChannel(Console(file=out, width=100, color_system=None), names={"101": "东区经理"})
+    card = Card("审批请求 · 订单 TM1", (("金额", "¥8,000.00"),), "⏳ 待审批", (Button("批准", "t"),))
+    ref = await channel.send(Outgoing(chat_id="101", card=card))
+    await channel.update(ref, Card("审批请求 · 订单 TM1", (("金额", "¥8,000.00"),), "✅ 已批准"))
+    await channel.answer("cb", "已批准")
+    await channel.send(Outgoing(chat_id="7", text="您好", request_contact=True))
+    text = out.getvalue()
+    assert ref == ChatRef("console", "101", "1")
+    for piece in ("东区经理", "审批请求 · 订单 TM1", "[ 批准 ]", "✅ 已批准", "💬 已批准", "您好", "share-contact"):
+        assert piece in text
