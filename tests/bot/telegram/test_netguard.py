@@ -86,6 +86,7 @@ def test_ci_backend_hosts_are_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
     """CI may run PostgreSQL/Redis as services on other hosts; those (and only those) stay reachable."""
     from tests import netguard
 
+    monkeypatch.delenv("ORDERHUB_TEST_REDIS_URL", raising=False)
     monkeypatch.setenv("ORDERHUB_TEST_DATABASE_URL", "postgresql://ci@pg-service:5432/orderhub")
     monkeypatch.setenv("NETGUARD_ALLOW", "10.1.2.3, Redis-Box")
     assert netguard._configured_hosts() == {"pg-service", "10.1.2.3", "redis-box"}
