@@ -106,13 +106,20 @@ class SqlIntakeUnit:
             values.pop(k)
         await self.conn.execute(update(ORDERS).where(ORDERS.c.id == plan.existing_id).values(**values))
         if supersede_pending:
-            # The old cards' buttons stop working: their approval rows are no longer pending.
-            await self.conn.execute(
+            # The old cards' buttons stop working: their approval rows are no longer pending, and every copy of
+            # each old card is edited to say so (the notifier's approval_outcome job).
+            voided = (await self.conn.execute(
                 update(APPROVALS)
                 .where(APPROVALS.c.order_id == plan.existing_id, APPROVALS.c.status == "pending")
                 .values(status="superseded", decided_at=self.now, decided_by="system",
                         reason="order changed after the request")
-            )
+                .returning(APPROVALS.c.id)
+            )).scalars().all()
+            if voided:
+                await self.conn.execute(self._insert(OUTBOX).on_conflict_do_nothing(index_elements=["dedup_key"]), [
+                    {"dedup_key": f"approval_outcome:{i}", "kind": "approval_outcome", "created_at": self.now,
+                     "due_at": self.now, "payload": {"approval_id": i}, "status": "pending", "attempts": 0}
+                    for i in voided])
         await self._children([plan], {plan.key: plan.existing_id})
 
     async def _children(self, plans: list[OrderPlan], ids: dict[OrderKey, int]) -> None:

@@ -81,7 +81,12 @@ async def test_changed_order_supersedes_its_pending_approval(
     assert order.amount == Decimal("9900.00")
     assert [a.status for a in approvals] == ["superseded", "pending"]
     assert approvals[1].amount == Decimal("9900.00")
-    assert await count(db, OutboxRow) == 2
+    async with db.connect() as conn:
+        outbox = (await conn.execute(select(OutboxRow.kind, OutboxRow.payload).order_by(OutboxRow.id))).all()
+    # the old card is edited to say it is void; the new request goes out
+    assert sorted((k, p["approval_id"]) for k, p in outbox) == [
+        ("approval_outcome", approvals[0].id), ("approval_request", approvals[0].id),
+        ("approval_request", approvals[1].id)]
 
 
 async def test_changed_order_below_threshold_is_confirmed(
@@ -96,6 +101,7 @@ async def test_changed_order_below_threshold_is_confirmed(
         approval = (await conn.execute(select(ApprovalRow))).one()
     assert order.stage == "designing"
     assert approval.status == "superseded"
+    assert await count(db, OutboxRow, OutboxRow.kind == "approval_outcome") == 1
 
 
 async def test_poisoned_entry_is_dead_lettered_after_exactly_three_tries(
