@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -15,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bot import cli_rules, cli_telegram
 from bot.settings import Settings
 from bot.wiring import Runtime
 
@@ -26,19 +26,9 @@ db_app = typer.Typer(help="The database.", no_args_is_help=True)
 app.add_typer(queue_app, name="queue")
 app.add_typer(users_app, name="users")
 app.add_typer(db_app, name="db")
+app.add_typer(cli_rules.app, name="rules", help="Validate, explain and compare business rules.")
+app.add_typer(cli_telegram.app, name="telegram", help="Telegram webhook registration.")
 console = Console()
-
-
-def _mount_optional() -> None:
-    """Sub-apps of other features register here; a missing one must not break the core commands."""
-    with contextlib.suppress(ImportError):
-        from bot import cli_rules
-
-        app.add_typer(cli_rules.app, name="rules", help="Validate, explain and compare business rules.")
-    with contextlib.suppress(ImportError):
-        from bot import cli_telegram
-
-        app.add_typer(cli_telegram.app, name="telegram", help="Telegram webhook registration.")
 
 
 def run_with_runtime(fn: Callable[[Runtime], Awaitable[T]], *, upgrade: bool = False) -> T:
@@ -97,7 +87,8 @@ def worker(
     burst: Annotated[bool, typer.Option(help="Drain the queue, then exit.")] = False,
     metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics on this port.")] = None,
 ) -> None:
-    """One intake worker: queue → database, in batches. Run several; Redis consumer groups spread the work."""
+    """One intake worker (queue → database, in batches) and the chat consumer (button presses, queries).
+    Run several; Redis consumer groups spread the work."""
     _logging()
     if metrics_port:
         from prometheus_client import start_http_server
@@ -105,16 +96,38 @@ def worker(
         start_http_server(metrics_port, addr="127.0.0.1")
 
     async def _run(rt: Runtime) -> None:
+        from bot.chat_runtime import WORKER, ChatRuntime
         from bot.gc_tuning import freeze_startup_objects, tune_gc
 
         await rt.start_rules(watch=not burst)
-        tune_gc()
-        await freeze_startup_objects()
-        totals = await rt.intake_worker().run(None if burst else _stop_event(), burst=burst)
+        stop = None if burst else _stop_event()
+        chat = ChatRuntime.build(rt)
+        try:
+            if stop is not None:  # chat updates queued by the webhook route or the poller → the chat core
+                rt.background.extend(await chat.start(WORKER, stop))
+            tune_gc()
+            await freeze_startup_objects()
+            totals = await rt.intake_worker().run(stop, burst=burst)
+        finally:
+            await chat.close()
         console.print(f"stored {totals.inserted} new, {totals.updated} updated, {totals.duplicates} duplicates, "
                       f"{len(totals.failed)} failed tries")
 
     run_with_runtime(_run)
+
+
+@app.command()
+def scheduler() -> None:
+    """The timed jobs: stall scan, approval escalation, outbox sweep (and the Telegram poller in polling mode).
+    Run one or more; a Redis lease lets exactly one act at a time."""
+    from bot.serve import run_scheduler
+
+    _logging()
+
+    async def _main() -> None:
+        await run_scheduler(Settings(), _stop_event())
+
+    asyncio.run(_main())
 
 
 @app.command()
@@ -223,6 +236,30 @@ def users_link(
     console.print(f"linked {name} to {platform} {ident}")
 
 
+@users_app.command("invite")
+def users_invite(
+    name: str,
+    days: Annotated[int, typer.Option(help="How long the code stays valid.")] = 3,
+) -> None:
+    """A one-time code NAME sends to the bot (`/link CODE`) to tie their chat account; printed on the last line."""
+    from datetime import timedelta
+
+    from storage.chat_repo import SqlChatRepo
+    from storage.users_repo import UserError
+
+    async def _run(rt: Runtime) -> str:
+        user = await rt.users.by_name(name)
+        return await SqlChatRepo(rt.db).create_link_code(user.id, datetime.now(UTC), timedelta(days=days))
+
+    try:
+        code = run_with_runtime(_run, upgrade=True)
+    except UserError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    console.print(f"{name}: send [bold]/link {code}[/] to the bot within {days} day(s); the code works once")
+    print(code)
+
+
 @users_app.command("list")
 def users_list() -> None:
     """Users with their roles, regions and chat identities."""
@@ -287,5 +324,4 @@ def db_upgrade() -> None:
 
 
 def main() -> None:
-    _mount_optional()
     app()

@@ -1,4 +1,5 @@
-"""`orderhub demo`: a simulated business day through the real path — HTTP → queue → worker → database."""
+"""`orderhub demo`: a simulated business day through the real path — HTTP → queue → worker → database — and then
+the chat transcript of that day (bot/chat_demo.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from bot.asgi import create_asgi_app
+from bot.chat_demo import run_chat_demo
 from bot.samples import sample_order
 from bot.settings import Settings
 from bot.wiring import Runtime
@@ -119,7 +121,9 @@ async def run_demo(settings: Settings, n_orders: int, console: Console) -> bool:
         console.print(table)
         ok = stored == n_orders and statuses.get(202, 0) == len(deliveries)
         console.print("[green]every order stored exactly once[/]" if ok else "[red]some orders are missing[/]")
-        return ok
+        chat_ok = await run_chat_demo(rt.db, rt.redis, rt.current_rules, rt.clock, console, prefix=prefix,
+                                      language=settings.language)
+        return ok and chat_ok
     finally:
         stop.set()
         server.should_exit = True

@@ -1,13 +1,15 @@
-"""`orderhub serve`: HTTP, intake worker, and (when configured) bots, notifier and scheduler in one process."""
+"""`orderhub serve` and `orderhub scheduler`: the long-running processes that are more than one loop."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 import uvicorn
 
 from bot.asgi import create_asgi_app
+from bot.chat_runtime import SCHEDULER, SERVE, ChatRuntime
 from bot.settings import Settings
 from bot.wiring import Runtime
 
@@ -15,17 +17,39 @@ log = logging.getLogger("orderhub.serve")
 
 
 async def serve_all(settings: Settings, host: str, port: int) -> None:
+    """Everything in one process: HTTP (with the chat webhook routes), intake worker, chat consumer, notifier and
+    scheduler. Stops on SIGINT/SIGTERM (uvicorn's handlers), then closes the parts in reverse order."""
     runtime = Runtime.build(settings)
     await runtime.upgrade_db()
     await runtime.start_rules()
     runtime.start_heartbeat("api")
+    chat = ChatRuntime.build(runtime)
     stop = asyncio.Event()
     try:
-        app = create_asgi_app(runtime)
+        runtime.background.extend(await chat.start(SERVE, stop))
+        app = create_asgi_app(runtime, chat.routers)
         runtime.background.append(asyncio.create_task(runtime.intake_worker().run(stop), name="intake-worker"))
         server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
         log.info("OrderHub listening on http://%s:%d (docs at /docs)", host, port)
         await server.serve()
     finally:
         stop.set()
+        await chat.close()
+        await runtime.close()
+
+
+async def run_scheduler(settings: Settings, stop: asyncio.Event) -> None:
+    """The timed jobs (stall scan, approval escalation, outbox sweep) and, in Telegram polling mode, the poller.
+    Run one per machine or more for fail-over: the Redis lease lets exactly one of them act."""
+    runtime = Runtime.build(settings)
+    await runtime.upgrade_db()
+    await runtime.start_rules()
+    chat = ChatRuntime.build(runtime)
+    try:
+        runtime.background.extend(await chat.start(SCHEDULER, stop))
+        await stop.wait()
+    finally:
+        stop.set()
+        with contextlib.suppress(Exception):
+            await chat.close()
         await runtime.close()

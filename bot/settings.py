@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     language: Literal["zh", "en"] = "zh"
     webhook_secrets: Annotated[dict[str, SecretStr], NoDecode] = Field(default_factory=dict)
+    # Signs chat button tokens; unset: a random key kept in <data_dir>/token.key (set it when processes run on
+    # several hosts, so every process accepts the others' buttons).
+    token_key: SecretStr | None = None
 
     telegram_token: SecretStr | None = None
     telegram_api_url: str = "https://api.telegram.org"

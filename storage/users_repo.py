@@ -92,6 +92,13 @@ class SqlUsers:
                 user_id=row.id, platform=platform, external_id=external_id, chat_id=external_id, linked_at=now))
         return _user(row)
 
+    async def by_name(self, name: str) -> User:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(USERS).where(USERS.c.name == name))).first()
+        if row is None:
+            raise UserError(f"no user named {name!r}")
+        return _user(row)
+
     async def by_token(self, token: str) -> User | None:
         async with self.engine.connect() as conn:
             row = (await conn.execute(

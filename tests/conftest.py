@@ -28,6 +28,8 @@ from storage.models import Base
 from storage.redis_conn import EmbeddedRedis, connect
 from webhooks.app import create_app
 
+pytest_plugins = ["tests.netguard"]  # any connection beyond this machine fails the test (no internet in CI)
+
 TEST_DATABASE_URL = os.environ.get("ORDERHUB_TEST_DATABASE_URL")
 TEST_REDIS_URL = os.environ.get("ORDERHUB_TEST_REDIS_URL")
 SECRETS = {"generic": "generic-secret", "tmall": "tmall-secret"}

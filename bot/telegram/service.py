@@ -52,6 +52,14 @@ def webhook_secret(settings: Settings) -> str:
     return hashlib.sha256(b"orderhub/telegram-webhook/" + token.encode()).hexdigest()
 
 
+def webhook_router(settings: Settings, queue: UpdateQueue) -> APIRouter | None:
+    """`POST /webhooks/telegram` when Telegram is configured in webhook mode; HTTP-only processes (`orderhub api`)
+    mount just this: the route only queues the update for a consumer elsewhere."""
+    if settings.telegram_token is None or not settings.public_url:
+        return None
+    return make_router(webhook_secret(settings), queue.push, max_body_bytes=settings.max_body_bytes)
+
+
 @dataclass
 class TelegramService:
     channel: TelegramChannel
@@ -65,10 +73,8 @@ class TelegramService:
         if settings.telegram_token is None:
             return None
         queue = UpdateQueue(redis)
-        secret = webhook_secret(settings)
-        router = make_router(secret, queue.push, max_body_bytes=settings.max_body_bytes) if settings.public_url \
-            else None
-        return cls(TelegramChannel.from_settings(settings), queue, settings.public_url, secret, router)
+        return cls(TelegramChannel.from_settings(settings), queue, settings.public_url, webhook_secret(settings),
+                   webhook_router(settings, queue))
 
     @property
     def webhook_mode(self) -> bool:
@@ -93,13 +99,14 @@ class TelegramService:
         except (RetryableSendError, PermanentSendError) as exc:
             log.warning("telegram set-up incomplete (menu/webhook): %s", exc)
 
-    async def run(self, stop: asyncio.Event, handle: EventHandler) -> None:
-        """Until `stop`: the consumer feeding `handle` (the core's handle_event bound to its context), and the
-        poller in polling mode. Both share the queue, so several processes can run consumers; run one poller only
-        (Telegram answers 409 to a second concurrent getUpdates)."""
-        consumer = UpdateConsumer(self.queue, handle, channel=self.channel)
-        loops = [consumer.run(stop)]
-        if not self.webhook_mode:
+    async def run(self, stop: asyncio.Event, handle: EventHandler | None, *, poll: bool | None = None) -> None:
+        """Until `stop`: the consumer feeding `handle` (the core's handle_event bound to its context; None: no
+        consumer in this process), and the poller (default: in polling mode). Both share the queue, so several
+        processes can run consumers; run one poller only (Telegram answers 409 to a second getUpdates)."""
+        loops = []
+        if handle is not None:
+            loops.append(UpdateConsumer(self.queue, handle, channel=self.channel).run(stop))
+        if not self.webhook_mode if poll is None else poll:
             loops.append(Poller(self.channel, self.queue.push).run(stop))
         await asyncio.gather(*loops)
 

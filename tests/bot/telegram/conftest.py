@@ -1,8 +1,5 @@
-"""Fixtures for the Telegram adapter: the Bot API stand-in and a channel pointed at it.
-
-The network guard is imported here so these tests are guarded even before the suite enables it globally
-(`pytest_plugins = ["tests.netguard"]` in tests/conftest.py); installing it twice is harmless.
-"""
+"""Fixtures for the Telegram adapter: the Bot API stand-in and a channel pointed at it (the network guard,
+enabled in tests/conftest.py, makes sure nothing reaches the real api.telegram.org)."""
 
 from __future__ import annotations
 
@@ -11,7 +8,6 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from bot.telegram.channel import TelegramChannel
-from tests.netguard import pytest_configure, pytest_runtest_call, pytest_unconfigure  # noqa: F401
 from tests.standins.telegram_api import TelegramStandIn, running_standin
 
 

@@ -1,0 +1,173 @@
+"""The whole chat path as `orderhub serve` wires it (bot/chat_runtime.py), python-telegram-bot against the stand-in:
+
+intake webhook → queue → worker → approval row + outbox → notifier → sendMessage (one card, the right manager)
+→ button press as a Telegram update on our webhook route → update queue → consumer → decision → editMessageText.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from decimal import Decimal
+from itertools import count
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.asgi import create_asgi_app
+from bot.chat_runtime import ChatRuntime
+from bot.settings import Settings
+from bot.telegram.runner import SECRET_HEADER, UpdateConsumer
+from bot.telegram.service import webhook_secret
+from bot.wiring import Runtime
+from storage.models import ApprovalRow, AuditRow, OrderRow
+from tests.conftest import SECRETS
+from tests.factories import order_json, signed
+from tests.standins.telegram_api import TelegramStandIn, parse_html
+
+_update_ids = count(90_000)
+
+
+@dataclass
+class Stack:
+    runtime: Runtime
+    chat: ChatRuntime
+    client: httpx.AsyncClient
+    api: TelegramStandIn
+    secret: str
+
+    async def post_order(self, n: int, amount: str, city: str) -> None:
+        body, headers = signed(SECRETS["generic"], order_json(n, amount=Decimal(amount), city=city))
+        assert (await self.client.post("/webhooks/orders/generic", content=body, headers=headers)).status_code == 202
+        await self.runtime.intake_worker().run(burst=True)
+        await self.chat.core.notifier.run_once()
+
+    async def press(self, user_id: int, card: dict[str, Any], button: int = 0, data: str | None = None) -> None:
+        chat_id, message_id = int(card["chat_id"]), card["message_id"]
+        token = data or card["reply_markup"]["inline_keyboard"][0][button]["callback_data"]
+        user = {"id": user_id, "is_bot": False, "first_name": f"u{user_id}"}
+        update = {"update_id": next(_update_ids),
+                  "callback_query": {"id": f"cbq-{user_id}-{message_id}", "from": user, "chat_instance": "ci",
+                                     "data": token,
+                                     "message": {"message_id": message_id, "date": 1731290000, "text": "card",
+                                                 "chat": {"id": chat_id, "type": "private", "first_name": "m"}}}}
+        resp = await self.client.post("/webhooks/telegram", json=update, headers={SECRET_HEADER: self.secret})
+        assert resp.status_code == 200
+
+    def consumer(self, name: str = "c1") -> UpdateConsumer:
+        assert self.chat.telegram is not None
+        return UpdateConsumer(self.chat.telegram.queue, self.chat.core.handle, channel=self.chat.telegram.channel,
+                              consumer=name)
+
+    def cards(self) -> list[dict[str, Any]]:
+        """Every card sent, with the message id the stand-in gave it."""
+        out = []
+        for (chat, mid), msg in sorted(self.api.messages.items(), key=lambda kv: kv[0][1]):
+            if msg.get("reply_markup"):
+                out.append({**msg, "chat_id": chat, "message_id": mid})
+        return out
+
+
+@pytest.fixture
+async def stack(settings: Settings, db: AsyncEngine, telegram_api: TelegramStandIn) -> AsyncIterator[Stack]:
+    s = settings.model_copy(update={"telegram_token": SecretStr(telegram_api.token),
+                                    "telegram_api_url": telegram_api.url, "public_url": "https://hub.example.com"})
+    runtime = Runtime.build(s)
+    await runtime.start_rules(watch=False)
+    chat = ChatRuntime.build(runtime)
+    assert chat.telegram is not None
+    await chat.telegram.start()
+    now = runtime.clock.now()
+    for name, region, tg in (("东区经理", "华东", "101"), ("东区副经理", "华东", "102"), ("南区经理", "华南", "202")):
+        await runtime.users.add(name, "manager", [region], None, None, now)
+        await runtime.users.link(name, "telegram", tg, now)
+    app = create_asgi_app(runtime, chat.routers)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        yield Stack(runtime, chat, client, telegram_api, webhook_secret(s))
+    await chat.close()
+    await runtime.close()
+
+
+async def _row(db: AsyncEngine, table: Any, *where: Any) -> Any:
+    async with db.connect() as conn:
+        return (await conn.execute(select(table).where(*where))).one()
+
+
+async def test_webhook_mode_registers_menu_and_webhook(stack: Stack) -> None:
+    assert stack.api.webhook == {"url": "https://hub.example.com/webhooks/telegram", "secret_token": stack.secret}
+    assert {c["command"] for c in stack.api.commands} >= {"start", "order", "stalled", "pending", "find", "help",
+                                                          "link"}
+
+
+async def test_big_order_yields_one_card_to_its_manager_and_a_press_decides_it(stack: Stack,
+                                                                               db: AsyncEngine) -> None:
+    await stack.post_order(1, "8600.00", "广州")  # 华南: one manager there
+    cards = stack.cards()
+    assert [c["chat_id"] for c in cards] == ["202"]
+    text = parse_html(cards[0]["text"])
+    assert "G00000001" in text and "¥8,600.00" in text and "广州 (华南)" in text and "138****0001" in text
+    await stack.chat.core.notifier.run_once()  # a second sweep sends nothing new
+    assert len(stack.api.ok_calls("sendMessage")) == 1
+
+    await stack.press(101, cards[0])  # 华东's manager, pressing the 华南 card: refused, nothing changes
+    assert await stack.consumer().drain() == 1
+    assert stack.api.ok_calls("answerCallbackQuery")[-1]["text"] == "无权审批此订单"
+    order = await _row(db, OrderRow, OrderRow.external_id == "G00000001")
+    assert order.stage == "pending_confirm"
+
+    await stack.press(202, cards[0])
+    assert await stack.consumer().drain() == 1
+    order = await _row(db, OrderRow, OrderRow.external_id == "G00000001")
+    approval = await _row(db, ApprovalRow, ApprovalRow.order_id == order.id)
+    assert (order.stage, approval.status) == ("designing", "approved")
+    [edit] = stack.api.ok_calls("editMessageText")
+    assert (edit["chat_id"], int(edit["message_id"])) == ("202", cards[0]["message_id"])
+    assert "已批准" in parse_html(edit["text"]) and "南区经理" in parse_html(edit["text"])
+
+
+async def test_two_simultaneous_presses_make_one_decision_and_both_cards_show_it(stack: Stack,
+                                                                                db: AsyncEngine) -> None:
+    await stack.post_order(2, "12000.00", "杭州")  # 华东: two managers get a copy each
+    cards = stack.cards()
+    assert sorted(c["chat_id"] for c in cards) == ["101", "102"]
+    by_chat = {c["chat_id"]: c for c in cards}
+    await stack.press(101, by_chat["101"], button=0)  # approve
+    await stack.press(102, by_chat["102"], button=0)  # approve, at the same moment
+    assert stack.chat.telegram is not None
+    queue = stack.chat.telegram.queue
+    await queue.ensure_group()
+    first, second = stack.consumer("c1"), stack.consumer("c2")
+    [e1] = await queue.read("c1", count=1)
+    [e2] = await queue.read("c2", count=1)
+    assert all(await asyncio.gather(first.process(e1), second.process(e2)))
+
+    order = await _row(db, OrderRow, OrderRow.external_id == "G00000002")
+    async with db.connect() as conn:
+        approvals = (await conn.execute(select(ApprovalRow).where(ApprovalRow.order_id == order.id))).all()
+        decisions = (await conn.execute(select(AuditRow).where(AuditRow.action.like("approval.%")))).all()
+    assert [a.status for a in approvals] == ["approved"]
+    assert order.stage == "designing"
+    assert len([d for d in decisions if d.action == "approval.approved"]) == 1
+    toasts = sorted(t["text"] for t in stack.api.ok_calls("answerCallbackQuery"))
+    assert toasts[0] == "已批准" and len(toasts) == 2 and toasts[1] != "已批准"
+    await stack.chat.core.notifier.run_once()
+    edited = {e["chat_id"] for e in stack.api.ok_calls("editMessageText")}
+    assert edited == {"101", "102"}  # every copy of the card shows the outcome
+
+
+async def test_forged_token_changes_nothing_and_says_why(stack: Stack, db: AsyncEngine) -> None:
+    await stack.post_order(3, "9000.00", "广州")
+    [card] = stack.cards()
+    real = card["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    forged = real[:-4] + ("AAAA" if not real.endswith("AAAA") else "BBBB")
+    await stack.press(202, card, data=forged)
+    assert await stack.consumer().drain() == 1
+    order = await _row(db, OrderRow, OrderRow.external_id == "G00000003")
+    assert order.stage == "pending_confirm"
+    assert stack.api.ok_calls("answerCallbackQuery")[-1]["text"] == "无效的按钮（签名不符）"  # says why
+    assert stack.api.ok_calls("editMessageText") == []
