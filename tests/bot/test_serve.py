@@ -1,4 +1,5 @@
-"""`orderhub serve` as a real process: intake end to end, and the rules hot reload of issue 3.
+"""`orderhub serve` as a real process: intake end to end, the rules hot reload of issue 3, and the Telegram bot
+(polling mode, against the Bot API stand-in) of issue 4.
 
 Change the rules file while serve runs → the next order uses the new rule within 5 s; write a broken file → orders
 keep flowing on the last good version and an admin alert is recorded.
@@ -6,23 +7,28 @@ keep flowing on the last good version and an admin alert is recorded.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 from sqlalchemy import create_engine, select
 
 from bot.demo import free_port
 from bot.settings import BUNDLED_RULES
 from storage.models import OrderRow, OutboxRow
+from bot.cli import app as cli_app
 from tests.conftest import SECRETS
+from tests.standins.telegram_api import parse_html, running_standin
 from tests.factories import order_json, signed
 
 pytestmark = pytest.mark.slow
@@ -32,8 +38,10 @@ def sync_url(url: str) -> str:
     return url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url
 
 
-@pytest.fixture
-def serve(database_url: str, redis_url: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+@contextlib.contextmanager
+def running_serve(database_url: str, redis_url: str, tmp_path: Path, **extra_env: str
+                  ) -> Iterator[tuple[str, Path, dict[str, str]]]:
+    """`orderhub serve` in a subprocess on the session backends; yields (base URL, its rules file, its env)."""
     rules = tmp_path / "rules.yaml"
     shutil.copy(BUNDLED_RULES, rules)
     port = free_port()
@@ -42,6 +50,7 @@ def serve(database_url: str, redis_url: str, tmp_path: Path) -> Iterator[tuple[s
            "ORDERHUB_DATA_DIR": str(tmp_path / "data")}
     for var in ("ORDERHUB_TELEGRAM_TOKEN", "ORDERHUB_WECOM_CORP_ID", "ORDERHUB_PUBLIC_URL"):
         env.pop(var, None)
+    env.update(extra_env)
     proc = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", str(port)], env=env, cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -57,13 +66,19 @@ def serve(database_url: str, redis_url: str, tmp_path: Path) -> Iterator[tuple[s
                 out = proc.stdout.read().decode() if proc.stdout else ""
                 pytest.fail(f"serve did not start:\n{out}")
             time.sleep(0.2)
-        yield base, rules
+        yield base, rules, env
     finally:
         proc.terminate()
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture
+def serve(database_url: str, redis_url: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    with running_serve(database_url, redis_url, tmp_path) as (base, rules, _env):
+        yield base, rules
 
 
 def post(base: str, order: dict) -> None:
@@ -116,3 +131,40 @@ def test_rules_change_applies_within_5s_and_a_broken_file_keeps_the_last_good(
     engine.dispose()
     assert len(alerts) == 1
     assert alerts[0].recipient_role == "admin"
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 20) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(0.1)
+    raise AssertionError(f"{what}: not within {timeout} s")
+
+
+def test_serve_runs_the_telegram_bot_approval_round_trip(database_url: str, redis_url: str, tmp_path: Path,
+                                                        db: object) -> None:
+    """serve in polling mode against the stand-in: the card goes out, a press comes back through getUpdates."""
+    cli_env = {"ORDERHUB_DATABASE_URL": database_url, "ORDERHUB_REDIS_URL": redis_url,
+               "ORDERHUB_DATA_DIR": str(tmp_path / "data")}
+    runner = CliRunner()
+    for args in (["users", "add", "南区经理", "--role", "manager", "--region", "华南"],
+                 ["users", "link", "南区经理", "--telegram", "202"]):
+        result = runner.invoke(cli_app, args, env=cli_env)
+        assert result.exit_code == 0, result.output
+    with running_standin() as api, running_serve(database_url, redis_url, tmp_path, ORDERHUB_TELEGRAM_TOKEN=api.token,
+                                                 ORDERHUB_TELEGRAM_API_URL=api.url) as (base, _rules, _env):
+        wait_for("command menu registered", lambda: api.commands)
+        post(base, order_json(7, amount=Decimal("9100.00"), city="广州"))
+        card = wait_for("approval card sent", lambda: api.ok_calls("sendMessage"))[0]
+        assert card["chat_id"] == "202" and "G00000007" in parse_html(card["text"])
+        [(_chat, message_id)] = list(api.messages)
+        approve = card["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        api.push_update({"callback_query": {
+            "id": "cbq-1", "from": {"id": 202, "is_bot": False, "first_name": "m"}, "chat_instance": "ci",
+            "data": approve, "message": {"message_id": message_id, "date": 1731290000, "text": "card",
+                                         "chat": {"id": 202, "type": "private", "first_name": "m"}}}})
+        edit = wait_for("card edited with the outcome", lambda: api.ok_calls("editMessageText"))[0]
+        assert "已批准" in parse_html(edit["text"])
+        assert stage_of(database_url, "G00000007") == "designing"
+        assert api.pending_updates() == []  # confirmed to Telegram once handled

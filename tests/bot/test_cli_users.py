@@ -1,0 +1,74 @@
+"""`orderhub users add | invite | link | list`: the commands an admin uses to let people into the chat bot."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+from sqlalchemy.ext.asyncio import AsyncEngine
+from typer.testing import CliRunner, Result
+
+from bot.chat_wiring import build_chat_core
+from bot.cli import app
+from bot.settings import BUNDLED_RULES
+from engine.rules import load_rules
+from handlers.chat import CommandReceived, Sender
+from storage.users_repo import SqlUsers
+from tests.chatfake import FakeChannel
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(database_url: str, redis_url: str, tmp_path: Path) -> dict[str, str]:
+    return {"ORDERHUB_DATABASE_URL": database_url, "ORDERHUB_REDIS_URL": redis_url,
+            "ORDERHUB_DATA_DIR": str(tmp_path / "data")}
+
+
+async def cli(env: dict[str, str], *args: str) -> Result:
+    """The CLI runs its own event loop (asyncio.run), so from an async test it goes to a thread."""
+    return await asyncio.to_thread(runner.invoke, app, list(args), env=env)
+
+
+class Clock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+async def test_invitation_code_links_the_sender_once(env: dict[str, str], db: AsyncEngine,
+                                                     redis: aioredis.Redis) -> None:
+    added = await cli(env, "users", "add", "华东经理", "--role", "manager", "--region", "华东")
+    assert added.exit_code == 0, added.output
+    assert added.output.strip().splitlines()[-1].startswith("oh_")  # the API token, on the last line
+    invited = await cli(env, "users", "invite", "华东经理")
+    assert invited.exit_code == 0, invited.output
+    code = invited.output.strip().splitlines()[-1]
+    assert len(code) == 9 and code[4] == "-"
+
+    rules = load_rules(BUNDLED_RULES.read_text(encoding="utf-8"), str(BUNDLED_RULES))
+    channel = FakeChannel()
+    core = build_chat_core(db, redis, {"telegram": channel}, Clock(), lambda: rules, token_key=b"k")
+    await core.handle(CommandReceived(Sender("telegram", "4242", "4242"), "link", (code,)))
+    assert "绑定成功" in channel.sent[-1].text
+    [(user, identities)] = await SqlUsers(db).list()
+    assert (user.name, identities) == ("华东经理", [("telegram", "4242")])
+
+    await core.handle(CommandReceived(Sender("telegram", "666", "666"), "link", (code,)))  # a second use
+    assert channel.sent[-1].text == "邀请码无效、已过期或已使用。"
+    [(_, identities)] = await SqlUsers(db).list()
+    assert identities == [("telegram", "4242")]
+    await core.close()
+
+
+def test_invite_for_an_unknown_user_is_a_clear_error(env: dict[str, str], db: AsyncEngine) -> None:
+    result = runner.invoke(app, ["users", "invite", "nobody"], env=env)
+    assert result.exit_code == 2
+    assert "no user named 'nobody'" in result.output
+
+
+def test_link_needs_exactly_one_platform(env: dict[str, str], db: AsyncEngine) -> None:
+    result = runner.invoke(app, ["users", "link", "x"], env=env)
+    assert result.exit_code == 2 and "exactly one of --telegram or --wecom" in result.output
