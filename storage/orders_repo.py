@@ -36,6 +36,10 @@ def order_from_row(row: Any, history: list[Transition] | None = None) -> Order:
                  priority=row.priority, history=history or [])
 
 
+def transition_from_row(t: Any) -> Transition:
+    return Transition(t.at, Stage(t.from_stage) if t.from_stage else None, Stage(t.to_stage), t.actor, t.reason)
+
+
 def parse_ref(ref: str) -> Any:
     """`123` (internal id) or `channel:external_id`."""
     if ref.isdigit():
@@ -59,8 +63,7 @@ class SqlOrders:
             notes: list[dict[str, Any]] = []
             if with_history:
                 history = [
-                    Transition(t.at, Stage(t.from_stage) if t.from_stage else None, Stage(t.to_stage), t.actor,
-                               t.reason)
+                    transition_from_row(t)
                     for t in (await conn.execute(
                         select(TRANSITIONS).where(TRANSITIONS.c.order_id == row.id).order_by(TRANSITIONS.c.id)
                     )).all()

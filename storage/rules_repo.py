@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -10,10 +10,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from engine.order import Order, OrderData, Transition
+from engine.order import Order
 from engine.rules.facts import Facts
-from engine.stages import Stage
 from storage.models import ExceptionNoteRow, OrderRow, OutboxRow, RuleVersionRow, StageTransitionRow
+from storage.orders_repo import order_from_row, transition_from_row
 
 RULES_INVALID = "rules_invalid"
 
@@ -125,7 +125,7 @@ class RulesRepo:
             history = await s.scalars(
                 select(StageTransitionRow).where(StageTransitionRow.order_id == row.id).order_by(StageTransitionRow.at)
             )
-            return row_to_order(row, list(history))
+            return order_from_row(row, [transition_from_row(h) for h in history])
 
     async def stored_decisions(self, order_id: int) -> tuple[str | None, dict | None]:
         async with self._sessions() as s:
@@ -137,7 +137,7 @@ class RulesRepo:
             rows = await s.scalars(
                 select(OrderRow).where(OrderRow.created_at >= since).order_by(OrderRow.created_at).limit(limit)
             )
-            return [row_to_order(r) for r in rows]
+            return [order_from_row(r) for r in rows]
 
     async def facts_for(self, orders: Sequence[Order], now: datetime) -> dict[int, Facts]:
         """History facts for many orders in three grouped queries (not three per order)."""
@@ -194,38 +194,3 @@ def _version(row: RuleVersionRow) -> StoredVersion:
     return StoredVersion(row.hash, row.text, row.source_path, row.loaded_at, row.loaded_by)
 
 
-def row_to_order(row: OrderRow, history: Iterable[StageTransitionRow] = ()) -> Order:
-    """An OrderRow as the engine's Order (ORM objects never reach the engine)."""
-    data = OrderData.model_validate(
-        {
-            "external_id": row.external_id,
-            "channel": row.channel,
-            "created_at": row.created_at,
-            "customer": {
-                "id": row.customer_id,
-                "name": row.customer_name or "",
-                "phone": row.customer_phone or "",
-                "city": row.customer_city or "",
-                "tier": row.customer_tier or "normal",
-            },
-            "items": row.items,
-            "amount": row.amount,
-            "currency": row.currency,
-            "custom_fields": row.custom_fields or {},
-            "notes": row.notes or "",
-        }
-    )
-    return Order(
-        id=row.id,
-        channel=row.channel,
-        data=data,
-        stage=Stage(row.stage),
-        stage_entered_at=row.stage_entered_at,
-        stage_deadline=row.stage_deadline,
-        region=row.region,
-        priority=row.priority,
-        history=[
-            Transition(h.at, Stage(h.from_stage) if h.from_stage else None, Stage(h.to_stage), h.actor, h.reason)
-            for h in history
-        ],
-    )

@@ -20,7 +20,6 @@ class WebhookConfig:
     webhook_secrets: dict[str, bytes]
     signature_tolerance_s: int = 300
     max_body_bytes: int = 1024 * 1024
-    telegram_secret_token: str | None = None
     timezone: str = "Asia/Shanghai"
 
 
