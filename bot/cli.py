@@ -44,6 +44,17 @@ def run_with_runtime(fn: Callable[[Runtime], Awaitable[T]], *, upgrade: bool = F
     return asyncio.run(_main())
 
 
+def run_user_command(fn: Callable[[Runtime], Awaitable[T]]) -> T:
+    """run_with_runtime after migrating; a UserError is the operator's mistake: said in one line, exit code 2."""
+    from storage.users_repo import UserError
+
+    try:
+        return run_with_runtime(fn, upgrade=True)
+    except UserError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
 def _stop_event() -> asyncio.Event:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -196,17 +207,11 @@ def users_add(
     supervisor: Annotated[str | None, typer.Option(help="Name of this user's supervisor.")] = None,
 ) -> None:
     """Add a staff user or customer; the user's API token is printed on the last line."""
-    from storage.users_repo import UserError
-
     async def _run(rt: Runtime) -> str:
         _, token = await rt.users.add(name, role, region or [], phone, email, datetime.now(UTC), supervisor)
         return token
 
-    try:
-        token = run_with_runtime(_run, upgrade=True)
-    except UserError as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from None
+    token = run_user_command(_run)
     console.print(f"added {name} ({role})")
     print(token)
 
@@ -218,8 +223,6 @@ def users_link(
     wecom: Annotated[str | None, typer.Option(help="WeCom userid.")] = None,
 ) -> None:
     """Tie a chat identity to a user."""
-    from storage.users_repo import UserError
-
     if bool(telegram) == bool(wecom):
         console.print("[red]error:[/] give exactly one of --telegram or --wecom")
         raise typer.Exit(2)
@@ -228,11 +231,7 @@ def users_link(
     async def _run(rt: Runtime) -> None:
         await rt.users.link(name, platform, str(ident), datetime.now(UTC))
 
-    try:
-        run_with_runtime(_run, upgrade=True)
-    except UserError as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from None
+    run_user_command(_run)
     console.print(f"linked {name} to {platform} {ident}")
 
 
@@ -245,17 +244,11 @@ def users_invite(
     from datetime import timedelta
 
     from storage.chat_repo import SqlChatRepo
-    from storage.users_repo import UserError
-
     async def _run(rt: Runtime) -> str:
         user = await rt.users.by_name(name)
         return await SqlChatRepo(rt.db).create_link_code(user.id, datetime.now(UTC), timedelta(days=days))
 
-    try:
-        code = run_with_runtime(_run, upgrade=True)
-    except UserError as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from None
+    code = run_user_command(_run)
     console.print(f"{name}: send [bold]/link {code}[/] to the bot within {days} day(s); the code works once")
     print(code)
 
