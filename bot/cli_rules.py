@@ -14,7 +14,7 @@ import typer
 from engine.rules import RulesError, RuleSet, evaluate, json_schema, load_rules
 from engine.rules.diff import render as render_diff
 from engine.rules.diff import replay
-from engine.rules.explain import explain_lines
+from engine.rules.explain import explain_lines, reproduce
 
 app = typer.Typer(help="Check, explain and compare the business rules file.", no_args_is_help=True)
 
@@ -31,6 +31,7 @@ _T = {
         "no_version": "数据库中没有版本 {v}",
         "ambiguous": "版本前缀 {v} 不唯一，请多写几位：{hashes}",
         "versions_head": "已保存的规则版本（最新在后）：",
+        "no_trace": "保存的判定只有结论（规则版本 {old}）；无法按当时的输入重现逐条规则的过程，以下仅列出结论",
     },
     "en": {
         "ok": "✓ {path} is valid (version {version}): {approvals} approval rules, {sla} time limits, {bases} bases, {weights} priority weights, {cats} anomaly categories",
@@ -42,6 +43,8 @@ _T = {
         "no_version": "no stored rules version {v}",
         "ambiguous": "version prefix {v} is ambiguous, type more of it: {hashes}",
         "versions_head": "Stored rules versions (newest last):",
+        "no_trace": "the stored decisions (rules version {old}) keep only the outcome, and the evaluation could not be "
+                    "reproduced from its recorded inputs; the summary follows",
     },
 }
 
@@ -157,6 +160,12 @@ async def _explain(settings: Any, rules: RuleSet | None, ref: str, stored: bool,
             now = datetime.now(UTC)
             old_version, old_decisions = await repo.stored_decisions(order.id)
             facts = (await repo.facts_for([order], now))[order.id]
+            maker = None  # the rules version that made the stored decisions, when their trace must be recomputed
+            if stored and old_decisions and "trace" not in old_decisions and old_version:
+                if old_version == rules.version:
+                    maker = rules
+                elif (found_maker := await repo.get_version(old_version)) is not None:
+                    maker = load_rules(found_maker.text, f"{found_maker.source_path}@{found_maker.hash[:12]}")
         except SQLAlchemyError as e:
             _fail(_T[lang]["db"].format(err=type(e).__name__ + ": " + str(e).splitlines()[0]))
             raise AssertionError("unreachable") from None  # pragma: no cover
@@ -164,7 +173,14 @@ async def _explain(settings: Any, rules: RuleSet | None, ref: str, stored: bool,
         await engine.dispose()
     tz = ZoneInfo(settings.timezone)
     if stored and old_decisions:
-        return explain_lines(old_decisions, order.key, lang, tz)
+        if "trace" in old_decisions:  # stored in full (before intake stored the compact form)
+            return explain_lines(old_decisions, order.key, lang, tz)
+        # Intake stores the compact form: evaluate again exactly as then, with the version that decided then.
+        again = reproduce(old_decisions, order, maker) if maker is not None else None
+        if again is None:
+            note = _T[lang]["no_trace"].format(old=str(old_version or "")[:12])
+            return [note, *explain_lines(old_decisions, order.key, lang, tz)]
+        return explain_lines(again.to_json(), order.key, lang, tz)
     lines = []
     if old_version and old_version != rules.version:
         lines.append(_T[lang]["stored"].format(old=old_version[:12], new=rules.version[:12]))

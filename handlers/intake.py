@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from engine.stages import Stage
 from handlers.ports import IntakeEntry, StoreUnavailable
 
 OrderKey = tuple[str, str]  # (channel, external_id)
+log = logging.getLogger("orderhub.intake")
 
 
 @dataclass(slots=True)
@@ -79,6 +81,11 @@ class IntakeStore(Protocol):
         """One transaction: committed when the block exits normally."""
         ...
 
+    async def known(self, keys: list[OrderKey]) -> dict[OrderKey, ExistingOrder]:
+        """What is stored under these keys now, read outside any transaction: a hint for planning only (the unit
+        looks again inside its transaction, and that answer decides)."""
+        ...
+
 
 @dataclass(slots=True)
 class BatchResult:
@@ -103,8 +110,9 @@ class PreparedBatch:
     """A batch parsed and planned before any transaction opens.
 
     Planning (the rules) is most of a batch's CPU; done here, a worker can prepare the next batch while the database
-    commits the previous one. Every order is planned as if new; the few that turn out stored already are compared
-    and, if changed, planned again as updates inside the transaction.
+    commits the previous one. Orders already stored (by the lookup before planning) are not planned here: an
+    identical redelivery costs only that lookup, a changed one is planned as an update inside the transaction. The
+    rest are planned as new; any that turn out stored by the time the transaction looks are handled there.
     """
 
     now: datetime
@@ -143,16 +151,28 @@ class IntakeProcessor:
                 result.duplicates += 1
                 result.done.append(parsed[key][0].id)
             parsed[key] = (entry, channel, data, payload_hash(data))
+        stored = await self._known(list(parsed))
         rules = self.rules()
         plans: dict[OrderKey, OrderPlan] = {}
         for n, (key, (entry, channel, data, digest)) in enumerate(parsed.items(), start=1):
             if yield_every and n % yield_every == 0:
                 await asyncio.sleep(0)
+            if key in stored:  # a redelivery (same hash) or a change (planned as an update in the transaction)
+                continue
             try:
                 plans[key] = plan_new_order(channel, data, digest, _received(entry, now), rules, now)
             except Exception:  # noqa: BLE001, S112 - planned again in the transaction; its failure is reported there
                 continue
         return PreparedBatch(now, rules, list(parsed.values()), plans, result)
+
+    async def _known(self, keys: list[OrderKey]) -> dict[OrderKey, ExistingOrder]:
+        if not keys:
+            return {}
+        try:
+            return await self.store.known(keys)
+        except Exception as exc:  # noqa: BLE001 - only a hint: without it every order is planned as new
+            log.warning("lookup before planning failed, planning the batch of %d as new: %s", len(keys), exc)
+            return {}
 
     async def commit(self, batch: PreparedBatch) -> BatchResult:
         """Store a prepared batch in one transaction; the entry ids in `done` are safe to acknowledge after this."""
@@ -242,7 +262,7 @@ def plan_new_order(
         channel=channel, data=data, payload_hash=digest, received_at=received, stage=stage, stage_entered_at=now,
         stage_deadline=deadline, region=decisions.region, priority=decisions.priority,
         production_base=decisions.route.base if decisions.route else None,
-        decisions=decisions.to_json(), rules_version=rules.version, transitions=transitions,
+        decisions=decisions.to_json(trace=False), rules_version=rules.version, transitions=transitions,
         approvals=_approvals(decisions.approvals, now),
     )
 
@@ -258,7 +278,7 @@ def plan_update(
         channel=channel, data=data, payload_hash=digest, received_at=received, stage=known.stage,
         stage_entered_at=known.stage_entered_at, stage_deadline=decisions.stage_deadline, region=decisions.region,
         priority=decisions.priority, production_base=decisions.route.base if decisions.route else None,
-        decisions=decisions.to_json(), rules_version=rules.version, existing_id=known.id,
+        decisions=decisions.to_json(trace=False), rules_version=rules.version, existing_id=known.id,
     )
     if known.stage is Stage.PENDING_CONFIRM:
         if decisions.approvals:

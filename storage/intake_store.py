@@ -35,13 +35,19 @@ def is_unavailable(exc: BaseException) -> bool:
 
 
 def order_values(plan: OrderPlan, now: datetime) -> dict[str, Any]:
+    values = order_row(plan)
+    values["updated_at"] = now
+    return values
+
+
+def order_row(plan: OrderPlan) -> dict[str, Any]:
+    """An order's column values, except `updated_at` (the batch's `now`, the same for every row)."""
     d, c = plan.data, plan.data.customer
     return {
         "channel": plan.channel,
         "external_id": d.external_id,
         "created_at": d.created_at,
         "received_at": plan.received_at,
-        "updated_at": now,
         "customer_id": c.id,
         "customer_name": c.name,
         "customer_phone": c.phone,
@@ -160,6 +166,16 @@ class SqlIntakeStore:
             from storage.intake_store_pg import PgIntakeUnit  # the same unit with array-bound batch statements
 
             self._unit = PgIntakeUnit
+
+    async def known(self, keys: list[OrderKey]) -> dict[OrderKey, ExistingOrder]:
+        """The unit's lookup on a connection of its own, outside any write transaction."""
+        try:
+            async with self.engine.connect() as conn:
+                return await self._unit(conn, self.clock.now()).existing(keys)
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise StoreUnavailable(str(exc)) from exc
+            raise
 
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[SqlIntakeUnit]:

@@ -15,7 +15,7 @@ explicitly (that would truncate silently); the INSERT's assignment cast refuses 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -27,7 +27,7 @@ from sqlalchemy.dialects import postgresql
 from engine.order import Transition
 from engine.stages import Stage
 from handlers.intake import ExistingOrder, OrderKey, OrderPlan, PlannedApproval
-from storage.intake_store import APPROVALS, ORDERS, OUTBOX, TRANSITIONS, SqlIntakeUnit, order_values
+from storage.intake_store import APPROVALS, ORDERS, OUTBOX, TRANSITIONS, SqlIntakeUnit, order_row
 from storage.types import MoneyCents, UTCDateTime
 
 _EXISTING = (
@@ -43,14 +43,28 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+# Most instants of a batch are shared: `now` (updated_at, stage_entered_at, every transition's `at`), the memoised SLA
+# deadlines, the entries' receipt milliseconds. Keyed by the aware instant (equal instants convert equally); a naive
+# value is never stored, so it never hits and always reaches the check.
+_NAIVE_MEMO: dict[datetime, datetime] = {}
+
+
 def _naive_utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
+    naive = _NAIVE_MEMO.get(value)
+    if naive is not None:
+        return naive
     if value.tzinfo is UTC:  # the common case (the clock's `now`): no zone arithmetic
-        return value.replace(tzinfo=None)
-    if value.tzinfo is None:
+        naive = value.replace(tzinfo=None)
+    elif value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("naive datetime given to a UTC column")
-    return value.astimezone(UTC).replace(tzinfo=None)
+    else:
+        naive = value.astimezone(UTC).replace(tzinfo=None)
+    if len(_NAIVE_MEMO) >= 4096:
+        _NAIVE_MEMO.clear()
+    _NAIVE_MEMO[value] = naive
+    return naive
 
 
 def _cents(value: Decimal | None) -> int | None:
@@ -84,54 +98,61 @@ def _column_kind(table: Table, name: str) -> tuple[str, str, Converter]:
 class UnnestInsert:
     """`INSERT INTO t (cols) SELECT … FROM unnest(arrays) [suffix]` for rows given as dicts with the same keys.
 
-    Columns the rows leave out get their model's scalar default, as a Core insert would fill them in. With
-    `via_orders`, the rows name their order by `channel` and `external_id` and are joined to the CTE `o` (the orders
-    just inserted) for `order_id`: rows of an order that was not inserted (a duplicate) are dropped by the join.
-    Parameters are numbered from `start`, so several of these can share one statement.
+    Values the same for every row (`shared`, e.g. the batch's `now`) are sent once as scalar parameters, not as an
+    array of copies; so are the model's scalar defaults of the columns the rows leave out, as a Core insert would
+    fill them in. With `via_orders`, the rows name their order by `channel` and `external_id` and are joined to the
+    CTE `o` (the orders just inserted) for `order_id`: rows of an order that was not inserted (a duplicate) are
+    dropped by the join. Parameters are numbered from `start`, so several of these can share one statement.
     """
 
     def __init__(self, table: Table, columns: Sequence[str], suffix: str = "", *, start: int = 1,
-                 via_orders: bool = False) -> None:
+                 via_orders: bool = False, shared: Sequence[str] = ()) -> None:
         keys = ["channel", "external_id"] if via_orders else []
         own = [c for c in columns if c not in keys and not (via_orders and c == "order_id")]
         self.defaults = {
             c.name: c.default.arg for c in table.c
-            if c.name not in own and c.default is not None and c.default.is_scalar and c.name != "order_id"
+            if c.name not in own and c.name not in shared and c.default is not None and c.default.is_scalar
+            and c.name != "order_id"
         }
-        self.columns = [*own, *self.defaults]
-        self.arrays = [*keys, *self.columns]
-        kinds = [_column_kind(ORDERS, c) for c in keys] + [_column_kind(table, c) for c in self.columns]
+        self.columns = own  # one array each
+        self.scalars = [*shared, *self.defaults]  # one value each
+        kinds = [_column_kind(ORDERS, c) for c in keys] + [_column_kind(table, c) for c in own]
+        scalar_kinds = [_column_kind(table, c) for c in self.scalars]
+        self.arrays = [*keys, *own]
         self.converters = [k[2] for k in kinds]
-        self.count = len(kinds)
+        self.scalar_converters = [k[2] for k in scalar_kinds]
         params = ", ".join(f"${start + i}::{k[0]}[]" for i, k in enumerate(kinds))
         names = ", ".join(f"c{i}" for i in range(len(kinds)))
+        first_scalar = start + len(kinds)
         select = ", ".join([*(["o.id"] if via_orders else []),
-                            *(f"u.c{i}{k[1]}" for i, k in enumerate(kinds) if i >= len(keys))])
-        target = ", ".join([*(["order_id"] if via_orders else []), *self.columns])
+                            *(f"u.c{i}{k[1]}" for i, k in enumerate(kinds) if i >= len(keys)),
+                            *(f"${first_scalar + i}::{k[0]}{k[1]}" for i, k in enumerate(scalar_kinds))])
+        target = ", ".join([*(["order_id"] if via_orders else []), *own, *self.scalars])
         join = " JOIN o ON o.channel = u.c0 AND o.external_id = u.c1" if via_orders else ""
         self.sql = (f"INSERT INTO {table.name} ({target}) SELECT {select} "
                     f"FROM unnest({params}) AS u({names}){join} {suffix}").strip()
 
-    def params(self, rows: Sequence[dict[str, Any]]) -> tuple[list[Any], ...]:
-        arrays: list[list[Any]] = []
+    def params(self, rows: Sequence[dict[str, Any]], shared: Mapping[str, Any] | None = None) -> tuple[Any, ...]:
+        out: list[Any] = []
         for name, conv in zip(self.arrays, self.converters, strict=True):
-            if name in self.defaults:
-                values = [self.defaults[name]] * len(rows)
-            else:
-                values = [r[name] for r in rows]
-            arrays.append(values if conv is None else [conv(v) for v in values])
-        return tuple(arrays)
+            values = [r[name] for r in rows]
+            out.append(values if conv is None else [conv(v) for v in values])
+        given = {**(shared or {}), **self.defaults}
+        for name, conv in zip(self.scalars, self.scalar_converters, strict=True):
+            out.append(given[name] if conv is None else conv(given[name]))
+        return tuple(out)
 
 
 _cache: dict[tuple[Any, ...], UnnestInsert] = {}
 
 
 def unnest_insert(table: Table, rows: Sequence[dict[str, Any]], suffix: str = "", *, start: int = 1,
-                  via_orders: bool = False) -> UnnestInsert:
-    key = (table.name, tuple(rows[0]), suffix, start, via_orders)
+                  via_orders: bool = False, shared: Sequence[str] = ()) -> UnnestInsert:
+    key = (table.name, tuple(rows[0]), suffix, start, via_orders, tuple(shared))
     stmt = _cache.get(key)
     if stmt is None:
-        stmt = _cache[key] = UnnestInsert(table, list(rows[0]), suffix, start=start, via_orders=via_orders)
+        stmt = _cache[key] = UnnestInsert(table, list(rows[0]), suffix, start=start, via_orders=via_orders,
+                                          shared=shared)
     return stmt
 
 
@@ -161,7 +182,7 @@ class PgIntakeUnit(SqlIntakeUnit):
     async def insert_new(self, plans: list[OrderPlan]) -> set[OrderKey]:
         """Orders, their transitions, approvals and the approvals' outbox rows in one statement (one round trip):
         data-modifying CTEs, the children joined to the orders actually inserted."""
-        orders = [order_values(p, self.now) for p in plans]
+        orders = [order_row(p) for p in plans]
         transitions = [
             {"channel": p.channel, "external_id": p.data.external_id, **_transition(t)}
             for p in plans for t in p.transitions
@@ -171,8 +192,8 @@ class PgIntakeUnit(SqlIntakeUnit):
             for p in plans for a in p.approvals
         ]
         o = unnest_insert(ORDERS, orders, "ON CONFLICT (channel, external_id) DO NOTHING RETURNING id, channel, "
-                          "external_id")
-        ctes, params = [f"o AS ({o.sql})"], [*o.params(orders)]
+                          "external_id", shared=["updated_at"])
+        ctes, params = [f"o AS ({o.sql})"], [*o.params(orders, {"updated_at": self.now})]
         if transitions:
             t = unnest_insert(TRANSITIONS, transitions, start=len(params) + 1, via_orders=True)
             ctes.append(f"t AS ({t.sql})")

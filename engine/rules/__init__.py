@@ -3,7 +3,7 @@ purely (`now` is a parameter), and explained rule by rule. See docs/rules.md.
 """
 
 from engine.rules.approvals import Verdict, can_decide
-from engine.rules.decisions import ApprovalNeed, Decisions, Escalation, RefundOutcome, Route, RuleTrace
+from engine.rules.decisions import ApprovalNeed, Decisions, Escalation, EvalInputs, RefundOutcome, Route, RuleTrace
 from engine.rules.errors import RuleIssue, RulesError
 from engine.rules.evaluate import evaluate
 from engine.rules.facts import Facts, RefundRequest
@@ -17,6 +17,7 @@ __all__ = [
     "ApprovalNeed",
     "Decisions",
     "Escalation",
+    "EvalInputs",
     "Facts",
     "RefundOutcome",
     "RefundRequest",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -94,6 +94,21 @@ class RuleTrace:
         return f"RuleTrace({self.section}/{self.rule_id} matched={self.matched} outcome={self.outcome!r})"
 
 
+@dataclass(frozen=True, slots=True)
+class EvalInputs:
+    """What an evaluation saw besides the order's data and the rules: enough to evaluate it again, identically."""
+
+    order_id: int
+    stage: str
+    stage_entered_at: datetime
+    now: datetime
+    default_facts: bool  # no history facts were given (as at intake); otherwise they cannot be replayed from storage
+
+    def to_json(self) -> dict[str, Any]:
+        return {"order_id": self.order_id, "stage": self.stage, "stage_entered_at": _iso(self.stage_entered_at),
+                "now": _iso(self.now), "default_facts": self.default_facts}
+
+
 @dataclass(slots=True)
 class Decisions:
     rules_version: str
@@ -107,14 +122,39 @@ class Decisions:
     route: Route | None = None
     refund: RefundOutcome | None = None
     trace: list[RuleTrace] = field(default_factory=list)
+    inputs: EvalInputs | None = None
 
     @property
     def needs_approval(self) -> bool:
         return any(a.kind == "order" for a in self.approvals)
 
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-safe summary stored with the order (trace included, so `rules explain` works from storage)."""
-        return {
+    def to_json(self, *, trace: bool = True) -> dict[str, Any]:
+        """A JSON-safe summary: what was decided, the ids of the rules that matched (`fired`), any rule errors, and
+        the evaluation's inputs. With `trace`, also every rule considered and the facts it read.
+
+        Intake stores the compact form (`trace=False`: serialising the trace was a seventh of a worker's CPU);
+        `rules explain --stored` evaluates again from `inputs` with the stored rules version and shows that trace,
+        after checking it reproduces this summary (see `engine.rules.explain.reproduce`).
+        """
+        out = self._summary()
+        if trace:
+            out["trace"] = [
+                {
+                    "section": t.section,
+                    "rule_id": t.rule_id,
+                    "matched": t.matched,
+                    "condition": t.condition,
+                    "reads": {k: jsonable(v) for k, v in t.reads.items()},
+                    "outcome": t.outcome,
+                    "note": t.note,
+                    "error": t.error,
+                }
+                for t in self.trace
+            ]
+        return out
+
+    def _summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
             "rules_version": self.rules_version,
             "region": self.region,
             "approvals": [
@@ -151,24 +191,31 @@ class Decisions:
                 "message_en": self.refund.message_en,
                 "needs_approval": self.refund.needs_approval,
             },
-            "trace": [
-                {
-                    "section": t.section,
-                    "rule_id": t.rule_id,
-                    "matched": t.matched,
-                    "condition": t.condition,
-                    "reads": {k: jsonable(v) for k, v in t.reads.items()},
-                    "outcome": t.outcome,
-                    "note": t.note,
-                    "error": t.error,
-                }
-                for t in self.trace
-            ],
+            "fired": [t.rule_id for t in self.trace if t.matched],
+            "inputs": None if self.inputs is None else self.inputs.to_json(),
         }
+        errors = {t.rule_id: t.error for t in self.trace if t.error is not None}
+        if errors:
+            out["errors"] = errors
+        return out
+
+
+# A batch's orders share their instants (`now`, and the memoised SLA deadlines, warnings and escalation rungs), and
+# isoformat() of an aware datetime costs ~10x a dict hit: the summaries of a batch format each instant once. The key
+# holds the zone and fold too: equal instants in other zones (or either side of a DST fold) print differently.
+_ISO_MEMO: dict[tuple[datetime, tzinfo | None, int], str] = {}
 
 
 def _iso(d: datetime | None) -> str | None:
-    return None if d is None else d.isoformat()
+    if d is None:
+        return None
+    key = (d, d.tzinfo, d.fold)
+    text = _ISO_MEMO.get(key)
+    if text is None:
+        if len(_ISO_MEMO) >= 4096:
+            _ISO_MEMO.clear()
+        text = _ISO_MEMO[key] = d.isoformat()
+    return text
 
 
 def jsonable(v: Any) -> Any:

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from engine.order import Order
 from engine.rules.conditions import CompiledCond
-from engine.rules.decisions import ApprovalNeed, Decisions, Escalation, RefundOutcome, Route, RuleTrace
+from engine.rules.decisions import ApprovalNeed, Decisions, Escalation, EvalInputs, RefundOutcome, Route, RuleTrace
 from engine.rules.facts import Facts
 from engine.rules.fields import Ctx
 from engine.rules.model import RefundRow
@@ -14,6 +14,7 @@ from engine.rules.ruleset import RuleSet
 from engine.stages import END_STATES, Stage
 
 _RUNTIME_ERRORS = (TypeError, ValueError, ArithmeticError, KeyError, IndexError)
+_NO_FACTS = Facts()
 
 
 def make_ctx(rules: RuleSet, order: Order, facts: Facts, now: datetime) -> Ctx:
@@ -33,7 +34,8 @@ def evaluate(order: Order, facts: Facts, rules: RuleSet, now: datetime) -> Decis
     """Apply the rules to one order. Pure: `now` is given, nothing is read or written outside the arguments."""
     ctx = make_ctx(rules, order, facts, now)
     trace: list[RuleTrace] = []
-    d = Decisions(rules_version=rules.version, region=ctx.o_region)
+    inputs = EvalInputs(order.id, order.stage.value, order.stage_entered_at, now, facts == _NO_FACTS)
+    d = Decisions(rules_version=rules.version, region=ctx.o_region, inputs=inputs)
     trace.append(
         RuleTrace(
             "regions",

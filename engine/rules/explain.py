@@ -1,14 +1,25 @@
 """Decisions as sentences for people: every rule considered, matched or not, and why (Chinese or English).
 
-Works from `Decisions.to_json()` so the same text can be produced for a fresh evaluation and for a stored one.
+Works from `Decisions.to_json()` so the same text can be produced for a fresh evaluation and for a stored one. A
+stored decision made at intake carries no trace (only the ids of the rules that fired); `reproduce` evaluates it
+again from its recorded inputs with the rules version that made it, so its trace can be shown.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from engine.order import Order
+from engine.rules.decisions import Decisions
+from engine.rules.evaluate import evaluate
+from engine.rules.facts import Facts
+from engine.rules.ruleset import RuleSet
+from engine.stages import Stage
 
 _WORDS = {
     "zh": {
@@ -180,3 +191,25 @@ def explain_lines(decisions: dict[str, Any], order_label: str, language: str = "
         msg = rf.get("message_en" if language == "en" else "message_zh") or ""
         out.append(f"  {w['refund']}: {rf['action']} ({rf['rule_id']}) {msg}".rstrip())
     return out
+
+
+def reproduce(stored: Mapping[str, Any], order: Order, rules: RuleSet) -> Decisions | None:
+    """The evaluation behind a stored decision, done again: the order's stored data, the recorded inputs (order id,
+    stage, stage entry, `now`) and `rules`, which must be the version that made it.
+
+    None when it cannot be reproduced faithfully: no recorded inputs (stored before they were), history facts were
+    used (they are not stored), another rules version, or the result differs from what was stored. Intake writes an
+    order's data and its decisions in the same statement, so the stored data is what was evaluated; the comparison
+    is the check that it still is. A None is a reason to show the stored summary only, never a guessed trace.
+    """
+    inputs = stored.get("inputs")
+    if not isinstance(inputs, Mapping) or not inputs.get("default_facts") or stored.get("rules_version") != rules.version:
+        return None
+    try:
+        again = replace(order, id=int(inputs["order_id"]), stage=Stage(inputs["stage"]),
+                        stage_entered_at=datetime.fromisoformat(inputs["stage_entered_at"]))
+        decisions = evaluate(again, Facts(), rules, datetime.fromisoformat(inputs["now"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+    summary = decisions.to_json(trace=False)
+    return decisions if summary == {k: v for k, v in stored.items() if k != "trace"} else None

@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine.order import Order
-from engine.rules.calendar import BusinessCalendar, wall_clock_add, wall_clock_add_many
+from engine.rules.calendar import BusinessCalendar, wall_clock_add_many
 from engine.rules.conditions import ALWAYS, CompiledCond, CondError, compile_condition
 from engine.rules.facts import Facts
 from engine.rules.model import ApprovalLevel, RulesFile
@@ -22,6 +22,7 @@ from engine.stages import Stage
 
 Loc = tuple[str | int, ...]
 _CACHE_LIMIT = 50_000
+_TIMES_CACHE_LIMIT = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,7 @@ class RuleSet:
     _sku_cache: dict[str, str | None] = field(default_factory=dict)
     _capable_cache: dict[tuple[str, ...], tuple[str, ...]] = field(default_factory=dict)
     _dist_cache: dict[tuple[str, tuple[str, ...]], tuple[tuple[str, float], ...]] = field(default_factory=dict)
+    _times_cache: dict[tuple[str, datetime, tuple[timedelta, ...]], tuple[datetime, ...]] = field(default_factory=dict)
 
     # --- lookups ------------------------------------------------------------------------------------------------
 
@@ -176,13 +178,25 @@ class RuleSet:
                 chosen = lim
         return chosen, considered
 
-    def add_time(self, lim: CSla, start: datetime, amount: timedelta) -> datetime:
-        return self.calendar.add(start, amount) if lim.business_time else wall_clock_add(start, amount)
-
     def add_times(self, lim: CSla, start: datetime, amounts: tuple[timedelta, ...] | list[timedelta]) -> list[datetime]:
+        """`start` plus each amount, in business or wall-clock time as the limit says.
+
+        Memoised on (limit, start, amounts): the orders of an intake batch all enter their stage at the batch's `now`,
+        so a batch computes each limit's deadline, warning and ladder once instead of once per order.
+        """
+        key = (lim.id, start, tuple(amounts))
+        try:
+            return list(self._times_cache[key])
+        except KeyError:
+            pass
         if lim.business_time:
-            return self.calendar.add_many(start, amounts)
-        return wall_clock_add_many(start, amounts)
+            out = self.calendar.add_many(start, amounts)
+        else:
+            out = wall_clock_add_many(start, amounts)
+        if len(self._times_cache) >= _TIMES_CACHE_LIMIT:
+            self._times_cache.clear()  # starts move with the clock: old entries are never asked for again
+        self._times_cache[key] = tuple(out)
+        return out
 
     def deadline_for(self, order: Order, stage: Stage, entered_at: datetime, facts: Facts | None = None) -> datetime | None:
         """The SLA deadline of `stage` entered at `entered_at` (aware UTC), or None (no limit, or clock paused)."""
@@ -197,7 +211,7 @@ class RuleSet:
         lim, _ = self.sla_limit_for(ctx, stage)
         if lim is None:
             return None
-        return self.add_time(lim, entered_at, lim.limit)
+        return self.add_times(lim, entered_at, lim.offsets or (lim.limit,))[0]  # offsets[0] is the limit: evaluate's memo
 
     # --- anomalies (data for the classifier, which lives outside the rules package) -------------------------------
 

@@ -181,3 +181,30 @@ async def test_tmall_order_maps_into_the_canonical_shape(
     assert (order.channel, order.external_id, order.customer_city, order.region) == ("tmall", "4187001", "深圳", "华南")
     assert order.items[0]["attributes"] == {"width_cm": 320, "height_cm": 260}
     assert order.created_at.isoformat() == "2025-11-10T16:03:12+00:00"
+
+
+async def test_redelivered_orders_cost_no_rules_evaluation(
+    client: httpx.AsyncClient, runtime: Runtime, db: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from handlers import intake
+
+    orders = [order_json(i, amount=Decimal("1200.00")) for i in range(10)]
+    assert (await post(client, {"orders": orders})).status_code == 202
+    await runtime.intake_worker().run(burst=True)
+    evaluated: list[str] = []
+    real = intake.evaluate
+
+    def counting(order: Any, *args: Any) -> Any:
+        evaluated.append(order.data.external_id)
+        return real(order, *args)
+
+    monkeypatch.setattr(intake, "evaluate", counting)
+    changed = order_json(3, amount=Decimal("1300.00"))
+    assert (await post(client, {"orders": [*orders, changed]})).status_code == 202  # a retry storm, one change
+    totals = await runtime.intake_worker().run(burst=True)
+    assert (totals.inserted, totals.updated, totals.duplicates) == (0, 1, 10)
+    assert evaluated == [changed["external_id"]]
+    async with db.connect() as conn:
+        stored = (await conn.execute(select(OrderRow.decisions, OrderRow.flagged))).all()
+    assert all("trace" not in d and d["fired"] and d["inputs"]["default_facts"] for d, _ in stored)
+    assert not any(flagged for _, flagged in stored)  # a model default, sent once per batch

@@ -218,3 +218,49 @@ def test_bad_settings_are_a_sentence(monkeypatch: pytest.MonkeyPatch) -> None:
     result = runner.invoke(app, ["check"])
     assert result.exit_code == 1 and "invalid settings: ORDERHUB_LANGUAGE" in result.output
     assert "Traceback" not in result.output
+
+
+def test_explain_stored_recomputes_the_trace_of_a_compact_decision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Intake stores decisions without their trace; `--stored` evaluates again from the recorded inputs with the
+    version that decided, and says so plainly when it cannot."""
+    from engine.rules import load_rules, rules_hash
+    from engine.stages import Stage
+    from storage.rules_repo import RulesRepo
+
+    db = tmp_path / "orderhub.db"
+    monkeypatch.setenv("ORDERHUB_DATABASE_URL", f"sqlite:///{db}")
+    old_text = edited("when: {field: order.amount, op: gt, value: 5000}", "when: {field: order.amount, op: gt, value: 6000}")
+    old = load_rules(old_text)
+    at = datetime(2025, 11, 1, 2, 0, tzinfo=UTC)
+
+    def at_intake(id: int, amount: str, rules: object) -> tuple[object, dict]:
+        o = order(id=id, amount=amount, stage=Stage.PENDING_CONFIRM, entered=at, created=at)
+        new = order(id=0, amount=amount, stage=Stage.PENDING_CONFIRM, entered=at, created=at)  # ids come later
+        return o, evaluate(new, Facts(), rules, at).to_json(trace=False)  # type: ignore[arg-type]
+
+    async def seed() -> None:
+        async with temp_db(db) as sessions:
+            o, compact = at_intake(1, "6800.00", EXAMPLE)
+            await store_order(sessions, o, now=at, decisions=compact, rules_version=EXAMPLE.version)
+            o, compact = at_intake(2, "6500.00", old)
+            await store_order(sessions, o, now=at, decisions=compact, rules_version=old.version)
+            o, compact = at_intake(3, "6500.00", old)
+            await store_order(sessions, o, now=at, decisions=compact, rules_version="f" * 64)  # never recorded
+            await RulesRepo(sessions).record_version(version=rules_hash(old_text), text=old_text,
+                                                     source_path="/srv/rules.yaml", loaded_by="h:1", now=at)
+
+    asyncio.run(seed())
+    current = runner.invoke(app, ["explain", "tmall:E000001", "--stored", "-l", "en"])
+    assert current.exit_code == 0, current.output
+    assert "order-over-5000 — matched: order.amount > 5000  (read: order.amount = 6800.00)" in current.output
+    assert "vip — not matched" in current.output and "keep only the outcome" not in current.output
+
+    past = runner.invoke(app, ["explain", "tmall:E000002", "--stored", "-l", "en"])
+    assert past.exit_code == 0, past.output
+    assert "order-over-5000 — matched: order.amount > 6000" in past.output  # the stored version, not the file's
+    assert f"(rules version {old.version[:12]})" in past.output
+
+    lost = runner.invoke(app, ["explain", "tmall:E000003", "--stored", "-l", "en"])
+    assert lost.exit_code == 0, lost.output
+    assert "keep only the outcome" in lost.output and "Approvals needed: order L1 manager@华东" in lost.output
+    assert "— matched" not in lost.output  # no guessed trace

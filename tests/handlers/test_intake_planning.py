@@ -1,0 +1,121 @@
+"""Planning before the transaction: an order already stored is looked up first, so a redelivery costs no rules."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pytest
+
+from bot.settings import BUNDLED_RULES
+from engine.channels import default_adapters
+from engine.rules import load_rules
+from engine.stages import Stage
+from handlers import intake
+from handlers.intake import ExistingOrder, IntakeProcessor, OrderKey, OrderPlan, payload_hash
+from handlers.ports import IntakeEntry
+from tests.factories import order_json
+
+NOW = datetime(2025, 11, 11, 2, 0, tzinfo=UTC)
+RULES = load_rules(BUNDLED_RULES.read_text(encoding="utf-8"), str(BUNDLED_RULES))
+
+
+class MemoryStore:
+    """Stored orders by key; `known` (before planning) and the unit's `existing` read the same dict."""
+
+    def __init__(self, stored: dict[OrderKey, ExistingOrder], *, lookup_fails: bool = False) -> None:
+        self.stored, self.lookup_fails = stored, lookup_fails
+        self.inserted: list[OrderPlan] = []
+        self.updated: list[OrderPlan] = []
+
+    async def known(self, keys: list[OrderKey]) -> dict[OrderKey, ExistingOrder]:
+        if self.lookup_fails:
+            raise ConnectionError("database restarting")
+        return {k: self.stored[k] for k in keys if k in self.stored}
+
+    async def existing(self, keys: list[OrderKey]) -> dict[OrderKey, ExistingOrder]:
+        return {k: self.stored[k] for k in keys if k in self.stored}
+
+    async def insert_new(self, plans: list[OrderPlan]) -> set[OrderKey]:
+        self.inserted += plans
+        return {p.key for p in plans}
+
+    async def apply_update(self, plan: OrderPlan, supersede_pending: bool) -> None:
+        self.updated.append(plan)
+
+    @asynccontextmanager
+    async def unit(self) -> AsyncIterator[MemoryStore]:
+        yield self
+
+
+@pytest.fixture
+def evaluations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The external id of every order the rules are evaluated for."""
+    seen: list[str] = []
+    real = intake.evaluate
+
+    def counting(order: Any, *args: Any) -> Any:
+        seen.append(order.data.external_id)
+        return real(order, *args)
+
+    monkeypatch.setattr(intake, "evaluate", counting)
+    return seen
+
+
+def _entries(raws: list[dict[str, Any]]) -> list[IntakeEntry]:
+    return [IntakeEntry(f"{i}-0", "generic", orjson.dumps(raw)) for i, raw in enumerate(raws, start=1)]
+
+
+def _stored(raw: dict[str, Any], digest: str | None = None) -> tuple[OrderKey, ExistingOrder]:
+    data = default_adapters()["generic"].to_order(raw)
+    return ("generic", data.external_id), ExistingOrder(7, digest or payload_hash(data), Stage.DESIGNING, NOW)
+
+
+async def test_identical_redelivery_is_never_evaluated(evaluations: list[str]) -> None:
+    old, new = order_json(1), order_json(2)
+    store = MemoryStore(dict([_stored(old)]))
+    processor = IntakeProcessor(store, default_adapters(), lambda: RULES)
+
+    result = await processor.process(_entries([old, new]), NOW)
+
+    assert (result.inserted, result.duplicates, result.updated) == (1, 1, 0)
+    assert evaluations == [new["external_id"]]  # the redelivery cost the lookup only
+    assert [p.data.external_id for p in store.inserted] == [new["external_id"]]
+
+
+async def test_changed_order_is_evaluated_once_as_an_update(evaluations: list[str]) -> None:
+    raw = order_json(3)
+    store = MemoryStore(dict([_stored(raw, digest="an-older-version")]))
+    processor = IntakeProcessor(store, default_adapters(), lambda: RULES)
+
+    result = await processor.process(_entries([raw]), NOW)
+
+    assert (result.inserted, result.duplicates, result.updated) == (0, 0, 1)
+    assert evaluations == [raw["external_id"]]  # not also planned as new before the transaction
+    assert store.updated[0].existing_id == 7 and not store.inserted
+
+
+async def test_failed_lookup_only_costs_the_saving(evaluations: list[str]) -> None:
+    old, new = order_json(4), order_json(5)
+    store = MemoryStore(dict([_stored(old)]), lookup_fails=True)
+    processor = IntakeProcessor(store, default_adapters(), lambda: RULES)
+
+    result = await processor.process(_entries([old, new]), NOW)
+
+    # everything planned as new; the transaction's own lookup still finds the stored one a duplicate
+    assert (result.inserted, result.duplicates, result.updated, result.failed) == (1, 1, 0, [])
+    assert sorted(evaluations) == sorted([old["external_id"], new["external_id"]])
+
+
+async def test_intake_stores_the_compact_decision() -> None:
+    store = MemoryStore({})
+    processor = IntakeProcessor(store, default_adapters(), lambda: RULES)
+    await processor.process(_entries([order_json(6)]), NOW)
+    decisions = store.inserted[0].decisions
+    assert "trace" not in decisions and decisions["rules_version"] == RULES.version
+    assert decisions["inputs"] == {"order_id": 0, "stage": "pending_confirm", "stage_entered_at": NOW.isoformat(),
+                                   "now": NOW.isoformat(), "default_facts": True}
+    assert "regions" in decisions["fired"]
