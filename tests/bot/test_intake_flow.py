@@ -188,7 +188,7 @@ async def test_redelivered_orders_cost_no_rules_evaluation(
 ) -> None:
     from handlers import intake
 
-    orders = [order_json(i, amount=Decimal("1200.00")) for i in range(10)]
+    orders = [order_json(i, amount=Decimal("1200.00")) for i in range(60)]  # a batch big enough for the lookup
     assert (await post(client, {"orders": orders})).status_code == 202
     await runtime.intake_worker().run(burst=True)
     evaluated: list[str] = []
@@ -202,7 +202,7 @@ async def test_redelivered_orders_cost_no_rules_evaluation(
     changed = order_json(3, amount=Decimal("1300.00"))
     assert (await post(client, {"orders": [*orders, changed]})).status_code == 202  # a retry storm, one change
     totals = await runtime.intake_worker().run(burst=True)
-    assert (totals.inserted, totals.updated, totals.duplicates) == (0, 1, 10)
+    assert (totals.inserted, totals.updated, totals.duplicates) == (0, 1, 60)
     assert evaluated == [changed["external_id"]]
     async with db.connect() as conn:
         stored = (await conn.execute(select(OrderRow.decisions, OrderRow.flagged))).all()

@@ -28,10 +28,12 @@ class MemoryStore:
 
     def __init__(self, stored: dict[OrderKey, ExistingOrder], *, lookup_fails: bool = False) -> None:
         self.stored, self.lookup_fails = stored, lookup_fails
+        self.lookups = 0
         self.inserted: list[OrderPlan] = []
         self.updated: list[OrderPlan] = []
 
     async def known(self, keys: list[OrderKey]) -> dict[OrderKey, ExistingOrder]:
+        self.lookups += 1
         if self.lookup_fails:
             raise ConnectionError("database restarting")
         return {k: self.stored[k] for k in keys if k in self.stored}
@@ -77,7 +79,7 @@ def _stored(raw: dict[str, Any], digest: str | None = None) -> tuple[OrderKey, E
 async def test_identical_redelivery_is_never_evaluated(evaluations: list[str]) -> None:
     old, new = order_json(1), order_json(2)
     store = MemoryStore(dict([_stored(old)]))
-    processor = IntakeProcessor(store, default_adapters(), lambda: RULES)
+    processor = IntakeProcessor(store, default_adapters(), lambda: RULES, lookup_min_batch=1)
 
     result = await processor.process(_entries([old, new]), NOW)
 
@@ -89,7 +91,7 @@ async def test_identical_redelivery_is_never_evaluated(evaluations: list[str]) -
 async def test_changed_order_is_evaluated_once_as_an_update(evaluations: list[str]) -> None:
     raw = order_json(3)
     store = MemoryStore(dict([_stored(raw, digest="an-older-version")]))
-    processor = IntakeProcessor(store, default_adapters(), lambda: RULES)
+    processor = IntakeProcessor(store, default_adapters(), lambda: RULES, lookup_min_batch=1)
 
     result = await processor.process(_entries([raw]), NOW)
 
@@ -101,13 +103,26 @@ async def test_changed_order_is_evaluated_once_as_an_update(evaluations: list[st
 async def test_failed_lookup_only_costs_the_saving(evaluations: list[str]) -> None:
     old, new = order_json(4), order_json(5)
     store = MemoryStore(dict([_stored(old)]), lookup_fails=True)
-    processor = IntakeProcessor(store, default_adapters(), lambda: RULES)
+    processor = IntakeProcessor(store, default_adapters(), lambda: RULES, lookup_min_batch=1)
 
     result = await processor.process(_entries([old, new]), NOW)
 
     # everything planned as new; the transaction's own lookup still finds the stored one a duplicate
     assert (result.inserted, result.duplicates, result.updated, result.failed) == (1, 1, 0, [])
     assert sorted(evaluations) == sorted([old["external_id"], new["external_id"]])
+
+
+async def test_small_batches_skip_the_lookup(evaluations: list[str]) -> None:
+    """A quiet queue's batch of a few orders: planning them is cheaper than the lookup's round trip."""
+    old = order_json(7)
+    store = MemoryStore(dict([_stored(old)]))
+    processor = IntakeProcessor(store, default_adapters(), lambda: RULES, lookup_min_batch=3)
+
+    result = await processor.process(_entries([old, order_json(8)]), NOW)
+
+    assert store.lookups == 0
+    assert (result.inserted, result.duplicates) == (1, 1)  # the transaction's own lookup still decides
+    assert len(evaluations) == 2
 
 
 async def test_intake_stores_the_compact_decision() -> None:
