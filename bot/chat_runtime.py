@@ -15,8 +15,9 @@ process that has a platform (the notifier touches nothing without one).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter
@@ -48,6 +49,7 @@ SCHEDULER = ChatParts(poll=True, schedule=True, register=True)
 class ChatRuntime:
     core: ChatCore
     telegram: TelegramService | None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
     def build(cls, runtime: Runtime) -> ChatRuntime:
@@ -69,9 +71,9 @@ class ChatRuntime:
         """Webhook routes to mount in the HTTP app (empty in polling mode or with no platform)."""
         return [self.telegram.router] if self.telegram is not None and self.telegram.router is not None else []
 
-    async def start(self, parts: ChatParts, stop: asyncio.Event) -> list[asyncio.Task[None]]:
-        """Start this process's parts; the returned tasks end when `stop` is set (cancel them on the way out)."""
-        tasks: list[asyncio.Task[None]] = []
+    async def start(self, parts: ChatParts, stop: asyncio.Event) -> None:
+        """Start this process's parts; their loops end when `stop` is set, or at `close()`."""
+        tasks = self.tasks
         if self.telegram is not None:
             if parts.register or parts.consume:
                 await self.telegram.start(register=parts.register)  # getMe: our name tells commands apart
@@ -83,10 +85,16 @@ class ChatRuntime:
             await self.core.start_scheduler()
         log.info("chat: platforms %s; %s", ", ".join(self.platforms) or "none configured",
                  ", ".join(k for k, v in vars(parts).items() if v) or "no parts")
-        return tasks
 
     async def close(self) -> None:
-        """Stop the scheduler (handing the lease on) and close the platform clients; before Runtime.close()."""
+        """Stop the loops and the scheduler (handing the lease on), then close the platform clients; call it
+        before Runtime.close() (the lease release needs Redis)."""
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self.tasks.clear()
         await self.core.close()
         if self.telegram is not None:
             await self.telegram.close()

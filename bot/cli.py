@@ -115,7 +115,7 @@ def worker(
         chat = ChatRuntime.build(rt)
         try:
             if stop is not None:  # chat updates queued by the webhook route or the poller → the chat core
-                rt.background.extend(await chat.start(WORKER, stop))
+                await chat.start(WORKER, stop)
             tune_gc()
             await freeze_startup_objects()
             totals = await rt.intake_worker().run(stop, burst=burst)

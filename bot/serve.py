@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 import uvicorn
@@ -26,7 +25,7 @@ async def serve_all(settings: Settings, host: str, port: int) -> None:
     chat = ChatRuntime.build(runtime)
     stop = asyncio.Event()
     try:
-        runtime.background.extend(await chat.start(SERVE, stop))
+        await chat.start(SERVE, stop)
         app = create_asgi_app(runtime, chat.routers)
         runtime.background.append(asyncio.create_task(runtime.intake_worker().run(stop), name="intake-worker"))
         server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
@@ -46,10 +45,9 @@ async def run_scheduler(settings: Settings, stop: asyncio.Event) -> None:
     await runtime.start_rules()
     chat = ChatRuntime.build(runtime)
     try:
-        runtime.background.extend(await chat.start(SCHEDULER, stop))
+        await chat.start(SCHEDULER, stop)
         await stop.wait()
     finally:
         stop.set()
-        with contextlib.suppress(Exception):
-            await chat.close()
+        await chat.close()
         await runtime.close()
