@@ -20,6 +20,7 @@ import orjson
 from engine.channels import ChannelAdapter, stored_channel
 from engine.order import Order, OrderData, Transition
 from engine.rules import ApprovalNeed, Facts, RuleSet, evaluate
+from engine.rules.evaluate import make_ctx
 from engine.stages import Stage
 from handlers.ports import IntakeEntry, StoreUnavailable
 
@@ -60,6 +61,7 @@ class OrderPlan:
     transitions: list[Transition] = field(default_factory=list)
     approvals: list[PlannedApproval] = field(default_factory=list)
     existing_id: int | None = None  # set for an update of a stored order
+    items_json: list[dict[str, Any]] | None = None  # `data.items` dumped in JSON mode, when the hash already did
 
     @property
     def key(self) -> OrderKey:
@@ -98,8 +100,14 @@ class BatchResult:
 
 def payload_hash(data: OrderData) -> str:
     """Identity of an order's content, independent of key order and whitespace in the sender's JSON."""
-    raw = orjson.dumps(data.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
-    return hashlib.blake2b(raw, digest_size=16).hexdigest()
+    return hashed(data)[0]
+
+
+def hashed(data: OrderData) -> tuple[str, list[dict[str, Any]]]:
+    """`payload_hash(data)`, and the order's items dumped in JSON mode on the way (what the items column stores)."""
+    dumped = data.model_dump(mode="json")
+    raw = orjson.dumps(dumped, option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(raw, digest_size=16).hexdigest(), dumped["items"]
 
 
 Item = tuple[IntakeEntry, str, OrderData, str]  # entry, stored channel, order, payload hash
@@ -139,6 +147,7 @@ class IntakeProcessor:
         orders, so a commit in flight on the same loop is not held up by this CPU work."""
         result = BatchResult()
         parsed: dict[OrderKey, Item] = {}
+        items_json: dict[OrderKey, list[dict[str, Any]]] = {}
         for n, entry in enumerate(entries, start=1):
             if yield_every and n % yield_every == 0:
                 await asyncio.sleep(0)
@@ -153,7 +162,8 @@ class IntakeProcessor:
             if key in parsed:  # the same order twice in one batch: the later delivery wins
                 result.duplicates += 1
                 result.done.append(parsed[key][0].id)
-            parsed[key] = (entry, channel, data, payload_hash(data))
+            digest, items_json[key] = hashed(data)
+            parsed[key] = (entry, channel, data, digest)
         stored = await self._known(list(parsed)) if len(parsed) >= self.lookup_min_batch else {}
         rules = self.rules()
         plans: dict[OrderKey, OrderPlan] = {}
@@ -163,7 +173,8 @@ class IntakeProcessor:
             if key in stored:  # a redelivery (same hash) or a change (planned as an update in the transaction)
                 continue
             try:
-                plans[key] = plan_new_order(channel, data, digest, _received(entry, now), rules, now)
+                plans[key] = plan_new_order(channel, data, digest, _received(entry, now), rules, now,
+                                            items_json=items_json[key])
             except Exception:  # noqa: BLE001, S112 - planned again in the transaction; its failure is reported there
                 continue
         return PreparedBatch(now, rules, list(parsed.values()), plans, result)
@@ -207,15 +218,14 @@ class IntakeProcessor:
             existing = await unit.existing([(ch, d.external_id) for _, ch, d, _ in items])
             new_plans: list[OrderPlan] = []
             for entry, channel, data, digest in items:
-                received = _received(entry, now)
                 known = existing.get((channel, data.external_id))
                 if known is None:
                     planned = batch.plans.get((channel, data.external_id))
-                    new_plans.append(planned or plan_new_order(channel, data, digest, received, rules, now))
+                    new_plans.append(planned or plan_new_order(channel, data, digest, _received(entry, now), rules, now))
                 elif known.payload_hash == digest:
                     duplicates += 1
                 else:
-                    plan = plan_update(channel, data, digest, received, known, rules, now)
+                    plan = plan_update(channel, data, digest, _received(entry, now), known, rules, now)
                     await unit.apply_update(plan, supersede_pending=known.stage is Stage.PENDING_CONFIRM)
                     updated += 1
             if new_plans:
@@ -248,11 +258,14 @@ def _approvals(needs: list[ApprovalNeed], now: datetime) -> list[PlannedApproval
 
 
 def plan_new_order(
-    channel: str, data: OrderData, digest: str, received: datetime, rules: RuleSet, now: datetime
+    channel: str, data: OrderData, digest: str, received: datetime, rules: RuleSet, now: datetime, *,
+    items_json: list[dict[str, Any]] | None = None,
 ) -> OrderPlan:
     """A new order starts in pending_confirm; with no approval needed it is confirmed at once (SPEC §1)."""
     order = Order(id=0, channel=channel, data=data, stage=Stage.PENDING_CONFIRM, stage_entered_at=now)
-    decisions = evaluate(order, Facts(), rules, now)
+    facts = Facts()
+    ctx = make_ctx(rules, order, facts, now)
+    decisions = evaluate(order, facts, rules, now, trace=False, ctx=ctx)  # only the compact summary is stored
     order.region = decisions.region
     transitions = [Transition(now, None, Stage.PENDING_CONFIRM, "system", "received")]
     stage, deadline = Stage.PENDING_CONFIRM, decisions.stage_deadline
@@ -260,13 +273,13 @@ def plan_new_order(
         stage = Stage.DESIGNING
         transitions.append(Transition(now, Stage.PENDING_CONFIRM, Stage.DESIGNING, "system", "auto-confirmed"))
         order.stage = stage
-        deadline = rules.deadline_for(order, stage, now)
+        deadline = rules.deadline_for(order, stage, now, facts, like=ctx)
     return OrderPlan(
         channel=channel, data=data, payload_hash=digest, received_at=received, stage=stage, stage_entered_at=now,
         stage_deadline=deadline, region=decisions.region, priority=decisions.priority,
         production_base=decisions.route.base if decisions.route else None,
         decisions=decisions.to_json(trace=False), rules_version=rules.version, transitions=transitions,
-        approvals=_approvals(decisions.approvals, now),
+        approvals=_approvals(decisions.approvals, now), items_json=items_json,
     )
 
 
@@ -276,7 +289,7 @@ def plan_update(
 ) -> OrderPlan:
     """A changed order. While it still waits for confirmation, its approvals are asked again for the new content."""
     order = Order(id=known.id, channel=channel, data=data, stage=known.stage, stage_entered_at=known.stage_entered_at)
-    decisions = evaluate(order, Facts(), rules, now)
+    decisions = evaluate(order, Facts(), rules, now, trace=False)  # only the compact summary is stored
     plan = OrderPlan(
         channel=channel, data=data, payload_hash=digest, received_at=received, stage=known.stage,
         stage_entered_at=known.stage_entered_at, stage_deadline=decisions.stage_deadline, region=decisions.region,

@@ -56,7 +56,7 @@ def order_row(plan: OrderPlan) -> dict[str, Any]:
         "region": plan.region,
         "amount": d.amount,
         "currency": d.currency,
-        "items": [i.model_dump(mode="json") for i in d.items],
+        "items": plan.items_json if plan.items_json is not None else [i.model_dump(mode="json") for i in d.items],
         "custom_fields": d.custom_fields,
         "notes": d.notes,
         "payload_hash": plan.payload_hash,

@@ -1,16 +1,19 @@
-"""The intake unit of work on PostgreSQL: a batch's rows travel as a few typed arrays, in few round trips.
+"""The intake unit of work on PostgreSQL: a batch's rows travel as one JSON text per table, in few round trips.
 
 A 500-order batch is two statements: the lookup of stored keys (`JOIN unnest($1::text[], $2::text[])`) and one
-`INSERT … SELECT FROM unnest(…)` of the orders whose data-modifying CTEs also insert their transitions, approvals and
-the approvals' outbox rows, joined to the orders actually inserted. asyncpg encodes the arrays in binary and caches
-one prepared statement per shape. Through SQLAlchemy Core the same batch cost ~4x more (per-row TypeDecorator and
-JSON processing, a 13,000-parameter statement rendered each time, a tuple `IN` planned badly) and five round trips.
-Everything still runs on the SQLAlchemy connection (`exec_driver_sql`), so the transaction, the pool and the
-exception types are SQLAlchemy's, and `apply_update` (rare) stays on Core.
+`INSERT … SELECT FROM json_to_recordset($1::json) AS u(col type, …)` of the orders whose data-modifying CTEs also
+insert their transitions, approvals and the approvals' outbox rows, joined to the orders actually inserted. orjson
+encodes a table's rows in one call and asyncpg sends a single text; with one typed array per column (as before)
+asyncpg's array encoder checked every element against `collections.abc` classes, ~10 % of the worker's CPU. Through
+SQLAlchemy Core the same batch cost ~4x more than arrays (per-row TypeDecorator and JSON processing, a 13,000-parameter statement rendered each time, a
+tuple `IN` planned badly) and five round trips. Everything still runs on the SQLAlchemy connection
+(`exec_driver_sql`), so the transaction, the pool and the exception types are SQLAlchemy's, and `apply_update` (rare)
+stays on Core.
 
-Values are converted here exactly as the column types of storage/types.py would: UTC datetimes stored naive,
-money as integer fen, JSON as text (orjson) cast to the column's type. Strings are never cast to `varchar(n)`
-explicitly (that would truncate silently); the INSERT's assignment cast refuses an over-long value, as Core does.
+Values are converted here exactly as the column types of storage/types.py would: UTC datetimes stored naive (a naive
+one refused), money as integer fen, JSON columns as nested JSON. Strings are read back as `text`, never cast to
+`varchar(n)` explicitly (that would truncate silently); the INSERT's assignment cast refuses an over-long value, as
+Core does. tests/storage/test_intake_store_pg_values.py checks the rows equal the Core unit's.
 """
 
 from __future__ import annotations
@@ -79,30 +82,37 @@ def _json(value: Any) -> str:
 Converter = Callable[[Any], Any] | None
 
 
-def _column_kind(table: Table, name: str) -> tuple[str, str, Converter]:
-    """(array element type of the parameter, cast in the SELECT, Python converter) for one column."""
+def _column_kind(table: Table, name: str) -> tuple[str, Converter]:
+    """(type of the column in the JSON recordset, Python converter applied before encoding) for one column."""
     t = table.c[name].type
     if isinstance(t, UTCDateTime):
-        return "timestamp", "", _naive_utc
+        return "timestamp", _naive_utc
     if isinstance(t, MoneyCents):
-        return "int8", "", _cents
+        return "int8", _cents
     if isinstance(t, JSON):
-        return "text", "::" + t.compile(dialect=postgresql.dialect()), _json
+        return t.compile(dialect=postgresql.dialect()), None  # the value travels as JSON inside the JSON
     if isinstance(t, Boolean):
-        return "bool", "", None
+        return "bool", None
     if isinstance(t, Integer):
-        return "int8", "", None
-    return "text", "", None
+        return "int8", None
+    return "text", None
 
 
-class UnnestInsert:
-    """`INSERT INTO t (cols) SELECT … FROM unnest(arrays) [suffix]` for rows given as dicts with the same keys.
+class RecordsInsert:
+    """`INSERT INTO t (cols) SELECT … FROM json_to_recordset($n::json) … ORDER BY (the rows' order) [suffix]` for rows
+    given as dicts with the same keys.
 
-    Values the same for every row (`shared`, e.g. the batch's `now`) are sent once as scalar parameters, not as an
-    array of copies; so are the model's scalar defaults of the columns the rows leave out, as a Core insert would
-    fill them in. With `via_orders`, the rows name their order by `channel` and `external_id` and are joined to the
-    CTE `o` (the orders just inserted) for `order_id`: rows of an order that was not inserted (a duplicate) are
-    dropped by the join. Parameters are numbered from `start`, so several of these can share one statement.
+    The rows travel as ONE JSON text (orjson, one C call per batch) rather than an array per column: asyncpg's array
+    encoder checks every element against `collections.abc` classes, which cost the worker more than the rest of the
+    encoding. PostgreSQL reads the rows back into typed columns: datetimes are converted to naive UTC and money to
+    fen here first (the same converters as the column types), JSON columns are nested JSON values, and text stays
+    `text` so that the INSERT's assignment cast still refuses an over-long value.
+
+    Values the same for every row (`shared`, e.g. the batch's `now`) are sent once as scalar parameters; so are the
+    model's scalar defaults of the columns the rows leave out, as a Core insert would fill them in. With
+    `via_orders`, the rows name their order by `channel` and `external_id` and are joined to the CTE `o` (the orders
+    just inserted) for `order_id`: rows of an order that was not inserted (a duplicate) are dropped by the join.
+    Parameters are numbered from `start`, so several of these can share one statement.
     """
 
     def __init__(self, table: Table, columns: Sequence[str], suffix: str = "", *, start: int = 1,
@@ -114,45 +124,48 @@ class UnnestInsert:
             if c.name not in own and c.name not in shared and c.default is not None and c.default.is_scalar
             and c.name != "order_id"
         }
-        self.columns = own  # one array each
+        self.columns = own
         self.scalars = [*shared, *self.defaults]  # one value each
-        kinds = [_column_kind(ORDERS, c) for c in keys] + [_column_kind(table, c) for c in own]
+        kinds = [(c, *_column_kind(ORDERS, c)) for c in keys] + [(c, *_column_kind(table, c)) for c in own]
         scalar_kinds = [_column_kind(table, c) for c in self.scalars]
-        self.arrays = [*keys, *own]
-        self.converters = [k[2] for k in kinds]
-        self.scalar_converters = [k[2] for k in scalar_kinds]
-        params = ", ".join(f"${start + i}::{k[0]}[]" for i, k in enumerate(kinds))
-        names = ", ".join(f"c{i}" for i in range(len(kinds)))
-        first_scalar = start + len(kinds)
-        select = ", ".join([*(["o.id"] if via_orders else []),
-                            *(f"u.c{i}{k[1]}" for i, k in enumerate(kinds) if i >= len(keys)),
-                            *(f"${first_scalar + i}::{k[0]}{k[1]}" for i, k in enumerate(scalar_kinds))])
+        self.converted = [(name, conv) for name, _, conv in kinds if conv is not None]
+        self.scalar_converters = [_json if isinstance(table.c[c].type, JSON) else k[1]
+                                  for c, k in zip(self.scalars, scalar_kinds, strict=True)]
+        record = ", ".join(f'"{name}" {sqltype}' for name, sqltype, _ in kinds)
+        names = ", ".join(f'"{name}"' for name, _, _ in kinds)
+        first_scalar = start + 1
+        select = ", ".join([*(["o.id"] if via_orders else []), *(f'u."{c}"' for c in own),
+                            *(f"${first_scalar + i}::{k[0]}" for i, k in enumerate(scalar_kinds))])
         target = ", ".join([*(["order_id"] if via_orders else []), *own, *self.scalars])
-        join = " JOIN o ON o.channel = u.c0 AND o.external_id = u.c1" if via_orders else ""
+        join = ' JOIN o ON o.channel = u."channel" AND o.external_id = u."external_id"' if via_orders else ""
+        # In the rows' order (ids are given in it: an order's "received" transition before its "auto-confirmed"), which
+        # a join does not keep by itself.
         self.sql = (f"INSERT INTO {table.name} ({target}) SELECT {select} "
-                    f"FROM unnest({params}) AS u({names}){join} {suffix}").strip()
+                    f"FROM ROWS FROM (json_to_recordset(${start}::json) AS ({record})) WITH ORDINALITY AS u({names}, n)"
+                    f"{join} ORDER BY u.n {suffix}").strip()
 
     def params(self, rows: Sequence[dict[str, Any]], shared: Mapping[str, Any] | None = None) -> tuple[Any, ...]:
-        out: list[Any] = []
-        for name, conv in zip(self.arrays, self.converters, strict=True):
-            values = [r[name] for r in rows]
-            out.append(values if conv is None else [conv(v) for v in values])
+        """The rows as one JSON text, then the scalars. Converts the rows' values in place (they are built for this)."""
+        for name, conv in self.converted:
+            for r in rows:
+                r[name] = conv(r[name])
+        out: list[Any] = [orjson.dumps(rows, default=_json_default).decode()]
         given = {**(shared or {}), **self.defaults}
         for name, conv in zip(self.scalars, self.scalar_converters, strict=True):
             out.append(given[name] if conv is None else conv(given[name]))
         return tuple(out)
 
 
-_cache: dict[tuple[Any, ...], UnnestInsert] = {}
+_cache: dict[tuple[Any, ...], RecordsInsert] = {}
 
 
-def unnest_insert(table: Table, rows: Sequence[dict[str, Any]], suffix: str = "", *, start: int = 1,
-                  via_orders: bool = False, shared: Sequence[str] = ()) -> UnnestInsert:
+def records_insert(table: Table, rows: Sequence[dict[str, Any]], suffix: str = "", *, start: int = 1,
+                   via_orders: bool = False, shared: Sequence[str] = ()) -> RecordsInsert:
     key = (table.name, tuple(rows[0]), suffix, start, via_orders, tuple(shared))
     stmt = _cache.get(key)
     if stmt is None:
-        stmt = _cache[key] = UnnestInsert(table, list(rows[0]), suffix, start=start, via_orders=via_orders,
-                                          shared=shared)
+        stmt = _cache[key] = RecordsInsert(table, list(rows[0]), suffix, start=start, via_orders=via_orders,
+                                           shared=shared)
     return stmt
 
 
@@ -191,15 +204,15 @@ class PgIntakeUnit(SqlIntakeUnit):
             {"channel": p.channel, "external_id": p.data.external_id, **self._approval(p, a)}
             for p in plans for a in p.approvals
         ]
-        o = unnest_insert(ORDERS, orders, "ON CONFLICT (channel, external_id) DO NOTHING RETURNING id, channel, "
+        o = records_insert(ORDERS, orders, "ON CONFLICT (channel, external_id) DO NOTHING RETURNING id, channel, "
                           "external_id", shared=["updated_at"])
         ctes, params = [f"o AS ({o.sql})"], [*o.params(orders, {"updated_at": self.now})]
         if transitions:
-            t = unnest_insert(TRANSITIONS, transitions, start=len(params) + 1, via_orders=True)
+            t = records_insert(TRANSITIONS, transitions, start=len(params) + 1, via_orders=True)
             ctes.append(f"t AS ({t.sql})")
             params += t.params(transitions)
         if approvals:
-            a = unnest_insert(APPROVALS, approvals, "RETURNING id, order_id, required_role, region",
+            a = records_insert(APPROVALS, approvals, "RETURNING id, order_id, required_role, region",
                               start=len(params) + 1, via_orders=True)
             params += a.params(approvals)
             ctes += [f"a AS ({a.sql})", "x AS (" + _OUTBOX_FOR_APPROVALS.replace("{now}", str(len(params) + 1)) + ")"]
@@ -217,11 +230,11 @@ class PgIntakeUnit(SqlIntakeUnit):
         """Children of orders whose ids are known (an update of a stored order)."""
         transitions = [{"order_id": ids[p.key], **_transition(t)} for p in plans for t in p.transitions]
         if transitions:
-            stmt = unnest_insert(TRANSITIONS, transitions)
+            stmt = records_insert(TRANSITIONS, transitions)
             await self._run(stmt.sql, stmt.params(transitions))
         approvals = [{"order_id": ids[p.key], **self._approval(p, a)} for p in plans for a in p.approvals]
         if approvals:
-            stmt = unnest_insert(APPROVALS, approvals, "RETURNING id, order_id, required_role, region")
+            stmt = records_insert(APPROVALS, approvals, "RETURNING id, order_id, required_role, region")
             params = stmt.params(approvals)
             outbox = _OUTBOX_FOR_APPROVALS.replace("{now}", str(len(params) + 1))
             await self._run(f"WITH a AS ({stmt.sql}) {outbox}", (*params, _naive_utc(self.now)))

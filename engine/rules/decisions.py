@@ -123,6 +123,7 @@ class Decisions:
     refund: RefundOutcome | None = None
     trace: list[RuleTrace] = field(default_factory=list)
     inputs: EvalInputs | None = None
+    full_trace: bool = True  # False: `trace` holds only the rules that matched or failed (evaluate(trace=False))
 
     @property
     def needs_approval(self) -> bool:
@@ -138,6 +139,8 @@ class Decisions:
         """
         out = self._summary()
         if trace:
+            if not self.full_trace:
+                raise ValueError("evaluated without a full trace (evaluate(..., trace=False)): evaluate again with it")
             out["trace"] = [
                 {
                     "section": t.section,

@@ -6,7 +6,15 @@ from datetime import datetime
 
 from engine.order import Order
 from engine.rules.conditions import CompiledCond
-from engine.rules.decisions import ApprovalNeed, Decisions, Escalation, EvalInputs, RefundOutcome, Route, RuleTrace
+from engine.rules.decisions import (
+    ApprovalNeed,
+    Decisions,
+    EvalInputs,
+    RefundOutcome,
+    Route,
+    RuleTrace,
+    _iso,
+)
 from engine.rules.facts import Facts
 from engine.rules.fields import Ctx
 from engine.rules.model import RefundRow
@@ -30,37 +38,50 @@ def _test(cond: CompiledCond, ctx: Ctx) -> tuple[bool, str | None]:
         return False, f"{type(e).__name__}: {e}"
 
 
-def evaluate(order: Order, facts: Facts, rules: RuleSet, now: datetime) -> Decisions:
-    """Apply the rules to one order. Pure: `now` is given, nothing is read or written outside the arguments."""
-    ctx = make_ctx(rules, order, facts, now)
-    trace: list[RuleTrace] = []
+def evaluate(
+    order: Order, facts: Facts, rules: RuleSet, now: datetime, *, trace: bool = True, ctx: Ctx | None = None
+) -> Decisions:
+    """Apply the rules to one order. Pure: `now` is given, nothing is read or written outside the arguments.
+
+    With `trace=False` only the rules that matched or failed are recorded in `trace`: all that the compact summary
+    (`to_json(trace=False)`: `fired`, `errors`) reads, without a trace entry for every rule considered. Intake stores
+    only that summary; such a result refuses `to_json(trace=True)` (`rules explain` evaluates with the full trace).
+    `ctx`: `make_ctx(rules, order, facts, now)` made by the caller (to reuse it, see `RuleSet.deadline_for`).
+    """
+    if ctx is None:
+        ctx = make_ctx(rules, order, facts, now)
+    full = trace
+    out: list[RuleTrace] = []
     inputs = EvalInputs(order.id, order.stage.value, order.stage_entered_at, now, facts == _NO_FACTS)
-    d = Decisions(rules_version=rules.version, region=ctx.o_region, inputs=inputs)
-    trace.append(
-        RuleTrace(
-            "regions",
-            "regions",
-            ctx.o_region is not None,
-            "customer.city in regions",
-            {"customer.city": ctx.c_city},
-            outcome=ctx.o_region or "",
-            note="" if ctx.o_region else "the city is in no region",
+    d = Decisions(rules_version=rules.version, region=ctx.o_region, inputs=inputs, full_trace=full)
+    if full or ctx.o_region is not None:
+        out.append(
+            RuleTrace(
+                "regions",
+                "regions",
+                ctx.o_region is not None,
+                "customer.city in regions",
+                {"customer.city": ctx.c_city},
+                outcome=ctx.o_region or "",
+                note="" if ctx.o_region else "the city is in no region",
+            )
         )
-    )
-    _refund(ctx, facts, rules, d, trace)  # first: a rejected refund needs no approval
-    _approvals(ctx, facts, rules, d, trace)
-    _sla(ctx, order, rules, d, trace)
-    _priority(ctx, rules, d, trace)
-    _route(ctx, order, facts, rules, d, trace)
-    d.trace = trace
+    _refund(ctx, facts, rules, d, out, full)  # first: a rejected refund needs no approval
+    _approvals(ctx, facts, rules, d, out, full)
+    _sla(ctx, order, rules, d, out, full)
+    _priority(ctx, rules, d, out, full)
+    _route(ctx, order, facts, rules, d, out, full)
+    d.trace = out
     return d
 
 
-def _approvals(ctx: Ctx, facts: Facts, rules: RuleSet, d: Decisions, trace: list[RuleTrace]) -> None:
+def _approvals(ctx: Ctx, facts: Facts, rules: RuleSet, d: Decisions, trace: list[RuleTrace], full: bool) -> None:
     seen: set[tuple[str, int, str, str | None]] = set()
     refund_active = d.refund is not None and d.refund.action != "reject"
     for a in rules.approvals:
         if a.kind == "refund" and not refund_active:
+            if not full:
+                continue
             note = "no refund request" if d.refund is None else "the refund is rejected, nothing to approve"
             trace.append(RuleTrace("approvals", a.id, False, a.cond.text, note=f"skipped: {note}"))
             continue
@@ -77,9 +98,10 @@ def _approvals(ctx: Ctx, facts: Facts, rules: RuleSet, d: Decisions, trace: list
                 need = ApprovalNeed(a.kind, n, lvl.role, region, a.id, lvl.escalate_after, requester)
                 d.approvals.append(need)
                 produced.append(f"L{n} {lvl.role}" + (f"@{region}" if region else ""))
-        trace.append(
-            RuleTrace("approvals", a.id, ok, a.cond.text, None, ", ".join(produced), error=err, source=(a.cond, ctx))
-        )
+        if full or ok or err is not None:
+            trace.append(
+                RuleTrace("approvals", a.id, ok, a.cond.text, None, ", ".join(produced), error=err, source=(a.cond, ctx))
+            )
     if d.refund is not None:
         d.refund = RefundOutcome(
             d.refund.action,
@@ -90,7 +112,7 @@ def _approvals(ctx: Ctx, facts: Facts, rules: RuleSet, d: Decisions, trace: list
         )
 
 
-def _sla(ctx: Ctx, order: Order, rules: RuleSet, d: Decisions, trace: list[RuleTrace]) -> None:
+def _sla(ctx: Ctx, order: Order, rules: RuleSet, d: Decisions, trace: list[RuleTrace], full: bool) -> None:
     stage = order.stage
     if stage in END_STATES:
         return
@@ -99,33 +121,33 @@ def _sla(ctx: Ctx, order: Order, rules: RuleSet, d: Decisions, trace: list[RuleT
         return
     if rules.sla_pause_when is not None:
         ok, err = _test(rules.sla_pause_when, ctx)
-        trace.append(
-            RuleTrace("sla", "sla.pause_when", ok, rules.sla_pause_when.text, None, source=(rules.sla_pause_when, ctx),
-                      outcome="clock paused" if ok else "", error=err)
-        )
+        if full or ok or err is not None:
+            trace.append(
+                RuleTrace("sla", "sla.pause_when", ok, rules.sla_pause_when.text, None,
+                          source=(rules.sla_pause_when, ctx), outcome="clock paused" if ok else "", error=err)
+            )
         if ok:
             return
     chosen, considered = rules.sla_limit_for(ctx, stage)
     for lim, matched in considered:
+        if not matched and not full:
+            continue
         if matched is None:
             trace.append(RuleTrace("sla", lim.id, False, lim.cond.text, note=f"skipped: {chosen.id if chosen else ''} matched first"))
             continue
         outcome = ""
         if matched:
             # one pass over the calendar: deadline, warning, then each rung of the ladder after the deadline
-            times = rules.add_times(lim, order.stage_entered_at, lim.offsets)
-            deadline = times[0]
+            deadline, warn_at, ladder = rules.sla_ladder(lim, order.stage_entered_at)
             d.stage_deadline = deadline
-            d.stage_warn_at = times[1]
+            d.stage_warn_at = warn_at
             d.sla_rule_id = lim.id
-            d.escalations = [
-                Escalation(i, role, at) for i, ((role, _), at) in enumerate(zip(rules.escalation, times[2:]), start=1)
-            ]
-            outcome = f"deadline {deadline.isoformat()}"
+            d.escalations = list(ladder)
+            outcome = f"deadline {_iso(deadline)}"  # the memoised isoformat(): a batch shares its deadlines
         trace.append(RuleTrace("sla", lim.id, matched, lim.cond.text, None, outcome, source=(lim.cond, ctx)))
 
 
-def _priority(ctx: Ctx, rules: RuleSet, d: Decisions, trace: list[RuleTrace]) -> None:
+def _priority(ctx: Ctx, rules: RuleSet, d: Decisions, trace: list[RuleTrace], full: bool) -> None:
     score = rules.priority_base
     append = trace.append
     for w in rules.weights:  # the hottest loop of an evaluation: the test is inlined rather than via _test()
@@ -138,25 +160,28 @@ def _priority(ctx: Ctx, rules: RuleSet, d: Decisions, trace: list[RuleTrace]) ->
         if ok:
             score += w.payload
             append(RuleTrace("priority", w.id, True, cond.text, None, w.outcome, "", None, (cond, ctx)))
-        else:
+        elif full:
             append(RuleTrace("priority", w.id, False, cond.text, None, "", "", None, (cond, ctx)))
     d.priority = score
 
 
-def _refund(ctx: Ctx, facts: Facts, rules: RuleSet, d: Decisions, trace: list[RuleTrace]) -> None:
+def _refund(ctx: Ctx, facts: Facts, rules: RuleSet, d: Decisions, trace: list[RuleTrace], full: bool) -> None:
     if facts.refund is None:
         return
     winner: RefundRow | None = None
     for row in rules.refund_rows:
         if winner is not None:
+            if not full:
+                break
             trace.append(RuleTrace("refunds", row.id, False, row.cond.text, note=f"skipped: {winner.id} matched first"))
             continue
         ok, err = _test(row.cond, ctx)
         if ok:
             winner = row.payload
-        trace.append(
-            RuleTrace("refunds", row.id, ok, row.cond.text, None, row.payload.outcome if ok else "", error=err, source=(row.cond, ctx))
-        )
+        if full or ok or err is not None:
+            trace.append(
+                RuleTrace("refunds", row.id, ok, row.cond.text, None, row.payload.outcome if ok else "", error=err, source=(row.cond, ctx))
+            )
     if winner is None:
         d.refund = RefundOutcome("manual_review", "refunds.default", "没有匹配的退款规则，请人工审核", "No refund rule matched; review by hand")
         trace.append(RuleTrace("refunds", "refunds.default", True, "no row matched", outcome="manual_review"))
@@ -165,25 +190,31 @@ def _refund(ctx: Ctx, facts: Facts, rules: RuleSet, d: Decisions, trace: list[Ru
     d.refund = RefundOutcome(winner.outcome, winner.id, msg.zh if msg else "", msg.en if msg else "")
 
 
-def _route(ctx: Ctx, order: Order, facts: Facts, rules: RuleSet, d: Decisions, trace: list[RuleTrace]) -> None:
+def _route(ctx: Ctx, order: Order, facts: Facts, rules: RuleSet, d: Decisions, trace: list[RuleTrace], full: bool) -> None:
     if order.stage is Stage.CANCELLED or not rules.model.bases:
         return
     for ov in rules.overrides:
         if d.route is not None:
+            if not full:
+                break
             trace.append(RuleTrace("routing", ov.id, False, ov.cond.text, note=f"skipped: {d.route.rule_id} matched first"))
             continue
         ok, err = _test(ov.cond, ctx)
         if ok:
             d.route = Route(ov.payload, ov.id, None, "override")
-        trace.append(RuleTrace("routing", ov.id, ok, ov.cond.text, None, ov.payload if ok else "", error=err, source=(ov.cond, ctx)))
+        if full or ok or err is not None:
+            trace.append(RuleTrace("routing", ov.id, ok, ov.cond.text, None, ov.payload if ok else "", error=err, source=(ov.cond, ctx)))
     if d.route is not None:
         return
     types = tuple(ctx.o_product_types)
     capable = rules.capable_bases(types)
-    reads = {"customer.city": ctx.c_city, "order.product_types": list(types)}
+    # what the trace shows as read; not built when no trace is kept (the summary never shows it)
+    reads = {"customer.city": ctx.c_city, "order.product_types": list(types)} if full else None
     excluded: list[str] = []
+    capable_set: tuple[str, ...] | set[str] = capable  # small: a tuple's `in` is as quick as a set's
     if rules.model.routing.use_stock and facts.stock:
-        reads["stock"] = {k: v for k, v in facts.stock.items() if k.split(":", 1)[0] in capable}
+        if reads is not None:
+            reads["stock"] = {k: v for k, v in facts.stock.items() if k.split(":", 1)[0] in capable}
         ok_bases = []
         for b in capable:
             short = [i.sku for i in order.data.items if (q := facts.stock.get(f"{b}:{i.sku}")) is not None and q < i.qty]
@@ -192,10 +223,10 @@ def _route(ctx: Ctx, order: Order, facts: Facts, rules: RuleSet, d: Decisions, t
             else:
                 ok_bases.append(b)
         capable_set = set(ok_bases)
-    else:
-        capable_set = set(capable)
     note = f"excluded: {'; '.join(excluded)}" if excluded else ""
     if not capable_set:
+        if not full:
+            return
         why = f"no base makes {', '.join(types) or 'these products'}" if not capable else "no base has the stock"
         trace.append(RuleTrace("routing", "routing.nearest", False, "nearest capable base", reads, note=why + (f"; {note}" if note else "")))
         return

@@ -200,6 +200,11 @@ class _Compiler:
             return (lambda c: tuple(f(c) for f in fns)), "list", _NOT_CONST
         if isinstance(node, ast.BoolOp):
             fns = [self.compile(v)[0] for v in node.values]
+            if len(fns) == 2:  # the common case, without a generator: the same short-circuit and bool result
+                f0, f1 = fns
+                if isinstance(node.op, ast.And):
+                    return (lambda c: bool(f1(c)) if f0(c) else False), "bool", _NOT_CONST
+                return (lambda c: True if f0(c) else bool(f1(c))), "bool", _NOT_CONST
             if isinstance(node.op, ast.And):
                 return (lambda c: all(f(c) for f in fns)), "bool", _NOT_CONST
             return (lambda c: any(f(c) for f in fns)), "bool", _NOT_CONST
@@ -284,6 +289,9 @@ class _Compiler:
         lf = left[0]
         if len(steps) == 1:
             cmp, rf = steps[0]
+            if isinstance(node.comparators[0], ast.Constant):  # `field op constant`: the constant is not called for
+                v = rf(None)
+                return (lambda c: cmp(lf(c), v)), "bool", _NOT_CONST
             return (lambda c: cmp(lf(c), rf(c))), "bool", _NOT_CONST
 
         def chain(c: Ctx) -> bool:

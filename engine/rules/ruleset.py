@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from engine.order import Order
 from engine.rules.calendar import BusinessCalendar, wall_clock_add_many
 from engine.rules.conditions import ALWAYS, CompiledCond, CondError, compile_condition
+from engine.rules.decisions import Escalation
 from engine.rules.facts import Facts
 from engine.rules.model import ApprovalLevel, RulesFile
 from engine.rules.routing import haversine_km
@@ -92,6 +93,9 @@ class RuleSet:
     _capable_cache: dict[tuple[str, ...], tuple[str, ...]] = field(default_factory=dict)
     _dist_cache: dict[tuple[str, tuple[str, ...]], tuple[tuple[str, float], ...]] = field(default_factory=dict)
     _times_cache: dict[tuple[str, datetime, tuple[timedelta, ...]], tuple[datetime, ...]] = field(default_factory=dict)
+    _ladder_cache: dict[tuple[str, datetime, Any], tuple[datetime, datetime, tuple[Escalation, ...]]] = field(
+        default_factory=dict
+    )
 
     # --- lookups ------------------------------------------------------------------------------------------------
 
@@ -198,14 +202,46 @@ class RuleSet:
         self._times_cache[key] = tuple(out)
         return out
 
-    def deadline_for(self, order: Order, stage: Stage, entered_at: datetime, facts: Facts | None = None) -> datetime | None:
-        """The SLA deadline of `stage` entered at `entered_at` (aware UTC), or None (no limit, or clock paused)."""
+    def sla_ladder(self, lim: CSla, start: datetime) -> tuple[datetime, datetime, tuple[Escalation, ...]]:
+        """Deadline, warning and escalation ladder of `lim` for a stage entered at `start`: `add_times` of the limit's
+        offsets, memoised the same way with the `Escalation`s built once (they are immutable, a batch shares them)."""
+        key = (lim.id, start, start.tzinfo)
+        try:
+            return self._ladder_cache[key]
+        except KeyError:
+            pass
+        times = self.add_times(lim, start, lim.offsets)
+        ladder = tuple(Escalation(i, role, at) for i, ((role, _), at) in enumerate(zip(self.escalation, times[2:]), start=1))
+        if len(self._ladder_cache) >= _TIMES_CACHE_LIMIT:
+            self._ladder_cache.clear()
+        out = self._ladder_cache[key] = (times[0], times[1], ladder)
+        return out
+
+    def deadline_for(self, order: Order, stage: Stage, entered_at: datetime, facts: Facts | None = None, *,
+                     like: Any = None) -> datetime | None:
+        """The SLA deadline of `stage` entered at `entered_at` (aware UTC), or None (no limit, or clock paused).
+
+        `like`: the context of an evaluation of this same order object with these same facts (as `evaluate` was given
+        it, e.g. just before the stage moved), used for this one with the order's stage and the time as they are now
+        (restored before returning) instead of building a context anew: only `now` and `order.stage` differ.
+        """
         from engine.rules.evaluate import make_ctx  # local: evaluate imports this module
 
         stage = Stage(stage)
         if stage in self.sla_pause_stages:
             return None
-        ctx = make_ctx(self, order, facts or Facts(), entered_at)
+        if like is None:
+            return self._deadline(make_ctx(self, order, facts or Facts(), entered_at), stage, entered_at)
+        if like.order is not order:
+            raise ValueError("`like` must be a context of this same order")
+        saved = like.now, like.o_stage
+        like.now, like.o_stage = entered_at, order.stage.value
+        try:
+            return self._deadline(like, stage, entered_at)
+        finally:
+            like.now, like.o_stage = saved
+
+    def _deadline(self, ctx: Any, stage: Stage, entered_at: datetime) -> datetime | None:
         if self.sla_pause_when is not None and _safe_test(self.sla_pause_when, ctx):
             return None
         lim, _ = self.sla_limit_for(ctx, stage)

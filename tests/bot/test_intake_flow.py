@@ -194,9 +194,9 @@ async def test_redelivered_orders_cost_no_rules_evaluation(
     evaluated: list[str] = []
     real = intake.evaluate
 
-    def counting(order: Any, *args: Any) -> Any:
+    def counting(order: Any, *args: Any, **kwargs: Any) -> Any:
         evaluated.append(order.data.external_id)
-        return real(order, *args)
+        return real(order, *args, **kwargs)
 
     monkeypatch.setattr(intake, "evaluate", counting)
     changed = order_json(3, amount=Decimal("1300.00"))

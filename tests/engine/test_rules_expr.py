@@ -142,3 +142,52 @@ def test_every_documented_fact_can_be_read(name: str) -> None:
     expected = {"number": (int, Decimal), "text": str, "bool": bool, "list": list, "map": dict}[kind]
     assert value is None or isinstance(value, expected), (name, value)
     assert compile_expr(f"{name} == {name}").reads == (name,)
+
+
+@pytest.mark.parametrize(
+    ("expr", "value"),
+    [
+        # two operands (compiled without a generator) and three give bools, as Python's and/or do not
+        ("order.amount and customer.city", True),
+        ("order.notes or order.amount", True),
+        ("'' or customer.city", True),
+        ("'' and customer.city", False),
+        ("'' or ''", False),
+        ("order.amount > 1 and customer.tier == 'vip' and customer.city == '上海'", True),
+        ("order.amount > 9000 or customer.tier == 'x' or customer.city == '北京'", False),
+        # short-circuit: the second operand is never evaluated (it would raise a TypeError)
+        ("order.amount < 1 and order.custom_fields['install_date'] > 3", False),
+        ("order.amount > 1 or order.custom_fields['install_date'] > 3", True),
+        # a constant on the right of a single comparison (not called per evaluation), and on the left
+        ("order.custom_fields['floors'] >= 3", True),
+        ("3 <= order.custom_fields['floors']", True),
+        ("order.custom_fields['missing'] > 3", False),
+        ("order.amount > 1 > 0", True),
+    ],
+)
+def test_boolean_operators_and_constant_comparisons(expr: str, value: Any) -> None:
+    result = compile_expr(expr).fn(CTX)
+    assert result == value and type(result) is bool
+
+
+@pytest.mark.parametrize(
+    ("field", "words", "value"),
+    [
+        ("order.notes", ["加急", "尽快"], True),  # a text: any word in it (one regex search)
+        ("order.notes", ["加急", "快.装"], False),  # words are literal text, not patterns
+        ("order.notes", ["快安"], True),
+        ("order.notes", [""], True),  # the empty word is in every text, as with `in`
+        ("customer.phone", ["x", "9"], False),
+        ("order.skus", ["CUR-A", "X"], True),  # a list: membership, not substrings
+        ("order.skus", ["CUR"], False),
+        ("order.custom_fields", ["floors"], True),  # a map: its keys
+        ("refund.requested_by", ["女士"], True),
+        ("facts.extra", ["nope"], False),
+    ],
+)
+def test_table_contains_any_matches_words_in_text_and_elements_in_lists(field: str, words: list[str], value: bool) -> None:
+    from engine.rules.conditions import compile_condition
+    from engine.rules.model import FieldCond
+
+    cond = compile_condition(FieldCond(field=field, op="contains_any", value=words))
+    assert cond.test(CTX) is value

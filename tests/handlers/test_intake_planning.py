@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -59,9 +60,9 @@ def evaluations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     real = intake.evaluate
 
-    def counting(order: Any, *args: Any) -> Any:
+    def counting(order: Any, *args: Any, **kwargs: Any) -> Any:
         seen.append(order.data.external_id)
-        return real(order, *args)
+        return real(order, *args, **kwargs)
 
     monkeypatch.setattr(intake, "evaluate", counting)
     return seen
@@ -134,3 +135,17 @@ async def test_intake_stores_the_compact_decision() -> None:
     assert decisions["inputs"] == {"order_id": 0, "stage": "pending_confirm", "stage_entered_at": NOW.isoformat(),
                                    "now": NOW.isoformat(), "default_facts": True}
     assert "regions" in decisions["fired"]
+
+
+async def test_items_dumped_for_the_hash_are_the_items_stored() -> None:
+    from storage.intake_store import order_row
+
+    raws = [order_json(i) for i in range(5)]
+    store = MemoryStore({})
+    result = await IntakeProcessor(store, default_adapters(), lambda: RULES).process(_entries(raws), NOW)
+
+    assert result.inserted == 5
+    for plan in store.inserted:
+        assert plan.items_json is not None  # planned before the transaction, from the hash's dump
+        assert plan.items_json == [i.model_dump(mode="json") for i in plan.data.items]
+        assert order_row(plan) == order_row(replace(plan, items_json=None))  # the same row either way
