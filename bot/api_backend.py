@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from engine.anomaly import categories_from_rules, classify
 from engine.kpi import Kpis, compute_kpis
 from engine.rules import RuleSet
+from handlers.chat_ports import OutboxStore
+from handlers.notes import TrendNotes, record_note
 from handlers.orders import OrderDetail
 from handlers.ports import Clock
 from storage.orders_repo import SqlOrders
@@ -24,6 +25,8 @@ class SqlApiBackend:
     reports: SqlReports
     clock: Clock
     current_rules: Callable[[], RuleSet]
+    trend_notes: TrendNotes
+    outbox: OutboxStore
     language: str = "zh"
 
     def rules(self) -> RuleSet:
@@ -33,12 +36,12 @@ class SqlApiBackend:
         return await self.users.by_token(token)
 
     async def add_note(self, detail: OrderDetail, text: str, author: str) -> dict[str, Any]:
-        rules = self.rules()
-        result = classify(text, categories_from_rules(rules.anomaly_categories, rules.model.anomalies.threshold))
-        note_id = await self.orders.add_note(detail.order.id, text, author, result.category, result.score,
-                                             self.clock.now())
-        return {"id": note_id, "order_id": detail.order.id, "text": text, "category": result.category,
-                "score": result.score, "matched": result.matched}
+        """Classified on arrival; a trend it completes is queued as an alert (see handlers.notes)."""
+        note = await record_note(self.orders, self.trend_notes, self.outbox, self.rules(), detail.order.id, text,
+                                 author, self.clock.now())
+        result = note.classification
+        return {"id": note.id, "order_id": detail.order.id, "text": text, "category": result.category,
+                "score": result.score, "matched": result.matched, "trends": [h.spec.id for h in note.trends]}
 
     async def approvals(self, status: str, limit: int) -> list[dict[str, Any]]:
         return await self.reports.approvals(status, limit)

@@ -10,19 +10,22 @@ from bot.gc_tuning import freeze_startup_objects, tune_gc
 from bot.settings import Settings
 from bot.telegram.queue import UpdateQueue
 from bot.telegram.service import webhook_router
+from bot.wecom.service import callback_router, event_queue
 from bot.wiring import Runtime
 from webhooks.app import create_app
 
 
 def create_asgi_app(runtime: Runtime | None = None, extra_routers: Sequence[APIRouter] | None = None) -> FastAPI:
     """With `runtime`, the caller (serve, demo) owns it and passes the chat routes it serves; without, this is an
-    `orderhub api` worker: its own Runtime, and the Telegram webhook route when one is configured."""
+    `orderhub api` worker: its own Runtime, and the Telegram webhook and WeCom callback routes when configured."""
     rt = runtime or Runtime.build(Settings())
     services = rt.app_services()
     if extra_routers is not None:
         services.extra_routers.extend(extra_routers)
-    elif runtime is None and (router := webhook_router(rt.settings, UpdateQueue(rt.redis))) is not None:
-        services.extra_routers.append(router)
+    elif runtime is None:
+        routers = (webhook_router(rt.settings, UpdateQueue(rt.redis)),
+                   callback_router(rt.settings, event_queue(rt.redis)))
+        services.extra_routers.extend(r for r in routers if r is not None)
     if runtime is not None:  # the caller (serve, demo) starts the rules itself
         services.on_startup.clear()
     if runtime is None:  # we own it: close it with the app

@@ -2,10 +2,10 @@
 process runs. Each process kind plays its own parts, so N processes never do the same job twice:
 
     part        serve   api   worker   scheduler
-    route        yes    yes     -         -       the webhook route only queues updates (webhook mode)
+    route        yes    yes     -         -       the webhook routes only queue updates (Telegram webhook mode, WeCom)
     consume      yes     -     yes        -       updates → the core's handle_event (Redis consumer group)
     poll         yes     -      -        yes      getUpdates (polling mode only; one process should do it)
-    schedule     yes     -      -        yes      stall scan, escalation, outbox sweep (leader only: Redis lease)
+    schedule     yes     -      -        yes      stall scan, escalation, outbox sweep, morning digest (leader only)
     register     yes     -      -        yes      getMe, command menu, setWebhook
 
 With no chat platform configured, the scheduler still scans for stalls and escalations; the outbox rows wait for a
@@ -24,6 +24,7 @@ from fastapi import APIRouter
 
 from bot.chat_wiring import ChatCore, build_chat_core, chat_token_key
 from bot.telegram.service import TelegramService
+from bot.wecom.service import WecomService
 from handlers.chat import ChatChannel
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ SCHEDULER = ChatParts(poll=True, schedule=True, register=True)
 class ChatRuntime:
     core: ChatCore
     telegram: TelegramService | None
+    wecom: WecomService | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -58,9 +60,13 @@ class ChatRuntime:
         channels: dict[str, ChatChannel] = {}
         if telegram is not None:
             channels["telegram"] = telegram.channel
+        wecom = WecomService.build(s, runtime.redis)
+        if wecom is not None:
+            channels["wecom"] = wecom.channel
         core = build_chat_core(runtime.db, runtime.redis, channels, runtime.clock, runtime.current_rules,
-                               token_key=chat_token_key(s), language=s.language, timezone=s.timezone)
-        return cls(core, telegram)
+                               token_key=chat_token_key(s), language=s.language, timezone=s.timezone,
+                               digest_at=s.digest_at)
+        return cls(core, telegram, wecom)
 
     @property
     def platforms(self) -> list[str]:
@@ -69,7 +75,8 @@ class ChatRuntime:
     @property
     def routers(self) -> list[APIRouter]:
         """Webhook routes to mount in the HTTP app (empty in polling mode or with no platform)."""
-        return [self.telegram.router] if self.telegram is not None and self.telegram.router is not None else []
+        routers = [self.telegram.router] if self.telegram is not None and self.telegram.router is not None else []
+        return routers + ([self.wecom.router] if self.wecom is not None else [])
 
     async def start(self, parts: ChatParts, stop: asyncio.Event) -> None:
         """Start this process's parts; their loops end when `stop` is set, or at `close()`."""
@@ -81,6 +88,8 @@ class ChatRuntime:
                 handle = self.core.handle if parts.consume else None
                 poll = parts.poll and not self.telegram.webhook_mode
                 tasks.append(asyncio.create_task(self.telegram.run(stop, handle, poll=poll), name="telegram"))
+        if self.wecom is not None and parts.consume:  # WeCom only pushes (callback route): nothing to poll
+            tasks.append(asyncio.create_task(self.wecom.run(stop, self.core.handle), name="wecom"))
         if parts.schedule:
             await self.core.start_scheduler()
         log.info("chat: platforms %s; %s", ", ".join(self.platforms) or "none configured",
@@ -98,3 +107,5 @@ class ChatRuntime:
         await self.core.close()
         if self.telegram is not None:
             await self.telegram.close()
+        if self.wecom is not None:
+            await self.wecom.close()

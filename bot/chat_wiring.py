@@ -2,9 +2,10 @@
 the outbox notifier and (on demand) the leader-only scheduler.
 
     core = build_chat_core(runtime.db, runtime.redis, channels, runtime.clock, runtime.current_rules,
-                           token_key=chat_token_key(settings), language=settings.language, timezone=settings.timezone)
+                           token_key=chat_token_key(settings), language=settings.language, timezone=settings.timezone,
+                           digest_at=settings.digest_at)
     handle = core.handle                       # give this to each platform's consumer (Telegram, WeCom)
-    await core.start_scheduler()               # stall scan, escalation, outbox sweep (leader only)
+    await core.start_scheduler()               # stall scan, escalation, outbox sweep, digest (leader only)
     ...
     await core.close()
 """
@@ -23,15 +24,19 @@ import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.scheduler import ChatJobs, ChatScheduler, start_scheduler
+from engine.digest import parse_at
 from engine.order import Order
 from engine.rules import RuleSet
 from engine.stages import Stage
 from engine.stall import ladder_from_rules
 from handlers.chat import ChatChannel, InboundEvent
+from handlers.digest import DigestJob
 from handlers.dispatch import ChatContext, handle_event
+from handlers.notes import category_names
 from handlers.notifier import Notifier
 from handlers.ports import Clock
 from storage.chat_repo import SqlChatRepo
+from storage.digest_repo import SqlDigestSource
 from storage.rate_limit import RedisAttemptLimiter
 
 
@@ -69,12 +74,24 @@ class ChatCore:
     redis: aioredis.Redis
     rules: Callable[[], RuleSet]
     scheduler: ChatScheduler | None = field(default=None)
+    digest_at: str | None = None  # local HH:MM of the morning digest; None: this core sends no digest
+    timezone: str = "Asia/Shanghai"
+    language: str = "zh"
+
+    def digest_job(self) -> DigestJob | None:
+        """The morning digest over this core's database, in its time zone and language."""
+        if self.digest_at is None:
+            return None
+        return DigestJob(SqlDigestSource(self.repo.engine), self.repo, self.ctx.clock,
+                         lambda: category_names(self.rules()), parse_at(self.digest_at), self.timezone,
+                         self.language)
 
     async def handle(self, event: InboundEvent) -> None:
         await handle_event(event, self.ctx)
 
     async def start_scheduler(self, **every: float) -> ChatScheduler:
-        jobs = ChatJobs(self.repo, self.ctx.clock, self.notifier, lambda: ladder_from_rules(self.rules().escalation))
+        jobs = ChatJobs(self.repo, self.ctx.clock, self.notifier, lambda: ladder_from_rules(self.rules().escalation),
+                        self.digest_job())
         self.scheduler = await start_scheduler(self.redis, jobs, **every)
         return self.scheduler
 
@@ -85,10 +102,10 @@ class ChatCore:
 
 def build_chat_core(db: AsyncEngine, redis: aioredis.Redis, channels: Mapping[str, ChatChannel], clock: Clock,
                     rules: Callable[[], RuleSet], *, token_key: bytes, language: str = "zh",
-                    timezone: str = "Asia/Shanghai") -> ChatCore:
+                    timezone: str = "Asia/Shanghai", digest_at: str | None = None) -> ChatCore:
     repo = SqlChatRepo(db)
     notifier = Notifier(repo, channels, clock, token_key=token_key, language=language, timezone=timezone)
     ctx = ChatContext(channels=channels, repo=repo, clock=clock, token_key=token_key,
                       limiter=RedisAttemptLimiter(redis), deadlines=LiveDeadlines(rules), delivery=notifier,
                       language=language, timezone=timezone)
-    return ChatCore(ctx, notifier, repo, redis, rules)
+    return ChatCore(ctx, notifier, repo, redis, rules, digest_at=digest_at, timezone=timezone, language=language)

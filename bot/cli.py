@@ -270,12 +270,26 @@ def users_list() -> None:
 
 
 @app.command()
-def report(days: Annotated[int, typer.Option(help="Window: the last N days.")] = 30) -> None:
-    """The four KPIs (SPEC §6) and the queue, in the terminal."""
+def report(days: Annotated[int, typer.Option(help="Window: the last N days.")] = 30,
+           digest: Annotated[bool, typer.Option("--digest", help="Print this morning's digest as chat sends it.")]
+           = False) -> None:
+    """The four KPIs (SPEC §6) and the queue, in the terminal; `--digest`: the morning digest's text."""
     from datetime import timedelta
 
     from engine.kpi import compute_kpis
     from storage.reports_repo import SqlReports
+
+    async def _digest(rt: Runtime) -> None:
+        from engine.digest import compose_digest
+        from engine.rules import load_rules
+        from handlers.digest import build_digest
+        from handlers.notes import category_names
+        from storage.digest_repo import SqlDigestSource
+
+        s = rt.settings
+        rules = load_rules(s.rules_path.read_text(encoding="utf-8"), str(s.rules_path))  # read-only: not recorded
+        data = await build_digest(SqlDigestSource(rt.db), rt.clock.now(), s.timezone, category_names(rules))
+        console.print(compose_digest(data, s.language), markup=False, highlight=False)
 
     async def _run(rt: Runtime) -> None:
         until = datetime.now(UTC)
@@ -302,7 +316,7 @@ def report(days: Annotated[int, typer.Option(help="Window: the last N days.")] =
         st = await rt.queue.status()
         console.print(f"queue: {st.depth} in stream, {st.retrying} retrying, {st.dead} dead letters")
 
-    run_with_runtime(_run, upgrade=True)
+    run_with_runtime(_digest if digest else _run, upgrade=True)
 
 
 @db_app.command("upgrade")

@@ -1,12 +1,16 @@
-"""The chat scheduler: stall scan, approval escalation and the outbox sweep, run only by the lease holder.
+"""The chat scheduler: stall scan, approval escalation, the outbox sweep and the morning digest, run only by the
+lease holder.
 
 Every process may start one; the Redis lease (storage.lease) makes exactly one of them act, so N processes never
 send an alert N times. Jobs are plain async functions over the chat core (arq's shape); APScheduler v3 only
-times them. The outbox sweep runs on the leader too, so two notifiers never race for the same row.
+times them. The outbox sweep runs on the leader too, so two notifiers never race for the same row. The digest is
+a cron job in the configured time zone; taking the lease also runs a catch-up, so a leader that starts (or takes
+over) after the digest time still sends today's digest, and its dedup keys keep it to one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -15,10 +19,12 @@ from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
 
 from engine.stall import Rung
 from handlers.approvals import escalate_due
 from handlers.chat_ports import ChatRepo
+from handlers.digest import DigestJob
 from handlers.notifier import Notifier
 from handlers.ports import Clock
 from handlers.stalls import scan_stalls
@@ -34,6 +40,7 @@ class ChatJobs:
     clock: Clock
     notifier: Notifier
     ladder: Callable[[], Sequence[Rung]]  # read at every scan: the rules may have been reloaded
+    digest: DigestJob | None = None  # None: no morning digest from this scheduler
 
 
 class ChatScheduler:
@@ -42,6 +49,7 @@ class ChatScheduler:
         self.lease = lease
         self.jobs = jobs
         self.runs: Counter[str] = Counter()
+        self._running: set[asyncio.Task[object]] = set()  # job passes in progress: stop() lets them finish
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         every = {"lease": lease_every_s or lease.ttl_ms / 1000 / 3, "stall_scan": stall_every_s,
                  "escalation": escalation_every_s, "outbox": outbox_every_s}
@@ -53,22 +61,35 @@ class ChatScheduler:
         for name, fn in jobs_by_name.items():
             self.scheduler.add_job(self._as_leader(name, fn), "interval", seconds=every[name], id=name,
                                    max_instances=1, coalesce=True, misfire_grace_time=None)
+        if jobs.digest is not None:
+            d = jobs.digest
+            self.scheduler.add_job(self._as_leader("digest", d.run), CronTrigger(
+                hour=d.at.hour, minute=d.at.minute, timezone=d.timezone), id="digest", max_instances=1,
+                coalesce=True, misfire_grace_time=None)
 
     async def _tick_lease(self) -> None:
         was = self.lease.held
         now = await self.lease.tick()
         if now != was:
             log.info("scheduler lease %s", "taken" if now else "lost")
+        if now and not was and self.jobs.digest is not None:  # a new leader: send today's digest if it is missing
+            self.scheduler.add_job(self._as_leader("digest_catchup", self.jobs.digest.catch_up), id="digest_catchup",
+                                   replace_existing=True, misfire_grace_time=None)
 
     def _as_leader(self, name: str, fn: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
         async def job() -> None:
             if not self.lease.held:
                 return
+            task = asyncio.current_task()
+            if task is not None:
+                self._running.add(task)
             try:
                 await fn()
                 self.runs[name] += 1
             except Exception:
                 log.exception("scheduler job %s failed", name)
+            finally:
+                self._running.discard(task)  # type: ignore[arg-type]
 
         job.__name__ = name
         return job
@@ -86,9 +107,13 @@ class ChatScheduler:
         """Needs a running event loop."""
         self.scheduler.start()
 
-    async def stop(self) -> None:
-        """Idempotent: stop the jobs and hand the lease on at once instead of waiting for it to expire."""
+    async def stop(self, grace_s: float = 10.0) -> None:
+        """Idempotent: stop the jobs, let a pass in progress finish (a message sent but not yet recorded as sent
+        would go out again after a restart), then hand the lease on at once instead of waiting for it to expire."""
         if self.scheduler.running:
+            self.scheduler.pause()  # no new passes; shutdown() would cancel the running ones, so wait first
+            if self._running:
+                await asyncio.wait(set(self._running), timeout=grace_s)
             self.scheduler.shutdown(wait=False)
         try:
             await self.lease.release()

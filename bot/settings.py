@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from engine.digest import parse_at
+
 BUNDLED_RULES = Path(__file__).resolve().parent.parent / "engine" / "rules.example.yaml"
 
 
@@ -22,6 +24,7 @@ class Settings(BaseSettings):
     public_url: str | None = None
     timezone: str = "Asia/Shanghai"
     language: Literal["zh", "en"] = "zh"
+    digest_at: str | None = "08:30"  # local time (ORDERHUB_TIMEZONE) of the morning digest, HH:MM; "off": none
     webhook_secrets: Annotated[dict[str, SecretStr], NoDecode] = Field(default_factory=dict)
     # Signs chat button tokens; unset: a random key kept in <data_dir>/token.key (set it when processes run on
     # several hosts, so every process accepts the others' buttons).
@@ -56,6 +59,14 @@ class Settings(BaseSettings):
             pairs = (p.split("=", 1) for p in value.split(",") if p.strip())
             return {k.strip(): v.strip() for k, v in pairs}
         return value
+
+    @field_validator("digest_at")
+    @classmethod
+    def _check_digest_at(cls, value: str | None) -> str | None:
+        if value is None or value.strip().lower() in ("", "off", "none"):
+            return None
+        at = parse_at(value)  # a typo fails at start-up, not silently at 08:30
+        return f"{at.hour:02d}:{at.minute:02d}"
 
     @property
     def rules_path(self) -> Path:

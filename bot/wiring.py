@@ -24,7 +24,9 @@ from storage import migrate
 from storage.db import make_engine, make_sessionmaker
 from storage.dead_letters import SqlDeadLetters
 from storage.intake_queue import RedisIntakeQueue, consumer_name
+from storage.chat_repo import SqlChatRepo
 from storage.intake_store import SqlIntakeStore
+from storage.notes_repo import SqlTrendNotes
 from storage.orders_repo import SqlOrders
 from storage.redis_conn import EmbeddedRedis, connect
 from storage.reports_repo import SqlReports
@@ -138,7 +140,7 @@ class Runtime:
             timezone=s.timezone,
         )
         api = SqlApiBackend(SqlOrders(self.db), self.users, SqlReports(self.db), self.clock, self.current_rules,
-                            s.language)
+                            SqlTrendNotes(self.db), SqlChatRepo(self.db), s.language)
         return AppServices(config=config, intake=self.queue, adapters=self.adapters, queue_depth=self.queue.depth,
                            dead_letters=self.queue.dead_count, api=api, on_startup=[self.start_rules, self._start_api_heartbeat])
 

@@ -112,8 +112,45 @@ _STRINGS: dict[str, dict[str, str]] = {
     "link.bad": {"zh": "邀请码无效、已过期或已使用。", "en": "The code is invalid, expired or already used."},
     "link.usage": {"zh": "用法：/link 邀请码", "en": "Usage: /link CODE"},
     "unknown_command": {"zh": "不认识的命令，发送 /help 查看帮助。", "en": "Unknown command; send /help."},
+    # WeCom (no contact sharing, no toasts, cards capped by the template-card limits)
+    "wecom.verify_by_order": {
+        "zh": "请发送“订单号 手机后四位”（例如 TM20251111-000123 8000）查询订单（企业微信不支持分享手机号）。",
+        "en": "Please send “order number + last 4 phone digits” (e.g. TM20251111-000123 8000); WeCom cannot share phone numbers.",
+    },
+    "wecom.see_above": {"zh": "完整内容见上一条消息", "en": "Full details in the message above"},
     # admin notices
     "admin.send_failed": {"zh": "⚠️ 消息无法送达 {chat}（{kind}）：{error}", "en": "⚠️ Could not deliver to {chat} ({kind}): {error}"},
+    "admin.rules_invalid": {"zh": "⚠️ 规则文件 {path} 有错误，系统仍按上一个有效版本运行。\n{error}",
+                            "en": "⚠️ The rules file {path} has errors; the last good version keeps running.\n{error}"},
+    "admin.dead_letter": {"zh": "☠️ 一条 {channel} 订单消息处理 {attempts} 次仍失败，已进入死信队列（{entry_id}）：{error}\n"
+                                "修复原因后执行 orderhub queue replay-dead 重新处理。",
+                          "en": "☠️ A {channel} order message failed {attempts} times and is in the dead-letter queue "
+                                "({entry_id}): {error}\nFix the cause, then run orderhub queue replay-dead."},
+    # anomaly trends and the morning digest
+    "trend.title": {"zh": "📈 异常趋势 · {category}", "en": "📈 Anomaly trend · {category}"},
+    "trend.run": {"zh": "连续 {n} 条", "en": "{n} in a row"},
+    "trend.window": {"zh": "{window}内 {n} 条", "en": "{n} within {window}"},
+    "trend.scope_base": {"zh": "基地 {group}", "en": "base {group}"},
+    "trend.scope_carrier": {"zh": "承运商 {group}", "en": "carrier {group}"},
+    "trend.f.what": {"zh": "情况", "en": "What"},
+    "trend.f.orders": {"zh": "涉及订单", "en": "Orders"},
+    "trend.status": {"zh": "规则 {rule} · 请排查原因", "en": "Rule {rule} · please look into the cause"},
+    "digest.title": {"zh": "☀️ 早报 · {date}{scope}", "en": "☀️ Morning digest · {date}{scope}"},
+    "digest.scope": {"zh": "（{regions}）", "en": " ({regions})"},
+    "digest.kpis": {"zh": "📊 关键指标（近 {days} 天）", "en": "📊 KPIs (last {days} days)"},
+    "digest.accuracy": {"zh": "订单准确率：{v}", "en": "Order accuracy: {v}"},
+    "digest.cycle": {"zh": "平均履约周期：{v}", "en": "Average fulfilment cycle: {v}"},
+    "digest.cycle_days": {"zh": "{d} 天", "en": "{d} days"},
+    "digest.manual": {"zh": "人工干预率：{v}", "en": "Manual intervention rate: {v}"},
+    "digest.availability": {"zh": "系统可用率：{v}", "en": "Availability: {v}"},
+    "digest.intake": {"zh": "📥 昨日新增订单：{n}", "en": "📥 Orders received yesterday: {n}"},
+    "digest.stalled": {"zh": "⏰ 当前超时订单：{n}", "en": "⏰ Orders stalled now: {n}"},
+    "digest.approvals": {"zh": "⏳ 待审批：{n}", "en": "⏳ Approvals pending: {n}"},
+    "digest.approval_line": {"zh": "{order} {amount} {city} · 已等待 {waited} · {who}", "en": "{order} {amount} {city} · waiting {waited} · {who}"},
+    "digest.anomalies": {"zh": "⚠️ 近 24 小时异常备注：{n} 条", "en": "⚠️ Exception notes, last 24 h: {n}"},
+    "digest.uncategorised": {"zh": "未分类", "en": "Uncategorised"},
+    "digest.trend_line": {"zh": "📈 趋势：{category} {what}", "en": "📈 Trend: {category} {what}"},
+    "digest.dead": {"zh": "☠️ 待处理死信：{n}", "en": "☠️ Dead letters waiting: {n}"},
 }
 
 ROLE_NAMES = {

@@ -6,11 +6,12 @@ Details button sends the full list as paged messages.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from engine.approvals import Approval, Status
+from engine.digest import trend_phrase
 from engine.stages import Stage, label
 from engine.text import (
     TEXT_BUDGET,
@@ -212,3 +213,21 @@ def customer_status_text(view: OrderView, language: str, timezone: str) -> str:
 
 def list_pages(head: str, lines: Sequence[str], language: str) -> list[str]:
     return paginate(list(lines), header=head, language=language)
+
+
+TREND_ORDERS_SHOWN = 20
+
+
+def trend_card(payload: Mapping[str, Any], language: str = "zh") -> Card:
+    """A trend alert from its outbox payload: the category, how often (in a row / within the window, where), and
+    the orders involved (the first 20, then a count)."""
+    category = payload.get("category_en" if language == "en" else "category_zh") or payload.get("category", "")
+    what = trend_phrase(int(payload.get("count", 0)), payload.get("window_s"), str(payload.get("per", "all")),
+                        payload.get("group"), language)
+    orders = [str(o) for o in payload.get("orders") or []]
+    shown = ("、" if language != "en" else ", ").join(orders[:TREND_ORDERS_SHOWN])
+    if len(orders) > TREND_ORDERS_SHOWN:
+        shown += " " + t("items.more_plain", language, n=len(orders) - TREND_ORDERS_SHOWN)
+    return Card(t("trend.title", language, category=category),
+                ((t("trend.f.what", language), what), (t("trend.f.orders", language), shorten(shown, 1500))),
+                t("trend.status", language, rule=payload.get("trend_id", "")))

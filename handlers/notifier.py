@@ -13,11 +13,12 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 from datetime import timedelta
 
 from engine.approvals import Status
-from engine.text import shorten, t
-from handlers.cards import approval_card, stall_card
+from engine.text import TEXT_BUDGET, shorten, t
+from handlers.cards import approval_card, stall_card, trend_card
 from handlers.chat import Card, ChatChannel, ChatRef, Outgoing, PermanentSendError, RetryableSendError
 from handlers.chat_ports import ChatRepo, Identity, NewOutbox, OutboxItem
 from handlers.ports import Clock
@@ -48,6 +49,21 @@ class NotifierStats:
     edited: int = 0
     retried: int = 0
     failed: int = 0
+
+
+def _rules_invalid(payload: Mapping[str, Any], lang: str) -> str:
+    error = payload.get("error_zh" if lang == "zh" else "error") or payload.get("error", "")
+    return t("admin.rules_invalid", lang, path=payload.get("path", ""), error=shorten(str(error), 3000))
+
+
+def _dead_letter(payload: Mapping[str, Any], lang: str) -> str:
+    return t("admin.dead_letter", lang, channel=payload.get("channel", "?"), attempts=payload.get("attempts", "?"),
+             entry_id=payload.get("entry_id", "?"), error=shorten(str(payload.get("error", "")), 500))
+
+
+# Alerts written by storage (dead letters, rejected rules files) carry facts, not text: worded here, per language.
+_ADMIN_ALERTS: dict[str, Callable[[Mapping[str, Any], str], str]] = {
+    "rules_invalid": _rules_invalid, "dead_letter": _dead_letter}
 
 
 class Notifier:
@@ -190,7 +206,15 @@ class Notifier:
             overdue = timedelta(seconds=int(item.payload.get("overdue_s", 0)))
             card = stall_card(view, item.id, int(item.payload.get("level", 0)), overdue, self.token_key, lang, tz)
             return card, "", None
-        return None, shorten(str(item.payload.get("text", "")), 3500), None
+        if item.kind == "trend_alert":
+            return trend_card(item.payload, lang), "", None
+        if item.kind in _ADMIN_ALERTS:
+            return None, shorten(_ADMIN_ALERTS[item.kind](item.payload, lang), TEXT_BUDGET), None
+        # plain-text rows (the morning digest, admin notices): composed within TEXT_BUDGET when queued
+        text = str(item.payload.get("text", ""))
+        if not text:
+            raise ValueError(f"outbox row of kind {item.kind!r} has nothing to say")  # retried, then an admin is told
+        return None, shorten(text, TEXT_BUDGET), None
 
     async def _send_row(self, item: OutboxItem) -> None:
         rendered = await self._render(item)

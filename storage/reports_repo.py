@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -39,9 +40,13 @@ class SqlReports:
             for r in rows
         ]
 
-    async def kpi_inputs(self, since: datetime, until: datetime) -> KpiInputs:
+    async def kpi_inputs(self, since: datetime, until: datetime, regions: Sequence[str] = ()) -> KpiInputs:
+        """`regions`: only those regions' orders (a manager's digest); availability is the service's, always."""
         created = and_(ORDERS.c.created_at >= since, ORDERS.c.created_at < until)
         done = and_(ORDERS.c.stage == "completed", ORDERS.c.completed_at >= since, ORDERS.c.completed_at < until)
+        if regions:
+            mine = ORDERS.c.region.in_(list(regions))
+            created, done = and_(created, mine), and_(done, mine)
         troubled = exists().where(NOTES.c.order_id == ORDERS.c.id)  # exception, refund or complaint notes
         async with self.engine.connect() as conn:
             orders, manual = (await conn.execute(select(

@@ -52,11 +52,12 @@ class UpdateQueue:
         self._push_once = redis.register_script(_PUSH_ONCE)
         self._claim_cursor = "0-0"
 
-    def _seen_key(self, update_id: int) -> str:
+    def _seen_key(self, update_id: int | str) -> str:
         return f"{self.key}:seen:{update_id}"
 
-    async def push(self, update_id: int, raw: bytes) -> bool:
-        """Durable once this returns; False when this update_id was already queued (a Telegram redelivery)."""
+    async def push(self, update_id: int | str, raw: bytes) -> bool:
+        """Durable once this returns; False when this update_id was already queued (a redelivery). WeCom, which
+        reuses this queue under its own key, passes a string id (MsgId, or a hash of the event's fields)."""
         added = await self._push_once(keys=[self.key, self._seen_key(update_id)], args=[raw, SEEN_TTL_S, MAXLEN])
         return bool(added)
 

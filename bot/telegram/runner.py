@@ -39,6 +39,7 @@ _SECRET_CHARS = re.compile(r"[A-Za-z0-9_-]{1,256}")  # what setWebhook accepts a
 
 UpdateSink = Callable[[int, bytes], Awaitable[Any]]  # (update_id, raw JSON) → queued; UpdateQueue.push fits
 EventHandler = Callable[[InboundEvent], Awaitable[Any]]
+EventReader = Callable[[bytes], Awaitable[InboundEvent | None]]  # queued raw payload → event (another platform's)
 
 COMMANDS: dict[str, list[tuple[str, str]]] = {
     "zh": [("order", "查看订单：/order 订单号"), ("stalled", "超期订单：/stalled [城市|阶段]"),
@@ -102,7 +103,8 @@ class UpdateConsumer:
     """Pops queued updates, converts them and hands the events to the chat core, one at a time (chat order kept).
 
     A handler failure puts the update back with an attempt counted; after `max_attempts` it is dropped with an
-    error log (a poison update must not block every chat behind it).
+    error log (a poison update must not block every chat behind it). Other platforms reuse it with their own
+    queue and `read` (raw payload → event); `name` labels the logs.
     """
 
     def __init__(
@@ -115,8 +117,11 @@ class UpdateConsumer:
         max_attempts: int = 3,
         claim_idle_s: float = 60.0,
         failure_pause_s: float = 1.0,
+        read: EventReader | None = None,
+        name: str = "telegram",
     ) -> None:
         self.queue, self.handle, self.channel = queue, handle, channel
+        self.reader, self.name = read, name
         self.consumer = consumer or consumer_name()
         self.max_attempts, self.claim_idle_ms = max_attempts, int(claim_idle_s * 1000)
         self.failure_pause_s = failure_pause_s
@@ -130,9 +135,12 @@ class UpdateConsumer:
     async def process(self, entry: QueuedUpdate) -> bool:
         """Handle one entry; True when it is done with (handled, ignored or dropped), False when requeued."""
         try:
-            event = to_event(json.loads(entry.raw), *self._identity())
+            if self.reader is not None:
+                event = await self.reader(entry.raw)
+            else:
+                event = to_event(json.loads(entry.raw), *self._identity())
         except Exception:
-            log.exception("telegram update %s could not be read; dropped", entry.id)
+            log.exception("%s update %s could not be read; dropped", self.name, entry.id)
             await self.queue.ack(entry.id)
             return True
         if event is not None:
@@ -140,9 +148,9 @@ class UpdateConsumer:
                 await self.handle(event)
             except Exception:
                 if entry.attempts + 1 >= self.max_attempts:
-                    log.exception("telegram update %s failed %d times; dropped", entry.id, entry.attempts + 1)
+                    log.exception("%s update %s failed %d times; dropped", self.name, entry.id, entry.attempts + 1)
                 else:
-                    log.exception("telegram update %s failed; will retry", entry.id)
+                    log.exception("%s update %s failed; will retry", self.name, entry.id)
                     await self.queue.retry(entry)
                     return False
         await self.queue.ack(entry.id)
@@ -172,7 +180,7 @@ class UpdateConsumer:
             except asyncio.CancelledError:
                 raise
             except Exception:  # Redis hiccup: wait and go on; nothing is lost, entries stay in the stream
-                log.exception("telegram consumer loop error")
+                log.exception("%s consumer loop error", self.name)
                 await asyncio.sleep(self.failure_pause_s)
 
 

@@ -82,3 +82,37 @@ async def test_console_channel_transcript() -> None:
     assert ref == ChatRef("console", "101", "1")
     for piece in ("东区经理", "审批请求 · 订单 TM1", "[ 批准 ]", "✅ 已批准", "💬 已批准", "您好", "share-contact"):
         assert piece in text
+
+
+class SlowChannel(FakeChannel):
+    """A send that takes a while, so the test can stop the scheduler in the middle of a pass."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sending = asyncio.Event()
+
+    async def send(self, message: Outgoing) -> ChatRef:
+        self.sending.set()
+        await asyncio.sleep(0.3)
+        return await super().send(message)
+
+
+async def test_stop_lets_a_pass_in_progress_record_what_it_sent(db: AsyncEngine, redis: aioredis.Redis) -> None:
+    repo, clock, channel = SqlChatRepo(db), Clock(), SlowChannel()
+    async with db.begin() as conn:
+        res = await conn.execute(UserRow.__table__.insert().values(name="a", role="admin", regions=[],
+                                                                   created_at=clock.now(), active=True))
+        await conn.execute(ChatIdentityRow.__table__.insert().values(
+            user_id=res.inserted_primary_key[0], platform="telegram", external_id="9", chat_id="9",
+            linked_at=clock.now()))
+    await repo.enqueue([NewOutbox("n1", "notice", clock.now(), {"text": "hello"}, recipient_role="admin")],
+                       clock.now())
+    jobs = ChatJobs(repo, clock, Notifier(repo, {"telegram": channel}, clock, token_key=b"k"), lambda: DEFAULT_LADDER)
+    sched = await start_scheduler(redis, jobs, lease_key=f"test:{uuid.uuid4().hex}", lease_ttl_ms=600,
+                                  stall_every_s=60, escalation_every_s=60, outbox_every_s=0.05, lease_every_s=0.05)
+    await asyncio.wait_for(channel.sending.wait(), 10)
+    await sched.stop()  # mid-send
+    assert [s.text for s in channel.sent] == ["hello"]
+    [row_id] = await repo.outbox_ids_for_keys(["n1"])
+    item = await repo.outbox_item(row_id)
+    assert item is not None and item.status == "sent"  # recorded: a restart will not send it again

@@ -153,7 +153,8 @@ def test_serve_runs_the_telegram_bot_approval_round_trip(database_url: str, redi
         result = runner.invoke(cli_app, args, env=cli_env)
         assert result.exit_code == 0, result.output
     with running_standin() as api, running_serve(database_url, redis_url, tmp_path, ORDERHUB_TELEGRAM_TOKEN=api.token,
-                                                 ORDERHUB_TELEGRAM_API_URL=api.url) as (base, _rules, _env):
+                                                 ORDERHUB_TELEGRAM_API_URL=api.url,
+                                                 ORDERHUB_DIGEST_AT="off") as (base, _rules, _env):
         wait_for("command menu registered", lambda: api.commands)
         post(base, order_json(7, amount=Decimal("9100.00"), city="广州"))
         card = wait_for("approval card sent", lambda: api.ok_calls("sendMessage"))[0]

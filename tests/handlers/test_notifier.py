@@ -240,3 +240,30 @@ async def test_a_broken_row_does_not_block_the_others(world: World) -> None:
     async with world.engine.connect() as conn:
         broken = (await conn.execute(select(OUTBOX).where(OUTBOX.c.dedup_key == "broken"))).one()
     assert broken.status == "pending" and "KeyError" in broken.last_error and broken.attempts == 1
+
+
+async def test_storage_alerts_are_worded_for_the_admin(world: World) -> None:
+    """Dead letters and rejected rules files are queued by storage as facts; the admin reads sentences."""
+    await world.user("管理员", "admin", [], tg="900")
+    now = world.clock.now()
+    await world.repo.enqueue([
+        NewOutbox("dead_letter:1-0", "dead_letter", now, {"entry_id": "1-0", "channel": "tmall",
+                                                         "error": "KeyError: 'tid'", "attempts": 3},
+                  recipient_role="admin"),
+        NewOutbox("rules_invalid:ab", "rules_invalid", now, {"path": "rules.yaml", "error": "line 3: bad",
+                                                             "error_zh": "第 3 行：错误"}, recipient_role="admin"),
+    ], now)
+    await world.notifier.run_once()
+    texts = [s.message.text for s in world.channel.sent]
+    assert len(texts) == 2
+    assert "死信" in texts[0] and "tmall" in texts[0] and "KeyError: 'tid'" in texts[0] and "replay-dead" in texts[0]
+    assert "rules.yaml" in texts[1] and "第 3 行：错误" in texts[1] and "上一个有效版本" in texts[1]
+
+
+async def test_a_row_with_nothing_to_say_is_never_sent_empty(world: World) -> None:
+    await world.user("管理员", "admin", [], tg="900")
+    await world.repo.enqueue([NewOutbox("odd:1", "mystery", world.clock.now(), {}, recipient_role="admin")],
+                             world.clock.now())
+    await world.notifier.run_once()
+    assert world.channel.sent == []
+    assert await _statuses(world) == [("odd:1", "pending")]  # retried later, then failed with an admin notice

@@ -1,0 +1,160 @@
+"""`WecomChannel`: the `ChatChannel` for WeCom (企业微信) application messages, through wechatpy.
+
+A chat is a member's userid (messages go `touser=<userid>`; "@all" and "a|b" lists are refused, so a bad chat id can
+never broadcast). What differs from Telegram, and how:
+- Cards: a `button_interaction` template card (see render.py). Content that does not fit the card is sent as text
+  first, then the compact card with the buttons; the returned ChatRef names the card's task_id.
+- Edits: `message/update_template_card` needs a one-time response_code (codes.py): the one from `message/send`, or
+  the fresher one of the last click. A card whose code is used up cannot be edited (PermanentSendError). A card
+  without buttons cannot be a button_interaction card: its buttons are greyed out with the status instead.
+- `answer` (Telegram's toast): WeCom has none for application messages, so a non-empty answer is a short text
+  message to the person who pressed (`callback_id` is their userid); an empty answer sends nothing.
+- `force_reply`: plain text; the core takes the person's next message as the reply anyway.
+- `request_contact`: WeCom cannot share a phone number, so the person is asked for "order number + last 4 digits".
+- A message that WeCom accepts but lists under `invaliduser` (not in the app's visible range, left the company)
+  reached nobody: PermanentSendError.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from bot.wecom.client import DEFAULT_API_ROOT, WecomApi
+from bot.wecom.codes import MemoryResponseCodes, ResponseCodes
+from bot.wecom.render import REPLACE_NAME_MAX, cut, render_card, text_chunks
+from engine.text import t
+from handlers.chat import Card, ChatRef, Outgoing, PermanentSendError, RetryableSendError
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+PLATFORM = "wecom"
+CONTINUATION_TRIES = 5  # per later part of a split message
+CONTINUATION_MAX_WAIT_S = 30.0
+ANSWER_MAX = 200  # characters: an answer stands in for a toast, keep it short
+
+
+class WecomChannel:
+    platform = PLATFORM
+
+    def __init__(
+        self,
+        corp_id: str,
+        secret: str,
+        agent_id: int | str,
+        api_root: str = DEFAULT_API_ROOT,
+        *,
+        codes: ResponseCodes | None = None,
+        language: str = "zh",
+        timeout: float = 10.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.api = WecomApi(corp_id, secret, api_root, timeout=timeout)
+        self.agent_id = int(agent_id)
+        self.codes: ResponseCodes = codes or MemoryResponseCodes()
+        self.language = language
+        self._sleep = sleep
+
+    @classmethod
+    def from_settings(cls, settings: Settings, codes: ResponseCodes | None = None) -> WecomChannel:
+        if not (settings.wecom_corp_id and settings.wecom_secret and settings.wecom_agent_id):
+            raise ValueError("ORDERHUB_WECOM_CORP_ID, _SECRET and _AGENT_ID must be set")
+        return cls(settings.wecom_corp_id, settings.wecom_secret.get_secret_value(), settings.wecom_agent_id,
+                   settings.wecom_api_url, codes=codes, language=settings.language)
+
+    def __repr__(self) -> str:
+        return f"WecomChannel(agent_id={self.agent_id})"
+
+    async def close(self) -> None:
+        await self.api.close()
+
+    # --- ChatChannel ----------------------------------------------------------------------------------------------
+
+    async def send(self, message: Outgoing) -> ChatRef:
+        user = _userid(message.chat_id)
+        text = t("wecom.verify_by_order", self.language) if message.request_contact else message.text
+        parts: list[dict[str, Any]] = [_text(chunk) for chunk in text_chunks(text)] if text else []
+        task_id = ""
+        if message.card is not None:
+            task_id = f"oh-{uuid.uuid4().hex}"
+            if message.card.buttons:
+                rendered = render_card(message.card, task_id, self.language)
+                if not rendered.complete:
+                    parts += [_text(chunk) for chunk in text_chunks(message.card.as_text())]
+                parts.append({"msgtype": "template_card", "template_card": rendered.template_card})
+            else:  # nothing to press: a card is just text
+                task_id = ""
+                parts += [_text(chunk) for chunk in text_chunks(message.card.as_text())]
+        if not parts:
+            raise PermanentSendError("nothing to send: the message has neither text nor card")
+        result: dict[str, Any] = {}
+        for i, part in enumerate(parts):
+            result = await (self._send(user, part) if i == 0 else self._continue(user, part))
+        if task_id and result.get("response_code"):
+            await self.codes.put(task_id, str(result["response_code"]))
+        return ChatRef(PLATFORM, user, task_id or str(result.get("msgid", "")))
+
+    async def update(self, ref: ChatRef, card: Card) -> None:
+        """Edit the card in place with its newest unused response_code."""
+        user, task_id = _userid(ref.chat_id), ref.message_id
+        code = await self.codes.take(task_id)
+        if code is None:
+            raise PermanentSendError(f"wecom card {task_id} cannot be edited: no unused response_code")
+        data: dict[str, Any] = {"userids": [user], "agentid": self.agent_id, "response_code": code}
+        if card.buttons:
+            data["template_card"] = render_card(card, task_id, self.language, for_update=True).template_card
+        else:
+            label = (card.status.strip().split("\n")[0] if card.status.strip() else card.title) or "✔"
+            data["button"] = {"replace_name": cut(label, REPLACE_NAME_MAX)}
+        try:
+            await self.api.call("message/update_template_card",
+                                lambda c: c.post("message/update_template_card", data=data))
+        except RetryableSendError:
+            await self.codes.put(task_id, code)  # not known to be spent: the retry may use it
+            raise
+
+    async def answer(self, callback_id: str, text: str, alert: bool = False) -> None:
+        """No toast on WeCom: a short text message to whoever pressed (their userid is the callback id)."""
+        if not text.strip() or not callback_id:
+            return
+        await self._send(_userid(callback_id), _text(cut(text, ANSWER_MAX)))
+
+    # --- helpers --------------------------------------------------------------------------------------------------
+
+    async def _send(self, user: str, msg: dict[str, Any]) -> dict[str, Any]:
+        body = {"touser": user, "agentid": self.agent_id, "enable_duplicate_check": 0, **msg}
+        result: dict[str, Any] = await self.api.call(f"message/send ({msg['msgtype']})",
+                                                     lambda c: c.post("message/send", data=body))
+        invalid = [u for k in ("invaliduser", "unlicenseduser") for u in str(result.get(k) or "").split("|") if u]
+        if invalid:
+            raise PermanentSendError(f"wecom message/send reached nobody: {', '.join(invalid)} not reachable "
+                                     "(not in the app's visible range, or not a member)")
+        return result
+
+    async def _continue(self, user: str, msg: dict[str, Any]) -> dict[str, Any]:
+        """A later part of a split message: raising now would make the caller resend the earlier parts, so short
+        waits (45009, 5xx, timeouts) are sat out here a few times first."""
+        for attempt in range(CONTINUATION_TRIES):
+            try:
+                return await self._send(user, msg)
+            except RetryableSendError as exc:
+                wait = exc.retry_after if exc.retry_after is not None else 0.5 * 2**attempt
+                if attempt == CONTINUATION_TRIES - 1 or wait > CONTINUATION_MAX_WAIT_S:
+                    raise
+                await self._sleep(wait)
+        raise AssertionError("unreachable")
+
+
+def _text(content: str) -> dict[str, Any]:
+    return {"msgtype": "text", "text": {"content": content}}
+
+
+def _userid(chat_id: str) -> str:
+    """One member's userid. WeCom reads "@all" as everyone and "a|b" as a list: never from a stored chat id."""
+    user = chat_id.strip()
+    if not user or user == "@all" or "|" in user:
+        raise PermanentSendError(f"not a single WeCom userid: {chat_id!r}")
+    return user

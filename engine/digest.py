@@ -1,0 +1,165 @@
+"""The morning digest as text: the figures in, one chat message out (Chinese by default).
+
+It replaces the 17 morning e-mails, so it must arrive whole: when the lists are too long for one message the
+longest list is cut first and every cut says how many lines it hides ("…and 37 more"); nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from engine.kpi import Kpis
+from engine.stages import BOARD, label
+from engine.text import TEXT_BUDGET, fmt_duration, fmt_money, role_name, shorten, t
+
+LINE_MAX = 200  # one list line; a longer one (a long city or order id list) is shortened with "…"
+
+
+@dataclass(frozen=True, slots=True)
+class PendingApproval:
+    order_ref: str
+    amount: Decimal
+    city: str
+    requested_at: datetime
+    role: str
+    region: str | None
+    currency: str = "CNY"
+
+
+@dataclass(frozen=True, slots=True)
+class TrendLine:
+    category_zh: str
+    category_en: str
+    count: int
+    per: str = "all"
+    group: str | None = None
+    window_s: int | None = None  # None: "in a row"
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryCount:
+    category_zh: str | None  # None: notes no category matched
+    category_en: str | None
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class DigestData:
+    day: date  # the local date the digest is for
+    now: datetime
+    kpis: Kpis
+    kpi_days: int
+    intake_yesterday: int
+    stalled_by_stage: Mapping[str, int]
+    pending_total: int
+    pending_oldest: Sequence[PendingApproval]  # oldest first; may be fewer than pending_total
+    anomalies: Sequence[CategoryCount]  # the last 24 h, most frequent first
+    trends: Sequence[TrendLine]  # trends that fired in the last 24 h
+    dead_letters: int
+    regions: tuple[str, ...] = field(default=())  # a manager's digest: only these regions' orders
+
+
+def parse_at(value: str) -> time:
+    """"08:30" → 08:30; the settings validate with this, so a typo fails at start-up, not at 08:30."""
+    hh, sep, mm = value.strip().partition(":")
+    if not (sep and hh.isdigit() and mm.isdigit() and 0 <= int(hh) < 24 and 0 <= int(mm) < 60):
+        raise ValueError(f"expected a local time HH:MM such as 08:30, got {value!r}")
+    return time(int(hh), int(mm))
+
+
+def local_day(now: datetime, timezone: str) -> date:
+    return now.astimezone(ZoneInfo(timezone)).date()
+
+
+def day_bounds(day: date, timezone: str) -> tuple[datetime, datetime]:
+    """[00:00, next 00:00) of a local day, as aware datetimes (compare fine with UTC ones)."""
+    zone = ZoneInfo(timezone)
+    start = datetime.combine(day, time(0), zone)
+    return start, datetime.combine(day + timedelta(days=1), time(0), zone)
+
+
+def is_due(now: datetime, at: time, timezone: str) -> bool:
+    """Today's digest time has passed (local): a leader starting later still sends today's digest."""
+    local = now.astimezone(ZoneInfo(timezone))
+    return local.time().replace(tzinfo=None) >= at
+
+
+def _pct(v: float | None) -> str:
+    return "—" if v is None else f"{v:.1%}"
+
+
+def trend_phrase(count: int, window_s: int | None, per: str, group: str | None, language: str) -> str:
+    """"连续 5 条 · 基地 HZ" / "8 within 1d · carrier SF": shared by the alert and the digest."""
+    what = (t("trend.run", language, n=count) if window_s is None
+            else t("trend.window", language, n=count, window=fmt_duration(timedelta(seconds=window_s), language)))
+    if per in ("base", "carrier") and group:
+        what += " · " + t(f"trend.scope_{per}", language, group=group)
+    return what
+
+
+def _sections(d: DigestData, lang: str) -> list[tuple[list[str], list[str], int]]:
+    """(fixed lines, list lines, hidden beyond the list) per section, in message order."""
+    k = d.kpis
+    cycle = "—" if k.average_cycle_days is None else t("digest.cycle_days", lang, d=f"{k.average_cycle_days:.1f}")
+    scope = t("digest.scope", lang, regions="、".join(d.regions)) if d.regions else ""
+    head = [t("digest.title", lang, date=d.day.isoformat(), scope=scope), t("digest.kpis", lang, days=d.kpi_days),
+            "· " + t("digest.accuracy", lang, v=_pct(k.order_accuracy)), "· " + t("digest.cycle", lang, v=cycle),
+            "· " + t("digest.manual", lang, v=_pct(k.manual_intervention_rate)),
+            "· " + t("digest.availability", lang, v=_pct(k.availability)),
+            t("digest.intake", lang, n=d.intake_yesterday)]
+    stages = [s.value for s in BOARD if d.stalled_by_stage.get(s.value)]
+    stages += [s for s in d.stalled_by_stage if s not in stages and d.stalled_by_stage[s]]
+    stalled = [f"· {label(s, lang) if s in {b.value for b in BOARD} else s}：{d.stalled_by_stage[s]}"
+               for s in stages]
+    approvals = [
+        "· " + t("digest.approval_line", lang, order=a.order_ref, amount=fmt_money(a.amount, a.currency),
+                 city=a.city or "—", waited=fmt_duration(d.now - a.requested_at, lang),
+                 who=role_name(a.role, lang) + (f" {a.region}" if a.region else ""))
+        for a in d.pending_oldest
+    ]
+    anomalies = [
+        f"· {(c.category_en if lang == 'en' else c.category_zh) or t('digest.uncategorised', lang)}：{c.count}"
+        for c in d.anomalies
+    ]
+    trends = [
+        t("digest.trend_line", lang, category=tr.category_en if lang == "en" else tr.category_zh,
+          what=trend_phrase(tr.count, tr.window_s, tr.per, tr.group, lang))
+        for tr in d.trends
+    ]
+    return [
+        (head, [], 0),
+        ([t("digest.stalled", lang, n=sum(d.stalled_by_stage.values()))], stalled, 0),
+        ([t("digest.approvals", lang, n=d.pending_total)], approvals, max(d.pending_total - len(approvals), 0)),
+        ([t("digest.anomalies", lang, n=sum(c.count for c in d.anomalies))], anomalies + trends, 0),
+        ([t("digest.dead", lang, n=d.dead_letters)], [], 0),
+    ]
+
+
+def compose_digest(data: DigestData, language: str = "zh", limit: int = TEXT_BUDGET) -> str:
+    """The digest in at most `limit` characters; lists are cut longest-first, each cut announced with a count."""
+    sections = [(fixed, [shorten(line, LINE_MAX) for line in items], hidden)
+                for fixed, items, hidden in _sections(data, language)]
+    shown = [len(items) for _, items, _ in sections]
+
+    def render() -> str:
+        lines: list[str] = []
+        for (fixed, items, hidden), n in zip(sections, shown, strict=True):
+            lines += fixed + items[:n]
+            more = hidden + len(items) - n
+            if more:
+                lines.append(t("items.more_plain", language, n=more))
+        return "\n".join(lines)
+
+    text = render()
+    while len(text) > limit and any(shown):
+        longest = max(range(len(shown)), key=lambda i: shown[i])
+        excess = len(text) - limit
+        # drop about as many lines as the excess needs (at least one), then measure again
+        avg = max(sum(map(len, sections[longest][1][:shown[longest]])) // max(shown[longest], 1), 1)
+        shown[longest] = max(shown[longest] - max(excess // (avg + 1), 1), 0)
+        text = render()
+    return shorten(text, limit)  # only the fixed lines are left: cannot happen at sane limits

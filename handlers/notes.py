@@ -1,0 +1,106 @@
+"""Exception notes: classify on arrival, store, and queue a trend alert when a category keeps repeating.
+
+The note is stored first and the trend decided after, from what is stored: the decision is the engine's
+(`engine.trends`), the alert an outbox row whose dedup key names the run, so a repeated check never alerts twice.
+A crash between the two loses no note; the next note of the same run proposes the same alert again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from engine.anomaly import Classification, categories_from_rules, classify
+from engine.rules import RuleSet
+from engine.trends import (
+    MAX_RUN_LOOKBACK,
+    NoteFact,
+    Per,
+    TrendHit,
+    detect,
+    group_of,
+    hit_payload,
+    recipients,
+    specs_from_rules,
+)
+from handlers.chat_ports import NewOutbox, OutboxStore
+
+log = logging.getLogger(__name__)
+KIND = "trend_alert"
+WINDOW_NOTES_MAX = 2000  # notes read for one count-within-window check
+
+
+class NoteWriter(Protocol):
+    async def add_note(self, order_id: int, text: str, author: str, category: str | None, score: float | None,
+                       now: datetime) -> int: ...
+
+
+class TrendNotes(Protocol):
+    async def note_fact(self, note_id: int) -> NoteFact | None: ...
+    async def group_notes(self, upto_id: int, per: Per, group: str | None, *, since: datetime | None,
+                          limit: int) -> list[NoteFact]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class NoteResult:
+    id: int
+    classification: Classification
+    trends: tuple[TrendHit, ...] = ()
+
+
+def category_names(rules: RuleSet) -> dict[str, tuple[str, str]]:
+    cats = categories_from_rules(rules.anomaly_categories, rules.model.anomalies.threshold)
+    return {c.id: (c.name_zh, c.name_en) for c in cats}
+
+
+async def record_note(writer: NoteWriter, trends: TrendNotes, outbox: OutboxStore, rules: RuleSet, order_id: int,
+                      text: str, author: str, now: datetime) -> NoteResult:
+    """Classify and store one exception note, then queue any trend it completes."""
+    result = classify(text, categories_from_rules(rules.anomaly_categories, rules.model.anomalies.threshold))
+    note_id = await writer.add_note(order_id, text, author, result.category, result.score, now)
+    hits: tuple[TrendHit, ...] = ()
+    if result.category is not None:
+        try:
+            hits = tuple(await check_trends(trends, outbox, rules, note_id, now))
+        except Exception:  # the note is stored; a failed check must not fail the request (the next note retries)
+            log.exception("trend check after note %s failed", note_id)
+    return NoteResult(note_id, result, hits)
+
+
+async def check_trends(trends: TrendNotes, outbox: OutboxStore, rules: RuleSet, note_id: int,
+                       now: datetime) -> list[TrendHit]:
+    """Queue one `trend_alert` row per recipient for every trend the note completes; return the new hits."""
+    new = await trends.note_fact(note_id)
+    if new is None or new.category is None:
+        return []
+    names: Mapping[str, tuple[str, str]] = category_names(rules)
+    hits: list[TrendHit] = []
+    for spec in specs_from_rules(rules.trends):
+        group = group_of(new, spec.per)
+        if spec.per != "all" and group is None:
+            continue  # the order has no base / carrier yet: it belongs to no group
+        if spec.consecutive is not None:
+            recent = await trends.group_notes(note_id, spec.per, group, since=None, limit=MAX_RUN_LOOKBACK)
+            hit = detect(spec, new, recent, truncated=len(recent) >= MAX_RUN_LOOKBACK)
+        elif spec.window is not None:
+            recent = await trends.group_notes(note_id, spec.per, group, since=new.at - spec.window,
+                                              limit=WINDOW_NOTES_MAX)
+            hit = detect(spec, new, recent)
+        else:
+            continue
+        if hit is not None:
+            hits.append(hit)
+    if not hits:
+        return []
+    rows = [NewOutbox(f"{hit.key}:{role}:{region or '*'}", KIND, now, hit_payload(hit, names),
+                      recipient_role=role, recipient_region=region)
+            for hit in hits for role, region in recipients(hit.spec, new)]
+    existing = await outbox.existing_keys([r.dedup_key for r in rows])
+    new_rows = [r for r in rows if r.dedup_key not in existing]
+    if new_rows:
+        await outbox.enqueue(new_rows, now)  # insert-or-ignore: a concurrent check cannot double a row
+    fired = {r.payload["hit"] for r in new_rows}
+    return [hit for hit in hits if hit.key in fired]

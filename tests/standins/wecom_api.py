@@ -1,0 +1,267 @@
+"""A local stand-in of the WeCom server API, so wechatpy is tested over real HTTP without the internet.
+
+It behaves like the real server where OrderHub depends on it: `GET /cgi-bin/gettoken?corpid&corpsecret`, and
+`POST /cgi-bin/message/send` / `message/update_template_card` with `?access_token=`; answers are JSON with
+`errcode`/`errmsg` (HTTP 200 even for errors, as WeCom does). It checks what the real server checks or silently
+truncates: text content ≤ 2,048 bytes, template cards (button_interaction, unique task_id, ≤ 6 rows and buttons,
+button key ≤ 1,024 bytes, title ≤ 36 characters), unknown userids (81013), response codes usable once. Every call
+is recorded. Faults: a seeded share of calls answered errcode 45009 or HTTP 500, slow answers (client timeouts),
+an expired token (42001 once), or scripted answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import random
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from tests.standins.telegram_api import serve_in_thread
+
+CORP_ID = "ww0123456789abcdef"
+SECRET = "S3cr3t-app-secret-0123456789abcdefghijklmnopq"
+AGENT_ID = 1000002
+TEXT_LIMIT_BYTES = 2048
+
+
+class Fault(Exception):
+    def __init__(self, errcode: int = 0, errmsg: str = "", http_status: int = 200) -> None:
+        super().__init__(errmsg)
+        self.errcode, self.errmsg, self.http_status = errcode, errmsg, http_status
+
+
+@dataclass
+class Faults:
+    """Deterministic fault injection: for each call to one of `methods`, one draw from a seeded RNG decides."""
+
+    share_45009: float = 0.0
+    share_500: float = 0.0
+    methods: frozenset[str] = frozenset({"message/send"})
+    seed: int = 0
+    delay_s: float = 0.0  # answer every call to `methods` this late (to provoke client timeouts)
+    rng: random.Random = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+
+    def draw(self, method: str) -> Fault | None:
+        if method not in self.methods or (self.share_45009 <= 0 and self.share_500 <= 0):
+            return None
+        r = self.rng.random()
+        if r < self.share_45009:
+            return Fault(45009, "api freq out of limit")
+        if r < self.share_45009 + self.share_500:
+            return Fault(http_status=500, errmsg="Internal Server Error")
+        return None
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str  # "gettoken", "message/send", …
+    query: dict[str, str]
+    body: dict[str, Any]
+    http_status: int
+    errcode: int
+
+
+class WecomStandIn:
+    """State and behaviour of the fake WeCom API; `app` is the ASGI application serving it."""
+
+    def __init__(self, corp_id: str = CORP_ID, secret: str = SECRET) -> None:
+        self.corp_id, self.secret = corp_id, secret
+        self.url = ""  # set by running_standin: the API root, as in ORDERHUB_WECOM_API_URL
+        self.faults = Faults()
+        self.users: set[str] | None = None  # known userids; None: every userid exists
+        self.scripted: dict[str, list[Fault | None]] = {}
+        self.calls: list[Call] = []
+        self.cards: dict[str, dict[str, Any]] = {}  # task_id -> {"touser", "card", "codes"}
+        self.tokens: set[str] = set()
+        self.expired: set[str] = set()
+        self._codes: dict[str, str] = {}  # unused response_code -> task_id
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self.app = Starlette(routes=[Route("/cgi-bin/{method:path}", self._endpoint, methods=["GET", "POST"])])
+
+    # --- helpers for tests ----------------------------------------------------------------------------------------
+
+    def ok_calls(self, method: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [c.body for c in self.calls if c.method == method and c.http_status == 200 and c.errcode == 0]
+
+    def all_calls(self, method: str) -> list[Call]:
+        with self._lock:
+            return [c for c in self.calls if c.method == method]
+
+    def script(self, method: str, errcode: int = 0, errmsg: str = "", http_status: int = 200) -> None:
+        """Answer the next call to `method` with this (errcode 0 and status 200: behave normally for that call)."""
+        fault = None if errcode == 0 and http_status == 200 else Fault(errcode, errmsg, http_status)
+        self.scripted.setdefault(method, []).append(fault)
+
+    def expire_tokens(self) -> None:
+        """Every token handed out so far now answers 42001 (as after its 7,200 s)."""
+        with self._lock:
+            self.expired |= self.tokens
+
+    def click_code(self, task_id: str) -> str:
+        """A fresh response_code, as WeCom puts into the callback of a click on that card."""
+        code = f"rc-click-{next(self._ids)}"
+        with self._lock:
+            self._codes[code] = task_id
+        return code
+
+    # --- HTTP -----------------------------------------------------------------------------------------------------
+
+    async def _endpoint(self, request: Request) -> Response:
+        method = request.path_params["method"]
+        query = dict(request.query_params)
+        raw = await request.body()
+        try:
+            body = json.loads(raw) if raw else {}
+        except ValueError:
+            return self._record(method, query, {}, Fault(40058, "invalid json"))
+        fault = self._next_fault(method)
+        if self.faults.delay_s and method in self.faults.methods:
+            await asyncio.sleep(self.faults.delay_s)
+        if fault is not None:
+            return self._record(method, query, body, fault)
+        try:
+            if method == "gettoken":
+                result = self._gettoken(query)
+            else:
+                self._check_token(query.get("access_token", ""))
+                handler = getattr(self, "_m_" + method.replace("/", "_"), None)
+                if handler is None:
+                    raise Fault(http_status=404, errmsg="not found")
+                result = handler(body)
+        except Fault as exc:
+            return self._record(method, query, body, exc)
+        return self._record(method, query, body, None, result)
+
+    def _next_fault(self, method: str) -> Fault | None:
+        with self._lock:
+            queue = self.scripted.get(method)
+            if queue:
+                return queue.pop(0)
+            return self.faults.draw(method)
+
+    def _record(self, method: str, query: dict[str, str], body: dict[str, Any], fault: Fault | None,
+                result: dict[str, Any] | None = None) -> Response:
+        status = fault.http_status if fault else 200
+        errcode = fault.errcode if fault else 0
+        with self._lock:
+            self.calls.append(Call(method, query, body, status, errcode))
+        if status != 200:
+            return Response("<html>500 Internal Server Error</html>", status_code=status, media_type="text/html")
+        if fault is not None:
+            return JSONResponse({"errcode": fault.errcode, "errmsg": fault.errmsg})
+        return JSONResponse({"errcode": 0, "errmsg": "ok", **(result or {})})
+
+    # --- methods --------------------------------------------------------------------------------------------------
+
+    def _gettoken(self, query: dict[str, str]) -> dict[str, Any]:
+        if query.get("corpid") != self.corp_id:
+            raise Fault(40013, "invalid corpid")
+        if query.get("corpsecret") != self.secret:
+            raise Fault(40001, "invalid credential")
+        token = f"tok-{next(self._ids)}-{random.getrandbits(64):016x}"
+        with self._lock:
+            self.tokens.add(token)
+        return {"access_token": token, "expires_in": 7200}
+
+    def _check_token(self, token: str) -> None:
+        if not token:
+            raise Fault(41001, "access_token missing")
+        if token in self.expired:
+            raise Fault(42001, "access_token expired")
+        if token not in self.tokens:
+            raise Fault(40014, "invalid access_token")
+
+    def _check_user(self, user: str) -> None:
+        if not user or "|" in user or user == "@all":
+            raise Fault(40003, f"invalid userid {user!r}")
+        if self.users is not None and user not in self.users:
+            raise Fault(81013, "user & party & tag all invalid")
+
+    def _m_message_send(self, body: dict[str, Any]) -> dict[str, Any]:
+        user = str(body.get("touser", ""))
+        self._check_user(user)
+        if int(body.get("agentid", 0)) != AGENT_ID:
+            raise Fault(301002, "not allow operate another agent with this accesstoken")
+        kind = body.get("msgtype")
+        result: dict[str, Any] = {"invaliduser": "", "msgid": f"msg-{next(self._ids)}"}
+        if kind == "text":
+            content = str(body.get("text", {}).get("content", ""))
+            if not content.strip():
+                raise Fault(44004, "empty content")
+            if len(content.encode()) > TEXT_LIMIT_BYTES:
+                raise Fault(45002, "content size out of limit")
+        elif kind == "template_card":
+            card = body.get("template_card") or {}
+            _check_card(card)
+            task_id = card["task_id"]
+            with self._lock:
+                if task_id in self.cards:
+                    raise Fault(40058, "task_id exists")
+                code = f"rc-send-{next(self._ids)}"
+                self._codes[code] = task_id
+                self.cards[task_id] = {"touser": user, "card": card, "replaced": None}
+            result["response_code"] = code
+        else:
+            raise Fault(40008, "invalid message type")
+        return result
+
+    def _m_message_update_template_card(self, body: dict[str, Any]) -> dict[str, Any]:
+        code = str(body.get("response_code", ""))
+        with self._lock:
+            task_id = self._codes.pop(code, None)  # a code works once
+        if task_id is None:
+            raise Fault(40058, "invalid response_code")
+        for user in body.get("userids", []):
+            self._check_user(str(user))
+        stored = self.cards[task_id]
+        if "template_card" in body:
+            card = body["template_card"]
+            _check_card(card)
+            stored["card"], stored["replaced"] = card, None
+        elif "button" in body:
+            stored["replaced"] = body["button"].get("replace_name")
+        else:
+            raise Fault(40058, "nothing to update")
+        return {"invaliduser": []}
+
+
+def _check_card(card: dict[str, Any]) -> None:
+    if card.get("card_type") != "button_interaction":
+        raise Fault(40058, "unsupported card_type")
+    if not card.get("task_id") or len(str(card["task_id"]).encode()) > 128:
+        raise Fault(40058, "invalid task_id")
+    if len(str(card.get("main_title", {}).get("title", ""))) > 36:
+        raise Fault(40058, "main_title.title too long")
+    if len(card.get("horizontal_content_list", [])) > 6:
+        raise Fault(40058, "horizontal_content_list too long")
+    if len(str(card.get("sub_title_text", ""))) > 160:
+        raise Fault(40058, "sub_title_text too long")
+    buttons = card.get("button_list") or []
+    if not 1 <= len(buttons) <= 6:
+        raise Fault(40058, "button_list must hold 1-6 buttons")
+    for b in buttons:
+        if not 1 <= len(str(b.get("key", "")).encode()) <= 1024:
+            raise Fault(40058, "invalid button key")
+
+
+@contextmanager
+def running_standin() -> Iterator[WecomStandIn]:
+    standin = WecomStandIn()
+    with serve_in_thread(standin.app) as url:
+        standin.url = url
+        yield standin
