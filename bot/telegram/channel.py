@@ -38,9 +38,10 @@ from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.request import HTTPXRequest
 
+from bot.split_send import send_later_part
 from bot.telegram.errors import install_log_redaction, is_not_modified, translate
 from bot.telegram.render import TEXT_LIMIT, render_chunks, render_single
-from handlers.chat import Button, Card, ChatRef, Outgoing, PermanentSendError, RetryableSendError
+from handlers.chat import Button, Card, ChatRef, Outgoing, PermanentSendError
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -51,8 +52,6 @@ DEFAULT_API_ROOT = "https://api.telegram.org"
 CALLBACK_DATA_LIMIT = 64  # bytes, Bot API InlineKeyboardButton.callback_data
 CALLBACK_ANSWER_LIMIT = 200  # characters, answerCallbackQuery text
 BUTTONS_PER_ROW = 3
-CONTINUATION_TRIES = 5  # per later part of a split message
-CONTINUATION_MAX_WAIT_S = 30.0  # a longer flood ban goes back to the caller (the notifier reschedules the row)
 CONTACT_LABEL = {"zh": "📱 分享我的手机号", "en": "📱 Share my phone number"}
 
 
@@ -155,22 +154,10 @@ class TelegramChannel:
                 reply_parameters=ReplyParameters(int(reply_to), allow_sending_without_reply=True)
                 if reply_to and i == 0 else None,
             )
-            last = await (self.call("sendMessage", send()) if i == 0 else self._continue(send))
+            last = await (self.call("sendMessage", send()) if i == 0
+                          else send_later_part(lambda s=send: self.call("sendMessage", s()), self._sleep))
         assert last is not None
         return ChatRef(self.platform, str(last.chat.id), str(last.message_id))
-
-    async def _continue(self, send: Callable[[], Awaitable[Message]]) -> Message:
-        """A later part of a split message. The earlier parts are out: raising now would make the caller resend
-        them all, so short waits (429 retry_after, 5xx, timeouts) are sat out here, a few times, first."""
-        for attempt in range(CONTINUATION_TRIES):
-            try:
-                return await self.call("sendMessage", send())
-            except RetryableSendError as exc:
-                wait = exc.retry_after if exc.retry_after is not None else 0.5 * 2**attempt
-                if attempt == CONTINUATION_TRIES - 1 or wait > CONTINUATION_MAX_WAIT_S:
-                    raise
-                await self._sleep(wait)
-        raise AssertionError("unreachable")
 
     async def update(self, ref: ChatRef, card: Card) -> None:
         """Edit the message in place; buttons not on the new card disappear (no reply_markup removes them)."""

@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from bot.split_send import send_later_part
 from bot.wecom.client import DEFAULT_API_ROOT, WecomApi
 from bot.wecom.codes import MemoryResponseCodes, ResponseCodes
 from bot.wecom.render import REPLACE_NAME_MAX, cut, render_card, text_chunks
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
     from bot.settings import Settings
 
 PLATFORM = "wecom"
-CONTINUATION_TRIES = 5  # per later part of a split message
-CONTINUATION_MAX_WAIT_S = 30.0
 ANSWER_MAX = 200  # characters: an answer stands in for a toast, keep it short
 
 
@@ -92,7 +91,8 @@ class WecomChannel:
             raise PermanentSendError("nothing to send: the message has neither text nor card")
         result: dict[str, Any] = {}
         for i, part in enumerate(parts):
-            result = await (self._send(user, part) if i == 0 else self._continue(user, part))
+            result = await (self._send(user, part) if i == 0
+                            else send_later_part(lambda p=part: self._send(user, p), self._sleep))
         if task_id and result.get("response_code"):
             await self.codes.put(task_id, str(result["response_code"]))
         return ChatRef(PLATFORM, user, task_id or str(result.get("msgid", "")))
@@ -134,18 +134,6 @@ class WecomChannel:
                                      "(not in the app's visible range, or not a member)")
         return result
 
-    async def _continue(self, user: str, msg: dict[str, Any]) -> dict[str, Any]:
-        """A later part of a split message: raising now would make the caller resend the earlier parts, so short
-        waits (45009, 5xx, timeouts) are sat out here a few times first."""
-        for attempt in range(CONTINUATION_TRIES):
-            try:
-                return await self._send(user, msg)
-            except RetryableSendError as exc:
-                wait = exc.retry_after if exc.retry_after is not None else 0.5 * 2**attempt
-                if attempt == CONTINUATION_TRIES - 1 or wait > CONTINUATION_MAX_WAIT_S:
-                    raise
-                await self._sleep(wait)
-        raise AssertionError("unreachable")
 
 
 def _text(content: str) -> dict[str, Any]:

@@ -29,6 +29,15 @@ class Clock:
         return datetime.now(UTC)
 
 
+async def _admin_on_telegram(db: AsyncEngine, clock: Clock) -> None:
+    async with db.begin() as conn:
+        res = await conn.execute(UserRow.__table__.insert().values(name="a", role="admin", regions=[],
+                                                                   created_at=clock.now(), active=True))
+        await conn.execute(ChatIdentityRow.__table__.insert().values(
+            user_id=res.inserted_primary_key[0], platform="telegram", external_id="9", chat_id="9",
+            linked_at=clock.now()))
+
+
 async def test_only_the_leader_runs_jobs(db: AsyncEngine) -> None:
     redis = aioredis.Redis.from_url("redis://127.0.0.1:6379/15")
     try:
@@ -38,12 +47,7 @@ async def test_only_the_leader_runs_jobs(db: AsyncEngine) -> None:
         pytest.skip(f"no Redis at 127.0.0.1:6379: {exc}")
     key = f"test:{uuid.uuid4().hex}:lease"
     repo, clock, channel = SqlChatRepo(db), Clock(), FakeChannel()
-    async with db.begin() as conn:
-        res = await conn.execute(UserRow.__table__.insert().values(name="a", role="admin", regions=[],
-                                                                   created_at=clock.now(), active=True))
-        await conn.execute(ChatIdentityRow.__table__.insert().values(
-            user_id=res.inserted_primary_key[0], platform="telegram", external_id="9", chat_id="9",
-            linked_at=clock.now()))
+    await _admin_on_telegram(db, clock)
 
     def jobs() -> ChatJobs:
         notifier = Notifier(repo, {"telegram": channel}, clock, token_key=b"k")
@@ -99,12 +103,7 @@ class SlowChannel(FakeChannel):
 
 async def test_stop_lets_a_pass_in_progress_record_what_it_sent(db: AsyncEngine, redis: aioredis.Redis) -> None:
     repo, clock, channel = SqlChatRepo(db), Clock(), SlowChannel()
-    async with db.begin() as conn:
-        res = await conn.execute(UserRow.__table__.insert().values(name="a", role="admin", regions=[],
-                                                                   created_at=clock.now(), active=True))
-        await conn.execute(ChatIdentityRow.__table__.insert().values(
-            user_id=res.inserted_primary_key[0], platform="telegram", external_id="9", chat_id="9",
-            linked_at=clock.now()))
+    await _admin_on_telegram(db, clock)
     await repo.enqueue([NewOutbox("n1", "notice", clock.now(), {"text": "hello"}, recipient_role="admin")],
                        clock.now())
     jobs = ChatJobs(repo, clock, Notifier(repo, {"telegram": channel}, clock, token_key=b"k"), lambda: DEFAULT_LADDER)
