@@ -8,8 +8,7 @@ from fastapi import APIRouter, FastAPI
 
 from bot.gc_tuning import freeze_startup_objects, tune_gc
 from bot.settings import Settings
-from bot.telegram.queue import UpdateQueue
-from bot.telegram.service import webhook_router
+from bot.telegram.service import telegram_updates, webhook_router
 from bot.wecom.service import callback_router, event_queue
 from bot.wiring import Runtime
 from webhooks.app import create_app
@@ -23,7 +22,7 @@ def create_asgi_app(runtime: Runtime | None = None, extra_routers: Sequence[APIR
     if extra_routers is not None:
         services.extra_routers.extend(extra_routers)
     elif runtime is None:
-        routers = (webhook_router(rt.settings, UpdateQueue(rt.redis)),
+        routers = (webhook_router(rt.settings, telegram_updates(rt.redis)),
                    callback_router(rt.settings, event_queue(rt.redis)))
         services.extra_routers.extend(r for r in routers if r is not None)
     if runtime is not None:  # the caller (serve, demo) starts the rules itself

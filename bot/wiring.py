@@ -14,17 +14,17 @@ import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.api_backend import SqlApiBackend
+from bot.rules_runtime import RulesRuntime
 from bot.settings import Settings
 from bot.worker import IntakeWorker, WorkerOptions
 from engine.channels import ChannelAdapter, default_adapters
-from bot.rules_runtime import RulesRuntime
 from engine.rules import RuleSet
 from handlers.intake import IntakeProcessor
 from storage import migrate
+from storage.chat_repo import SqlChatRepo
 from storage.db import make_engine, make_sessionmaker
 from storage.dead_letters import SqlDeadLetters
 from storage.intake_queue import RedisIntakeQueue, consumer_name
-from storage.chat_repo import SqlChatRepo
 from storage.intake_store import SqlIntakeStore
 from storage.notes_repo import SqlTrendNotes
 from storage.orders_repo import SqlOrders
@@ -33,7 +33,6 @@ from storage.reports_repo import SqlReports
 from storage.rules_repo import RulesRepo
 from storage.users_repo import SqlUsers
 from webhooks.services import AppServices, WebhookConfig
-
 
 log = logging.getLogger("orderhub")
 

@@ -23,9 +23,10 @@ from fastapi import APIRouter, Header, Request
 from telegram import BotCommand
 from telegram.error import Conflict, InvalidToken, RetryAfter, TelegramError
 
+from bot.inbound.consumer import EventHandler, InboundConsumer
+from bot.inbound.queue import UpdateQueue
 from bot.telegram.channel import TelegramChannel
 from bot.telegram.errors import retry_after_seconds, scrub
-from bot.telegram.queue import QueuedUpdate, UpdateQueue, consumer_name
 from bot.telegram.updates import to_event
 from handlers.chat import InboundEvent
 from webhooks.errors import ApiError
@@ -38,8 +39,6 @@ ALLOWED_UPDATES = ("message", "callback_query")  # all OrderHub acts on; Telegra
 _SECRET_CHARS = re.compile(r"[A-Za-z0-9_-]{1,256}")  # what setWebhook accepts as secret_token
 
 UpdateSink = Callable[[int, bytes], Awaitable[Any]]  # (update_id, raw JSON) → queued; UpdateQueue.push fits
-EventHandler = Callable[[InboundEvent], Awaitable[Any]]
-EventReader = Callable[[bytes], Awaitable[InboundEvent | None]]  # queued raw payload → event (another platform's)
 
 COMMANDS: dict[str, list[tuple[str, str]]] = {
     "zh": [("order", "查看订单：/order 订单号"), ("stalled", "超期订单：/stalled [城市|阶段]"),
@@ -99,89 +98,17 @@ def make_router(secret_token: str, sink: UpdateSink, *, max_body_bytes: int = 10
 # --- consumer (both modes) ----------------------------------------------------------------------------------------
 
 
-class UpdateConsumer:
-    """Pops queued updates, converts them and hands the events to the chat core, one at a time (chat order kept).
+class UpdateConsumer(InboundConsumer):
+    """Telegram's consumer: raw update JSON → event, knowing who we are (getMe) to tell our commands apart."""
 
-    A handler failure puts the update back with an attempt counted; after `max_attempts` it is dropped with an
-    error log (a poison update must not block every chat behind it). Other platforms reuse it with their own
-    queue and `read` (raw payload → event); `name` labels the logs.
-    """
+    def __init__(self, queue: UpdateQueue, handle: EventHandler, *, channel: TelegramChannel | None = None,
+                 **options: Any) -> None:
+        super().__init__(queue, handle, read=self._read, name="telegram", **options)
+        self.channel = channel
 
-    def __init__(
-        self,
-        queue: UpdateQueue,
-        handle: EventHandler,
-        *,
-        channel: TelegramChannel | None = None,  # who we are (getMe): tells our commands and messages apart
-        consumer: str | None = None,
-        max_attempts: int = 3,
-        claim_idle_s: float = 60.0,
-        failure_pause_s: float = 1.0,
-        read: EventReader | None = None,
-        name: str = "telegram",
-    ) -> None:
-        self.queue, self.handle, self.channel = queue, handle, channel
-        self.reader, self.name = read, name
-        self.consumer = consumer or consumer_name()
-        self.max_attempts, self.claim_idle_ms = max_attempts, int(claim_idle_s * 1000)
-        self.failure_pause_s = failure_pause_s
-        self._grouped = False
-
-    async def _ready(self) -> None:
-        if not self._grouped:
-            await self.queue.ensure_group()
-            self._grouped = True
-
-    async def process(self, entry: QueuedUpdate) -> bool:
-        """Handle one entry; True when it is done with (handled, ignored or dropped), False when requeued."""
-        try:
-            if self.reader is not None:
-                event = await self.reader(entry.raw)
-            else:
-                event = to_event(json.loads(entry.raw), *self._identity())
-        except Exception:
-            log.exception("%s update %s could not be read; dropped", self.name, entry.id)
-            await self.queue.ack(entry.id)
-            return True
-        if event is not None:
-            try:
-                await self.handle(event)
-            except Exception:
-                if entry.attempts + 1 >= self.max_attempts:
-                    log.exception("%s update %s failed %d times; dropped", self.name, entry.id, entry.attempts + 1)
-                else:
-                    log.exception("%s update %s failed; will retry", self.name, entry.id)
-                    await self.queue.retry(entry)
-                    return False
-        await self.queue.ack(entry.id)
-        return True
-
-    def _identity(self) -> tuple[str | None, int | None]:
-        return (self.channel.username, self.channel.bot_id) if self.channel else (None, None)
-
-    async def drain(self) -> int:
-        """Burst mode (tests, `orderhub worker --burst`): handle everything queued now, then return the count."""
-        await self._ready()
-        done = 0
-        while entries := await self.queue.read(self.consumer, count=50, block_ms=None):
-            for entry in entries:
-                done += await self.process(entry)
-        return done
-
-    async def run(self, stop: asyncio.Event, block_ms: int = 1000) -> None:
-        await self._ready()
-        while not stop.is_set():
-            try:
-                entries = await self.queue.reclaim(self.consumer, self.claim_idle_ms)
-                entries += await self.queue.read(self.consumer, count=50, block_ms=block_ms)
-                for entry in entries:
-                    if not await self.process(entry):
-                        await asyncio.sleep(self.failure_pause_s)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # Redis hiccup: wait and go on; nothing is lost, entries stay in the stream
-                log.exception("%s consumer loop error", self.name)
-                await asyncio.sleep(self.failure_pause_s)
+    async def _read(self, raw: bytes) -> InboundEvent | None:
+        identity = (self.channel.username, self.channel.bot_id) if self.channel else (None, None)
+        return to_event(json.loads(raw), *identity)
 
 
 # --- polling mode -------------------------------------------------------------------------------------------------

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 from fastapi import APIRouter
 
+from bot.inbound.queue import UpdateQueue
 from bot.telegram.channel import TelegramChannel
-from bot.telegram.queue import UpdateQueue
 from bot.telegram.runner import (
     EventHandler,
     Poller,
@@ -33,6 +33,7 @@ from bot.telegram.runner import (
     webhook_url,
 )
 from handlers.chat import PermanentSendError, RetryableSendError
+from storage import keys
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -40,6 +41,10 @@ if TYPE_CHECKING:
     from bot.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+def telegram_updates(redis: aioredis.Redis) -> UpdateQueue:
+    return UpdateQueue(redis, keys.TELEGRAM_UPDATES, "telegram-consumers")
 
 
 def webhook_secret(settings: Settings) -> str:
@@ -72,7 +77,7 @@ class TelegramService:
     def build(cls, settings: Settings, redis: aioredis.Redis) -> TelegramService | None:
         if settings.telegram_token is None:
             return None
-        queue = UpdateQueue(redis)
+        queue = telegram_updates(redis)
         return cls(TelegramChannel.from_settings(settings), queue, settings.public_url, webhook_secret(settings),
                    webhook_router(settings, queue))
 

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter
 from wechatpy.enterprise.crypto import WeChatCrypto
 
-from bot.telegram.queue import UpdateQueue
-from bot.telegram.runner import EventHandler, UpdateConsumer
+from bot.inbound.consumer import EventHandler, InboundConsumer
+from bot.inbound.queue import UpdateQueue
 from bot.wecom.callback import make_router
 from bot.wecom.channel import WecomChannel
 from bot.wecom.codes import RedisResponseCodes
@@ -73,8 +73,8 @@ class WecomService:
         channel = WecomChannel.from_settings(settings, codes)
         return cls(channel, queue, EventReader(codes, channel.agent_id), router)
 
-    def consumer(self, handle: EventHandler, name: str | None = None) -> UpdateConsumer:
-        return UpdateConsumer(self.queue, handle, consumer=name, read=self.reader, name="wecom")
+    def consumer(self, handle: EventHandler, name: str | None = None) -> InboundConsumer:
+        return InboundConsumer(self.queue, handle, consumer=name, read=self.reader, name="wecom")
 
     async def run(self, stop: asyncio.Event, handle: EventHandler) -> None:
         """Until `stop`: queued callbacks → events → `handle` (the core's handle_event); several processes may

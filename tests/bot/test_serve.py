@@ -14,22 +14,22 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from typer.testing import CliRunner
 from sqlalchemy import create_engine, select
+from typer.testing import CliRunner
 
+from bot.cli import app as cli_app
 from bot.demo import free_port
 from bot.settings import BUNDLED_RULES
 from storage.models import OrderRow, OutboxRow
-from bot.cli import app as cli_app
 from tests.conftest import SECRETS
-from tests.standins.telegram_api import parse_html, running_standin
 from tests.factories import order_json, signed
+from tests.standins.telegram_api import parse_html, running_standin
 
 pytestmark = pytest.mark.slow
 

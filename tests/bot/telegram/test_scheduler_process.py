@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.serve import run_scheduler
 from bot.settings import Settings
-from bot.telegram.queue import UpdateQueue
+from bot.telegram.service import telegram_updates
 from handlers.chat_ports import NewOutbox
 from storage.chat_repo import SqlChatRepo
 from storage.keys import SCHEDULER_LEASE
@@ -51,7 +51,7 @@ async def test_scheduler_registers_polls_sends_and_releases_the_lease(
         telegram_api.push_update({"message": {"message_id": 1, "date": 1731290000, "text": "/help",
                                               "from": {"id": 900, "is_bot": False, "first_name": "a"},
                                               "chat": {"id": 900, "type": "private", "first_name": "a"}}})
-        queue = UpdateQueue(redis)
+        queue = telegram_updates(redis)
         depth = 0
         for _ in range(300):  # polled into the queue; a worker (not this process) consumes it
             if depth := await queue.depth():

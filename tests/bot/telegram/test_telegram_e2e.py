@@ -25,8 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.settings import BUNDLED_RULES
 from bot.telegram.channel import TelegramChannel
-from bot.telegram.queue import UpdateQueue
 from bot.telegram.runner import SECRET_HEADER, UpdateConsumer, make_router
+from bot.telegram.service import telegram_updates
 from engine.rules import RuleSet, load_rules
 from handlers.chat import Card, ChatRef, Outgoing, RetryableSendError
 from handlers.dispatch import ChatContext, handle_event
@@ -131,7 +131,7 @@ async def test_every_stall_alert_arrives_exactly_once_through_429s_and_500s(
 async def webhook(redis: aioredis.Redis, tg_world: World, channel: TelegramChannel
                   ) -> AsyncIterator[tuple[httpx.AsyncClient, UpdateConsumer]]:
     """Our webhook route in the real app, its Redis queue, and a consumer bound to the core's handle_event."""
-    queue = UpdateQueue(redis)
+    queue = telegram_updates(redis)
     await queue.ensure_group()
 
     async def depth() -> int:

@@ -11,11 +11,11 @@ import redis.asyncio as aioredis
 from typer.testing import CliRunner
 
 from bot.cli_telegram import app as telegram_cli
+from bot.inbound.queue import UpdateQueue
 from bot.settings import Settings
 from bot.telegram.channel import TelegramChannel
-from bot.telegram.queue import UpdateQueue
 from bot.telegram.runner import COMMANDS, Poller, UpdateConsumer, set_commands, set_webhook, webhook_url
-from bot.telegram.service import webhook_secret
+from bot.telegram.service import telegram_updates, webhook_secret
 from handlers.chat import ButtonPressed, ChatRef, CommandReceived, InboundEvent, PermanentSendError
 from tests.standins.telegram_api import TelegramStandIn
 
@@ -35,7 +35,7 @@ def press(data: str) -> dict[str, Any]:
 
 @pytest.fixture
 async def queue(redis: aioredis.Redis) -> UpdateQueue:
-    q = UpdateQueue(redis)
+    q = telegram_updates(redis)
     await q.ensure_group()
     return q
 

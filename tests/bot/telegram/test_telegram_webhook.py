@@ -10,8 +10,9 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from bot.telegram.queue import UpdateQueue
+from bot.inbound.queue import UpdateQueue
 from bot.telegram.runner import SECRET_HEADER, UpdateConsumer, make_router
+from bot.telegram.service import telegram_updates
 from engine.channels import default_adapters
 from handlers.chat import CommandReceived, InboundEvent, TextReceived
 from storage import keys
@@ -29,7 +30,7 @@ def update(update_id: int, text: str = "/help") -> dict[str, Any]:
 
 @pytest.fixture
 async def queue(redis: aioredis.Redis) -> UpdateQueue:
-    q = UpdateQueue(redis)
+    q = telegram_updates(redis)
     await q.ensure_group()
     return q
 

@@ -13,8 +13,8 @@ import redis.asyncio as aioredis
 import xmltodict
 from wechatpy.enterprise.crypto import WeChatCrypto
 
-from bot.telegram.queue import UpdateQueue
-from bot.telegram.runner import UpdateConsumer
+from bot.inbound.consumer import InboundConsumer
+from bot.inbound.queue import UpdateQueue
 from bot.wecom.callback import make_router
 from bot.wecom.codes import RedisResponseCodes
 from bot.wecom.events import EventReader
@@ -69,7 +69,7 @@ class Callback:
         async def handle(event: InboundEvent) -> None:
             self.events.append(event)
 
-        consumer = UpdateConsumer(self.queue, handle, consumer="t", read=EventReader(self.codes, AGENT_ID),
+        consumer = InboundConsumer(self.queue, handle, consumer="t", read=EventReader(self.codes, AGENT_ID),
                                   name="wecom")
         return await consumer.drain()
 

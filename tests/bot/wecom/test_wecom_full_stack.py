@@ -24,8 +24,8 @@ from wechatpy.enterprise.crypto import WeChatCrypto
 
 from bot.asgi import create_asgi_app
 from bot.chat_runtime import WORKER, ChatRuntime
+from bot.inbound.consumer import InboundConsumer
 from bot.settings import Settings
-from bot.telegram.runner import UpdateConsumer
 from bot.wiring import Runtime
 from storage.chat_repo import SqlChatRepo
 from storage.models import ApprovalRow, ChatIdentityRow, OrderRow
@@ -188,7 +188,7 @@ async def test_start_asks_a_customer_for_order_number_not_a_contact(stack: Stack
 async def test_the_consumer_is_the_one_the_runtime_runs(stack: Stack) -> None:
     assert stack.chat.wecom is not None
     consumer = stack.chat.wecom.consumer(stack.chat.core.handle)
-    assert isinstance(consumer, UpdateConsumer) and consumer.queue.key == "orderhub:wecom:events"
+    assert isinstance(consumer, InboundConsumer) and consumer.queue.key == "orderhub:wecom:events"
     assert [r.path for router in stack.chat.routers for r in router.routes] == ["/webhooks/wecom"] * 2
 
 

@@ -1,9 +1,10 @@
-"""The queue between receiving a Telegram update and handling it: a Redis stream at `keys.TELEGRAM_UPDATES`.
+"""The queue between receiving a chat platform's update and handling it: one Redis stream per platform
+(`keys.TELEGRAM_UPDATES`, `keys.WECOM_EVENTS`).
 
-The webhook route (and the poller) only push raw update JSON here and return; a consumer handles them. Why a stream
-with a consumer group rather than a list: an update popped by a consumer that then crashes stays pending and is
-reclaimed, instead of being lost. Telegram redelivers an update whose webhook answer it did not get, so pushes are
-deduplicated by update_id (a marker key with a TTL, set in the same Lua call as the XADD).
+The webhook/callback route (and Telegram's poller) only push the raw payload here and return; a consumer handles
+them. Why a stream with a consumer group rather than a list: an update popped by a consumer that then crashes stays
+pending and is reclaimed, instead of being lost. Platforms redeliver what they got no answer for, so pushes are
+deduplicated by the platform's id for the update (a marker key with a TTL, set in the same Lua call as the XADD).
 """
 
 from __future__ import annotations
@@ -15,10 +16,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from storage import keys
-
-GROUP = "telegram-consumers"
-SEEN_TTL_S = 24 * 3600  # Telegram keeps undelivered updates for 24 h: no redelivery can come later than that
+SEEN_TTL_S = 24 * 3600  # Telegram keeps undelivered updates for 24 h, WeCom retries for seconds
 MAXLEN = 100_000
 
 # KEYS[1] stream, KEYS[2] seen marker; ARGV[1] raw update, ARGV[2] ttl, ARGV[3] maxlen
@@ -47,7 +45,7 @@ def _s(value: bytes | str) -> str:
 
 
 class UpdateQueue:
-    def __init__(self, redis: aioredis.Redis, key: str = keys.TELEGRAM_UPDATES, group: str = GROUP) -> None:
+    def __init__(self, redis: aioredis.Redis, key: str, group: str) -> None:
         self.redis, self.key, self.group = redis, key, group
         self._push_once = redis.register_script(_PUSH_ONCE)
         self._claim_cursor = "0-0"

@@ -1,0 +1,1 @@
+"""Inbound chat updates: the Redis queue every platform's route pushes to, and its consumer."""
