@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter
 
 from bot.chat_wiring import ChatCore, build_chat_core, chat_token_key
+from bot.mail import mail_sender_from
 from bot.telegram.service import TelegramService
 from bot.wecom.service import WecomService
 from handlers.chat import ChatChannel
@@ -65,7 +66,7 @@ class ChatRuntime:
             channels["wecom"] = wecom.channel
         core = build_chat_core(runtime.db, runtime.redis, channels, runtime.clock, runtime.current_rules,
                                token_key=chat_token_key(s), language=s.language, timezone=s.timezone,
-                               digest_at=s.digest_at)
+                               digest_at=s.digest_at, mailer=mail_sender_from(s))
         return cls(core, telegram, wecom)
 
     @property

@@ -32,6 +32,7 @@ from engine.stall import ladder_from_rules
 from handlers.chat import ChatChannel, InboundEvent
 from handlers.digest import DigestJob
 from handlers.dispatch import ChatContext, handle_event
+from handlers.mail import MailSender
 from handlers.notes import category_names
 from handlers.notifier import Notifier
 from handlers.ports import Clock
@@ -102,9 +103,11 @@ class ChatCore:
 
 def build_chat_core(db: AsyncEngine, redis: aioredis.Redis, channels: Mapping[str, ChatChannel], clock: Clock,
                     rules: Callable[[], RuleSet], *, token_key: bytes, language: str = "zh",
-                    timezone: str = "Asia/Shanghai", digest_at: str | None = None) -> ChatCore:
+                    timezone: str = "Asia/Shanghai", digest_at: str | None = None,
+                    mailer: MailSender | None = None) -> ChatCore:
     repo = SqlChatRepo(db)
-    notifier = Notifier(repo, channels, clock, token_key=token_key, language=language, timezone=timezone)
+    notifier = Notifier(repo, channels, clock, token_key=token_key, language=language, timezone=timezone,
+                        mailer=mailer)
     ctx = ChatContext(channels=channels, repo=repo, clock=clock, token_key=token_key,
                       limiter=RedisAttemptLimiter(redis), deadlines=LiveDeadlines(rules), delivery=notifier,
                       language=language, timezone=timezone)

@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     # several hosts, so every process accepts the others' buttons).
     token_key: SecretStr | None = None
 
+    # Stall escalations also go by e-mail when set: smtp://user:pass@host:587 (STARTTLS), smtps://…:465, or
+    # smtp://127.0.0.1:1025 (plain). Unset: no e-mail at all.
+    smtp_url: SecretStr | None = None
+    mail_from: str = "OrderHub <orderhub@localhost>"
+
     telegram_token: SecretStr | None = None
     telegram_api_url: str = "https://api.telegram.org"
     telegram_webhook_secret: SecretStr | None = None

@@ -126,6 +126,11 @@ _STRINGS: dict[str, dict[str, str]] = {
                                 "修复原因后执行 orderhub queue replay-dead 重新处理。",
                           "en": "☠️ A {channel} order message failed {attempts} times and is in the dead-letter queue "
                                 "({entry_id}): {error}\nFix the cause, then run orderhub queue replay-dead."},
+    # stall escalations by e-mail (the supervisor's copy of the chat card)
+    "mail.stall_subject": {"zh": "【OrderHub】订单超时升级 {order} · {stage} · 超时 {overdue}",
+                           "en": "[OrderHub] Order escalated {order} · {stage} · overdue by {overdue}"},
+    "mail.stall_act": {"zh": "请在 Telegram 或企业微信中打开这条提醒，用卡片上的按钮处理（确认 / 暂停 4 小时 / 推进阶段）。",
+                       "en": "Open this alert in Telegram or WeCom and use its buttons (Acknowledge / Snooze 4 h / Advance stage)."},
     # anomaly trends and the morning digest
     "trend.title": {"zh": "📈 异常趋势 · {category}", "en": "📈 Anomaly trend · {category}"},
     "trend.run": {"zh": "连续 {n} 条", "en": "{n} in a row"},

@@ -25,6 +25,7 @@ class UserInfo:
     regions: tuple[str, ...] = ()
     phone: str | None = None
     supervisor_id: int | None = None
+    email: str | None = None  # escalations go here too when SMTP is configured
 
     @property
     def is_staff(self) -> bool:

@@ -5,6 +5,9 @@ reference before the row counts as sent, so a retried row skips chats it already
 can edit every copy. Platform errors are classified by the adapters: `RetryableSendError` (429 with its exact
 `retry_after`, 5xx, timeouts) is retried with backoff, `PermanentSendError` (blocked, chat not found) is recorded
 on the row and an admin is told.
+
+Escalated stall alerts (level >= 1) also go by e-mail to the recipients that have an address, when a `MailSender`
+is given: recorded as an ("email", user id) reference like a chat, so each goes once per row and recipient.
 """
 
 from __future__ import annotations
@@ -13,14 +16,15 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 from datetime import timedelta
+from typing import Any
 
 from engine.approvals import Status
 from engine.text import TEXT_BUDGET, shorten, t
 from handlers.cards import approval_card, stall_card, trend_card
 from handlers.chat import Card, ChatChannel, ChatRef, Outgoing, PermanentSendError, RetryableSendError
-from handlers.chat_ports import ChatRepo, Identity, NewOutbox, OutboxItem
+from handlers.chat_ports import ChatRepo, Identity, NewOutbox, OutboxItem, UserInfo
+from handlers.mail import MAIL_PLATFORM, MailSender, stall_mail
 from handlers.ports import Clock
 from handlers.rate_limit import ChatRateLimiter, is_group
 
@@ -80,6 +84,7 @@ class Notifier:
         timezone: str = "Asia/Shanghai",
         limiter: ChatRateLimiter | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        mailer: MailSender | None = None,
     ) -> None:
         self.repo = repo
         self.channels = channels
@@ -88,6 +93,7 @@ class Notifier:
         self.language = language
         self.timezone = timezone
         self.sleep = sleep
+        self.mailer = mailer
         self.limiter = limiter or ChatRateLimiter(sleep=sleep)
         self.stats = NotifierStats()
         self._lock = asyncio.Lock()  # one pass at a time per process: the sweep and immediate deliveries
@@ -223,7 +229,8 @@ class Notifier:
             return
         card, text, approval_id = rendered
         recipients = await self._recipients(item)
-        if not recipients:
+        mail_to = await self._mail_recipients(item)
+        if not recipients and not mail_to:
             # Someone may link their chat soon (/link): tell an admin now, keep trying for a while, then give up.
             error = (f"no linked recipient for {item.recipient_role or item.recipient_user_id}"
                      f"{' / ' + item.recipient_region if item.recipient_region else ''}")
@@ -239,6 +246,8 @@ class Notifier:
         done = {(r.platform, r.chat_id) for r in await self.repo.refs_of_outbox(item.id)}
         delivered = len(done)
         permanent: list[str] = []
+        mailed, mail_retry = await self._send_mails(item, card, mail_to, done, permanent) if mail_to else (0, None)
+        delivered += mailed
         for ident in recipients:
             chat_id = str(ident.chat_id)
             if (ident.platform, chat_id) in done:
@@ -255,11 +264,59 @@ class Notifier:
             await self.repo.record_sent(item.id, approval_id, ref, self.clock.now())
             self.stats.sent += 1
             delivered += 1
+        if mail_retry is not None:  # chats reached are recorded; the row comes back for the e-mail alone
+            raise _StillRetryable(RetryableSendError(f"e-mail: {mail_retry}"))
         if delivered == 0 and permanent:
             self.stats.failed += 1
             await self.repo.mark_failed(item.id, shorten("; ".join(permanent), 500), self.clock.now())
             return
         await self.repo.mark_sent(item.id, self.clock.now(), error=shorten("; ".join(permanent), 500) or None)
+
+    # --- e-mail (escalated stall alerts) ----------------------------------------------------------------------------
+
+    async def _mail_recipients(self, item: OutboxItem) -> list[UserInfo]:
+        """Who gets this row by e-mail: only escalation rungs of a stall alert, only people with an address."""
+        if self.mailer is None or item.kind != "stall_alert" or int(item.payload.get("level", 0)) < 1:
+            return []
+        if item.recipient_user_id is not None:
+            user = await self.repo.user(item.recipient_user_id)
+            users = [user] if user is not None else []
+        elif item.recipient_role is not None:
+            users = await self.repo.users_with_role(item.recipient_role, item.recipient_region)
+        else:
+            return []
+        return [u for u in users if u.email]
+
+    async def _send_mails(self, item: OutboxItem, card: Card | None, users: Sequence[UserInfo],
+                          done: set[tuple[str, str]], permanent: list[str]) -> tuple[int, RetryableSendError | None]:
+        """Mail each user not mailed on an earlier pass; return how many were mailed now and the last retryable
+        error (then the row is retried with its backoff)."""
+        assert self.mailer is not None and card is not None
+        view = await self.repo.order(int(item.payload["order_id"]))
+        if view is None:
+            return 0, None
+        overdue = timedelta(seconds=int(item.payload.get("overdue_s", 0)))
+        subject, body = stall_mail(view, card, overdue, self.language)
+        retry: RetryableSendError | None = None
+        mailed = 0
+        for user in users:
+            if (MAIL_PLATFORM, str(user.id)) in done:
+                continue
+            try:
+                await self.mailer.send(str(user.email), subject, body)
+            except RetryableSendError as exc:
+                log.warning("e-mail for outbox row %s to user %s deferred: %s", item.id, user.id, exc)
+                retry = exc
+                continue
+            except PermanentSendError as exc:
+                permanent.append(f"{MAIL_PLATFORM}:{user.email}: {exc}")
+                await self._tell_admin(item, f"{MAIL_PLATFORM}:{user.email}", str(exc))
+                continue
+            ref = ChatRef(MAIL_PLATFORM, str(user.id), str(item.id))
+            await self.repo.record_sent(item.id, None, ref, self.clock.now())
+            self.stats.sent += 1
+            mailed += 1
+        return mailed, retry
 
     async def _edit_approval_cards(self, item: OutboxItem) -> None:
         approval = await self.repo.approval(int(item.payload["approval_id"]))

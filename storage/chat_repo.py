@@ -55,7 +55,7 @@ _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are ty
 
 
 def _user(row: Any) -> UserInfo:
-    return UserInfo(row.id, row.name, row.role, tuple(row.regions or ()), row.phone, row.supervisor_id)
+    return UserInfo(row.id, row.name, row.role, tuple(row.regions or ()), row.phone, row.supervisor_id, row.email)
 
 
 def _approval(row: Any) -> Approval:

@@ -26,6 +26,7 @@ from storage import migrate
 from storage.db import make_engine
 from storage.models import Base
 from storage.redis_conn import EmbeddedRedis, connect
+from tests.standins.smtp import SmtpStandIn
 from webhooks.app import create_app
 
 pytest_plugins = ["tests.netguard"]  # any connection beyond this machine fails the test (no internet in CI)
@@ -153,3 +154,11 @@ async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(runtime.app_services())
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
         yield c
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpStandIn]:
+    """A local SMTP server capturing messages (see tests/standins/smtp.py)."""
+    server = SmtpStandIn().start()
+    yield server
+    server.stop()

@@ -58,11 +58,11 @@ class World:
     _n: int = 0
 
     async def user(self, name: str, role: str, regions: list[str] | None = None, *, tg: str | None = None,
-                   phone: str | None = None, supervisor_id: int | None = None) -> int:
+                   phone: str | None = None, supervisor_id: int | None = None, email: str | None = None) -> int:
         async with self.engine.begin() as conn:
             res = await conn.execute(insert(UserRow.__table__).values(
                 name=name, role=role, regions=regions or [], phone=phone, created_at=self.clock.now(), active=True,
-                supervisor_id=supervisor_id))
+                supervisor_id=supervisor_id, email=email))
             uid = int(res.inserted_primary_key[0])
             if tg:
                 await conn.execute(insert(ChatIdentityRow.__table__).values(

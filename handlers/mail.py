@@ -1,0 +1,33 @@
+"""E-mail for stall escalations: the port the notifier sends through, and the message it sends.
+
+Chat is where people act on an alert; the e-mail is the supervisor's second copy of an escalation, so it says the
+same as the card and points back to chat. Senders raise `handlers.chat` errors, classified like the chat adapters:
+`RetryableSendError` (connection refused, timeout, 4xx reply) waits for the row's backoff, `PermanentSendError`
+(5xx reply, e.g. 550 unknown mailbox) is recorded and an admin told.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Protocol
+
+from engine.stages import label
+from engine.text import fmt_duration, t
+from handlers.cards import order_title
+from handlers.chat import Card
+from handlers.chat_ports import OrderView
+
+MAIL_PLATFORM = "email"  # the message reference that records a sent e-mail: ("email", user id, outbox id)
+
+
+class MailSender(Protocol):
+    async def send(self, to: str, subject: str, body: str) -> None:
+        """Hand one plain-text message to the mail server; raise a `SendError` when it does not take it."""
+        ...
+
+
+def stall_mail(view: OrderView, card: Card, overdue: timedelta, language: str = "zh") -> tuple[str, str]:
+    """(subject, body) of an escalated stall alert: the card as text plus how to act on it in chat."""
+    subject = t("mail.stall_subject", language, order=order_title(view), stage=label(view.order.stage, language),
+                overdue=fmt_duration(overdue, language))
+    return subject, f"{card.as_text()}\n\n{t('mail.stall_act', language)}\n"
