@@ -129,7 +129,8 @@ def worker(
 
 @app.command()
 def scheduler() -> None:
-    """The timed jobs: stall scan, approval escalation, outbox sweep (and the Telegram poller in polling mode).
+    """The timed jobs: stall scan, approval escalation, morning digest, outbox sweep (and the Telegram poller in
+    polling mode).
     Run one or more; a Redis lease lets exactly one act at a time."""
     from bot.serve import run_scheduler
 
@@ -145,7 +146,8 @@ def scheduler() -> None:
 def demo(
     orders: Annotated[int, typer.Option(help="How many sample orders the simulated day brings.")] = 400,
 ) -> None:
-    """A simulated business day on the embedded defaults: orders through HTTP → queue → database, then a summary."""
+    """A simulated business day on the embedded defaults: orders through HTTP → queue → database, a summary, then
+    the day's chat transcript (approvals, a stall alert, a customer's query) through a console channel."""
     from bot.demo import run_demo
 
     ok = asyncio.run(run_demo(Settings(), orders, console))
