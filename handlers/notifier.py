@@ -176,16 +176,18 @@ class Notifier:
 
     # --- recipients and content -----------------------------------------------------------------------------------
 
-    async def _recipients(self, item: OutboxItem) -> list[Identity]:
-        if item.recipient_user_id is not None:
-            user_ids = [item.recipient_user_id]
-        elif item.recipient_role is not None:
-            user_ids = [u.id for u in await self.repo.users_with_role(item.recipient_role, item.recipient_region)]
-        else:
-            user_ids = [int(item.payload["user_id"])] if "user_id" in item.payload else []
+    async def _addressees(self, item: OutboxItem) -> list[UserInfo]:
+        """The people a row is for: one user, or everyone holding its role (and region)."""
+        if item.recipient_role is not None and item.recipient_user_id is None:
+            return await self.repo.users_with_role(item.recipient_role, item.recipient_region)
+        user_id = item.recipient_user_id if item.recipient_user_id is not None else item.payload.get("user_id")
+        user = await self.repo.user(int(user_id)) if user_id is not None else None
+        return [user] if user is not None else []
+
+    async def _recipients(self, item: OutboxItem, users: Sequence[UserInfo]) -> list[Identity]:
         if "chat_id" in item.payload and "platform" in item.payload:  # a row addressed to one chat directly
             return [Identity(0, str(item.payload["platform"]), "", str(item.payload["chat_id"]))]
-        identities = await self.repo.identities_of(user_ids) if user_ids else []
+        identities = await self.repo.identities_of([u.id for u in users]) if users else []
         seen: set[tuple[str, str]] = set()
         out = []
         for ident in identities:
@@ -228,8 +230,9 @@ class Notifier:
             await self.repo.mark_sent(item.id, self.clock.now())
             return
         card, text, approval_id = rendered
-        recipients = await self._recipients(item)
-        mail_to = await self._mail_recipients(item)
+        users = await self._addressees(item)
+        recipients = await self._recipients(item, users)
+        mail_to = self._mail_recipients(item, users)
         if not recipients and not mail_to:
             # Someone may link their chat soon (/link): tell an admin now, keep trying for a while, then give up.
             error = (f"no linked recipient for {item.recipient_role or item.recipient_user_id}"
@@ -274,16 +277,9 @@ class Notifier:
 
     # --- e-mail (escalated stall alerts) ----------------------------------------------------------------------------
 
-    async def _mail_recipients(self, item: OutboxItem) -> list[UserInfo]:
+    def _mail_recipients(self, item: OutboxItem, users: Sequence[UserInfo]) -> list[UserInfo]:
         """Who gets this row by e-mail: only escalation rungs of a stall alert, only people with an address."""
         if self.mailer is None or item.kind != "stall_alert" or int(item.payload.get("level", 0)) < 1:
-            return []
-        if item.recipient_user_id is not None:
-            user = await self.repo.user(item.recipient_user_id)
-            users = [user] if user is not None else []
-        elif item.recipient_role is not None:
-            users = await self.repo.users_with_role(item.recipient_role, item.recipient_region)
-        else:
             return []
         return [u for u in users if u.email]
 
