@@ -124,6 +124,7 @@ class Runtime:
         options = WorkerOptions(
             consumer=consumer or consumer_name(), batch_size=s.intake_batch_size, max_attempts=s.intake_max_attempts,
             retry_backoff_s=s.intake_retry_backoff_s, claim_idle_s=s.intake_claim_idle_s,
+            overlap_commits=self.db.dialect.name == "postgresql",
         )
         return IntakeWorker(self.queue, processor, self.dead_letters, self.clock, options)
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 from handlers.intake import BatchResult, IntakeProcessor, PreparedBatch
 from handlers.ports import Clock, IntakeEntry, StoreUnavailable
@@ -28,6 +30,10 @@ class WorkerOptions:
     retry_backoff_s: float = 2.0
     claim_idle_s: float = 30.0
     block_ms: int = 1000
+    prepare_ahead: int = 2  # batches read and planned while one commits
+    # Start a batch's transaction while the previous one's COMMIT is in flight. PostgreSQL only: SQLite has one
+    # writer, and a second transaction there would only queue behind the first.
+    overlap_commits: bool = False
 
 
 class IntakeWorker:
@@ -40,34 +46,58 @@ class IntakeWorker:
         self._last_claim = 0.0
         self._last_promote = 0.0
         self._outage_backoff = 0.5
+        self._settling: list[asyncio.Task[None]] = []
 
     async def run(self, stop: asyncio.Event | None = None, *, burst: bool = False) -> BatchResult:
         """Loop until `stop` is set; with `burst`, return once nothing is waiting, pending or due for retry.
 
-        Two batches overlap: while batch N's transaction is in the database, batch N+1 is read and planned (the
-        rules, mostly CPU). Commits stay one at a time and in order, and each batch is acknowledged only after
-        its own commit, so a crash at any point leaves every unacknowledged entry pending for XAUTOCLAIM.
+        Reading and planning (the rules, mostly CPU) overlap the database: while a batch's transaction is in the
+        database, up to `prepare_ahead` further batches are read and planned. With `overlap_commits`, a batch's
+        transaction starts once the one before has written its rows (only its COMMIT left), so at most two are open:
+        the newer one's writes wait on any key the older holds, which keeps the order of effects. Each batch is
+        acknowledged only after its own commit, so a crash at any point leaves every unacknowledged entry pending
+        for XAUTOCLAIM.
         """
         stop = stop or asyncio.Event()
         await self.queue.ensure_group()
-        inflight: asyncio.Task[None] | None = None
+        commits: deque[tuple[asyncio.Task[None], PreparedBatch]] = deque()  # oldest first, at most two
+        ready: deque[tuple[list[IntakeEntry], PreparedBatch, float]] = deque()
+        read_ahead: asyncio.Task[list[IntakeEntry]] | None = None  # the next batch, read while this one is planned
         try:
             while not stop.is_set():
-                entries = await self._next_entries(burst, busy=inflight is not None)
+                await self._reap()
+                while commits and commits[0][0].done():
+                    commits.popleft()[0].result()
+                if ready and (not commits or (self.opt.overlap_commits and len(commits) == 1
+                                              and commits[0][1].written.is_set())):
+                    entries, prepared, started = ready.popleft()
+                    commits.append((asyncio.create_task(self._commit(entries, prepared, started)), prepared))
+                    continue
+                if commits and len(ready) >= self.opt.prepare_ahead:
+                    await _progress(commits)
+                    continue
+                if read_ahead is not None:
+                    entries, read_ahead = await read_ahead, None
+                else:
+                    entries = await self._next_entries(burst, busy=bool(commits) or bool(ready))
                 if entries:
                     started = time.perf_counter()
+                    if len(ready) + 1 < self.opt.prepare_ahead:  # a busy queue: fetch the next batch meanwhile
+                        read_ahead = asyncio.create_task(self._next_entries(burst, busy=True))
                     prepared = await self.processor.prepare(entries, self.clock.now(), yield_every=25)
-                    if inflight is not None:
-                        await inflight
-                    inflight = asyncio.create_task(self._commit(entries, prepared, started))
-                elif inflight is not None:
-                    await inflight
-                    inflight = None
-                elif burst and await self._drained():
+                    ready.append((entries, prepared, started))
+                elif commits:
+                    await _progress(commits)
+                elif not ready and not self._settling and burst and await self._drained():
                     break
         finally:
-            if inflight is not None:
-                await inflight
+            for task, _ in commits:
+                await task
+            if read_ahead is not None and (entries := await read_ahead):
+                ready.append((entries, await self.processor.prepare(entries, self.clock.now()), time.perf_counter()))
+            while ready:  # planned but not stored: store them rather than leave them to XAUTOCLAIM's delay
+                await self._commit(*ready.popleft())
+            await self._reap(wait=True)
         return self.totals
 
     async def _next_entries(self, burst: bool, busy: bool) -> list[IntakeEntry]:
@@ -93,6 +123,16 @@ class IntakeWorker:
         """One batch, start to finish (no overlap)."""
         started = time.perf_counter()
         await self._commit(entries, await self.processor.prepare(entries, self.clock.now()), started)
+        await self._reap(wait=True)
+
+    async def _reap(self, *, wait: bool = False) -> None:
+        """Collect finished settle tasks (waiting for all with `wait`); their errors surface here."""
+        if wait and self._settling:
+            await asyncio.wait(self._settling)
+        done = [t for t in self._settling if t.done()]
+        self._settling = [t for t in self._settling if not t.done()]
+        for t in done:
+            t.result()
 
     async def _commit(self, entries: list[IntakeEntry], prepared: PreparedBatch, started: float) -> None:
         try:
@@ -104,6 +144,11 @@ class IntakeWorker:
             self._outage_backoff = min(self._outage_backoff * 2, 30.0)
             return
         self._outage_backoff = 0.5
+        # Acknowledging is not on the path of the next commit, which may start now.
+        self._settling.append(asyncio.create_task(self._settle(entries, result, started)))
+
+    async def _settle(self, entries: list[IntakeEntry], result: BatchResult, started: float) -> None:
+        """After a batch's commit: acknowledge it, schedule retries or dead-letter the failures, count."""
         await self.queue.ack(result.done)
         for entry, error in result.failed:
             if entry.attempts + 1 >= self.opt.max_attempts:
@@ -125,3 +170,17 @@ class IntakeWorker:
         t.updated += result.updated
         t.duplicates += result.duplicates
         t.failed += result.failed
+
+
+async def _progress(commits: deque[tuple[asyncio.Task[None], PreparedBatch]]) -> None:
+    """Wait until a commit finishes or the newest one has written its rows (the next may start then)."""
+    waiters: set[asyncio.Future[Any]] = {task for task, _ in commits}
+    newest = commits[-1][1].written
+    written = None if newest.is_set() else asyncio.ensure_future(newest.wait())
+    if written is not None:
+        waiters.add(written)
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if written is not None:
+            written.cancel()

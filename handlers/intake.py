@@ -71,8 +71,9 @@ class OrderPlan:
 class IntakeUnit(Protocol):
     async def existing(self, keys: list[OrderKey]) -> dict[OrderKey, ExistingOrder]: ...
 
-    async def insert_new(self, plans: list[OrderPlan]) -> set[OrderKey]:
-        """Insert what is not there yet; return the keys actually inserted (others raced in elsewhere)."""
+    async def insert_new(self, plans: list[OrderPlan], encoded: object | None = None) -> set[OrderKey]:
+        """Insert what is not there yet; return the keys actually inserted (others raced in elsewhere).
+        `encoded`: the store's `encode_new` of exactly these plans, when it made one."""
         ...
 
     async def apply_update(self, plan: OrderPlan, supersede_pending: bool) -> None: ...
@@ -86,6 +87,11 @@ class IntakeStore(Protocol):
     async def known(self, keys: list[OrderKey]) -> dict[OrderKey, ExistingOrder]:
         """What is stored under these keys now, read outside any transaction: a hint for planning only (the unit
         looks again inside its transaction, and that answer decides)."""
+        ...
+
+    def encode_new(self, plans: list[OrderPlan], now: datetime) -> object | None:
+        """The insert of these plans encoded for the database ahead of the transaction (CPU only, no I/O), so the
+        commit that follows only sends it; None where the store has no use for it."""
         ...
 
 
@@ -120,7 +126,11 @@ class PreparedBatch:
     Planning (the rules) is most of a batch's CPU; done here, a worker can prepare the next batch while the database
     commits the previous one. Orders already stored (by the lookup before planning) are not planned here: an
     identical redelivery costs only that lookup, a changed one is planned as an update inside the transaction. The
-    rest are planned as new; any that turn out stored by the time the transaction looks are handled there.
+    rest are planned as new, and their insert is encoded here too. With a lookup done (`stored` is not None), an
+    identical redelivery is a duplicate at once (storing it again would change nothing; should the order have changed
+    since, this copy is the older one), and the transaction looks again only at keys the lookup found changed. The
+    others are inserted with ON CONFLICT DO NOTHING: any that another batch stored meanwhile come back as not
+    inserted and are sorted out there (duplicate or update), so the lookup is never trusted blindly.
     """
 
     now: datetime
@@ -128,6 +138,11 @@ class PreparedBatch:
     items: list[Item]
     plans: dict[OrderKey, OrderPlan]
     result: BatchResult
+    stored: dict[OrderKey, str] | None = None  # payload hash of each key the lookup found; None: no lookup made
+    encoded: object | None = None  # the store's encoding of the insert of `plans` (all of them, in their order)
+    # Set once the batch's rows are written and only its COMMIT is left (or it is done): the next batch's
+    # transaction may start then. Its writes wait on any key this one holds, so the order of effects is kept.
+    written: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @dataclass(slots=True)
@@ -152,8 +167,7 @@ class IntakeProcessor:
             if yield_every and n % yield_every == 0:
                 await asyncio.sleep(0)
             try:
-                adapter = self.adapters[entry.channel]
-                data = adapter.to_order(orjson.loads(entry.body))
+                data = self.adapters[entry.channel].parse(entry.body)
             except Exception as exc:  # an adapter bug or bad data: this entry only
                 result.failed.append((entry, f"{type(exc).__name__}: {exc}"))
                 continue
@@ -164,32 +178,40 @@ class IntakeProcessor:
                 result.done.append(parsed[key][0].id)
             digest, items_json[key] = hashed(data)
             parsed[key] = (entry, channel, data, digest)
-        stored = await self._known(list(parsed)) if len(parsed) >= self.lookup_min_batch else {}
+        stored = await self._known(list(parsed)) if len(parsed) >= self.lookup_min_batch else None
         rules = self.rules()
         plans: dict[OrderKey, OrderPlan] = {}
         for n, (key, (entry, channel, data, digest)) in enumerate(parsed.items(), start=1):
             if yield_every and n % yield_every == 0:
                 await asyncio.sleep(0)
-            if key in stored:  # a redelivery (same hash) or a change (planned as an update in the transaction)
-                continue
+            if stored is not None and key in stored:  # a redelivery (same hash) or a change (an update, planned
+                continue  # in the transaction)
             try:
                 plans[key] = plan_new_order(channel, data, digest, _received(entry, now), rules, now,
                                             items_json=items_json[key])
             except Exception:  # noqa: BLE001, S112 - planned again in the transaction; its failure is reported there
                 continue
-        return PreparedBatch(now, rules, list(parsed.values()), plans, result)
+        encoded = self.store.encode_new(list(plans.values()), now) if plans else None
+        return PreparedBatch(now, rules, list(parsed.values()), plans, result,
+                             None if stored is None else {k: e.payload_hash for k, e in stored.items()}, encoded)
 
-    async def _known(self, keys: list[OrderKey]) -> dict[OrderKey, ExistingOrder]:
+    async def _known(self, keys: list[OrderKey]) -> dict[OrderKey, ExistingOrder] | None:
         if not keys:
             return {}
         try:
             return await self.store.known(keys)
         except Exception as exc:  # noqa: BLE001 - only a hint: without it every order is planned as new
             log.warning("lookup before planning failed, planning the batch of %d as new: %s", len(keys), exc)
-            return {}
+            return None
 
     async def commit(self, batch: PreparedBatch) -> BatchResult:
         """Store a prepared batch in one transaction; the entry ids in `done` are safe to acknowledge after this."""
+        try:
+            return await self._commit(batch)
+        finally:
+            batch.written.set()
+
+    async def _commit(self, batch: PreparedBatch) -> BatchResult:
         result = batch.result
         if not batch.items:
             return result
@@ -215,12 +237,21 @@ class IntakeProcessor:
         rules, now = batch.rules, batch.now
         inserted = updated = duplicates = 0
         async with self.store.unit() as unit:
-            existing = await unit.existing([(ch, d.external_id) for _, ch, d, _ in items])
+            looked_up = batch.stored
+            if looked_up is None:
+                keys = [(ch, d.external_id) for _, ch, d, _ in items]
+            else:  # only what the lookup found changed; the rest is settled by it or by the insert's conflict
+                keys = [k for _, ch, d, digest in items if looked_up.get(k := (ch, d.external_id), digest) != digest]
+            existing = await unit.existing(keys) if keys else {}
             new_plans: list[OrderPlan] = []
             for entry, channel, data, digest in items:
-                known = existing.get((channel, data.external_id))
+                key = (channel, data.external_id)
+                if looked_up is not None and looked_up.get(key) == digest:
+                    duplicates += 1
+                    continue
+                known = existing.get(key)
                 if known is None:
-                    planned = batch.plans.get((channel, data.external_id))
+                    planned = batch.plans.get(key)
                     new_plans.append(planned or plan_new_order(channel, data, digest, _received(entry, now), rules, now))
                 elif known.payload_hash == digest:
                     duplicates += 1
@@ -229,7 +260,9 @@ class IntakeProcessor:
                     await unit.apply_update(plan, supersede_pending=known.stage is Stage.PENDING_CONFIRM)
                     updated += 1
             if new_plans:
-                won = await unit.insert_new(new_plans)
+                ahead = batch.plans.values()  # encoded in `prepare`: usable when these are exactly the plans inserted
+                as_encoded = len(new_plans) == len(ahead) and all(a is b for a, b in zip(new_plans, ahead))
+                won = await unit.insert_new(new_plans, batch.encoded if as_encoded else None)
                 inserted = len(won)
                 lost = [p for p in new_plans if p.key not in won]
                 # Another worker stored these keys between our lookup and our insert (it has committed: the insert
@@ -243,6 +276,8 @@ class IntakeProcessor:
                     plan = plan_update(p.channel, p.data, p.payload_hash, p.received_at, known, rules, now)
                     await unit.apply_update(plan, supersede_pending=known.stage is Stage.PENDING_CONFIRM)
                     updated += 1
+            if items is batch.items:  # the whole batch (not the one-by-one retry after a refusal)
+                batch.written.set()
         result.inserted += inserted
         result.updated += updated
         result.duplicates += duplicates

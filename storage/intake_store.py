@@ -77,6 +77,11 @@ class SqlIntakeUnit:
         self.conn, self.now = conn, now
         self._insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
+    @staticmethod
+    def encode(plans: list[OrderPlan], now: datetime) -> object | None:
+        """Core renders its statements itself, inside the transaction: nothing to do ahead of it."""
+        return None
+
     async def existing(self, keys: list[OrderKey]) -> dict[OrderKey, ExistingOrder]:
         if not keys:
             return {}
@@ -93,7 +98,7 @@ class SqlIntakeUnit:
         return {(r.channel, r.external_id): ExistingOrder(r.id, r.payload_hash, Stage(r.stage), r.stage_entered_at)
                 for r in rows}
 
-    async def insert_new(self, plans: list[OrderPlan]) -> set[OrderKey]:
+    async def insert_new(self, plans: list[OrderPlan], encoded: object | None = None) -> set[OrderKey]:
         stmt = (
             self._insert(ORDERS)
             .on_conflict_do_nothing(index_elements=["channel", "external_id"])
@@ -168,14 +173,19 @@ class SqlIntakeStore:
             self._unit = PgIntakeUnit
 
     async def known(self, keys: list[OrderKey]) -> dict[OrderKey, ExistingOrder]:
-        """The unit's lookup on a connection of its own, outside any write transaction."""
+        """The unit's lookup on a connection of its own, outside any transaction (AUTOCOMMIT: one read, no BEGIN and
+        ROLLBACK round trips around it)."""
         try:
             async with self.engine.connect() as conn:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
                 return await self._unit(conn, self.clock.now()).existing(keys)
         except Exception as exc:
             if is_unavailable(exc):
                 raise StoreUnavailable(str(exc)) from exc
             raise
+
+    def encode_new(self, plans: list[OrderPlan], now: datetime) -> object | None:
+        return self._unit.encode(plans, now)
 
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[SqlIntakeUnit]:

@@ -19,6 +19,7 @@ Core does. tests/storage/test_intake_store_pg_values.py checks the rows equal th
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -176,6 +177,14 @@ _OUTBOX_FOR_APPROVALS = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class EncodedInsert:
+    """A batch's insert statement with its parameters, encoded while the batch was planned."""
+
+    sql: str
+    params: tuple[Any, ...]
+
+
 class PgIntakeUnit(SqlIntakeUnit):
     """`SqlIntakeUnit` with the batch statements sent as arrays; same rows, same results."""
 
@@ -192,21 +201,22 @@ class PgIntakeUnit(SqlIntakeUnit):
             for oid, ch, ext, digest, stage, entered in rows
         }
 
-    async def insert_new(self, plans: list[OrderPlan]) -> set[OrderKey]:
-        """Orders, their transitions, approvals and the approvals' outbox rows in one statement (one round trip):
-        data-modifying CTEs, the children joined to the orders actually inserted."""
+    @staticmethod
+    def encode(plans: list[OrderPlan], now: datetime) -> EncodedInsert:
+        """Orders, their transitions, approvals and the approvals' outbox rows as one statement (one round trip):
+        data-modifying CTEs, the children joined to the orders actually inserted. `now`: the batch's time."""
         orders = [order_row(p) for p in plans]
         transitions = [
             {"channel": p.channel, "external_id": p.data.external_id, **_transition(t)}
             for p in plans for t in p.transitions
         ]
         approvals = [
-            {"channel": p.channel, "external_id": p.data.external_id, **self._approval(p, a)}
+            {"channel": p.channel, "external_id": p.data.external_id, **_approval(p, a, now)}
             for p in plans for a in p.approvals
         ]
         o = records_insert(ORDERS, orders, "ON CONFLICT (channel, external_id) DO NOTHING RETURNING id, channel, "
                           "external_id", shared=["updated_at"])
-        ctes, params = [f"o AS ({o.sql})"], [*o.params(orders, {"updated_at": self.now})]
+        ctes, params = [f"o AS ({o.sql})"], [*o.params(orders, {"updated_at": now})]
         if transitions:
             t = records_insert(TRANSITIONS, transitions, start=len(params) + 1, via_orders=True)
             ctes.append(f"t AS ({t.sql})")
@@ -216,15 +226,13 @@ class PgIntakeUnit(SqlIntakeUnit):
                               start=len(params) + 1, via_orders=True)
             params += a.params(approvals)
             ctes += [f"a AS ({a.sql})", "x AS (" + _OUTBOX_FOR_APPROVALS.replace("{now}", str(len(params) + 1)) + ")"]
-            params.append(_naive_utc(self.now))
-        rows = await self._run(f"WITH {', '.join(ctes)} SELECT id, channel, external_id FROM o", tuple(params))
-        return {(ch, ext) for _, ch, ext in rows}
+            params.append(_naive_utc(now))
+        return EncodedInsert(f"WITH {', '.join(ctes)} SELECT id, channel, external_id FROM o", tuple(params))
 
-    def _approval(self, p: OrderPlan, a: PlannedApproval) -> dict[str, Any]:
-        return {"kind": a.need.kind, "level": a.need.level, "required_role": a.need.role, "region": a.need.region,
-                "amount": p.data.amount, "order_version": p.payload_hash, "rule_id": a.need.rule_id,
-                "status": "pending", "requested_by": "system", "requested_at": self.now,
-                "escalate_at": a.escalate_at, "escalation_level": 0, "reason": ""}
+    async def insert_new(self, plans: list[OrderPlan], encoded: object | None = None) -> set[OrderKey]:
+        stmt = encoded if isinstance(encoded, EncodedInsert) else self.encode(plans, self.now)
+        rows = await self._run(stmt.sql, stmt.params)
+        return {(ch, ext) for _, ch, ext in rows}
 
     async def _children(self, plans: list[OrderPlan], ids: dict[OrderKey, int]) -> None:
         """Children of orders whose ids are known (an update of a stored order)."""
@@ -232,12 +240,19 @@ class PgIntakeUnit(SqlIntakeUnit):
         if transitions:
             stmt = records_insert(TRANSITIONS, transitions)
             await self._run(stmt.sql, stmt.params(transitions))
-        approvals = [{"order_id": ids[p.key], **self._approval(p, a)} for p in plans for a in p.approvals]
+        approvals = [{"order_id": ids[p.key], **_approval(p, a, self.now)} for p in plans for a in p.approvals]
         if approvals:
             stmt = records_insert(APPROVALS, approvals, "RETURNING id, order_id, required_role, region")
             params = stmt.params(approvals)
             outbox = _OUTBOX_FOR_APPROVALS.replace("{now}", str(len(params) + 1))
             await self._run(f"WITH a AS ({stmt.sql}) {outbox}", (*params, _naive_utc(self.now)))
+
+
+def _approval(p: OrderPlan, a: PlannedApproval, now: datetime) -> dict[str, Any]:
+    return {"kind": a.need.kind, "level": a.need.level, "required_role": a.need.role, "region": a.need.region,
+            "amount": p.data.amount, "order_version": p.payload_hash, "rule_id": a.need.rule_id,
+            "status": "pending", "requested_by": "system", "requested_at": now,
+            "escalate_at": a.escalate_at, "escalation_level": 0, "reason": ""}
 
 
 def _transition(t: Transition) -> dict[str, Any]:

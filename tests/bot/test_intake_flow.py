@@ -208,3 +208,43 @@ async def test_redelivered_orders_cost_no_rules_evaluation(
         stored = (await conn.execute(select(OrderRow.decisions, OrderRow.flagged))).all()
     assert all("trace" not in d and d["fired"] and d["inputs"]["default_facts"] for d, _ in stored)
     assert not any(flagged for _, flagged in stored)  # a model default, sent once per batch
+
+
+async def test_overlapping_batches_keep_the_order_of_changes(
+    client: httpx.AsyncClient, runtime: Runtime, db: AsyncEngine
+) -> None:
+    """Small batches planned ahead and, on PostgreSQL, a batch's transaction open while the previous one commits:
+    an order changed twice in consecutive batches still ends with its last version, everything once."""
+    from contextlib import asynccontextmanager
+
+    for start in range(0, 120, 40):
+        await post(client, {"orders": [order_json(i, amount=Decimal("1000.00")) for i in range(start, start + 40)]})
+    for version in (2, 3):  # each change lands in a later batch than the one before
+        await post(client, {"orders": [order_json(i, amount=Decimal(1000 + version)) for i in range(0, 120, 7)]})
+    worker = runtime.intake_worker()
+    worker.opt.batch_size = 10
+    store = worker.processor.store
+    real_unit, open_units, most = store.unit, [0], [0]
+
+    @asynccontextmanager
+    async def counted() -> Any:
+        open_units[0] += 1
+        most[0] = max(most[0], open_units[0])
+        try:
+            async with real_unit() as unit:
+                yield unit
+        finally:
+            open_units[0] -= 1
+
+    store.unit = counted  # type: ignore[method-assign]
+    totals = await worker.run(burst=True)
+
+    assert (totals.inserted, totals.updated, totals.failed) == (120, 2 * len(range(0, 120, 7)), [])
+    async with db.connect() as conn:
+        amounts = dict((await conn.execute(select(OrderRow.external_id, OrderRow.amount))).all())
+    assert len(amounts) == 120
+    last = {(o := order_json(i, amount=Decimal(1003 if i % 7 == 0 else 1000)))["external_id"]: Decimal(o["amount"])
+            for i in range(120)}
+    assert amounts == last
+    assert most[0] == (2 if db.dialect.name == "postgresql" else 1)
+    assert (await runtime.queue.status()).pending == 0

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import orjson
 import pytest
 from pydantic import ValidationError
 
-from engine.channels import BatchShapeError, split_orders
+from engine.channels import BatchShapeError, default_adapters, split_orders
 from engine.channels.tmall import parse_sku_properties, tmall_to_order
+from handlers.intake import payload_hash
+from tests.factories import order_json
 
 TRADE = {
     "tid": 4187001, "payment": "3780.00", "created": "2025-11-11 00:03:12", "buyer_nick": "tb_wang",
@@ -63,3 +66,19 @@ def test_split_orders(payload: object, n: int) -> None:
 def test_split_orders_refuses_bad_envelopes(payload: object) -> None:
     with pytest.raises(BatchShapeError):
         split_orders(payload)
+
+
+def test_generic_parse_from_json_text_equals_the_dict_path() -> None:
+    """The worker parses queued text straight into the model; it must read exactly what the dict path reads."""
+    adapter = default_adapters()["generic"]
+    raws = [order_json(i) for i in range(50)]
+    raws[0] |= {"amount": 12.34, "notes": "含 \"引号\" \\ 和 \u2028", "custom_fields": {"n": [1, 2.5, None], "big": 2**60}}
+    raws[1] |= {"amount": "0.10", "created_at": "2025-11-11T09:30:15.000500+08:00"}
+    for raw in raws:
+        body = orjson.dumps(raw)
+        assert adapter.parse(body) == adapter.to_order(orjson.loads(body))
+        assert payload_hash(adapter.parse(body)) == payload_hash(adapter.to_order(raw))
+    with pytest.raises(ValidationError):
+        adapter.parse(b'{"external_id": "X"}')
+    with pytest.raises(ValidationError):
+        adapter.parse(b"not json")

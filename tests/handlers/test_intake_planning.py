@@ -30,8 +30,10 @@ class MemoryStore:
     def __init__(self, stored: dict[OrderKey, ExistingOrder], *, lookup_fails: bool = False) -> None:
         self.stored, self.lookup_fails = stored, lookup_fails
         self.lookups = 0
+        self.looked_at: list[list[OrderKey]] = []  # the keys of each lookup inside the transaction
         self.inserted: list[OrderPlan] = []
         self.updated: list[OrderPlan] = []
+        self.encodings: list[object | None] = []  # what each insert was given as encoded ahead
 
     async def known(self, keys: list[OrderKey]) -> dict[OrderKey, ExistingOrder]:
         self.lookups += 1
@@ -40,11 +42,19 @@ class MemoryStore:
         return {k: self.stored[k] for k in keys if k in self.stored}
 
     async def existing(self, keys: list[OrderKey]) -> dict[OrderKey, ExistingOrder]:
+        self.looked_at.append(list(keys))
         return {k: self.stored[k] for k in keys if k in self.stored}
 
-    async def insert_new(self, plans: list[OrderPlan]) -> set[OrderKey]:
-        self.inserted += plans
-        return {p.key for p in plans}
+    def encode_new(self, plans: list[OrderPlan], now: datetime) -> object | None:
+        return ("encoded", tuple(p.key for p in plans))
+
+    async def insert_new(self, plans: list[OrderPlan], encoded: object | None = None) -> set[OrderKey]:
+        """As INSERT … ON CONFLICT DO NOTHING: a key stored already is not inserted."""
+        assert encoded is None or encoded == ("encoded", tuple(p.key for p in plans)), "encoded for other plans"
+        self.encodings.append(encoded)
+        won = [p for p in plans if p.key not in self.stored]
+        self.inserted += won
+        return {p.key for p in won}
 
     async def apply_update(self, plan: OrderPlan, supersede_pending: bool) -> None:
         self.updated.append(plan)
@@ -111,6 +121,39 @@ async def test_failed_lookup_only_costs_the_saving(evaluations: list[str]) -> No
     # everything planned as new; the transaction's own lookup still finds the stored one a duplicate
     assert (result.inserted, result.duplicates, result.updated, result.failed) == (1, 1, 0, [])
     assert sorted(evaluations) == sorted([old["external_id"], new["external_id"]])
+
+
+async def test_orders_stored_after_the_lookup_are_still_caught(evaluations: list[str]) -> None:
+    """The lookup ran while the previous batch was still committing: it missed two keys that batch then stored.
+    The transaction looks up only what the lookup found; the insert's conflict sorts out the two it missed."""
+    found, same, changed, new = order_json(11), order_json(12), order_json(13), order_json(14)
+    store = MemoryStore(dict([_stored(found)]))
+    processor = IntakeProcessor(store, default_adapters(), lambda: RULES, lookup_min_batch=1)
+    batch = await processor.prepare(_entries([found, same, changed, new]), NOW)
+    store.stored.update([_stored(same), _stored(changed, digest="stored-meanwhile")])  # the previous batch commits
+
+    result = await processor.commit(batch)
+
+    assert (result.inserted, result.duplicates, result.updated, result.failed) == (1, 2, 1, [])
+    # `found` is identical: a duplicate on the lookup's word; the one lookup is of the two the insert lost
+    assert store.looked_at == [[("generic", same["external_id"]), ("generic", changed["external_id"])]]
+    assert [p.data.external_id for p in store.inserted] == [new["external_id"]]
+    assert [p.data.external_id for p in store.updated] == [changed["external_id"]]
+
+
+async def test_the_insert_encoded_while_planning_is_used_only_for_exactly_those_plans() -> None:
+    changed, new = order_json(15), order_json(16)
+    store = MemoryStore(dict([_stored(changed, digest="an-older-version")]))
+    processor = IntakeProcessor(store, default_adapters(), lambda: RULES, lookup_min_batch=1)
+
+    await processor.process(_entries([new]), NOW)
+    assert store.encodings == [("encoded", (("generic", new["external_id"]),))]
+
+    # the lookup said `changed` was stored, but by the transaction it is gone: planned there, inserted with `new`
+    batch = await processor.prepare(_entries([changed, order_json(17)]), NOW)
+    del store.stored[("generic", changed["external_id"])]
+    result = await processor.commit(batch)
+    assert result.inserted == 2 and store.encodings[-1] is None  # encoded live by the unit instead
 
 
 async def test_small_batches_skip_the_lookup(evaluations: list[str]) -> None:

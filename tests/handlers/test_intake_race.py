@@ -34,7 +34,7 @@ class LosingUnit:
             return {}
         return {k: ExistingOrder(7, self.rival_hash, Stage.PENDING_CONFIRM, NOW) for k in keys}
 
-    async def insert_new(self, plans: list[OrderPlan]) -> set[OrderKey]:
+    async def insert_new(self, plans: list[OrderPlan], encoded: object | None = None) -> set[OrderKey]:
         return set()
 
     async def apply_update(self, plan: OrderPlan, supersede_pending: bool) -> None:
@@ -51,6 +51,9 @@ class Store:
 
     async def known(self, keys: list[OrderKey]) -> dict[OrderKey, ExistingOrder]:
         return {}  # nothing stored yet when the batch is planned
+
+    def encode_new(self, plans: list[OrderPlan], now: datetime) -> object | None:
+        return None
 
 
 @pytest.mark.parametrize("rival_same_content", [True, False])
