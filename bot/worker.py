@@ -82,8 +82,8 @@ class IntakeWorker:
                     entries = await self._next_entries(burst, busy=bool(commits) or bool(ready))
                 if entries:
                     started = time.perf_counter()
-                    if len(ready) + 1 < self.opt.prepare_ahead:  # a busy queue: fetch the next batch meanwhile
-                        read_ahead = asyncio.create_task(self._next_entries(burst, busy=True))
+                    # a busy queue: fetch the next batch meanwhile (at most one such read is in flight)
+                    read_ahead = asyncio.create_task(self._next_entries(burst, busy=True))
                     prepared = await self.processor.prepare(entries, self.clock.now(), yield_every=25)
                     ready.append((entries, prepared, started))
                 elif commits:

@@ -158,11 +158,11 @@ class IntakeProcessor:
         return await self.commit(await self.prepare(entries, now))
 
     async def prepare(self, entries: list[IntakeEntry], now: datetime, *, yield_every: int = 0) -> PreparedBatch:
-        """Parse, validate, hash and plan; no I/O. With `yield_every`, give the event loop a turn every that many
-        orders, so a commit in flight on the same loop is not held up by this CPU work."""
+        """Parse, validate, hash and plan; no I/O but the lookup of stored keys. With `yield_every`, give the event
+        loop a turn every that many orders, so a commit in flight on the same loop is not held up by this CPU work,
+        and hash while the lookup is in the database."""
         result = BatchResult()
-        parsed: dict[OrderKey, Item] = {}
-        items_json: dict[OrderKey, list[dict[str, Any]]] = {}
+        valid: dict[OrderKey, tuple[IntakeEntry, str, OrderData]] = {}
         for n, entry in enumerate(entries, start=1):
             if yield_every and n % yield_every == 0:
                 await asyncio.sleep(0)
@@ -173,12 +173,22 @@ class IntakeProcessor:
                 continue
             channel = stored_channel(data, entry.channel)
             key = (channel, data.external_id)
-            if key in parsed:  # the same order twice in one batch: the later delivery wins
+            if key in valid:  # the same order twice in one batch: the later delivery wins
                 result.duplicates += 1
-                result.done.append(parsed[key][0].id)
+                result.done.append(valid[key][0].id)
+            valid[key] = (entry, channel, data)
+        lookup = (asyncio.ensure_future(self._known(list(valid)))
+                  if len(valid) >= self.lookup_min_batch else None)
+        if lookup is not None and yield_every:
+            await asyncio.sleep(0)  # the query leaves now; hashing below overlaps its round trip
+        parsed: dict[OrderKey, Item] = {}
+        items_json: dict[OrderKey, list[dict[str, Any]]] = {}
+        for n, (key, (entry, channel, data)) in enumerate(valid.items(), start=1):
+            if yield_every and n % yield_every == 0:
+                await asyncio.sleep(0)
             digest, items_json[key] = hashed(data)
             parsed[key] = (entry, channel, data, digest)
-        stored = await self._known(list(parsed)) if len(parsed) >= self.lookup_min_batch else None
+        stored = await lookup if lookup is not None else None
         rules = self.rules()
         plans: dict[OrderKey, OrderPlan] = {}
         for n, (key, (entry, channel, data, digest)) in enumerate(parsed.items(), start=1):
