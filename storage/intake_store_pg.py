@@ -1,14 +1,15 @@
-"""The intake unit of work on PostgreSQL: a batch's rows travel as one JSON text per table, in few round trips.
+"""The intake unit of work on PostgreSQL: a batch's rows travel as one JSON document per table, in few round trips.
 
 A 500-order batch is two statements: the lookup of stored keys (`JOIN unnest($1::text[], $2::text[])`) and one
-`INSERT … SELECT FROM json_to_recordset($1::json) AS u(col type, …)` of the orders whose data-modifying CTEs also
+`INSERT … SELECT FROM json_to_recordset(…$1…) AS u(col type, …)` of the orders whose data-modifying CTEs also
 insert their transitions, approvals and the approvals' outbox rows, joined to the orders actually inserted. orjson
-encodes a table's rows in one call and asyncpg sends a single text; with one typed array per column (as before)
-asyncpg's array encoder checked every element against `collections.abc` classes, ~10 % of the worker's CPU. Through
-SQLAlchemy Core the same batch cost ~4x more than arrays (per-row TypeDecorator and JSON processing, a 13,000-parameter statement rendered each time, a
-tuple `IN` planned badly) and five round trips. Everything still runs on the SQLAlchemy connection
-(`exec_driver_sql`), so the transaction, the pool and the exception types are SQLAlchemy's, and `apply_update` (rare)
-stays on Core.
+encodes a table's rows in one call and asyncpg sends those bytes as they are (a bytea parameter: as a str they were
+decoded from UTF-8 and encoded again, which cost more than the encoding). With one typed array per column (as
+before) asyncpg's array encoder checked every element against `collections.abc` classes, ~10 % of the worker's CPU.
+Through SQLAlchemy Core the same batch cost ~4x more than arrays (per-row TypeDecorator and JSON processing, a
+13,000-parameter statement rendered each time, a tuple `IN` planned badly) and five round trips. Everything still
+runs on the SQLAlchemy connection (`exec_driver_sql`), so the transaction, the pool and the exception types are
+SQLAlchemy's, and `apply_update` (rare) stays on Core.
 
 Values are converted here exactly as the column types of storage/types.py would: UTC datetimes stored naive (a naive
 one refused), money as integer fen, JSON columns as nested JSON. Strings are read back as `text`, never cast to
@@ -100,10 +101,10 @@ def _column_kind(table: Table, name: str) -> tuple[str, Converter]:
 
 
 class RecordsInsert:
-    """`INSERT INTO t (cols) SELECT … FROM json_to_recordset($n::json) … ORDER BY (the rows' order) [suffix]` for rows
+    """`INSERT INTO t (cols) SELECT … FROM json_to_recordset(…$n…) … ORDER BY (the rows' order) [suffix]` for rows
     given as dicts with the same keys.
 
-    The rows travel as ONE JSON text (orjson, one C call per batch) rather than an array per column: asyncpg's array
+    The rows travel as ONE JSON document (orjson, one C call per batch) rather than an array per column: asyncpg's array
     encoder checks every element against `collections.abc` classes, which cost the worker more than the rest of the
     encoding. PostgreSQL reads the rows back into typed columns: datetimes are converted to naive UTC and money to
     fen here first (the same converters as the column types), JSON columns are nested JSON values, and text stays
@@ -142,7 +143,8 @@ class RecordsInsert:
         # In the rows' order (ids are given in it: an order's "received" transition before its "auto-confirmed"), which
         # a join does not keep by itself.
         self.sql = (f"INSERT INTO {table.name} ({target}) SELECT {select} "
-                    f"FROM ROWS FROM (json_to_recordset(${start}::json) AS ({record})) WITH ORDINALITY AS u({names}, n)"
+                    f"FROM ROWS FROM (json_to_recordset(convert_from(${start}::bytea, 'UTF8')::json) AS ({record})) "
+                    f"WITH ORDINALITY AS u({names}, n)"
                     f"{join} ORDER BY u.n {suffix}").strip()
 
     def params(self, rows: Sequence[dict[str, Any]], shared: Mapping[str, Any] | None = None) -> tuple[Any, ...]:
@@ -150,7 +152,9 @@ class RecordsInsert:
         for name, conv in self.converted:
             for r in rows:
                 r[name] = conv(r[name])
-        out: list[Any] = [orjson.dumps(rows, default=_json_default).decode()]
+        # bytes, sent as bytea: as a str, decoding orjson's UTF-8 (Chinese names, notes) and asyncpg encoding it
+        # back cost more than the encoding itself; PostgreSQL checks the UTF-8 in convert_from.
+        out: list[Any] = [orjson.dumps(rows, default=_json_default)]
         given = {**(shared or {}), **self.defaults}
         for name, conv in zip(self.scalars, self.scalar_converters, strict=True):
             out.append(given[name] if conv is None else conv(given[name]))

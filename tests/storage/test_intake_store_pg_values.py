@@ -46,14 +46,14 @@ def test_rows_travel_as_one_json_text_with_shared_values_and_defaults_sent_once(
     assert sent[0]["items"] == [{"sku": "S", "unit_price": "1.50"}]  # nested JSON, a Decimal as its text
     assert stmt.scalars[0] == "updated_at" and params[1] == datetime(2025, 11, 11, 2, 0, 0, 123456)
     assert "flagged" in stmt.scalars and params[1 + stmt.scalars.index("flagged")] is False  # a model default
-    assert "json_to_recordset($1::json)" in stmt.sql and "$2::timestamp" in stmt.sql and "ORDER BY u.n" in stmt.sql
+    assert "json_to_recordset(convert_from($1::bytea, 'UTF8')::json)" in stmt.sql and "$2::timestamp" in stmt.sql and "ORDER BY u.n" in stmt.sql
     assert '"created_at" timestamp' in stmt.sql and '"amount" int8' in stmt.sql and '"items" JSON' in stmt.sql
     assert '"channel" text' in stmt.sql  # never varchar(n): the INSERT's assignment cast refuses over-long values
     with pytest.raises(ValueError, match="naive"):
         stmt.params([{**rows[0], "created_at": datetime(2025, 11, 11, 2, 0)}])
     child = RecordsInsert(TRANSITIONS, ["channel", "external_id", "at", "to_stage", "actor"], start=9, via_orders=True)
     assert child.sql.startswith("INSERT INTO stage_transitions (order_id, at, to_stage, actor, reason) SELECT o.id")
-    assert "json_to_recordset($9::json)" in child.sql and "$10::text" in child.sql  # `reason`'s default
+    assert "json_to_recordset(convert_from($9::bytea, 'UTF8')::json)" in child.sql and "$10::text" in child.sql  # `reason`'s default
     assert 'JOIN o ON o.channel = u."channel" AND o.external_id = u."external_id"' in child.sql
 
 
