@@ -127,10 +127,10 @@ class PreparedBatch:
     commits the previous one. Orders already stored (by the lookup before planning) are not planned here: an
     identical redelivery costs only that lookup, a changed one is planned as an update inside the transaction. The
     rest are planned as new, and their insert is encoded here too. With a lookup done (`stored` is not None), an
-    identical redelivery is a duplicate at once (storing it again would change nothing; should the order have changed
-    since, this copy is the older one), and the transaction looks again only at keys the lookup found changed. The
-    others are inserted with ON CONFLICT DO NOTHING: any that another batch stored meanwhile come back as not
-    inserted and are sorted out there (duplicate or update), so the lookup is never trusted blindly.
+    identical redelivery is a duplicate at once (storing it again would change nothing, and a change stored after the
+    lookup is kept rather than undone by a platform's retried copy), and the transaction looks again only at keys the
+    lookup found changed. The others are inserted with ON CONFLICT DO NOTHING: any that another batch stored
+    meanwhile come back as not inserted and are sorted out there (duplicate or update).
     """
 
     now: datetime
