@@ -52,7 +52,8 @@ class IntakeWorker:
         """Loop until `stop` is set; with `burst`, return once nothing is waiting, pending or due for retry.
 
         Reading and planning (the rules, mostly CPU) overlap the database: while a batch's transaction is in the
-        database, up to `prepare_ahead` further batches are read and planned. With `overlap_commits`, a batch's
+        database, further batches are read and planned: up to `prepare_ahead` while full batches are waiting, one
+        when the queue is quiet (small batches are latency-bound, not CPU-bound). With `overlap_commits`, a batch's
         transaction starts once the one before has written its rows (only its COMMIT left), so at most two are open:
         the newer one's writes wait on any key the older holds, which keeps the order of effects. Each batch is
         acknowledged only after its own commit, so a crash at any point leaves every unacknowledged entry pending
@@ -63,6 +64,7 @@ class IntakeWorker:
         commits: deque[tuple[asyncio.Task[None], PreparedBatch]] = deque()  # oldest first, at most two
         ready: deque[tuple[list[IntakeEntry], PreparedBatch, float]] = deque()
         read_ahead: asyncio.Task[list[IntakeEntry]] | None = None  # the next batch, read while this one is planned
+        backlog = False  # the last read was a full batch: more is waiting
         try:
             while not stop.is_set():
                 await self._reap()
@@ -73,17 +75,20 @@ class IntakeWorker:
                     entries, prepared, started = ready.popleft()
                     commits.append((asyncio.create_task(self._commit(entries, prepared, started)), prepared))
                     continue
-                if commits and len(ready) >= self.opt.prepare_ahead:
+                # A quiet queue plans one batch ahead; planning more would only split what arrives into more,
+                # smaller commits, each waiting behind the one before.
+                if commits and len(ready) >= (self.opt.prepare_ahead if backlog else 1):
                     await _progress(commits)
                     continue
                 if read_ahead is not None:
                     entries, read_ahead = await read_ahead, None
                 else:
                     entries = await self._next_entries(burst, busy=bool(commits) or bool(ready))
+                backlog = len(entries) >= self.opt.batch_size
                 if entries:
                     started = time.perf_counter()
-                    # a busy queue: fetch the next batch meanwhile (at most one such read is in flight)
-                    read_ahead = asyncio.create_task(self._next_entries(burst, busy=True))
+                    if backlog:  # fetch the next batch while this one is planned (one such read at a time)
+                        read_ahead = asyncio.create_task(self._next_entries(burst, busy=True))
                     prepared = await self.processor.prepare(entries, self.clock.now(), yield_every=25)
                     ready.append((entries, prepared, started))
                 elif commits:
