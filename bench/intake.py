@@ -723,7 +723,9 @@ def main() -> None:
         console.print("[yellow]wrk not found: (a) and (b) use the Python load generator, which saturates sooner[/]")
     orders = Orders()
     names = ["sqlite", "postgres"] if args.db == "both" else [args.db]
-    reports = [asyncio.run(run_backend(name, args, orders)) for name in names]
+    from bot import event_loop  # the loop `orderhub worker` runs on: (c) drains in this process
+
+    reports = [event_loop.run(run_backend(name, args, orders)) for name in names]
     for rep in reports:
         print_report(rep)
 

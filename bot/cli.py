@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bot import cli_rules, cli_telegram
+from bot import cli_rules, cli_telegram, event_loop
 from bot.settings import Settings
 from bot.wiring import Runtime
 
@@ -41,7 +41,7 @@ def run_with_runtime(fn: Callable[[Runtime], Awaitable[T]], *, upgrade: bool = F
         finally:
             await runtime.close()
 
-    return asyncio.run(_main())
+    return event_loop.run(_main())
 
 
 def run_user_command(fn: Callable[[Runtime], Awaitable[T]]) -> T:
@@ -76,7 +76,7 @@ def serve(
     from bot.serve import serve_all
 
     _logging()
-    asyncio.run(serve_all(Settings(), host, port))
+    event_loop.run(serve_all(Settings(), host, port))
 
 
 @app.command()
@@ -139,7 +139,7 @@ def scheduler() -> None:
     async def _main() -> None:
         await run_scheduler(Settings(), _stop_event())
 
-    asyncio.run(_main())
+    event_loop.run(_main())
 
 
 @app.command()
@@ -150,7 +150,7 @@ def demo(
     the day's chat transcript (approvals, a stall alert, a customer's query) through a console channel."""
     from bot.demo import run_demo
 
-    ok = asyncio.run(run_demo(Settings(), orders, console))
+    ok = event_loop.run(run_demo(Settings(), orders, console))
     raise typer.Exit(0 if ok else 1)
 
 
