@@ -60,12 +60,11 @@ def _naive_utc(value: datetime | None) -> datetime | None:
     naive = _NAIVE_MEMO.get(value)
     if naive is not None:
         return naive
-    if value.tzinfo is UTC:  # the common case (the clock's `now`): no zone arithmetic
-        naive = value.replace(tzinfo=None)
-    elif value.tzinfo is None or value.utcoffset() is None:
+    offset = value.utcoffset()
+    if offset is None:
         raise ValueError("naive datetime given to a UTC column")
-    else:
-        naive = value.astimezone(UTC).replace(tzinfo=None)
+    # the wall time shifted by the offset: what astimezone(UTC) gives, without building the UTC datetime first
+    naive = (value - offset).replace(tzinfo=None) if offset else value.replace(tzinfo=None)
     if len(_NAIVE_MEMO) >= 4096:
         _NAIVE_MEMO.clear()
     _NAIVE_MEMO[value] = naive
@@ -210,8 +209,9 @@ class PgIntakeUnit(SqlIntakeUnit):
         """Orders, their transitions, approvals and the approvals' outbox rows as one statement (one round trip):
         data-modifying CTEs, the children joined to the orders actually inserted. `now`: the batch's time."""
         orders = [order_row(p) for p in plans]
-        transitions = [
-            {"channel": p.channel, "external_id": p.data.external_id, **_transition(t)}
+        transitions = [  # stages as the enum members: orjson writes a StrEnum as its value
+            {"channel": p.channel, "external_id": p.data.external_id, "at": t.at, "from_stage": t.from_stage,
+             "to_stage": t.to_stage, "actor": t.actor, "reason": t.reason}
             for p in plans for t in p.transitions
         ]
         approvals = [
