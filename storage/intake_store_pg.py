@@ -1,6 +1,6 @@
 """The intake unit of work on PostgreSQL: a batch's rows travel as one JSON document per table, in few round trips.
 
-A 500-order batch is two statements: the lookup of stored keys (`JOIN unnest($1::text[], $2::text[])`) and one
+A 500-order batch is two statements: the lookup of stored keys (joined to a JSON array of them) and one
 `INSERT … SELECT FROM json_to_recordset(…$1…) AS u(col type, …)` of the orders whose data-modifying CTEs also
 insert their transitions, approvals and the approvals' outbox rows, joined to the orders actually inserted. orjson
 encodes a table's rows in one call and asyncpg sends those bytes as they are (a bytea parameter: as a str they were
@@ -35,9 +35,12 @@ from handlers.intake import ExistingOrder, OrderKey, OrderPlan, PlannedApproval
 from storage.intake_store import APPROVALS, ORDERS, OUTBOX, TRANSITIONS, SqlIntakeUnit, order_row
 from storage.types import MoneyCents, UTCDateTime
 
+# The keys as one JSON array of [channel, external_id] pairs (bytes, like the rows below): two text[] arrays cost
+# asyncpg an isinstance check against `collections.abc` per element.
 _EXISTING = (
     "SELECT o.id, o.channel, o.external_id, o.payload_hash, o.stage, o.stage_entered_at FROM orders o "
-    "JOIN unnest($1::text[], $2::text[]) AS k(channel, external_id) "
+    "JOIN (SELECT k->>0 AS channel, k->>1 AS external_id "
+    "FROM json_array_elements(convert_from($1::bytea, 'UTF8')::json) AS k) AS k "
     "ON o.channel = k.channel AND o.external_id = k.external_id"
 )
 
@@ -198,7 +201,7 @@ class PgIntakeUnit(SqlIntakeUnit):
     async def existing(self, keys: list[OrderKey]) -> dict[OrderKey, ExistingOrder]:
         if not keys:
             return {}
-        rows = await self._run(_EXISTING, ([k[0] for k in keys], [k[1] for k in keys]))
+        rows = await self._run(_EXISTING, (orjson.dumps(keys),))
         return {
             (ch, ext): ExistingOrder(oid, digest, Stage(stage), entered.replace(tzinfo=UTC))
             for oid, ch, ext, digest, stage, entered in rows
