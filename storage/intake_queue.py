@@ -33,6 +33,17 @@ end
 return #due
 """
 
+# Acknowledge and delete a batch's entries atomically, the ids sent once (not once per command).
+_ACK_DELETE = """
+local n = #ARGV
+for i = 2, n, 1000 do
+  local j = math.min(i + 999, n)
+  redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, i, j))
+  redis.call('XDEL', KEYS[1], unpack(ARGV, i, j))
+end
+return n - 1
+"""
+
 
 @dataclass(frozen=True, slots=True)
 class QueueStatus:
@@ -63,6 +74,7 @@ class RedisIntakeQueue:
         self._buffer: list[tuple[str, Sequence[bytes], int, asyncio.Future[None]]] = []
         self._flushing = False
         self._promote = redis.register_script(_PROMOTE_DUE)
+        self._ack_delete = redis.register_script(_ACK_DELETE)
         self._claim_cursor = "0-0"
 
     # --- producer side --------------------------------------------------------------------------------------------
@@ -133,10 +145,7 @@ class RedisIntakeQueue:
     async def ack(self, ids: Sequence[str]) -> None:
         if not ids:
             return
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.xack(self.stream, self.group, *ids)
-        pipe.xdel(self.stream, *ids)
-        await pipe.execute()
+        await self._ack_delete(keys=[self.stream], args=[self.group, *ids])
 
     async def retry_later(self, entry: IntakeEntry, due_unix: float) -> None:
         member = orjson.dumps(

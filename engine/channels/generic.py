@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from engine.order import OrderData
@@ -11,6 +12,6 @@ def generic_to_order(raw: dict[str, Any]) -> OrderData:
     return OrderData.model_validate(raw)
 
 
-def generic_from_json(body: bytes) -> OrderData:
-    """Pydantic's own JSON parser: one pass from text to the model, ~20 % less CPU than orjson + dict validation."""
-    return OrderData.model_validate_json(body)
+# Pydantic's own JSON parser: one pass from text to the model, ~20 % less CPU than orjson + dict validation. The
+# validator itself (what model_validate_json calls): this runs for every queued order.
+generic_from_json: Callable[[bytes], OrderData] = OrderData.__pydantic_validator__.validate_json
