@@ -83,18 +83,22 @@ class IntakeWorker:
                 if read_ahead is not None:
                     entries, read_ahead = await read_ahead, None
                 else:
-                    entries = await self._next_entries(burst, busy=bool(commits) or bool(ready))
+                    # a burst never blocks on an empty stream: below, it finishes or waits for a due retry
+                    entries = await self._next_entries(busy=burst or bool(commits) or bool(ready))
                 backlog = len(entries) >= self.opt.batch_size
                 if entries:
                     started = time.perf_counter()
                     if backlog:  # fetch the next batch while this one is planned (one such read at a time)
-                        read_ahead = asyncio.create_task(self._next_entries(burst, busy=True))
+                        read_ahead = asyncio.create_task(self._next_entries(busy=True))
                     prepared = await self.processor.prepare(entries, self.clock.now(), yield_every=25)
                     ready.append((entries, prepared, started))
                 elif commits:
                     await _progress(commits)
-                elif not ready and not self._settling and burst and await self._drained():
-                    break
+                elif not ready and burst:
+                    await self._reap(wait=True)
+                    if await self._drained():
+                        break
+                    await asyncio.sleep(0.05)  # entries waiting for their retry time, or another worker's
         finally:
             for task, _ in commits:
                 await task
@@ -105,7 +109,7 @@ class IntakeWorker:
             await self._reap(wait=True)
         return self.totals
 
-    async def _next_entries(self, burst: bool, busy: bool) -> list[IntakeEntry]:
+    async def _next_entries(self, busy: bool) -> list[IntakeEntry]:
         now = time.time()
         if now - self._last_promote >= 0.05:  # due retries come back within 50 ms; not a round trip per batch
             self._last_promote = now
@@ -117,7 +121,7 @@ class IntakeWorker:
             if entries:
                 return entries
         # With a commit in flight, only take what is already there: its acknowledgement must not wait on a block.
-        block = None if busy else (50 if burst else self.opt.block_ms)
+        block = None if busy else self.opt.block_ms
         return await self.queue.read(self.opt.consumer, self.opt.batch_size, block)
 
     async def _drained(self) -> bool:
