@@ -24,11 +24,11 @@ from storage import migrate
 from storage.chat_repo import SqlChatRepo
 from storage.db import make_engine, make_sessionmaker
 from storage.dead_letters import SqlDeadLetters
-from storage.intake_queue import RedisIntakeQueue, consumer_name
+from storage.intake_queue import RedisIntakeQueue
 from storage.intake_store import SqlIntakeStore
 from storage.notes_repo import SqlTrendNotes
 from storage.orders_repo import SqlOrders
-from storage.redis_conn import EmbeddedRedis, connect
+from storage.redis_conn import EmbeddedRedis, connect, consumer_name
 from storage.reports_repo import SqlReports
 from storage.rules_repo import RulesRepo
 from storage.users_repo import SqlUsers

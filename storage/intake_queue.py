@@ -8,8 +8,6 @@ comes back as a new stream entry carrying its attempt count; after `max_attempts
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,10 +15,10 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
-from redis.exceptions import ResponseError
 
 from handlers.ports import IntakeEntry
 from storage import keys
+from storage.redis_conn import create_group
 
 # Move due retries back into the stream atomically, so a crash can neither lose nor double one.
 _PROMOTE_DUE = """
@@ -53,10 +51,6 @@ class QueueStatus:
     retrying: int
     dead: int
     consumers: int
-
-
-def consumer_name() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}"
 
 
 class RedisIntakeQueue:
@@ -112,11 +106,7 @@ class RedisIntakeQueue:
     # --- consumer side --------------------------------------------------------------------------------------------
 
     async def ensure_group(self) -> None:
-        try:
-            await self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        await create_group(self.redis, self.stream, self.group)
 
     async def read(self, consumer: str, count: int, block_ms: int | None) -> list[IntakeEntry]:
         """Up to `count` new entries; `block_ms=None` returns at once, a number waits that long for the first one."""

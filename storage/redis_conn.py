@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
 
 class EmbeddedRedis:
@@ -34,3 +37,17 @@ class EmbeddedRedis:
 
 def connect(url: str) -> aioredis.Redis:
     return aioredis.Redis.from_url(url, decode_responses=False, health_check_interval=30)
+
+
+def consumer_name() -> str:
+    """This process's name in a stream's consumer group."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+async def create_group(redis: aioredis.Redis, stream: str, group: str) -> None:
+    """The consumer group from the stream's start (creating the stream), unless it exists already."""
+    try:
+        await redis.xgroup_create(stream, group, id="0", mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.settings import BUNDLED_RULES, Settings
 from bot.wiring import Runtime
+from handlers import intake
 from storage import migrate
 from storage.db import make_engine
 from storage.models import Base
@@ -162,3 +164,17 @@ def smtp_server() -> Iterator[SmtpStandIn]:
     server = SmtpStandIn().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def evaluations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The external id of every order the rules are evaluated for."""
+    seen: list[str] = []
+    real = intake.evaluate
+
+    def counting(order: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(order.data.external_id)
+        return real(order, *args, **kwargs)
+
+    monkeypatch.setattr(intake, "evaluate", counting)
+    return seen

@@ -11,8 +11,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bot.inbound.queue import QueuedUpdate, UpdateQueue, consumer_name
+from bot.inbound.queue import QueuedUpdate, UpdateQueue
 from handlers.chat import InboundEvent
+from storage.redis_conn import consumer_name
 
 log = logging.getLogger(__name__)
 

@@ -9,12 +9,11 @@ deduplicated by the platform's id for the update (a marker key with a TTL, set i
 
 from __future__ import annotations
 
-import os
-import socket
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
-from redis.exceptions import ResponseError
+
+from storage.redis_conn import create_group
 
 SEEN_TTL_S = 24 * 3600  # Telegram keeps undelivered updates for 24 h, WeCom retries for seconds
 MAXLEN = 100_000
@@ -34,10 +33,6 @@ class QueuedUpdate:
     id: str
     raw: bytes
     attempts: int  # failed handling attempts so far
-
-
-def consumer_name() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}"
 
 
 def _s(value: bytes | str) -> str:
@@ -60,11 +55,7 @@ class UpdateQueue:
         return bool(added)
 
     async def ensure_group(self) -> None:
-        try:
-            await self.redis.xgroup_create(self.key, self.group, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        await create_group(self.redis, self.key, self.group)
 
     async def read(self, consumer: str, count: int = 50, block_ms: int | None = None) -> list[QueuedUpdate]:
         resp = await self.redis.xreadgroup(self.group, consumer, {self.key: ">"}, count=count, block=block_ms)

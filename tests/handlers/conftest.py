@@ -115,14 +115,18 @@ class World:
         raise AssertionError("outbox did not drain")
 
 
+def make_world(db: AsyncEngine, rules: RuleSet, channel: Any, clock: Clock, fake_time: FakeTime) -> World:
+    """The chat core wired around one channel (the fake here; the Telegram and WeCom tests pass their real ones)."""
+    repo = SqlChatRepo(db)
+    channels = {channel.platform: channel}
+    limiter = ChatRateLimiter(monotonic=fake_time.monotonic, sleep=fake_time.sleep)
+    notifier = Notifier(repo, channels, clock, token_key=KEY, limiter=limiter, sleep=fake_time.sleep)
+    ctx = ChatContext(channels=channels, repo=repo, clock=clock, token_key=KEY,
+                      limiter=MemoryAttemptLimiter(clock), deadlines=rules, delivery=notifier)
+    return World(db, repo, channel, clock, fake_time, notifier, ctx, rules)
+
+
 @pytest.fixture
 async def world(db: AsyncEngine, rules: RuleSet) -> AsyncIterator[World]:
     clock = Clock()
-    fake_time = FakeTime(clock=clock)
-    repo = SqlChatRepo(db)
-    channel = FakeChannel("telegram")
-    limiter = ChatRateLimiter(monotonic=fake_time.monotonic, sleep=fake_time.sleep)
-    notifier = Notifier(repo, {"telegram": channel}, clock, token_key=KEY, limiter=limiter, sleep=fake_time.sleep)
-    ctx = ChatContext(channels={"telegram": channel}, repo=repo, clock=clock, token_key=KEY,
-                      limiter=MemoryAttemptLimiter(clock), deadlines=rules, delivery=notifier)
-    yield World(db, repo, channel, clock, fake_time, notifier, ctx, rules)
+    yield make_world(db, rules, FakeChannel("telegram"), clock, FakeTime(clock=clock))

@@ -9,13 +9,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-import pytest
 
 from bot.settings import BUNDLED_RULES
 from engine.channels import default_adapters
 from engine.rules import load_rules
 from engine.stages import Stage
-from handlers import intake
 from handlers.intake import ExistingOrder, IntakeProcessor, OrderKey, OrderPlan, payload_hash
 from handlers.ports import IntakeEntry
 from tests.factories import order_json
@@ -62,20 +60,6 @@ class MemoryStore:
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[MemoryStore]:
         yield self
-
-
-@pytest.fixture
-def evaluations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The external id of every order the rules are evaluated for."""
-    seen: list[str] = []
-    real = intake.evaluate
-
-    def counting(order: Any, *args: Any, **kwargs: Any) -> Any:
-        seen.append(order.data.external_id)
-        return real(order, *args, **kwargs)
-
-    monkeypatch.setattr(intake, "evaluate", counting)
-    return seen
 
 
 def _entries(raws: list[dict[str, Any]]) -> list[IntakeEntry]:

@@ -29,14 +29,11 @@ from bot.telegram.runner import SECRET_HEADER, UpdateConsumer, make_router
 from bot.telegram.service import telegram_updates
 from engine.rules import RuleSet, load_rules
 from handlers.chat import Card, ChatRef, Outgoing, RetryableSendError
-from handlers.dispatch import ChatContext, handle_event
-from handlers.notifier import Notifier
-from handlers.rate_limit import ChatRateLimiter
+from handlers.dispatch import handle_event
 from handlers.stalls import scan_stalls
-from storage.chat_repo import SqlChatRepo
 from storage.models import ApprovalRow, OrderRow, OutboxRow
-from tests.chatfake import FakeTime, MemoryAttemptLimiter
-from tests.handlers.conftest import KEY, T0, Clock, World
+from tests.chatfake import FakeTime
+from tests.handlers.conftest import T0, Clock, World, make_world
 from tests.standins.telegram_api import TEXT_LIMIT, Faults, TelegramStandIn, parse_html, utf16_len
 from webhooks.app import create_app
 from webhooks.services import AppServices, WebhookConfig
@@ -85,13 +82,7 @@ async def tg_world(db: AsyncEngine, tg_rules: RuleSet, channel: TelegramChannel)
     """The chat core's test world (tests/handlers/conftest.py) with the real Telegram channel in place of the fake."""
     clock = Clock(T0)
     fake_time = FakeTime(clock=clock)
-    timed = TimedChannel(channel, fake_time)
-    repo = SqlChatRepo(db)
-    limiter = ChatRateLimiter(monotonic=fake_time.monotonic, sleep=fake_time.sleep)
-    notifier = Notifier(repo, {"telegram": timed}, clock, token_key=KEY, limiter=limiter, sleep=fake_time.sleep)
-    ctx = ChatContext(channels={"telegram": timed}, repo=repo, clock=clock, token_key=KEY,
-                      limiter=MemoryAttemptLimiter(clock), deadlines=tg_rules, delivery=notifier)
-    yield World(db, repo, timed, clock, fake_time, notifier, ctx, tg_rules)  # type: ignore[arg-type]
+    yield make_world(db, tg_rules, TimedChannel(channel, fake_time), clock, fake_time)
 
 
 async def test_every_stall_alert_arrives_exactly_once_through_429s_and_500s(

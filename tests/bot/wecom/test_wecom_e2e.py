@@ -13,14 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.settings import BUNDLED_RULES
 from bot.wecom.channel import WecomChannel
 from engine.rules import RuleSet, load_rules
-from handlers.dispatch import ChatContext
-from handlers.notifier import Notifier
-from handlers.rate_limit import ChatRateLimiter
 from handlers.stalls import scan_stalls
-from storage.chat_repo import SqlChatRepo
 from storage.models import ChatIdentityRow, OutboxRow
-from tests.chatfake import FakeTime, MemoryAttemptLimiter
-from tests.handlers.conftest import KEY, T0, Clock, World
+from tests.chatfake import FakeTime
+from tests.handlers.conftest import T0, Clock, World, make_world
 from tests.standins.wecom_api import Faults, WecomStandIn
 
 
@@ -32,13 +28,7 @@ def rules() -> RuleSet:
 @pytest.fixture
 async def wc_world(db: AsyncEngine, rules: RuleSet, wecom: WecomChannel) -> AsyncIterator[World]:
     clock = Clock(T0)
-    fake_time = FakeTime(clock=clock)
-    repo = SqlChatRepo(db)
-    limiter = ChatRateLimiter(monotonic=fake_time.monotonic, sleep=fake_time.sleep)
-    notifier = Notifier(repo, {"wecom": wecom}, clock, token_key=KEY, limiter=limiter, sleep=fake_time.sleep)
-    ctx = ChatContext(channels={"wecom": wecom}, repo=repo, clock=clock, token_key=KEY,
-                      limiter=MemoryAttemptLimiter(clock), deadlines=rules, delivery=notifier)
-    yield World(db, repo, wecom, clock, fake_time, notifier, ctx, rules)  # type: ignore[arg-type]
+    yield make_world(db, rules, wecom, clock, FakeTime(clock=clock))
 
 
 async def _link(w: World, user_id: int, userid: str) -> None:
