@@ -158,12 +158,22 @@ def demo(
 def import_file(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A .csv or .xlsx file of orders.")],
     channel: Annotated[str, typer.Option(help="Channel the orders are keyed under.")] = "import",
+    as_user: Annotated[str | None, typer.Option("--as", help="The staff user importing (four-eyes: they cannot "
+                                                             "decide the approvals these orders need).")] = None,
 ) -> None:
     """CSV or XLSX orders into the intake queue, with a progress bar and a per-row error report."""
     from bot.importer import import_orders
+    from storage.users_repo import UserError
 
     async def _run(rt: Runtime) -> int:
-        return await import_orders(rt, file, channel, console)
+        by = "system"
+        if as_user is not None:
+            try:
+                by = f"user:{(await rt.users.by_name(as_user)).id}"
+            except UserError as exc:
+                console.print(f"[red]{exc}[/red]")
+                return 1
+        return await import_orders(rt, file, channel, console, by)
 
     failed = run_with_runtime(_run)
     raise typer.Exit(1 if failed else 0)

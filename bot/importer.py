@@ -127,8 +127,11 @@ def validate(orders: dict[str, tuple[list[int], dict[str, Any]]]) -> tuple[list[
     return good, errors
 
 
-async def import_orders(rt: Runtime, path: Path, channel: str, console: Console) -> int:
-    """Queue every valid order of the file; print the per-row error report. Returns the number of bad rows."""
+async def import_orders(rt: Runtime, path: Path, channel: str, console: Console, requested_by: str = "system") -> int:
+    """Queue every valid order of the file; print the per-row error report. Returns the number of bad rows.
+
+    `requested_by` (`user:<id>` of the staff member importing) is named by the approval requests these orders
+    cause, so four-eyes keeps that person from deciding them."""
     tz = ZoneInfo(rt.settings.timezone)
     orders, errors = group_orders(read_rows(path), channel, tz)
     bodies, invalid = validate(orders)
@@ -137,7 +140,7 @@ async def import_orders(rt: Runtime, path: Path, channel: str, console: Console)
         task = progress.add_task(f"queueing {path.name}", total=len(bodies))
         for i in range(0, len(bodies), CHUNK):
             chunk = bodies[i:i + CHUNK]
-            await rt.queue.enqueue("generic", chunk)
+            await rt.queue.enqueue("generic", chunk, requested_by)
             progress.advance(task, len(chunk))
     console.print(f"queued {len(bodies)} order(s) from {path}")
     if errors:

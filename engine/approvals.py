@@ -23,6 +23,47 @@ class Status(StrEnum):
     SUPERSEDED = "superseded"
 
 
+class Kind(StrEnum):
+    """What an approval is about; its outcome on the order depends on it (see `OUTCOMES`)."""
+
+    ORDER = "order"  # confirmation of a large order in pending_confirm
+    REFUND = "refund"  # a refund over a threshold; the refund flow acts on the outcome, never the order's stage
+
+
+@dataclass(frozen=True, slots=True)
+class KindOutcome:
+    """What a decision of one kind does to its order.
+
+    on_approved:   the stage the order moves to once every level of this kind approved (None: no move).
+    on_rejected:   the stage a rejection moves the order to (None: no move).
+    reject_closes: a rejection supersedes the order's other pending requests of the same kind.
+    """
+
+    on_approved: Stage | None
+    on_rejected: Stage | None
+    reject_closes: bool
+
+
+OUTCOMES: dict[Kind, KindOutcome] = {
+    Kind.ORDER: KindOutcome(on_approved=Stage.DESIGNING, on_rejected=Stage.CANCELLED, reject_closes=True),
+    Kind.REFUND: KindOutcome(on_approved=None, on_rejected=None, reject_closes=False),
+}
+NO_OUTCOME = KindOutcome(on_approved=None, on_rejected=None, reject_closes=False)  # an unknown kind moves nothing
+
+
+def outcome_of(kind: str) -> KindOutcome:
+    """The one place a kind maps to its outcome."""
+    try:
+        return OUTCOMES[Kind(kind)]
+    except ValueError:
+        return NO_OUTCOME
+
+
+def gates_confirmation(kind: str) -> bool:
+    """A pending request of this kind keeps its order in pending_confirm until it is decided."""
+    return outcome_of(kind).on_approved is Stage.DESIGNING
+
+
 class Verdict(StrEnum):
     APPROVE = "approve"
     REJECT = "reject"
@@ -36,6 +77,8 @@ class Refusal(StrEnum):
     ALREADY_DECIDED = "already_decided"
     SUPERSEDED = "superseded"  # the order changed after the request
     REASON_REQUIRED = "reason_required"
+    LEVEL_PENDING = "level_pending"  # an earlier level of the same request is not approved yet
+    NOT_FOUND = "not_found"
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +153,13 @@ def decide(
     *,
     current_order_version: str,
     reason: str = "",
+    earlier_levels_pending: bool = False,
 ) -> Outcome:
-    """Check a press against the request; permission comes before state so outsiders learn nothing about it."""
+    """Check a press against the request; permission comes before state so outsiders learn nothing about it.
+
+    `earlier_levels_pending`: a lower level of the same request (kind, order version) is still pending; levels are
+    decided in order, so this one waits.
+    """
     if not may_decide(approval, actor):
         return Refused(Refusal.NOT_PERMITTED)
     if is_own_request(approval, actor):
@@ -122,6 +170,8 @@ def decide(
         return Refused(Refusal.SUPERSEDED)
     if approval.status != Status.PENDING:
         return Refused(Refusal.ALREADY_DECIDED)
+    if earlier_levels_pending:
+        return Refused(Refusal.LEVEL_PENDING)
     if verdict == Verdict.REJECT and not reason.strip():
         return Refused(Refusal.REASON_REQUIRED)
     new_status = Status.APPROVED if verdict == Verdict.APPROVE else Status.REJECTED
@@ -137,13 +187,42 @@ def supersede(approval: Approval, now: datetime) -> Decided | None:
     return Decided(replace(approval, status=Status.SUPERSEDED, decided_by="system", decided_at=now))
 
 
+def same_request(a: Approval, b: Approval) -> bool:
+    """Levels of one request: same order, kind and order version."""
+    return a.order_id == b.order_id and a.kind == b.kind and a.order_version == b.order_version
+
+
+def earlier_levels_pending(approval: Approval, siblings: list[Approval]) -> bool:
+    return any(s.id != approval.id and s.status == Status.PENDING and same_request(s, approval)
+               and s.level < approval.level for s in siblings)
+
+
+def next_levels(approval: Approval, siblings: list[Approval]) -> list[Approval]:
+    """The pending requests whose cards go out now that `approval` (one level) is approved."""
+    waiting = [s for s in siblings if s.id != approval.id and s.status == Status.PENDING and same_request(s, approval)
+               and s.level > approval.level]
+    if not waiting:
+        return []
+    lowest = min(s.level for s in waiting)
+    return [s for s in waiting if s.level == lowest]
+
+
 def order_stage_after(approval: Approval, remaining_pending: int) -> Stage | None:
-    """Where the order goes after this decision: rejection cancels; approval confirms once no level is pending."""
+    """Where the order goes after this decision, by the approval's kind (`OUTCOMES`): for an order confirmation,
+    rejection cancels and approval confirms once no level of the request is pending; a refund moves nothing."""
+    outcome = outcome_of(approval.kind)
     if approval.status == Status.REJECTED:
-        return Stage.CANCELLED
+        return outcome.on_rejected
     if approval.status == Status.APPROVED and remaining_pending == 0:
-        return Stage.DESIGNING
+        return outcome.on_approved
     return None
+
+
+def closed_by_rejection(approval: Approval, siblings: list[Approval]) -> list[Approval]:
+    """Other pending requests a rejection ends: only when its kind says so, and only of that kind."""
+    if approval.status != Status.REJECTED or not outcome_of(approval.kind).reject_closes:
+        return []
+    return [s for s in siblings if s.id != approval.id and s.status == Status.PENDING and s.kind == approval.kind]
 
 
 def escalation_interval(approval: Approval) -> timedelta | None:

@@ -34,6 +34,7 @@ _STRINGS: dict[str, dict[str, str]] = {
     "toast.already_decided": {"zh": "此审批已处理", "en": "This approval was already decided"},
     "toast.superseded": {"zh": "订单已变更，此审批已失效", "en": "The order changed; this request is void"},
     "toast.reason_required": {"zh": "驳回需要填写原因", "en": "A rejection needs a reason"},
+    "toast.level_pending": {"zh": "上一级审批尚未通过，请稍后", "en": "An earlier level of this approval is not approved yet"},
     "toast.approved": {"zh": "已批准", "en": "Approved"},
     "toast.ask_reason": {"zh": "请回复驳回原因", "en": "Please reply with the reason"},
     "toast.forged": {"zh": "无效的按钮（签名不符）", "en": "Invalid button (bad signature)"},
@@ -44,6 +45,9 @@ _STRINGS: dict[str, dict[str, str]] = {
     "toast.acked": {"zh": "已确认，此阶段不再升级", "en": "Acknowledged; no further escalation for this stage"},
     "toast.snoozed": {"zh": "已暂停提醒 4 小时", "en": "Snoozed for 4 hours"},
     "toast.advanced": {"zh": "已推进到「{stage}」", "en": "Moved to “{stage}”"},
+    "move.awaiting_approval": {"zh": "无法推进：订单正在等待审批，只能由审批决定", "en": "Cannot advance: the order is waiting for approval; only the approval decides it"},
+    "move.reason_required": {"zh": "取消订单需要填写原因", "en": "Cancelling an order needs a reason"},
+    "move.changed": {"zh": "订单刚刚被改动，请刷新后重试", "en": "The order changed meanwhile; look again and retry"},
     "toast.advance_failed": {"zh": "无法推进：订单已不在「{stage}」", "en": "Cannot advance: the order is no longer in “{stage}”"},
     "toast.no_permission": {"zh": "无权操作此订单", "en": "You may not act on this order"},
     # stall alerts

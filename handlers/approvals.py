@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from engine import approvals as machine
@@ -19,8 +19,9 @@ from engine.text import t
 from engine.tokens import Action, ActionToken, version_ref
 from handlers.cards import order_detail_pages
 from handlers.chat import ButtonPressed, Outgoing, TextReceived
-from handlers.chat_ports import AuditEntry, AwaitingReason, ChatRepo, NewOutbox, StageMove, UserInfo
+from handlers.chat_ports import AuditEntry, AwaitingReason, ChatRepo, NewOutbox, OrderView, OutboxDelivery, UserInfo
 from handlers.dispatch import ChatContext
+from handlers.orders import Deadlines, MoveRefused, TransitionError, plan_move
 from handlers.ports import Clock
 from handlers.replies import send, send_pages, toast
 
@@ -60,7 +61,58 @@ _TOASTS = {
     Refusal.ALREADY_DECIDED: "toast.already_decided",
     Refusal.SUPERSEDED: "toast.superseded",
     Refusal.REASON_REQUIRED: "toast.reason_required",
+    Refusal.LEVEL_PENDING: "toast.level_pending",
+    Refusal.NOT_FOUND: "toast.not_permitted",  # an unknown request reads like a forbidden one
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Deciders:
+    """What the decide use case needs, from any entry point (chat, API, CLI)."""
+
+    repo: ChatRepo
+    deadlines: Deadlines
+    delivery: OutboxDelivery | None = None  # None: card edits are left to the notifier's outbox sweep
+
+
+class DecisionRefused(Exception):
+    """A decision that changes nothing; `reason` maps to a toast, an API error and a CLI line."""
+
+    def __init__(self, reason: Refusal) -> None:
+        self.reason = reason
+        super().__init__(reason.value)
+
+
+def deciders(ctx: ChatContext) -> Deciders:
+    return Deciders(ctx.repo, ctx.deadlines, ctx.delivery)
+
+
+async def decide(deps: Deciders, approval_id: int, user: UserInfo, verdict: Verdict, reason: str, now: datetime,
+                 *, dry_run: bool = False) -> Approval:
+    """THE way to decide an approval: a chat button (and its reason reply), the API and the CLI all call this.
+
+    Checks role, region, four-eyes, level order and the order's version (engine.approvals.decide), then stores the
+    decision by compare-and-set together with what its kind does to the order (the one move use case), the next
+    level's card, the audit entry and the card edits. Returns the decided approval or raises DecisionRefused.
+    `dry_run` checks only (a Reject press is checked before its reason is asked for).
+    """
+    approval = await deps.repo.approval(approval_id)
+    view = await deps.repo.order(approval.order_id) if approval else None
+    if approval is None or view is None:
+        raise DecisionRefused(Refusal.NOT_FOUND)
+    siblings = await deps.repo.approvals_of_order(approval.order_id)
+    outcome = machine.decide(approval, user.as_actor(), verdict, now, current_order_version=view.version,
+                             reason="-" if dry_run and not reason.strip() else reason,
+                             earlier_levels_pending=machine.earlier_levels_pending(approval, siblings))
+    if isinstance(outcome, Refused):
+        if outcome.reason == Refusal.SUPERSEDED:
+            await supersede(deps, approval, now)
+        raise DecisionRefused(outcome.reason)
+    if dry_run:
+        return approval
+    if not await record_decision(deps, outcome, user, view, siblings, now):
+        raise DecisionRefused(Refusal.ALREADY_DECIDED)
+    return outcome.approval
 
 
 async def on_button(event: ButtonPressed, tok: ActionToken, ctx: ChatContext) -> None:
@@ -72,8 +124,7 @@ async def on_button(event: ButtonPressed, tok: ActionToken, ctx: ChatContext) ->
     if user is None or approval is None:
         await toast(channel, event.callback_id, t("toast.not_permitted", lang), alert=True)
         return
-    actor = user.as_actor()
-    if not machine.may_decide(approval, actor):
+    if not machine.may_decide(approval, user.as_actor()):
         await toast(channel, event.callback_id, t("toast.not_permitted", lang), alert=True)
         return
     if tok.ref != version_ref(approval.order_version):
@@ -88,88 +139,82 @@ async def on_button(event: ButtonPressed, tok: ActionToken, ctx: ChatContext) ->
         await send_pages(channel, event.sender.chat_id, order_detail_pages(view, lang, ctx.timezone))
         return
     now = ctx.clock.now()
-    if tok.action == Action.REJECT:
-        # Validate everything but the reason now, so an outsider is refused before being asked for one.
-        probe = machine.decide(approval, actor, Verdict.REJECT, now, current_order_version=view.version, reason="-")
-        if isinstance(probe, Refused):
-            await _refused(probe, approval, ctx, event)
-            return
-        prompt = await send(channel, Outgoing(
-            chat_id=event.sender.chat_id,
-            text=t("approval.ask_reason", lang, order=view.order.data.external_id),
-            force_reply=True,
-        ))
-        await ctx.repo.await_reason(AwaitingReason(
-            approval.id, event.sender.platform, event.sender.user_id, event.sender.chat_id,
-            prompt.message_id if prompt else None, now,
-        ))
-        await toast(channel, event.callback_id, t("toast.ask_reason", lang))
+    verdict = Verdict.REJECT if tok.action == Action.REJECT else Verdict.APPROVE
+    try:
+        # A Reject is checked in full now, so an outsider is refused before being asked for a reason.
+        await decide(deciders(ctx), approval.id, user, verdict, "", now, dry_run=verdict == Verdict.REJECT)
+    except DecisionRefused as exc:
+        await toast(channel, event.callback_id, t(_TOASTS[exc.reason], lang), alert=True)
         return
-    outcome = machine.decide(approval, actor, Verdict.APPROVE, now, current_order_version=view.version)
-    if isinstance(outcome, Refused):
-        await _refused(outcome, approval, ctx, event)
+    if verdict == Verdict.APPROVE:
+        await toast(channel, event.callback_id, t("toast.approved", lang))
         return
-    won = await record_decision(ctx, outcome, user, view.order.stage, now)
-    await toast(channel, event.callback_id, t("toast.approved" if won else "toast.already_decided", lang),
-                alert=not won)
+    prompt = await send(channel, Outgoing(
+        chat_id=event.sender.chat_id,
+        text=t("approval.ask_reason", lang, order=view.order.data.external_id),
+        force_reply=True,
+    ))
+    await ctx.repo.await_reason(AwaitingReason(
+        approval.id, event.sender.platform, event.sender.user_id, event.sender.chat_id,
+        prompt.message_id if prompt else None, now,
+    ))
+    await toast(channel, event.callback_id, t("toast.ask_reason", lang))
 
 
-async def _refused(refused: Refused, approval: Approval, ctx: ChatContext, event: ButtonPressed) -> None:
-    if refused.reason == Refusal.SUPERSEDED:
-        await supersede(ctx, approval)
-    await toast(ctx.channel(event.sender.platform), event.callback_id, t(_TOASTS[refused.reason], ctx.language),
-                alert=True)
-
-
-async def record_decision(ctx: ChatContext, decided: Decided, user: UserInfo, stage: Stage, now: datetime) -> bool:
-    """Store the decision (first one wins), move the order, and push the card edits out."""
+async def record_decision(deps: Deciders, decided: Decided, user: UserInfo, view: OrderView,
+                          siblings: Sequence[Approval], now: datetime) -> bool:
+    """Store the decision (first one wins) with what its kind does: the order's move (through the one move use
+    case), the next level's card, the requests a rejection closes; then push the card edits out."""
     approval = decided.approval
-    others = [a for a in await ctx.repo.approvals_of_order(approval.order_id)
-              if a.id != approval.id and a.status == Status.PENDING]
-    same_version = [a for a in others if a.order_version == approval.order_version]
-    target = machine.order_stage_after(approval, len(same_version))
+    others = list(siblings)
+    remaining = [a for a in others if a.id != approval.id and a.status == Status.PENDING
+                 and machine.same_request(a, approval)]
+    target = machine.order_stage_after(approval, len(remaining))
     move = None
-    if target is not None and stage == Stage.PENDING_CONFIRM:
-        view = await ctx.repo.order(approval.order_id)
-        deadline = ctx.deadlines.deadline_for(view.order, target, now) if view else None
-        reason = approval.reason if target == Stage.CANCELLED else f"approval {approval.id}"
-        move = StageMove(approval.order_id, stage, target, actor=user.name, reason=reason, deadline=deadline)
-    # A rejection ends the order: any other pending level of it dies with it.
-    supersede_ids = [a.id for a in others] if approval.status == Status.REJECTED else []
-    outbox = [outcome_outbox(approval.id, now)] + [outcome_outbox(i, now) for i in supersede_ids]
+    if target is not None and view.order.stage == Stage.PENDING_CONFIRM:
+        reason = (approval.reason or "rejected") if target == Stage.CANCELLED else f"approval {approval.id}"
+        try:
+            move = plan_move(view.order, target.value, reason, user.name, now, deps.deadlines,
+                             pending_confirmations=0, by_approval=approval.id)
+        except (TransitionError, MoveRefused):
+            move = None
+    supersede_ids = [a.id for a in machine.closed_by_rejection(approval, others)]
+    nxt = machine.next_levels(approval, others) if approval.status == Status.APPROVED else []
+    outbox = ([outcome_outbox(approval.id, now)] + [outcome_outbox(i, now) for i in supersede_ids]
+              + [request_outbox(a, now) for a in nxt])
     audit = AuditEntry(user.name, f"approval.{approval.status.value}", f"order:{approval.order_id}",
-                       {"approval_id": approval.id, "reason": approval.reason, "level": approval.level})
-    won = await ctx.repo.apply_decision(decided, move=move, outbox=outbox, audit=audit, now=now,
-                                        supersede_ids=supersede_ids)
+                       {"approval_id": approval.id, "reason": approval.reason, "level": approval.level,
+                        "kind": approval.kind})
+    won = await deps.repo.apply_decision(decided, move=move, outbox=outbox, audit=audit, now=now,
+                                         supersede_ids=supersede_ids)
     if won:
-        await _deliver(ctx, [o.dedup_key for o in outbox])
+        await _deliver(deps, [o.dedup_key for o in outbox])
     return won
 
 
-async def supersede(ctx: ChatContext, approval: Approval) -> None:
+async def supersede(deps: Deciders, approval: Approval, now: datetime) -> None:
     """The order changed under this request: void it and edit its cards (the new request comes from intake).
 
     Intake may have voided the row already; its cards are then edited now (the dedup key keeps it to once).
     """
-    now = ctx.clock.now()
     decided = machine.supersede(approval, now)
     if decided is None:
         if approval.status == Status.SUPERSEDED:
-            await ctx.repo.enqueue([outcome_outbox(approval.id, now)], now)
-            await _deliver(ctx, [outcome_outbox(approval.id, now).dedup_key])
+            await deps.repo.enqueue([outcome_outbox(approval.id, now)], now)
+            await _deliver(deps, [outcome_outbox(approval.id, now).dedup_key])
         return
     outbox = [outcome_outbox(approval.id, now)]
     audit = AuditEntry("system", "approval.superseded", f"order:{approval.order_id}", {"approval_id": approval.id})
-    if await ctx.repo.apply_decision(decided, move=None, outbox=outbox, audit=audit, now=now):
-        await _deliver(ctx, [o.dedup_key for o in outbox])
+    if await deps.repo.apply_decision(decided, move=None, outbox=outbox, audit=audit, now=now):
+        await _deliver(deps, [o.dedup_key for o in outbox])
 
 
-async def _deliver(ctx: ChatContext, dedup_keys: Sequence[str]) -> None:
-    if ctx.delivery is None:
+async def _deliver(deps: Deciders, dedup_keys: Sequence[str]) -> None:
+    if deps.delivery is None:
         return
-    ids = await ctx.repo.outbox_ids_for_keys(dedup_keys)
+    ids = await deps.repo.outbox_ids_for_keys(dedup_keys)
     try:
-        await ctx.delivery.deliver_ids(ids)
+        await deps.delivery.deliver_ids(ids)
     except Exception:
         log.exception("immediate delivery failed; left to the outbox sweep")
 
@@ -190,21 +235,17 @@ async def handle_reason_reply(event: TextReceived, ctx: ChatContext) -> bool:
                                      force_reply=True))
         return True
     user = await ctx.repo.user_by_identity(event.sender.platform, event.sender.user_id)
-    approval = await ctx.repo.approval(pending.approval_id)
-    view = await ctx.repo.order(approval.order_id) if approval else None
-    if user is None or approval is None or view is None:
+    if user is None:
         await send(channel, Outgoing(chat_id=event.sender.chat_id, text=t("toast.not_permitted", ctx.language)))
         return True
-    outcome = machine.decide(approval, user.as_actor(), Verdict.REJECT, now, current_order_version=view.version,
-                             reason=reason)
-    if isinstance(outcome, Refused):
-        if outcome.reason == Refusal.SUPERSEDED:
-            await supersede(ctx, approval)
-        text = t(_TOASTS[outcome.reason], ctx.language)
-    elif await record_decision(ctx, outcome, user, view.order.stage, now):
-        text = t("approval.reason_recorded", ctx.language, order=view.order.data.external_id)
+    try:
+        decided = await decide(deciders(ctx), pending.approval_id, user, Verdict.REJECT, reason, now)
+    except DecisionRefused as exc:
+        text = t(_TOASTS[exc.reason], ctx.language)
     else:
-        text = t("toast.already_decided", ctx.language)
+        view = await ctx.repo.order(decided.order_id)
+        ext = view.order.data.external_id if view else str(decided.order_id)
+        text = t("approval.reason_recorded", ctx.language, order=ext)
     await send(channel, Outgoing(chat_id=event.sender.chat_id, text=text))
     return True
 
@@ -214,6 +255,9 @@ async def escalate_due(repo: ChatRepo, clock: Clock) -> int:
     now = clock.now()
     count = 0
     for approval in await repo.due_escalations(now):
+        if approval.level > 1 and machine.earlier_levels_pending(approval, await repo.approvals_of_order(
+                approval.order_id)):
+            continue  # its card has not gone out yet: levels run in order
         nxt = machine.escalate(approval, now)
         if nxt is None:
             continue

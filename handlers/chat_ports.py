@@ -15,6 +15,7 @@ from engine.approvals import Actor, Approval, Decided
 from engine.order import Order
 from engine.stages import Stage
 from handlers.chat import ChatRef
+from handlers.orders import Move, OrderStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,16 +85,7 @@ class OutboxItem:
     last_error: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class StageMove:
-    """An order transition to record together with a decision (one transaction)."""
-
-    order_id: int
-    from_stage: Stage
-    to_stage: Stage
-    actor: str
-    reason: str
-    deadline: datetime | None
+StageMove = Move  # an order transition to record together with a decision (one transaction)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,17 +192,14 @@ class StallStore(Protocol):
         ...
     async def acknowledge(self, order_id: int, stage: Stage, actor: str, now: datetime) -> None: ...
     async def snooze(self, order_id: int, until: datetime, actor: str, now: datetime) -> None: ...
-    async def move_stage(self, move: StageMove, *, now: datetime) -> bool:
-        """Compare-and-set on the order's current stage; records the transition and an audit entry."""
-        ...
 
 
 class AuditLog(Protocol):
     async def audit(self, entry: AuditEntry, now: datetime) -> None: ...
 
 
-class ChatRepo(UserDirectory, OrderReader, ApprovalStore, OutboxStore, StallStore, AuditLog, Protocol):
-    """Everything the chat core reads and writes."""
+class ChatRepo(UserDirectory, OrderReader, OrderStore, ApprovalStore, OutboxStore, StallStore, AuditLog, Protocol):
+    """Everything the chat core reads and writes; orders move only through `handlers.orders` (OrderStore.move)."""
 
 
 class AttemptLimiter(Protocol):

@@ -61,6 +61,7 @@ class OrderPlan:
     transitions: list[Transition] = field(default_factory=list)
     approvals: list[PlannedApproval] = field(default_factory=list)
     existing_id: int | None = None  # set for an update of a stored order
+    requested_by: str = "system"  # who caused the order (the queue entry's requester): its approvals name them
     items_json: list[dict[str, Any]] | None = None  # `data.items` dumped in JSON mode, when the hash already did
 
     @property
@@ -201,8 +202,8 @@ class IntakeProcessor:
             if stored is not None and key in stored:  # a redelivery (same hash) or a change (an update, planned
                 continue  # in the transaction)
             try:
-                plans[key] = plan_new_order(channel, data, digest, _received(entry, now), rules, now,
-                                            items_json=items_json[key])
+                plans[key] = _by(plan_new_order(channel, data, digest, _received(entry, now), rules, now,
+                                                items_json=items_json[key]), entry)
             except Exception:  # noqa: BLE001, S112 - planned again in the transaction; its failure is reported there
                 continue
         encoded = self.store.encode_new(list(plans.values()), now) if plans else None
@@ -266,11 +267,12 @@ class IntakeProcessor:
                 known = existing.get(key)
                 if known is None:
                     planned = batch.plans.get(key)
-                    new_plans.append(planned or plan_new_order(channel, data, digest, _received(entry, now), rules, now))
+                    new_plans.append(planned or _by(plan_new_order(channel, data, digest, _received(entry, now), rules,
+                                                                   now), entry))
                 elif known.payload_hash == digest:
                     duplicates += 1
                 else:
-                    plan = plan_update(channel, data, digest, _received(entry, now), known, rules, now)
+                    plan = _by(plan_update(channel, data, digest, _received(entry, now), known, rules, now), entry)
                     await unit.apply_update(plan, supersede_pending=known.stage is Stage.PENDING_CONFIRM)
                     updated += 1
             if new_plans:
@@ -288,6 +290,7 @@ class IntakeProcessor:
                         duplicates += 1
                         continue
                     plan = plan_update(p.channel, p.data, p.payload_hash, p.received_at, known, rules, now)
+                    plan.requested_by = p.requested_by
                     await unit.apply_update(plan, supersede_pending=known.stage is Stage.PENDING_CONFIRM)
                     updated += 1
             if items is batch.items:  # the whole batch (not the one-by-one retry after a refusal)
@@ -296,6 +299,11 @@ class IntakeProcessor:
         result.updated += updated
         result.duplicates += duplicates
         result.done.extend(entry.id for entry, *_ in items)
+
+
+def _by(plan: OrderPlan, entry: IntakeEntry) -> OrderPlan:
+    plan.requested_by = entry.requested_by
+    return plan
 
 
 def _received(entry: IntakeEntry, now: datetime) -> datetime:

@@ -1,4 +1,9 @@
-"""Staff use cases on one order, shared by the HTTP API and the chat commands: read, move, annotate."""
+"""Staff use cases on one order, shared by the HTTP API and the chat commands: read, move, annotate.
+
+`plan_move` + `transition` are THE order-move use case: the API, the stall card's Advance button, approval
+decisions and the CLI all go through them, and `storage.order_moves.apply_move` is the one storage function that
+writes the stage of a stored order (tests/test_architecture.py enforces it).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,6 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from engine.order import Order
-from engine.rules import RuleSet
 from engine.stages import END_STATES, BOARD, Stage, TransitionError, check_transition
 
 
@@ -26,6 +30,8 @@ class OrderDetail:
     rules_version: str | None = None
     completed_at: datetime | None = None
     pending_approvals: int = 0
+    pending_confirmations: int = 0  # pending requests of a kind that gates confirmation (engine.approvals)
+    owner_user_id: int | None = None
     notes: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -42,13 +48,15 @@ class OrderQuery:
 
 @dataclass(frozen=True, slots=True)
 class Move:
+    """One planned transition of a stored order, applied by compare-and-set on `from_stage`."""
+
     order_id: int
     from_stage: Stage
     to_stage: Stage
-    deadline: datetime | None
     actor: str
     reason: str
-    manual: bool  # counts toward the manual-intervention KPI
+    deadline: datetime | None
+    manual: bool = False  # counts toward the manual-intervention KPI
 
 
 class OrderNotFound(LookupError):
@@ -56,7 +64,19 @@ class OrderNotFound(LookupError):
 
 
 class MoveRefused(ValueError):
-    """A move the business forbids right now (not a stage-machine error): e.g. an approval is still pending."""
+    """A move the business forbids right now (not a stage-machine error): e.g. an approval is still pending.
+
+    `code` names the reason for chat text (`move.<code>` in engine.text) and API clients."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        self.code = code
+        super().__init__(detail)
+
+
+class Deadlines(Protocol):
+    """The SLA rules' stage deadline (engine.rules.RuleSet has this method)."""
+
+    def deadline_for(self, order: Order, stage: Stage, entered_at: datetime) -> datetime | None: ...
 
 
 class OrderStore(Protocol):
@@ -65,7 +85,9 @@ class OrderStore(Protocol):
     async def list(self, query: OrderQuery) -> tuple[int, list[OrderDetail]]: ...
 
     async def move(self, move: Move, now: datetime) -> bool:
-        """Compare-and-set on the current stage; records the transition. False if the stage changed meanwhile."""
+        """Compare-and-set on the current stage; records the transition and an audit entry, resets the snooze, sets
+        `completed_at`, the manual-intervention flag, and closes a cancelled order's pending approvals (their cards
+        are edited). False if the stage changed meanwhile."""
         ...
 
     async def add_note(self, order_id: int, text: str, author: str, category: str | None, score: float | None,
@@ -77,27 +99,46 @@ def is_routine(current: Stage, target: Stage) -> bool:
     return target in BOARD and BOARD.index(target) == BOARD.index(current) + 1
 
 
-async def transition(store: OrderStore, rules: RuleSet, ref: str, to: str, reason: str, actor: str,
+def plan_move(order: Order, to: str, reason: str, actor: str, now: datetime, rules: Deadlines, *,
+              pending_confirmations: int, by_approval: int | None = None) -> Move:
+    """Every check a move of a stored order gets, wherever it comes from; the Move to apply, or an exception.
+
+    - the stage machine (TransitionError names the allowed next stages);
+    - the approval guard: an order waiting in pending_confirm for a confirmation request goes to designing only by
+      that request's decision (`by_approval`, whose caller has made sure no level is left pending);
+    - a cancellation needs a reason; the deadline of the new stage comes from the SLA rules;
+    - anything but one routine step forward counts as a manual intervention.
+    """
+    current = order.stage
+    target = check_transition(current, to)
+    if (current is Stage.PENDING_CONFIRM and target is Stage.DESIGNING and pending_confirmations
+            and by_approval is None):
+        raise MoveRefused("awaiting_approval",
+                          "the order is waiting for approval; only the approval's decision confirms it "
+                          "(in chat, POST /api/approvals/{id}/decision or `orderhub approvals approve`)")
+    if target is Stage.CANCELLED and not reason.strip():
+        raise MoveRefused("reason_required", "cancelling an order needs a reason")
+    moved = replace(order, stage=target, stage_entered_at=now)
+    deadline = None if target in END_STATES else rules.deadline_for(moved, target, now)
+    manual = by_approval is None and not is_routine(current, target)
+    return Move(order.id, current, target, actor, reason, deadline, manual=manual)
+
+
+async def transition(store: OrderStore, rules: Deadlines, ref: str, to: str, reason: str, actor: str,
                      now: datetime) -> OrderDetail:
-    """Move an order one stage on (or cancel it); raises TransitionError naming the allowed next stages."""
+    """Move an order one stage on (or cancel it); raises TransitionError naming the allowed next stages, or
+    MoveRefused (approval pending, no reason for a cancellation, the order changed meanwhile)."""
     detail = await store.get(ref, with_history=False)
     if detail is None:
         raise OrderNotFound(ref)
-    current = detail.order.stage
-    target = check_transition(current, to)
-    if current is Stage.PENDING_CONFIRM and target is Stage.DESIGNING and detail.pending_approvals:
-        raise MoveRefused("the order is waiting for approval; approve it in chat or on /api/approvals")
-    if target is Stage.CANCELLED and not reason.strip():
-        raise MoveRefused("cancelling an order needs a reason")
-    moved = replace(detail.order, stage=target, stage_entered_at=now)
-    deadline = None if target in END_STATES else rules.deadline_for(moved, target, now)
-    move = Move(moved.id, current, target, deadline, actor, reason, manual=not is_routine(current, target))
+    move = plan_move(detail.order, to, reason, actor, now, rules,
+                     pending_confirmations=detail.pending_confirmations)
     if not await store.move(move, now):
-        raise MoveRefused("the order changed while you were moving it; look again and retry")
-    updated = await store.get(str(moved.id))
+        raise MoveRefused("changed", "the order changed while you were moving it; look again and retry")
+    updated = await store.get(str(detail.order.id))
     assert updated is not None
     return updated
 
 
-__all__ = ["OrderDetail", "OrderQuery", "Move", "OrderNotFound", "MoveRefused", "OrderStore", "transition",
-           "TransitionError"]
+__all__ = ["OrderDetail", "OrderQuery", "Move", "OrderNotFound", "MoveRefused", "OrderStore", "Deadlines",
+           "plan_move", "transition", "TransitionError"]

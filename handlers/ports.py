@@ -17,6 +17,7 @@ class IntakeEntry:
     body: bytes
     attempts: int = 0
     received_ms: int = 0
+    requested_by: str = "system"  # who caused it: `user:<id>` for a staff import; its approvals name them (four-eyes)
 
 
 class Clock(Protocol):
@@ -24,7 +25,7 @@ class Clock(Protocol):
 
 
 class IntakeQueue(Protocol):
-    async def enqueue(self, channel: str, bodies: Sequence[bytes]) -> None:
+    async def enqueue(self, channel: str, bodies: Sequence[bytes], requested_by: str = "system") -> None:
         """Return only once every body is durably in the queue."""
         ...
 

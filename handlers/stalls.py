@@ -17,8 +17,9 @@ from engine.text import fmt_time, t
 from engine.tokens import Action, ActionToken
 from handlers.cards import stall_card
 from handlers.chat import ButtonPressed, SendError
-from handlers.chat_ports import ChatRepo, NewOutbox, OrderView, StageMove, UserInfo
+from handlers.chat_ports import ChatRepo, NewOutbox, OrderView, UserInfo
 from handlers.dispatch import ChatContext
+from handlers.orders import MoveRefused, TransitionError, transition
 from handlers.ports import Clock
 from handlers.replies import toast
 
@@ -105,12 +106,16 @@ async def on_button(event: ButtonPressed, tok: ActionToken, ctx: ChatContext) ->
         if nxt is None or nxt == Stage.CANCELLED:
             await toast(channel, event.callback_id, t("toast.advance_failed", lang, stage=label(stage, lang)), alert=True)
             return
-        deadline = ctx.deadlines.deadline_for(view.order, nxt, now)
-        move = StageMove(view.order.id, stage, nxt, actor=user.name, reason="advanced from stall alert",
-                         deadline=deadline)
-        if not await ctx.repo.move_stage(move, now=now):
-            await toast(channel, event.callback_id, t("toast.advance_failed", lang, stage=label(stage, lang)),
-                        alert=True)
+        try:  # the one move use case: the approval guard, deadline, snooze reset and audit are its business
+            await transition(ctx.repo, ctx.deadlines, str(view.order.id), nxt.value, "advanced from stall alert",
+                             user.name, now)
+        except MoveRefused as exc:
+            text = (t("toast.advance_failed", lang, stage=label(stage, lang)) if exc.code == "changed"
+                    else t(f"move.{exc.code}", lang))
+            await toast(channel, event.callback_id, text, alert=True)
+            return
+        except TransitionError:
+            await toast(channel, event.callback_id, t("toast.advance_failed", lang, stage=label(stage, lang)), alert=True)
             return
         status = t("stall.status_advanced", lang, who=user.name, stage=label(nxt, lang),
                    when=fmt_time(now, ctx.timezone))

@@ -43,7 +43,8 @@ from storage.models import (
     StallAckRow,
     UserRow,
 )
-from storage.orders_repo import order_from_row
+from storage.order_moves import apply_move
+from storage.orders_repo import SqlOrders, order_from_row
 
 ORDERS, APPROVALS, OUTBOX, REFS = OrderRow.__table__, ApprovalRow.__table__, OutboxRow.__table__, MessageRefRow.__table__
 USERS, IDENTITIES, AUDIT, TRANSITIONS = (UserRow.__table__, ChatIdentityRow.__table__, AuditRow.__table__,
@@ -91,11 +92,11 @@ def _phone_variants(phone: str) -> list[str]:
     return [phone, "+86" + phone, "86" + phone, "+86 " + phone, "+86-" + phone]
 
 
-class SqlChatRepo:
-    """Implements `handlers.chat_ports.ChatRepo`."""
+class SqlChatRepo(SqlOrders):
+    """Implements `handlers.chat_ports.ChatRepo` (its order reads and the one move are `SqlOrders`')."""
 
     def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+        super().__init__(engine)
 
     def _insert_ignore(self, table: Any, index: list[str]) -> Any:
         if self.engine.dialect.name == "postgresql":
@@ -307,7 +308,7 @@ class SqlChatRepo:
                     APPROVALS.c.id.in_(list(supersede_ids)), APPROVALS.c.status == "pending").values(
                     status="superseded", decided_by="system", decided_at=now, reason=f"order decided by {a.id}"))
             if move is not None:
-                await self._move(conn, move, now)
+                await apply_move(conn, move, now)  # the order moved meanwhile: the decision stands, no move
             await self._audit(conn, audit, now)
             await self._enqueue(conn, outbox, now)
         return True
@@ -450,30 +451,6 @@ class SqlChatRepo:
             await conn.execute(update(ORDERS).where(ORDERS.c.id == order_id).values(snoozed_until=until))
             await self._audit(conn, AuditEntry(actor, "stall.snoozed", f"order:{order_id}",
                                                {"until": until.isoformat()}), now)
-
-    async def move_stage(self, move: StageMove, *, now: datetime) -> bool:
-        async with self.engine.begin() as conn:
-            if not await self._move(conn, move, now):
-                return False
-            await self._audit(conn, AuditEntry(move.actor, "order.moved", f"order:{move.order_id}",
-                                               {"from": move.from_stage.value, "to": move.to_stage.value,
-                                                "reason": move.reason}), now)
-        return True
-
-    async def _move(self, conn: AsyncConnection, move: StageMove, now: datetime) -> bool:
-        values: dict[str, Any] = {"stage": move.to_stage.value, "stage_entered_at": now,
-                                  "stage_deadline": move.deadline, "updated_at": now, "snoozed_until": None}
-        if move.to_stage is Stage.COMPLETED:
-            values["completed_at"] = now
-        res = await conn.execute(update(ORDERS).where(
-            ORDERS.c.id == move.order_id, ORDERS.c.stage == move.from_stage.value).values(**values))
-        if res.rowcount != 1:
-            return False
-        await conn.execute(insert(TRANSITIONS).values(order_id=move.order_id, at=now,
-                                                      from_stage=move.from_stage.value,
-                                                      to_stage=move.to_stage.value, actor=move.actor,
-                                                      reason=move.reason))
-        return True
 
     # --- audit ----------------------------------------------------------------------------------------------------
 

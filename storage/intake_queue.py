@@ -25,7 +25,7 @@ _PROMOTE_DUE = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 for _, member in ipairs(due) do
   local e = cjson.decode(member)
-  redis.call('XADD', KEYS[2], '*', 'c', e.c, 'b', e.b, 'a', tostring(e.a), 't', tostring(e.t))
+  redis.call('XADD', KEYS[2], '*', 'c', e.c, 'b', e.b, 'a', tostring(e.a), 't', tostring(e.t), 'r', e.r or 'system')
   redis.call('ZREM', KEYS[1], member)
 end
 return #due
@@ -65,7 +65,7 @@ class RedisIntakeQueue:
     ) -> None:
         self.redis = redis
         self.stream, self.group, self.retry_key, self.dead_stream = stream, group, retry_key, dead_stream
-        self._buffer: list[tuple[str, Sequence[bytes], int, asyncio.Future[None]]] = []
+        self._buffer: list[tuple[str, Sequence[bytes], int, asyncio.Future[None], str]] = []
         self._flushing = False
         self._promote = redis.register_script(_PROMOTE_DUE)
         self._ack_delete = redis.register_script(_ACK_DELETE)
@@ -73,10 +73,13 @@ class RedisIntakeQueue:
 
     # --- producer side --------------------------------------------------------------------------------------------
 
-    async def enqueue(self, channel: str, bodies: Sequence[bytes]) -> None:
-        """Durable once this returns. Concurrent callers share one pipelined round trip (coalesced XADDs)."""
+    async def enqueue(self, channel: str, bodies: Sequence[bytes], requested_by: str = "system") -> None:
+        """Durable once this returns. Concurrent callers share one pipelined round trip (coalesced XADDs).
+
+        `requested_by`: who caused these orders (`user:<id>` for an import by a staff user); their approval
+        requests name them, so four-eyes holds them to it. A plain webhook is `system` (not stored: the default)."""
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._buffer.append((channel, bodies, int(time.time() * 1000), fut))
+        self._buffer.append((channel, bodies, int(time.time() * 1000), fut, requested_by))
         if not self._flushing:
             self._flushing = True
             asyncio.get_running_loop().create_task(self._flush())
@@ -87,17 +90,20 @@ class RedisIntakeQueue:
             while self._buffer:
                 batch, self._buffer = self._buffer, []
                 pipe = self.redis.pipeline(transaction=False)
-                for channel, bodies, received_ms, _ in batch:
+                for channel, bodies, received_ms, _, by in batch:
+                    fields: dict[str, Any] = {"c": channel, "b": b"", "t": received_ms}
+                    if by != "system":
+                        fields["r"] = by
                     for body in bodies:
-                        pipe.xadd(self.stream, {"c": channel, "b": body, "t": received_ms})
+                        pipe.xadd(self.stream, {**fields, "b": body})
                 try:
                     await pipe.execute()
                 except Exception as exc:  # every waiter learns it; they answer 503 and the sender retries
-                    for *_, fut in batch:
+                    for *_, fut, _ in batch:
                         if not fut.done():
                             fut.set_exception(exc)
                 else:
-                    for *_, fut in batch:
+                    for *_, fut, _ in batch:
                         if not fut.done():
                             fut.set_result(None)
         finally:
@@ -140,7 +146,7 @@ class RedisIntakeQueue:
     async def retry_later(self, entry: IntakeEntry, due_unix: float) -> None:
         member = orjson.dumps(
             {"id": entry.id, "c": entry.channel, "b": entry.body.decode(), "a": entry.attempts + 1,
-             "t": entry.received_ms}
+             "t": entry.received_ms, "r": entry.requested_by}
         )
         pipe = self.redis.pipeline(transaction=True)
         pipe.zadd(self.retry_key, {member: due_unix})
@@ -155,7 +161,8 @@ class RedisIntakeQueue:
         pipe = self.redis.pipeline(transaction=True)
         pipe.xadd(
             self.dead_stream,
-            {"c": entry.channel, "b": entry.body, "a": entry.attempts + 1, "e": error[:2000], "id": entry.id},
+            {"c": entry.channel, "b": entry.body, "a": entry.attempts + 1, "e": error[:2000], "id": entry.id,
+             "r": entry.requested_by},
         )
         pipe.xack(self.stream, self.group, entry.id)
         pipe.xdel(self.stream, entry.id)
@@ -200,7 +207,8 @@ class RedisIntakeQueue:
                 break
             pipe = self.redis.pipeline(transaction=True)
             for eid, f in rows:
-                pipe.xadd(self.stream, {"c": f[b"c"], "b": f[b"b"], "t": int(time.time() * 1000)})
+                pipe.xadd(self.stream, {"c": f[b"c"], "b": f[b"b"], "t": int(time.time() * 1000),
+                                        "r": f.get(b"r", b"system")})
                 pipe.xdel(self.dead_stream, eid)
             await pipe.execute()
             moved += len(rows)
@@ -218,4 +226,5 @@ def _entry(eid: Any, fields: dict[bytes, bytes]) -> IntakeEntry:
         body=fields[b"b"],
         attempts=int(fields.get(b"a", b"0")),
         received_ms=int(fields.get(b"t", b"0")),
+        requested_by=fields[b"r"].decode() if b"r" in fields else "system",
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -18,8 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from engine.stages import Stage
 from handlers.intake import ExistingOrder, OrderKey, OrderPlan
+from handlers.orders import Move
 from handlers.ports import StoreUnavailable
 from storage.models import ApprovalRow, OrderRow, OutboxRow, StageTransitionRow
+from storage.order_moves import apply_move
 
 ORDERS = OrderRow.__table__
 TRANSITIONS = StageTransitionRow.__table__
@@ -72,6 +75,16 @@ def order_row(plan: OrderPlan) -> dict[str, Any]:
     }
 
 
+def first_levels(rows: list[Any]) -> list[Any]:
+    """Levels run in order: only the lowest level of each (order, kind) gets its card now; the next one's card goes
+    out when this one is approved (handlers.approvals.record_decision)."""
+    lowest: dict[tuple[int, str], int] = {}
+    for r in rows:
+        k = (r.order_id, r.kind)
+        lowest[k] = min(lowest.get(k, r.level), r.level)
+    return [r for r in rows if r.level == lowest[(r.order_id, r.kind)]]
+
+
 class SqlIntakeUnit:
     def __init__(self, conn: AsyncConnection, now: datetime) -> None:
         self.conn, self.now = conn, now
@@ -111,11 +124,22 @@ class SqlIntakeUnit:
         return set(ids)
 
     async def apply_update(self, plan: OrderPlan, supersede_pending: bool) -> None:
+        """The changed content; the stage of the stored order is never written here but by the one move
+        (storage.order_moves.apply_move, compare-and-set), so a person's move meanwhile is never undone."""
         assert plan.existing_id is not None
         values = order_values(plan, self.now)
-        for k in ("channel", "external_id", "received_at"):
+        for k in ("channel", "external_id", "received_at", "stage", "stage_entered_at", "stage_deadline"):
             values.pop(k)
         await self.conn.execute(update(ORDERS).where(ORDERS.c.id == plan.existing_id).values(**values))
+        moves = [t for t in plan.transitions if t.from_stage is not None]
+        for t in moves:  # the auto-confirmation of a changed order that no longer needs approval
+            await apply_move(self.conn, Move(plan.existing_id, t.from_stage, t.to_stage, t.actor, t.reason,
+                                             plan.stage_deadline), self.now)
+        if not moves:  # the deadline of the stage it was planned for, if it is still there
+            await self.conn.execute(update(ORDERS).where(
+                ORDERS.c.id == plan.existing_id, ORDERS.c.stage == plan.stage.value).values(
+                stage_deadline=plan.stage_deadline))
+        plan = replace(plan, transitions=[t for t in plan.transitions if t.from_stage is None])
         if supersede_pending:
             # The old cards' buttons stop working: their approval rows are no longer pending, and every copy of
             # each old card is edited to say so (the notifier's approval_outcome job).
@@ -144,16 +168,17 @@ class SqlIntakeUnit:
         approvals = [
             {"order_id": ids[p.key], "kind": a.need.kind, "level": a.need.level, "required_role": a.need.role,
              "region": a.need.region, "amount": p.data.amount, "order_version": p.payload_hash,
-             "rule_id": a.need.rule_id, "status": "pending", "requested_by": "system", "requested_at": self.now,
+             "rule_id": a.need.rule_id, "status": "pending", "requested_by": p.requested_by, "requested_at": self.now,
              "escalate_at": a.escalate_at, "escalation_level": 0, "reason": ""}
             for p in plans for a in p.approvals
         ]
         if not approvals:
             return
         stmt = self._insert(APPROVALS).returning(
-            APPROVALS.c.id, APPROVALS.c.order_id, APPROVALS.c.required_role, APPROVALS.c.region
+            APPROVALS.c.id, APPROVALS.c.order_id, APPROVALS.c.required_role, APPROVALS.c.region, APPROVALS.c.kind,
+            APPROVALS.c.level,
         )
-        rows = (await self.conn.execute(stmt, approvals)).all()
+        rows = first_levels((await self.conn.execute(stmt, approvals)).all())
         await self.conn.execute(
             OUTBOX.insert(),
             [{"dedup_key": f"approval:{r.id}", "kind": "approval_request", "created_at": self.now, "due_at": self.now,

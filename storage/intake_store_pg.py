@@ -179,7 +179,9 @@ def records_insert(table: Table, rows: Sequence[dict[str, Any]], suffix: str = "
 _OUTBOX_FOR_APPROVALS = (
     f"INSERT INTO {OUTBOX.name} (dedup_key, kind, created_at, due_at, recipient_role, recipient_region, payload, "
     "status, attempts) SELECT 'approval:' || a.id, 'approval_request', ${now}::timestamp, ${now}::timestamp, "
-    "a.required_role, a.region, json_build_object('approval_id', a.id, 'order_id', a.order_id), 'pending', 0 FROM a"
+    "a.required_role, a.region, json_build_object('approval_id', a.id, 'order_id', a.order_id), 'pending', 0 FROM a "
+    # levels run in order: only the lowest level of each (order, kind) is sent now (storage.intake_store.first_levels)
+    "WHERE a.level = (SELECT min(b.level) FROM a b WHERE b.order_id = a.order_id AND b.kind = a.kind)"
 )
 
 
@@ -229,7 +231,7 @@ class PgIntakeUnit(SqlIntakeUnit):
             ctes.append(f"t AS ({t.sql})")
             params += t.params(transitions)
         if approvals:
-            a = records_insert(APPROVALS, approvals, "RETURNING id, order_id, required_role, region",
+            a = records_insert(APPROVALS, approvals, "RETURNING id, order_id, required_role, region, kind, level",
                               start=len(params) + 1, via_orders=True)
             params += a.params(approvals)
             ctes += [f"a AS ({a.sql})", "x AS (" + _OUTBOX_FOR_APPROVALS.replace("{now}", str(len(params) + 1)) + ")"]
@@ -249,7 +251,7 @@ class PgIntakeUnit(SqlIntakeUnit):
             await self._run(stmt.sql, stmt.params(transitions))
         approvals = [{"order_id": ids[p.key], **_approval(p, a, self.now)} for p in plans for a in p.approvals]
         if approvals:
-            stmt = records_insert(APPROVALS, approvals, "RETURNING id, order_id, required_role, region")
+            stmt = records_insert(APPROVALS, approvals, "RETURNING id, order_id, required_role, region, kind, level")
             params = stmt.params(approvals)
             outbox = _OUTBOX_FOR_APPROVALS.replace("{now}", str(len(params) + 1))
             await self._run(f"WITH a AS ({stmt.sql}) {outbox}", (*params, _naive_utc(self.now)))
@@ -258,7 +260,7 @@ class PgIntakeUnit(SqlIntakeUnit):
 def _approval(p: OrderPlan, a: PlannedApproval, now: datetime) -> dict[str, Any]:
     return {"kind": a.need.kind, "level": a.need.level, "required_role": a.need.role, "region": a.need.region,
             "amount": p.data.amount, "order_version": p.payload_hash, "rule_id": a.need.rule_id,
-            "status": "pending", "requested_by": "system", "requested_at": now,
+            "status": "pending", "requested_by": p.requested_by, "requested_at": now,
             "escalate_at": a.escalate_at, "escalation_level": 0, "reason": ""}
 
 

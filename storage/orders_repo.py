@@ -8,10 +8,12 @@ from typing import Any
 from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from engine.approvals import gates_confirmation
 from engine.order import Customer, Item, Order, OrderData, Transition
 from engine.stages import Stage
 from handlers.orders import Move, OrderDetail, OrderQuery
 from storage.models import ApprovalRow, ExceptionNoteRow, OrderRow, StageTransitionRow
+from storage.order_moves import apply_move
 
 ORDERS, TRANSITIONS, APPROVALS, NOTES = (OrderRow.__table__, StageTransitionRow.__table__, ApprovalRow.__table__,
                                          ExceptionNoteRow.__table__)
@@ -73,18 +75,20 @@ class SqlOrders:
                     for n in (await conn.execute(
                         select(NOTES).where(NOTES.c.order_id == row.id).order_by(NOTES.c.id))).all()
                 ]
-            pending = (await conn.execute(select(func.count()).select_from(APPROVALS).where(
-                APPROVALS.c.order_id == row.id, APPROVALS.c.status == "pending"))).scalar_one()
-        return self._detail(row, history, pending, notes)
+            kinds = (await conn.execute(select(APPROVALS.c.kind).where(
+                APPROVALS.c.order_id == row.id, APPROVALS.c.status == "pending"))).scalars().all()
+        confirmations = sum(1 for k in kinds if gates_confirmation(k))
+        return self._detail(row, history, len(kinds), notes, confirmations)
 
     @staticmethod
     def _detail(row: Any, history: list[Transition], pending: int = 0,
-                notes: list[dict[str, Any]] | None = None) -> OrderDetail:
+                notes: list[dict[str, Any]] | None = None, confirmations: int = 0) -> OrderDetail:
         return OrderDetail(
             order=order_from_row(row, history), payload_hash=row.payload_hash, received_at=row.received_at,
             updated_at=row.updated_at, production_base=row.production_base, work_order_no=row.work_order_no,
             tracking=row.tracking, flagged=row.flagged, decisions=row.decisions, rules_version=row.rules_version,
-            completed_at=row.completed_at, pending_approvals=pending, notes=notes or [],
+            completed_at=row.completed_at, pending_approvals=pending, pending_confirmations=confirmations,
+            owner_user_id=row.owner_user_id, notes=notes or [],
         )
 
     async def list(self, query: OrderQuery) -> tuple[int, list[OrderDetail]]:
@@ -107,21 +111,8 @@ class SqlOrders:
         return total, [self._detail(r, []) for r in rows]
 
     async def move(self, move: Move, now: datetime) -> bool:
-        values: dict[str, Any] = {"stage": move.to_stage.value, "stage_entered_at": now,
-                                  "stage_deadline": move.deadline, "updated_at": now}
-        if move.to_stage is Stage.COMPLETED:
-            values["completed_at"] = now
-        if move.manual:
-            values["manual_intervention"] = True
         async with self.engine.begin() as conn:
-            res = await conn.execute(update(ORDERS).where(
-                ORDERS.c.id == move.order_id, ORDERS.c.stage == move.from_stage.value).values(**values))
-            if res.rowcount != 1:
-                return False
-            await conn.execute(insert(TRANSITIONS).values(
-                order_id=move.order_id, at=now, from_stage=move.from_stage.value, to_stage=move.to_stage.value,
-                actor=move.actor, reason=move.reason))
-        return True
+            return await apply_move(conn, move, now)
 
     async def add_note(self, order_id: int, text: str, author: str, category: str | None, score: float | None,
                        now: datetime) -> int:

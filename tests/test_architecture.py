@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -35,3 +36,112 @@ def test_engine_reads_no_clock_and_does_no_io() -> None:
                                                   "socket", "requests", "asyncio"}:
                     offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {mod}")
     assert not offenders, offenders
+
+
+# --- one way to move an order ----------------------------------------------------------------------------------------
+# `storage/order_moves.apply_move` is the one function that writes the stage of a stored order (compare-and-set).
+# Intake's INSERT of a new order sets its first stage (creation, not a move) and is allowed; its update of a changed
+# order writes the content only and moves the order through apply_move. Every other UPDATE of `orders` must leave
+# `stage` and `stage_entered_at` alone.
+
+MOVE_OWNER = Path("storage/order_moves.py")
+STAGE_COLUMNS = {"stage", "stage_entered_at"}
+ORDER_TABLES = {"ORDERS", "OrderRow.__table__", "OrderRow"}
+_RAW_SQL_MOVE = re.compile(r"UPDATE\s+orders\b[^;]*\bSET\b[^;]*\bstage\s*=", re.IGNORECASE | re.DOTALL)
+
+
+def _updates_orders(call: ast.Call) -> bool:
+    """`update(ORDERS)...values(...)`: the chain under `.values` starts at update() of the orders table."""
+    node: ast.AST = call.func
+    while isinstance(node, (ast.Attribute, ast.Call)):
+        if isinstance(node, ast.Call):
+            if ast.unparse(node.func) in {"update", "sa.update", "sqlalchemy.update"} and node.args:
+                return ast.unparse(node.args[0]) in ORDER_TABLES
+            if isinstance(node.func, ast.Attribute) and node.func.attr == "update" and \
+                    ast.unparse(node.func.value) in ORDER_TABLES:
+                return True
+            node = node.func
+        else:
+            node = node.value
+    return False
+
+
+def _dict_keys(node: ast.AST) -> set[str]:
+    return {k.value for k in getattr(node, "keys", []) if isinstance(k, ast.Constant) and isinstance(k.value, str)}
+
+
+def _stripped(func: ast.AST, name: str) -> bool:
+    """`for k in (..., "stage", "stage_entered_at", ...): name.pop(k)` removes the stage columns from `name`."""
+    for loop in ast.walk(func):
+        if isinstance(loop, ast.For) and isinstance(loop.iter, (ast.Tuple, ast.List)):
+            consts = {e.value for e in loop.iter.elts if isinstance(e, ast.Constant)}
+            pops = any(isinstance(c, ast.Call) and ast.unparse(c.func) == f"{name}.pop" for c in ast.walk(loop))
+            if pops and STAGE_COLUMNS <= consts:
+                return True
+    return False
+
+
+def stage_writes(source: str, filename: str) -> list[str]:
+    """Every place in `source` that may write the stage of an existing order."""
+    found = []
+    tree = ast.parse(source)
+    funcs = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))] or [tree]
+    for func in funcs:
+        assigned = {t.id: n.value for n in ast.walk(func) if isinstance(n, ast.Assign)
+                    for t in n.targets if isinstance(t, ast.Name)}
+        subscripted = {n.value.id for n in ast.walk(func) if isinstance(n, ast.Subscript)
+                       and isinstance(n.value, ast.Name) and isinstance(n.slice, ast.Constant)
+                       and n.slice.value in STAGE_COLUMNS and isinstance(n.ctx, ast.Store)}
+        for call in ast.walk(func):
+            if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+                    and call.func.attr == "values" and _updates_orders(call)):
+                continue
+            where = f"{filename}:{call.lineno}"
+            for kw in call.keywords:
+                if kw.arg in STAGE_COLUMNS:
+                    found.append(f"{where} sets {kw.arg}=")
+                elif kw.arg is None:  # **mapping
+                    name = ast.unparse(kw.value)
+                    origin = assigned.get(name)
+                    if name in subscripted:
+                        found.append(f"{where} sets {name}['stage']")
+                    elif isinstance(origin, ast.Dict):
+                        if _dict_keys(origin) & STAGE_COLUMNS:
+                            found.append(f"{where} **{name} holds the stage")
+                    elif not _stripped(func, name):
+                        found.append(f"{where} **{name} may hold the stage")
+            for arg in call.args:
+                if _dict_keys(arg) & STAGE_COLUMNS or not isinstance(arg, ast.Dict):
+                    found.append(f"{where} positional values")
+    for m in _RAW_SQL_MOVE.finditer(source):
+        found.append(f"{filename}:{source[:m.start()].count(chr(10)) + 1} raw SQL sets stage")
+    return found
+
+
+def test_only_the_move_function_writes_the_stage_of_a_stored_order() -> None:
+    offenders = []
+    for top in ("storage", "handlers", "bot", "webhooks", "engine"):
+        for path in (ROOT / top).rglob("*.py"):
+            rel = path.relative_to(ROOT)
+            if rel == MOVE_OWNER or "migrations" in rel.parts:
+                continue
+            offenders += stage_writes(path.read_text(encoding="utf-8"), str(rel))
+    assert not offenders, offenders
+    assert stage_writes((ROOT / MOVE_OWNER).read_text(encoding="utf-8"), str(MOVE_OWNER))  # the scan sees the one
+
+
+def test_the_stage_scan_catches_every_form_of_a_second_move() -> None:
+    bad = {
+        "kw": "async def f(c):\n    await c.execute(update(ORDERS).where(ORDERS.c.id == 1).values(stage='designing'))\n",
+        "dict": "async def f(c):\n    v = {'stage': 'x', 'updated_at': 1}\n    await c.execute(update(ORDERS).values(**v))\n",
+        "subscript": "async def f(c, v):\n    v['stage'] = 'x'\n    await c.execute(update(ORDERS).values(**v))\n",
+        "opaque": "async def f(c, p):\n    v = order_values(p)\n    await c.execute(update(ORDERS).values(**v))\n",
+        "table_method": "async def f(c):\n    await c.execute(ORDERS.update().values(stage='x'))\n",
+        "raw": "Q = 'UPDATE orders SET stage = $1 WHERE id = $2'\n",
+    }
+    for name, src in bad.items():
+        assert stage_writes(src, name), name
+    ok = ("async def f(c, p):\n    v = order_values(p)\n    for k in ('stage', 'stage_entered_at', 'x'):\n"
+          "        v.pop(k)\n    await c.execute(update(ORDERS).values(**v))\n"
+          "    await c.execute(update(ORDERS).values(snoozed_until=None))\n")
+    assert stage_writes(ok, "ok") == []

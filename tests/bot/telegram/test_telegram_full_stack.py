@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from itertools import count
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.asgi import create_asgi_app
@@ -25,6 +26,7 @@ from bot.settings import Settings
 from bot.telegram.runner import SECRET_HEADER, UpdateConsumer
 from bot.telegram.service import webhook_secret
 from bot.wiring import Runtime
+from handlers.stalls import scan_stalls
 from storage.models import ApprovalRow, AuditRow, OrderRow
 from tests.conftest import SECRETS
 from tests.factories import order_json, signed
@@ -171,3 +173,36 @@ async def test_forged_token_changes_nothing_and_says_why(stack: Stack, db: Async
     assert order.stage == "pending_confirm"
     assert stack.api.ok_calls("answerCallbackQuery")[-1]["text"] == "无效的按钮（签名不符）"  # says why
     assert stack.api.ok_calls("editMessageText") == []
+
+
+def _button(card: dict[str, Any], text: str) -> str:
+    return next(b["callback_data"] for row in card["reply_markup"]["inline_keyboard"] for b in row if b["text"] == text)
+
+
+async def test_advance_on_a_stall_card_never_bypasses_the_pending_approval(stack: Stack, db: AsyncEngine) -> None:
+    """Issue 8 #1: an 8,000 order stalls in pending_confirm; Advance on the stall card is refused with the reason,
+    the order stays, and the approval still decides it."""
+    await stack.post_order(40, "8000.00", "广州")
+    [approval_card] = stack.cards()
+    order = await _row(db, OrderRow, OrderRow.external_id == "G00000040")
+    async with db.begin() as conn:  # its confirmation deadline passed an hour ago
+        await conn.execute(update(OrderRow.__table__).where(OrderRow.__table__.c.id == order.id).values(
+            stage_deadline=stack.runtime.clock.now() - timedelta(hours=1)))
+    assert await scan_stalls(stack.chat.core.repo, stack.runtime.clock)
+    await stack.chat.core.notifier.run_once()
+    stall_card = next(c for c in stack.cards() if c["message_id"] != approval_card["message_id"])
+    assert stall_card["chat_id"] == "202"
+
+    await stack.press(202, stall_card, data=_button(stall_card, "推进阶段"))
+    assert await stack.consumer().drain() == 1
+    toast = stack.api.ok_calls("answerCallbackQuery")[-1]
+    assert toast["text"] == "无法推进：订单正在等待审批，只能由审批决定" and toast["show_alert"] == "true"
+    order = await _row(db, OrderRow, OrderRow.id == order.id)
+    assert order.stage == "pending_confirm"
+    assert (await _row(db, ApprovalRow, ApprovalRow.order_id == order.id)).status == "pending"
+
+    await stack.press(202, approval_card)  # the approval still decides it
+    assert await stack.consumer().drain() == 1
+    order = await _row(db, OrderRow, OrderRow.id == order.id)
+    assert order.stage == "designing"
+    assert (await _row(db, ApprovalRow, ApprovalRow.order_id == order.id)).status == "approved"

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from wechatpy.enterprise.crypto import WeChatCrypto
 
@@ -27,6 +27,7 @@ from bot.chat_runtime import WORKER, ChatRuntime
 from bot.inbound.consumer import InboundConsumer
 from bot.settings import Settings
 from bot.wiring import Runtime
+from handlers.stalls import scan_stalls
 from storage.chat_repo import SqlChatRepo
 from storage.models import ApprovalRow, ChatIdentityRow, OrderRow
 from tests.bot.wecom.test_wecom_callback import AES_KEY, TOKEN, click_xml, encrypted, message_xml
@@ -218,3 +219,32 @@ async def test_a_worker_process_consumes_wecom_callbacks(stack: Stack) -> None:
         await asyncio.sleep(0.05)
     stop.set()
     assert "/order" in stack.texts("nan1")[0]
+
+
+async def test_advance_on_a_stall_card_never_bypasses_the_pending_approval(stack: Stack, db: AsyncEngine) -> None:
+    """Issue 8 #1 on WeCom: Advance on the stall card of an 8,000 order waiting for approval is refused with the
+    reason, the order stays, and the approval still decides it."""
+    await stack.post_order(40, "8000.00", "广州")
+    [approval_card] = stack.cards()
+    order = await _row(db, OrderRow, OrderRow.external_id == "G00000040")
+    async with db.begin() as conn:  # its confirmation deadline passed an hour ago
+        await conn.execute(update(OrderRow.__table__).where(OrderRow.__table__.c.id == order.id).values(
+            stage_deadline=stack.runtime.clock.now() - timedelta(hours=1)))
+    assert await scan_stalls(stack.chat.core.repo, stack.runtime.clock)
+    await stack.chat.core.notifier.run_once()
+    stall_card = next(c for c in stack.cards() if c["task_id"] != approval_card["task_id"])
+    assert stall_card["touser"] == "nan1"
+    advance = next(b["key"] for b in stall_card["button_list"] if b["text"] == "推进阶段")
+
+    await stack.click("nan1", stall_card, key=advance)
+    assert await stack.drain() == 1
+    assert stack.texts("nan1")[-1] == "无法推进：订单正在等待审批，只能由审批决定"
+    order = await _row(db, OrderRow, OrderRow.id == order.id)
+    assert order.stage == "pending_confirm"
+    assert (await _row(db, ApprovalRow, ApprovalRow.order_id == order.id)).status == "pending"
+
+    await stack.click("nan1", approval_card)  # the approval still decides it
+    assert await stack.drain() == 1
+    order = await _row(db, OrderRow, OrderRow.id == order.id)
+    assert order.stage == "designing"
+    assert (await _row(db, ApprovalRow, ApprovalRow.order_id == order.id)).status == "approved"

@@ -1,0 +1,66 @@
+"""The one place the stage of a stored order is written (tests/test_architecture.py holds every other module to it).
+
+`apply_move` is a compare-and-set on the current stage, inside the caller's transaction, so a decision and its move,
+or an intake update and its auto-confirmation, commit together or not at all. Intake's INSERT of a new order sets
+its first stage; that is creation, not a move.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from engine.stages import Stage
+from handlers.orders import Move
+from storage.models import ApprovalRow, AuditRow, OrderRow, OutboxRow, StageTransitionRow
+
+ORDERS, TRANSITIONS, AUDIT = OrderRow.__table__, StageTransitionRow.__table__, AuditRow.__table__
+APPROVALS, OUTBOX = ApprovalRow.__table__, OutboxRow.__table__
+
+
+def _insert_ignore(conn: AsyncConnection) -> Any:
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
+
+
+async def apply_move(conn: AsyncConnection, move: Move, now: datetime) -> bool:
+    """Apply a planned move (handlers.orders.plan_move); False if the order is no longer in `move.from_stage`.
+
+    Writes the stage, its entry time and deadline, clears the snooze, sets `completed_at` on completion and the
+    manual-intervention flag; records the transition and an audit entry. A cancelled order's pending approvals are
+    closed (superseded) and every copy of their cards is edited by the notifier's `approval_outcome` job.
+    """
+    values: dict[str, Any] = {"stage": move.to_stage.value, "stage_entered_at": now, "stage_deadline": move.deadline,
+                              "updated_at": now, "snoozed_until": None}
+    if move.to_stage is Stage.COMPLETED:
+        values["completed_at"] = now
+    if move.manual:
+        values["manual_intervention"] = True
+    res = await conn.execute(update(ORDERS).where(
+        ORDERS.c.id == move.order_id, ORDERS.c.stage == move.from_stage.value).values(**values))
+    if res.rowcount != 1:
+        return False
+    await conn.execute(insert(TRANSITIONS).values(
+        order_id=move.order_id, at=now, from_stage=move.from_stage.value, to_stage=move.to_stage.value,
+        actor=move.actor, reason=move.reason))
+    await conn.execute(insert(AUDIT).values(
+        at=now, actor=move.actor, action="order.moved", subject=f"order:{move.order_id}",
+        detail={"from": move.from_stage.value, "to": move.to_stage.value, "reason": move.reason}))
+    if move.to_stage is Stage.CANCELLED:
+        closed = (await conn.execute(
+            update(APPROVALS).where(APPROVALS.c.order_id == move.order_id, APPROVALS.c.status == "pending")
+            .values(status="superseded", decided_by="system", decided_at=now, reason="order cancelled")
+            .returning(APPROVALS.c.id))).scalars().all()
+        if closed:
+            await conn.execute(_insert_ignore(conn)(OUTBOX).on_conflict_do_nothing(index_elements=["dedup_key"]), [
+                {"dedup_key": f"approval_outcome:{i}", "kind": "approval_outcome", "created_at": now, "due_at": now,
+                 "payload": {"approval_id": i}, "status": "pending", "attempts": 0} for i in closed])
+    return True
