@@ -87,17 +87,21 @@ class World:
         return int(res.inserted_primary_key[0])
 
     async def approval(self, order_id: int, *, role: str = "manager", region: str | None = "华东",
-                       requested_by: str = "system", escalate_after: timedelta | None = timedelta(hours=4)) -> int:
-        """An approval request and its outbox row, exactly as the intake worker writes them."""
+                       requested_by: str = "system", escalate_after: timedelta | None = timedelta(hours=4),
+                       kind: str = "order", level: int = 1, card: bool | None = None) -> int:
+        """An approval request and its outbox row, exactly as the intake worker writes them (a level above the
+        first gets no card until the level below is approved, unless `card` says otherwise)."""
         now = self.clock.now()
         async with self.engine.begin() as conn:
             order = (await conn.execute(select(OrderRow.__table__).where(OrderRow.__table__.c.id == order_id))).one()
             res = await conn.execute(insert(ApprovalRow.__table__).values(
-                order_id=order_id, kind="order", level=1, required_role=role, region=region, amount=order.amount,
+                order_id=order_id, kind=kind, level=level, required_role=role, region=region, amount=order.amount,
                 order_version=order.payload_hash, rule_id="order-over-5000", status="pending",
                 requested_by=requested_by, requested_at=now,
                 escalate_at=now + escalate_after if escalate_after else None, escalation_level=0, reason=""))
             aid = int(res.inserted_primary_key[0])
+            if not (card if card is not None else level == 1):
+                return aid
             await conn.execute(insert(OutboxRow.__table__).values(
                 dedup_key=f"approval:{aid}", kind="approval_request", created_at=now, due_at=now,
                 recipient_role=role, recipient_region=region, payload={"approval_id": aid, "order_id": order_id},
