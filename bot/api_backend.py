@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from engine.approvals import Approval, Verdict
 from engine.kpi import Kpis, compute_kpis
 from engine.rules import RuleSet
-from handlers.chat_ports import OutboxStore
+from handlers.approvals import Deciders, decide
+from handlers.chat_ports import ChatRepo, OutboxDelivery, OutboxStore, UserInfo
 from handlers.notes import TrendNotes, record_note
 from handlers.orders import OrderDetail
 from handlers.ports import Clock
@@ -28,6 +30,8 @@ class SqlApiBackend:
     trend_notes: TrendNotes
     outbox: OutboxStore
     language: str = "zh"
+    chat: ChatRepo | None = None  # approvals are decided over the chat core's repository (the same use case)
+    delivery: OutboxDelivery | None = None  # None: the notifier's sweep edits the cards (approval_outcome rows)
 
     def rules(self) -> RuleSet:
         return self.current_rules()
@@ -48,3 +52,18 @@ class SqlApiBackend:
 
     async def kpis(self, since: datetime, until: datetime) -> Kpis:
         return compute_kpis(await self.reports.kpi_inputs(since, until))
+
+    async def decide(self, approval_id: int, user: Any, verdict: Verdict, reason: str) -> dict[str, Any]:
+        """The chat button's decide use case, as the bearer's own user; raises handlers.approvals.DecisionRefused."""
+        assert self.chat is not None, "the API backend is wired without the chat repository"
+        actor = UserInfo(user.id, user.name, user.role, tuple(user.regions))
+        decided = await decide(Deciders(self.chat, self.rules(), self.delivery), approval_id, actor, verdict, reason,
+                               self.clock.now())
+        return approval_json(decided)
+
+
+def approval_json(a: Approval) -> dict[str, Any]:
+    return {"id": a.id, "order_id": a.order_id, "kind": a.kind, "level": a.level, "required_role": a.required_role,
+            "region": a.region, "amount": str(a.amount), "status": a.status.value, "requested_by": a.requested_by,
+            "requested_at": a.requested_at, "decided_by": a.decided_by, "decided_at": a.decided_at,
+            "reason": a.reason, "rule_id": a.rule_id}

@@ -139,8 +139,9 @@ class Runtime:
             max_body_bytes=s.max_body_bytes,
             timezone=s.timezone,
         )
+        chat_repo = SqlChatRepo(self.db)
         api = SqlApiBackend(SqlOrders(self.db), self.users, SqlReports(self.db), self.clock, self.current_rules,
-                            SqlTrendNotes(self.db), SqlChatRepo(self.db), s.language)
+                            SqlTrendNotes(self.db), chat_repo, s.language, chat=chat_repo)
         return AppServices(config=config, intake=self.queue, adapters=self.adapters, queue_depth=self.queue.depth,
                            dead_letters=self.queue.dead_count, api=api, on_startup=[self.start_rules, self._start_api_heartbeat])
 

@@ -6,10 +6,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
+from engine.access import Viewer, may_act_on_order, sees_full_phone
+from engine.approvals import Refusal, Verdict
 from engine.stages import Stage, TransitionError, label
+from engine.text import mask_phone
+from handlers.approvals import DecisionRefused
 from handlers.orders import MoveRefused, OrderDetail, OrderNotFound, OrderQuery, transition
 from webhooks.errors import ApiError
 from webhooks.services import ApiBackend, Principal
@@ -38,10 +42,24 @@ Staff = Annotated[Principal, Depends(staff)]
 Api = Annotated[ApiBackend, Depends(backend)]
 
 
-def order_json(d: OrderDetail, language: str = "zh") -> dict[str, Any]:
+def viewer(user: Principal) -> Viewer:
+    return Viewer(user.id, user.role, tuple(user.regions))
+
+
+def require_act(user: Principal, d: OrderDetail) -> None:
+    """SPEC §5 on every write to an order: admins, the order's own-region managers, its owner."""
+    if not may_act_on_order(viewer(user), d.order.region, d.owner_user_id):
+        raise ApiError(403, "forbidden", f"a {user.role} of {', '.join(user.regions) or 'no region'} may not act on "
+                                         f"an order of {d.order.region or 'no region'}")
+
+
+def order_json(d: OrderDetail, language: str = "zh", user: Principal | None = None) -> dict[str, Any]:
+    """The order as the API shows it; the phone number in full only to those who act on the order."""
     o = d.order
     data = o.data.model_dump(mode="json")
     data.pop("channel", None)
+    if user is None or not sees_full_phone(viewer(user), o.region, d.owner_user_id):
+        data["customer"]["phone"] = mask_phone(data["customer"].get("phone"))
     return {
         "id": o.id, "key": o.key, "channel": o.channel, **data,
         "stage": o.stage.value, "stage_label": label(o.stage, language), "stage_entered_at": o.stage_entered_at,
@@ -61,7 +79,7 @@ async def get_order(ref: str, user: Staff, api: Api) -> dict[str, Any]:
     detail = await api.orders.get(ref)
     if detail is None:
         raise ApiError(404, "order_not_found", f"no order {ref!r}")
-    return order_json(detail, api.language)
+    return order_json(detail, api.language, user)
 
 
 @router.get("/orders")
@@ -80,7 +98,7 @@ async def list_orders(
     query = OrderQuery(stage=stage, city=city, min_amount=min_amount, priority=priority,
                        stalled_at=api.clock.now() if stalled else None, limit=limit, offset=offset)
     total, items = await api.orders.list(query)
-    return {"total": total, "limit": limit, "offset": offset, "items": [order_json(d, api.language) for d in items]}
+    return {"total": total, "limit": limit, "offset": offset, "items": [order_json(d, api.language, user) for d in items]}
 
 
 class TransitionBody(BaseModel):
@@ -90,7 +108,13 @@ class TransitionBody(BaseModel):
 
 @router.post("/orders/{ref}/transition")
 async def move_order(ref: str, body: TransitionBody, user: Staff, api: Api) -> dict[str, Any]:
-    """Forward one stage at a time, or to `cancelled`; anything else is refused naming the allowed stages."""
+    """Forward one stage at a time, or to `cancelled`; anything else is refused naming the allowed stages.
+
+    The one move use case (handlers.orders.transition), as the chat buttons and approval decisions use it."""
+    current = await api.orders.get(ref, with_history=False)
+    if current is None:
+        raise ApiError(404, "order_not_found", f"no order {ref!r}")
+    require_act(user, current)
     try:
         detail = await transition(api.orders, api.rules(), ref, body.to, body.reason, user.name, api.clock.now())
     except OrderNotFound:
@@ -99,8 +123,8 @@ async def move_order(ref: str, body: TransitionBody, user: Staff, api: Api) -> d
         raise ApiError(409, "invalid_transition", str(exc),
                        allowed=[s.value for s in exc.allowed]) from None
     except MoveRefused as exc:
-        raise ApiError(409, "transition_refused", str(exc)) from None
-    return order_json(detail, api.language)
+        raise ApiError(409, "transition_refused", str(exc), reason=exc.code) from None
+    return order_json(detail, api.language, user)
 
 
 class NoteBody(BaseModel):
@@ -113,6 +137,7 @@ async def add_note(ref: str, body: NoteBody, user: Staff, api: Api) -> dict[str,
     detail = await api.orders.get(ref, with_history=False)
     if detail is None:
         raise ApiError(404, "order_not_found", f"no order {ref!r}")
+    require_act(user, detail)
     return await api.add_note(detail, body.text, user.name)
 
 
@@ -121,6 +146,34 @@ async def list_approvals(user: Staff, api: Api, status: str = "pending",
                          limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
     items = await api.approvals(status, limit)
     return {"total": len(items), "items": items}
+
+
+class DecisionBody(BaseModel):
+    decision: Verdict
+    reason: str = Field(default="", max_length=500)
+
+
+_DECISION_ERRORS: dict[Refusal, tuple[int, str, str]] = {
+    Refusal.NOT_PERMITTED: (403, "not_allowed", "your role or region may not decide this approval"),
+    Refusal.OWN_REQUEST: (403, "not_allowed", "four eyes: you caused this request, someone else decides it"),
+    Refusal.LEVEL_PENDING: (403, "not_allowed", "an earlier level of this approval is not approved yet"),
+    Refusal.ALREADY_DECIDED: (409, "already_decided", "this approval was already decided"),
+    Refusal.SUPERSEDED: (409, "already_decided", "the order changed after the request; this request is void"),
+    Refusal.REASON_REQUIRED: (422, "reason_required", "a rejection needs a reason"),
+    Refusal.NOT_FOUND: (404, "approval_not_found", "no such approval"),
+}
+
+
+@router.post("/approvals/{approval_id}/decision")
+async def decide_approval(approval_id: Annotated[int, Path(ge=1, le=2**63 - 1)], body: DecisionBody, user: Staff,
+                          api: Api) -> dict[str, Any]:
+    """Approve or reject as the bearer's own user, with exactly the checks a button press gets (the same use
+    case); every copy of the card is then edited."""
+    try:
+        return await api.decide(approval_id, user, body.decision, body.reason)
+    except DecisionRefused as exc:
+        status, code, detail = _DECISION_ERRORS[exc.reason]
+        raise ApiError(status, code, detail) from None
 
 
 @router.get("/kpis")

@@ -45,6 +45,10 @@ class ApiBackend(Protocol):
 
     async def approvals(self, status: str, limit: int) -> list[dict[str, Any]]: ...
 
+    async def decide(self, approval_id: int, user: Principal, verdict: Any, reason: str) -> dict[str, Any]:
+        """handlers.approvals.decide as `user`; raises handlers.approvals.DecisionRefused."""
+        ...
+
     async def kpis(self, since: datetime, until: datetime) -> Kpis: ...
 
 
