@@ -66,9 +66,12 @@ class OrderNotFound(LookupError):
 class MoveRefused(ValueError):
     """A move the business forbids right now (not a stage-machine error): e.g. an approval is still pending.
 
-    `code` names the reason for chat text (`move.<code>` in engine.text) and API clients."""
+    `code` names the reason for chat text (`move.<code>` in engine.text) and API clients; `MoveRefused(detail)`
+    alone is a refusal without a code of its own ("refused")."""
 
-    def __init__(self, code: str, detail: str) -> None:
+    def __init__(self, code: str, detail: str | None = None) -> None:
+        if detail is None:
+            code, detail = "refused", code
         self.code = code
         super().__init__(detail)
 
