@@ -185,8 +185,9 @@ async def record_decision(deps: Deciders, decided: Decided, user: UserInfo, view
     audit = AuditEntry(user.name, f"approval.{approval.status.value}", f"order:{approval.order_id}",
                        {"approval_id": approval.id, "reason": approval.reason, "level": approval.level,
                         "kind": approval.kind})
+    reschedule = [(a.id, now + interval if (interval := machine.escalation_interval(a)) else None) for a in nxt]
     won = await deps.repo.apply_decision(decided, move=move, outbox=outbox, audit=audit, now=now,
-                                         supersede_ids=supersede_ids)
+                                         supersede_ids=supersede_ids, reschedule=reschedule)
     if won:
         await _deliver(deps, [o.dedup_key for o in outbox])
     return won

@@ -156,10 +156,12 @@ class ApprovalStore(Protocol):
         audit: AuditEntry,
         now: datetime,
         supersede_ids: Sequence[int] = (),
+        reschedule: Sequence[tuple[int, datetime | None]] = (),
     ) -> bool:
         """Compare-and-set: store only if the row still has `decided.expected_status`; all or nothing.
 
-        `supersede_ids` are other pending requests of the order that die with this decision (same transaction).
+        `supersede_ids` are other pending requests of the order that die with this decision (same transaction);
+        `reschedule` sets `escalate_at` of the next level's requests, whose cards go out with this decision.
         """
         ...
     async def apply_escalation(

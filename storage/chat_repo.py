@@ -295,7 +295,8 @@ class SqlChatRepo(SqlOrders):
         return [_approval(r) for r in rows]
 
     async def apply_decision(self, decided: Decided, *, move: StageMove | None, outbox: Sequence[NewOutbox],
-                             audit: AuditEntry, now: datetime, supersede_ids: Sequence[int] = ()) -> bool:
+                             audit: AuditEntry, now: datetime, supersede_ids: Sequence[int] = (),
+                             reschedule: Sequence[tuple[int, datetime | None]] = ()) -> bool:
         a = decided.approval
         async with self.engine.begin() as conn:
             res = await conn.execute(update(APPROVALS).where(
@@ -307,6 +308,9 @@ class SqlChatRepo(SqlOrders):
                 await conn.execute(update(APPROVALS).where(
                     APPROVALS.c.id.in_(list(supersede_ids)), APPROVALS.c.status == "pending").values(
                     status="superseded", decided_by="system", decided_at=now, reason=f"order decided by {a.id}"))
+            for approval_id, escalate_at in reschedule:  # a next level's clock starts when its card goes out
+                await conn.execute(update(APPROVALS).where(
+                    APPROVALS.c.id == approval_id, APPROVALS.c.status == "pending").values(escalate_at=escalate_at))
             if move is not None:
                 await apply_move(conn, move, now)  # the order moved meanwhile: the decision stands, no move
             await self._audit(conn, audit, now)

@@ -149,6 +149,14 @@ async def test_a_later_level_does_not_escalate_before_its_card_went_out(world: W
     assert await escalate_due(w.repo, w.clock) == 1  # level 1 only
     assert (await _row(w, APPROVALS, a2)).escalation_level == 0
 
+    # level 1 approved by the escalation's admin: level 2's card goes out and its clock starts now, not at intake
+    await w.user("管理员", "admin", [], tg="900")
+    a1 = (await w.repo.approvals_of_order(oid))[0]
+    await handle_event(_press("900", Action.APPROVE, await _row(w, APPROVALS, a1.id)), w.ctx)
+    assert (await _row(w, APPROVALS, a1.id)).status == "approved"
+    assert (await _row(w, APPROVALS, a2)).escalate_at == w.clock.now() + timedelta(hours=1)
+    assert await escalate_due(w.repo, w.clock) == 0
+
 
 # --- outcomes by kind ------------------------------------------------------------------------------------------------
 
