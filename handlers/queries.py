@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from rapidfuzz import fuzz
 
-from engine.approvals import may_decide
+from engine.approvals import earlier_levels_pending, may_decide
 from engine.stages import Stage, label
 from engine.text import fmt_money, role_name, t
 from engine.tokens import Action, ActionToken
@@ -155,7 +155,9 @@ async def _stalled(ctx: ChatContext, sender: Sender, staff: UserInfo, arg: str) 
 
 async def _pending(ctx: ChatContext, sender: Sender, staff: UserInfo) -> None:
     lang, actor = ctx.language, staff.as_actor()
-    mine = [a for a in await ctx.repo.pending_approvals(limit=5000) if may_decide(a, actor)]
+    pending = await ctx.repo.pending_approvals(limit=5000)
+    # a later level waits for the one below it (levels run in order): not the user's to decide yet
+    mine = [a for a in pending if may_decide(a, actor) and not earlier_levels_pending(a, pending)]
     if not mine:
         await _reply(ctx, sender, t("staff.no_pending", lang))
         return

@@ -11,7 +11,7 @@ from bot.settings import BUNDLED_RULES
 from engine.channels import default_adapters
 from engine.rules import load_rules
 from engine.tokens import Action, sign, version_ref
-from handlers.chat import ButtonPressed, Sender, TextReceived
+from handlers.chat import ButtonPressed, CommandReceived, Sender, TextReceived
 from handlers.dispatch import handle_event
 from handlers.intake import IntakeProcessor
 from handlers.ports import IntakeEntry
@@ -94,6 +94,9 @@ async def test_level_two_card_goes_out_only_after_level_one_approved(world: Worl
     await w.drain()
     assert [s.message.chat_id for s in w.channel.sent] == ["101"]  # only level 1's card
 
+    await handle_event(CommandReceived(Sender("telegram", "300", "300"), "pending"), w.ctx)
+    assert w.channel.sent[-1].message.text.count("L2") == 0  # not finance's to decide yet
+
     level2 = await _row(w, APPROVALS, a2)
     await handle_event(_press("300", Action.APPROVE, level2), w.ctx)  # too early: refused, nothing changes
     assert w.channel.answers[-1].text == "上一级审批尚未通过，请稍后"
@@ -104,7 +107,9 @@ async def test_level_two_card_goes_out_only_after_level_one_approved(world: Worl
     await handle_event(_press("101", Action.APPROVE, await _row(w, APPROVALS, a1)), w.ctx)
     assert (await _row(w, ORDERS, oid)).stage == "pending_confirm"  # level 2 still to come
     await w.drain()
-    assert [s.message.chat_id for s in w.channel.sent] == ["101", "300"]  # now level 2's card
+    assert [s.message.chat_id for s in w.channel.sent if s.message.card] == ["101", "300"]  # now level 2's card
+    await handle_event(CommandReceived(Sender("telegram", "300", "300"), "pending"), w.ctx)
+    assert "L2" in w.channel.sent[-1].message.text
 
     await handle_event(_press("300", Action.APPROVE, level2), w.ctx)
     assert (await _row(w, APPROVALS, a2)).status == "approved"
