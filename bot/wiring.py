@@ -32,7 +32,12 @@ from storage.redis_conn import EmbeddedRedis, connect, consumer_name
 from storage.reports_repo import SqlReports
 from storage.rules_repo import RulesRepo
 from storage.users_repo import SqlUsers
-from webhooks.services import AppServices, WebhookConfig
+from storage import keys
+from storage.tracking_repo import SqlTracking
+from bot.tracking_api import TrackingService
+from bot.tracking_worker import TrackingWorker, TrackingWorkerOptions
+from handlers.tracking import TrackingDeps
+from webhooks.services import AppServices, LogisticsIntake, WebhookConfig
 
 log = logging.getLogger("orderhub")
 
@@ -55,6 +60,8 @@ class Runtime:
     rules: RulesRuntime
     embedded: EmbeddedRedis | None = None
     background: list[asyncio.Task[Any]] = field(default_factory=list)
+    _tracking_queue: RedisIntakeQueue | None = None
+    _carriers: dict[str, Any] | None = None
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -103,6 +110,10 @@ class Runtime:
         for task in self.background:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self._carriers:
+            from bot.carriers.build import close_carriers
+
+            await close_carriers(self._carriers)
         await self.redis.aclose()
         await self.db.dispose()
         if self.embedded is not None:
@@ -128,6 +139,39 @@ class Runtime:
         )
         return IntakeWorker(self.queue, processor, self.dead_letters, self.clock, options)
 
+    # --- carriers and tracking (bot/carriers, handlers/tracking) ----------------------------------------------------
+
+    @property
+    def tracking_queue(self) -> RedisIntakeQueue:
+        """Verified carrier pushes: the intake's stream implementation on the tracking keys."""
+        if self._tracking_queue is None:
+            self._tracking_queue = RedisIntakeQueue(
+                self.redis, stream=keys.TRACKING_STREAM, group=keys.TRACKING_GROUP,
+                retry_key=keys.TRACKING_RETRY_ZSET, dead_stream=keys.TRACKING_DEAD_STREAM)
+        return self._tracking_queue
+
+    def carriers(self) -> dict[str, Any]:
+        if self._carriers is None:
+            from bot.carriers.build import build_carriers
+
+            self._carriers = dict(build_carriers(self.settings))
+        return self._carriers
+
+    def tracking_deps(self) -> TrackingDeps:
+        return TrackingDeps(SqlTracking(self.db), SqlOrders(self.db), SqlTrendNotes(self.db), SqlChatRepo(self.db),
+                            self.current_rules, self.settings.language, self.settings.timezone)
+
+    def tracking_worker(self, consumer: str | None = None) -> TrackingWorker:
+        s = self.settings
+        options = TrackingWorkerOptions(consumer=consumer or consumer_name(), max_attempts=s.intake_max_attempts,
+                                        retry_backoff_s=s.intake_retry_backoff_s, claim_idle_s=s.intake_claim_idle_s)
+        return TrackingWorker(self.tracking_queue, self.tracking_deps(), self.dead_letters, self.clock, options)
+
+    def tracking_service(self) -> TrackingService:
+        from bot.carriers.build import sender
+
+        return TrackingService(self.tracking_deps(), self.carriers(), self.clock, sender(self.settings))
+
     async def _start_api_heartbeat(self) -> None:
         self.start_heartbeat("api")
 
@@ -141,8 +185,12 @@ class Runtime:
         )
         api = SqlApiBackend(SqlOrders(self.db), self.users, SqlReports(self.db), self.clock, self.current_rules,
                             SqlTrendNotes(self.db), SqlChatRepo(self.db), s.language)
+        from bot.carriers.build import push_verifiers
+
+        logistics = LogisticsIntake(push_verifiers(s), self.tracking_queue)
         return AppServices(config=config, intake=self.queue, adapters=self.adapters, queue_depth=self.queue.depth,
-                           dead_letters=self.queue.dead_count, api=api, on_startup=[self.start_rules, self._start_api_heartbeat])
+                           dead_letters=self.queue.dead_count, api=api, on_startup=[self.start_rules, self._start_api_heartbeat],
+                           logistics=logistics, tracking=self.tracking_service())
 
 
 def dumps(obj: Any) -> str:

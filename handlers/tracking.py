@@ -183,7 +183,8 @@ class ShipResult:
 
 
 async def ship(deps: TrackingDeps, carriers: Mapping[str, CarrierClient], ref: str, carrier: str | None,
-               waybill: str | None, actor: str, now: datetime, sender: Party) -> ShipResult:
+               waybill: str | None, actor: str, now: datetime, sender: Party, *,
+               company: str | None = None) -> ShipResult:
     """Hand an order to a carrier: record the waybill staff typed, or create one with the carrier (the rules'
     choice for the order's region, then its backup), then move the order to `shipped` and tell the customer."""
     detail = await deps.orders.get(ref, with_history=False)
@@ -225,12 +226,9 @@ async def ship(deps: TrackingDeps, carriers: Mapping[str, CarrierClient], ref: s
         if not chosen or not waybill:
             raise ShipRefused(f"no carrier could create a waybill (tried {', '.join(tried) or 'none'})")
         created = True
-    shipment = await deps.tracking.add_shipment(order.id, chosen, waybill, None, now)
-    try:
-        moved = await transition(deps.orders, rules, str(order.id), Stage.SHIPPED.value,
-                                 f"{chosen} {waybill}", actor, now)
-    except MoveRefused:
-        raise
+    shipment = await deps.tracking.add_shipment(order.id, chosen, waybill, company, now)
+    moved = await transition(deps.orders, rules, str(order.id), Stage.SHIPPED.value, f"{chosen} {waybill}", actor,
+                             now)
     client = carriers.get(chosen)
     if client is not None:
         try:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from urllib.parse import parse_qsl
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -89,7 +90,7 @@ class CarrierStandIn:
         return None
 
     async def _form(self, request: Request) -> dict[str, str]:
-        return {k: str(v) for k, v in (await request.form()).items()}
+        return dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
 
     # --- SF ------------------------------------------------------------------------------------------------------
 
