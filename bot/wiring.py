@@ -36,7 +36,8 @@ from storage import keys
 from storage.tracking_repo import SqlTracking
 from bot.tracking_api import TrackingService
 from bot.tracking_worker import TrackingWorker, TrackingWorkerOptions
-from handlers.tracking import TrackingDeps
+from handlers.tracking import TrackingDeps, poll_routes
+from handlers.tracking import scan_stalls as scan_tracking_stalls
 from webhooks.services import AppServices, LogisticsIntake, WebhookConfig
 
 log = logging.getLogger("orderhub")
@@ -166,6 +167,19 @@ class Runtime:
         options = TrackingWorkerOptions(consumer=consumer or consumer_name(), max_attempts=s.intake_max_attempts,
                                         retry_backoff_s=s.intake_retry_backoff_s, claim_idle_s=s.intake_claim_idle_s)
         return TrackingWorker(self.tracking_queue, self.tracking_deps(), self.dead_letters, self.clock, options)
+
+    def tracking_jobs(self) -> list[tuple[str, float, Any]]:
+        """Leader-only: the route poller (every 10 min, capped per carrier) and the stall-after-pickup scan."""
+        deps, carriers = self.tracking_deps(), self.carriers()
+        per = self.settings.carrier_poll_per_pass
+
+        async def poll() -> object:
+            return await poll_routes(deps, carriers, self.clock.now(), per_carrier=per) if carriers else None
+
+        async def stalls() -> object:
+            return await scan_tracking_stalls(deps, self.clock.now())
+
+        return [("carrier_poll", 600.0, poll), ("tracking_stalls", 900.0, stalls)]
 
     def tracking_service(self) -> TrackingService:
         from bot.carriers.build import sender

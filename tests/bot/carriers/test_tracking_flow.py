@@ -172,3 +172,52 @@ async def test_backup_carrier_when_the_first_fails_and_refusals(rt: Runtime, api
     assert bad.status_code == 409 and bad.json()["error"] == "ship_refused"
     assert (await push(api, "ups", {"x": "1"})).status_code == 404
     assert (await push(api, "sf", {"msgData": "x"})).status_code == 401
+
+
+async def test_cli_ships_with_a_typed_waybill_and_tracks(rt: Runtime, api: httpx.AsyncClient, database_url: str,
+                                                         redis_url: str, tmp_path: Any) -> None:
+    import asyncio
+
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+    from bot.settings import BUNDLED_RULES
+
+    order_id = await in_production(rt, api, 6)
+    env = {"ORDERHUB_DATABASE_URL": database_url, "ORDERHUB_REDIS_URL": redis_url,
+           "ORDERHUB_DATA_DIR": str(tmp_path / "cli"), "ORDERHUB_RULES": str(BUNDLED_RULES)}
+    runner = CliRunner()
+    res = await asyncio.to_thread(runner.invoke, app, ["orders", "ship", str(order_id), "--carrier", "sf",
+                                                       "--waybill", "SF1234567890123", "--as", "ops"], env=env)
+    assert res.exit_code == 0, res.output
+    assert res.output.strip().splitlines()[-1] == "SF1234567890123"
+    again = await asyncio.to_thread(runner.invoke, app, ["orders", "ship", str(order_id), "--carrier", "sf",
+                                                         "--waybill", "SF1234567890123"], env=env)
+    assert again.exit_code == 2 and "allowed next stages" in again.output
+    await push(api, "sf", c.push_form_sf([c.sf_route("SF1234567890123", "2026-12-01 09:00:00", "50", "已收取快件")]))
+    await rt.tracking_worker().run(burst=True)
+    shown = await asyncio.to_thread(runner.invoke, app, ["orders", "track", str(order_id)], env=env)
+    assert "SF1234567890123 · picked_up" in shown.output and "已收取快件" in shown.output
+
+
+async def test_poller_fetches_routes_of_silent_waybills_and_stalls_fire_once(
+        rt: Runtime, api: httpx.AsyncClient, db: AsyncEngine, standin: CarrierStandIn) -> None:
+    from datetime import timedelta
+
+    from handlers.tracking import poll_routes, scan_stalls
+
+    order_id = await in_production(rt, api, 7)
+    waybill = (await api.post(f"/api/orders/{order_id}/ship", json={"carrier": "sf"})).json()["waybill"]
+    standin.routes[waybill] = [{"acceptTime": "2026-12-01 09:00:00", "acceptAddress": "广州", "remark": "已收取快件",
+                                "opCode": "50"}]
+    deps, now = rt.tracking_deps(), datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    calls = await poll_routes(deps, rt.carriers(), now, per_carrier=1)
+    assert calls == {"sf": 1}
+    assert (await api.get(f"/api/orders/{order_id}/tracking")).json()["status"] == "picked_up"
+    assert await poll_routes(deps, rt.carriers(), now + timedelta(minutes=10)) == {}  # just polled: not again
+    # 48 h (the default rules) after the pickup scan with nothing new: one stall alert, not one per scan
+    later = now + timedelta(hours=50)
+    assert await scan_stalls(deps, later) == 1
+    assert await scan_stalls(deps, later + timedelta(minutes=15)) == 0
+    stall = await rows(db, OutboxRow, OutboxRow.kind == "tracking_stall")
+    assert len(stall) == 1 and stall[0].recipient_role == "supply_chain" and waybill in stall[0].payload["text"]
