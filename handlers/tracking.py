@@ -98,12 +98,15 @@ def _local(at: datetime, tz: str) -> str:
     return at.astimezone(ZoneInfo(tz)).strftime("%m-%d %H:%M")
 
 
-def event_line(ev: TrackEvent, tz: str) -> str:
+def event_line_parts(at: datetime, text: str, place: str, tz: str) -> str:
     """'12-01 14:01 快件到达【上海浦江中转场】' — the carrier's words, with the place when it is not already in them."""
-    text = ev.text
-    if ev.place and ev.place not in text:
-        text = f"{text}【{ev.place}】"
-    return f"{_local(ev.at, tz)} {text}"
+    if place and place not in text:
+        text = f"{text}【{place}】"
+    return f"{_local(at, tz)} {text}"
+
+
+def event_line(ev: TrackEvent, tz: str) -> str:
+    return event_line_parts(ev.at, ev.text, ev.place, tz)
 
 
 async def apply_events(deps: TrackingDeps, carrier: str, events: Sequence[TrackEvent], now: datetime) -> ApplyResult:

@@ -62,10 +62,15 @@ class SqlTracking:
         return _shipment(row)
 
     async def _mirror(self, conn: AsyncConnection, order_id: int, row: Any) -> None:
-        """`orders.tracking` carries the summary the order JSON shows."""
+        """`orders.tracking` carries the summary the order JSON and the customer's status reply show: carrier,
+        waybill, status and the last three scans (so a status reply needs no second lookup)."""
+        e = EVENTS.c
+        last = (await conn.execute(select(e.at, e.text, e.place).where(e.shipment_id == row.id)
+                                   .order_by(e.at.desc(), e.id.desc()).limit(3))).all()
         await conn.execute(update(ORDERS).where(ORDERS.c.id == order_id).values(tracking={
             "carrier": row.carrier, "waybill": row.waybill, "status": row.status,
-            "last_event_at": row.last_event_at.isoformat() if row.last_event_at else None}))
+            "last_event_at": row.last_event_at.isoformat() if row.last_event_at else None,
+            "last_events": [{"at": r.at.isoformat(), "text": r.text, "place": r.place} for r in last]}))
 
     async def add_events(self, shipment: Shipment, events: Sequence[TrackEvent],
                          now: datetime) -> tuple[int, list[StoredEvent]]:

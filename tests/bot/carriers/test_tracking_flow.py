@@ -221,3 +221,34 @@ async def test_poller_fetches_routes_of_silent_waybills_and_stalls_fire_once(
     assert await scan_stalls(deps, later + timedelta(minutes=15)) == 0
     stall = await rows(db, OutboxRow, OutboxRow.kind == "tracking_stall")
     assert len(stall) == 1 and stall[0].recipient_role == "supply_chain" and waybill in stall[0].payload["text"]
+
+
+async def test_chat_ship_and_track_for_staff_and_scans_in_the_customer_reply(
+        rt: Runtime, api: httpx.AsyncClient, db: AsyncEngine, redis: aioredis.Redis) -> None:
+    from bot.chat_wiring import build_chat_core
+    from handlers.cards import customer_status_text
+    from handlers.chat import CommandReceived, Sender
+    from storage.chat_repo import SqlChatRepo
+    from tests.chatfake import FakeChannel
+
+    order_id = await in_production(rt, api, 8)
+    channel = FakeChannel()
+    core = build_chat_core(db, redis, {"telegram": channel}, rt.clock, rt.current_rules, token_key=b"k")
+    core.ctx.tracking = rt.tracking_service()
+    await rt.users.link("ops", "telegram", "501", datetime.now(UTC))
+    staff = Sender("telegram", "501", "501")
+    await core.handle(CommandReceived(staff, "ship", (str(order_id), "sf")))
+    assert "SF" in channel.sent[-1].text and "已发货" in channel.sent[-1].text
+    waybill = (await api.get(f"/api/orders/{order_id}/tracking")).json()["waybill"]
+    await push(api, "sf", c.push_form_sf([
+        c.sf_route(waybill, "2026-12-01 14:01:00", "31", "快件到达", "上海浦江中转场")]))
+    await rt.tracking_worker().run(burst=True)
+    await core.handle(CommandReceived(staff, "track", (str(order_id),)))
+    assert "12-01 14:01 快件到达【上海浦江中转场】" in channel.sent[-1].text
+    await core.handle(CommandReceived(Sender("telegram", "999", "999"), "ship", (str(order_id), "sf")))
+    assert "SF" not in channel.sent[-1].text  # not staff: refused, nothing shipped
+    await core.handle(CommandReceived(staff, "ship", (str(order_id), "ups")))
+    assert "/ship" in channel.sent[-1].text  # usage
+    view = await SqlChatRepo(db).order(order_id)
+    assert view is not None
+    assert "12-01 14:01 快件到达【上海浦江中转场】" in customer_status_text(view, "zh", "Asia/Shanghai")
