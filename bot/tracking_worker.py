@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 import orjson
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from engine.carriers import TrackEvent
 from engine.carriers.parsing import PushFormatError, parse_push
 from handlers.ports import Clock, IntakeEntry
 from handlers.tracking import TrackingDeps, apply_events
@@ -62,6 +63,39 @@ class TrackingWorker:
             log.warning("%s push for unknown waybill(s) %s ignored", entry.channel, ", ".join(result.unknown[:5]))
 
     async def handle(self, entries: list[IntakeEntry]) -> None:
+        """A batch: its events applied together (one store call per waybill, not per push); when that fails for
+        any reason but an outage, entry by entry, so a poisoned push dies alone."""
+        try:
+            events, readable = [], []
+            for entry in entries:
+                try:
+                    evs = parse_push(entry.channel, orjson.loads(entry.body))
+                except (PushFormatError, ValueError, KeyError) as exc:
+                    await self._failed(entry, f"{type(exc).__name__}: {exc}"[:2000], permanent=True)
+                    continue
+                events.append((entry.channel, evs))
+                readable.append(entry)
+            by_carrier: dict[str, list[TrackEvent]] = {}
+            for carrier, evs in events:
+                by_carrier.setdefault(carrier, []).extend(evs)
+            for carrier, evs in by_carrier.items():
+                result = await apply_events(self.deps, carrier, evs, self.clock.now())
+                self.totals.stored += result.stored
+                self.totals.unknown += len(result.unknown)
+        except (OperationalError, OSError, ConnectionError) as exc:
+            log.warning("database unavailable; %d tracking entries left pending: %s", len(entries), exc)
+            await asyncio.sleep(self._outage_s)
+            self._outage_s = min(self._outage_s * 2, 30.0)
+            return
+        except Exception:
+            log.exception("tracking batch of %d failed; applying entry by entry", len(entries))
+            await self._one_by_one(readable)
+            return
+        self._outage_s = 0.5
+        self.totals.pushes += len(readable)
+        await self.queue.ack([e.id for e in readable])
+
+    async def _one_by_one(self, entries: list[IntakeEntry]) -> None:
         done: list[str] = []
         try:
             for entry in entries:

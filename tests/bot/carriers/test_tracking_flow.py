@@ -252,3 +252,19 @@ async def test_chat_ship_and_track_for_staff_and_scans_in_the_customer_reply(
     view = await SqlChatRepo(db).order(order_id)
     assert view is not None
     assert "12-01 14:01 快件到达【上海浦江中转场】" in customer_status_text(view, "zh", "Asia/Shanghai")
+
+
+async def test_a_poisoned_push_is_dead_lettered_alone(rt: Runtime, api: httpx.AsyncClient, db: AsyncEngine) -> None:
+    import orjson
+
+    from storage.models import DeadLetterRow
+
+    order_id = await in_production(rt, api, 9)
+    waybill = (await api.post(f"/api/orders/{order_id}/ship", json={"carrier": "sf"})).json()["waybill"]
+    good = c.push_form_sf([c.sf_route(waybill, "2026-12-01 09:00:00", "50", "已收取快件")])
+    await rt.tracking_queue.enqueue("sf", [b"not json", orjson.dumps({"msgData": "{}"}), orjson.dumps(good)])
+    totals = await rt.tracking_worker().run(burst=True)
+    assert totals.dead == 2 and totals.pushes == 1
+    assert await rt.redis.xlen(keys.TRACKING_DEAD_STREAM) == 2
+    assert len(await rows(db, DeadLetterRow)) == 2
+    assert len(await rows(db, TrackingEventRow)) == 1
