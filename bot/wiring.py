@@ -36,6 +36,7 @@ from storage import keys
 from storage.tracking_repo import SqlTracking
 from bot.tracking_api import TrackingService
 from bot.tracking_worker import TrackingWorker, TrackingWorkerOptions
+from handlers.carrier_trends import check_degradation
 from handlers.tracking import TrackingDeps, poll_routes
 from handlers.tracking import scan_stalls as scan_tracking_stalls
 from webhooks.services import AppServices, LogisticsIntake, WebhookConfig
@@ -169,7 +170,8 @@ class Runtime:
         return TrackingWorker(self.tracking_queue, self.tracking_deps(), self.dead_letters, self.clock, options)
 
     def tracking_jobs(self) -> list[tuple[str, float, Any]]:
-        """Leader-only: the route poller (every 10 min, capped per carrier) and the stall-after-pickup scan."""
+        """Leader-only: the route poller (every 10 min, capped per carrier), the stall-after-pickup scan and the
+        carrier-degradation check (every 6 h)."""
         deps, carriers = self.tracking_deps(), self.carriers()
         per = self.settings.carrier_poll_per_pass
 
@@ -179,7 +181,12 @@ class Runtime:
         async def stalls() -> object:
             return await scan_tracking_stalls(deps, self.clock.now())
 
-        return [("carrier_poll", 600.0, poll), ("tracking_stalls", 900.0, stalls)]
+        async def degradation() -> object:
+            return await check_degradation(SqlTracking(self.db), SqlChatRepo(self.db), self.current_rules,
+                                           self.clock.now(), self.settings.language)
+
+        return [("carrier_poll", 600.0, poll), ("tracking_stalls", 900.0, stalls),
+                ("carrier_degradation", 6 * 3600.0, degradation)]
 
     def tracking_service(self) -> TrackingService:
         from bot.carriers.build import sender
