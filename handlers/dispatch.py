@@ -51,7 +51,8 @@ class ChatContext:
 
 async def handle_event(event: InboundEvent, ctx: ChatContext) -> None:
     """Route one inbound event to its use case. Bad input never raises: the person is told instead."""
-    from handlers import approvals, queries, stalls, tracking_chat  # local: the use cases import this module for ChatContext
+    # local: the use cases import this module for ChatContext
+    from handlers import approvals, queries, stalls, tracking_chat
 
     match event:
         case ButtonPressed():

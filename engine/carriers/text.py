@@ -11,7 +11,8 @@ _STRINGS: dict[str, dict[str, str]] = {
         "en": "📦 Your order {order} has shipped: {carrier}, waybill {waybill}. Ask “where is it” for progress."},
     "tracking.delivered_customer": {
         "zh": "✅ 您的订单 {order}（运单 {waybill}）已签收。{line}\n我们将尽快与您预约安装。",
-        "en": "✅ Your order {order} (waybill {waybill}) was delivered. {line}\nWe will contact you to book the installation."},
+        "en": "✅ Your order {order} (waybill {waybill}) was delivered. {line}\n"
+              "We will contact you to book the installation."},
     "tracking.delivered_owner": {
         "zh": "📬 订单 {order} 已签收（运单 {waybill}），已转入「待安装」。{line}",
         "en": "📬 Order {order} was delivered (waybill {waybill}) and is now awaiting installation. {line}"},
