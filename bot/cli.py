@@ -120,7 +120,7 @@ def worker(
             tune_gc()
             await freeze_startup_objects()
             if stop is not None:  # carrier pushes queued by /webhooks/logistics/* → tracking events
-                rt.background.append(asyncio.create_task(rt.tracking_worker().run(stop), name="tracking-worker"))
+                rt.background.append(asyncio.create_task(rt.tracking_worker().run_forever(stop), name="tracking-worker"))
             totals = await rt.intake_worker().run(stop, burst=burst)
             tracked = await rt.tracking_worker().run(burst=True) if burst else None
         finally:

@@ -160,5 +160,18 @@ class TrackingWorker:
         return self.totals
 
 
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        """`run` as a background task of a long-running process: a failure is logged and the loop restarts (an
+        exception in a task nobody awaits would otherwise end tracking silently)."""
+        while not stop.is_set():
+            try:
+                await self.run(stop)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("tracking worker loop failed; restarting in 1 s")
+                await asyncio.sleep(1.0)
+
+
 class _Outage(Exception):
     pass

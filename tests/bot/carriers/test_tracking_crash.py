@@ -39,7 +39,7 @@ WAYBILLS, EVENTS_EACH, DUPLICATES = 100, 90, 1_000  # 9,000 distinct events + 1,
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(700)
+@pytest.mark.timeout(1500)
 async def test_sigkilled_tracking_worker_stores_every_event_once(settings: Settings, database_url: str,
                                                                  redis_url: str, db: AsyncEngine,
                                                                  tmp_path: Path) -> None:
@@ -86,8 +86,8 @@ async def test_sigkilled_tracking_worker_stores_every_event_once(settings: Setti
 
             statuses = await asyncio.gather(*(send(f) for f in pushes))
             assert set(statuses) == {200}
-            await asyncio.wait_for(sabotage, 120)
-            deadline = time.monotonic() + 300
+            await asyncio.wait_for(sabotage, 600)
+            deadline = time.monotonic() + 600
             while time.monotonic() < deadline:
                 assert workers[-1].p.poll() is None, "the restarted worker exited"
                 depth = await rt.redis.xlen(keys.TRACKING_STREAM) + await rt.redis.zcard(keys.TRACKING_RETRY_ZSET)
