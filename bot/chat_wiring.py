@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -78,6 +78,7 @@ class ChatCore:
     digest_at: str | None = None  # local HH:MM of the morning digest; None: this core sends no digest
     timezone: str = "Asia/Shanghai"
     language: str = "zh"
+    extra_jobs: list[tuple[str, float, Callable[[], Awaitable[object]]]] = field(default_factory=list)
 
     def digest_job(self) -> DigestJob | None:
         """The morning digest over this core's database, in its time zone and language."""
@@ -92,7 +93,7 @@ class ChatCore:
 
     async def start_scheduler(self, **every: float) -> ChatScheduler:
         jobs = ChatJobs(self.repo, self.ctx.clock, self.notifier, lambda: ladder_from_rules(self.rules().escalation),
-                        self.digest_job())
+                        self.digest_job(), self.extra_jobs)
         self.scheduler = await start_scheduler(self.redis, jobs, **every)
         return self.scheduler
 

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bot import cli_approvals, cli_rules, cli_telegram, event_loop
+from bot import cli_approvals, cli_rules, cli_telegram, cli_tracking, event_loop
 from bot.settings import Settings
 from bot.wiring import Runtime
 
@@ -29,6 +29,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(cli_rules.app, name="rules", help="Validate, explain and compare business rules.")
 app.add_typer(cli_telegram.app, name="telegram", help="Telegram webhook registration.")
 app.add_typer(cli_approvals.app, name="approvals", help="Approval requests: list, approve, reject.")
+app.add_typer(cli_tracking.orders_app, name="orders")
 console = Console()
 
 
@@ -119,11 +120,16 @@ def worker(
                 await chat.start(WORKER, stop)
             tune_gc()
             await freeze_startup_objects()
+            if stop is not None:  # carrier pushes queued by /webhooks/logistics/* → tracking events
+                rt.background.append(asyncio.create_task(rt.tracking_worker().run_forever(stop), name="tracking-worker"))
             totals = await rt.intake_worker().run(stop, burst=burst)
+            tracked = await rt.tracking_worker().run(burst=True) if burst else None
         finally:
             await chat.close()
         console.print(f"stored {totals.inserted} new, {totals.updated} updated, {totals.duplicates} duplicates, "
                       f"{len(totals.failed)} failed tries")
+        if tracked is not None:
+            console.print(f"tracking: {tracked.pushes} pushes, {tracked.stored} new events, {tracked.dead} dead")
 
     run_with_runtime(_run)
 

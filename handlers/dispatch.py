@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from engine.text import t
 from engine.tokens import TokenError, verify
@@ -42,6 +43,7 @@ class ChatContext:
     delivery: OutboxDelivery | None = None
     language: str = "zh"
     timezone: str = "Asia/Shanghai"
+    tracking: Any = None  # handlers.tracking_chat.TrackingChat: /ship and /track; None when not wired
 
     def channel(self, platform: str) -> ChatChannel:
         return self.channels[platform]
@@ -49,7 +51,8 @@ class ChatContext:
 
 async def handle_event(event: InboundEvent, ctx: ChatContext) -> None:
     """Route one inbound event to its use case. Bad input never raises: the person is told instead."""
-    from handlers import approvals, queries, stalls  # local: the use cases import this module for ChatContext
+    # local: the use cases import this module for ChatContext
+    from handlers import approvals, queries, stalls, tracking_chat
 
     match event:
         case ButtonPressed():
@@ -65,6 +68,8 @@ async def handle_event(event: InboundEvent, ctx: ChatContext) -> None:
                 await stalls.on_button(event, tok, ctx)
             else:
                 await queries.on_button(event, tok, ctx)
+        case CommandReceived() if event.command in tracking_chat.COMMANDS:
+            await tracking_chat.handle_command(event, ctx)
         case CommandReceived():
             await queries.handle_command(event, ctx)
         case ContactShared():
