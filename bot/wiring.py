@@ -139,7 +139,10 @@ class Runtime:
             max_body_bytes=s.max_body_bytes,
             timezone=s.timezone,
         )
-        api = SqlApiBackend(SqlOrders(self.db), self.users, SqlReports(self.db), self.clock, self.current_rules,
+        from bot.board_wiring import PublishingOrders  # API moves reach every open board
+        from storage.board_repo import RedisBoardEvents
+
+        api = SqlApiBackend(PublishingOrders(self.db, RedisBoardEvents(self.redis)), self.users, SqlReports(self.db), self.clock, self.current_rules,
                             SqlTrendNotes(self.db), SqlChatRepo(self.db), s.language)
         return AppServices(config=config, intake=self.queue, adapters=self.adapters, queue_depth=self.queue.depth,
                            dead_letters=self.queue.dead_count, api=api, on_startup=[self.start_rules, self._start_api_heartbeat])

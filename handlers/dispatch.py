@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from engine.text import t
 from engine.tokens import TokenError, verify
+from handlers.board import LoginLinks
 from handlers.chat import ButtonPressed, ChatChannel, CommandReceived, ContactShared, InboundEvent, TextReceived
 from handlers.chat_ports import AttemptLimiter, ChatRepo, DeadlinePolicy, OutboxDelivery
 from handlers.ports import Clock
@@ -31,6 +32,7 @@ class ChatContext:
     delivery:  the Notifier, to push outbox rows (card edits) out right away; None leaves them to the sweep.
     language:  "zh" (default) or "en".
     timezone:  how times are shown to people.
+    login_links: the web board's one-time sign-in links (`/board`); None: the board is not offered.
     """
 
     channels: Mapping[str, ChatChannel]
@@ -42,6 +44,7 @@ class ChatContext:
     delivery: OutboxDelivery | None = None
     language: str = "zh"
     timezone: str = "Asia/Shanghai"
+    login_links: LoginLinks | None = None
 
     def channel(self, platform: str) -> ChatChannel:
         return self.channels[platform]
