@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 
 from engine.approvals import Status, may_decide
 from engine.stages import Stage, TransitionError, label
-from engine.text import fmt_time, mask_phone, role_name
+from engine.text import fmt_money, fmt_time, mask_phone, role_name
 from handlers.board import COLUMNS
 from handlers.chat_ports import UserInfo
 from handlers.orders import MoveRefused, OrderNotFound, transition
@@ -250,7 +250,7 @@ def create_board(services: BoardServices) -> FastAPI:
         tracking = detail.tracking if isinstance(detail.tracking, dict) else None
         return _render("drawer.html", **page_ctx(
             request, who, o=o, detail=detail, stage_label=label(o.stage, lang), phone=mask_phone(o.data.customer.phone),
-            deadline=fmt_time(o.stage_deadline, tz), created=fmt_time(o.data.created_at, tz), history=history,
+            amount=fmt_money(o.data.amount, o.data.currency), deadline=fmt_time(o.stage_deadline, tz), created=fmt_time(o.data.created_at, tz), history=history,
             notes=notes, approvals=approvals, tracking=tracking, why=why_lines(detail, services.rules(), lang, tz)))
 
     # --- acting -------------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from engine.rules import RuleSet
 from engine.rules.explain import explain_lines, reproduce
 from engine.stages import BOARD, Stage, label
 from engine.text import fmt_duration, fmt_money, mask_name, mask_phone
-from handlers.board import COLUMNS, MAX_TEXT, BoardCard, BoardFilter
+from handlers.board import MAX_TEXT, BoardCard, BoardFilter
 from handlers.orders import OrderDetail
 
 from board.text import bt
@@ -29,9 +29,9 @@ class Badge:
 
 
 def next_stage(stage: Stage) -> Stage | None:
+    """One stage on; from the last column that is `completed` (a button only: the card then leaves the board)."""
     i = BOARD.index(stage)
-    nxt = BOARD[i + 1] if i + 1 < len(BOARD) else None
-    return nxt if nxt in COLUMNS else None  # the last column's next stage (completed) is off the board
+    return BOARD[i + 1] if i + 1 < len(BOARD) else None
 
 
 def card_view(card: BoardCard, now: datetime, lang: str, hooks: Sequence[Callable[[Any], Sequence[str]]] = ()

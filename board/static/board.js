@@ -9,6 +9,8 @@
   var drawer = document.getElementById("drawer");
   var toastEl = document.getElementById("toast");
   var query = board.dataset.query || "";
+  var filterBox = document.getElementById("filter-box");
+  if (filterBox && window.matchMedia("(min-width: 701px)").matches) filterBox.open = true;  // phones start folded
   var openOrder = null, lastFocus = null, toastTimer = null, refreshTimer = null, busy = 0;
 
   function toast(text, isError) {
@@ -51,20 +53,21 @@
   function moveCard(card, to) {
     if (!to || card.dataset.stage === to) return;
     var from = card.parentNode, next = card.nextSibling;
-    var target = board.querySelector('.cards[data-stage="' + to + '"]');
-    if (!target) return;
+    var target = board.querySelector('.cards[data-stage="' + to + '"]');  // none for `completed`: off the board
     busy++;
-    target.insertBefore(card, target.firstChild);  // optimistic; snapped back when refused
+    if (target) target.insertBefore(card, target.firstChild);  // optimistic; snapped back when refused
+    else card.hidden = true;
     post("/orders/" + card.dataset.id + "/move", { to: to }).then(function (res) {
       busy--;
       if (res.ok) { toast(res.data.message || ""); refresh(); return; }
+      card.hidden = false;
       from.insertBefore(card, next);
       card.classList.add("refused");
       card.setAttribute("data-refused", res.data.detail || "");
       setTimeout(function () { card.classList.remove("refused"); }, 600);
       toast(res.data.detail || String(res.status), true);
       card.focus();
-    }, function () { busy--; from.insertBefore(card, next); toast(W.offline, true); });
+    }, function () { busy--; card.hidden = false; from.insertBefore(card, next); toast(W.offline, true); });
   }
 
   var dragged = null;

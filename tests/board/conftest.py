@@ -16,7 +16,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from board.auth import COOKIE
-from bot.board_wiring import board_auth, build_board
+from bot.board_wiring import build_board
 from bot.wiring import Runtime
 from bot.settings import BUNDLED_RULES
 from engine.rules import RuleSet, load_rules
@@ -81,7 +81,7 @@ class BoardWorld:
         return oid
 
     async def link(self, user_id: int) -> str:
-        return await board_auth(self.runtime).login_link(user_id, self.clock.now())
+        return await self.board.state.board.auth.login_link(user_id, self.clock.now())
 
     async def sign_in(self, client: httpx.AsyncClient, user_id: int) -> str:
         """Sign `client` in through a fresh one-time link; returns the page's CSRF token."""

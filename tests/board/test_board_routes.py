@@ -240,6 +240,18 @@ async def test_approving_in_the_drawer_edits_the_chat_cards(bw: BoardWorld, clie
 async def test_drawer_shows_history_notes_tracking_and_why(bw: BoardWorld, client: httpx.AsyncClient) -> None:
     oid = await bw.order("SF-1", stage="shipped", tracking={"carrier": "sf", "waybill": "SF123", "status": "in_transit",
                                                             "events": [{"at": "2025-11-11", "text": "已揽收"}]})
+    # the decisions intake stores (compact form, with its inputs): the drawer re-derives their explanation
+    from sqlalchemy import update
+
+    from engine.rules import Facts, evaluate
+    from storage.models import OrderRow
+
+    api = bw.app.state.services.api
+    order = (await api.orders.get(str(oid), with_history=False)).order
+    stored = evaluate(order, Facts(), bw.runtime.current_rules(), bw.clock.now()).to_json(trace=False)
+    async with bw.runtime.db.begin() as conn:
+        await conn.execute(update(OrderRow.__table__).where(OrderRow.__table__.c.id == oid).values(
+            decisions=stored, rules_version=stored["rules_version"]))
     await bw.staff("li", "admin")
     csrf = await bw.sign_in(client, 1)
     note = await client.post(f"/board/orders/{oid}/notes", json={"text": "物流延迟，快递三天没有更新"},
@@ -248,6 +260,7 @@ async def test_drawer_shows_history_notes_tracking_and_why(bw: BoardWorld, clien
     drawer = (await client.get(f"/board/orders/{oid}", headers=HTML)).text
     assert "物流延迟，快递三天没有更新" in drawer and "SF123" in drawer and "已揽收" in drawer
     assert "规则判定" in drawer and "流转记录" in drawer
+    assert "订单 tmall:SF-1 (#1) 的规则判定" in drawer and "命中" in drawer  # engine.rules.explain's lines
     assert (await client.post(f"/board/orders/{oid}/notes", json={"text": ""},
                               headers={"x-csrf-token": csrf})).status_code == 422
 
@@ -309,3 +322,14 @@ async def test_api_moves_are_published_to_the_board(bw: BoardWorld, client: http
                             headers={"authorization": f"Bearer {bw.tokens['li']}"})
     assert res.status_code == 200
     assert published == [{"kind": "moved", "order_id": oid, "stage": "ordered", "region": "华东", "by": "li"}]
+
+
+async def test_the_last_column_completes_an_order(bw: BoardWorld, client: httpx.AsyncClient) -> None:
+    oid = await bw.order("INST-1", stage="awaiting_install")
+    await bw.staff("li", "admin")
+    csrf = await bw.sign_in(client, 1)
+    page = (await client.get("/board/", headers=HTML)).text
+    assert 'data-move="completed"' in page
+    res = await client.post(f"/board/orders/{oid}/move", json={"to": "completed"}, headers={"x-csrf-token": csrf})
+    assert res.status_code == 200 and res.json()["stage"] == "completed"
+    assert "INST-1" not in (await client.get("/board/", headers=HTML)).text
