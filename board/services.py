@@ -47,5 +47,5 @@ class BoardServices:
     language: str = "zh"
     timezone: str = "Asia/Shanghai"
     secure_cookies: bool = False
-    page_size: int = 50
+    page_size: int = 30  # cards per column and page; "load more" fetches the next page
     badge_hooks: Sequence[Callable[[Any], Sequence[str]]] = ()  # later features add badges here (card -> labels)

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.stages import Stage
@@ -102,13 +102,16 @@ class SqlBoard:
 
     async def cards(self, f: BoardFilter, now: datetime, stages: Sequence[Stage], offset: int,
                     limit: int) -> dict[Stage, list[BoardCard]]:
-        conds = [*conditions(f, now), ORDERS.c.stage.in_([s.value for s in stages])]
-        rank = func.row_number().over(partition_by=ORDERS.c.stage, order_by=_ORDER_BY).label("rank")
-        inner = (select(*_COLUMNS, USERS.c.name.label("owner"), _pending().label("pending"), rank)
-                 .select_from(ORDERS.outerjoin(USERS, USERS.c.id == ORDERS.c.owner_user_id))
-                 .where(*conds).subquery())
-        stmt = (select(inner).where(and_(inner.c.rank > offset, inner.c.rank <= offset + limit))
-                .order_by(inner.c.stage, inner.c.rank))
+        # One statement: per column the page's ids (a top-N over the index on stage, priority, age), then those rows
+        # in full with their owner and pending-approval count (computed for the page only, not every open order).
+        conds = conditions(f, now)
+        parts = [select(ORDERS.c.id.label("rid")).where(*conds, ORDERS.c.stage == stage.value)
+                 .order_by(*_ORDER_BY).limit(limit).offset(offset).subquery() for stage in stages]
+        page = union_all(*(select(p.c.rid) for p in parts)).subquery()
+        stmt = (select(*_COLUMNS, USERS.c.name.label("owner"), _pending().label("pending"))
+                .select_from(page.join(ORDERS, ORDERS.c.id == page.c.rid)
+                             .outerjoin(USERS, USERS.c.id == ORDERS.c.owner_user_id))
+                .order_by(ORDERS.c.stage, *_ORDER_BY))
         async with self.engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         out: dict[Stage, list[BoardCard]] = {s: [] for s in stages}
