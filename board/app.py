@@ -257,7 +257,7 @@ def create_board(services: BoardServices) -> FastAPI:
 
     @app.post("/orders/{order_id}/move")
     async def move(order_id: int, body: MoveBody, who: Changer) -> Response:
-        detail = await visible_detail(order_id, who)
+        await visible_detail(order_id, who)
         try:
             moved = await transition(services.orders, services.rules(), str(order_id), body.to, body.reason,
                                      who.user.name, services.clock.now())
@@ -269,8 +269,7 @@ def create_board(services: BoardServices) -> FastAPI:
                              bt("refused", lang, reason=bt("refused.stage", lang, allowed=allowed))) from None
         except MoveRefused as exc:
             raise BoardError(409, "transition_refused", bt("refused", lang, reason=_refusal(str(exc), lang))) from None
-        await services.events.publish({"kind": "moved", "order_id": order_id, "region": detail.order.region,
-                                       "stage": moved.order.stage.value, "by": who.user.name})
+        # the store publishes the move to every board (bot.board_wiring.PublishingOrders)
         return _json({"ok": True, "order_id": order_id, "stage": moved.order.stage.value,
                       "message": bt("moved", lang, order=moved.order.data.external_id,
                                     stage=label(moved.order.stage, lang))})
