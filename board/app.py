@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, urlencode, urlparse
 
 import orjson
 from fastapi import Depends, FastAPI, Request
@@ -21,6 +21,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import BaseModel, Field
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 
 from engine.approvals import Status, may_decide
 from engine.stages import Stage, TransitionError, label
@@ -137,6 +139,14 @@ def create_board(services: BoardServices) -> FastAPI:
         return Response(orjson.dumps({"error": exc.code, "detail": exc.detail}), status_code=exc.status,
                         media_type="application/json")
 
+    async def _unavailable(request: Request, exc: Exception) -> Response:
+        """A database or Redis outage is a clear 503 (the browser retries), never a stack trace."""
+        log.warning("board request failed: %s %s: %s", request.method, request.url.path, exc)
+        return await _board_error(request, BoardError(503, "unavailable", bt("unavailable", lang)))
+
+    for outage in (OSError, SQLAlchemyError, RedisError):
+        app.add_exception_handler(outage, _unavailable)
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> Response:
         errors = [{"path": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
@@ -203,6 +213,9 @@ def create_board(services: BoardServices) -> FastAPI:
 
     @app.post("/login")
     async def login(request: Request) -> Response:
+        origin = request.headers.get("origin")
+        if origin and origin != "null" and urlparse(origin).netloc != request.headers.get("host"):
+            raise BoardError(403, "forbidden", bt("csrf", lang))  # another site posting someone's link for us
         token = (await _form(request)).get("t", "")
         now = services.clock.now()
         check = await services.auth.check_link(token, now, consume=True)

@@ -69,6 +69,7 @@ _T: dict[str, dict[str, str]] = {
                      "en": "Please sign in: send /board to the bot, or run orderhub users login-link NAME."},
     "forbidden": {"zh": "看板只对员工开放。", "en": "The board is for staff only."},
     "csrf": {"zh": "页面已过期，请刷新后重试。", "en": "The page is out of date; reload and try again."},
+    "unavailable": {"zh": "服务暂时不可用，请稍后重试。", "en": "The service is unavailable for a moment; try again shortly."},
     "not_found": {"zh": "找不到该订单。", "en": "No such order."},
     "moved": {"zh": "{order} 已移到「{stage}」", "en": "{order} moved to {stage}"},
     "refused": {"zh": "无法移动：{reason}", "en": "Move refused: {reason}"},

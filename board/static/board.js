@@ -38,7 +38,10 @@
       var focusedId = document.activeElement && document.activeElement.closest && document.activeElement.closest(".card");
       focusedId = focusedId ? focusedId.dataset.id : null;
       fetch(base + "/columns" + (query ? "?" + query : ""), { credentials: "same-origin", headers: { "Accept": "text/html" } })
-        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (r) {
+          if (r.status === 401) { location.reload(); return null; }  // signed out: show the sign-in page
+          return r.ok ? r.text() : null;
+        })
         .then(function (html) {
           if (html === null) return;
           board.innerHTML = html;

@@ -333,3 +333,21 @@ async def test_the_last_column_completes_an_order(bw: BoardWorld, client: httpx.
     res = await client.post(f"/board/orders/{oid}/move", json={"to": "completed"}, headers={"x-csrf-token": csrf})
     assert res.status_code == 200 and res.json()["stage"] == "completed"
     assert "INST-1" not in (await client.get("/board/", headers=HTML)).text
+
+
+async def test_a_cross_site_login_post_and_an_outage_are_clear_refusals(bw: BoardWorld,
+                                                                          client: httpx.AsyncClient) -> None:
+    uid = await bw.staff("li", "admin")
+    token = parse_qs(urlparse(await bw.link(uid)).query)["t"][0]
+    cross = await client.post("/board/login", data={"t": token}, headers={"origin": "https://evil.example"})
+    assert cross.status_code == 403
+    assert (await client.post("/board/login", data={"t": token}, headers={"origin": "http://test"})).status_code == 303
+
+    async def down(*_: object, **__: object) -> None:
+        raise ConnectionError("database is away")
+
+    bw.board.state.board.source.counts = down  # type: ignore[method-assign]
+    page = await client.get("/board/", headers=HTML)
+    assert page.status_code == 503 and "暂时不可用" in page.text
+    frag = await client.get("/board/columns")
+    assert frag.status_code == 503 and frag.json()["error"] == "unavailable"
