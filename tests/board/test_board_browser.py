@@ -148,6 +148,8 @@ async def test_keyboard_moves_the_focused_card(live: Any) -> None:
     await page.focus('.card[data-number="SH-DES"]')
     await page.keyboard.press("m")
     await page.wait_for_selector('section.column[data-stage="ordered"] .card[data-number="SH-DES"]')
+    await page.wait_for_function("document.querySelector('#toast').textContent.includes('SH-DES')")  # answered
+    assert "已下单" in (await page.text_content("#toast") or "")
     assert await api_stage(url, bw, ids["SH-DES"], "li") == "ordered"
     await page.focus('.card[data-number="GZ-DES"]')
     await page.keyboard.press("Enter")  # opens the drawer, focus on its close button
