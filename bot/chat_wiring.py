@@ -105,11 +105,16 @@ class ChatCore:
 def build_chat_core(db: AsyncEngine, redis: aioredis.Redis, channels: Mapping[str, ChatChannel], clock: Clock,
                     rules: Callable[[], RuleSet], *, token_key: bytes, language: str = "zh",
                     timezone: str = "Asia/Shanghai", digest_at: str | None = None,
-                    mailer: MailSender | None = None) -> ChatCore:
+                    mailer: MailSender | None = None, board_url: str | None = None) -> ChatCore:
     repo = SqlChatRepo(db)
     notifier = Notifier(repo, channels, clock, token_key=token_key, language=language, timezone=timezone,
                         mailer=mailer)
     ctx = ChatContext(channels=channels, repo=repo, clock=clock, token_key=token_key,
                       limiter=RedisAttemptLimiter(redis), deadlines=LiveDeadlines(rules), delivery=notifier,
                       language=language, timezone=timezone)
+    if board_url is not None:  # `/board` in chat answers with a one-time sign-in link to <board_url>/board
+        from board.auth import BoardAuth, derive_key
+        from storage.board_repo import RedisNonces
+
+        ctx.login_links = BoardAuth(derive_key(token_key), RedisNonces(redis), board_url)
     return ChatCore(ctx, notifier, repo, redis, rules, digest_at=digest_at, timezone=timezone, language=language)

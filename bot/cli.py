@@ -272,6 +272,24 @@ def users_invite(
     print(code)
 
 
+@users_app.command("login-link")
+def users_login_link(name: str) -> None:
+    """A one-time sign-in link for the web board (10 minutes, works once); printed on the last line."""
+    from bot.board_wiring import board_auth
+
+    async def _run(rt: Runtime) -> str:
+        user = await rt.users.by_name(name)
+        if user.role == "customer":
+            from storage.users_repo import UserError
+
+            raise UserError(f"{name} is a customer; the board is for staff")
+        return await board_auth(rt).login_link(user.id, datetime.now(UTC))
+
+    link = run_user_command(_run)
+    console.print(f"{name}: open this within 10 minutes; it signs in once")
+    print(link)
+
+
 @users_app.command("list")
 def users_list() -> None:
     """Users with their roles, regions and chat identities."""

@@ -204,11 +204,14 @@ class Runtime:
             max_body_bytes=s.max_body_bytes,
             timezone=s.timezone,
         )
-        chat_repo = SqlChatRepo(self.db)
-        api = SqlApiBackend(SqlOrders(self.db), self.users, SqlReports(self.db), self.clock, self.current_rules,
-                            SqlTrendNotes(self.db), chat_repo, s.language, chat=chat_repo)
+        from bot.board_wiring import PublishingOrders  # API moves reach every open board
         from bot.carriers.build import push_verifiers
+        from storage.board_repo import RedisBoardEvents
 
+        chat_repo = SqlChatRepo(self.db)
+        api = SqlApiBackend(PublishingOrders(self.db, RedisBoardEvents(self.redis)), self.users, SqlReports(self.db),
+                            self.clock, self.current_rules, SqlTrendNotes(self.db), chat_repo, s.language,
+                            chat=chat_repo)
         logistics = LogisticsIntake(push_verifiers(s), self.tracking_queue)
         return AppServices(config=config, intake=self.queue, adapters=self.adapters, queue_depth=self.queue.depth,
                            dead_letters=self.queue.dead_count, api=api, on_startup=[self.start_rules, self._start_api_heartbeat],

@@ -12,6 +12,7 @@ from typing import Any
 
 from engine.text import t
 from engine.tokens import TokenError, verify
+from handlers.board import LoginLinks
 from handlers.chat import ButtonPressed, ChatChannel, CommandReceived, ContactShared, InboundEvent, TextReceived
 from handlers.chat_ports import AttemptLimiter, ChatRepo, DeadlinePolicy, OutboxDelivery
 from handlers.ports import Clock
@@ -32,6 +33,7 @@ class ChatContext:
     delivery:  the Notifier, to push outbox rows (card edits) out right away; None leaves them to the sweep.
     language:  "zh" (default) or "en".
     timezone:  how times are shown to people.
+    login_links: the web board's one-time sign-in links (`/board`); None: the board is not offered.
     """
 
     channels: Mapping[str, ChatChannel]
@@ -44,6 +46,7 @@ class ChatContext:
     language: str = "zh"
     timezone: str = "Asia/Shanghai"
     tracking: Any = None  # handlers.tracking_chat.TrackingChat: /ship and /track; None when not wired
+    login_links: LoginLinks | None = None
 
     def channel(self, platform: str) -> ChatChannel:
         return self.channels[platform]

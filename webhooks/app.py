@@ -48,6 +48,8 @@ def create_app(services: AppServices) -> FastAPI:
             app.include_router(tracking_api.router)
     for router in services.extra_routers:
         app.include_router(router)
+    for path, sub_app in services.mounts:  # the web board (board/, built by bot/board_wiring.py)
+        app.mount(path, sub_app)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz(request: Request) -> JsonResponse:

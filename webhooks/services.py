@@ -79,6 +79,7 @@ class AppServices:
     dead_letters: Callable[[], Awaitable[int]] | None = None
     api: ApiBackend | None = None  # the staff API; None for an intake-only app
     extra_routers: list[Any] = field(default_factory=list)  # chat platform routes, added by bot/ when configured
+    mounts: list[tuple[str, Any]] = field(default_factory=list)  # sub-apps by path, e.g. ("/board", board app)
     on_startup: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     on_shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     logistics: LogisticsIntake | None = None  # carrier pushes; None: /webhooks/logistics/* answers 404
