@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import orjson
@@ -25,6 +25,8 @@ from engine.stages import Stage
 from handlers.ports import IntakeEntry, StoreUnavailable
 
 OrderKey = tuple[str, str]  # (channel, external_id)
+HistoryAsk = tuple[str, datetime, str, str]  # (customer id, order created_at, channel, external_id)
+FACTS_WINDOW = timedelta(days=30)  # complaints and exception notes counted by the rules (as RulesRepo.facts_for)
 log = logging.getLogger("orderhub.intake")
 
 
@@ -68,6 +70,16 @@ class OrderPlan:
         return (self.channel, self.data.external_id)
 
 
+@dataclass(frozen=True, slots=True)
+class StoredHistory:
+    """What the database holds about one asked order's customer and key: the history facts' raw counts."""
+
+    previous: int  # the customer's other stored orders created before this one
+    complaints: int  # the customer's complaints in the facts window
+    notes: int  # exception notes on this order (when stored) in the facts window
+    stored: bool  # this key is stored already
+
+
 class IntakeUnit(Protocol):
     async def existing(self, keys: list[OrderKey]) -> dict[OrderKey, ExistingOrder]: ...
 
@@ -87,6 +99,11 @@ class IntakeStore(Protocol):
     async def known(self, keys: list[OrderKey]) -> dict[OrderKey, ExistingOrder]:
         """What is stored under these keys now, read outside any transaction: a hint for planning only (the unit
         looks again inside its transaction, and that answer decides)."""
+        ...
+
+    async def history(self, asked: list[HistoryAsk], since: datetime) -> dict[int, StoredHistory]:
+        """The history facts of a whole batch in ONE query: by index into `asked`; an order with nothing stored
+        (no earlier order, complaint or note, not stored) may be left out."""
         ...
 
     def encode_new(self, plans: list[OrderPlan], now: datetime) -> object | None:
@@ -142,6 +159,7 @@ class PreparedBatch:
     items: list[Item]
     plans: dict[OrderKey, OrderPlan]
     result: BatchResult
+    facts: dict[OrderKey, Facts] = field(default_factory=dict)  # the rules' history facts, looked up once
     stored: dict[OrderKey, str] | None = None  # payload hash of each key the lookup found; None: no lookup made
     encoded: object | None = None  # the store's encoding of the insert of `plans` (all of them, in their order)
     # Set once the batch's rows are written and only its COMMIT is left (or it is done): the next batch's
@@ -181,9 +199,10 @@ class IntakeProcessor:
                 result.duplicates += 1
                 result.done.append(valid[key][0].id)
             valid[key] = (entry, channel, data)
+        history = asyncio.ensure_future(self._history(valid, now)) if valid else None
         lookup = (asyncio.ensure_future(self._known(list(valid)))
                   if len(valid) >= self.lookup_min_batch else None)
-        if lookup is not None and yield_every:
+        if (lookup is not None or history is not None) and yield_every:
             await asyncio.sleep(0)  # the query leaves now; hashing below overlaps its round trip
         parsed: dict[OrderKey, Item] = {}
         items_json: dict[OrderKey, list[dict[str, Any]]] = {}
@@ -192,6 +211,12 @@ class IntakeProcessor:
                 await asyncio.sleep(0)
             digest, items_json[key] = hashed(data)
             parsed[key] = (entry, channel, data, digest)
+        try:
+            facts = await history if history is not None else {}
+        except BaseException:
+            if lookup is not None:
+                lookup.cancel()
+            raise
         stored = await lookup if lookup is not None else None
         rules = self.rules()
         plans: dict[OrderKey, OrderPlan] = {}
@@ -202,12 +227,40 @@ class IntakeProcessor:
                 continue  # in the transaction)
             try:
                 plans[key] = plan_new_order(channel, data, digest, _received(entry, now), rules, now,
-                                            items_json=items_json[key])
+                                            items_json=items_json[key], facts=facts.get(key))
             except Exception:  # noqa: BLE001, S112 - planned again in the transaction; its failure is reported there
                 continue
         encoded = self.store.encode_new(list(plans.values()), now) if plans else None
-        return PreparedBatch(now, rules, list(parsed.values()), plans, result,
+        return PreparedBatch(now, rules, list(parsed.values()), plans, result, facts,
                              None if stored is None else {k: e.payload_hash for k, e in stored.items()}, encoded)
+
+    async def _history(self, valid: Mapping[OrderKey, tuple[IntakeEntry, str, OrderData]],
+                       now: datetime) -> dict[OrderKey, Facts]:
+        """The rules' history facts of every order of the batch, from one query (not one per order).
+
+        The batch's own orders count too: an order of a customer who has an earlier order in the same batch (not
+        stored yet) is a repeat order, as `rules explain` will say once both are stored. A failure here is the
+        batch's (retried), never "decide on no history"."""
+        keys = list(valid)
+        asked = [(d.customer.id, d.created_at, ch, d.external_id) for (_, ch, d) in valid.values()]
+        found = await self.store.history(asked, now - FACTS_WINDOW)
+        by_customer: dict[str, list[int]] = {}
+        for i, (cid, *_rest) in enumerate(asked):
+            by_customer.setdefault(cid, []).append(i)
+        out: dict[OrderKey, Facts] = {}
+        for i, key in enumerate(keys):
+            h = found.get(i)
+            previous = h.previous if h else 0
+            same = by_customer[asked[i][0]]
+            if len(same) > 1:  # earlier orders of this customer in this batch that the database does not hold yet
+                at = asked[i][1]
+                previous += sum(1 for j in same if j != i and asked[j][1] < at
+                                and not ((hj := found.get(j)) is not None and hj.stored))
+            if h is None and previous == 0:
+                continue  # no history: the default Facts()
+            out[key] = Facts(complaints_30d=h.complaints if h else 0, previous_orders=previous,
+                             exception_notes_30d=h.notes if h else 0)
+        return out
 
     async def _known(self, keys: list[OrderKey]) -> dict[OrderKey, ExistingOrder] | None:
         if not keys:
@@ -266,11 +319,13 @@ class IntakeProcessor:
                 known = existing.get(key)
                 if known is None:
                     planned = batch.plans.get(key)
-                    new_plans.append(planned or plan_new_order(channel, data, digest, _received(entry, now), rules, now))
+                    new_plans.append(planned or plan_new_order(channel, data, digest, _received(entry, now), rules, now,
+                                                               facts=batch.facts.get(key)))
                 elif known.payload_hash == digest:
                     duplicates += 1
                 else:
-                    plan = plan_update(channel, data, digest, _received(entry, now), known, rules, now)
+                    plan = plan_update(channel, data, digest, _received(entry, now), known, rules, now,
+                                       facts=batch.facts.get(key))
                     await unit.apply_update(plan, supersede_pending=known.stage is Stage.PENDING_CONFIRM)
                     updated += 1
             if new_plans:
@@ -287,7 +342,8 @@ class IntakeProcessor:
                     if known is None or known.payload_hash == p.payload_hash:
                         duplicates += 1
                         continue
-                    plan = plan_update(p.channel, p.data, p.payload_hash, p.received_at, known, rules, now)
+                    plan = plan_update(p.channel, p.data, p.payload_hash, p.received_at, known, rules, now,
+                                       facts=batch.facts.get(p.key))
                     await unit.apply_update(plan, supersede_pending=known.stage is Stage.PENDING_CONFIRM)
                     updated += 1
             if items is batch.items:  # the whole batch (not the one-by-one retry after a refusal)
@@ -308,11 +364,12 @@ def _approvals(needs: list[ApprovalNeed], now: datetime) -> list[PlannedApproval
 
 def plan_new_order(
     channel: str, data: OrderData, digest: str, received: datetime, rules: RuleSet, now: datetime, *,
-    items_json: list[dict[str, Any]] | None = None,
+    items_json: list[dict[str, Any]] | None = None, facts: Facts | None = None,
 ) -> OrderPlan:
-    """A new order starts in pending_confirm; with no approval needed it is confirmed at once (SPEC §1)."""
+    """A new order starts in pending_confirm; with no approval needed it is confirmed at once (SPEC §1).
+    `facts`: the customer's history as the batch's lookup found it (None: none)."""
     order = Order(id=0, channel=channel, data=data, stage=Stage.PENDING_CONFIRM, stage_entered_at=now)
-    facts = Facts()
+    facts = facts or Facts()
     ctx = make_ctx(rules, order, facts, now)
     decisions = evaluate(order, facts, rules, now, trace=False, ctx=ctx)  # only the compact summary is stored
     order.region = decisions.region
@@ -334,11 +391,12 @@ def plan_new_order(
 
 def plan_update(
     channel: str, data: OrderData, digest: str, received: datetime, known: ExistingOrder, rules: RuleSet,
-    now: datetime,
+    now: datetime, *, facts: Facts | None = None,
 ) -> OrderPlan:
     """A changed order. While it still waits for confirmation, its approvals are asked again for the new content."""
     order = Order(id=known.id, channel=channel, data=data, stage=known.stage, stage_entered_at=known.stage_entered_at)
-    decisions = evaluate(order, Facts(), rules, now, trace=False)  # only the compact summary is stored
+    facts = facts or Facts()
+    decisions = evaluate(order, facts, rules, now, trace=False)  # only the compact summary is stored
     plan = OrderPlan(
         channel=channel, data=data, payload_hash=digest, received_at=received, stage=known.stage,
         stage_entered_at=known.stage_entered_at, stage_deadline=decisions.stage_deadline, region=decisions.region,
@@ -351,7 +409,7 @@ def plan_update(
         else:
             order.stage = Stage.DESIGNING
             plan.stage, plan.stage_entered_at = Stage.DESIGNING, now
-            plan.stage_deadline = rules.deadline_for(order, Stage.DESIGNING, now)
+            plan.stage_deadline = rules.deadline_for(order, Stage.DESIGNING, now, facts)
             plan.transitions.append(
                 Transition(now, Stage.PENDING_CONFIRM, Stage.DESIGNING, "system", "auto-confirmed after change")
             )

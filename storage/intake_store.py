@@ -8,18 +8,48 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+import orjson
+from sqlalchemy import and_, bindparam, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from engine.stages import Stage
-from handlers.intake import ExistingOrder, OrderKey, OrderPlan
+from handlers.intake import ExistingOrder, HistoryAsk, OrderKey, OrderPlan, StoredHistory
 from handlers.ports import StoreUnavailable
 from storage.models import ApprovalRow, OrderRow, OutboxRow, StageTransitionRow
+
+# The facts the rules read about a batch's customers, in ONE statement for the whole batch: per order asked, the
+# customer's other orders created before it (index ix_orders_customer_created), the customer's complaints and the
+# order's own exception notes in the last 30 days, and whether the order is stored. The same subqueries as
+# `RulesRepo.facts_for` (what `rules explain` and `rules diff` read), so intake decides on the facts they show.
+# `{asked}` is the dialect's table of the asked orders (i, cid, at, ch, ext) read from one JSON parameter.
+HISTORY_SQL = """
+WITH k AS ({asked})
+SELECT * FROM (SELECT k.i,
+ (SELECT count(*) FROM orders o WHERE o.customer_id = k.cid AND o.created_at < k.at
+   AND NOT (o.channel = k.ch AND o.external_id = k.ext)) AS prev,
+ (SELECT count(*) FROM exception_notes n JOIN orders o ON o.id = n.order_id
+   WHERE o.customer_id = k.cid AND n.kind = 'complaint' AND n.at >= {since}) AS complaints,
+ (SELECT count(*) FROM exception_notes n JOIN orders o ON o.id = n.order_id
+   WHERE o.channel = k.ch AND o.external_id = k.ext AND n.at >= {since}) AS notes,
+ (SELECT count(*) FROM orders o WHERE o.channel = k.ch AND o.external_id = k.ext) AS stored
+FROM k) AS h WHERE h.prev > 0 OR h.complaints > 0 OR h.notes > 0 OR h.stored > 0
+"""
+_SQLITE_HISTORY = text(HISTORY_SQL.format(
+    asked="SELECT CAST(j.key AS INTEGER) AS i, json_extract(j.value, '$[0]') AS cid, json_extract(j.value, '$[1]') AS at, "
+          "json_extract(j.value, '$[2]') AS ch, json_extract(j.value, '$[3]') AS ext FROM json_each(:asked) AS j",
+    since=":since",
+)).bindparams(bindparam("asked"), bindparam("since"))
+
+
+def _sqlite_time(value: datetime) -> str:
+    """A datetime as SQLAlchemy's SQLite DateTime stores it (naive UTC text), so text comparison is time order."""
+    return value.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+
 
 ORDERS = OrderRow.__table__
 TRANSITIONS = StageTransitionRow.__table__
@@ -97,6 +127,13 @@ class SqlIntakeUnit:
         rows = (await self.conn.execute(stmt)).all()
         return {(r.channel, r.external_id): ExistingOrder(r.id, r.payload_hash, Stage(r.stage), r.stage_entered_at)
                 for r in rows}
+
+    async def history(self, asked: list[HistoryAsk], since: datetime) -> dict[int, StoredHistory]:
+        """`HISTORY_SQL` on SQLite: the asked orders as one JSON array (json_each), one statement."""
+        payload = orjson.dumps([[cid, _sqlite_time(at), ch, ext] for cid, at, ch, ext in asked]).decode()
+        result = await self.conn.execute(_SQLITE_HISTORY, {"asked": payload, "since": _sqlite_time(since)})
+        return {int(i): StoredHistory(int(prev), int(complaints), int(notes), bool(stored))
+                for i, prev, complaints, notes, stored in result.all()}
 
     async def insert_new(self, plans: list[OrderPlan], encoded: object | None = None) -> set[OrderKey]:
         stmt = (
@@ -179,6 +216,19 @@ class SqlIntakeStore:
             async with self.engine.connect() as conn:
                 await conn.execution_options(isolation_level="AUTOCOMMIT")
                 return await self._unit(conn, self.clock.now()).existing(keys)
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise StoreUnavailable(str(exc)) from exc
+            raise
+
+    async def history(self, asked: list[HistoryAsk], since: datetime) -> dict[int, StoredHistory]:
+        """The batch's facts lookup (`HISTORY_SQL`), one statement on a connection of its own like `known`."""
+        if not asked:
+            return {}
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+                return await self._unit(conn, self.clock.now()).history(asked, since)
         except Exception as exc:
             if is_unavailable(exc):
                 raise StoreUnavailable(str(exc)) from exc

@@ -27,6 +27,7 @@ class OrderRow(Base):
         Index("ix_orders_customer_phone", "customer_phone"),
         Index("ix_orders_customer_city", "customer_city"),
         Index("ix_orders_created_at", "created_at"),
+        Index("ix_orders_customer_created", "customer_id", "created_at"),  # the rules' history facts
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

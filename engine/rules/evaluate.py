@@ -23,6 +23,13 @@ from engine.stages import END_STATES, Stage
 
 _RUNTIME_ERRORS = (TypeError, ValueError, ArithmeticError, KeyError, IndexError)
 _NO_FACTS = Facts()
+_HISTORY_FIELDS = ("complaints_30d", "previous_orders", "exception_notes_30d")
+
+
+def history_of(facts: Facts) -> dict[str, int] | None:
+    """The history counts of `facts` when nothing else is set (what intake looks up), else None."""
+    counts = {name: getattr(facts, name) for name in _HISTORY_FIELDS}
+    return counts if Facts(**counts) == facts else None
 
 
 def make_ctx(rules: RuleSet, order: Order, facts: Facts, now: datetime) -> Ctx:
@@ -52,7 +59,9 @@ def evaluate(
         ctx = make_ctx(rules, order, facts, now)
     full = trace
     out: list[RuleTrace] = []
-    inputs = EvalInputs(order.id, order.stage.value, order.stage_entered_at, now, facts == _NO_FACTS)
+    default = facts == _NO_FACTS
+    inputs = EvalInputs(order.id, order.stage.value, order.stage_entered_at, now, default,
+                        None if default else history_of(facts))
     d = Decisions(rules_version=rules.version, region=ctx.o_region, inputs=inputs, full_trace=full)
     if full or ctx.o_region is not None:
         out.append(

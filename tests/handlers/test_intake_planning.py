@@ -43,6 +43,9 @@ class MemoryStore:
         self.looked_at.append(list(keys))
         return {k: self.stored[k] for k in keys if k in self.stored}
 
+    async def history(self, asked: list, since: datetime) -> dict:
+        return {}  # no history stored
+
     def encode_new(self, plans: list[OrderPlan], now: datetime) -> object | None:
         return ("encoded", tuple(p.key for p in plans))
 

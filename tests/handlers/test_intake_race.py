@@ -52,6 +52,9 @@ class Store:
     async def known(self, keys: list[OrderKey]) -> dict[OrderKey, ExistingOrder]:
         return {}  # nothing stored yet when the batch is planned
 
+    async def history(self, asked: list, since: datetime) -> dict:
+        return {}  # no history stored
+
     def encode_new(self, plans: list[OrderPlan], now: datetime) -> object | None:
         return None
 
