@@ -21,7 +21,7 @@ from engine.channels import ChannelAdapter, stored_channel
 from engine.order import Order, OrderData, Transition
 from engine.rules import ApprovalNeed, Facts, RuleSet, evaluate
 from engine.rules.evaluate import make_ctx
-from engine.stages import Stage
+from engine.stages import END_STATES, Stage
 from handlers.ports import IntakeEntry, StoreUnavailable
 
 OrderKey = tuple[str, str]  # (channel, external_id)
@@ -80,8 +80,32 @@ class StoredHistory:
     stored: bool  # this key is stored already
 
 
+@dataclass(frozen=True, slots=True)
+class ApprovalHistory:
+    """What a stored order's approvals were about, read (inside the transaction) before it is changed."""
+
+    requested: bool  # an order approval was ever requested for it (pending, decided or superseded)
+    role: str | None  # who the latest request asked, so a review goes to the same approver
+    region: str | None
+    about: tuple[Any, ...]  # the stored amount, customer and items: what the approver saw
+
+
+REVIEW_RULE = "changed-after-request"  # rule id of the review an approver gets for a change that needs no approval
+
+
+def approval_subject(data: OrderData, items_json: list[dict[str, Any]] | None = None) -> tuple[Any, ...]:
+    """What an order approval is about: amount, customer and items (notes or custom fields are not)."""
+    c = data.customer
+    items = items_json if items_json is not None else [i.model_dump(mode="json") for i in data.items]
+    return (data.amount, c.id, c.name, c.phone, c.city, orjson.dumps(items, option=orjson.OPT_SORT_KEYS))
+
+
 class IntakeUnit(Protocol):
     async def existing(self, keys: list[OrderKey]) -> dict[OrderKey, ExistingOrder]: ...
+
+    async def approval_history(self, order_id: int) -> ApprovalHistory:
+        """The order approvals of a stored order and what they were about (rare: updates only)."""
+        ...
 
     async def insert_new(self, plans: list[OrderPlan], encoded: object | None = None) -> set[OrderKey]:
         """Insert what is not there yet; return the keys actually inserted (others raced in elsewhere).
@@ -190,10 +214,10 @@ class IntakeProcessor:
                 await asyncio.sleep(0)
             try:
                 data = self.adapters[entry.channel].parse(entry.body)
-            except Exception as exc:  # an adapter bug or bad data: this entry only
+                channel = stored_channel(data, entry.channel, self.adapters)  # never another sender's orders
+            except Exception as exc:  # an adapter bug, bad data or a foreign channel: this entry only
                 result.failed.append((entry, f"{type(exc).__name__}: {exc}"))
                 continue
-            channel = stored_channel(data, entry.channel)
             key = (channel, data.external_id)
             if key in valid:  # the same order twice in one batch: the later delivery wins
                 result.duplicates += 1
@@ -325,8 +349,8 @@ class IntakeProcessor:
                     duplicates += 1
                 else:
                     plan = plan_update(channel, data, digest, _received(entry, now), known, rules, now,
-                                       facts=batch.facts.get(key))
-                    await unit.apply_update(plan, supersede_pending=known.stage is Stage.PENDING_CONFIRM)
+                                       facts=batch.facts.get(key), history=await unit.approval_history(known.id))
+                    await unit.apply_update(plan, supersede_pending=_supersedes(known, plan))
                     updated += 1
             if new_plans:
                 ahead = batch.plans.values()  # encoded in `prepare`: usable when these are exactly the plans inserted
@@ -343,8 +367,8 @@ class IntakeProcessor:
                         duplicates += 1
                         continue
                     plan = plan_update(p.channel, p.data, p.payload_hash, p.received_at, known, rules, now,
-                                       facts=batch.facts.get(p.key))
-                    await unit.apply_update(plan, supersede_pending=known.stage is Stage.PENDING_CONFIRM)
+                                       facts=batch.facts.get(p.key), history=await unit.approval_history(known.id))
+                    await unit.apply_update(plan, supersede_pending=_supersedes(known, plan))
                     updated += 1
             if items is batch.items:  # the whole batch (not the one-by-one retry after a refusal)
                 batch.written.set()
@@ -352,6 +376,11 @@ class IntakeProcessor:
         result.updated += updated
         result.duplicates += duplicates
         result.done.extend(entry.id for entry, *_ in items)
+
+
+def _supersedes(known: ExistingOrder, plan: OrderPlan) -> bool:
+    """Pending requests are void once the order changed while waiting, or a new request replaces them."""
+    return known.stage is Stage.PENDING_CONFIRM or bool(plan.approvals)
 
 
 def _received(entry: IntakeEntry, now: datetime) -> datetime:
@@ -391,9 +420,17 @@ def plan_new_order(
 
 def plan_update(
     channel: str, data: OrderData, digest: str, received: datetime, known: ExistingOrder, rules: RuleSet,
-    now: datetime, *, facts: Facts | None = None,
+    now: datetime, *, facts: Facts | None = None, history: ApprovalHistory | None = None,
 ) -> OrderPlan:
-    """A changed order. While it still waits for confirmation, its approvals are asked again for the new content."""
+    """A changed order. An update never takes an order out of an approval without the approver seeing it:
+
+    - waiting for confirmation and still needing approval: the approvals are asked again for the new content;
+    - waiting, no longer needing one, but an approval was requested: it stays waiting, and the approver who was
+      asked gets a review request (`changed-after-request`) — never confirmed silently (lower-then-restore);
+    - past confirmation, with an approval requested or decided, and the amount, customer or items changed: the new
+      content is asked again (the rules' approvals, or a review), the stage is left as it is;
+    - otherwise (nothing was ever asked): as a new order would be, confirmed at once when no approval is needed.
+    """
     order = Order(id=known.id, channel=channel, data=data, stage=known.stage, stage_entered_at=known.stage_entered_at)
     facts = facts or Facts()
     decisions = evaluate(order, facts, rules, now, trace=False)  # only the compact summary is stored
@@ -403,9 +440,13 @@ def plan_update(
         priority=decisions.priority, production_base=decisions.route.base if decisions.route else None,
         decisions=decisions.to_json(trace=False), rules_version=rules.version, existing_id=known.id,
     )
+    asked = history is not None and history.requested
+    order_needs = [n for n in decisions.approvals if n.kind == "order"]
     if known.stage is Stage.PENDING_CONFIRM:
         if decisions.approvals:
             plan.approvals = _approvals(decisions.approvals, now)
+        elif asked:
+            plan.approvals = _approvals([_review(history, decisions.region)], now)
         else:
             order.stage = Stage.DESIGNING
             plan.stage, plan.stage_entered_at = Stage.DESIGNING, now
@@ -413,6 +454,12 @@ def plan_update(
             plan.transitions.append(
                 Transition(now, Stage.PENDING_CONFIRM, Stage.DESIGNING, "system", "auto-confirmed after change")
             )
+    elif asked and known.stage not in END_STATES and history.about != approval_subject(data):
+        plan.approvals = _approvals(order_needs or [_review(history, decisions.region)], now)
     return plan
 
 
+def _review(history: ApprovalHistory, region: str | None) -> ApprovalNeed:
+    """A review of a change for the approver who was asked before (their role, the order's region now)."""
+    role = history.role or "admin"
+    return ApprovalNeed("order", 1, role, history.region if history.region is not None else region, REVIEW_RULE)

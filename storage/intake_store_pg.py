@@ -32,7 +32,17 @@ from sqlalchemy.dialects import postgresql
 from engine.order import Transition
 from engine.stages import Stage
 from handlers.intake import ExistingOrder, HistoryAsk, OrderKey, OrderPlan, PlannedApproval, StoredHistory
-from storage.intake_store import APPROVALS, HISTORY_SQL, ORDERS, OUTBOX, TRANSITIONS, SqlIntakeUnit, order_row
+from storage.intake_store import (
+    APPROVALS,
+    HISTORY_SQL,
+    ORDERS,
+    PREV_COUNT,
+    OUTBOX,
+    TRANSITIONS,
+    SqlIntakeUnit,
+    history_of_rows,
+    order_row,
+)
 from storage.types import MoneyCents, UTCDateTime
 
 # The keys as one JSON array of [channel, external_id] pairs (bytes, like the rows below): two text[] arrays cost
@@ -46,9 +56,11 @@ _EXISTING = (
 
 # The facts lookup: the asked orders as one JSON array of [customer, created (naive UTC), channel, external id].
 _HISTORY = HISTORY_SQL.format(
-    asked="SELECT (t.ord - 1)::int AS i, t.e->>0 AS cid, (t.e->>1)::timestamp AS at, t.e->>2 AS ch, t.e->>3 AS ext "
-          "FROM json_array_elements(convert_from($1::bytea, 'UTF8')::json) WITH ORDINALITY AS t(e, ord)",
-    since="$2",
+    asked="MATERIALIZED (SELECT (t.ord - 1)::int AS i, t.e->>0 AS cid, (t.e->>1)::timestamp AS at, t.e->>2 AS ch, "
+          "t.e->>3 AS ext FROM json_array_elements(convert_from($1::bytea, 'UTF8')::json) WITH ORDINALITY AS t(e, ord))",
+    since="$2::timestamp",
+    prev=f"SELECT 'p' AS tag, k.i AS i, NULL AS cid, p.n AS n FROM k CROSS JOIN LATERAL (SELECT {PREV_COUNT} AS n) AS p "
+         "WHERE p.n > 0",
 )
 
 
@@ -216,8 +228,7 @@ class PgIntakeUnit(SqlIntakeUnit):
 
     async def history(self, asked: list[HistoryAsk], since: datetime) -> dict[int, StoredHistory]:
         payload = orjson.dumps([[cid, _naive_utc(at), ch, ext] for cid, at, ch, ext in asked])
-        rows = await self._run(_HISTORY, (payload, _naive_utc(since)))
-        return {i: StoredHistory(prev, complaints, notes, bool(stored)) for i, prev, complaints, notes, stored in rows}
+        return history_of_rows(asked, await self._run(_HISTORY, (payload, _naive_utc(since))))
 
     @staticmethod
     def encode(plans: list[OrderPlan], now: datetime) -> EncodedInsert:

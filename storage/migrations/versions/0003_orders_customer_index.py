@@ -1,7 +1,8 @@
 """orders: index (customer_id, created_at) for the rules' history facts at intake
 
 Intake now looks up each batch's customers' earlier orders (issue 8.2): without this index that lookup scans the
-whole orders table once per batch.
+whole orders table once per batch; the count is an index-only scan (the order itself is
+subtracted by a probe of the unique key, not filtered per row).
 
 Revision ID: 0003
 Revises: 0001
