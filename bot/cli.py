@@ -8,10 +8,11 @@ import signal
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bot import cli_rules, cli_telegram, event_loop
@@ -51,8 +52,13 @@ def run_user_command(fn: Callable[[Runtime], Awaitable[T]]) -> T:
     try:
         return run_with_runtime(fn, upgrade=True)
     except UserError as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from None
+        user_error(str(exc))
+
+
+def user_error(sentence: str) -> NoReturn:
+    """The operator's mistake: one line (never wrapped, never a traceback), exit code 2."""
+    console.print(f"[red]error:[/] {escape(sentence)}", soft_wrap=True, highlight=False)
+    raise typer.Exit(2)
 
 
 def _stop_event() -> asyncio.Event:
@@ -165,7 +171,7 @@ def import_file(
     async def _run(rt: Runtime) -> int:
         return await import_orders(rt, file, channel, console)
 
-    failed = run_with_runtime(_run)
+    failed = run_user_command(_run)
     raise typer.Exit(1 if failed else 0)
 
 
@@ -333,4 +339,17 @@ def db_upgrade() -> None:
 
 
 def main() -> None:
-    app()
+    """The console script. Whatever escapes a command is said in one line (the traceback only with
+    ORDERHUB_DEBUG=1): a user reads a sentence, not 131 lines of library internals."""
+    import os
+    import sys
+
+    try:
+        app(standalone_mode=True)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence between a user and a traceback
+        if os.environ.get("ORDERHUB_DEBUG") == "1":
+            raise
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        console.print(f"[red]error:[/] {escape(type(exc).__name__)}{': ' + escape(detail) if detail else ''}",
+                      soft_wrap=True, highlight=False)
+        sys.exit(1)

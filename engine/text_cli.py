@@ -1,0 +1,115 @@
+"""The command line's words in Chinese (default) and English: one language per installation (ORDERHUB_LANGUAGE).
+
+Kept apart from the chat catalogue (engine/text.py) so the terminal and the chat can grow without colliding; `tc`
+works like `t`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_STRINGS: dict[str, dict[str, str]] = {
+    # orderhub import: file level (one line each)
+    "imp.too_big": {"zh": "文件超过 {limit} MB，请拆分后再导入：{path}",
+                    "en": "The file is larger than {limit} MB; split it and import the parts: {path}"},
+    "imp.not_file": {"zh": "不是普通文件：{path}", "en": "Not a regular file: {path}"},
+    "imp.unreadable": {"zh": "无法读取文件 {path}：{reason}", "en": "Cannot read {path}: {reason}"},
+    "imp.encoding": {"zh": "无法识别文件编码（支持 UTF-8、GBK、GB18030）：{path}；请在 Excel 中另存为“CSV UTF-8”",
+                     "en": "Unrecognised text encoding (UTF-8, GBK and GB18030 are read): {path}; "
+                           "in Excel use Save As “CSV UTF-8”"},
+    "imp.not_xlsx": {"zh": "不是有效的 Excel（.xlsx）文件：{path}", "en": "Not a valid Excel (.xlsx) file: {path}"},
+    "imp.bad_csv": {"zh": "第 {line} 行无法读取：{reason}", "en": "row {line} cannot be read: {reason}"},
+    "imp.field_too_long": {"zh": "某个单元格超过 {limit} 个字符", "en": "a cell is longer than {limit} characters"},
+    "imp.too_many_rows": {"zh": "文件超过 {limit} 行，请拆分后再导入：{path}",
+                          "en": "The file has more than {limit} rows; split it and import the parts: {path}"},
+    "imp.no_header": {"zh": "文件没有表头行：{path}", "en": "The file has no header row: {path}"},
+    # orderhub import: the report
+    "imp.queueing": {"zh": "正在排队 {name}", "en": "queueing {name}"},
+    "imp.queued": {"zh": "已从 {path} 排队 {n} 个订单", "en": "queued {n} order(s) from {path}"},
+    "imp.refused_title": {"zh": "{rows} 行未导入（{problems} 个问题）", "en": "{rows} row(s) not imported ({problems} problem(s))"},
+    "imp.warn_title": {"zh": "{rows} 行已导入，但请注意", "en": "{rows} row(s) imported with a warning"},
+    "imp.col_row": {"zh": "行", "en": "row"},
+    "imp.col_column": {"zh": "列", "en": "column"},
+    "imp.col_reason": {"zh": "原因", "en": "reason"},
+    "imp.no_worker": {"zh": "⚠ 没有正在运行的 worker：订单已排队，但要等 `orderhub serve` 或 `orderhub worker` 启动后才会入库",
+                      "en": "⚠ No worker is running: the orders are queued but are stored only once `orderhub serve` "
+                            "or `orderhub worker` runs"},
+    # reasons of a refused (or warned) row
+    "r.missing": {"zh": "{field}缺失", "en": "{field} is missing"},
+    "r.not_date": {"zh": "{field}不是有效的日期时间（例：2025-11-11 09:30）",
+                   "en": "{field} is not a date and time (e.g. 2025-11-11 09:30)"},
+    "r.not_int": {"zh": "{field}必须是整数", "en": "{field} must be a whole number"},
+    "r.not_number": {"zh": "{field}必须是数字", "en": "{field} must be a number"},
+    "r.ge": {"zh": "{field}不能小于 {limit}", "en": "{field} must be at least {limit}"},
+    "r.le": {"zh": "{field}不能大于 {limit}", "en": "{field} must be at most {limit}"},
+    "r.too_long": {"zh": "{field}不能超过 {limit} 个字符", "en": "{field} must be at most {limit} characters"},
+    "r.decimals": {"zh": "{field}最多 {limit} 位小数", "en": "{field} has more than {limit} decimal places"},
+    "r.digits": {"zh": "{field}位数过多", "en": "{field} has too many digits"},
+    "r.pattern": {"zh": "{field}格式不正确", "en": "{field} has the wrong format"},
+    "r.too_many": {"zh": "{field}过多（最多 {limit} 项）", "en": "{field}: too many (at most {limit})"},
+    "r.invalid": {"zh": "{field}无效", "en": "{field} is not valid"},
+    "r.unknown_column": {"zh": "未知列 {field}", "en": "unknown column {field}"},
+    "r.amount_mismatch": {"zh": "金额 {amount} 与商品合计 {total} 不符",
+                          "en": "amount {amount} disagrees with the items' total {total}"},
+    "r.unknown_city": {"zh": "城市「{city}」不属于规则中的任何区域", "en": "city “{city}” is in no region of the rules"},
+    "r.no_phone": {"zh": "没有电话：该客户无法通过手机号验证查询订单",
+                   "en": "no phone: this customer cannot verify themselves to ask about the order"},
+    "r.order_refused": {"zh": "同一订单 {order} 的其他行有问题", "en": "another row of order {order} has a problem"},
+}
+
+# What a person calls each import column (the reason names the field; the table names the column as in the file).
+FIELD_NAMES: dict[str, dict[str, str]] = {
+    "external_id": {"zh": "订单号", "en": "order number"},
+    "created_at": {"zh": "下单时间", "en": "order time"},
+    "channel": {"zh": "渠道", "en": "channel"},
+    "customer_id": {"zh": "客户编号", "en": "customer id"},
+    "customer_name": {"zh": "客户姓名", "en": "customer name"},
+    "phone": {"zh": "电话", "en": "phone"},
+    "city": {"zh": "城市", "en": "city"},
+    "tier": {"zh": "客户等级", "en": "customer tier"},
+    "sku": {"zh": "商品编码", "en": "SKU"},
+    "item_name": {"zh": "商品名称", "en": "item name"},
+    "qty": {"zh": "数量", "en": "quantity"},
+    "unit_price": {"zh": "单价", "en": "unit price"},
+    "amount": {"zh": "金额", "en": "amount"},
+    "currency": {"zh": "币种", "en": "currency"},
+    "notes": {"zh": "备注", "en": "remark"},
+    "items": {"zh": "商品", "en": "items"},
+}
+
+
+def tc(key: str, language: str = "zh", **kw: object) -> str:
+    """The command-line string `key` in `language` (Chinese when unknown), formatted with `kw`."""
+    entry = _STRINGS[key]
+    return entry.get(language, entry["zh"]).format(**kw)
+
+
+def field_name(column: str, language: str = "zh") -> str:
+    names = FIELD_NAMES.get(column)
+    if names:
+        return names.get(language, names["zh"])
+    return column.split(":", 1)[-1]
+
+
+_PYDANTIC_REASONS = {
+    "missing": "r.missing", "string_too_short": "r.missing", "too_short": "r.missing",
+    "datetime_parsing": "r.not_date", "datetime_from_date_parsing": "r.not_date", "timezone_aware": "r.not_date",
+    "datetime_type": "r.not_date",
+    "int_parsing": "r.not_int", "int_from_float": "r.not_int", "int_type": "r.not_int",
+    "decimal_parsing": "r.not_number", "decimal_type": "r.not_number", "float_parsing": "r.not_number",
+    "greater_than_equal": "r.ge", "greater_than": "r.ge",
+    "less_than_equal": "r.le", "less_than": "r.le",
+    "string_too_long": "r.too_long", "too_long": "r.too_many",
+    "decimal_max_places": "r.decimals", "decimal_max_digits": "r.digits", "decimal_whole_digits": "r.digits",
+    "string_pattern_mismatch": "r.pattern",
+    "extra_forbidden": "r.unknown_column",
+}
+
+
+def pydantic_reason(err: dict[str, Any], column: str, language: str = "zh") -> str:
+    """A pydantic error as a sentence about the column a person fills in, in their language."""
+    key = _PYDANTIC_REASONS.get(str(err.get("type")), "r.invalid")
+    ctx = err.get("ctx") or {}
+    limit = next((ctx[k] for k in ("ge", "gt", "le", "lt", "max_length", "decimal_places", "max_digits", "whole_digits")
+                  if k in ctx), "")
+    return tc(key, language, field=field_name(column, language), limit=limit)
