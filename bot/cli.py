@@ -95,8 +95,26 @@ def api(
     import uvicorn
 
     _logging()
+    if workers > 1:
+        _multiprocess_metrics(Settings().data_dir)
     uvicorn.run("bot.asgi:create_asgi_app", factory=True, host=host, port=port, workers=workers,
                 log_level="warning", access_log=False)
+
+
+def _multiprocess_metrics(data_dir: Path) -> None:
+    """Prometheus multiprocess mode for the HTTP workers (spawned: they inherit the environment): an empty
+    directory per start, so counters begin at zero and no dead worker's files are summed in."""
+    import os
+    import shutil
+
+    from webhooks.metrics import MULTIPROC_ENV
+
+    if os.environ.get(MULTIPROC_ENV):  # the operator chose a directory: theirs to manage
+        return
+    target = data_dir / "prometheus"
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True, exist_ok=True)
+    os.environ[MULTIPROC_ENV] = str(target.resolve())
 
 
 @app.command()

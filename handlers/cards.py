@@ -132,13 +132,16 @@ def approval_card(approval: Approval, view: OrderView, key: bytes, language: str
 
 
 def stall_card(view: OrderView, alert_id: int, level: int, overdue: timedelta, key: bytes, language: str = "zh",
-               timezone: str = "Asia/Shanghai", status: str | None = None, with_buttons: bool = True) -> Card:
+               timezone: str = "Asia/Shanghai", status: str | None = None, with_buttons: bool = True,
+               acked: bool = False) -> Card:
+    """The alert; once acknowledged it no longer offers 确认 (snooze, advance and details stay)."""
     o = view.order
     stage = o.stage.value
     buttons: tuple[Button, ...] = ()
     if with_buttons:
+        ack = () if acked else (Button(t("btn.ack", language), sign(key, Action.ACK, alert_id, stage)),)
         buttons = (
-            Button(t("btn.ack", language), sign(key, Action.ACK, alert_id, stage)),
+            *ack,
             Button(t("btn.snooze", language), sign(key, Action.SNOOZE, alert_id, stage)),
             Button(t("btn.advance", language), sign(key, Action.ADVANCE, alert_id, stage)),
             Button(t("btn.details", language), sign(key, Action.ORDER_DETAILS, o.id)),

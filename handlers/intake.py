@@ -23,6 +23,7 @@ from engine.rules import ApprovalNeed, Facts, RuleSet, evaluate
 from engine.rules.evaluate import make_ctx
 from engine.stages import Stage
 from handlers.ports import IntakeEntry, StoreUnavailable
+from handlers import metrics
 
 OrderKey = tuple[str, str]  # (channel, external_id)
 log = logging.getLogger("orderhub.intake")
@@ -249,7 +250,7 @@ class IntakeProcessor:
 
     async def _store(self, items: list[Item], batch: PreparedBatch, result: BatchResult) -> None:
         rules, now = batch.rules, batch.now
-        inserted = updated = duplicates = 0
+        inserted = updated = duplicates = asked = 0
         async with self.store.unit() as unit:
             looked_up = batch.stored
             if looked_up is None:
@@ -273,11 +274,13 @@ class IntakeProcessor:
                     plan = plan_update(channel, data, digest, _received(entry, now), known, rules, now)
                     await unit.apply_update(plan, supersede_pending=known.stage is Stage.PENDING_CONFIRM)
                     updated += 1
+                    asked += len(plan.approvals)
             if new_plans:
                 ahead = batch.plans.values()  # encoded in `prepare`: usable when these are exactly the plans inserted
                 as_encoded = len(new_plans) == len(ahead) and all(a is b for a, b in zip(new_plans, ahead))
                 won = await unit.insert_new(new_plans, batch.encoded if as_encoded else None)
                 inserted = len(won)
+                asked += sum(len(p.approvals) for p in new_plans if p.key in won)
                 lost = [p for p in new_plans if p.key not in won]
                 # Another worker stored these keys between our lookup and our insert (it has committed: the insert
                 # waited for it). Same content: a duplicate. Changed content: an update, or the change would be lost.
@@ -290,8 +293,10 @@ class IntakeProcessor:
                     plan = plan_update(p.channel, p.data, p.payload_hash, p.received_at, known, rules, now)
                     await unit.apply_update(plan, supersede_pending=known.stage is Stage.PENDING_CONFIRM)
                     updated += 1
+                    asked += len(plan.approvals)
             if items is batch.items:  # the whole batch (not the one-by-one retry after a refusal)
                 batch.written.set()
+        metrics.APPROVALS_REQUESTED.inc(asked)  # committed: the unit is closed
         result.inserted += inserted
         result.updated += updated
         result.duplicates += duplicates

@@ -21,6 +21,7 @@ from typing import Any
 
 from engine.approvals import Status
 from engine.text import TEXT_BUDGET, shorten, t
+from handlers import metrics
 from handlers.cards import approval_card, stall_card, trend_card
 from handlers.chat import Card, ChatChannel, ChatRef, Outgoing, PermanentSendError, RetryableSendError
 from handlers.chat_ports import ChatRepo, Identity, NewOutbox, OutboxItem, UserInfo
@@ -160,6 +161,7 @@ class Notifier:
         await self.repo.mark_retry(item.id, self.clock.now() + timedelta(seconds=delay), shorten(error, 500))
 
     async def _fail(self, item: OutboxItem, error: str) -> None:
+        metrics.NOTIFY_FAILED.labels(platform="-").inc()
         self.stats.failed += 1
         now = self.clock.now()
         await self.repo.mark_failed(item.id, shorten(error, 500), now)
@@ -260,11 +262,13 @@ class Notifier:
                 ref = await self._with_retries(ident.platform, chat_id, lambda m=message, p=ident.platform:
                                                self.channels[p].send(m))
             except PermanentSendError as exc:
+                metrics.NOTIFY_FAILED.labels(platform=ident.platform).inc()
                 permanent.append(f"{ident.platform}:{chat_id}: {exc}")
                 await self._tell_admin(item, f"{ident.platform}:{chat_id}", str(exc))
                 continue
             assert ref is not None
             await self.repo.record_sent(item.id, approval_id, ref, self.clock.now())
+            metrics.NOTIFY_SENT.labels(platform=ident.platform).inc()
             self.stats.sent += 1
             delivered += 1
         if mail_retry is not None:  # chats reached are recorded; the row comes back for the e-mail alone
@@ -346,6 +350,7 @@ class Notifier:
             try:
                 return await call()
             except RetryableSendError as exc:
+                metrics.NOTIFY_RETRIED.labels(platform=platform).inc()
                 last = exc
                 wait = exc.retry_after if exc.retry_after is not None else backoff(attempt)
                 self.limiter.block(key, wait)

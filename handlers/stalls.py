@@ -15,6 +15,7 @@ from engine.stages import Stage, allowed_next, label
 from engine.stall import DEFAULT_LADDER, Rung, Stall, find_stalls
 from engine.text import fmt_time, t
 from engine.tokens import Action, ActionToken
+from handlers import metrics
 from handlers.cards import stall_card
 from handlers.chat import ButtonPressed, SendError
 from handlers.chat_ports import ChatRepo, NewOutbox, OrderView, StageMove, UserInfo
@@ -45,7 +46,12 @@ async def scan_stalls(repo: ChatRepo, clock: Clock, ladder: Sequence[Rung] = DEF
                                 snoozed_until=view.snoozed_until, acked_stage=acked.get(stall.order_id))
         if decision.send:
             rows.append(await _alert_row(repo, stall, view, key, now))
-    return await repo.enqueue(rows, now) if rows else []
+    if not rows:
+        return []
+    ids = await repo.enqueue(rows, now)
+    for row in rows:
+        metrics.STALL_ALERTS.labels(level=str(row.payload.get("level", "?"))).inc()
+    return ids
 
 
 async def _alert_row(repo: ChatRepo, stall: Stall, view: OrderView, key: AlertKey, now) -> NewOutbox:
@@ -115,12 +121,13 @@ async def on_button(event: ButtonPressed, tok: ActionToken, ctx: ChatContext) ->
         status = t("stall.status_advanced", lang, who=user.name, stage=label(nxt, lang),
                    when=fmt_time(now, ctx.timezone))
         note, keep_buttons = "toast.advanced", False
+    metrics.STALL_ACTIONS.labels(action=tok.action.value).inc()
     await toast(channel, event.callback_id, t(note, lang, stage=label(allowed_next(stage)[0], lang)
                                              if allowed_next(stage) else ""))
     level = int(item.payload.get("level", 0))
     overdue = timedelta(seconds=int(item.payload.get("overdue_s", 0)))
     card = stall_card(view, item.id, level, overdue, ctx.token_key, lang, ctx.timezone, status=status,
-                      with_buttons=keep_buttons)
+                      with_buttons=keep_buttons, acked=tok.action == Action.ACK)
     for ref in await ctx.repo.refs_of_outbox(item.id):
         target = ctx.channels.get(ref.platform)
         if target is None:

@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from webhooks import errors, intake, metrics
 from webhooks.errors import JsonResponse
@@ -63,6 +62,7 @@ def create_app(services: AppServices) -> FastAPI:
                 metrics.DEAD_LETTERS.set(await services.dead_letters())
         except Exception:  # a scrape must still answer while Redis is away
             pass
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        body, media_type = metrics.exposition()
+        return Response(body, media_type=media_type)
 
     return app

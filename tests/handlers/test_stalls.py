@@ -61,6 +61,7 @@ async def test_acknowledge_stops_escalation_for_the_stage(world: World) -> None:
     await handle_event(_press("200", sent.message.card.buttons[0].token), world.ctx)
     assert "已确认" in world.channel.answers[-1].text
     assert "已确认" in world.channel.last_card(sent.ref).status
+    assert [b.label for b in world.channel.last_card(sent.ref).buttons] == ["暂停 4 小时", "推进阶段", "详情"]
     world.clock.advance(hours=10)
     assert await scan_stalls(world.repo, world.clock) == []
 
