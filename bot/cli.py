@@ -169,12 +169,17 @@ def scheduler() -> None:
 @app.command()
 def demo(
     orders: Annotated[int, typer.Option(help="How many sample orders the simulated day brings.")] = 400,
+    data_dir: Annotated[Path, typer.Option(help="Where the demo keeps its own database and queue.")] = Path(
+        "orderhub-demo"),
 ) -> None:
-    """A simulated business day on the embedded defaults: orders through HTTP → queue → database, a summary, then
-    the day's chat transcript (approvals, a stall alert, a customer's query) through a console channel."""
-    from bot.demo import run_demo
+    """A simulated business day in its own data directory (never your database): orders through HTTP → queue →
+    database, a summary, then the day's chat transcript (approvals, a stall alert, a customer's query)."""
+    from bot.demo import demo_settings, run_demo
+    from engine.text_cli import tc
 
-    ok = event_loop.run(run_demo(Settings(), orders, console))
+    settings = demo_settings(Settings(), data_dir)
+    console.print(tc("d.where", settings.language, dir=f"{data_dir}/"), soft_wrap=True)
+    ok = event_loop.run(run_demo(settings, orders, console))
     raise typer.Exit(0 if ok else 1)
 
 
