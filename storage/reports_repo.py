@@ -33,7 +33,7 @@ class SqlReports:
             rows = (await conn.execute(stmt)).all()
         return [
             {"id": r.id, "order_id": r.order_id, "order_key": f"{r.channel}:{r.external_id}", "kind": r.kind,
-             "level": r.level, "required_role": r.required_role, "region": r.region, "amount": str(r.amount),
+             "level": r.level, "required_role": r.required_role, "region": r.region, "amount": f"{r.amount:.2f}",
              "city": r.customer_city, "status": r.status, "requested_at": r.requested_at,
              "escalate_at": r.escalate_at, "decided_by": r.decided_by, "decided_at": r.decided_at,
              "reason": r.reason, "rule_id": r.rule_id}

@@ -38,10 +38,21 @@ Staff = Annotated[Principal, Depends(staff)]
 Api = Annotated[ApiBackend, Depends(backend)]
 
 
+def money(value: Decimal) -> str:
+    """Money in one format everywhere: a string with two decimals ("2100.00"), never a float."""
+    return f"{value:.2f}"
+
+
 def order_json(d: OrderDetail, language: str = "zh") -> dict[str, Any]:
+    """The order as the API shows it. `remark` is what the customer or channel wrote on the order;
+    `exception_notes` are the staff's exception notes (classified): two different things, named apart."""
     o = d.order
     data = o.data.model_dump(mode="json")
     data.pop("channel", None)
+    remark = data.pop("notes", "")
+    data["amount"] = money(o.data.amount)
+    for item, src in zip(data["items"], o.data.items, strict=True):
+        item["unit_price"] = money(src.unit_price)
     return {
         "id": o.id, "key": o.key, "channel": o.channel, **data,
         "stage": o.stage.value, "stage_label": label(o.stage, language), "stage_entered_at": o.stage_entered_at,
@@ -51,7 +62,8 @@ def order_json(d: OrderDetail, language: str = "zh") -> dict[str, Any]:
         "completed_at": d.completed_at, "rules_version": d.rules_version,
         "history": [{"at": t.at, "from": t.from_stage.value if t.from_stage else None, "to": t.to_stage.value,
                      "by": t.actor, "reason": t.reason} for t in o.history],
-        "notes": d.notes,
+        "remark": remark,
+        "exception_notes": d.notes,
     }
 
 
