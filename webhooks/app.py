@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from webhooks import errors, intake, metrics
+from webhooks import errors, intake, metrics, openapi_docs
 from webhooks.errors import JsonResponse
 from webhooks.services import AppServices
 
@@ -30,6 +30,8 @@ def create_app(services: AppServices) -> FastAPI:
         description="A programmable order hub: signed intake webhooks, order API, chat bot callbacks.",
         lifespan=lifespan,
         default_response_class=JsonResponse,
+        docs_url=None,  # served by openapi_docs from local assets, not a CDN
+        redoc_url=None,
     )
     app.state.services = services
     errors.install(app)
@@ -65,4 +67,5 @@ def create_app(services: AppServices) -> FastAPI:
         body, media_type = metrics.exposition()
         return Response(body, media_type=media_type)
 
+    openapi_docs.install(app)
     return app
