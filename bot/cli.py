@@ -1,4 +1,4 @@
-"""`orderhub`: the command line (SPEC §3). Each command builds what it needs from Settings and closes it again."""
+"""`orderhub`: the command line. Each command builds what it needs from Settings and closes it again."""
 
 from __future__ import annotations
 
@@ -15,11 +15,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bot import cli_rules, cli_telegram, event_loop
+from bot import cli_help, cli_rules, cli_telegram, event_loop
 from bot.settings import Settings
 from bot.wiring import Runtime
 
 T = TypeVar("T")
+cli_help.install()
 app = typer.Typer(help="OrderHub: a programmable order hub driven from WeCom and Telegram.", no_args_is_help=True)
 queue_app = typer.Typer(help="The intake queue.", no_args_is_help=True)
 users_app = typer.Typer(help="Staff users and customers.", no_args_is_help=True)
