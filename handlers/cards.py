@@ -12,6 +12,7 @@ from typing import Any
 
 from engine.approvals import Approval, Status
 from engine.digest import trend_phrase
+from engine.display import FieldName, describe
 from engine.stages import Stage, label
 from engine.text import (
     TEXT_BUDGET,
@@ -36,20 +37,29 @@ def order_title(view: OrderView) -> str:
     return view.order.data.external_id
 
 
-def item_lines(view: OrderView) -> list[str]:
+# Display names of attributes and custom fields: installation-wide configuration (the rules file's `field_names`),
+# like the language; installed by the rules runtime whenever a rules version becomes active.
+_FIELD_NAMES: dict[str, FieldName] = {}
+
+
+def set_field_names(names: Mapping[str, FieldName]) -> None:
+    _FIELD_NAMES.clear()
+    _FIELD_NAMES.update(names)
+
+
+def item_lines(view: OrderView, language: str = "zh") -> list[str]:
     lines = []
     for it in view.order.data.items:
-        attrs = ", ".join(f"{k}={v}" for k, v in list(it.attributes.items())[:6])
+        attrs = describe(it.attributes, _FIELD_NAMES, language, limit=6)
         name = shorten(it.name or it.sku, 60)
         line = f"• {name} ×{it.qty} @ {fmt_money(it.unit_price)} ({shorten(it.sku, 40)})"
-        lines.append(line + (f" [{shorten(attrs, 120)}]" if attrs else ""))
+        lines.append(line + (f" · {shorten(attrs, 120)}" if attrs else ""))
     return lines
 
 
-def _custom(view: OrderView) -> str:
+def _custom(view: OrderView, language: str = "zh") -> str:
     fields: dict[str, Any] = view.order.data.custom_fields
-    text = "; ".join(f"{k}: {v}" for k, v in fields.items() if v not in (None, ""))
-    return shorten(text, 400)
+    return shorten(describe(fields, _FIELD_NAMES, language, limit=20), 400)
 
 
 def eta(view: OrderView) -> str:
@@ -68,7 +78,7 @@ def staff_order_fields(view: OrderView, language: str, timezone: str) -> list[tu
         (t("f.priority", language), str(o.priority)),
         (t("f.created", language), fmt_time(d.created_at, timezone)),
     ]
-    custom = _custom(view)
+    custom = _custom(view, language)
     if custom:
         fields.append((t("f.custom", language), custom))
     if d.notes:
@@ -78,7 +88,7 @@ def staff_order_fields(view: OrderView, language: str, timezone: str) -> list[tu
 
 def fit_items(base: Card, view: OrderView, language: str, budget: int = TEXT_BUDGET) -> Card:
     """Add as many item lines as fit the budget; the rest are counted, never silently dropped."""
-    lines = item_lines(view)
+    lines = item_lines(view, language)
     for shown in range(len(lines), -1, -1):
         more = len(lines) - shown
         text = "\n" + "\n".join(lines[:shown]) + ("\n" + t("items.more", language, n=more) if more else "")
@@ -167,7 +177,7 @@ def order_detail_pages(view: OrderView, language: str, timezone: str) -> list[st
     if view.tracking:
         lines.append(f"{t('f.tracking', language)}: {tracking_text(view.tracking)}")
     lines.append(f"{t('f.items', language)} ({len(o.data.items)}):")
-    lines += item_lines(view)
+    lines += item_lines(view, language)
     return paginate(lines, header=f"📦 {order_title(view)}", language=language)
 
 
@@ -207,7 +217,7 @@ def customer_status_text(view: OrderView, language: str, timezone: str) -> str:
             lines.append(f"{t('f.stage_eta', language)}: {fmt_date(o.stage_deadline, timezone)}")
     if view.tracking:
         lines.append(f"{t('f.tracking', language)}: {tracking_text(view.tracking)}")
-    items = item_lines(view)
+    items = item_lines(view, language)
     if len(items) > 10:
         items = items[:10] + [t("items.more_plain", language, n=len(items) - 10)]
     text = "\n".join(lines + items)
