@@ -61,8 +61,18 @@ def _rules_invalid(payload: Mapping[str, Any], lang: str) -> str:
     return t("admin.rules_invalid", lang, path=payload.get("path", ""), error=shorten(str(error), 3000))
 
 
+CHANNEL_NAMES = {"tmall": {"zh": "天猫", "en": "Tmall"}, "generic": {"zh": "接口", "en": "the order API"},
+                 "import": {"zh": "导入文件", "en": "an import file"}}
+
+
+def channel_name(channel: str, lang: str) -> str:
+    """A channel as business people call it (天猫, not `tmall`)."""
+    names = CHANNEL_NAMES.get(channel)
+    return names.get(lang, names["zh"]) if names else channel
+
+
 def _dead_letter(payload: Mapping[str, Any], lang: str) -> str:
-    return t("admin.dead_letter", lang, channel=payload.get("channel", "?"), attempts=payload.get("attempts", "?"),
+    return t("admin.dead_letter", lang, channel=channel_name(str(payload.get("channel", "?")), lang), attempts=payload.get("attempts", "?"),
              entry_id=payload.get("entry_id", "?"), error=shorten(str(payload.get("error", "")), 500))
 
 
