@@ -51,6 +51,8 @@ _STRINGS: dict[str, dict[str, str]] = {
     "stall.overdue": {"zh": "超时", "en": "Overdue by"},
     "stall.deadline": {"zh": "截止", "en": "Deadline"},
     "stall.level": {"zh": "升级级别", "en": "Escalation level"},
+    "stall.first_alert": {"zh": "首次提醒（{who}）", "en": "first alert ({who})"},
+    "stall.escalated_to": {"zh": "已升级到{who}", "en": "escalated to {who}"},
     "stall.status_open": {"zh": "请处理或确认", "en": "Please act or acknowledge"},
     "stall.status_acked": {"zh": "👀 {who} 已确认 · {when}", "en": "👀 Acknowledged by {who} · {when}"},
     "stall.status_snoozed": {"zh": "💤 {who} 暂停提醒至 {until}", "en": "💤 Snoozed by {who} until {until}"},

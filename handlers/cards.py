@@ -13,6 +13,7 @@ from typing import Any
 from engine.approvals import Approval, Status
 from engine.digest import trend_phrase
 from engine.display import FieldName, describe
+from engine.rules.explain import person
 from engine.stages import Stage, label
 from engine.text import (
     TEXT_BUDGET,
@@ -141,9 +142,17 @@ def approval_card(approval: Approval, view: OrderView, key: bytes, language: str
     return fit_items(base, view, language)
 
 
+def escalation_words(level: int, role: str | None, language: str) -> str:
+    """An escalation level as people say it: 首次提醒（负责人）, 已升级到主管; the bare number for old alerts."""
+    if not role:
+        return str(level)
+    who = person(role, language)
+    return t("stall.first_alert" if level == 0 else "stall.escalated_to", language, who=who)
+
+
 def stall_card(view: OrderView, alert_id: int, level: int, overdue: timedelta, key: bytes, language: str = "zh",
                timezone: str = "Asia/Shanghai", status: str | None = None, with_buttons: bool = True,
-               acked: bool = False) -> Card:
+               acked: bool = False, role: str | None = None) -> Card:
     """The alert; once acknowledged it no longer offers 确认 (snooze, advance and details stay)."""
     o = view.order
     stage = o.stage.value
@@ -162,7 +171,7 @@ def stall_card(view: OrderView, alert_id: int, level: int, overdue: timedelta, k
         (t("stall.deadline", language), fmt_time(o.stage_deadline, timezone)),
         (t("f.city", language), o.data.customer.city + (f" ({o.region})" if o.region else "")),
         (t("f.amount", language), fmt_money(o.data.amount, o.data.currency)),
-        (t("stall.level", language), str(level)),
+        (t("stall.level", language), escalation_words(level, role, language)),
     ]
     return Card(t("stall.title", language, order=order_title(view)), tuple(fields),
                 status if status is not None else t("stall.status_open", language), buttons)

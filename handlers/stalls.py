@@ -56,7 +56,7 @@ async def scan_stalls(repo: ChatRepo, clock: Clock, ladder: Sequence[Rung] = DEF
 
 async def _alert_row(repo: ChatRepo, stall: Stall, view: OrderView, key: AlertKey, now) -> NewOutbox:
     payload = {"order_id": stall.order_id, "stage": stall.stage, "level": stall.level,
-               "overdue_s": int(stall.overdue.total_seconds())}
+               "overdue_s": int(stall.overdue.total_seconds()), "role": stall.role}
     region = view.order.region
     user_id: int | None = None
     role: str | None = "manager"
@@ -127,7 +127,7 @@ async def on_button(event: ButtonPressed, tok: ActionToken, ctx: ChatContext) ->
     level = int(item.payload.get("level", 0))
     overdue = timedelta(seconds=int(item.payload.get("overdue_s", 0)))
     card = stall_card(view, item.id, level, overdue, ctx.token_key, lang, ctx.timezone, status=status,
-                      with_buttons=keep_buttons, acked=tok.action == Action.ACK)
+                      with_buttons=keep_buttons, acked=tok.action == Action.ACK, role=item.payload.get("role"))
     for ref in await ctx.repo.refs_of_outbox(item.id):
         target = ctx.channels.get(ref.platform)
         if target is None:

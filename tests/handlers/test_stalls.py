@@ -43,6 +43,7 @@ async def test_one_alert_per_order_stage_and_level_ever(world: World) -> None:
     card = world.channel.sent[0].message.card
     assert [b.label for b in card.buttons] == ["确认", "暂停 4 小时", "推进阶段", "详情"]
     assert "超时" in card.as_text()
+    assert "升级级别: 首次提醒（负责人）" in card.as_text()  # the level in words, not "0"
 
     world.clock.advance(hours=4)  # the supervisor rung
     await scan_stalls(world.repo, world.clock, ladder_from_rules(world.rules.escalation))
