@@ -21,8 +21,9 @@ from bot.console_channel import ConsoleChannel
 from engine.rules import RuleSet
 from engine.stall import ladder_from_rules
 from engine.text import mask_phone
+from engine.text_cli import tc
 from handlers.cards import approval_card, stall_card
-from handlers.chat import ButtonPressed, CommandReceived, ContactShared, Sender, TextReceived
+from handlers.chat import Button, ButtonPressed, CommandReceived, ContactShared, Sender, TextReceived
 from handlers.ports import Clock
 from handlers.rate_limit import ChatRateLimiter
 from handlers.stalls import scan_stalls
@@ -52,28 +53,29 @@ async def run_chat_demo(db: AsyncEngine, redis: aioredis.Redis, rules: Callable[
     await _ensure_user(users, "运营主管", "admin", [], "ops-admin", clock)
     await _ensure_user(users, "跟单员小李", "supply_chain", [], "owner", clock)
 
-    channel = ConsoleChannel(console, platform=PLATFORM, names=names, show_at_most=3)
+    channel = ConsoleChannel(console, platform=PLATFORM, names=names, show_at_most=3, language=language)
     key = secrets.token_bytes(32)
     core = build_chat_core(db, redis, {PLATFORM: channel}, clock, rules, token_key=key, language=language)
     core.notifier.limiter = ChatRateLimiter(interval_s=0, group_per_minute=10**9)  # a terminal has no flood limit
     ok = True
 
-    console.rule("[bold]chat: approval requests")
+    console.rule(f"[bold]{tc('d.c_requests', language)}")
     await core.notifier.run_once(limit=5000)
-    channel.summarise_hidden("approval cards")
+    channel.summarise_hidden(tc("d.c_cards", language))
     async with db.connect() as conn:
         rows = (await conn.execute(
             select(ApprovalRow.id, ApprovalRow.region).join(OrderRow, OrderRow.id == ApprovalRow.order_id).where(
                 OrderRow.external_id.like(f"{prefix}%"), ApprovalRow.status == "pending").order_by(ApprovalRow.id)
         )).all()
     if len(rows) < 2:
-        console.print("[yellow]fewer than two approvals today; run with more --orders to see the approval flow[/]")
+        console.print(f"[yellow]{tc('d.c_few', language)}[/]")
         return ok
     channel.show_at_most = None
 
-    def press(chat: str, token: str) -> ButtonPressed:
-        channel.said(names.get(chat, chat), "按下按钮")
-        return ButtonPressed(Sender(PLATFORM, chat, chat, names.get(chat, chat)), token, f"cb-{secrets.token_hex(3)}")
+    def press(chat: str, button: Button) -> ButtonPressed:
+        channel.said(names.get(chat, chat), tc("d.pressed", language, button=button.label))
+        return ButtonPressed(Sender(PLATFORM, chat, chat, names.get(chat, chat)), button.token,
+                             f"cb-{secrets.token_hex(3)}")
 
     async def card_of(approval_id: int):
         approval = await core.repo.approval(approval_id)
@@ -84,21 +86,22 @@ async def run_chat_demo(db: AsyncEngine, redis: aioredis.Redis, rules: Callable[
     _approval, view, card = await card_of(first_id)
     right = f"mgr-{region}"
     wrong = next((c for c in names if c.startswith("mgr-") and c != right), None)
-    console.rule(f"[bold]chat: {view.order.data.external_id} ({region}) — a wrong press, then the right one")
+    console.rule(f"[bold]{tc('d.c_wrong_right', language, order=view.order.data.external_id, region=region)}")
     if wrong:
-        await core.handle(press(wrong, card.buttons[0].token))
-    await core.handle(press(right, card.buttons[0].token))
+        await core.handle(press(wrong, card.buttons[0]))
+    await core.handle(press(right, card.buttons[0]))
     ok &= (await core.repo.approval(first_id)).status.value == "approved"
 
     second_id, region2 = rows[1]
     _approval2, view2, card2 = await card_of(second_id)
-    console.rule(f"[bold]chat: {view2.order.data.external_id} rejected with a reason")
-    await core.handle(press(f"mgr-{region2}", card2.buttons[1].token))
-    channel.said(names[f"mgr-{region2}"], "客户改单，重新下单")
-    await core.handle(TextReceived(Sender(PLATFORM, f"mgr-{region2}", f"mgr-{region2}"), "客户改单，重新下单"))
+    console.rule(f"[bold]{tc('d.c_reject', language, order=view2.order.data.external_id)}")
+    await core.handle(press(f"mgr-{region2}", card2.buttons[1]))
+    reason = tc("d.c_reason", language)
+    channel.said(names[f"mgr-{region2}"], reason)
+    await core.handle(TextReceived(Sender(PLATFORM, f"mgr-{region2}", f"mgr-{region2}"), reason))
     ok &= (await core.repo.approval(second_id)).status.value == "rejected"
 
-    console.rule("[bold]chat: a stall alert")
+    console.rule(f"[bold]{tc('d.c_stall', language)}")
     owner = next(u for u, _ in await users.list() if u.name == "跟单员小李")
     async with db.begin() as conn:
         stalled_id = (await conn.execute(select(OrderRow.id).where(
@@ -115,22 +118,23 @@ async def run_chat_demo(db: AsyncEngine, redis: aioredis.Redis, rules: Callable[
         sview = await core.repo.order(stalled_id)
         scard = stall_card(sview, alert_id, int(item.payload["level"]),
                            timedelta(seconds=int(item.payload["overdue_s"])), key, language)
-        await core.handle(press(refs[0].chat_id, scard.buttons[0].token))
+        await core.handle(press(refs[0].chat_id, scard.buttons[0]))
         ok &= stalled_id in await core.repo.acked_stages([stalled_id])
 
-    console.rule("[bold]chat: a customer asks where the order is")
+    console.rule(f"[bold]{tc('d.c_customer', language)}")
     phone = view.order.data.customer.phone
-    cust = Sender(PLATFORM, "customer-1", "customer-1", "顾客")
-    channel.names["customer-1"] = f"顾客 {mask_phone(phone)}"
-    channel.said("顾客", "/start")
+    customer = tc("d.customer", language)
+    cust = Sender(PLATFORM, "customer-1", "customer-1", customer)
+    channel.names["customer-1"] = f"{customer} {mask_phone(phone)}"
+    channel.said(customer, "/start")
     await core.handle(CommandReceived(cust, "start"))
-    channel.said("顾客", "（分享了别人的名片）")
+    channel.said(customer, tc("d.shared_other", language))
     await core.handle(ContactShared(cust, "13912345678", "someone-else"))
-    channel.said("顾客", "（分享了自己的手机号）")
+    channel.said(customer, tc("d.shared_own", language))
     await core.handle(ContactShared(cust, phone, "customer-1"))
-    typo = view.order.data.external_id[:-1] + " 到哪了"
-    channel.said("顾客", typo)
+    typo = tc("d.where_is", language, order=view.order.data.external_id[:-1])
+    channel.said(customer, typo)
     await core.handle(TextReceived(cust, typo))
     await core.close()
-    console.print("[green]chat flow behaved as expected[/]" if ok else "[red]chat flow misbehaved[/]")
+    console.print(f"[green]{tc('d.chat_ok', language)}[/]" if ok else f"[red]{tc('d.chat_bad', language)}[/]")
     return ok

@@ -1,4 +1,4 @@
-"""`orderhub`: the command line (SPEC §3). Each command builds what it needs from Settings and closes it again."""
+"""`orderhub`: the command line. Each command builds what it needs from Settings and closes it again."""
 
 from __future__ import annotations
 
@@ -8,17 +8,19 @@ import signal
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from bot import cli_approvals, cli_rules, cli_telegram, cli_tracking, event_loop
+from bot import cli_approvals, cli_help, cli_rules, cli_telegram, cli_tracking, event_loop
 from bot.settings import Settings
 from bot.wiring import Runtime
 
 T = TypeVar("T")
+cli_help.install()
 app = typer.Typer(help="OrderHub: a programmable order hub driven from WeCom and Telegram.", no_args_is_help=True)
 queue_app = typer.Typer(help="The intake queue.", no_args_is_help=True)
 users_app = typer.Typer(help="Staff users and customers.", no_args_is_help=True)
@@ -53,8 +55,13 @@ def run_user_command(fn: Callable[[Runtime], Awaitable[T]]) -> T:
     try:
         return run_with_runtime(fn, upgrade=True)
     except UserError as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from None
+        user_error(str(exc))
+
+
+def user_error(sentence: str) -> NoReturn:
+    """The operator's mistake: one line (never wrapped, never a traceback), exit code 2."""
+    console.print(f"[red]error:[/] {escape(sentence)}", soft_wrap=True, highlight=False)
+    raise typer.Exit(2)
 
 
 def _stop_event() -> asyncio.Event:
@@ -91,8 +98,26 @@ def api(
     import uvicorn
 
     _logging()
+    if workers > 1:
+        _multiprocess_metrics(Settings().data_dir)
     uvicorn.run("bot.asgi:create_asgi_app", factory=True, host=host, port=port, workers=workers,
                 log_level="warning", access_log=False)
+
+
+def _multiprocess_metrics(data_dir: Path) -> None:
+    """Prometheus multiprocess mode for the HTTP workers (spawned: they inherit the environment): an empty
+    directory per start, so counters begin at zero and no dead worker's files are summed in."""
+    import os
+    import shutil
+
+    from webhooks.metrics import MULTIPROC_ENV
+
+    if os.environ.get(MULTIPROC_ENV):  # the operator chose a directory: theirs to manage
+        return
+    target = data_dir / "prometheus"
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True, exist_ok=True)
+    os.environ[MULTIPROC_ENV] = str(target.resolve())
 
 
 @app.command()
@@ -152,12 +177,17 @@ def scheduler() -> None:
 @app.command()
 def demo(
     orders: Annotated[int, typer.Option(help="How many sample orders the simulated day brings.")] = 400,
+    data_dir: Annotated[Path, typer.Option(help="Where the demo keeps its own database and queue.")] = Path(
+        "orderhub-demo"),
 ) -> None:
-    """A simulated business day on the embedded defaults: orders through HTTP → queue → database, a summary, then
-    the day's chat transcript (approvals, a stall alert, a customer's query) through a console channel."""
-    from bot.demo import run_demo
+    """A simulated business day in its own data directory (never your database): orders through HTTP → queue →
+    database, a summary, then the day's chat transcript (approvals, a stall alert, a customer's query)."""
+    from bot.demo import demo_settings, run_demo
+    from engine.text_cli import tc
 
-    ok = event_loop.run(run_demo(Settings(), orders, console))
+    settings = demo_settings(Settings(), data_dir)
+    console.print(tc("d.where", settings.language, dir=f"{data_dir}/"), soft_wrap=True)
+    ok = event_loop.run(run_demo(settings, orders, console))
     raise typer.Exit(0 if ok else 1)
 
 
@@ -182,24 +212,40 @@ def import_file(
                 return 1
         return await import_orders(rt, file, channel, console, by)
 
-    failed = run_with_runtime(_run)
+    failed = run_user_command(_run)
     raise typer.Exit(1 if failed else 0)
 
 
 @queue_app.command("status")
 def queue_status() -> None:
-    """Depth, pending, retrying and dead letters."""
+    """Depth, in progress, retrying and failed entries; the workers with when they last asked for work. Workers
+    that have stopped (silent for 2 minutes, owning nothing) are removed from the count."""
+    from engine.text_cli import tc
 
     async def _run(rt: Runtime) -> None:
+        lang = rt.settings.language
+        removed = await rt.queue.prune_consumers()
         st = await rt.queue.status()
-        table = Table(title="intake queue")
-        for col in ("depth", "waiting", "pending", "retrying", "dead letters", "consumers"):
-            table.add_column(col, justify="right")
-        table.add_row(*(str(v) for v in (st.depth, st.waiting, st.pending, st.retrying, st.dead, st.consumers)))
+        consumers = await rt.queue.consumers()
+        table = Table(title=tc("q.title", lang))
+        for col in ("q.depth", "q.waiting", "q.pending", "q.retrying", "q.dead", "q.workers"):
+            table.add_column(tc(col, lang), justify="right")
+        live = sum(1 for c in consumers if c.live)
+        table.add_row(*(str(v) for v in (st.depth, st.waiting, st.pending, st.retrying, st.dead, live)))
         console.print(table)
+        if consumers:
+            workers = Table(title=tc("q.consumers_title", lang))
+            for col in ("q.c_name", "q.c_idle", "q.c_pending", "q.c_state"):
+                workers.add_column(tc(col, lang))
+            for c in sorted(consumers, key=lambda c: c.idle_ms):
+                workers.add_row(c.name, tc("q.ago", lang, s=c.idle_ms // 1000), str(c.pending),
+                                tc("q.live" if c.live else "q.silent", lang))
+            console.print(workers)
+        if removed:
+            console.print(tc("q.removed", lang, n=len(removed), names=", ".join(removed)), soft_wrap=True)
         for entry in (await rt.queue.dead_entries(limit=20)):
-            console.print(f"[red]dead[/] {entry['dead_id']} channel={entry.get('c')} tries={entry.get('a')}: "
-                          f"{entry.get('e')}")
+            console.print("[red]" + escape(tc("q.dead_line", lang, id=entry["dead_id"], channel=entry.get("c"),
+                                                tries=entry.get("a"), error=entry.get("e"))) + "[/]", soft_wrap=True)
 
     run_with_runtime(_run)
 
@@ -233,8 +279,12 @@ def users_add(
         _, token = await rt.users.add(name, role, region or [], phone, email, datetime.now(UTC), supervisor)
         return token
 
+    from engine.text import role_name
+    from engine.text_cli import tc
+
     token = run_user_command(_run)
-    console.print(f"added {name} ({role})")
+    lang = Settings().language
+    console.print(tc("u.added", lang, name=name, role=role_name(role, lang)))
     print(token)
 
 
@@ -273,8 +323,10 @@ def users_link(
     async def _run(rt: Runtime) -> None:
         await rt.users.link(name, platform, str(ident), datetime.now(UTC))
 
+    from engine.text_cli import tc
+
     run_user_command(_run)
-    console.print(f"linked {name} to {platform} {ident}")
+    console.print(tc("u.linked", Settings().language, name=name, platform=platform, ident=ident))
 
 
 @users_app.command("invite")
@@ -290,8 +342,10 @@ def users_invite(
         user = await rt.users.by_name(name)
         return await SqlChatRepo(rt.db).create_link_code(user.id, datetime.now(UTC), timedelta(days=days))
 
+    from engine.text_cli import tc
+
     code = run_user_command(_run)
-    console.print(f"{name}: send [bold]/link {code}[/] to the bot within {days} day(s); the code works once")
+    console.print(tc("u.invite", Settings().language, name=escape(name), days=days, code=code))
     print(code)
 
 
@@ -317,13 +371,18 @@ def users_login_link(name: str) -> None:
 def users_list() -> None:
     """Users with their roles, regions and chat identities."""
 
+    from engine.text import role_name
+    from engine.text_cli import tc
+
     async def _run(rt: Runtime) -> None:
-        table = Table(title="users")
-        for col in ("id", "name", "role", "regions", "phone", "chat identities"):
-            table.add_column(col)
+        lang = rt.settings.language
+        table = Table(title=tc("u.title", lang))
+        for col in ("u.id", "u.name", "u.role", "u.regions", "u.phone", "u.chats"):
+            table.add_column(tc(col, lang))
+        platforms = {"telegram": "Telegram", "wecom": "企业微信" if lang == "zh" else "WeCom"}
         for user, idents in await rt.users.list():
-            table.add_row(str(user.id), user.name, user.role, ", ".join(user.regions), user.phone or "",
-                          ", ".join(f"{p}:{i}" for p, i in idents))
+            table.add_row(str(user.id), user.name, role_name(user.role, lang), ", ".join(user.regions),
+                          user.phone or "", ", ".join(f"{platforms.get(p, p)} {i}" for p, i in idents))
         console.print(table)
 
     run_with_runtime(_run, upgrade=True)
@@ -333,7 +392,8 @@ def users_list() -> None:
 def report(days: Annotated[int, typer.Option(help="Window: the last N days.")] = 30,
            digest: Annotated[bool, typer.Option("--digest", help="Print this morning's digest as chat sends it.")]
            = False) -> None:
-    """The four KPIs (SPEC §6) and the queue, in the terminal; `--digest`: the morning digest's text."""
+    """The four KPIs (order accuracy, fulfilment cycle, manual intervention, availability) and the queue;
+    `--digest`: this morning's digest as the chat sends it."""
     from datetime import timedelta
 
     from engine.kpi import compute_kpis
@@ -355,29 +415,33 @@ def report(days: Annotated[int, typer.Option(help="Window: the last N days.")] =
         console.print(compose_digest(data, s.language), markup=False, highlight=False)
 
     async def _run(rt: Runtime) -> None:
+        from engine.text_cli import tc
+
+        lang = rt.settings.language
         until = datetime.now(UTC)
         inputs = await SqlReports(rt.db).kpi_inputs(until - timedelta(days=days), until)
         kpis = compute_kpis(inputs)
-        table = Table(title=f"KPIs, last {days} days")
-        table.add_column("KPI")
-        table.add_column("value", justify="right")
-        table.add_column("from", justify="right")
+        table = Table(title=tc("k.title", lang, days=days))
+        table.add_column(tc("k.kpi", lang))
+        table.add_column(tc("k.value", lang), justify="right")
+        table.add_column(tc("k.from", lang), justify="right")
 
         def pct(v: float | None) -> str:
             return "—" if v is None else f"{v:.1%}"
 
-        table.add_row("order accuracy", pct(kpis.order_accuracy),
-                      f"{inputs.completed_clean}/{inputs.completed} completed orders")
-        table.add_row("average fulfilment cycle",
-                      "—" if kpis.average_cycle_days is None else f"{kpis.average_cycle_days:.1f} days",
-                      f"{inputs.completed} completed orders")
-        table.add_row("manual intervention rate", pct(kpis.manual_intervention_rate),
-                      f"{inputs.manual_orders}/{inputs.orders} orders")
-        table.add_row("availability", pct(kpis.availability),
-                      f"{inputs.heartbeat_minutes}/{inputs.window_minutes} minutes")
+        table.add_row(tc("k.accuracy", lang), pct(kpis.order_accuracy),
+                      tc("k.completed", lang, clean=inputs.completed_clean, n=inputs.completed))
+        table.add_row(tc("k.cycle", lang),
+                      "—" if kpis.average_cycle_days is None else tc("k.days", lang, n=kpis.average_cycle_days),
+                      tc("k.completed_n", lang, n=inputs.completed))
+        table.add_row(tc("k.manual", lang), pct(kpis.manual_intervention_rate),
+                      tc("k.orders", lang, manual=inputs.manual_orders, n=inputs.orders))
+        table.add_row(tc("k.availability", lang), pct(kpis.availability),
+                      tc("k.minutes", lang, up=min(inputs.heartbeat_minutes, inputs.window_minutes),
+                         n=inputs.window_minutes))
         console.print(table)
         st = await rt.queue.status()
-        console.print(f"queue: {st.depth} in stream, {st.retrying} retrying, {st.dead} dead letters")
+        console.print(tc("k.queue", lang, depth=st.depth, retrying=st.retrying, dead=st.dead))
 
     run_with_runtime(_digest if digest else _run, upgrade=True)
 
@@ -386,12 +450,33 @@ def report(days: Annotated[int, typer.Option(help="Window: the last N days.")] =
 def db_upgrade() -> None:
     """Apply the database migrations (Alembic)."""
 
-    async def _run(rt: Runtime) -> None:
-        await rt.upgrade_db()
+    from engine.text_cli import tc
+    from storage import migrate
 
-    run_with_runtime(_run)
-    console.print("database is up to date")
+    async def _run(rt: Runtime) -> migrate.Upgraded:
+        return await migrate.upgrade(rt.db)
+
+    done = run_with_runtime(_run)
+    lang = Settings().language
+    if done.applied:
+        applied = ", ".join(f"{rev} {title}".strip() for rev, title in done.applied)
+        console.print(tc("db.upgraded", lang, rev=done.after, applied=applied), soft_wrap=True)
+    else:
+        console.print(tc("db.already", lang, rev=done.after or "—"))
 
 
 def main() -> None:
-    app()
+    """The console script. Whatever escapes a command is said in one line (the traceback only with
+    ORDERHUB_DEBUG=1): a user reads a sentence, not 131 lines of library internals."""
+    import os
+    import sys
+
+    try:
+        app(standalone_mode=True)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence between a user and a traceback
+        if os.environ.get("ORDERHUB_DEBUG") == "1":
+            raise
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        console.print(f"[red]error:[/] {escape(type(exc).__name__)}{': ' + escape(detail) if detail else ''}",
+                      soft_wrap=True, highlight=False)
+        sys.exit(1)

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
+from engine.text_cli import tc
 from handlers.chat import Card, ChatRef, Outgoing
 
 
@@ -15,8 +16,9 @@ class ConsoleChannel:
     """Implements `handlers.chat.ChatChannel`; `names` maps chat ids to people for a friendlier transcript."""
 
     def __init__(self, console: Console | None = None, *, platform: str = "console",
-                 names: dict[str, str] | None = None, show_at_most: int | None = None) -> None:
+                 names: dict[str, str] | None = None, show_at_most: int | None = None, language: str = "zh") -> None:
         self.platform = platform
+        self.language = language
         self.console = console or Console()
         self.names = names or {}
         self.show_at_most = show_at_most  # a busy demo day sends hundreds of cards: show a few, count the rest
@@ -34,7 +36,7 @@ class ConsoleChannel:
     def summarise_hidden(self, what: str = "messages") -> None:
         """Say how many messages went out without being printed, then start counting afresh."""
         if self.hidden:
-            self.console.print(f"[dim]… and {self.hidden} more {what} sent (not shown)[/]")
+            self.console.print(f"[dim]{tc('d.hidden', self.language, n=self.hidden, what=what)}[/]")
         self.shown = self.hidden = 0
 
     def _who(self, chat_id: str) -> str:
@@ -61,15 +63,15 @@ class ConsoleChannel:
             self.console.print(Panel(self._card_body(message.card), title=f"{title} · {message.card.title}",
                                      title_align="left"))
         else:
-            extra = " ↩ (reply requested)" if message.force_reply else ""
-            extra += " 📱 (share-contact button)" if message.request_contact else ""
+            extra = tc("d.reply_requested", self.language) if message.force_reply else ""
+            extra += tc("d.contact_button", self.language) if message.request_contact else ""
             self.console.print(Panel(Text(message.text + extra), title=title, title_align="left"))
         return ref
 
     async def update(self, ref: ChatRef, card: Card) -> None:
         if not self._visible():
             return
-        self.console.print(Panel(self._card_body(card), title=f"✎ {self._who(ref.chat_id)} #{ref.message_id} edited · "
+        self.console.print(Panel(self._card_body(card), title=f"✎ {self._who(ref.chat_id)} #{ref.message_id} {tc('d.edited', self.language)} · "
                                                               f"{card.title}", title_align="left", style="dim"))
 
     async def answer(self, callback_id: str, text: str, alert: bool = False) -> None:

@@ -9,6 +9,8 @@ import socket
 import time
 from collections import Counter
 from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import orjson
@@ -23,10 +25,20 @@ from bot.chat_demo import run_chat_demo
 from bot.samples import sample_order
 from bot.settings import Settings
 from bot.wiring import Runtime
+from engine.stages import label
+from engine.text_cli import tc
 from storage.models import ApprovalRow, OrderRow
 from webhooks.signing import sign
 
 DEMO_SECRET = "demo-secret"
+DEMO_DIR = Path("orderhub-demo")
+
+
+def demo_settings(settings: Settings, data_dir: Path) -> Settings:
+    """The demo's own installation: its SQLite database and embedded Redis under `data_dir`, so 800 demo orders and
+    7 demo users never land in the real database or queue. Language, time zone and rules stay the configured ones."""
+    return settings.model_copy(update={"database_url": f"sqlite:///{(data_dir / 'orderhub.db').resolve()}",
+                                       "redis_url": None, "data_dir": data_dir, "webhook_secrets": {}})
 
 
 def free_port() -> int:
@@ -35,10 +47,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def build_deliveries(n: int, prefix: str, rng: random.Random) -> tuple[list[dict], list[list[dict]]]:
+def local_midnight(now: datetime, timezone: str) -> datetime:
+    """The start of today in the configured time zone (the merchant's day, not the UTC date), as UTC."""
+    local = now.astimezone(ZoneInfo(timezone))
+    return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+
+
+def build_deliveries(n: int, prefix: str, rng: random.Random, timezone: str = "Asia/Shanghai",
+                     now: datetime | None = None) -> tuple[list[dict], list[list[dict]]]:
     """The day's orders, and how platforms deliver them: batches and single pushes, ~5 % delivered twice."""
-    orders = [sample_order(i, prefix, datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0))
-              for i in range(n)]
+    day = local_midnight(now or datetime.now(UTC), timezone)
+    orders = [sample_order(i, prefix, day) for i in range(n)]
     deliveries: list[list[dict]] = []
     i = 0
     while i < n:
@@ -68,6 +87,7 @@ async def post_all(url: str, secret: bytes, deliveries: list[list[dict]], concur
 
 
 async def run_demo(settings: Settings, n_orders: int, console: Console) -> bool:
+    lang = settings.language
     if "generic" not in settings.webhook_secrets:
         settings.webhook_secrets["generic"] = SecretStr(DEMO_SECRET)
     secret = settings.webhook_secrets["generic"].get_secret_value().encode()
@@ -83,8 +103,8 @@ async def run_demo(settings: Settings, n_orders: int, console: Console) -> bool:
         while not server.started:
             await asyncio.sleep(0.05)
         prefix = f"D{datetime.now(UTC):%m%d%H%M%S}-"
-        orders, deliveries = build_deliveries(n_orders, prefix, random.Random(42))
-        console.rule(f"[bold]OrderHub demo: {n_orders} orders through http://127.0.0.1:{port}")
+        orders, deliveries = build_deliveries(n_orders, prefix, random.Random(42), settings.timezone)
+        console.rule(f"[bold]{tc('d.rule', lang, n=n_orders, url=f'http://127.0.0.1:{port}')}")
         started = time.perf_counter()
         statuses = await post_all(f"http://127.0.0.1:{port}", secret, deliveries)
         posted = time.perf_counter() - started
@@ -104,23 +124,23 @@ async def run_demo(settings: Settings, n_orders: int, console: Console) -> bool:
             approvals = (await conn.execute(select(func.count()).select_from(ApprovalRow).join(
                 OrderRow, OrderRow.id == ApprovalRow.order_id).where(OrderRow.external_id.like(f"{prefix}%"),
                                                                      ApprovalRow.status == "pending"))).scalar_one()
-        table = Table(title="the day's intake")
-        table.add_column("what")
-        table.add_column("count", justify="right")
-        table.add_row("orders sent", str(n_orders))
-        table.add_row("deliveries (requests)", str(len(deliveries)))
-        table.add_row("of which repeats", str(sum(len(d) for d in deliveries) - n_orders))
-        table.add_row("answered 202", str(statuses.get(202, 0)))
-        table.add_row("[bold]orders stored", f"[bold]{stored}")
+        table = Table(title=tc("d.table", lang))
+        table.add_column(tc("d.what", lang))
+        table.add_column(tc("d.count", lang), justify="right")
+        table.add_row(tc("d.sent", lang), str(n_orders))
+        table.add_row(tc("d.deliveries", lang), str(len(deliveries)))
+        table.add_row(tc("d.repeats", lang), str(sum(len(d) for d in deliveries) - n_orders))
+        table.add_row(tc("d.answered", lang), str(statuses.get(202, 0)))
+        table.add_row(f"[bold]{tc('d.stored', lang)}", f"[bold]{stored}")
         for stage, count in sorted(stages.items()):
-            table.add_row(f"  stage {stage}", str(count))
+            table.add_row(tc("d.stage", lang, stage=label(stage, lang)), str(count))
         for region, count in sorted(regions.items(), key=lambda kv: str(kv[0])):
-            table.add_row(f"  region {region or '(none)'}", str(count))
-        table.add_row("approvals waiting", str(approvals))
-        table.add_row("seconds (post / stored)", f"{posted:.2f} / {elapsed:.2f}")
+            table.add_row(tc("d.region", lang, region=region or tc("d.no_region", lang)), str(count))
+        table.add_row(tc("d.approvals", lang), str(approvals))
+        table.add_row(tc("d.seconds", lang), f"{posted:.2f} / {elapsed:.2f}")
         console.print(table)
         ok = stored == n_orders and statuses.get(202, 0) == len(deliveries)
-        console.print("[green]every order stored exactly once[/]" if ok else "[red]some orders are missing[/]")
+        console.print(f"[green]{tc('d.ok', lang)}[/]" if ok else f"[red]{tc('d.missing', lang)}[/]")
         chat_ok = await run_chat_demo(rt.db, rt.redis, rt.current_rules, rt.clock, console, prefix=prefix,
                                       language=settings.language)
         return ok and chat_ok

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
+from collections.abc import Iterator
 
 import uvicorn
 
@@ -15,9 +18,30 @@ from bot.wiring import Runtime
 log = logging.getLogger("orderhub.serve")
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server without its signal capture: uvicorn re-raises a captured SIGTERM once it has stopped, which
+    kills the process before `serve_all` closes what it started (the embedded redis-server was left orphaned)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _on_stop_signals(callback: asyncio.Event | None, server: uvicorn.Server) -> None:
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        server.should_exit = True
+        if callback is not None:
+            callback.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
+
+
 async def serve_all(settings: Settings, host: str, port: int) -> None:
     """Everything in one process: HTTP (with the chat webhook routes), intake worker, chat consumer, notifier and
-    scheduler. Stops on SIGINT/SIGTERM (uvicorn's handlers), then closes the parts in reverse order."""
+    scheduler. Stops on SIGINT/SIGTERM, then closes the parts in reverse order, down to the embedded redis-server."""
     runtime = Runtime.build(settings)
     await runtime.upgrade_db()
     await runtime.start_rules()
@@ -29,7 +53,8 @@ async def serve_all(settings: Settings, host: str, port: int) -> None:
         app = create_asgi_app(runtime, chat.routers, chat.core.ctx)
         runtime.background.append(asyncio.create_task(runtime.intake_worker().run(stop), name="intake-worker"))
         runtime.background.append(asyncio.create_task(runtime.tracking_worker().run_forever(stop), name="tracking-worker"))
-        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+        server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+        _on_stop_signals(stop, server)
         log.info("OrderHub listening on http://%s:%d (docs at /docs)", host, port)
         await server.serve()
     finally:

@@ -18,7 +18,9 @@ from bot.rules_runtime import RulesRuntime
 from bot.settings import Settings
 from bot.worker import IntakeWorker, WorkerOptions
 from engine.channels import ChannelAdapter, default_adapters
+from engine.display import names_from_rules
 from engine.rules import RuleSet
+from handlers.cards import set_field_names
 from handlers.intake import IntakeProcessor
 from storage import migrate
 from storage.chat_repo import SqlChatRepo
@@ -76,7 +78,8 @@ class Runtime:
         redis = connect(redis_url)
         db = make_engine(settings.async_database_url)
         # the chain ORDERHUB_RULES → ./rules.yaml → bundled, resolved again on every poll (as the CLI resolves it)
-        rules = RulesRuntime(lambda: settings.rules_path, RulesRepo(make_sessionmaker(db)), language=settings.language)
+        rules = RulesRuntime(lambda: settings.rules_path, RulesRepo(make_sessionmaker(db)), language=settings.language,
+                             on_change=show_field_names)
         return cls(settings=settings, db=db, redis=redis, queue=RedisIntakeQueue(redis), clock=SystemClock(),
                    adapters=default_adapters(), rules=rules, embedded=embedded)
 
@@ -85,7 +88,7 @@ class Runtime:
 
     async def start_rules(self, *, watch: bool = True) -> None:
         """Load (and record) the rules; with `watch`, reload them on change for as long as this runtime lives."""
-        await self.rules.start()
+        show_field_names(await self.rules.start())
         if watch:
             self.background.append(asyncio.create_task(self.rules.run(), name="rules-reload"))
 
@@ -217,6 +220,11 @@ class Runtime:
         return AppServices(config=config, intake=self.queue, adapters=self.adapters, queue_depth=self.queue.depth,
                            dead_letters=self.queue.dead_count, api=api, on_startup=[self.start_rules, self._start_api_heartbeat],
                            logistics=logistics, tracking=self.tracking_service())
+
+
+def show_field_names(rules: RuleSet) -> None:
+    """Cards and replies name attributes and custom fields as the active rules file says (`field_names`)."""
+    set_field_names(names_from_rules(rules.model.field_names))
 
 
 def dumps(obj: Any) -> str:

@@ -55,6 +55,8 @@ _STRINGS: dict[str, dict[str, str]] = {
     "stall.overdue": {"zh": "超时", "en": "Overdue by"},
     "stall.deadline": {"zh": "截止", "en": "Deadline"},
     "stall.level": {"zh": "升级级别", "en": "Escalation level"},
+    "stall.first_alert": {"zh": "首次提醒（{who}）", "en": "first alert ({who})"},
+    "stall.escalated_to": {"zh": "已升级到{who}", "en": "escalated to {who}"},
     "stall.status_open": {"zh": "请处理或确认", "en": "Please act or acknowledge"},
     "stall.status_acked": {"zh": "👀 {who} 已确认 · {when}", "en": "👀 Acknowledged by {who} · {when}"},
     "stall.status_snoozed": {"zh": "💤 {who} 暂停提醒至 {until}", "en": "💤 Snoozed by {who} until {until}"},
@@ -136,10 +138,10 @@ _STRINGS: dict[str, dict[str, str]] = {
     "admin.send_failed": {"zh": "⚠️ 消息无法送达 {chat}（{kind}）：{error}", "en": "⚠️ Could not deliver to {chat} ({kind}): {error}"},
     "admin.rules_invalid": {"zh": "⚠️ 规则文件 {path} 有错误，系统仍按上一个有效版本运行。\n{error}",
                             "en": "⚠️ The rules file {path} has errors; the last good version keeps running.\n{error}"},
-    "admin.dead_letter": {"zh": "☠️ 一条 {channel} 订单消息处理 {attempts} 次仍失败，已进入死信队列（{entry_id}）：{error}\n"
+    "admin.dead_letter": {"zh": "⚠️ 一个来自{channel}的订单尝试 {attempts} 次仍无法入库，已暂停处理（编号 {entry_id}）：{error}\n"
                                 "修复原因后执行 orderhub queue replay-dead 重新处理。",
-                          "en": "☠️ A {channel} order message failed {attempts} times and is in the dead-letter queue "
-                                "({entry_id}): {error}\nFix the cause, then run orderhub queue replay-dead."},
+                          "en": "⚠️ An order from {channel} could not be stored after {attempts} tries and is set aside "
+                                "(entry {entry_id}): {error}\nFix the cause, then run orderhub queue replay-dead."},
     # stall escalations by e-mail (the supervisor's copy of the chat card)
     "mail.stall_subject": {"zh": "【OrderHub】订单超时升级 {order} · {stage} · 超时 {overdue}",
                            "en": "[OrderHub] Order escalated {order} · {stage} · overdue by {overdue}"},
@@ -169,7 +171,7 @@ _STRINGS: dict[str, dict[str, str]] = {
     "digest.anomalies": {"zh": "⚠️ 近 24 小时异常备注：{n} 条", "en": "⚠️ Exception notes, last 24 h: {n}"},
     "digest.uncategorised": {"zh": "未分类", "en": "Uncategorised"},
     "digest.trend_line": {"zh": "📈 趋势：{category} {what}", "en": "📈 Trend: {category} {what}"},
-    "digest.dead": {"zh": "☠️ 待处理死信：{n}", "en": "☠️ Dead letters waiting: {n}"},
+    "digest.dead": {"zh": "⚠️ 无法入库、等待处理的订单：{n}", "en": "⚠️ Orders that could not be stored, waiting: {n}"},
 }
 
 ROLE_NAMES = {

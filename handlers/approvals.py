@@ -17,6 +17,7 @@ from engine.approvals import Approval, Decided, Refusal, Refused, Status, Verdic
 from engine.stages import Stage
 from engine.text import t
 from engine.tokens import Action, ActionToken, version_ref
+from handlers import metrics
 from handlers.cards import order_detail_pages
 from handlers.chat import ButtonPressed, Outgoing, TextReceived
 from handlers.chat_ports import AuditEntry, AwaitingReason, ChatRepo, NewOutbox, OrderView, OutboxDelivery, UserInfo
@@ -189,6 +190,8 @@ async def record_decision(deps: Deciders, decided: Decided, user: UserInfo, view
     won = await deps.repo.apply_decision(decided, move=move, outbox=outbox, audit=audit, now=now,
                                          supersede_ids=supersede_ids, reschedule=reschedule)
     if won:
+        metrics.APPROVALS_DECIDED.labels(outcome=approval.status.value).inc()
+        metrics.APPROVAL_DECISION_SECONDS.observe(max((now - approval.requested_at).total_seconds(), 0.0))
         await _deliver(deps, [o.dedup_key for o in outbox])
     return won
 
@@ -265,4 +268,5 @@ async def escalate_due(repo: ChatRepo, clock: Clock) -> int:
         outbox = [request_outbox(nxt, now, escalation_level=nxt.escalation_level)]
         if await repo.apply_escalation(nxt, expected_level=approval.escalation_level, outbox=outbox, now=now):
             count += 1
+            metrics.APPROVALS_ESCALATED.inc()
     return count

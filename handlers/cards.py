@@ -12,6 +12,8 @@ from typing import Any
 
 from engine.approvals import Approval, Status
 from engine.digest import trend_phrase
+from engine.display import FieldName, describe
+from engine.rules.explain import person
 from engine.stages import Stage, label
 from engine.text import (
     TEXT_BUDGET,
@@ -36,20 +38,29 @@ def order_title(view: OrderView) -> str:
     return view.order.data.external_id
 
 
-def item_lines(view: OrderView) -> list[str]:
+# Display names of attributes and custom fields: installation-wide configuration (the rules file's `field_names`),
+# like the language; installed by the rules runtime whenever a rules version becomes active.
+_FIELD_NAMES: dict[str, FieldName] = {}
+
+
+def set_field_names(names: Mapping[str, FieldName]) -> None:
+    _FIELD_NAMES.clear()
+    _FIELD_NAMES.update(names)
+
+
+def item_lines(view: OrderView, language: str = "zh") -> list[str]:
     lines = []
     for it in view.order.data.items:
-        attrs = ", ".join(f"{k}={v}" for k, v in list(it.attributes.items())[:6])
+        attrs = describe(it.attributes, _FIELD_NAMES, language, limit=6)
         name = shorten(it.name or it.sku, 60)
         line = f"• {name} ×{it.qty} @ {fmt_money(it.unit_price)} ({shorten(it.sku, 40)})"
-        lines.append(line + (f" [{shorten(attrs, 120)}]" if attrs else ""))
+        lines.append(line + (f" · {shorten(attrs, 120)}" if attrs else ""))
     return lines
 
 
-def _custom(view: OrderView) -> str:
+def _custom(view: OrderView, language: str = "zh") -> str:
     fields: dict[str, Any] = view.order.data.custom_fields
-    text = "; ".join(f"{k}: {v}" for k, v in fields.items() if v not in (None, ""))
-    return shorten(text, 400)
+    return shorten(describe(fields, _FIELD_NAMES, language, limit=20), 400)
 
 
 def eta(view: OrderView) -> str:
@@ -68,7 +79,7 @@ def staff_order_fields(view: OrderView, language: str, timezone: str) -> list[tu
         (t("f.priority", language), str(o.priority)),
         (t("f.created", language), fmt_time(d.created_at, timezone)),
     ]
-    custom = _custom(view)
+    custom = _custom(view, language)
     if custom:
         fields.append((t("f.custom", language), custom))
     if d.notes:
@@ -78,7 +89,7 @@ def staff_order_fields(view: OrderView, language: str, timezone: str) -> list[tu
 
 def fit_items(base: Card, view: OrderView, language: str, budget: int = TEXT_BUDGET) -> Card:
     """Add as many item lines as fit the budget; the rest are counted, never silently dropped."""
-    lines = item_lines(view)
+    lines = item_lines(view, language)
     for shown in range(len(lines), -1, -1):
         more = len(lines) - shown
         text = "\n" + "\n".join(lines[:shown]) + ("\n" + t("items.more", language, n=more) if more else "")
@@ -131,16 +142,36 @@ def approval_card(approval: Approval, view: OrderView, key: bytes, language: str
     return fit_items(base, view, language)
 
 
+def escalation_words(level: int, role: str | None, language: str) -> str:
+    """An escalation level as people say it: 首次提醒（负责人）, 已升级到主管; the bare number for old alerts."""
+    if not role:
+        return str(level)
+    who = person(role, language)
+    return t("stall.first_alert" if level == 0 else "stall.escalated_to", language, who=who)
+
+
+def _levels_words(level: int, role: str | None, levels: Sequence[int] | None, roles: Sequence[str] | None,
+                  language: str) -> str:
+    if levels and roles and len(levels) == len(roles):
+        return "、".join(escalation_words(lv, r, language) for lv, r in zip(levels, roles, strict=True))
+    if levels and len(levels) > 1:
+        return ", ".join(str(lv) for lv in levels)
+    return escalation_words(level, role, language)
+
+
 def stall_card(view: OrderView, alert_id: int, level: int, overdue: timedelta, key: bytes, language: str = "zh",
                timezone: str = "Asia/Shanghai", status: str | None = None, with_buttons: bool = True,
-               levels: Sequence[int] | None = None) -> Card:
-    """`levels`: every escalation level this alert announces (a late scan reaches several at once)."""
+               levels: Sequence[int] | None = None, acked: bool = False, role: str | None = None,
+               roles: Sequence[str] | None = None) -> Card:
+    """The alert; `levels` (with their rung `roles`): every escalation level it announces (a late scan reaches
+    several at once). Once acknowledged it no longer offers 确认 (snooze, advance and details stay)."""
     o = view.order
     stage = o.stage.value
     buttons: tuple[Button, ...] = ()
     if with_buttons:
+        ack = () if acked else (Button(t("btn.ack", language), sign(key, Action.ACK, alert_id, stage)),)
         buttons = (
-            Button(t("btn.ack", language), sign(key, Action.ACK, alert_id, stage)),
+            *ack,
             Button(t("btn.snooze", language), sign(key, Action.SNOOZE, alert_id, stage)),
             Button(t("btn.advance", language), sign(key, Action.ADVANCE, alert_id, stage)),
             Button(t("btn.details", language), sign(key, Action.ORDER_DETAILS, o.id)),
@@ -151,7 +182,7 @@ def stall_card(view: OrderView, alert_id: int, level: int, overdue: timedelta, k
         (t("stall.deadline", language), fmt_time(o.stage_deadline, timezone)),
         (t("f.city", language), o.data.customer.city + (f" ({o.region})" if o.region else "")),
         (t("f.amount", language), fmt_money(o.data.amount, o.data.currency)),
-        (t("stall.level", language), ", ".join(str(lv) for lv in (levels or (level,)))),
+        (t("stall.level", language), _levels_words(level, role, levels, roles, language)),
     ]
     return Card(t("stall.title", language, order=order_title(view)), tuple(fields),
                 status if status is not None else t("stall.status_open", language), buttons)
@@ -166,7 +197,7 @@ def order_detail_pages(view: OrderView, language: str, timezone: str) -> list[st
     if view.tracking:
         lines.append(f"{t('f.tracking', language)}: {tracking_text(view.tracking)}")
     lines.append(f"{t('f.items', language)} ({len(o.data.items)}):")
-    lines += item_lines(view)
+    lines += item_lines(view, language)
     return paginate(lines, header=f"📦 {order_title(view)}", language=language)
 
 
@@ -223,7 +254,7 @@ def customer_status_text(view: OrderView, language: str, timezone: str) -> str:
     if view.tracking:
         lines.append(f"{t('f.tracking', language)}: {tracking_text(view.tracking)}")
         lines += scan_lines(view.tracking, timezone)
-    items = item_lines(view)
+    items = item_lines(view, language)
     if len(items) > 10:
         items = items[:10] + [t("items.more_plain", language, n=len(items) - 10)]
     text = "\n".join(lines + items)

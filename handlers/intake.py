@@ -23,6 +23,7 @@ from engine.rules import ApprovalNeed, Facts, RuleSet, evaluate
 from engine.rules.evaluate import make_ctx
 from engine.stages import END_STATES, Stage
 from handlers.ports import IntakeEntry, StoreUnavailable
+from handlers import metrics
 
 OrderKey = tuple[str, str]  # (channel, external_id)
 HistoryAsk = tuple[str, datetime, str, str]  # (customer id, order created_at, channel, external_id)
@@ -327,7 +328,7 @@ class IntakeProcessor:
 
     async def _store(self, items: list[Item], batch: PreparedBatch, result: BatchResult) -> None:
         rules, now = batch.rules, batch.now
-        inserted = updated = duplicates = 0
+        inserted = updated = duplicates = asked = 0
         async with self.store.unit() as unit:
             looked_up = batch.stored
             if looked_up is None:
@@ -354,11 +355,13 @@ class IntakeProcessor:
                                entry)
                     await unit.apply_update(plan, supersede_pending=_supersedes(known, plan))
                     updated += 1
+                    asked += len(plan.approvals)
             if new_plans:
                 ahead = batch.plans.values()  # encoded in `prepare`: usable when these are exactly the plans inserted
                 as_encoded = len(new_plans) == len(ahead) and all(a is b for a, b in zip(new_plans, ahead))
                 won = await unit.insert_new(new_plans, batch.encoded if as_encoded else None)
                 inserted = len(won)
+                asked += sum(len(p.approvals) for p in new_plans if p.key in won)
                 lost = [p for p in new_plans if p.key not in won]
                 # Another worker stored these keys between our lookup and our insert (it has committed: the insert
                 # waited for it). Same content: a duplicate. Changed content: an update, or the change would be lost.
@@ -373,8 +376,10 @@ class IntakeProcessor:
                     plan.requested_by = p.requested_by
                     await unit.apply_update(plan, supersede_pending=_supersedes(known, plan))
                     updated += 1
+                    asked += len(plan.approvals)
             if items is batch.items:  # the whole batch (not the one-by-one retry after a refusal)
                 batch.written.set()
+        metrics.APPROVALS_REQUESTED.inc(asked)  # committed: the unit is closed
         result.inserted += inserted
         result.updated += updated
         result.duplicates += duplicates

@@ -21,6 +21,7 @@ from typing import Any
 
 from engine.approvals import Status
 from engine.text import TEXT_BUDGET, shorten, t
+from handlers import metrics
 from handlers.cards import approval_card, stall_card, trend_card
 from handlers.chat import Card, ChatChannel, ChatRef, Outgoing, PermanentSendError, RetryableSendError
 from handlers.chat_ports import ChatRepo, Identity, NewOutbox, OutboxItem, UserInfo
@@ -60,8 +61,18 @@ def _rules_invalid(payload: Mapping[str, Any], lang: str) -> str:
     return t("admin.rules_invalid", lang, path=payload.get("path", ""), error=shorten(str(error), 3000))
 
 
+CHANNEL_NAMES = {"tmall": {"zh": "天猫", "en": "Tmall"}, "generic": {"zh": "接口", "en": "the order API"},
+                 "import": {"zh": "导入文件", "en": "an import file"}}
+
+
+def channel_name(channel: str, lang: str) -> str:
+    """A channel as business people call it (天猫, not `tmall`)."""
+    names = CHANNEL_NAMES.get(channel)
+    return names.get(lang, names["zh"]) if names else channel
+
+
 def _dead_letter(payload: Mapping[str, Any], lang: str) -> str:
-    return t("admin.dead_letter", lang, channel=payload.get("channel", "?"), attempts=payload.get("attempts", "?"),
+    return t("admin.dead_letter", lang, channel=channel_name(str(payload.get("channel", "?")), lang), attempts=payload.get("attempts", "?"),
              entry_id=payload.get("entry_id", "?"), error=shorten(str(payload.get("error", "")), 500))
 
 
@@ -160,6 +171,7 @@ class Notifier:
         await self.repo.mark_retry(item.id, self.clock.now() + timedelta(seconds=delay), shorten(error, 500))
 
     async def _fail(self, item: OutboxItem, error: str) -> None:
+        metrics.NOTIFY_FAILED.labels(platform="-").inc()
         self.stats.failed += 1
         now = self.clock.now()
         await self.repo.mark_failed(item.id, shorten(error, 500), now)
@@ -213,7 +225,8 @@ class Notifier:
                 return None  # the order moved on before the alert went out
             overdue = timedelta(seconds=int(item.payload.get("overdue_s", 0)))
             card = stall_card(view, item.id, int(item.payload.get("level", 0)), overdue, self.token_key, lang, tz,
-                              levels=item.payload.get("levels"))
+                              levels=item.payload.get("levels"), role=item.payload.get("role"),
+                              roles=item.payload.get("roles"))
             return card, "", None
         if item.kind == "trend_alert":
             return trend_card(item.payload, lang), "", None
@@ -261,11 +274,13 @@ class Notifier:
                 ref = await self._with_retries(ident.platform, chat_id, lambda m=message, p=ident.platform:
                                                self.channels[p].send(m))
             except PermanentSendError as exc:
+                metrics.NOTIFY_FAILED.labels(platform=ident.platform).inc()
                 permanent.append(f"{ident.platform}:{chat_id}: {exc}")
                 await self._tell_admin(item, f"{ident.platform}:{chat_id}", str(exc))
                 continue
             assert ref is not None
             await self.repo.record_sent(item.id, approval_id, ref, self.clock.now())
+            metrics.NOTIFY_SENT.labels(platform=ident.platform).inc()
             self.stats.sent += 1
             delivered += 1
         if mail_retry is not None:  # chats reached are recorded; the row comes back for the e-mail alone
@@ -347,6 +362,7 @@ class Notifier:
             try:
                 return await call()
             except RetryableSendError as exc:
+                metrics.NOTIFY_RETRIED.labels(platform=platform).inc()
                 last = exc
                 wait = exc.retry_after if exc.retry_after is not None else backoff(attempt)
                 self.limiter.block(key, wait)

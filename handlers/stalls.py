@@ -15,6 +15,7 @@ from engine.stages import Stage, allowed_next, label
 from engine.stall import DEFAULT_LADDER, Rung, find_stalls
 from engine.text import fmt_time, t
 from engine.tokens import Action, ActionToken
+from handlers import metrics
 from handlers.cards import stall_card
 from handlers.chat import ButtonPressed, SendError
 from handlers.chat_ports import ChatRepo, NewOutbox, OrderView, UserInfo
@@ -64,10 +65,16 @@ async def scan_stalls(repo: ChatRepo, clock: Clock, ladder: Sequence[Rung] = DEF
         for (user_id, role, region), level in by_recipient.items():
             key = all_keys[(stall.order_id, level)]
             payload = {"order_id": stall.order_id, "stage": stall.stage, "level": level, "levels": owed,
+                       "role": roles[level], "roles": [roles[lv] for lv in owed],
                        "overdue_s": int(stall.overdue.total_seconds())}
             rows.append(NewOutbox(key.dedup_key, KIND, now, payload, recipient_user_id=user_id,
                                   recipient_role=role, recipient_region=region))
-    return await repo.enqueue(rows, now) if rows else []
+    if not rows:
+        return []
+    ids = await repo.enqueue(rows, now)
+    for row in rows:
+        metrics.STALL_ALERTS.labels(level=str(row.payload.get("level", "?"))).inc()
+    return ids
 
 
 async def _drop_covered(repo: ChatRepo, by_recipient: dict[tuple[int | None, str | None, str | None], int]) -> None:
@@ -152,12 +159,14 @@ async def on_button(event: ButtonPressed, tok: ActionToken, ctx: ChatContext) ->
         status = t("stall.status_advanced", lang, who=user.name, stage=label(nxt, lang),
                    when=fmt_time(now, ctx.timezone))
         note, keep_buttons = "toast.advanced", False
+    metrics.STALL_ACTIONS.labels(action=tok.action.value).inc()
     await toast(channel, event.callback_id, t(note, lang, stage=label(allowed_next(stage)[0], lang)
                                              if allowed_next(stage) else ""))
     level = int(item.payload.get("level", 0))
     overdue = timedelta(seconds=int(item.payload.get("overdue_s", 0)))
     card = stall_card(view, item.id, level, overdue, ctx.token_key, lang, ctx.timezone, status=status,
-                      with_buttons=keep_buttons, levels=item.payload.get("levels"))
+                      with_buttons=keep_buttons, levels=item.payload.get("levels"), acked=tok.action == Action.ACK,
+                      role=item.payload.get("role"), roles=item.payload.get("roles"))
     for ref in await ctx.repo.refs_of_outbox(item.id):
         target = ctx.channels.get(ref.platform)
         if target is None:

@@ -43,6 +43,29 @@ return n - 1
 """
 
 
+# Forget a consumer only while it owns no pending entry (checked and deleted in one step, so none is orphaned).
+_DEL_IDLE_CONSUMER = """
+local owned = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
+if #owned > 0 then return -1 end
+return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+"""
+# A worker asks for entries at least every block interval (1 s) plus one batch; longer silence means it is not running.
+LIVE_IDLE_MS = 30_000
+# A consumer silent this long, owning nothing (a live worker has claimed its entries), is a process that is gone.
+GONE_IDLE_MS = 120_000
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerInfo:
+    name: str
+    idle_ms: int
+    pending: int
+
+    @property
+    def live(self) -> bool:
+        return self.idle_ms < LIVE_IDLE_MS
+
+
 @dataclass(frozen=True, slots=True)
 class QueueStatus:
     depth: int  # entries in the stream not yet acknowledged (waiting + in flight)
@@ -69,6 +92,7 @@ class RedisIntakeQueue:
         self._flushing = False
         self._promote = redis.register_script(_PROMOTE_DUE)
         self._ack_delete = redis.register_script(_ACK_DELETE)
+        self._del_consumer = redis.register_script(_DEL_IDLE_CONSUMER)
         self._claim_cursor = "0-0"
 
     # --- producer side --------------------------------------------------------------------------------------------
@@ -187,6 +211,22 @@ class RedisIntakeQueue:
             depth=int(depth), waiting=waiting, pending=pending_n, retrying=int(retrying), dead=int(dead),
             consumers=int(group["consumers"]) if group else 0,
         )
+
+    async def consumers(self) -> list[ConsumerInfo]:
+        """The group's consumers with their idle time (since they last asked for entries) and pending count."""
+        await self.ensure_group()
+        rows = await self.redis.xinfo_consumers(self.stream, self.group)
+        return [ConsumerInfo(str(_s(r["name"])), int(r["idle"]), int(r["pending"])) for r in rows]
+
+    async def prune_consumers(self, gone_idle_ms: int = GONE_IDLE_MS) -> list[str]:
+        """XGROUP DELCONSUMER for consumers silent longer than `gone_idle_ms` that own no pending entry (a live
+        worker's reclaim moves a dead one's entries to itself first); a stopped worker stops being counted."""
+        removed = []
+        for c in await self.consumers():
+            if c.idle_ms >= gone_idle_ms and c.pending == 0:
+                if int(await self._del_consumer(keys=[self.stream], args=[self.group, c.name])) >= 0:
+                    removed.append(c.name)
+        return removed
 
     async def depth(self) -> int:
         return int(await self.redis.xlen(self.stream)) + int(await self.redis.zcard(self.retry_key))

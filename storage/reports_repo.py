@@ -33,7 +33,7 @@ class SqlReports:
             rows = (await conn.execute(stmt)).all()
         return [
             {"id": r.id, "order_id": r.order_id, "order_key": f"{r.channel}:{r.external_id}", "kind": r.kind,
-             "level": r.level, "required_role": r.required_role, "region": r.region, "amount": str(r.amount),
+             "level": r.level, "required_role": r.required_role, "region": r.region, "amount": f"{r.amount:.2f}",
              "city": r.customer_city, "status": r.status, "requested_at": r.requested_at,
              "escalate_at": r.escalate_at, "decided_by": r.decided_by, "decided_at": r.decided_at,
              "reason": r.reason, "rule_id": r.rule_id}
@@ -54,12 +54,15 @@ class SqlReports:
             rows = (await conn.execute(select(ORDERS.c.created_at, ORDERS.c.completed_at, troubled.label("troubled"))
                                        .where(done))).all()
             first_beat = (await conn.execute(select(func.min(BEATS.c.minute)))).scalar_one()
+            # Availability counts whole minutes, the way beats are stored (one row per minute, floored): from the
+            # first heartbeat ever (minutes before installation are not downtime) to the start of the current
+            # minute (still in progress, its beat may be due). Beats and window count the same slots: ≤ 100 %.
+            end = _minute(until)
+            start = max(_minute(since), first_beat) if first_beat else end
             beats = (await conn.execute(select(func.count(func.distinct(BEATS.c.minute))).where(
-                BEATS.c.minute >= since, BEATS.c.minute < until))).scalar_one()
+                BEATS.c.minute >= start, BEATS.c.minute < end))).scalar_one() if start < end else 0
         cycle = sum((r.completed_at - r.created_at).total_seconds() / 86400 for r in rows)
-        # Availability counts from the first heartbeat ever: minutes before installation are not downtime.
-        start = max(since, first_beat) if first_beat else until
-        window = max(int((until - start).total_seconds() // 60), 0)
+        window = max(int((end - start).total_seconds() // 60), 0)
         return KpiInputs(orders=orders, manual_orders=manual, completed=len(rows),
                          completed_clean=sum(1 for r in rows if not r.troubled), cycle_days_sum=cycle,
                          window_minutes=window, heartbeat_minutes=beats)
@@ -70,3 +73,7 @@ class SqlReports:
         async with self.engine.begin() as conn:
             await conn.execute(insert(BEATS).values(component=component, minute=minute)
                                .on_conflict_do_nothing(index_elements=["component", "minute"]))
+
+
+def _minute(at: datetime) -> datetime:
+    return at.replace(second=0, microsecond=0)

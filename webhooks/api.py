@@ -53,13 +53,24 @@ def require_act(user: Principal, d: OrderDetail) -> None:
                                          f"an order of {d.order.region or 'no region'}")
 
 
+def money(value: Decimal) -> str:
+    """Money in one format everywhere: a string with two decimals ("2100.00"), never a float."""
+    return f"{value:.2f}"
+
+
 def order_json(d: OrderDetail, language: str = "zh", user: Principal | None = None) -> dict[str, Any]:
-    """The order as the API shows it; the phone number in full only to those who act on the order."""
+    """The order as the API shows it; the phone number in full only to those who act on the order. `remark` is
+    what the customer or channel wrote on the order; `exception_notes` are the staff's exception notes
+    (classified): two different things, named apart."""
     o = d.order
     data = o.data.model_dump(mode="json")
     data.pop("channel", None)
     if user is None or not sees_full_phone(viewer(user), o.region, d.owner_user_id):
         data["customer"]["phone"] = mask_phone(data["customer"].get("phone"))
+    remark = data.pop("notes", "")
+    data["amount"] = money(o.data.amount)
+    for item, src in zip(data["items"], o.data.items, strict=True):
+        item["unit_price"] = money(src.unit_price)
     return {
         "id": o.id, "key": o.key, "channel": o.channel, **data,
         "stage": o.stage.value, "stage_label": label(o.stage, language), "stage_entered_at": o.stage_entered_at,
@@ -69,7 +80,8 @@ def order_json(d: OrderDetail, language: str = "zh", user: Principal | None = No
         "completed_at": d.completed_at, "rules_version": d.rules_version,
         "history": [{"at": t.at, "from": t.from_stage.value if t.from_stage else None, "to": t.to_stage.value,
                      "by": t.actor, "reason": t.reason} for t in o.history],
-        "notes": d.notes,
+        "remark": remark,
+        "exception_notes": d.notes,
     }
 
 

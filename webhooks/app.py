@@ -7,9 +7,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from webhooks import errors, intake, logistics, metrics
+from webhooks import errors, intake, logistics, metrics, openapi_docs
 from webhooks.errors import JsonResponse
 from webhooks.services import AppServices
 
@@ -31,6 +30,8 @@ def create_app(services: AppServices) -> FastAPI:
         description="A programmable order hub: signed intake webhooks, order API, chat bot callbacks.",
         lifespan=lifespan,
         default_response_class=JsonResponse,
+        docs_url=None,  # served by openapi_docs from local assets, not a CDN
+        redoc_url=None,
     )
     app.state.services = services
     errors.install(app)
@@ -70,6 +71,8 @@ def create_app(services: AppServices) -> FastAPI:
                 metrics.DEAD_LETTERS.set(await services.dead_letters())
         except Exception:  # a scrape must still answer while Redis is away
             pass
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        body, media_type = metrics.exposition()
+        return Response(body, media_type=media_type)
 
+    openapi_docs.install(app)
     return app

@@ -122,7 +122,55 @@ def _note(note: str, language: str) -> str:
     return note
 
 
+_ESCALATION_ROLES = {
+    "zh": {"owner": "负责人", "supervisor": "主管", "region_head": "区域负责人", "admin": "管理员", "manager": "区域经理"},
+    "en": {"owner": "the owner", "supervisor": "the supervisor", "region_head": "the region head", "admin": "an admin",
+           "manager": "the region's manager"},
+}
+_ROUTE_WORDS = {
+    "zh": [(re.compile(r"^nearest capable base(?:, (\d+) km)?$"), lambda m: "距离最近且能生产的基地"
+            + (f"，{m.group(1)} 公里" if m.group(1) else "")),
+           (re.compile(r"^the city has no coordinates; region default$"), lambda m: "城市无坐标，使用区域默认基地"),
+           (re.compile(r"^the city has no coordinates; first capable base$"), lambda m: "城市无坐标，使用第一个能生产的基地"),
+           (re.compile(r"^region default base$"), lambda m: "区域默认基地"),
+           (re.compile(r"^first capable base$"), lambda m: "第一个能生产的基地")],
+    "en": [(re.compile(r"^nearest capable base(?:, (\d+) km)?$"), lambda m: "the nearest base that can make it"
+            + (f", {m.group(1)} km" if m.group(1) else ""))],
+}
+_LEVEL = re.compile(r"^L(\d+) ([a-z_]+)(?:@(.+))?$")
+
+
+def person(role: str, language: str) -> str:
+    """An escalation or approval role in words (主管, not `supervisor`)."""
+    from engine.text import role_name
+
+    return _ESCALATION_ROLES.get(language, _ESCALATION_ROLES["zh"]).get(role) or role_name(role, language)
+
+
+def approval_words(kind: str, level: int | str, role: str, region: str | None, language: str) -> str:
+    """`order L1 manager@华东` as people say it: 第 1 级 · 华东 经理 / level 1 · manager of 华东."""
+    from engine.text import role_name
+
+    if language == "en":
+        who = role_name(role, "en") + (f" of {region}" if region else "")
+        return ("refund " if kind == "refund" else "") + f"level {level} · {who}"
+    who = (region or "") + role_name(role, "zh")
+    return ("退款" if kind == "refund" else "") + f"第 {level} 级 · {who}"
+
+
+def _words(text: str, language: str) -> str:
+    for pattern, repl in _ROUTE_WORDS.get(language, []):
+        m = pattern.match(text)
+        if m:
+            return repl(m)
+    m = _LEVEL.match(text)
+    if m:
+        return approval_words("order", m.group(1), m.group(2), m.group(3), language)
+    return text
+
+
 def _outcome(outcome: str, tz: ZoneInfo | None, language: str) -> str:
+    outcome = _words(outcome, language)
     if outcome.startswith("deadline "):
         word = "时限" if language == "zh" else "deadline"
         return f"{word} {_fmt_time(outcome[len('deadline '):], tz)}"
@@ -149,7 +197,7 @@ def explain_lines(decisions: dict[str, Any], order_label: str, language: str = "
             mark, status = "·", w["skipped"]
         else:
             mark, status = "✗", w["not_matched"]
-        cond = t["condition"]
+        cond = _words(t["condition"], language)
         if cond == "always" and language == "zh":
             cond = "无条件"
         line = f"  {mark} {t['rule_id']} — {status}: {cond}"
@@ -168,7 +216,7 @@ def explain_lines(decisions: dict[str, Any], order_label: str, language: str = "
     apps = decisions.get("approvals") or []
     if apps:
         desc = "; ".join(
-            f"{a['kind']} L{a['level']} {a['role']}" + (f"@{a['region']}" if a.get("region") else "") + f" ({a['rule_id']})"
+            approval_words(a["kind"], a["level"], a["role"], a.get("region"), language) + f" ({a['rule_id']})"
             for a in apps
         )
     else:
@@ -180,12 +228,15 @@ def explain_lines(decisions: dict[str, Any], order_label: str, language: str = "
             f"{w['warn']}: {_fmt_time(decisions.get('stage_warn_at'), tz)}"
         )
         for e in decisions.get("escalations") or []:
-            out.append(f"    {w['escalation']} {e['step']}: {e['role']} @ {_fmt_time(e['at'], tz)}")
+            at = _fmt_time(e["at"], tz)
+            out.append(f"    {w['escalation']} {e['step']}: " + (f"{at} 通知{person(e['role'], language)}" if language == "zh"
+                                                               else f"{person(e['role'], language)} at {at}"))
     else:
         out.append(f"  {w['deadline']}: {w['none']}")
     out.append(f"  {w['priority']}: {decisions.get('priority')}")
     r = decisions.get("route")
-    out.append(f"  {w['route']}: " + (f"{r['base']} ({r['rule_id']}; {r.get('reason', '')})" if r else w["none"]))
+    out.append(f"  {w['route']}: " + (f"{r['base']} ({r['rule_id']}; {_words(r.get('reason', ''), language)})"
+                                      if r else w["none"]))
     rf = decisions.get("refund")
     if rf:
         msg = rf.get("message_en" if language == "en" else "message_zh") or ""

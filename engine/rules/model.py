@@ -316,6 +316,13 @@ class Anomalies(_M):
     trends: list[Trend] = Field(default_factory=list)
 
 
+class FieldLabel(_M):
+    """How people call an item attribute or custom field: `width_cm: {name: 宽, unit: cm}`."""
+
+    name: LocalText
+    unit: str = ""
+
+
 class RulesFile(_M):
     """The whole rules file (`orderhub rules schema` prints this as JSON Schema)."""
 
@@ -340,6 +347,8 @@ class RulesFile(_M):
     priority: Priority = Field(default_factory=Priority)
     anomalies: Anomalies = Field(default_factory=Anomalies)
     carriers: CarrierRules = Field(default_factory=CarrierRules)
+    # Display names of item attributes and custom fields on cards and customer replies (over built-in defaults).
+    field_names: dict[str, FieldLabel] = Field(default_factory=dict)
 
 
 def json_schema() -> dict[str, Any]:

@@ -56,3 +56,38 @@ async def test_chat_demo_transcript(db: AsyncEngine, redis: aioredis.Redis) -> N
     for piece in ("审批请求 · 订单 D1-000001", "无权审批此订单", "✅ 已批准", "请回复驳回", "❌ 已驳回", "客户改单",
                   "⏰ 订单超时 · D1-000003", "已确认", "只接受您本人的联系方式", "📦 D1-000001", "138****8000"):
         assert piece in text, piece
+    assert "按下「批准」" in text and "按下「驳回」" in text and "按下「确认」" in text  # which button, not "a button"
+
+
+async def test_chat_demo_is_english_throughout_when_configured(db: AsyncEngine, redis: aioredis.Redis) -> None:
+    import re
+
+    rules = load_rules(BUNDLED_RULES.read_text(encoding="utf-8"), str(BUNDLED_RULES))
+    await _order(db, "D2-000001", "杭州", "华东", "8000.00", "pending_confirm", True)
+    await _order(db, "D2-000002", "广州", "华南", "9000.00", "pending_confirm", True)
+    await _order(db, "D2-000003", "上海", "华东", "3000.00", "designing", False)
+    out = StringIO()
+    ok = await run_chat_demo(db, redis, lambda: rules, Clock(), Console(file=out, width=120, color_system=None),
+                             prefix="D2-", language="en")
+    text = out.getvalue()
+    assert ok, text
+    assert "pressed “Approve”" in text and "The customer changed the order" in text
+    # Chinese left only in names (people, cities, regions, plants), never in the story's own words
+    names = set("".join(["华东华南华北西南经理运营主管跟单员小李杭州广州上海王女士李先生张窗帘"]))
+    leftovers = {ch for ch in re.findall(r"[\u4e00-\u9fff]", text) if ch not in names}
+    assert leftovers == set(), leftovers
+
+
+def test_demo_uses_its_own_data_dir_and_the_local_day(tmp_path) -> None:
+    from datetime import UTC, datetime
+
+    from bot.demo import demo_settings, local_midnight
+    from bot.settings import Settings
+
+    s = demo_settings(Settings(database_url="sqlite:///orderhub.db", redis_url="redis://x:6379/0"),
+                      tmp_path / "orderhub-demo")
+    assert s.database_url == f"sqlite:///{(tmp_path / 'orderhub-demo' / 'orderhub.db').resolve()}"
+    assert s.redis_url is None and s.data_dir == tmp_path / "orderhub-demo"
+    # 01:30 in Shanghai is still the previous day in UTC: the demo's day is Shanghai's
+    now = datetime(2025, 11, 10, 17, 30, tzinfo=UTC)
+    assert local_midnight(now, "Asia/Shanghai") == datetime(2025, 11, 10, 16, 0, tzinfo=UTC)

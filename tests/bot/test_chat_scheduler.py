@@ -84,7 +84,7 @@ async def test_console_channel_transcript() -> None:
     await channel.send(Outgoing(chat_id="7", text="您好", request_contact=True))
     text = out.getvalue()
     assert ref == ChatRef("console", "101", "1")
-    for piece in ("东区经理", "审批请求 · 订单 TM1", "[ 批准 ]", "✅ 已批准", "💬 已批准", "您好", "share-contact"):
+    for piece in ("东区经理", "审批请求 · 订单 TM1", "[ 批准 ]", "✅ 已批准", "💬 已批准", "您好", "分享手机号按钮"):
         assert piece in text
 
 

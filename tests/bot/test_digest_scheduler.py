@@ -134,5 +134,5 @@ async def test_report_digest_prints_the_digest(database_url: str, redis_url: str
     result = await asyncio.to_thread(CliRunner().invoke, app, ["report", "--digest"], env=env)
     assert result.exit_code == 0, result.output
     assert result.output.startswith("☀️ Morning digest · ")
-    for piece in ("Order accuracy: —", "Orders received yesterday: 0", "Dead letters waiting: 0"):
+    for piece in ("Order accuracy: —", "Orders received yesterday: 0", "Orders that could not be stored, waiting: 0"):
         assert piece in result.output

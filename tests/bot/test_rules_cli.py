@@ -266,7 +266,7 @@ def test_explain_stored_recomputes_the_trace_of_a_compact_decision(tmp_path: Pat
 
     lost = runner.invoke(app, ["explain", "tmall:E000003", "--stored", "-l", "en"])
     assert lost.exit_code == 0, lost.output
-    assert "keep only the outcome" in lost.output and "Approvals needed: order L1 manager@华东" in lost.output
+    assert "keep only the outcome" in lost.output and "Approvals needed: level 1 · manager of 华东 (order-over-5000)" in lost.output
     assert "— matched" not in lost.output  # no guessed trace
 
 

@@ -422,17 +422,19 @@ def test_to_json_is_json_and_carries_the_rules_version() -> None:
 @pytest.mark.parametrize(
     ("language", "words"),
     [
-        ("zh", ["订单 tmall:E000001 的规则判定", "order-over-5000 — 命中", "vip — 未命中", "需要审批: order L1 manager@华东", "生产基地: HZ",
+        ("zh", ["订单 tmall:E000001 的规则判定", "order-over-5000 — 命中", "vip — 未命中", "需要审批: 第 1 级 · 华东经理 (order-over-5000)", "生产基地: HZ",
                 "refund-over-2000 — 跳过: refund.amount > 2000  [未评估：没有退款申请]", "sla-designing — 命中: 无条件  → 时限 2025-11-18 13:00 CST",
                 "facts.waiting_for_customer = false"]),
         ("en", ["Rules decisions for order tmall:E000001", "order-over-5000 — matched", "vip — not matched",
-                "Approvals needed: order L1 manager@华东", "Production base: HZ", "[skipped: no refund request]",
+                "Approvals needed: level 1 · manager of 华东 (order-over-5000)", "Production base: HZ", "[skipped: no refund request]",
                 "→ deadline 2025-11-18 13:00 CST"]),
     ],
 )
 def test_explanation(language: str, words: list[str]) -> None:
     d = evaluate(order(amount="6800.00"), Facts(), EXAMPLE, T0)
     text = "\n".join(explain_lines(d.to_json(), "tmall:E000001", language, SH))
+    for token in ("L1 ", "manager@", "nearest capable base", "owner @", "supervisor @"):  # no internal tokens
+        assert token not in text, token
     for w in words:
         assert w in text, text
     assert "(order.amount = 6800.00)" in text.replace("读取: ", "").replace("read: ", "")

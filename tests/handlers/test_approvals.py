@@ -51,7 +51,7 @@ async def test_exactly_one_card_goes_to_the_right_manager(world: World) -> None:
     assert card is not None and "TM20251111-000123" in card.title
     text = card.as_text()
     assert "138****8000" in text and "13800138000" not in text and "王**" in text and "杭州" in text
-    assert "¥8,000.00" in text and "亚麻遮光窗帘" in text and "install_date" in text
+    assert "¥8,000.00" in text and "亚麻遮光窗帘" in text and "安装日期 2025-11-20" in text and "install_date" not in text
     assert [b.label for b in card.buttons] == ["批准", "驳回", "详情"]
     assert all(len(b.token.encode()) <= 64 for b in card.buttons)
 

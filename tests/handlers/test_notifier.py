@@ -256,7 +256,7 @@ async def test_storage_alerts_are_worded_for_the_admin(world: World) -> None:
     await world.notifier.run_once()
     texts = [s.message.text for s in world.channel.sent]
     assert len(texts) == 2
-    assert "死信" in texts[0] and "tmall" in texts[0] and "KeyError: 'tid'" in texts[0] and "replay-dead" in texts[0]
+    assert "暂停处理" in texts[0] and "死信" not in texts[0] and "来自天猫" in texts[0] and "KeyError: 'tid'" in texts[0] and "replay-dead" in texts[0]
     assert "rules.yaml" in texts[1] and "第 3 行：错误" in texts[1] and "上一个有效版本" in texts[1]
 
 

@@ -67,7 +67,7 @@ async def test_escalation_goes_by_chat_and_email_to_the_supervisor(world: World,
     assert mail["To"] == BOSS and mail["From"] == FROM
     assert mail["Subject"] == "【OrderHub】订单超时升级 TM-STALL · 设计中 · 超时 4小时1分"
     body = mail.get_content()
-    assert "⏰ 订单超时 · TM-STALL" in body and "升级级别: 1" in body and "阶段: 设计中" in body
+    assert "⏰ 订单超时 · TM-STALL" in body and "升级级别: 已升级到主管" in body and "阶段: 设计中" in body
     assert "用卡片上的按钮处理" in body
     async with world.engine.connect() as conn:
         refs = (await conn.execute(select(REFS).where(REFS.c.outbox_id == row_id, REFS.c.platform == "email"))).all()

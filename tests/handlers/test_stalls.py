@@ -43,6 +43,7 @@ async def test_one_alert_per_order_stage_and_level_ever(world: World) -> None:
     card = world.channel.sent[0].message.card
     assert [b.label for b in card.buttons] == ["确认", "暂停 4 小时", "推进阶段", "详情"]
     assert "超时" in card.as_text()
+    assert "升级级别: 首次提醒（负责人）" in card.as_text()  # the level in words, not "0"
 
     world.clock.advance(hours=4)  # the supervisor rung
     await scan_stalls(world.repo, world.clock, ladder_from_rules(world.rules.escalation))
@@ -61,6 +62,7 @@ async def test_acknowledge_stops_escalation_for_the_stage(world: World) -> None:
     await handle_event(_press("200", sent.message.card.buttons[0].token), world.ctx)
     assert "已确认" in world.channel.answers[-1].text
     assert "已确认" in world.channel.last_card(sent.ref).status
+    assert [b.label for b in world.channel.last_card(sent.ref).buttons] == ["暂停 4 小时", "推进阶段", "详情"]
     world.clock.advance(hours=10)
     assert await scan_stalls(world.repo, world.clock) == []
 
@@ -144,8 +146,10 @@ async def test_a_late_scan_alerts_every_level_due_once(world: World) -> None:
     assert await _keys(world) == [f"stall:{order_id}:designing:{lv}" for lv in (0, 2)]  # 2 covers 1
     # owner 200; the region head rung: 华东's managers 300 and 301 (300, the supervisor, gets it once)
     assert sorted(s.message.chat_id for s in world.channel.sent) == ["200", "300", "301"]
+    levels_field = dict(world.channel.sent[0].message.card.fields)["升级级别"]
+    assert levels_field.count("、") == 2 and levels_field.startswith("首次提醒"), levels_field  # levels 0, 1, 2 in words
     for sent in world.channel.sent:
-        assert ("升级级别", "0, 1, 2") in sent.message.card.fields
+        assert ("升级级别", levels_field) in sent.message.card.fields
     world.clock.advance(hours=5)
     assert await scan_stalls(world.repo, world.clock, ladder) == []
 
@@ -161,7 +165,7 @@ async def test_a_late_scan_after_level_0_sends_the_levels_still_owed(world: Worl
     assert await _keys(world) == [f"stall:{order_id}:designing:{lv}" for lv in (0, 2)]
     assert [s.message.chat_id for s in world.channel.sent][0] == "200"
     assert sorted(s.message.chat_id for s in world.channel.sent[1:]) == ["300"]  # supervisor and manager
-    assert ("升级级别", "1, 2") in world.channel.sent[-1].message.card.fields
+    assert ("升级级别", "已升级到主管、已升级到区域负责人") in world.channel.sent[-1].message.card.fields
 
 
 async def test_a_late_scan_with_distinct_recipients_sends_each_level_its_own_row(world: World) -> None:

@@ -112,7 +112,7 @@ async def test_the_digest_goes_once_to_each_linked_recipient(world: World) -> No
     everything, east = texts[ids["admin"]], texts[ids["east"]]
     assert everything == texts[ids["sc"]]
     for piece in ("☀️ 早报 · 2025-11-11", "当前超时订单：2", "· 设计中：1", "· 生产中：1", "待审批：2",
-                  "· 物流延迟：1", "待处理死信：1"):
+                  "· 物流延迟：1", "无法入库、等待处理的订单：1"):
         assert piece in everything, piece
     assert "早报 · 2025-11-11（华东）" in east and "当前超时订单：1" in east and "待审批：1" in east
     assert "tmall:TM-E2" in east and "tmall:TM-S2" not in east

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -109,7 +111,7 @@ async def test_notes_are_classified_on_arrival(
     assert resp.status_code == 201
     assert resp.json()["category"] == "production_disruption"
     order = (await client.get("/api/orders/generic:G00000001", headers=admin)).json()
-    assert order["notes"][0]["category"] == "production_disruption"
+    assert order["exception_notes"][0]["category"] == "production_disruption"
 
 
 async def test_kpis_from_completed_orders(client: httpx.AsyncClient, runtime: Runtime, admin: dict[str, str]) -> None:
@@ -123,3 +125,19 @@ async def test_kpis_from_completed_orders(client: httpx.AsyncClient, runtime: Ru
     assert kpis["order_accuracy"] == 0.5
     assert kpis["manual_intervention_rate"] == 0.5
     assert kpis["average_fulfilment_cycle_days"] > 300  # created 2025-11-11, completed now
+
+
+async def test_order_remark_and_exception_notes_are_named_apart_money_in_one_format(
+    client: httpx.AsyncClient, runtime: Runtime, admin: dict[str, str]
+) -> None:
+    order = order_json(7, amount=Decimal("2100"))
+    order["notes"] = "请周末安装"
+    await seed(client, runtime, [order])
+    await client.post("/api/orders/generic:G00000007/notes", json={"text": "仓库停电，无法出库"}, headers=admin)
+    got = (await client.get("/api/orders/generic:G00000007", headers=admin)).json()
+    assert got["remark"] == "请周末安装" and "notes" not in got
+    assert [n["text"] for n in got["exception_notes"]] == ["仓库停电，无法出库"]
+    assert got["amount"] == "2100.00"
+    assert all(re.fullmatch(r"\d+\.\d{2}", i["unit_price"]) for i in got["items"])
+    approvals = (await client.get("/api/approvals", headers=admin)).json()["items"]
+    assert all(re.fullmatch(r"\d+\.\d{2}", a["amount"]) for a in approvals)

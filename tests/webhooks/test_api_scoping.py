@@ -52,7 +52,7 @@ async def test_a_south_manager_gets_403_on_every_write_to_an_east_order(client: 
     assert resp.status_code == 403 and resp.json()["error"] == "not_allowed"
     assert (await _approval(runtime, "generic:G00000001")).status == "pending"
     order = (await client.get("/api/orders/generic:G00000002", headers=who["ops"])).json()
-    assert order["stage"] == "designing" and order["notes"] == []
+    assert order["stage"] == "designing" and order["exception_notes"] == []
     # the east manager may
     assert (await client.post(writes[1][0], json=writes[1][1], headers=who["east"])).status_code == 200
     assert (await client.post(writes[2][0], json=writes[2][1], headers=who["east"])).status_code == 201
