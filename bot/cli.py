@@ -118,7 +118,8 @@ def worker(
                 await chat.start(WORKER, stop)
             tune_gc()
             await freeze_startup_objects()
-            totals = await rt.intake_worker().run(stop, burst=burst)
+            worker = rt.intake_worker()
+            totals = await (worker.run(burst=True) if stop is None else worker.run_forever(stop))
         finally:
             await chat.close()
         console.print(f"stored {totals.inserted} new, {totals.updated} updated, {totals.duplicates} duplicates, "

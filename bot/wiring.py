@@ -142,7 +142,7 @@ class Runtime:
         api = SqlApiBackend(SqlOrders(self.db), self.users, SqlReports(self.db), self.clock, self.current_rules,
                             SqlTrendNotes(self.db), SqlChatRepo(self.db), s.language)
         return AppServices(config=config, intake=self.queue, adapters=self.adapters, queue_depth=self.queue.depth,
-                           dead_letters=self.queue.dead_count, api=api, on_startup=[self.start_rules, self._start_api_heartbeat])
+                           dead_letters=self.queue.dead_count, worker_beats=self.queue.worker_beats, api=api, on_startup=[self.start_rules, self._start_api_heartbeat])
 
 
 def dumps(obj: Any) -> str:

@@ -14,3 +14,4 @@ WECOM_EVENTS = PREFIX + "wecom:events"  # decrypted callback XML, waiting for a 
 WECOM_CARD_CODES = PREFIX + "wecom:card:"  # + task_id: the unused response_code that may edit that card
 RATE_LIMIT = PREFIX + "ratelimit:"  # + scope:subject
 HEARTBEAT = PREFIX + "heartbeat:"  # + component
+INTAKE_WORKERS = PREFIX + "intake:workers"  # hash consumer → unix time its loop last turned (liveness)

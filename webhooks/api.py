@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import AfterValidator, BaseModel, Field
 
+from engine.order import EARLIEST, LATEST, check_text
 from engine.stages import Stage, TransitionError, label
 from handlers.orders import MoveRefused, OrderDetail, OrderNotFound, OrderQuery, transition
 from webhooks.errors import ApiError
@@ -37,6 +38,29 @@ async def staff(request: Request, api: Annotated[ApiBackend, Depends(backend)]) 
 Staff = Annotated[Principal, Depends(staff)]
 Api = Annotated[ApiBackend, Depends(backend)]
 
+# Every parameter is bounded (issue 9): what the database's columns and the drivers take, so no input is a 500.
+INT32 = 2**31 - 1
+Ref = Annotated[str, Path(max_length=100, description="internal id or channel:external_id"),
+                AfterValidator(check_text)]
+
+
+def _window_time(value: datetime | None) -> datetime | None:
+    """A KPI window bound, in UTC, between 1970 and 2200 (0001-01-01T00:00:00+14:00 has no UTC time)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    try:
+        utc = value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise ValueError("time is out of range once converted to UTC") from None
+    if not EARLIEST <= utc < LATEST:
+        raise ValueError("time must be between 1970 and 2200")
+    return utc
+
+
+WindowTime = Annotated[datetime | None, AfterValidator(_window_time)]
+
 
 def order_json(d: OrderDetail, language: str = "zh") -> dict[str, Any]:
     o = d.order
@@ -56,7 +80,7 @@ def order_json(d: OrderDetail, language: str = "zh") -> dict[str, Any]:
 
 
 @router.get("/orders/{ref}")
-async def get_order(ref: str, user: Staff, api: Api) -> dict[str, Any]:
+async def get_order(ref: Ref, user: Staff, api: Api) -> dict[str, Any]:
     """One order with its history; `ref` is the internal id or `channel:external_id`."""
     detail = await api.orders.get(ref)
     if detail is None:
@@ -69,12 +93,12 @@ async def list_orders(
     user: Staff,
     api: Api,
     stage: Stage | None = None,
-    city: str | None = None,
-    min_amount: Decimal | None = None,
-    priority: int | None = None,
+    city: Annotated[str | None, Query(max_length=50), AfterValidator(lambda v: v and check_text(v))] = None,
+    min_amount: Annotated[Decimal | None, Query(ge=0, le=Decimal("999999999999.99"), allow_inf_nan=False)] = None,
+    priority: Annotated[int | None, Query(ge=-INT32 - 1, le=INT32)] = None,
     stalled: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> dict[str, Any]:
     """Orders, newest first, filtered and paged: `{"total": N, "items": [...]}`."""
     query = OrderQuery(stage=stage, city=city, min_amount=min_amount, priority=priority,
@@ -84,12 +108,12 @@ async def list_orders(
 
 
 class TransitionBody(BaseModel):
-    to: str = Field(description="target stage id, e.g. designing")
-    reason: str = Field(default="", max_length=500)
+    to: Annotated[str, Field(max_length=32, description="target stage id, e.g. designing")]
+    reason: Annotated[str, Field(max_length=500), AfterValidator(check_text)] = ""
 
 
 @router.post("/orders/{ref}/transition")
-async def move_order(ref: str, body: TransitionBody, user: Staff, api: Api) -> dict[str, Any]:
+async def move_order(ref: Ref, body: TransitionBody, user: Staff, api: Api) -> dict[str, Any]:
     """Forward one stage at a time, or to `cancelled`; anything else is refused naming the allowed stages."""
     try:
         detail = await transition(api.orders, api.rules(), ref, body.to, body.reason, user.name, api.clock.now())
@@ -104,11 +128,11 @@ async def move_order(ref: str, body: TransitionBody, user: Staff, api: Api) -> d
 
 
 class NoteBody(BaseModel):
-    text: str = Field(min_length=1, max_length=2000)
+    text: Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(check_text)]
 
 
 @router.post("/orders/{ref}/notes", status_code=201)
-async def add_note(ref: str, body: NoteBody, user: Staff, api: Api) -> dict[str, Any]:
+async def add_note(ref: Ref, body: NoteBody, user: Staff, api: Api) -> dict[str, Any]:
     """An exception note, classified into an anomaly category on arrival."""
     detail = await api.orders.get(ref, with_history=False)
     if detail is None:
@@ -117,18 +141,18 @@ async def add_note(ref: str, body: NoteBody, user: Staff, api: Api) -> dict[str,
 
 
 @router.get("/approvals")
-async def list_approvals(user: Staff, api: Api, status: str = "pending",
+async def list_approvals(user: Staff, api: Api,
+                         status: Annotated[str, Query(max_length=32), AfterValidator(check_text)] = "pending",
                          limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
     items = await api.approvals(status, limit)
     return {"total": len(items), "items": items}
 
 
 @router.get("/kpis")
-async def kpis(user: Staff, api: Api, since: datetime | None = None, until: datetime | None = None
-               ) -> dict[str, Any]:
+async def kpis(user: Staff, api: Api, since: WindowTime = None, until: WindowTime = None) -> dict[str, Any]:
     """The four KPIs of SPEC §6 over [since, until) (default: the last 30 days)."""
     end = until or api.clock.now()
-    start = since or end - timedelta(days=30)
+    start = since or max(end - timedelta(days=30), EARLIEST)
     start, end = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (start, end))
     if start >= end:
         raise ApiError(422, "invalid_window", "since must be before until")
