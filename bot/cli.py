@@ -64,7 +64,9 @@ def _stop_event() -> asyncio.Event:
 
 
 def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from bot.logs import configure_logging
+
+    configure_logging(Settings())
 
 
 @app.command()
@@ -89,8 +91,11 @@ def api(
     import uvicorn
 
     _logging()
+    logging.getLogger("orderhub.api").info("OrderHub API listening on http://%s:%d (%d HTTP worker process%s)",
+                                           host, port, workers, "" if workers == 1 else "es")
+    # log_config=None: uvicorn's lines go through OrderHub's handler (level, format, redaction)
     uvicorn.run("bot.asgi:create_asgi_app", factory=True, host=host, port=port, workers=workers,
-                log_level="warning", access_log=False)
+                log_level="warning", access_log=False, log_config=None)
 
 
 @app.command()

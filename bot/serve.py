@@ -28,7 +28,8 @@ async def serve_all(settings: Settings, host: str, port: int) -> None:
         await chat.start(SERVE, stop)
         app = create_asgi_app(runtime, chat.routers)
         runtime.background.append(asyncio.create_task(runtime.intake_worker().run_forever(stop), name="intake-worker"))
-        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
+                                               log_config=None))
         log.info("OrderHub listening on http://%s:%d (docs at /docs)", host, port)
         await server.serve()
     finally:

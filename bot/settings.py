@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     wecom_aes_key: SecretStr | None = None
     wecom_api_url: str = "https://qyapi.weixin.qq.com"
 
+    # Logging (bot/logs.py): OrderHub's level (third-party libraries log only warnings unless this is DEBUG), and
+    # `json` for one JSON object per line (log shippers). Every line is redacted: no secret, no full phone number.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "debug", "info", "warning", "error"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
     # Intake tuning: operators rarely touch these; tests shrink the timings.
     intake_batch_size: int = 500
     intake_max_attempts: int = 3
