@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     intake_retry_backoff_s: float = 2.0
     intake_claim_idle_s: float = 30.0
     max_body_bytes: int = 1024 * 1024
+    # PostgreSQL: a connection attempt and a statement give up after these (a frozen database is an outage the
+    # loops back off from and retry, not a hang).
+    db_connect_timeout_s: float = 10.0
+    db_statement_timeout_s: float = 60.0
     signature_tolerance_s: int = 300
 
     @field_validator("webhook_secrets", mode="before")

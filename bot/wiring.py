@@ -65,7 +65,8 @@ class Runtime:
             embedded = EmbeddedRedis(settings.data_dir)
             redis_url = embedded.url()
         redis = connect(redis_url)
-        db = make_engine(settings.async_database_url)
+        db = make_engine(settings.async_database_url, connect_timeout_s=settings.db_connect_timeout_s,
+                         statement_timeout_s=settings.db_statement_timeout_s)
         rules = RulesRuntime(settings.rules_path, RulesRepo(make_sessionmaker(db)))
         return cls(settings=settings, db=db, redis=redis, queue=RedisIntakeQueue(redis), clock=SystemClock(),
                    adapters=default_adapters(), rules=rules, embedded=embedded)
