@@ -15,3 +15,4 @@ WECOM_CARD_CODES = PREFIX + "wecom:card:"  # + task_id: the unused response_code
 RATE_LIMIT = PREFIX + "ratelimit:"  # + scope:subject
 HEARTBEAT = PREFIX + "heartbeat:"  # + component
 INTAKE_WORKERS = PREFIX + "intake:workers"  # hash consumer → unix time its loop last turned (liveness)
+WECOM_NONCES = PREFIX + "wecom:nonce:"  # + timestamp:nonce of a callback already queued (replay guard)
