@@ -153,6 +153,9 @@ class IntakeWorker:
                 if read_ahead is not None and not read_ahead.done():
                     read_ahead.cancel()
                 await self._reap(wait=True)
+        if burst:  # done on purpose: not a worker that stopped consuming
+            with contextlib.suppress(Exception):
+                await self.queue.forget(self.opt.consumer)
         return self.totals
 
     async def _next_entries(self, busy: bool, *, idle: bool = False) -> list[IntakeEntry]:

@@ -140,3 +140,11 @@ async def test_worker_loop_restarts_after_a_crash_and_healthz_reports_a_stalled_
     resp = await client.get("/healthz")
     assert resp.status_code == 503 and resp.json()["workers"]["stalled"] == ["stuck-worker"]
     assert 'orderhub_intake_workers{state="stalled"} 1.0' in (await client.get("/metrics")).text
+
+
+async def test_a_burst_run_leaves_no_beat_behind(client: httpx.AsyncClient, runtime: Runtime) -> None:
+    """`worker --burst` (and the demo) finish on purpose: /healthz must not later call them stalled."""
+    assert (await post(client, order_json(1))).status_code == 202
+    worker = runtime.intake_worker()
+    await worker.run(burst=True)
+    assert worker.opt.consumer not in await runtime.queue.worker_beats()
