@@ -21,7 +21,13 @@ def create_asgi_app(runtime: Runtime | None = None, extra_routers: Sequence[APIR
                     chat_ctx: ChatContext | None = None) -> FastAPI:
     """With `runtime`, the caller (serve, demo) owns it and passes the chat routes it serves; without, this is an
     `orderhub api` worker: its own Runtime, and the Telegram webhook and WeCom callback routes when configured."""
-    rt = runtime or Runtime.build(Settings())
+    if runtime is None:  # an `api --workers N` child process starts with no logging set up
+        from bot.logs import configure_logging
+
+        configure_logging(settings := Settings())
+        rt = Runtime.build(settings)
+    else:
+        rt = runtime
     services = rt.app_services()
     if extra_routers is not None:
         services.extra_routers.extend(extra_routers)

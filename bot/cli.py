@@ -73,7 +73,9 @@ def _stop_event() -> asyncio.Event:
 
 
 def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from bot.logs import configure_logging
+
+    configure_logging(Settings())
 
 
 @app.command()
@@ -100,8 +102,11 @@ def api(
     _logging()
     if workers > 1:
         _multiprocess_metrics(Settings().data_dir)
+    logging.getLogger("orderhub.api").info("OrderHub API listening on http://%s:%d (%d HTTP worker process%s)",
+                                           host, port, workers, "" if workers == 1 else "es")
+    # log_config=None: uvicorn's lines go through OrderHub's handler (level, format, redaction)
     uvicorn.run("bot.asgi:create_asgi_app", factory=True, host=host, port=port, workers=workers,
-                log_level="warning", access_log=False)
+                log_level="warning", access_log=False, log_config=None)
 
 
 def _multiprocess_metrics(data_dir: Path) -> None:
@@ -147,7 +152,8 @@ def worker(
             await freeze_startup_objects()
             if stop is not None:  # carrier pushes queued by /webhooks/logistics/* → tracking events
                 rt.background.append(asyncio.create_task(rt.tracking_worker().run_forever(stop), name="tracking-worker"))
-            totals = await rt.intake_worker().run(stop, burst=burst)
+            worker = rt.intake_worker()
+            totals = await (worker.run(burst=True) if stop is None else worker.run_forever(stop))
             tracked = await rt.tracking_worker().run(burst=True) if burst else None
         finally:
             await chat.close()

@@ -67,12 +67,21 @@ class Settings(BaseSettings):
     ship_from_city: str = ""
     ship_from_address: str = ""
 
+    # Logging (bot/logs.py): OrderHub's level (third-party libraries log only warnings unless this is DEBUG), and
+    # `json` for one JSON object per line (log shippers). Every line is redacted: no secret, no full phone number.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "debug", "info", "warning", "error"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
     # Intake tuning: operators rarely touch these; tests shrink the timings.
     intake_batch_size: int = 500
     intake_max_attempts: int = 3
     intake_retry_backoff_s: float = 2.0
     intake_claim_idle_s: float = 30.0
     max_body_bytes: int = 1024 * 1024
+    # PostgreSQL: a connection attempt and a statement give up after these (a frozen database is an outage the
+    # loops back off from and retry, not a hang).
+    db_connect_timeout_s: float = 10.0
+    db_statement_timeout_s: float = 60.0
     signature_tolerance_s: int = 300
 
     @field_validator("webhook_secrets", mode="before")

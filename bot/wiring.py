@@ -76,7 +76,8 @@ class Runtime:
             embedded = EmbeddedRedis(settings.data_dir)
             redis_url = embedded.url()
         redis = connect(redis_url)
-        db = make_engine(settings.async_database_url)
+        db = make_engine(settings.async_database_url, connect_timeout_s=settings.db_connect_timeout_s,
+                         statement_timeout_s=settings.db_statement_timeout_s)
         # the chain ORDERHUB_RULES → ./rules.yaml → bundled, resolved again on every poll (as the CLI resolves it)
         rules = RulesRuntime(lambda: settings.rules_path, RulesRepo(make_sessionmaker(db)), language=settings.language,
                              on_change=show_field_names)
@@ -218,7 +219,8 @@ class Runtime:
                             chat=chat_repo)
         logistics = LogisticsIntake(push_verifiers(s), self.tracking_queue)
         return AppServices(config=config, intake=self.queue, adapters=self.adapters, queue_depth=self.queue.depth,
-                           dead_letters=self.queue.dead_count, api=api, on_startup=[self.start_rules, self._start_api_heartbeat],
+                           dead_letters=self.queue.dead_count, worker_beats=self.queue.worker_beats, api=api,
+                           on_startup=[self.start_rules, self._start_api_heartbeat],
                            logistics=logistics, tracking=self.tracking_service())
 
 

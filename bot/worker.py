@@ -7,13 +7,14 @@ dead-lettered after `max_attempts`; a database outage fails nobody — the batch
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from handlers.intake import BatchResult, IntakeProcessor, PreparedBatch
+from handlers.intake import BatchResult, IntakeProcessor, PreparedBatch, describe_error
 from handlers.ports import Clock, IntakeEntry, StoreUnavailable
 from storage.dead_letters import SqlDeadLetters
 from storage.intake_queue import RedisIntakeQueue
@@ -47,6 +48,39 @@ class IntakeWorker:
         self._last_promote = 0.0
         self._outage_backoff = 0.5
         self._settling: list[asyncio.Task[None]] = []
+        self._recover = True  # read this consumer's own unacknowledged entries first (a restart, an outage)
+        self._last_beat = 0.0
+        self.restarts = 0
+
+    async def run_forever(self, stop: asyncio.Event) -> BatchResult:
+        """`run` until `stop`, restarted with backoff whenever it ends by an error (Redis or the database away, a
+        bug): a worker never stays alive doing nothing. Each restart first retries its own pending entries."""
+        backoff = 0.5
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                await self.run(stop)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any crash: log it, wait, start again
+                self.restarts += 1
+                metrics.WORKER_RESTARTS.labels(loop="intake").inc()
+                if time.monotonic() - started > 60:
+                    backoff = 0.5  # it had been running fine: this is a new outage
+                log.error("intake worker loop failed (%s), restarting in %.1f s", describe_error(exc), backoff)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), backoff)
+                backoff = min(backoff * 2, 10.0)
+                self._recover = True
+        with contextlib.suppress(Exception):
+            await self.queue.forget(self.opt.consumer)
+        return self.totals
+
+    async def _beat(self) -> None:
+        now = time.time()
+        if now - self._last_beat >= 1.0:
+            self._last_beat = now
+            await self.queue.beat(self.opt.consumer, now)
 
     async def run(self, stop: asyncio.Event | None = None, *, burst: bool = False) -> BatchResult:
         """Loop until `stop` is set; with `burst`, return once nothing is waiting, pending or due for retry.
@@ -67,6 +101,7 @@ class IntakeWorker:
         backlog = False  # the last read was a full batch: more is waiting
         try:
             while not stop.is_set():
+                await self._beat()
                 await self._reap()
                 while commits and commits[0][0].done():
                     commits.popleft()[0].result()
@@ -84,7 +119,8 @@ class IntakeWorker:
                     entries, read_ahead = await read_ahead, None
                 else:
                     # a burst never blocks on an empty stream: below, it finishes or waits for a due retry
-                    entries = await self._next_entries(busy=burst or bool(commits) or bool(ready))
+                    entries = await self._next_entries(busy=burst or bool(commits) or bool(ready),
+                                                       idle=not commits and not ready)
                 backlog = len(entries) >= self.opt.batch_size
                 if entries:
                     started = time.perf_counter()
@@ -100,16 +136,35 @@ class IntakeWorker:
                         break
                     await asyncio.sleep(0.05)  # entries waiting for their retry time, or another worker's
         finally:
-            for task, _ in commits:
-                await task
-            if read_ahead is not None and (entries := await read_ahead):
-                ready.append((entries, await self.processor.prepare(entries, self.clock.now()), time.perf_counter()))
-            while ready:  # planned but not stored: store them rather than leave them to XAUTOCLAIM's delay
-                await self._commit(*ready.popleft())
-            await self._reap(wait=True)
+            # Finish what is in hand. During an outage any of this may fail too: what is not acknowledged stays
+            # pending for this consumer (read again at once on restart) or for XAUTOCLAIM.
+            try:
+                for task, _ in commits:
+                    await task
+                if read_ahead is not None and (entries := await read_ahead):
+                    ready.append((entries, await self.processor.prepare(entries, self.clock.now()),
+                                  time.perf_counter()))
+                while ready:  # planned but not stored: store them rather than leave them to XAUTOCLAIM's delay
+                    await self._commit(*ready.popleft())
+            finally:
+                for task, _ in commits:
+                    if not task.done():
+                        task.cancel()
+                if read_ahead is not None and not read_ahead.done():
+                    read_ahead.cancel()
+                await self._reap(wait=True)
+        if burst:  # done on purpose: not a worker that stopped consuming
+            with contextlib.suppress(Exception):
+                await self.queue.forget(self.opt.consumer)
         return self.totals
 
-    async def _next_entries(self, busy: bool) -> list[IntakeEntry]:
+    async def _next_entries(self, busy: bool, *, idle: bool = False) -> list[IntakeEntry]:
+        """`idle`: nothing of this worker's is in flight, so its own pending entries may be read again."""
+        if self._recover and idle:
+            entries = await self.queue.read_own_pending(self.opt.consumer, self.opt.batch_size)
+            if entries:
+                return entries
+            self._recover = False
         now = time.time()
         if now - self._last_promote >= 0.05:  # due retries come back within 50 ms; not a round trip per batch
             self._last_promote = now
@@ -148,9 +203,11 @@ class IntakeWorker:
             result = await self.processor.commit(prepared)
         except StoreUnavailable as exc:
             # Nobody's fault but the database's: leave the batch pending; it is reclaimed after claim_idle_s.
-            log.warning("database unavailable, batch of %d left pending: %s", len(entries), exc)
+            log.warning("database unavailable, batch of %d left pending, retried in %.1f s: %s", len(entries),
+                        self._outage_backoff, describe_error(exc))
             await asyncio.sleep(self._outage_backoff)
             self._outage_backoff = min(self._outage_backoff * 2, 30.0)
+            self._recover = True  # this consumer's pending entries are read again at once, not after claim_idle_s
             return
         self._outage_backoff = 0.5
         # Acknowledging is not on the path of the next commit, which may start now.

@@ -2,14 +2,67 @@
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from engine.stages import Stage
+
+# Bounds every stored order obeys, checked by the webhook route and by the worker with the same code (the adapter's
+# parse), so what the route accepts the database takes: PostgreSQL refuses NUL characters and lone surrogates,
+# orjson (the hash, the JSON columns) refuses integers beyond 64 bits and nesting deeper than 254 levels.
+MAX_JSON_DEPTH = 8
+MAX_JSON_STRING = 2000
+MAX_JSON_KEY = 64
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+_BAD_CHARS = re.compile("[\x00\ud800-\udfff]")
+
+
+def check_text(value: str) -> str:
+    """Refuse what no database column takes: NUL and unpaired surrogates."""
+    if _BAD_CHARS.search(value):
+        raise ValueError("text must not contain NUL characters or unpaired surrogates")
+    return value
+
+
+def check_json(value: Any, depth: int = 0) -> Any:
+    """A free-form JSON value (custom fields, item attributes) within the bounds above."""
+    if depth > MAX_JSON_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        if not INT_MIN <= value <= INT_MAX:
+            raise ValueError("integer outside the 64-bit range; send it as a string")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("number is not finite")
+    elif isinstance(value, str):
+        if len(value) > MAX_JSON_STRING:
+            raise ValueError(f"string longer than {MAX_JSON_STRING} characters")
+        check_text(value)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str) or len(k) > MAX_JSON_KEY:
+                raise ValueError(f"keys must be strings of at most {MAX_JSON_KEY} characters")
+            check_text(k)
+            check_json(v, depth + 1)
+    elif isinstance(value, list):
+        for v in value:
+            check_json(v, depth + 1)
+    else:
+        raise ValueError(f"unsupported value of type {type(value).__name__}")
+    return value
+
+
+FreeJson = Annotated[dict[str, Any], AfterValidator(check_json)]
 
 Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
@@ -33,7 +86,7 @@ class Item(_Strict):
     name: Annotated[str, Field(max_length=200)] = ""
     qty: Annotated[int, Field(ge=1, le=100_000)]
     unit_price: Money
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    attributes: FreeJson = Field(default_factory=dict)
 
 
 class OrderData(_Strict):
@@ -46,8 +99,25 @@ class OrderData(_Strict):
     items: Annotated[list[Item], Field(min_length=1, max_length=1000)]
     amount: Money
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "CNY"
-    custom_fields: dict[str, Any] = Field(default_factory=dict)
+    custom_fields: FreeJson = Field(default_factory=dict)
     notes: Annotated[str, Field(max_length=2000)] = ""
+
+    @model_validator(mode="after")
+    def _storable(self) -> OrderData:
+        """Every text is storable and the creation time converts to UTC (9999-12-31T23:59:59-01:00 does not)."""
+        c = self.customer
+        for text in (self.external_id, self.notes, c.id, c.name, c.phone, c.city, c.tier):
+            check_text(text)
+        for item in self.items:
+            check_text(item.sku)
+            check_text(item.name)
+        try:
+            utc = self.created_at.astimezone(UTC)
+        except (OverflowError, ValueError):
+            raise ValueError("created_at is out of range once converted to UTC") from None
+        if not EARLIEST <= utc < LATEST:
+            raise ValueError("created_at must be between 1970 and 2200")
+        return self
 
 
 @dataclass(slots=True)

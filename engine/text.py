@@ -135,6 +135,10 @@ _STRINGS: dict[str, dict[str, str]] = {
               "holidays and make-up workdays. Upgrade chinesecalendar (pip install -U chinesecalendar) or add {next}'s "
               "dates to calendars.{calendar}.holidays in the rules file.",
     },
+    "admin.verify_burst": {"zh": "⚠️ 客户验证尝试异常：{scope} 一小时内失败 {n} 次，已暂停该方式的验证。",
+                           "en": "⚠️ Customer verification burst: {n} failed tries in an hour on {scope}; "
+                                 "verification that way is paused."},
+    "admin.verify_all": {"zh": "全部订单", "en": "all orders"},
     "admin.send_failed": {"zh": "⚠️ 消息无法送达 {chat}（{kind}）：{error}", "en": "⚠️ Could not deliver to {chat} ({kind}): {error}"},
     "admin.rules_invalid": {"zh": "⚠️ 规则文件 {path} 有错误，系统仍按上一个有效版本运行。\n{error}",
                             "en": "⚠️ The rules file {path} has errors; the last good version keeps running.\n{error}"},

@@ -211,8 +211,9 @@ class AttemptLimiter(Protocol):
         """Seconds left on the lock, 0 when free."""
         ...
 
-    async def fail(self, key: str) -> int:
-        """Record one failed try; return the failures in the window (the lock starts at the limit)."""
+    async def fail(self, key: str, *, limit: int | None = None) -> int:
+        """Record one failed try; return the failures in the window (the lock starts at the limit, or at `limit`
+        for this key)."""
         ...
 
     async def reset(self, key: str) -> None: ...

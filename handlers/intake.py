@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -147,6 +148,37 @@ class BatchResult:
     duplicates: int = 0
 
 
+def describe_error(exc: BaseException) -> str:
+    """Why an entry failed, without the entry's values: a database error's first line only (its DETAIL, the SQL
+    parameters and pydantic's `input_value` repeat the row: names, phone numbers), a validation error's paths and
+    messages. This is what the log line and `dead_letters.error` say."""
+    from pydantic import ValidationError  # local: the error types matter only here
+
+    name = type(exc).__name__
+    if isinstance(exc, ValidationError):
+        parts = [f"{'.'.join(str(p) for p in e['loc']) or '(order)'}: {e['msg']}" for e in exc.errors(include_url=False,
+                                                                                                     include_input=False)]
+        return f"{name}: " + "; ".join(parts)[:1000]
+    orig = getattr(exc, "orig", None)  # SQLAlchemy wraps the driver's error; its str() appends SQL and parameters
+    if orig is not None:
+        return f"{name} ({type(orig).__name__}): {_first_line(orig)}"
+    return f"{name}: {_first_line(exc)}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    line = text[0] if text else ""
+    # Drivers quote the offending value ("invalid input for query argument $3: '138…'", "Key (x)=(…)"), and
+    # put more after "DETAIL:": keep the sentence, drop the values.
+    line = line.split("DETAIL:")[0].strip()
+    line = _QUOTED.sub("'…'", line)
+    return _KEY_VALUE.sub("=(…)", line)[:500]
+
+
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+_KEY_VALUE = re.compile(r"=\([^)]*\)")
+
+
 # model_dump(mode="json") without its Python wrapper: this runs for every queued order.
 _dump_json_mode = OrderData.__pydantic_serializer__.to_python
 
@@ -218,7 +250,7 @@ class IntakeProcessor:
                 data = self.adapters[entry.channel].parse(entry.body)
                 channel = stored_channel(data, entry.channel, self.adapters)  # never another sender's orders
             except Exception as exc:  # an adapter bug, bad data or a foreign channel: this entry only
-                result.failed.append((entry, f"{type(exc).__name__}: {exc}"))
+                result.failed.append((entry, describe_error(exc)))
                 continue
             key = (channel, data.external_id)
             if key in valid:  # the same order twice in one batch: the later delivery wins
@@ -235,7 +267,11 @@ class IntakeProcessor:
         for n, (key, (entry, channel, data)) in enumerate(valid.items(), start=1):
             if yield_every and n % yield_every == 0:
                 await asyncio.sleep(0)
-            digest, items_json[key] = hashed(data)
+            try:
+                digest, items_json[key] = hashed(data)
+            except Exception as exc:  # any crash of one entry fails that entry only, never the worker
+                result.failed.append((entry, describe_error(exc)))
+                continue
             parsed[key] = (entry, channel, data, digest)
         try:
             facts = await history if history is not None else {}
@@ -315,7 +351,7 @@ class IntakeProcessor:
         except Exception as exc:
             # A row the database refuses must not block its neighbours: store one by one, fail only the bad ones.
             if len(batch.items) == 1:
-                result.failed.append((batch.items[0][0], f"{type(exc).__name__}: {exc}"))
+                result.failed.append((batch.items[0][0], describe_error(exc)))
                 return result
             for item in batch.items:
                 try:
@@ -323,7 +359,7 @@ class IntakeProcessor:
                 except StoreUnavailable:
                     raise
                 except Exception as exc:
-                    result.failed.append((item[0], f"{type(exc).__name__}: {exc}"))
+                    result.failed.append((item[0], describe_error(exc)))
         return result
 
     async def _store(self, items: list[Item], batch: PreparedBatch, result: BatchResult) -> None:

@@ -18,11 +18,16 @@ from engine.text import fmt_money, role_name, t
 from engine.tokens import Action, ActionToken
 from handlers.cards import customer_status_text, list_pages, order_detail_pages, order_line
 from handlers.chat import ButtonPressed, CommandReceived, ContactShared, Outgoing, Sender, TextReceived
-from handlers.chat_ports import OrderView, UserInfo
+from handlers.chat_ports import NewOutbox, OrderView, UserInfo
 from handlers.dispatch import ChatContext
 from handlers.replies import send, send_pages, toast
 
 MAX_FAILED_TRIES = 5
+# "Order number + last 4 digits" has 10,000 answers per order: besides each identity's 5 tries, every order and the
+# whole installation are limited too (many identities would otherwise get 5 each), and an admin is told of a burst.
+MAX_FAILED_PER_ORDER = 10
+MAX_FAILED_GLOBAL = 100
+GLOBAL_VERIFY_KEY = "verify-all"
 FUZZY_THRESHOLD = 60
 _VERIFY_RE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9_\-:]{2,63})\s*[,，\s]\s*(\d{4})\s*$")
 _ORDER_NO_RE = re.compile(r"[A-Za-z]*\d[A-Za-z0-9_\-]*")
@@ -275,17 +280,28 @@ def best_match(query: str, views: Sequence[OrderView]) -> OrderView | None:
 async def _verify_by_order(ctx: ChatContext, sender: Sender, number: str, last4: str) -> None:
     """Order number + last 4 phone digits grants that one order; failures count towards the lock."""
     lang, key = ctx.language, _limit_key(sender, "verify")
-    locked = await ctx.limiter.locked_for(key)
+    locked = max(await ctx.limiter.locked_for(key), await ctx.limiter.locked_for(GLOBAL_VERIFY_KEY))
     if locked > 0:
         await _reply(ctx, sender, t("cust.locked", lang, minutes=max(int(locked // 60), 1)))
         return
     view = await ctx.repo.order_by_ref(number, external_only=True)
+    order_key = f"verify-order:{view.order.id}" if view is not None else None
+    if order_key is not None and (locked := await ctx.limiter.locked_for(order_key)) > 0:
+        await _reply(ctx, sender, t("cust.locked", lang, minutes=max(int(locked // 60), 1)))
+        return
     phone = normalise_phone(view.order.data.customer.phone) if view else ""
     if view is None or len(phone) < 4 or phone[-4:] != last4:
         failures = await ctx.limiter.fail(key)
+        everywhere = await ctx.limiter.fail(GLOBAL_VERIFY_KEY, limit=MAX_FAILED_GLOBAL)
+        on_order = await ctx.limiter.fail(order_key, limit=MAX_FAILED_PER_ORDER) if order_key else 0
+        if everywhere == MAX_FAILED_GLOBAL:
+            await _tell_admin_of_burst(ctx, "all", everywhere)
+        if on_order == MAX_FAILED_PER_ORDER and view is not None:
+            await _tell_admin_of_burst(ctx, view.order.key, on_order)
         left = MAX_FAILED_TRIES - failures
-        if left <= 0:
-            locked = await ctx.limiter.locked_for(key)
+        if left <= 0 or everywhere >= MAX_FAILED_GLOBAL or on_order >= MAX_FAILED_PER_ORDER:
+            locked = max(await ctx.limiter.locked_for(key), await ctx.limiter.locked_for(GLOBAL_VERIFY_KEY),
+                         await ctx.limiter.locked_for(order_key) if order_key else 0.0)
             await _reply(ctx, sender, t("cust.locked", lang, minutes=max(int(locked // 60), 1)))
         else:
             await _reply(ctx, sender, t("cust.verify_failed", lang, left=left))
@@ -293,6 +309,16 @@ async def _verify_by_order(ctx: ChatContext, sender: Sender, number: str, last4:
     await ctx.repo.grant_order_access(sender.platform, sender.user_id, sender.chat_id, view.order.id,
                                       ctx.clock.now())
     await _reply(ctx, sender, customer_status_text(view, lang, ctx.timezone))
+
+
+async def _tell_admin_of_burst(ctx: ChatContext, scope: str, failures: int) -> None:
+    """One admin notice per burst (the dedup key holds the hour): the limit was reached on an order or overall."""
+    now = ctx.clock.now()
+    label_ = t("admin.verify_all", ctx.language) if scope == "all" else scope
+    notice = NewOutbox(f"notice:verify_burst:{scope}:{now:%Y%m%d%H}", "admin_notice", now,
+                       {"text": t("admin.verify_burst", ctx.language, scope=label_, n=failures)},
+                       recipient_role="admin")
+    await ctx.repo.enqueue([notice], now)
 
 
 async def on_button(event: ButtonPressed, tok: ActionToken, ctx: ChatContext) -> None:

@@ -145,6 +145,30 @@ class RedisIntakeQueue:
             return []
         return [_entry(eid, fields) for eid, fields in resp[0][1] if fields]
 
+    async def read_own_pending(self, consumer: str, count: int) -> list[IntakeEntry]:
+        """What this consumer was given and has not acknowledged (after an outage or a crashed loop): retried at
+        once rather than after another consumer's XAUTOCLAIM delay."""
+        resp = await self.redis.xreadgroup(self.group, consumer, {self.stream: "0"}, count=count)
+        if not resp:
+            return []
+        entries, deleted = [], []
+        for eid, fields in resp[0][1]:
+            (entries.append(_entry(eid, fields)) if fields else deleted.append(eid))
+        if deleted:
+            await self.redis.xack(self.stream, self.group, *deleted)
+        return entries
+
+    async def beat(self, consumer: str, now_unix: float) -> None:
+        """This consumer's loop is turning (what /healthz reads)."""
+        await self.redis.hset(keys.INTAKE_WORKERS, consumer, str(now_unix))
+
+    async def forget(self, consumer: str) -> None:
+        await self.redis.hdel(keys.INTAKE_WORKERS, consumer)
+
+    async def worker_beats(self) -> dict[str, float]:
+        raw = await self.redis.hgetall(keys.INTAKE_WORKERS)
+        return {_s(k): float(v) for k, v in raw.items()}
+
     async def reclaim(self, consumer: str, min_idle_ms: int, count: int) -> list[IntakeEntry]:
         """Take over entries another (crashed) worker left pending for longer than `min_idle_ms`."""
         resp = await self.redis.xautoclaim(

@@ -18,3 +18,5 @@ TRACKING_STREAM = PREFIX + "tracking"  # verified carrier pushes, waiting for th
 TRACKING_GROUP = "tracking-workers"
 TRACKING_RETRY_ZSET = PREFIX + "tracking:retry"
 TRACKING_DEAD_STREAM = PREFIX + "tracking:dead"
+INTAKE_WORKERS = PREFIX + "intake:workers"  # hash consumer → unix time its loop last turned (liveness)
+WECOM_NONCES = PREFIX + "wecom:nonce:"  # + timestamp:nonce of a callback already queued (replay guard)

@@ -43,8 +43,11 @@ def transition_from_row(t: Any) -> Transition:
 
 
 def parse_ref(ref: str) -> Any:
-    """`123` (internal id) or `channel:external_id`."""
+    """`123` (internal id) or `channel:external_id`. An id beyond the column's 32-bit range (or a non-ASCII digit)
+    matches nothing rather than failing in the driver."""
     if ref.isdigit():
+        if not ref.isascii() or len(ref) > 10 or int(ref) > 2**31 - 1:
+            return ORDERS.c.id == -1
         return ORDERS.c.id == int(ref)
     channel, sep, external_id = ref.partition(":")
     if not sep:

@@ -30,9 +30,9 @@ class RedisAttemptLimiter:
         ttl = await self.redis.pttl(self._keys(key)[1])
         return max(ttl, 0) / 1000
 
-    async def fail(self, key: str) -> int:
+    async def fail(self, key: str, *, limit: int | None = None) -> int:
         fails, lock = self._keys(key)
-        return int(await self.redis.eval(_FAIL, 2, fails, lock, self.window_ms, self.limit, self.lock_ms))
+        return int(await self.redis.eval(_FAIL, 2, fails, lock, self.window_ms, limit or self.limit, self.lock_ms))
 
     async def reset(self, key: str) -> None:
         await self.redis.delete(*self._keys(key))

@@ -101,7 +101,9 @@ def _wait_gone(pid: int, timeout_s: float, psutil: Any, time: Any) -> None:
 
 
 def connect(url: str) -> aioredis.Redis:
-    return aioredis.Redis.from_url(url, decode_responses=False, health_check_interval=30)
+    # Timeouts so a frozen server is an error the loops back off from (blocking reads wait at most 1 s, below these).
+    return aioredis.Redis.from_url(url, decode_responses=False, health_check_interval=30, socket_connect_timeout=5,
+                                   socket_timeout=20)
 
 
 def consumer_name() -> str:

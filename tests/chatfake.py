@@ -101,11 +101,11 @@ class MemoryAttemptLimiter:
         now = self.clock.now()
         return max((until - now).total_seconds(), 0.0) if until else 0.0
 
-    async def fail(self, key: str) -> int:
+    async def fail(self, key: str, *, limit: int | None = None) -> int:
         now = self.clock.now()
         recent = [t for t in self.failures.get(key, []) if now - t < self.window] + [now]
         self.failures[key] = recent
-        if len(recent) >= self.limit:
+        if len(recent) >= (limit or self.limit):
             self.locked_until[key] = now + self.lock
         return len(recent)
 

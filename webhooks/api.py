@@ -7,10 +7,11 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from engine.access import Viewer, may_act_on_order, sees_full_phone
 from engine.approvals import Refusal, Verdict
+from engine.order import EARLIEST, LATEST, check_text
 from engine.stages import Stage, TransitionError, label
 from engine.text import mask_phone
 from handlers.approvals import DecisionRefused
@@ -40,6 +41,29 @@ async def staff(request: Request, api: Annotated[ApiBackend, Depends(backend)]) 
 
 Staff = Annotated[Principal, Depends(staff)]
 Api = Annotated[ApiBackend, Depends(backend)]
+
+# Every parameter is bounded (issue 9): what the database's columns and the drivers take, so no input is a 500.
+INT32 = 2**31 - 1
+Ref = Annotated[str, Path(max_length=100, description="internal id or channel:external_id"),
+                AfterValidator(check_text)]
+
+
+def _window_time(value: datetime | None) -> datetime | None:
+    """A KPI window bound, in UTC, between 1970 and 2200 (0001-01-01T00:00:00+14:00 has no UTC time)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    try:
+        utc = value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise ValueError("time is out of range once converted to UTC") from None
+    if not EARLIEST <= utc < LATEST:
+        raise ValueError("time must be between 1970 and 2200")
+    return utc
+
+
+WindowTime = Annotated[datetime | None, AfterValidator(_window_time)]
 
 
 def viewer(user: Principal) -> Viewer:
@@ -86,7 +110,7 @@ def order_json(d: OrderDetail, language: str = "zh", user: Principal | None = No
 
 
 @router.get("/orders/{ref}")
-async def get_order(ref: str, user: Staff, api: Api) -> dict[str, Any]:
+async def get_order(ref: Ref, user: Staff, api: Api) -> dict[str, Any]:
     """One order with its history; `ref` is the internal id or `channel:external_id`."""
     detail = await api.orders.get(ref)
     if detail is None:
@@ -99,12 +123,12 @@ async def list_orders(
     user: Staff,
     api: Api,
     stage: Stage | None = None,
-    city: str | None = None,
-    min_amount: Decimal | None = None,
-    priority: int | None = None,
+    city: Annotated[str | None, Query(max_length=50), AfterValidator(lambda v: v and check_text(v))] = None,
+    min_amount: Annotated[Decimal | None, Query(ge=0, le=Decimal("999999999999.99"), allow_inf_nan=False)] = None,
+    priority: Annotated[int | None, Query(ge=-INT32 - 1, le=INT32)] = None,
     stalled: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> dict[str, Any]:
     """Orders, newest first, filtered and paged: `{"total": N, "items": [...]}`."""
     query = OrderQuery(stage=stage, city=city, min_amount=min_amount, priority=priority,
@@ -114,12 +138,12 @@ async def list_orders(
 
 
 class TransitionBody(BaseModel):
-    to: str = Field(description="target stage id, e.g. designing")
-    reason: str = Field(default="", max_length=500)
+    to: Annotated[str, Field(max_length=32, description="target stage id, e.g. designing")]
+    reason: Annotated[str, Field(max_length=500), AfterValidator(check_text)] = ""
 
 
 @router.post("/orders/{ref}/transition")
-async def move_order(ref: str, body: TransitionBody, user: Staff, api: Api) -> dict[str, Any]:
+async def move_order(ref: Ref, body: TransitionBody, user: Staff, api: Api) -> dict[str, Any]:
     """Forward one stage at a time, or to `cancelled`; anything else is refused naming the allowed stages.
 
     The one move use case (handlers.orders.transition), as the chat buttons and approval decisions use it."""
@@ -140,11 +164,11 @@ async def move_order(ref: str, body: TransitionBody, user: Staff, api: Api) -> d
 
 
 class NoteBody(BaseModel):
-    text: str = Field(min_length=1, max_length=2000)
+    text: Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(check_text)]
 
 
 @router.post("/orders/{ref}/notes", status_code=201)
-async def add_note(ref: str, body: NoteBody, user: Staff, api: Api) -> dict[str, Any]:
+async def add_note(ref: Ref, body: NoteBody, user: Staff, api: Api) -> dict[str, Any]:
     """An exception note, classified into an anomaly category on arrival."""
     detail = await api.orders.get(ref, with_history=False)
     if detail is None:
@@ -154,7 +178,8 @@ async def add_note(ref: str, body: NoteBody, user: Staff, api: Api) -> dict[str,
 
 
 @router.get("/approvals")
-async def list_approvals(user: Staff, api: Api, status: str = "pending",
+async def list_approvals(user: Staff, api: Api,
+                         status: Annotated[str, Query(max_length=32), AfterValidator(check_text)] = "pending",
                          limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
     items = await api.approvals(status, limit)
     return {"total": len(items), "items": items}
@@ -189,11 +214,10 @@ async def decide_approval(approval_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
 
 
 @router.get("/kpis")
-async def kpis(user: Staff, api: Api, since: datetime | None = None, until: datetime | None = None
-               ) -> dict[str, Any]:
+async def kpis(user: Staff, api: Api, since: WindowTime = None, until: WindowTime = None) -> dict[str, Any]:
     """The four KPIs of SPEC §6 over [since, until) (default: the last 30 days)."""
     end = until or api.clock.now()
-    start = since or end - timedelta(days=30)
+    start = since or max(end - timedelta(days=30), EARLIEST)
     start, end = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (start, end))
     if start >= end:
         raise ApiError(422, "invalid_window", "since must be before until")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,6 +12,9 @@ from fastapi.responses import Response
 from webhooks import errors, intake, logistics, metrics, openapi_docs
 from webhooks.errors import JsonResponse
 from webhooks.services import AppServices
+
+WORKER_STALL_S = 30.0  # a worker loop turns at least every few seconds (its blocking read waits 1 s)
+WORKER_GONE_S = 600.0  # a beat older than this is a worker that was stopped or killed: not reported
 
 
 def create_app(services: AppServices) -> FastAPI:
@@ -54,13 +58,24 @@ def create_app(services: AppServices) -> FastAPI:
 
     @app.get("/healthz", tags=["ops"])
     async def healthz(request: Request) -> JsonResponse:
-        """Liveness with the intake queue depth; 503 when Redis does not answer."""
+        """Liveness with the intake queue depth and the intake workers; 503 when Redis does not answer or a
+        worker that registered has stopped consuming (its loop has not turned for WORKER_STALL_S)."""
+        services = request.app.state.services
         try:
-            depth = await request.app.state.services.queue_depth()
+            depth = await services.queue_depth()
+            beats = await services.worker_beats() if services.worker_beats is not None else {}
         except Exception as exc:
             return JsonResponse({"status": "degraded", "detail": type(exc).__name__}, status_code=503)
         metrics.QUEUE_DEPTH.set(depth)
-        return JsonResponse({"status": "ok", "queue_depth": depth})
+        now = time.time()
+        stalled = sorted(c for c, at in beats.items() if WORKER_STALL_S < now - at < WORKER_GONE_S)
+        consuming = sum(1 for at in beats.values() if now - at <= WORKER_STALL_S)
+        metrics.INTAKE_WORKERS.labels(state="consuming").set(consuming)
+        metrics.INTAKE_WORKERS.labels(state="stalled").set(len(stalled))
+        body: dict[str, object] = {"status": "degraded" if stalled else "ok", "queue_depth": depth}
+        if services.worker_beats is not None:
+            body["workers"] = {"consuming": consuming, "stalled": stalled}
+        return JsonResponse(body, status_code=503 if stalled else 200)
 
     @app.get("/metrics", tags=["ops"])
     async def prometheus_metrics(request: Request) -> Response:

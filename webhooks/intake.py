@@ -7,6 +7,7 @@ import time
 import orjson
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
+from pydantic_core import from_json
 
 from engine.channels import BatchShapeError, ChannelNotAllowed, split_orders, stored_channel
 from webhooks import metrics
@@ -48,8 +49,10 @@ async def receive_orders(channel: str, request: Request) -> JsonResponse:
         metrics.INTAKE_REJECTED.labels(reason="signature").inc()
         raise ApiError(401, "bad_signature", str(exc)) from None
     try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
+        # pydantic's parser, as the worker's: integers stay integers (orjson makes a float of one beyond 64 bits,
+        # which the worker would then read differently), and nesting is limited.
+        payload = from_json(body)
+    except ValueError as exc:
         metrics.INTAKE_REJECTED.labels(reason="json").inc()
         raise ApiError(422, "invalid_json", f"body is not valid JSON: {exc}") from None
     try:
@@ -59,21 +62,34 @@ async def receive_orders(channel: str, request: Request) -> JsonResponse:
         raise ApiError(422, "invalid_order", str(exc), errors=[{"path": "(body)", "message": str(exc)}]) from None
 
     batched = len(raws) > 1 or "orders" in payload
+    # Each body exactly as it will be queued, checked by the worker's own parse: what is accepted here is stored.
+    bodies: list[bytes] = []
     errors: list[dict[str, str]] = []
     for i, raw in enumerate(raws):
+        where = f"orders[{i}]" if batched else ""
         try:
-            stored_channel(adapter.to_order(raw), channel, services.adapters)
+            if batched:  # validated as data, then queued as the JSON the worker will parse
+                data = adapter.to_order(raw)
+                queued = orjson.dumps(raw)
+            else:
+                queued = body
+                data = adapter.parse(body)
+            stored_channel(data, channel, services.adapters)  # never another sender's orders
         except ValidationError as exc:
-            errors += field_errors(exc, f"orders[{i}]" if batched else "")
+            errors += field_errors(exc, where)
+            continue
         except ChannelNotAllowed as exc:
             metrics.INTAKE_REJECTED.labels(reason="channel").inc()
             raise ApiError(403, "channel_not_allowed", str(exc)) from None
+        except (ValueError, TypeError, OverflowError, RecursionError) as exc:  # e.g. nesting beyond orjson's limit
+            errors.append({"path": where or "(body)", "message": f"order cannot be read: {type(exc).__name__}"})
+            continue
+        bodies.append(queued)
     if errors:
         metrics.INTAKE_REJECTED.labels(reason="schema").inc()
         return error_response(422, "invalid_order", f"{len(errors)} invalid field(s); nothing was queued",
                               errors=errors)
 
-    bodies = [body] if not batched else [orjson.dumps(raw) for raw in raws]
     try:
         await services.intake.enqueue(channel, bodies)
     except Exception as exc:  # the sender must retry: nothing was promised

@@ -36,6 +36,8 @@ BATCH_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 BATCH_SIZE = Histogram("orderhub_intake_batch_size", "Entries per intake batch", buckets=(1, 10, 50, 100, 250, 500))
+WORKER_RESTARTS = Counter("orderhub_worker_restarts_total", "Worker loops restarted after a crash", ["loop"])
+INTAKE_WORKERS = Gauge("orderhub_intake_workers", "Intake workers by state, as /healthz last saw them", ["state"])
 
 
 def exposition() -> tuple[bytes, str]:

@@ -77,6 +77,7 @@ class AppServices:
     adapters: dict[str, ChannelAdapter]
     queue_depth: Callable[[], Awaitable[int]]
     dead_letters: Callable[[], Awaitable[int]] | None = None
+    worker_beats: Callable[[], Awaitable[dict[str, float]]] | None = None  # consumer → unix time its loop last turned
     api: ApiBackend | None = None  # the staff API; None for an intake-only app
     extra_routers: list[Any] = field(default_factory=list)  # chat platform routes, added by bot/ when configured
     mounts: list[tuple[str, Any]] = field(default_factory=list)  # sub-apps by path, e.g. ("/board", board app)

@@ -20,7 +20,7 @@ from wechatpy.enterprise.crypto import WeChatCrypto
 
 from bot.inbound.consumer import EventHandler, InboundConsumer
 from bot.inbound.queue import UpdateQueue
-from bot.wecom.callback import make_router
+from bot.wecom.callback import NonceMemory, make_router
 from bot.wecom.channel import WecomChannel
 from bot.wecom.codes import RedisResponseCodes
 from bot.wecom.events import EventReader
@@ -52,7 +52,8 @@ def callback_router(settings: Settings, queue: UpdateQueue) -> APIRouter | None:
     assert settings.wecom_token is not None and settings.wecom_aes_key is not None
     crypto = WeChatCrypto(settings.wecom_token.get_secret_value(), settings.wecom_aes_key.get_secret_value(),
                           settings.wecom_corp_id)
-    return make_router(crypto, queue.push, max_body_bytes=settings.max_body_bytes)
+    return make_router(crypto, queue.push, max_body_bytes=settings.max_body_bytes,
+                       nonces=NonceMemory(queue.redis, keys.WECOM_NONCES))
 
 
 @dataclass

@@ -16,7 +16,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from engine.order import Customer, Item, OrderData
 
 BEIJING = timezone(timedelta(hours=8))
-_NUMBER_WITH_UNIT = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(cm|mm|m|厘米|米)?\s*$")
+# At most 7 digits before the point and 4 after: a size beyond that is kept as the text it was (a 400-digit width
+# would otherwise become an infinite float).
+_NUMBER_WITH_UNIT = re.compile(r"^\s*(-?\d{1,7}(?:\.\d{1,4})?)\s*(cm|mm|m|厘米|米)?\s*$")
 _ATTRIBUTE_NAMES = {"宽度": "width_cm", "高度": "height_cm", "颜色分类": "color", "面料批次": "fabric_batch"}
 
 
@@ -75,7 +77,7 @@ def parse_sku_properties(text: str) -> dict[str, Any]:
             number, unit = float(match.group(1)), match.group(2) or "cm"
             factor = {"cm": 1, "厘米": 1, "mm": 0.1, "m": 100, "米": 100}[unit]
             cm = number * factor
-            attrs[name] = int(cm) if cm == int(cm) else cm
+            attrs[name] = int(cm) if cm == int(cm) else round(cm, 4)
         else:
             attrs[name] = value.strip()
     return attrs

@@ -204,3 +204,39 @@ async def test_long_orders_never_exceed_4096_chars(world: World) -> None:
     pages = world.channel.texts_to("101")
     assert len(pages) > 1 and all(len(p) <= 4096 for p in pages)
     assert sum(p.count("• ") for p in pages) == 200
+
+
+async def test_many_identities_guessing_one_order_are_stopped_per_order_and_an_admin_is_told(world: World) -> None:
+    """Issue 9 item 10: k identities used to get 5k guesses an hour on one order (10,000 possibilities)."""
+    from handlers.queries import MAX_FAILED_PER_ORDER
+    from storage.models import OutboxRow
+
+    await _two_customers(world)
+    guessers = [Sender("telegram", str(700 + i), str(700 + i), f"g{i}") for i in range(MAX_FAILED_PER_ORDER // 2)]
+    for n, g in enumerate(guessers):  # 2 wrong guesses each: no identity reaches its own limit of 5
+        for guess in (f"{2 * n:04d}", f"{2 * n + 1:04d}"):
+            await handle_event(TextReceived(g, f"TM20251111-000124 {guess}"), world.ctx)
+    newcomer = Sender("telegram", "799", "799", "new")
+    await handle_event(TextReceived(newcomer, "TM20251111-000124 9000"), world.ctx)  # even the right digits
+    assert "尝试次数过多" in world.channel.texts_to("799")[-1]
+    assert "TM20251111-000124" not in _all_text(world, newcomer)
+    await handle_event(TextReceived(newcomer, "TM20251111-000123 8000"), world.ctx)  # another order is not locked
+    assert "TM20251111-000123" in world.channel.texts_to("799")[-1]
+    async with world.engine.connect() as conn:
+        notices = (await conn.execute(select(OutboxRow).where(OutboxRow.kind == "admin_notice"))).all()
+    assert len(notices) == 1 and notices[0].recipient_role == "admin"
+    assert "TM20251111-000124" in notices[0].payload["text"]
+
+
+async def test_guessing_across_all_orders_is_limited_globally(world: World) -> None:
+    from handlers.queries import MAX_FAILED_GLOBAL, MAX_FAILED_TRIES
+
+    await _two_customers(world)
+    for i in range(MAX_FAILED_GLOBAL):  # each identity stays under its own limit, each number is made up
+        g = Sender("telegram", str(1000 + i // (MAX_FAILED_TRIES - 1)), str(1000 + i // (MAX_FAILED_TRIES - 1)), "g")
+        await handle_event(TextReceived(g, f"TMX{i:06d} 1234"), world.ctx)
+    await handle_event(TextReceived(BOB, "TMB999 9000"), world.ctx)
+    assert "尝试次数过多" in world.channel.texts_to("502")[-1]
+    world.clock.advance(hours=1, minutes=1)
+    await handle_event(TextReceived(BOB, "TMB999 9000"), world.ctx)
+    assert "TMB999" in world.channel.texts_to("502")[-1]

@@ -3,6 +3,8 @@ and the conversion of queued XML to neutral events."""
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -15,10 +17,12 @@ from wechatpy.enterprise.crypto import WeChatCrypto
 
 from bot.inbound.consumer import InboundConsumer
 from bot.inbound.queue import UpdateQueue
-from bot.wecom.callback import make_router
+from bot.wecom import callback as callback_module
+from bot.wecom.callback import NonceMemory, make_router
 from bot.wecom.codes import RedisResponseCodes
 from bot.wecom.events import EventReader
 from bot.wecom.service import event_queue
+from storage import keys
 from handlers.chat import ButtonPressed, ChatRef, CommandReceived, InboundEvent, Sender, TextReceived
 from webhooks.app import create_app
 from webhooks.services import AppServices, WebhookConfig
@@ -43,9 +47,11 @@ def click_xml(user: str, key: str, task_id: str, code: str, at: int = 1731290000
             f"<ResponseCode><![CDATA[{code}]]></ResponseCode><AgentID>{AGENT_ID}</AgentID></xml>")
 
 
-def encrypted(crypto: WeChatCrypto, plain: str, nonce: str = "n0nce") -> tuple[str, str]:
-    """(query string, body) exactly as WeCom posts them."""
-    body = crypto.encrypt_message(plain, nonce, "1731290000")
+def encrypted(crypto: WeChatCrypto, plain: str, nonce: str | None = None, at: int | None = None) -> tuple[str, str]:
+    """(query string, body) exactly as WeCom posts them: stamped now (callbacks outside ±5 min are refused), with a
+    fresh nonce unless one is given."""
+    nonce = nonce or uuid.uuid4().hex[:16]
+    body = crypto.encrypt_message(plain, nonce, str(int(time.time()) if at is None else at))
     fields = xmltodict.parse(body)["xml"]
     query = urlencode({"msg_signature": fields["MsgSignature"], "timestamp": fields["TimeStamp"], "nonce": nonce})
     return query, body
@@ -83,7 +89,8 @@ async def callback(redis: aioredis.Redis) -> AsyncIterator[Callback]:
         return await queue.depth()
 
     app = create_app(AppServices(config=WebhookConfig(webhook_secrets={}), intake=None,  # type: ignore[arg-type]
-                                 adapters={}, queue_depth=depth, extra_routers=[make_router(crypto, queue.push)]))
+                                 adapters={}, queue_depth=depth, extra_routers=[make_router(
+                                     crypto, queue.push, nonces=NonceMemory(redis, keys.WECOM_NONCES))]))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         yield Callback(client, queue, crypto, RedisResponseCodes(redis), [])
 
@@ -91,7 +98,7 @@ async def callback(redis: aioredis.Redis) -> AsyncIterator[Callback]:
 async def test_url_verification_echoes_the_decrypted_echostr(callback: Callback) -> None:
     _, body = encrypted(callback.crypto, "echo-1234567890")
     fields = xmltodict.parse(body)["xml"]
-    params = {"msg_signature": fields["MsgSignature"], "timestamp": "1731290000", "nonce": "n0nce",
+    params = {"msg_signature": fields["MsgSignature"], "timestamp": fields["TimeStamp"], "nonce": fields["Nonce"],
               "echostr": fields["Encrypt"]}
     resp = await callback.client.get("/webhooks/wecom", params=params)
     assert resp.status_code == 200 and resp.text == "echo-1234567890"
@@ -135,3 +142,46 @@ async def test_decrypted_events_become_neutral_events(callback: Callback) -> Non
         ButtonPressed(me, "signed-token", "zhangsan", ChatRef("wecom", "zhangsan", "oh-abc")),
     ]
     assert await callback.codes.take("oh-abc") == "rc-click"  # stored before the core saw the press
+
+
+@pytest.mark.parametrize("age_s", [-301, 301, 7 * 365 * 86400])
+async def test_a_callback_outside_five_minutes_is_refused(callback: Callback, age_s: int) -> None:
+    """A callback stamped 2017 was processed (issue 9 item 9): the signature alone says nothing about when."""
+    query, body = encrypted(callback.crypto, message_xml("zhangsan", "/help", 5), at=int(time.time()) - age_s)
+    assert (await callback.client.post(f"/webhooks/wecom?{query}", content=body)).status_code == 401
+    fields = xmltodict.parse(body)["xml"]
+    params = {"msg_signature": fields["MsgSignature"], "timestamp": fields["TimeStamp"], "nonce": fields["Nonce"],
+              "echostr": fields["Encrypt"]}
+    assert (await callback.client.get("/webhooks/wecom", params=params)).status_code == 401
+    assert await callback.queue.depth() == 0
+
+
+async def test_a_captured_post_replayed_after_its_msgid_marker_expired_is_not_queued_again(
+    callback: Callback, redis: aioredis.Redis
+) -> None:
+    query, body = encrypted(callback.crypto, message_xml("zhangsan", "/order G1", 78))
+    assert (await callback.client.post(f"/webhooks/wecom?{query}", content=body)).status_code == 200
+    for key in await redis.keys("*seen*"):  # the MsgId marker expires (its TTL is shorter than a day)
+        await redis.delete(key)
+    assert (await callback.client.post(f"/webhooks/wecom?{query}", content=body)).status_code == 200
+    assert await callback.queue.depth() == 1
+    assert 0 < await redis.ttl(keys.WECOM_NONCES + query.split("timestamp=")[1].split("&")[0] + ":"
+                               + query.split("nonce=")[1]) <= callback_module.NONCE_TTL_S
+    assert callback_module.NONCE_TTL_S > 2 * callback_module.FRESH_S
+
+
+async def test_the_signature_is_compared_in_constant_time(callback: Callback,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    compared: list[bytes] = []
+    real = callback_module.hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        compared.append(b)
+        return real(a, b)
+
+    monkeypatch.setattr(callback_module.hmac, "compare_digest", spy)
+    # wechatpy's own `!=` check must never be what refuses: a bad signature is refused before it runs
+    monkeypatch.setattr(WeChatCrypto, "_check_signature", lambda *a, **k: pytest.fail("wechatpy compared first"))
+    monkeypatch.setattr(WeChatCrypto, "_decrypt_message", lambda *a, **k: pytest.fail("wechatpy compared first"))
+    resp = await callback.post(message_xml("zhangsan", "/help", 9), tamper=True)
+    assert resp.status_code == 401 and compared
