@@ -132,10 +132,17 @@ class Refused:
 Outcome = Decided | Refused
 
 
+REGIONAL_ROLES = frozenset({"manager"})  # roles held per region (SPEC: roles); the others act company-wide
+
+
 def may_decide(approval: Approval, actor: Actor) -> bool:
-    """Role and region must match; after escalation the escalation role may decide as well."""
+    """Role and region must match; after escalation the escalation role may decide as well. A request for a
+    regional role that names no region (an order from a city in no region, stored before intake sent those to
+    admins) is never "any region's": only the escalation role decides it."""
     if approval.escalation_level > 0 and actor.role == ESCALATION_ROLE:
         return True
+    if approval.region is None and approval.required_role in REGIONAL_ROLES:
+        return actor.role == ESCALATION_ROLE
     if actor.role != approval.required_role:
         return False
     return approval.region is None or approval.region in actor.regions

@@ -49,7 +49,13 @@ ADMIN = Actor(4, "root", "admin", ())
         (replace(REQ, status=Status.SUPERSEDED), EAST, Verdict.APPROVE, "", "v1", Refusal.SUPERSEDED),
         (replace(REQ, status=Status.APPROVED), EAST, Verdict.APPROVE, "", "v1", Refusal.ALREADY_DECIDED),
         (replace(REQ, status=Status.REJECTED), EAST, Verdict.REJECT, "x", "v1", Refusal.ALREADY_DECIDED),
-        (replace(REQ, region=None), SOUTH, Verdict.APPROVE, "", "v1", Status.APPROVED),
+        # a manager's request that names no region is no region's: only an admin decides it, never "any manager"
+        (replace(REQ, region=None), SOUTH, Verdict.APPROVE, "", "v1", Refusal.NOT_PERMITTED),
+        (replace(REQ, region=None), EAST, Verdict.APPROVE, "", "v1", Refusal.NOT_PERMITTED),
+        (replace(REQ, region=None), ADMIN, Verdict.APPROVE, "", "v1", Status.APPROVED),
+        # finance is not a regional role: a refund request with no region is finance's
+        (replace(REQ, required_role="finance", kind="refund", region=None), FIN, Verdict.APPROVE, "", "v1",
+         Status.APPROVED),
         # permission is checked before state: an outsider learns nothing about a decided request
         (replace(REQ, status=Status.APPROVED), SOUTH, Verdict.APPROVE, "", "v1", Refusal.NOT_PERMITTED),
     ],

@@ -101,7 +101,7 @@ def _spec() -> dict[str, Any]:
     from webhooks.services import AppServices, WebhookConfig
 
     services = AppServices(config=WebhookConfig({}), intake=MagicMock(), adapters={}, queue_depth=MagicMock(),
-                           api=MagicMock())
+                           api=MagicMock(), logistics=MagicMock(), tracking=MagicMock())
     return create_app(services).openapi()
 
 
