@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from engine.carriers import TrackEvent, TrackStatus
 from engine.carriers.model import waybill_ok
+from engine.carriers.rules import goods_of
 from engine.rules import RuleSet
 from engine.stages import Stage, TransitionError, check_transition
 from engine.carriers.text import t
@@ -202,7 +203,7 @@ async def ship(deps: TrackingDeps, carriers: Mapping[str, CarrierClient], ref: s
     elif existing is not None and (carrier is None or existing.carrier == carrier):
         chosen, waybill, created = existing.carrier, existing.waybill, True  # a retried request: same waybill
     else:
-        order_of = rules.model.carriers.order_of_carriers(order.region)
+        order_of = rules.model.carriers.order_of_carriers(order.region, goods_of(order.data.items))
         candidates = [carrier] + [c for c in order_of if c != carrier] if carrier else order_of
         request = ShipmentRequest(
             reference=f"OH{order.id}", sender=sender,
