@@ -196,7 +196,19 @@ async def _explain(settings: Any, rules: RuleSet | None, ref: str, stored: bool,
     if old_version and old_version != rules.version:
         lines.append(_T[lang]["stored"].format(old=old_version[:12], new=rules.version[:12]))
     decisions = evaluate(order, facts, rules, now)
-    return lines + explain_lines(decisions.to_json(), f"{order.key} (#{order.id})", lang, tz)
+    return lines + explain_lines(decisions.to_json(), f"{order.key} (#{order.id})", lang, tz) + \
+        _carrier_lines(rules, order, decisions.to_json().get("region"), lang)
+
+
+def _carrier_lines(rules: RuleSet, order: Any, region: str | None, lang: str) -> list[str]:
+    """The `carriers:` rows considered for the order (by goods, then region, then default)."""
+    from engine.carriers.rules import goods_of
+
+    g = goods_of(order.data.items)
+    head = "[承运商]" if lang == "zh" else "[carrier]"
+    facts = (f"  (region {order.region or region or '-'}; weight_kg {g.weight_kg if g.weight_kg is not None else '?'}; "
+             f"size_cm {g.size_cm if g.size_cm is not None else '?'})")
+    return ["", head, facts, *rules.model.carriers.explain(order.region or region, g)]
 
 
 @app.command()

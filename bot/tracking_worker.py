@@ -63,7 +63,7 @@ class TrackingWorker:
             log.warning("%s push for unknown waybill(s) %s ignored", entry.channel, ", ".join(result.unknown[:5]))
 
     async def handle(self, entries: list[IntakeEntry]) -> None:
-        """A batch: its events applied together (one store call per waybill, not per push); when that fails for
+        """A batch: its events applied together (one store call per carrier, not per push or waybill); when that fails for
         any reason but an outage, entry by entry, so a poisoned push dies alone."""
         try:
             events, readable = [], []

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from engine.carriers import TrackEvent, TrackStatus
 from engine.carriers.model import waybill_ok
+from engine.carriers.rules import goods_of
 from engine.rules import RuleSet
 from engine.stages import Stage, TransitionError, check_transition
 from engine.carriers.text import t
@@ -49,6 +50,15 @@ class StoredEvent:
     event: TrackEvent
 
 
+@dataclass(slots=True)
+class StoredBatch:
+    new: int = 0
+    unknown: list[str] = field(default_factory=list)  # waybills no shipment has
+    shipments: dict[int, Shipment] = field(default_factory=dict)  # by id, state after this batch
+    order_stages: dict[int, str] = field(default_factory=dict)  # shipment id → its order's stage
+    pending: list[tuple[Shipment, StoredEvent]] = field(default_factory=list)  # unapplied, oldest first
+
+
 class TrackingStore(Protocol):
     async def shipment(self, carrier: str, waybill: str) -> Shipment | None: ...
     async def shipment_of_order(self, order_id: int) -> Shipment | None: ...
@@ -56,10 +66,10 @@ class TrackingStore(Protocol):
                            now: datetime) -> Shipment:
         """Record (or return the existing) shipment and mirror it into `orders.tracking`."""
         ...
-    async def add_events(self, shipment: Shipment, events: Sequence[TrackEvent],
-                         now: datetime) -> tuple[int, list[StoredEvent]]:
-        """Insert the events not yet stored (by `event_key`), update the shipment's state; return how many were
-        new and every event of the shipment not yet applied (the new ones and any a crashed try left)."""
+    async def store_events(self, carrier: str, events: Sequence[TrackEvent], now: datetime) -> StoredBatch:
+        """Insert the events not yet stored (by `event_key`) of any number of this carrier's waybills and update
+        their shipments' state, in a constant number of round trips; return how many were new, the shipments (with
+        their orders' stages), and every event of them not yet applied (the new ones and any a crashed try left)."""
         ...
     async def mark_applied(self, event_ids: Sequence[int]) -> None: ...
     async def events(self, shipment_id: int, limit: int = 200) -> list[TrackEvent]: ...
@@ -110,37 +120,24 @@ def event_line(ev: TrackEvent, tz: str) -> str:
 
 
 async def apply_events(deps: TrackingDeps, carrier: str, events: Sequence[TrackEvent], now: datetime) -> ApplyResult:
-    """Store a batch of one carrier's events and let them act on their orders."""
-    result = ApplyResult()
-    by_waybill: dict[str, list[TrackEvent]] = {}
-    for ev in events:
-        by_waybill.setdefault(ev.waybill, []).append(ev)
-    for waybill, evs in by_waybill.items():
-        shipment = await deps.tracking.shipment(carrier, waybill)
-        if shipment is None:
-            result.unknown.append(waybill)
-            continue
-        new, pending = await deps.tracking.add_events(shipment, evs, now)
-        result.stored += new
-        await _act(deps, shipment, pending, now, result)
-    return result
-
-
-async def _act(deps: TrackingDeps, shipment: Shipment, pending: Sequence[StoredEvent], now: datetime,
-               result: ApplyResult) -> None:
+    """Store a batch of one carrier's events (any number of waybills, one store call) and let the unapplied ones
+    act on their orders: exception → a note, delivered → the order moves. Marked applied only after acting, so a
+    crash in between is finished by the retry; the move itself is guarded by the order's stage, so never doubled."""
+    stored = await deps.tracking.store_events(carrier, events, now)
+    result = ApplyResult(stored=stored.new, unknown=stored.unknown)
     rules = deps.rules()
-    for stored in sorted(pending, key=lambda s: s.event.at):
-        ev = stored.event
+    for shipment, ev in ((sh, st.event) for sh, st in stored.pending):
         if ev.status is TrackStatus.EXCEPTION:
             text = f"[{ev.carrier} {ev.waybill}] {ev.text}" + (f"（{ev.place}）" if ev.place else "")
             await record_note(deps.orders, deps.notes, deps.outbox, rules, shipment.order_id, text[:2000],
                               f"carrier:{ev.carrier}", now)
-    delivered = next((s.event for s in pending if s.event.status is TrackStatus.DELIVERED), None)
-    fresh = await deps.tracking.shipment(shipment.carrier, shipment.waybill) or shipment
-    if fresh.delivered_at is not None:
-        await _deliver(deps, fresh, delivered, now, result)
-    await deps.tracking.mark_applied([s.id for s in pending])
-    result.applied += len(pending)
+    delivered = {sh.id: st.event for sh, st in stored.pending if st.event.status is TrackStatus.DELIVERED}
+    for sid, shipment in stored.shipments.items():
+        if shipment.delivered_at is not None and stored.order_stages.get(sid) == Stage.SHIPPED.value:
+            await _deliver(deps, shipment, delivered.get(sid), now, result)
+    await deps.tracking.mark_applied([st.id for _, st in stored.pending])
+    result.applied = len(stored.pending)
+    return result
 
 
 async def _deliver(deps: TrackingDeps, shipment: Shipment, ev: TrackEvent | None, now: datetime,
@@ -206,7 +203,7 @@ async def ship(deps: TrackingDeps, carriers: Mapping[str, CarrierClient], ref: s
     elif existing is not None and (carrier is None or existing.carrier == carrier):
         chosen, waybill, created = existing.carrier, existing.waybill, True  # a retried request: same waybill
     else:
-        order_of = rules.model.carriers.order_of_carriers(order.region)
+        order_of = rules.model.carriers.order_of_carriers(order.region, goods_of(order.data.items))
         candidates = [carrier] + [c for c in order_of if c != carrier] if carrier else order_of
         request = ShipmentRequest(
             reference=f"OH{order.id}", sender=sender,

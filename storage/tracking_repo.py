@@ -11,12 +11,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from engine.carriers import TrackEvent, TrackStatus, event_key
-from handlers.tracking import Shipment, StoredEvent
+from handlers.tracking import Shipment, StoredBatch, StoredEvent
 from storage.models import OrderRow, ShipmentRow, TrackingEventRow, UserRow
 
 SHIPMENTS, EVENTS, ORDERS, USERS = (ShipmentRow.__table__, TrackingEventRow.__table__, OrderRow.__table__,
@@ -27,6 +27,11 @@ _DONE = (TrackStatus.DELIVERED.value, TrackStatus.RETURNED.value)
 def _shipment(r: Any) -> Shipment:
     return Shipment(r.id, r.order_id, r.carrier, r.waybill, r.company, r.status, r.picked_up_at, r.delivered_at,
                     r.last_event_at, r.last_polled_at, r.created_at)
+
+
+def _summary(row: Any, last: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"carrier": row.carrier, "waybill": row.waybill, "status": row.status,
+            "last_event_at": row.last_event_at.isoformat() if row.last_event_at else None, "last_events": last}
 
 
 def _event(carrier: str, waybill: str, r: Any) -> TrackEvent:
@@ -67,45 +72,72 @@ class SqlTracking:
         e = EVENTS.c
         last = (await conn.execute(select(e.at, e.text, e.place).where(e.shipment_id == row.id)
                                    .order_by(e.at.desc(), e.id.desc()).limit(3))).all()
-        await conn.execute(update(ORDERS).where(ORDERS.c.id == order_id).values(tracking={
-            "carrier": row.carrier, "waybill": row.waybill, "status": row.status,
-            "last_event_at": row.last_event_at.isoformat() if row.last_event_at else None,
-            "last_events": [{"at": r.at.isoformat(), "text": r.text, "place": r.place} for r in last]}))
+        await conn.execute(update(ORDERS).where(ORDERS.c.id == order_id).values(tracking=_summary(
+            row, [{"at": r.at.isoformat(), "text": r.text, "place": r.place} for r in last])))
 
-    async def add_events(self, shipment: Shipment, events: Sequence[TrackEvent],
-                         now: datetime) -> tuple[int, list[StoredEvent]]:
-        rows = {}
-        for ev in events:
-            rows[event_key(ev)] = {"shipment_id": shipment.id, "event_key": event_key(ev), "at": ev.at,
-                                   "status": ev.status.value, "code": ev.code[:16], "text": ev.text,
-                                   "place": ev.place[:200], "applied": False, "received_at": now}
+    async def store_events(self, carrier: str, events: Sequence[TrackEvent], now: datetime) -> StoredBatch:
+        """A whole batch in one transaction with a constant number of round trips (not one per waybill): look up
+        the shipments, insert the new events (ON CONFLICT DO NOTHING RETURNING counts them), recompute the state of
+        the shipments that got new events in one UPDATE, mirror them into `orders.tracking`, read what is unapplied.
+        """
+        s, e = SHIPMENTS.c, EVENTS.c
+        waybills = sorted({ev.waybill for ev in events})
+        batch = StoredBatch()
+        if not waybills:
+            return batch
         async with self.engine.begin() as conn:
-            new = 0
-            if rows:  # counted, not rowcount: drivers disagree on rowcount for a many-row ON CONFLICT insert
-                count = select(func.count()).select_from(EVENTS).where(EVENTS.c.shipment_id == shipment.id)
-                before = (await conn.execute(count)).scalar_one()
-                await conn.execute(self._insert(EVENTS).on_conflict_do_nothing(
-                    index_elements=["shipment_id", "event_key"]), list(rows.values()))
-                new = (await conn.execute(count)).scalar_one() - before
-            await self._refresh(conn, shipment.id)
-            pending = (await conn.execute(select(EVENTS).where(EVENTS.c.shipment_id == shipment.id,
-                                                               EVENTS.c.applied.is_(False))
-                                          .order_by(EVENTS.c.at, EVENTS.c.id))).all()
-        return new, [StoredEvent(r.id, _event(shipment.carrier, shipment.waybill, r)) for r in pending]
+            found = (await conn.execute(select(s.id, s.waybill).where(s.carrier == carrier,
+                                                                      s.waybill.in_(waybills)))).all()
+            ids = {r.waybill: r.id for r in found}
+            batch.unknown = [w for w in waybills if w not in ids]
+            if not ids:
+                return batch
+            rows: dict[tuple[int, str], dict[str, Any]] = {}
+            for ev in events:
+                if (sid := ids.get(ev.waybill)) is not None:
+                    rows[(sid, event_key(ev))] = {
+                        "shipment_id": sid, "event_key": event_key(ev), "at": ev.at, "status": ev.status.value,
+                        "code": ev.code[:16], "text": ev.text, "place": ev.place[:200], "applied": False,
+                        "received_at": now}
+            inserted = (await conn.execute(self._insert(EVENTS).on_conflict_do_nothing(
+                index_elements=["shipment_id", "event_key"]).returning(e.shipment_id), list(rows.values()))).all()
+            batch.new = len(inserted)
+            changed = sorted({r.shipment_id for r in inserted})
+            if changed:
+                await self._refresh_many(conn, changed)
+            shown = (await conn.execute(select(SHIPMENTS, ORDERS.c.stage.label("order_stage"))
+                                        .join(ORDERS, ORDERS.c.id == s.order_id)
+                                        .where(s.id.in_(list(ids.values()))))).all()
+            batch.shipments = {r.id: _shipment(r) for r in shown}
+            batch.order_stages = {r.id: r.order_stage for r in shown}
+            by_id = batch.shipments
+            pending = (await conn.execute(select(EVENTS).where(e.shipment_id.in_(list(by_id)), e.applied.is_(False))
+                                          .order_by(e.at, e.id))).all()
+            batch.pending = [(by_id[r.shipment_id], StoredEvent(r.id, _event(carrier, by_id[r.shipment_id].waybill,
+                                                                              r))) for r in pending]
+        return batch
 
-    async def _refresh(self, conn: AsyncConnection, shipment_id: int) -> None:
+    async def _refresh_many(self, conn: AsyncConnection, shipment_ids: list[int]) -> None:
+        """Recompute status, pickup, delivery and last scan of these shipments from their events (one UPDATE with
+        correlated subqueries), then rewrite their orders' `tracking` summary (one read, one executemany)."""
         e = EVENTS.c
-        last = (await conn.execute(select(e.at, e.status).where(e.shipment_id == shipment_id)
-                                   .order_by(e.at.desc(), e.id.desc()).limit(1))).first()
-        if last is None:
-            return
-        picked = (await conn.execute(select(func.min(e.at)).where(e.shipment_id == shipment_id))).scalar()
-        delivered = (await conn.execute(select(func.min(e.at)).where(
-            e.shipment_id == shipment_id, e.status == TrackStatus.DELIVERED.value))).scalar()
-        await conn.execute(update(SHIPMENTS).where(SHIPMENTS.c.id == shipment_id).values(
-            status=last.status, last_event_at=last.at, picked_up_at=picked, delivered_at=delivered))
-        row = (await conn.execute(select(SHIPMENTS).where(SHIPMENTS.c.id == shipment_id))).one()
-        await self._mirror(conn, row.order_id, row)
+        mine = e.shipment_id == SHIPMENTS.c.id
+        await conn.execute(update(SHIPMENTS).where(SHIPMENTS.c.id.in_(shipment_ids)).values(
+            status=select(e.status).where(mine).order_by(e.at.desc(), e.id.desc()).limit(1).scalar_subquery(),
+            last_event_at=select(func.max(e.at)).where(mine).scalar_subquery(),
+            picked_up_at=select(func.min(e.at)).where(mine).scalar_subquery(),
+            delivered_at=select(func.min(e.at)).where(mine, e.status == TrackStatus.DELIVERED.value)
+            .scalar_subquery()))
+        rank = func.row_number().over(partition_by=e.shipment_id, order_by=(e.at.desc(), e.id.desc())).label("rank")
+        recent = select(e.shipment_id, e.at, e.text, e.place, rank).where(e.shipment_id.in_(shipment_ids)).subquery()
+        last = (await conn.execute(select(recent).where(recent.c.rank <= 3)
+                                   .order_by(recent.c.shipment_id, recent.c.rank))).all()
+        lines: dict[int, list[dict[str, Any]]] = {}
+        for r in last:
+            lines.setdefault(r.shipment_id, []).append({"at": r.at.isoformat(), "text": r.text, "place": r.place})
+        ships = (await conn.execute(select(SHIPMENTS).where(SHIPMENTS.c.id.in_(shipment_ids)))).all()
+        await conn.execute(update(ORDERS).where(ORDERS.c.id == bindparam("oid")).values(tracking=bindparam("t")),
+                           [{"oid": r.order_id, "t": _summary(r, lines.get(r.id, []))} for r in ships])
 
     async def mark_applied(self, event_ids: Sequence[int]) -> None:
         if not event_ids:

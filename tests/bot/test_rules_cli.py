@@ -284,3 +284,28 @@ def test_check_warns_when_the_holidays_run_out(tmp_path: Path) -> None:
     none = tmp_path / "none.yaml"  # no holidays at all, by choice: nothing to run out
     none.write_text("calendars:\n  default:\n    official: none\n", encoding="utf-8")
     assert "warning" not in runner.invoke(app, ["check", str(none), "-l", "en"]).output
+
+
+def test_explain_shows_the_carrier_rows_considered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "orderhub.db"
+    monkeypatch.setenv("ORDERHUB_DATABASE_URL", f"sqlite:///{db}")
+    now = datetime.now(UTC)
+
+    async def seed() -> int:
+        async with temp_db(db) as sessions:
+            heavy = order(id=1, city="杭州", qty=4, attributes={"weight_kg": 10, "width_cm": 280},
+                          created=now - timedelta(days=1), entered=now - timedelta(days=1))
+            return await store_order(sessions, heavy, now=now)
+
+    oid = asyncio.run(seed())
+    rules_file = tmp_path / "rules.yaml"
+    rules_file.write_text(EXAMPLE_TEXT + "\ncarriers:\n  by_goods:\n"
+                          "    - {id: motors, when: {skus: ['MOTOR-*']}, primary: kuaidi100}\n"
+                          "    - {id: heavy, when: {min_weight_kg: 30}, primary: deppon, backup: sf}\n",
+                          encoding="utf-8")
+    assert runner.invoke(app, ["check", str(rules_file)]).exit_code == 0
+    out = runner.invoke(app, ["explain", str(oid), "--rules", str(rules_file), "-l", "en"])
+    assert out.exit_code == 0, out.output
+    assert "[carrier]" in out.output and "weight_kg 40" in out.output
+    assert "✗ by_goods:motors" in out.output and "✓ by_goods:heavy → deppon/sf" in out.output
+    assert "· default → sf/deppon" in out.output

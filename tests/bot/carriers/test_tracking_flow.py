@@ -268,3 +268,26 @@ async def test_a_poisoned_push_is_dead_lettered_alone(rt: Runtime, api: httpx.As
     assert await rt.redis.xlen(keys.TRACKING_DEAD_STREAM) == 2
     assert len(await rows(db, DeadLetterRow)) == 2
     assert len(await rows(db, TrackingEventRow)) == 1
+
+
+async def test_carrier_chosen_by_the_goods_rows_of_the_rules(rt: Runtime, standin: CarrierStandIn,
+                                                             tmp_path: Any) -> None:
+    from bot.settings import BUNDLED_RULES
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(BUNDLED_RULES.read_text(encoding="utf-8") + "\ncarriers:\n  by_goods:\n"
+                     "    - {id: long-goods, when: {min_size_cm: 100}, primary: deppon, backup: sf}\n",
+                     encoding="utf-8")
+    goods_rt = Runtime.build(rt.settings.model_copy(update={"rules": rules}))
+    await goods_rt.start_rules(watch=False)
+    try:
+        app = create_app(goods_rt.app_services())
+        _, token = await goods_rt.users.add("ops2", "admin", [], None, None, datetime.now(UTC))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test",
+                                     headers={"Authorization": f"Bearer {token}"}) as api:
+            order_id = await in_production(goods_rt, api, 7)  # factory items are ≥ 150 cm wide
+            r = await api.post(f"/api/orders/{order_id}/ship", json={})
+        assert r.status_code == 200, r.text
+        assert r.json()["carrier"] == "deppon" and r.json()["failed_carriers"] == []  # default would be sf
+    finally:
+        await goods_rt.close()
