@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from engine.text import t
 from engine.tokens import TokenError, verify
@@ -42,6 +43,7 @@ class ChatContext:
     delivery: OutboxDelivery | None = None
     language: str = "zh"
     timezone: str = "Asia/Shanghai"
+    on_refund: Any = None  # handlers.refunds.on_finance_decided bound to its deps (see handlers.approvals.Deciders)
 
     def channel(self, platform: str) -> ChatChannel:
         return self.channels[platform]
