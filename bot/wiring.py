@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,12 +14,14 @@ import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.api_backend import SqlApiBackend
+from bot.ocr import RapidOcrReader
 from bot.rules_runtime import RulesRuntime
 from bot.settings import Settings
 from bot.worker import IntakeWorker, WorkerOptions
 from engine.channels import ChannelAdapter, default_adapters
 from engine.rules import RuleSet
 from handlers.intake import IntakeProcessor
+from handlers.refunds import RefundDeps
 from storage import migrate
 from storage.chat_repo import SqlChatRepo
 from storage.db import make_engine, make_sessionmaker
@@ -28,7 +30,9 @@ from storage.intake_queue import RedisIntakeQueue
 from storage.intake_store import SqlIntakeStore
 from storage.notes_repo import SqlTrendNotes
 from storage.orders_repo import SqlOrders
+from storage.proof_files import ProofDirectory
 from storage.redis_conn import EmbeddedRedis, connect, consumer_name
+from storage.refunds_repo import SqlRefunds
 from storage.reports_repo import SqlReports
 from storage.rules_repo import RulesRepo
 from storage.users_repo import SqlUsers
@@ -55,6 +59,7 @@ class Runtime:
     rules: RulesRuntime
     embedded: EmbeddedRedis | None = None
     background: list[asyncio.Task[Any]] = field(default_factory=list)
+    _refunds: RefundDeps | None = None
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -118,6 +123,16 @@ class Runtime:
     def dead_letters(self) -> SqlDeadLetters:
         return SqlDeadLetters(self.db)
 
+    def refund_deps(self, delivery: Any = None) -> RefundDeps:
+        """The refund use cases over this runtime: proofs under <data_dir>/proofs, offline OCR, the return tracker
+        (None until the carriers are wired: a proof is then checked by a person)."""
+        if self._refunds is None:
+            repo = SqlRefunds(self.db)
+            self._refunds = RefundDeps(repo, repo, self.current_rules, ProofDirectory(self.settings.data_dir / "proofs"),
+                                       RapidOcrReader(), None, None, self.settings.language,
+                                       self.settings.after_sales_contact)
+        return self._refunds if delivery is None else replace(self._refunds, delivery=delivery)
+
     def intake_worker(self, consumer: str | None = None) -> IntakeWorker:
         s = self.settings
         processor = IntakeProcessor(SqlIntakeStore(self.db, self.clock), self.adapters, self.current_rules)
@@ -141,7 +156,8 @@ class Runtime:
         )
         chat_repo = SqlChatRepo(self.db)
         api = SqlApiBackend(SqlOrders(self.db), self.users, SqlReports(self.db), self.clock, self.current_rules,
-                            SqlTrendNotes(self.db), chat_repo, s.language, chat=chat_repo)
+                            SqlTrendNotes(self.db), chat_repo, s.language, chat=chat_repo,
+                            refunds=self.refund_deps())
         return AppServices(config=config, intake=self.queue, adapters=self.adapters, queue_depth=self.queue.depth,
                            dead_letters=self.queue.dead_count, api=api, on_startup=[self.start_rules, self._start_api_heartbeat])
 

@@ -40,7 +40,10 @@ def create_app(services: AppServices) -> FastAPI:
     if services.api is not None:
         from webhooks import api  # the staff API needs a database; intake-only test apps skip it
 
+        from webhooks import refunds_api
+
         app.include_router(api.router)
+        app.include_router(refunds_api.router)
     for router in services.extra_routers:
         app.include_router(router)
 
