@@ -66,7 +66,8 @@ class ChatRuntime:
             channels["wecom"] = wecom.channel
         core = build_chat_core(runtime.db, runtime.redis, channels, runtime.clock, runtime.current_rules,
                                token_key=chat_token_key(s), language=s.language, timezone=s.timezone,
-                               digest_at=s.digest_at, mailer=mail_sender_from(s))
+                               digest_at=s.digest_at, mailer=mail_sender_from(s),
+                               refunds=runtime.refund_deps())
         return cls(core, telegram, wecom)
 
     @property

@@ -29,6 +29,10 @@ _STRINGS: dict[str, dict[str, str]] = {
     "proof.bad_file": {"zh": "无法接收此文件：{detail}", "en": "This file cannot be accepted: {detail}"},
     "proof.not_waiting": {"zh": "退款申请 #{id} 当前无需上传凭证（{state}）。", "en": "Refund #{id} needs no proof now "
                                                                               "({state})."},
+    "proof.too_big": {"zh": "照片超过 10 MiB", "en": "the photo is larger than 10 MiB"},
+    "proof.not_image": {"zh": "只接受 JPEG 或 PNG 照片（按内容识别，不看文件名）",
+                        "en": "only a JPEG or PNG photo is accepted (judged by its content, not its name)"},
+    "proof.gone": {"zh": "文件无法下载，请重新发送", "en": "the file could not be fetched; please send it again"},
     "ask.reason": {"zh": "请回复退款原因（订单 {order}）：", "en": "Please reply with the reason for the refund "
                                                                "(order {order}):"},
     "err.order": {"zh": "未找到您的订单 {order}。", "en": "Order {order} not found among your orders."},

@@ -12,7 +12,8 @@ from typing import Any
 
 from engine.text import t
 from engine.tokens import TokenError, verify
-from handlers.chat import ButtonPressed, ChatChannel, CommandReceived, ContactShared, InboundEvent, TextReceived
+from handlers.chat import (ButtonPressed, ChatChannel, CommandReceived, ContactShared, InboundEvent, PhotoReceived,
+                           TextReceived)
 from handlers.chat_ports import AttemptLimiter, ChatRepo, DeadlinePolicy, OutboxDelivery
 from handlers.ports import Clock
 from handlers.replies import toast
@@ -44,6 +45,7 @@ class ChatContext:
     language: str = "zh"
     timezone: str = "Asia/Shanghai"
     on_refund: Any = None  # handlers.refunds.on_finance_decided bound to its deps (see handlers.approvals.Deciders)
+    refunds: Any = None  # handlers.refunds.RefundDeps: customers' refund requests and proof photos in chat
 
     def channel(self, platform: str) -> ChatChannel:
         return self.channels[platform]
@@ -51,7 +53,7 @@ class ChatContext:
 
 async def handle_event(event: InboundEvent, ctx: ChatContext) -> None:
     """Route one inbound event to its use case. Bad input never raises: the person is told instead."""
-    from handlers import approvals, queries, stalls  # local: the use cases import this module for ChatContext
+    from handlers import approvals, queries, refund_chat, stalls  # local: the use cases import this module
 
     match event:
         case ButtonPressed():
@@ -72,5 +74,7 @@ async def handle_event(event: InboundEvent, ctx: ChatContext) -> None:
         case ContactShared():
             await queries.handle_contact(event, ctx)
         case TextReceived():
-            if not await approvals.handle_reason_reply(event, ctx):
+            if not await approvals.handle_reason_reply(event, ctx) and not await refund_chat.handle_text(event, ctx):
                 await queries.handle_text(event, ctx)
+        case PhotoReceived():
+            await refund_chat.handle_photo(event, ctx)

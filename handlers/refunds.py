@@ -78,6 +78,10 @@ class RefundStore(Protocol):
 
     async def by_approval(self, approval_id: int) -> Refund | None: ...
 
+    async def waiting_proof_for_chat(self, platform: str, chat_id: str) -> Refund | None:
+        """The newest refund requested from this chat that waits for its proof."""
+        ...
+
     async def of_order(self, order_id: int) -> list[Refund]: ...
 
     async def refunds(self, state: str | None, limit: int) -> list[Refund]: ...
@@ -90,10 +94,11 @@ class RefundStore(Protocol):
 
     async def save(self, refund: Refund, *, expected: RefundState | None, now: datetime, audit: AuditEntry,
                    move: Move | None = None, finance: Sequence[FinanceLevel] = (),
-                   outbox: Callable[[Refund], Sequence[NewOutbox]] = lambda r: ()) -> Refund | None:
+                   outbox: Callable[[Refund], Sequence[NewOutbox]] = lambda r: (),
+                   card: Callable[[Refund], Sequence[tuple[str, str]]] = lambda r: ()) -> Refund | None:
         """Insert (`expected` None; None back when `(source, source_ref)` exists) or compare-and-set the state
         (None back when the refund is no longer in `expected`), with the audit entry, the order's move, the finance
-        approval levels (order_version `refund:<id>`, the first level's card queued) and the outbox rows made from
+        approval levels (order_version `refund:<id>`, the first level's card queued with the fields `card` makes) and the outbox rows made from
         the stored refund, in one transaction. A move that no longer applies fails the whole save."""
         ...
 
@@ -211,6 +216,32 @@ def customer_outbox(refund: Refund, order_ext: str, language: str, why: str, now
                        "text": _message(refund, order_ext, language, why)})]
 
 
+def finance_fields(deps: RefundDeps, refund: Refund, earlier: Sequence[Refund]) -> list[tuple[str, str]]:
+    """What finance needs on the card beside the order: amount, reason, items, earlier refunds, the rule, the
+    proof (file received, what OCR read, the waybill) and the carrier's status."""
+    lang = deps.language
+    f = [(rt("f.refund", lang), f"#{refund.id} ¥{refund.amount:,.2f}" + (
+            " · " + ", ".join(f"{i['sku']}×{i['qty']}" for i in refund.items) if refund.items else "")),
+         (rt("f.reason", lang), refund.reason[:200]),
+         (rt("f.rule", lang), f"{refund.rule_id} · {refund.decision.get('message', '')}"[:200])]
+    before = [r for r in earlier if r.id != refund.id and r.state is not RefundState.REJECTED]
+    if before:
+        f.append((rt("f.refunded_before", lang), ", ".join(f"#{r.id} ¥{r.amount:,.2f} {r.state.value}"
+                                                             for r in before[:5])))
+    facts = refund.decision.get("facts", {})
+    f.append((rt("f.history", lang), f"{facts.get('stage', '')} · shipped {facts.get('shipped_at') or '-'} · "
+                                     f"delivered {facts.get('delivered_at') or '-'}"))
+    p = refund.proof
+    if p:
+        f.append((rt("f.proof", lang), f"{p.get('type')} {p.get('bytes', 0) // 1024} KiB · {p.get('verdict')}"
+                                       f" · refund #{refund.id} proof (GET /api/refunds/{refund.id})"))
+        f.append((rt("f.ocr", lang), f"{p.get('waybill') or '-'} ({p.get('carrier') or '?'}) · "
+                                     + (p.get("ocr_text") or "").replace("\n", " ")[:160]))
+        f.append((rt("f.tracking", lang), f"{p.get('tracking_status') or '-'}"
+                                          f"{' → merchant' if p.get('towards_merchant') else ''}"))
+    return f
+
+
 async def _deliver(deps: RefundDeps, keys: Sequence[str]) -> None:
     if deps.delivery is None or not keys:
         return
@@ -240,8 +271,10 @@ async def _step(deps: RefundDeps, refund: Refund, new: Refund, detail: OrderDeta
                 why: str, now: datetime, move: Move | None = None, finance: Sequence[FinanceLevel] = (),
                 audit_detail: dict[str, Any] | None = None) -> Refund:
     ext = detail.order.data.external_id
+    earlier = await deps.refunds.of_order(refund.order_id) if finance else []
     saved = await deps.refunds.save(
         new, expected=refund.state, now=now, move=move, finance=finance,
+        card=lambda r: finance_fields(deps, r, earlier),
         audit=AuditEntry(actor, f"refund.{action}", f"refund:{refund.id}",
                          {"from": refund.state.value, "to": new.state.value, "order_id": refund.order_id,
                           **(audit_detail or {})}),
@@ -310,6 +343,7 @@ async def request_refund(deps: RefundDeps, order_ref: str, *, amount: Any, reaso
     saved = await deps.refunds.save(
         refund, expected=None, now=now, move=move,
         finance=finance if step.state is RefundState.WAITING_FINANCE else (),
+        card=lambda r: finance_fields(deps, r, earlier),
         audit=AuditEntry(who, "refund.requested", f"order:{o.id}",
                          {"state": step.state.value, "rule_id": outcome.rule_id, "amount": str(value),
                           "source": source, "source_ref": source_ref}),

@@ -60,6 +60,13 @@ class SqlRefunds(SqlChatRepo):
     async def by_approval(self, approval_id: int) -> Refund | None:
         return await self._one(REFUNDS.c.approval_id == approval_id)
 
+    async def waiting_proof_for_chat(self, platform: str, chat_id: str) -> Refund | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(REFUNDS).where(
+                REFUNDS.c.state == RefundState.WAITING_PROOF.value, REFUNDS.c.notify_platform == platform,
+                REFUNDS.c.notify_chat_id == chat_id).order_by(REFUNDS.c.id.desc()).limit(1))).first()
+        return refund_from_row(row) if row else None
+
     async def of_order(self, order_id: int) -> list[Refund]:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(select(REFUNDS).where(REFUNDS.c.order_id == order_id)
@@ -92,7 +99,8 @@ class SqlRefunds(SqlChatRepo):
 
     async def save(self, refund: Refund, *, expected: RefundState | None, now: datetime, audit: AuditEntry,
                    move: Move | None = None, finance: Sequence[FinanceLevel] = (),
-                   outbox: Callable[[Refund], Sequence[NewOutbox]] = lambda r: ()) -> Refund | None:
+                   outbox: Callable[[Refund], Sequence[NewOutbox]] = lambda r: (),
+                   card: Callable[[Refund], Sequence[tuple[str, str]]] = lambda r: ()) -> Refund | None:
         try:
             async with self.engine.begin() as conn:
                 if expected is None:
@@ -112,7 +120,7 @@ class SqlRefunds(SqlChatRepo):
                 if move is not None and not await apply_move(conn, move, now):
                     raise MoveNoLongerApplies()
                 if finance:
-                    stored = await self._finance(conn, stored, finance, now)
+                    stored = await self._finance(conn, stored, finance, now, [list(f) for f in card(stored)])
                 await self._audit(conn, audit, now)
                 await self._enqueue(conn, outbox(stored), now)
             return stored
@@ -123,7 +131,8 @@ class SqlRefunds(SqlChatRepo):
                 return None  # the same (source, source_ref) stored meanwhile
             raise
 
-    async def _finance(self, conn: Any, refund: Refund, levels: Sequence[FinanceLevel], now: datetime) -> Refund:
+    async def _finance(self, conn: Any, refund: Refund, levels: Sequence[FinanceLevel], now: datetime,
+                       fields: list[list[str]]) -> Refund:
         """The refund's finance approval: one row per level, bound to the refund (order_version `refund:<id>`);
         the first level's card goes out now, the next when the one below is approved (handlers.approvals)."""
         first_id: int | None = None
@@ -140,7 +149,7 @@ class SqlRefunds(SqlChatRepo):
                     first_id = int(aid)
                 await self._enqueue(conn, [NewOutbox(f"approval:{aid}", "approval_request", now,
                                                      {"approval_id": int(aid), "order_id": refund.order_id,
-                                                      "refund_id": refund.id},
+                                                      "refund_id": refund.id, "fields": fields},
                                                      recipient_role=lv.role, recipient_region=lv.region)], now)
         await conn.execute(update(REFUNDS).where(REFUNDS.c.id == refund.id).values(approval_id=first_id))
         return Refund(**{**{f: getattr(refund, f) for f in Refund.__slots__}, "approval_id": first_id})
