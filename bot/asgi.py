@@ -6,15 +6,19 @@ from collections.abc import Sequence
 
 from fastapi import APIRouter, FastAPI
 
+from bot.board_wiring import build_board
+from bot.chat_runtime import ChatRuntime
 from bot.gc_tuning import freeze_startup_objects, tune_gc
 from bot.settings import Settings
 from bot.telegram.service import telegram_updates, webhook_router
 from bot.wecom.service import callback_router, event_queue
 from bot.wiring import Runtime
+from handlers.dispatch import ChatContext
 from webhooks.app import create_app
 
 
-def create_asgi_app(runtime: Runtime | None = None, extra_routers: Sequence[APIRouter] | None = None) -> FastAPI:
+def create_asgi_app(runtime: Runtime | None = None, extra_routers: Sequence[APIRouter] | None = None,
+                    chat_ctx: ChatContext | None = None) -> FastAPI:
     """With `runtime`, the caller (serve, demo) owns it and passes the chat routes it serves; without, this is an
     `orderhub api` worker: its own Runtime, and the Telegram webhook and WeCom callback routes when configured."""
     rt = runtime or Runtime.build(Settings())
@@ -25,6 +29,8 @@ def create_asgi_app(runtime: Runtime | None = None, extra_routers: Sequence[APIR
         routers = (webhook_router(rt.settings, telegram_updates(rt.redis)),
                    callback_router(rt.settings, event_queue(rt.redis)))
         services.extra_routers.extend(r for r in routers if r is not None)
+    # The web board at /board; its approval decisions go through the caller's chat core (or one of our own).
+    services.mounts.append(("/board", build_board(rt, chat_ctx or ChatRuntime.build(rt).core.ctx)))
     if runtime is not None:  # the caller (serve, demo) starts the rules itself
         services.on_startup.clear()
     if runtime is None:  # we own it: close it with the app

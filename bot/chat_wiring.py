@@ -18,7 +18,7 @@ from handlers.refunds import RefundDeps, on_finance_decided
 
 import os
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -82,6 +82,7 @@ class ChatCore:
     digest_at: str | None = None  # local HH:MM of the morning digest; None: this core sends no digest
     timezone: str = "Asia/Shanghai"
     language: str = "zh"
+    extra_jobs: list[tuple[str, float, Callable[[], Awaitable[object]]]] = field(default_factory=list)
 
     def digest_job(self) -> DigestJob | None:
         """The morning digest over this core's database, in its time zone and language."""
@@ -96,7 +97,7 @@ class ChatCore:
 
     async def start_scheduler(self, **every: float) -> ChatScheduler:
         jobs = ChatJobs(self.repo, self.ctx.clock, self.notifier, lambda: ladder_from_rules(self.rules().escalation),
-                        self.digest_job())
+                        self.digest_job(), self.extra_jobs)
         self.scheduler = await start_scheduler(self.redis, jobs, **every)
         return self.scheduler
 
@@ -108,7 +109,8 @@ class ChatCore:
 def build_chat_core(db: AsyncEngine, redis: aioredis.Redis, channels: Mapping[str, ChatChannel], clock: Clock,
                     rules: Callable[[], RuleSet], *, token_key: bytes, language: str = "zh",
                     timezone: str = "Asia/Shanghai", digest_at: str | None = None,
-                    mailer: MailSender | None = None, refunds: RefundDeps | None = None) -> ChatCore:
+                    mailer: MailSender | None = None, board_url: str | None = None,
+                    refunds: RefundDeps | None = None) -> ChatCore:
     repo = SqlChatRepo(db)
     notifier = Notifier(repo, channels, clock, token_key=token_key, language=language, timezone=timezone,
                         mailer=mailer)
@@ -119,4 +121,9 @@ def build_chat_core(db: AsyncEngine, redis: aioredis.Redis, channels: Mapping[st
         deps = replace(refunds, delivery=notifier)
         ctx.refunds = deps
         ctx.on_refund = lambda approval, left, now: on_finance_decided(deps, approval, left, now)
+    if board_url is not None:  # `/board` in chat answers with a one-time sign-in link to <board_url>/board
+        from board.auth import BoardAuth, derive_key
+        from storage.board_repo import RedisNonces
+
+        ctx.login_links = BoardAuth(derive_key(token_key), RedisNonces(redis), board_url)
     return ChatCore(ctx, notifier, repo, redis, rules, digest_at=digest_at, timezone=timezone, language=language)

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bot import cli_approvals, cli_rules, cli_telegram, event_loop
+from bot import cli_approvals, cli_rules, cli_telegram, cli_tracking, event_loop
 from bot.settings import Settings
 from bot.wiring import Runtime
 
@@ -29,6 +29,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(cli_rules.app, name="rules", help="Validate, explain and compare business rules.")
 app.add_typer(cli_telegram.app, name="telegram", help="Telegram webhook registration.")
 app.add_typer(cli_approvals.app, name="approvals", help="Approval requests: list, approve, reject.")
+app.add_typer(cli_tracking.orders_app, name="orders")
 console = Console()
 
 
@@ -119,11 +120,16 @@ def worker(
                 await chat.start(WORKER, stop)
             tune_gc()
             await freeze_startup_objects()
+            if stop is not None:  # carrier pushes queued by /webhooks/logistics/* → tracking events
+                rt.background.append(asyncio.create_task(rt.tracking_worker().run_forever(stop), name="tracking-worker"))
             totals = await rt.intake_worker().run(stop, burst=burst)
+            tracked = await rt.tracking_worker().run(burst=True) if burst else None
         finally:
             await chat.close()
         console.print(f"stored {totals.inserted} new, {totals.updated} updated, {totals.duplicates} duplicates, "
                       f"{len(totals.failed)} failed tries")
+        if tracked is not None:
+            console.print(f"tracking: {tracked.pushes} pushes, {tracked.stored} new events, {tracked.dead} dead")
 
     run_with_runtime(_run)
 
@@ -264,6 +270,24 @@ def users_invite(
     code = run_user_command(_run)
     console.print(f"{name}: send [bold]/link {code}[/] to the bot within {days} day(s); the code works once")
     print(code)
+
+
+@users_app.command("login-link")
+def users_login_link(name: str) -> None:
+    """A one-time sign-in link for the web board (10 minutes, works once); printed on the last line."""
+    from bot.board_wiring import board_auth
+
+    async def _run(rt: Runtime) -> str:
+        user = await rt.users.by_name(name)
+        if user.role == "customer":
+            from storage.users_repo import UserError
+
+            raise UserError(f"{name} is a customer; the board is for staff")
+        return await board_auth(rt).login_link(user.id, datetime.now(UTC))
+
+    link = run_user_command(_run)
+    console.print(f"{name}: open this within 10 minutes; it signs in once")
+    print(link)
 
 
 @users_app.command("list")

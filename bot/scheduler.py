@@ -41,6 +41,8 @@ class ChatJobs:
     notifier: Notifier
     ladder: Callable[[], Sequence[Rung]]  # read at every scan: the rules may have been reloaded
     digest: DigestJob | None = None  # None: no morning digest from this scheduler
+    # further leader-only interval jobs: (name, every_s, job), e.g. the carrier poller and tracking stalls
+    extra: Sequence[tuple[str, float, Callable[[], Awaitable[object]]]] = ()
 
 
 class ChatScheduler:
@@ -60,6 +62,9 @@ class ChatScheduler:
                                coalesce=True, next_run_time=datetime.now(UTC))
         for name, fn in jobs_by_name.items():
             self.scheduler.add_job(self._as_leader(name, fn), "interval", seconds=every[name], id=name,
+                                   max_instances=1, coalesce=True, misfire_grace_time=None)
+        for name, every_s, fn in jobs.extra:
+            self.scheduler.add_job(self._as_leader(name, fn), "interval", seconds=every_s, id=name,
                                    max_instances=1, coalesce=True, misfire_grace_time=None)
         if jobs.digest is not None:
             d = jobs.digest

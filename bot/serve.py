@@ -26,8 +26,9 @@ async def serve_all(settings: Settings, host: str, port: int) -> None:
     stop = asyncio.Event()
     try:
         await chat.start(SERVE, stop)
-        app = create_asgi_app(runtime, chat.routers)
+        app = create_asgi_app(runtime, chat.routers, chat.core.ctx)
         runtime.background.append(asyncio.create_task(runtime.intake_worker().run(stop), name="intake-worker"))
+        runtime.background.append(asyncio.create_task(runtime.tracking_worker().run_forever(stop), name="tracking-worker"))
         server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
         log.info("OrderHub listening on http://%s:%d (docs at /docs)", host, port)
         await server.serve()

@@ -48,6 +48,27 @@ class Settings(BaseSettings):
     wecom_aes_key: SecretStr | None = None
     wecom_api_url: str = "https://qyapi.weixin.qq.com"
 
+    # Carriers (SPEC §7); a carrier is on when its credentials are set. The API URLs are the servers' roots.
+    sf_api_url: str = "https://bspgw.sf-express.com"
+    sf_partner_id: str | None = None
+    sf_checkword: SecretStr | None = None
+    sf_monthly_card: str = ""
+    deppon_api_url: str = "https://dpapi.deppon.com"
+    deppon_company_code: str | None = None
+    deppon_appkey: SecretStr | None = None
+    deppon_customer_code: str = ""
+    deppon_sign: str = ""  # the logisticID prefix Deppon assigns
+    kuaidi100_api_url: str = "https://poll.kuaidi100.com"
+    kuaidi100_key: SecretStr | None = None
+    kuaidi100_customer: str | None = None
+    kuaidi100_salt: SecretStr | None = None
+    carrier_timeout_s: float = 10.0
+    carrier_poll_per_pass: int = 20  # route queries per carrier per poller pass (every 10 minutes)
+    ship_from_name: str = "OrderHub"
+    ship_from_phone: str = ""
+    ship_from_city: str = ""
+    ship_from_address: str = ""
+
     # Intake tuning: operators rarely touch these; tests shrink the timings.
     intake_batch_size: int = 500
     intake_max_attempts: int = 3

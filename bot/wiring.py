@@ -36,7 +36,14 @@ from storage.refunds_repo import SqlRefunds
 from storage.reports_repo import SqlReports
 from storage.rules_repo import RulesRepo
 from storage.users_repo import SqlUsers
-from webhooks.services import AppServices, WebhookConfig
+from storage import keys
+from storage.tracking_repo import SqlTracking
+from bot.tracking_api import TrackingService
+from bot.tracking_worker import TrackingWorker, TrackingWorkerOptions
+from handlers.carrier_trends import check_degradation
+from handlers.tracking import TrackingDeps, poll_routes
+from handlers.tracking import scan_stalls as scan_tracking_stalls
+from webhooks.services import AppServices, LogisticsIntake, WebhookConfig
 
 log = logging.getLogger("orderhub")
 
@@ -59,6 +66,8 @@ class Runtime:
     rules: RulesRuntime
     embedded: EmbeddedRedis | None = None
     background: list[asyncio.Task[Any]] = field(default_factory=list)
+    _tracking_queue: RedisIntakeQueue | None = None
+    _carriers: dict[str, Any] | None = None
     _refunds: RefundDeps | None = None
 
     @classmethod
@@ -108,6 +117,10 @@ class Runtime:
         for task in self.background:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self._carriers:
+            from bot.carriers.build import close_carriers
+
+            await close_carriers(self._carriers)
         await self.redis.aclose()
         await self.db.dispose()
         if self.embedded is not None:
@@ -143,6 +156,58 @@ class Runtime:
         )
         return IntakeWorker(self.queue, processor, self.dead_letters, self.clock, options)
 
+    # --- carriers and tracking (bot/carriers, handlers/tracking) ----------------------------------------------------
+
+    @property
+    def tracking_queue(self) -> RedisIntakeQueue:
+        """Verified carrier pushes: the intake's stream implementation on the tracking keys."""
+        if self._tracking_queue is None:
+            self._tracking_queue = RedisIntakeQueue(
+                self.redis, stream=keys.TRACKING_STREAM, group=keys.TRACKING_GROUP,
+                retry_key=keys.TRACKING_RETRY_ZSET, dead_stream=keys.TRACKING_DEAD_STREAM)
+        return self._tracking_queue
+
+    def carriers(self) -> dict[str, Any]:
+        if self._carriers is None:
+            from bot.carriers.build import build_carriers
+
+            self._carriers = dict(build_carriers(self.settings))
+        return self._carriers
+
+    def tracking_deps(self) -> TrackingDeps:
+        return TrackingDeps(SqlTracking(self.db), SqlOrders(self.db), SqlTrendNotes(self.db), SqlChatRepo(self.db),
+                            self.current_rules, self.settings.language, self.settings.timezone)
+
+    def tracking_worker(self, consumer: str | None = None) -> TrackingWorker:
+        s = self.settings
+        options = TrackingWorkerOptions(consumer=consumer or consumer_name(), max_attempts=s.intake_max_attempts,
+                                        retry_backoff_s=s.intake_retry_backoff_s, claim_idle_s=s.intake_claim_idle_s)
+        return TrackingWorker(self.tracking_queue, self.tracking_deps(), self.dead_letters, self.clock, options)
+
+    def tracking_jobs(self) -> list[tuple[str, float, Any]]:
+        """Leader-only: the route poller (every 10 min, capped per carrier), the stall-after-pickup scan and the
+        carrier-degradation check (every 6 h)."""
+        deps, carriers = self.tracking_deps(), self.carriers()
+        per = self.settings.carrier_poll_per_pass
+
+        async def poll() -> object:
+            return await poll_routes(deps, carriers, self.clock.now(), per_carrier=per) if carriers else None
+
+        async def stalls() -> object:
+            return await scan_tracking_stalls(deps, self.clock.now())
+
+        async def degradation() -> object:
+            return await check_degradation(SqlTracking(self.db), SqlChatRepo(self.db), self.current_rules,
+                                           self.clock.now(), self.settings.language)
+
+        return [("carrier_poll", 600.0, poll), ("tracking_stalls", 900.0, stalls),
+                ("carrier_degradation", 6 * 3600.0, degradation)]
+
+    def tracking_service(self) -> TrackingService:
+        from bot.carriers.build import sender
+
+        return TrackingService(self.tracking_deps(), self.carriers(), self.clock, sender(self.settings))
+
     async def _start_api_heartbeat(self) -> None:
         self.start_heartbeat("api")
 
@@ -154,12 +219,18 @@ class Runtime:
             max_body_bytes=s.max_body_bytes,
             timezone=s.timezone,
         )
+        from bot.board_wiring import PublishingOrders  # API moves reach every open board
+        from bot.carriers.build import push_verifiers
+        from storage.board_repo import RedisBoardEvents
+
         chat_repo = SqlChatRepo(self.db)
-        api = SqlApiBackend(SqlOrders(self.db), self.users, SqlReports(self.db), self.clock, self.current_rules,
-                            SqlTrendNotes(self.db), chat_repo, s.language, chat=chat_repo,
-                            refunds=self.refund_deps())
+        api = SqlApiBackend(PublishingOrders(self.db, RedisBoardEvents(self.redis)), self.users, SqlReports(self.db),
+                            self.clock, self.current_rules, SqlTrendNotes(self.db), chat_repo, s.language,
+                            chat=chat_repo, refunds=self.refund_deps())
+        logistics = LogisticsIntake(push_verifiers(s), self.tracking_queue)
         return AppServices(config=config, intake=self.queue, adapters=self.adapters, queue_depth=self.queue.depth,
-                           dead_letters=self.queue.dead_count, api=api, on_startup=[self.start_rules, self._start_api_heartbeat])
+                           dead_letters=self.queue.dead_count, api=api, on_startup=[self.start_rules, self._start_api_heartbeat],
+                           logistics=logistics, tracking=self.tracking_service())
 
 
 def dumps(obj: Any) -> str:

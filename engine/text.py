@@ -99,8 +99,8 @@ _STRINGS: dict[str, dict[str, str]] = {
     "cust.pick": {"zh": "您有多个订单，请发送订单号：{list}", "en": "You have several orders; send an order number: {list}"},
     # staff
     "staff.help": {
-        "zh": "/order 订单号 — 订单详情\n/stalled [城市|阶段] — 超时订单\n/pending — 等我审批的订单\n/find 文本 — 搜索订单\n/link 邀请码 — 绑定账号\n/help — 帮助",
-        "en": "/order ID — order details\n/stalled [city|stage] — overdue orders\n/pending — approvals waiting for me\n/find TEXT — search orders\n/link CODE — link your account\n/help — this help",
+        "zh": "/order 订单号 — 订单详情\n/stalled [城市|阶段] — 超时订单\n/pending — 等我审批的订单\n/find 文本 — 搜索订单\n/link 邀请码 — 绑定账号\n/board — 订单看板登录链接\n/help — 帮助",
+        "en": "/order ID — order details\n/stalled [city|stage] — overdue orders\n/pending — approvals waiting for me\n/find TEXT — search orders\n/link CODE — link your account\n/board — sign-in link for the order board\n/help — this help",
     },
     "staff.only": {"zh": "此命令仅限已绑定的员工使用。", "en": "This command is for linked staff only."},
     "staff.order_not_found": {"zh": "找不到订单 {q}", "en": "Order {q} not found"},
@@ -115,6 +115,9 @@ _STRINGS: dict[str, dict[str, str]] = {
     "link.ok": {"zh": "绑定成功：{name}（{role}）", "en": "Linked: {name} ({role})"},
     "link.bad": {"zh": "邀请码无效、已过期或已使用。", "en": "The code is invalid, expired or already used."},
     "link.usage": {"zh": "用法：/link 邀请码", "en": "Usage: /link CODE"},
+    "board.link": {"zh": "订单看板登录链接（10 分钟内有效，仅可使用一次，请勿转发）：\n{url}",
+                   "en": "Your sign-in link for the order board (valid 10 minutes, works once; do not forward it):\n{url}"},
+    "board.unavailable": {"zh": "订单看板暂未开放。", "en": "The order board is not available."},
     "unknown_command": {"zh": "不认识的命令，发送 /help 查看帮助。", "en": "Unknown command; send /help."},
     # WeCom (no contact sharing, no toasts, cards capped by the template-card limits)
     "wecom.verify_by_order": {

@@ -181,6 +181,22 @@ def tracking_text(tracking: Any) -> str:
     return shorten(str(tracking), 200)
 
 
+def scan_lines(tracking: Any, timezone: str) -> list[str]:
+    """The last scans the carrier reported ('12-01 14:01 快件到达【上海浦江中转场】'), newest first."""
+    from handlers.tracking import event_line_parts
+
+    events = tracking.get("last_events") if isinstance(tracking, dict) else None
+    out = []
+    for e in (events or [])[:3]:
+        try:
+            at = datetime.fromisoformat(str(e["at"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+        out.append("  " + shorten(event_line_parts(at, str(e.get("text", "")), str(e.get("place", "")), timezone),
+                                  200))
+    return out
+
+
 def order_line(view: OrderView, language: str, timezone: str, now: datetime | None = None) -> str:
     """One line per order in lists (/stalled, /find, /pending)."""
     o = view.order
@@ -206,6 +222,7 @@ def customer_status_text(view: OrderView, language: str, timezone: str) -> str:
             lines.append(f"{t('f.stage_eta', language)}: {fmt_date(o.stage_deadline, timezone)}")
     if view.tracking:
         lines.append(f"{t('f.tracking', language)}: {tracking_text(view.tracking)}")
+        lines += scan_lines(view.tracking, timezone)
     items = item_lines(view)
     if len(items) > 10:
         items = items[:10] + [t("items.more_plain", language, n=len(items) - 10)]

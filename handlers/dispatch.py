@@ -12,6 +12,7 @@ from typing import Any
 
 from engine.text import t
 from engine.tokens import TokenError, verify
+from handlers.board import LoginLinks
 from handlers.chat import (ButtonPressed, ChatChannel, CommandReceived, ContactShared, InboundEvent, PhotoReceived,
                            TextReceived)
 from handlers.chat_ports import AttemptLimiter, ChatRepo, DeadlinePolicy, OutboxDelivery
@@ -33,6 +34,7 @@ class ChatContext:
     delivery:  the Notifier, to push outbox rows (card edits) out right away; None leaves them to the sweep.
     language:  "zh" (default) or "en".
     timezone:  how times are shown to people.
+    login_links: the web board's one-time sign-in links (`/board`); None: the board is not offered.
     """
 
     channels: Mapping[str, ChatChannel]
@@ -44,6 +46,8 @@ class ChatContext:
     delivery: OutboxDelivery | None = None
     language: str = "zh"
     timezone: str = "Asia/Shanghai"
+    tracking: Any = None  # handlers.tracking_chat.TrackingChat: /ship and /track; None when not wired
+    login_links: LoginLinks | None = None
     on_refund: Any = None  # handlers.refunds.on_finance_decided bound to its deps (see handlers.approvals.Deciders)
     refunds: Any = None  # handlers.refunds.RefundDeps: customers' refund requests and proof photos in chat
 
@@ -53,7 +57,8 @@ class ChatContext:
 
 async def handle_event(event: InboundEvent, ctx: ChatContext) -> None:
     """Route one inbound event to its use case. Bad input never raises: the person is told instead."""
-    from handlers import approvals, queries, refund_chat, stalls  # local: the use cases import this module
+    # local: the use cases import this module for ChatContext
+    from handlers import approvals, queries, refund_chat, stalls, tracking_chat
 
     match event:
         case ButtonPressed():
@@ -69,6 +74,8 @@ async def handle_event(event: InboundEvent, ctx: ChatContext) -> None:
                 await stalls.on_button(event, tok, ctx)
             else:
                 await queries.on_button(event, tok, ctx)
+        case CommandReceived() if event.command in tracking_chat.COMMANDS:
+            await tracking_chat.handle_command(event, ctx)
         case CommandReceived():
             await queries.handle_command(event, ctx)
         case ContactShared():

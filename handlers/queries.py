@@ -82,7 +82,7 @@ async def handle_command(event: CommandReceived, ctx: ChatContext) -> None:
         else:
             await _reply(ctx, sender, t("cust.welcome", lang), request_contact=True)
         return
-    if cmd not in ("order", "stalled", "pending", "find"):
+    if cmd not in ("order", "stalled", "pending", "find", "board"):
         await _reply(ctx, sender, t("unknown_command", lang))
         return
     if staff is None:
@@ -95,6 +95,8 @@ async def handle_command(event: CommandReceived, ctx: ChatContext) -> None:
         await _stalled(ctx, sender, staff, arg)
     elif cmd == "pending":
         await _pending(ctx, sender, staff)
+    elif cmd == "board":
+        await _board(ctx, sender, staff)
     else:
         await _find(ctx, sender, arg)
 
@@ -169,6 +171,15 @@ async def _pending(ctx: ChatContext, sender: Sender, staff: UserInfo) -> None:
         city = v.order.data.customer.city if v else ""
         lines.append(f"{ref} · {city} · {fmt_money(a.amount)} · L{a.level}")
     await _pages(ctx, sender, list_pages(t("staff.pending_head", lang, n=len(mine)), lines, lang))
+
+
+async def _board(ctx: ChatContext, sender: Sender, staff: UserInfo) -> None:
+    """A one-time link that signs this staff member in to the web board (10 minutes, one use)."""
+    if ctx.login_links is None:
+        await _reply(ctx, sender, t("board.unavailable", ctx.language))
+        return
+    link = await ctx.login_links.login_link(staff.id, ctx.clock.now())
+    await _reply(ctx, sender, t("board.link", ctx.language, url=link))
 
 
 async def _find(ctx: ChatContext, sender: Sender, arg: str) -> None:

@@ -14,3 +14,7 @@ WECOM_EVENTS = PREFIX + "wecom:events"  # decrypted callback XML, waiting for a 
 WECOM_CARD_CODES = PREFIX + "wecom:card:"  # + task_id: the unused response_code that may edit that card
 RATE_LIMIT = PREFIX + "ratelimit:"  # + scope:subject
 HEARTBEAT = PREFIX + "heartbeat:"  # + component
+TRACKING_STREAM = PREFIX + "tracking"  # verified carrier pushes, waiting for the tracking worker
+TRACKING_GROUP = "tracking-workers"
+TRACKING_RETRY_ZSET = PREFIX + "tracking:retry"
+TRACKING_DEAD_STREAM = PREFIX + "tracking:dead"

@@ -311,6 +311,49 @@ class AwaitedReasonRow(Base):
     created_at: Mapped[datetime]
 
 
+class ShipmentRow(Base):
+    """An order handed to a carrier: its waybill and the tracking state the scans have reached."""
+
+    __tablename__ = "shipments"
+    __table_args__ = (
+        UniqueConstraint("carrier", "waybill", name="uq_shipments_carrier_waybill"),
+        Index("ix_shipments_open", "delivered_at", "last_event_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    carrier: Mapped[str] = mapped_column(String(16))
+    waybill: Mapped[str] = mapped_column(String(40))
+    company: Mapped[str | None] = mapped_column(String(32))  # Kuaidi100's code of the carrier moving the parcel
+    status: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime]
+    picked_up_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    last_event_at: Mapped[datetime | None]
+    last_polled_at: Mapped[datetime | None]
+
+
+class TrackingEventRow(Base):
+    """One scan of one parcel, stored once (`event_key`); `applied` once its effects on the order have run."""
+
+    __tablename__ = "tracking_events"
+    __table_args__ = (
+        UniqueConstraint("shipment_id", "event_key", name="uq_tracking_events_key"),
+        Index("ix_tracking_events_shipment_at", "shipment_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shipment_id: Mapped[int] = mapped_column(ForeignKey("shipments.id", ondelete="CASCADE"))
+    event_key: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(20))
+    code: Mapped[str] = mapped_column(String(16), default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    place: Mapped[str] = mapped_column(String(200), default="")
+    applied: Mapped[bool] = mapped_column(Boolean, default=False)
+    received_at: Mapped[datetime]
+
+
 # --- refunds ------------------------------------------------------------------------------------------------------
 
 

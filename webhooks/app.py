@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from webhooks import errors, intake, metrics
+from webhooks import errors, intake, logistics, metrics
 from webhooks.errors import JsonResponse
 from webhooks.services import AppServices
 
@@ -37,6 +37,7 @@ def create_app(services: AppServices) -> FastAPI:
     # The intake routes go onto the app's own router, first: an included router costs a small request ~20 % more
     # in FastAPI's dispatch (bench/intake.py, signed single-order intake).
     app.router.routes.extend(intake.router.routes)
+    app.router.routes.extend(logistics.router.routes)
     if services.api is not None:
         from webhooks import api  # the staff API needs a database; intake-only test apps skip it
 
@@ -44,8 +45,14 @@ def create_app(services: AppServices) -> FastAPI:
 
         app.include_router(api.router)
         app.include_router(refunds_api.router)
+        if services.tracking is not None:
+            from webhooks import tracking_api
+
+            app.include_router(tracking_api.router)
     for router in services.extra_routers:
         app.include_router(router)
+    for path, sub_app in services.mounts:  # the web board (board/, built by bot/board_wiring.py)
+        app.mount(path, sub_app)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz(request: Request) -> JsonResponse:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -53,6 +53,24 @@ class ApiBackend(Protocol):
 
 
 @dataclass(slots=True)
+class LogisticsIntake:
+    """Carrier pushes: one verifier per configured carrier (its form fields → signature valid?), and the durable
+    queue they go to (a RedisIntakeQueue on the tracking stream)."""
+
+    verifiers: dict[str, Callable[[Mapping[str, str]], bool]]
+    queue: IntakeQueue
+
+
+class TrackingApi(Protocol):
+    """Shipping and tracking for the staff API; bot/ wiring implements it over handlers.tracking."""
+
+    async def timeline(self, ref: str) -> dict[str, Any]: ...
+
+    async def ship(self, ref: str, carrier: str | None, waybill: str | None, company: str | None,
+                   actor: str) -> dict[str, Any]: ...
+
+
+@dataclass(slots=True)
 class AppServices:
     config: WebhookConfig
     intake: IntakeQueue
@@ -61,5 +79,8 @@ class AppServices:
     dead_letters: Callable[[], Awaitable[int]] | None = None
     api: ApiBackend | None = None  # the staff API; None for an intake-only app
     extra_routers: list[Any] = field(default_factory=list)  # chat platform routes, added by bot/ when configured
+    mounts: list[tuple[str, Any]] = field(default_factory=list)  # sub-apps by path, e.g. ("/board", board app)
     on_startup: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     on_shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    logistics: LogisticsIntake | None = None  # carrier pushes; None: /webhooks/logistics/* answers 404
+    tracking: TrackingApi | None = None  # /api/orders/{id}/ship and /tracking; None: not offered

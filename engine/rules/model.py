@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from engine.stages import Stage
+from engine.carriers.rules import CarrierRules
 
 _DURATION_RE = re.compile(r"^\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?\s*$")
 
@@ -328,6 +329,7 @@ class RulesFile(_M):
     refunds: Refunds = Field(default_factory=Refunds)
     priority: Priority = Field(default_factory=Priority)
     anomalies: Anomalies = Field(default_factory=Anomalies)
+    carriers: CarrierRules = Field(default_factory=CarrierRules)
 
 
 def json_schema() -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """refunds
 
 Revision ID: 0009
-Revises: 0001
+Revises: 0007
 """
 from collections.abc import Sequence
 
@@ -11,7 +11,7 @@ from alembic import op
 import storage.types
 
 revision: str = '0009'
-down_revision: str | None = '0001'
+down_revision: str | None = '0007'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,104 @@
+"""Wiring of the web board: its services over storage, the chat core's approval decision, the change events.
+
+    board = build_board(runtime, chat_ctx)          # chat_ctx: the process's ChatContext (edits the chat cards)
+    services.mounts.append(("/board", board))       # mounted by webhooks.app.create_app
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI
+
+from board.app import create_board
+from board.auth import BoardAuth, derive_key
+from board.services import BoardServices
+from engine import approvals as machine
+from engine.approvals import Refused, Verdict
+from handlers import approvals as approval_cases
+from handlers.board import BoardEvents
+from handlers.chat_ports import UserInfo
+from handlers.dispatch import ChatContext
+from handlers.orders import Move, OrderDetail
+from storage.board_repo import RedisBoardEvents, RedisNonces, SqlBoard
+from storage.orders_repo import SqlOrders
+
+if TYPE_CHECKING:
+    from bot.wiring import Runtime
+
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+
+
+class PublishingOrders(SqlOrders):
+    """SqlOrders that tells every board about a stored move or note, whoever made it (API, board, CLI)."""
+
+    def __init__(self, engine: Any, events: BoardEvents) -> None:
+        super().__init__(engine)
+        self.events = events
+
+    async def move(self, move: Move, now: Any) -> bool:
+        moved = await super().move(move, now)
+        if moved:
+            detail = await self.get(str(move.order_id), with_history=False)
+            await self.events.publish({"kind": "moved", "order_id": move.order_id, "stage": move.to_stage.value,
+                                       "region": detail.order.region if detail else None, "by": move.actor})
+        return moved
+
+
+async def decide_approval(ctx: ChatContext, user: UserInfo, approval_id: int, verdict: str, reason: str) -> str:
+    """One decision with exactly the checks a chat button press gets (role, region, four eyes, first one wins);
+    the card edits go out through the chat core's delivery. The integrator re-points this at the rebuilt
+    `handlers.approvals` decide use case."""
+    approval = await ctx.repo.approval(approval_id)
+    if approval is None:
+        return "not_found"
+    actor = user.as_actor()
+    if not machine.may_decide(approval, actor):
+        return "not_permitted"
+    view = await ctx.repo.order(approval.order_id)
+    if view is None:
+        return "not_found"
+    now = ctx.clock.now()
+    outcome = machine.decide(approval, actor, Verdict.APPROVE if verdict == "approve" else Verdict.REJECT, now,
+                             current_order_version=view.version, reason=reason)
+    if isinstance(outcome, Refused):
+        if outcome.reason == machine.Refusal.SUPERSEDED:
+            await approval_cases.supersede(ctx, approval)
+        return outcome.reason.value
+    won = await approval_cases.record_decision(ctx, outcome, user, view.order.stage, now)
+    if not won:
+        return "already_decided"
+    return "approved" if verdict == "approve" else "rejected"
+
+
+def board_auth(runtime: Runtime) -> BoardAuth:
+    from bot.chat_wiring import chat_token_key
+
+    base = runtime.settings.public_url or DEFAULT_BASE_URL
+    return BoardAuth(derive_key(chat_token_key(runtime.settings)), RedisNonces(runtime.redis), base)
+
+
+def build_board(runtime: Runtime, ctx: ChatContext, *, events: BoardEvents | None = None) -> FastAPI:
+    """The board app over this runtime's database and Redis; decisions go through `ctx` (the chat core)."""
+    from bot.api_backend import SqlApiBackend
+    from storage.notes_repo import SqlTrendNotes
+    from storage.reports_repo import SqlReports
+
+    s = runtime.settings
+    events = events or RedisBoardEvents(runtime.redis)
+    orders = PublishingOrders(runtime.db, events)
+    notes = SqlApiBackend(orders, runtime.users, SqlReports(runtime.db), runtime.clock, runtime.current_rules,
+                          SqlTrendNotes(runtime.db), ctx.repo, s.language)
+
+    async def add_note(detail: OrderDetail, text: str, author: str) -> dict[str, Any]:
+        return await notes.add_note(detail, text, author)
+
+    async def decide(user: UserInfo, approval_id: int, verdict: str, reason: str) -> str:
+        return await decide_approval(ctx, user, approval_id, verdict, reason)
+
+    services = BoardServices(
+        source=SqlBoard(runtime.db), orders=orders, directory=ctx.repo, decide=decide, add_note=add_note,  # type: ignore[arg-type]
+        events=events, auth=board_auth(runtime), rules=runtime.current_rules, clock=runtime.clock,
+        language=s.language, timezone=s.timezone, secure_cookies=(s.public_url or "").startswith("https://"),
+    )
+    return create_board(services)

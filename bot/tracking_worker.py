@@ -1,0 +1,177 @@
+"""The tracking worker: verified carrier pushes from the tracking stream → handlers.tracking.apply_events.
+
+The stream is a RedisIntakeQueue on its own keys (storage.keys.TRACKING_*), so pushes get exactly the intake's
+guarantees: durable before the carrier is answered, acknowledged only after the database commit, reclaimed from a
+crashed worker (XAUTOCLAIM), retried with backoff, dead-lettered (and an admin told) after `max_attempts`.
+Applying is idempotent (handlers.tracking), so at-least-once delivery is exactly-once in effect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, replace
+
+import orjson
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from engine.carriers import TrackEvent
+from engine.carriers.parsing import PushFormatError, parse_push
+from handlers.ports import Clock, IntakeEntry
+from handlers.tracking import TrackingDeps, apply_events
+from storage.dead_letters import SqlDeadLetters
+from storage.intake_queue import RedisIntakeQueue
+
+log = logging.getLogger("orderhub.tracking")
+
+
+@dataclass
+class TrackingWorkerOptions:
+    consumer: str
+    batch_size: int = 100
+    max_attempts: int = 3
+    retry_backoff_s: float = 2.0
+    claim_idle_s: float = 30.0
+    block_ms: int = 1000
+
+
+@dataclass
+class TrackingTotals:
+    pushes: int = 0
+    stored: int = 0
+    unknown: int = 0
+    retried: int = 0
+    dead: int = 0
+
+
+class TrackingWorker:
+    def __init__(self, queue: RedisIntakeQueue, deps: TrackingDeps, dead: SqlDeadLetters, clock: Clock,
+                 options: TrackingWorkerOptions) -> None:
+        self.queue, self.deps, self.dead, self.clock, self.opt = queue, deps, dead, clock, options
+        self.totals = TrackingTotals()
+        self._outage_s = 0.5
+
+    async def process(self, entry: IntakeEntry) -> None:
+        """One push: parse (it was verified and parsed once already, at the edge) and apply."""
+        fields = orjson.loads(entry.body)
+        events = parse_push(entry.channel, fields)
+        result = await apply_events(self.deps, entry.channel, events, self.clock.now())
+        self.totals.stored += result.stored
+        if result.unknown:
+            self.totals.unknown += len(result.unknown)
+            log.warning("%s push for unknown waybill(s) %s ignored", entry.channel, ", ".join(result.unknown[:5]))
+
+    async def handle(self, entries: list[IntakeEntry]) -> None:
+        """A batch: its events applied together (one store call per waybill, not per push); when that fails for
+        any reason but an outage, entry by entry, so a poisoned push dies alone."""
+        try:
+            events, readable = [], []
+            for entry in entries:
+                try:
+                    evs = parse_push(entry.channel, orjson.loads(entry.body))
+                except (PushFormatError, ValueError, KeyError) as exc:
+                    await self._failed(entry, f"{type(exc).__name__}: {exc}"[:2000], permanent=True)
+                    continue
+                events.append((entry.channel, evs))
+                readable.append(entry)
+            by_carrier: dict[str, list[TrackEvent]] = {}
+            for carrier, evs in events:
+                by_carrier.setdefault(carrier, []).extend(evs)
+            for carrier, evs in by_carrier.items():
+                result = await apply_events(self.deps, carrier, evs, self.clock.now())
+                self.totals.stored += result.stored
+                self.totals.unknown += len(result.unknown)
+        except (OperationalError, OSError, ConnectionError) as exc:
+            log.warning("database unavailable; %d tracking entries left pending: %s", len(entries), exc)
+            await asyncio.sleep(self._outage_s)
+            self._outage_s = min(self._outage_s * 2, 30.0)
+            return
+        except Exception:
+            log.exception("tracking batch of %d failed; applying entry by entry", len(entries))
+            await self._one_by_one(readable)
+            return
+        self._outage_s = 0.5
+        self.totals.pushes += len(readable)
+        await self.queue.ack([e.id for e in readable])
+
+    async def _one_by_one(self, entries: list[IntakeEntry]) -> None:
+        done: list[str] = []
+        try:
+            for entry in entries:
+                try:
+                    await self.process(entry)
+                except (OperationalError, OSError, ConnectionError) as exc:
+                    raise _Outage(exc) from exc
+                except DBAPIError as exc:
+                    if exc.connection_invalidated:
+                        raise _Outage(exc) from exc
+                    await self._failed(entry, f"{type(exc).__name__}: {exc}"[:2000])
+                    continue
+                except (PushFormatError, ValueError, KeyError) as exc:  # cannot get better by retrying
+                    await self._failed(entry, f"{type(exc).__name__}: {exc}"[:2000], permanent=True)
+                    continue
+                except Exception as exc:
+                    log.exception("tracking entry %s failed", entry.id)
+                    await self._failed(entry, f"{type(exc).__name__}: {exc}"[:2000])
+                    continue
+                done.append(entry.id)
+                self.totals.pushes += 1
+            self._outage_s = 0.5
+        except _Outage as exc:  # the database is away: nobody's fault; what is not acked is reclaimed later
+            log.warning("database unavailable; %d tracking entries left pending: %s", len(entries) - len(done), exc)
+            await asyncio.sleep(self._outage_s)
+            self._outage_s = min(self._outage_s * 2, 30.0)
+        finally:
+            await self.queue.ack(done)
+
+    async def _failed(self, entry: IntakeEntry, error: str, *, permanent: bool = False) -> None:
+        if permanent or entry.attempts + 1 >= self.opt.max_attempts:
+            log.error("tracking entry %s dead-lettered after %d tries: %s", entry.id, entry.attempts + 1, error)
+            await self.dead.record(replace(entry, id=f"tracking:{entry.id}"), error, self.clock.now())
+            await self.queue.dead_letter(entry, error)
+            self.totals.dead += 1
+        else:
+            await self.queue.retry_later(entry, time.time() + self.opt.retry_backoff_s * (2**entry.attempts))
+            self.totals.retried += 1
+
+    async def run(self, stop: asyncio.Event | None = None, *, burst: bool = False) -> TrackingTotals:
+        """Loop until `stop` is set; with `burst`, return once nothing is waiting, pending or due for retry."""
+        stop = stop or asyncio.Event()
+        await self.queue.ensure_group()
+        last_claim = 0.0
+        while not stop.is_set():
+            await self.queue.promote_due(time.time())
+            entries: list[IntakeEntry] = []
+            if time.monotonic() - last_claim >= min(1.0, self.opt.claim_idle_s):
+                last_claim = time.monotonic()
+                entries = await self.queue.reclaim(self.opt.consumer, int(self.opt.claim_idle_s * 1000),
+                                                   self.opt.batch_size)
+            if not entries:
+                entries = await self.queue.read(self.opt.consumer, self.opt.batch_size,
+                                                None if burst else self.opt.block_ms)
+            if entries:
+                await self.handle(entries)
+            elif burst:
+                status = await self.queue.status()
+                if status.depth == 0 and status.retrying == 0:
+                    break
+                await asyncio.sleep(0.05)
+        return self.totals
+
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        """`run` as a background task of a long-running process: a failure is logged and the loop restarts (an
+        exception in a task nobody awaits would otherwise end tracking silently)."""
+        while not stop.is_set():
+            try:
+                await self.run(stop)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("tracking worker loop failed; restarting in 1 s")
+                await asyncio.sleep(1.0)
+
+
+class _Outage(Exception):
+    pass
