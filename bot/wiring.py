@@ -137,12 +137,15 @@ class Runtime:
         return SqlDeadLetters(self.db)
 
     def refund_deps(self, delivery: Any = None) -> RefundDeps:
-        """The refund use cases over this runtime: proofs under <data_dir>/proofs, offline OCR, the return tracker
-        (None until the carriers are wired: a proof is then checked by a person)."""
+        """The refund use cases over this runtime: proofs under <data_dir>/proofs, offline OCR, the configured
+        carriers as the return tracker (none configured: every proof is checked by a person)."""
         if self._refunds is None:
+            from bot.return_tracker import CarrierReturnTracker
+
             repo = SqlRefunds(self.db)
+            tracker = CarrierReturnTracker(self.carriers) if self.carriers else None
             self._refunds = RefundDeps(repo, repo, self.current_rules, ProofDirectory(self.settings.data_dir / "proofs"),
-                                       RapidOcrReader(), None, None, self.settings.language,
+                                       RapidOcrReader(), tracker, None, self.settings.language,
                                        self.settings.after_sales_contact)
         return self._refunds if delivery is None else replace(self._refunds, delivery=delivery)
 
