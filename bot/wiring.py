@@ -143,7 +143,8 @@ class Runtime:
             from bot.return_tracker import CarrierReturnTracker
 
             repo = SqlRefunds(self.db)
-            tracker = CarrierReturnTracker(self.carriers) if self.carriers else None
+            clients = self.carriers()
+            tracker = CarrierReturnTracker(clients) if clients else None
             self._refunds = RefundDeps(repo, repo, self.current_rules, ProofDirectory(self.settings.data_dir / "proofs"),
                                        RapidOcrReader(), tracker, None, self.settings.language,
                                        self.settings.after_sales_contact)
