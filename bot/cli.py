@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bot import cli_approvals, cli_rules, cli_telegram, cli_tracking, event_loop
+from bot import cli_approvals, cli_refunds, cli_rules, cli_telegram, cli_tracking, event_loop
 from bot.settings import Settings
 from bot.wiring import Runtime
 
@@ -29,6 +29,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(cli_rules.app, name="rules", help="Validate, explain and compare business rules.")
 app.add_typer(cli_telegram.app, name="telegram", help="Telegram webhook registration.")
 app.add_typer(cli_approvals.app, name="approvals", help="Approval requests: list, approve, reject.")
+app.add_typer(cli_refunds.app, name="refunds", help="Refunds: request, list, show, decide.")
 app.add_typer(cli_tracking.orders_app, name="orders")
 console = Console()
 
