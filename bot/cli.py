@@ -350,6 +350,10 @@ def report(days: Annotated[int, typer.Option(help="Window: the last N days.")] =
                       f"{inputs.manual_orders}/{inputs.orders} orders")
         table.add_row("availability", pct(kpis.availability),
                       f"{inputs.heartbeat_minutes}/{inputs.window_minutes} minutes")
+        rk = kpis.refunds
+        mins = "—" if rk.p50_minutes is None else f"p50 {rk.p50_minutes:.1f} / p90 {rk.p90_minutes:.1f} min"
+        table.add_row("refund handling time", mins, f"{rk.decided}/{len(inputs.refunds)} refunds decided")
+        table.add_row("refunds decided automatically", pct(rk.automatic_share), f"{rk.decided} decided")
         console.print(table)
         st = await rt.queue.status()
         console.print(f"queue: {st.depth} in stream, {st.retrying} retrying, {st.dead} dead letters")

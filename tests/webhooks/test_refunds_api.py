@@ -117,3 +117,19 @@ async def test_proof_upload(client: httpx.AsyncClient, runtime: Runtime, admin):
     assert len(list(proofs.rglob("*.jpg"))) == 1
     again = await client.post(url, files={"file": ("p.jpg", JPEG, "image/jpeg")}, headers=admin)
     assert again.status_code == 409
+
+
+async def test_kpis_count_refund_handling_and_accuracy(client: httpx.AsyncClient, runtime: Runtime, admin):
+    await seed(client, runtime, [order_json(1, amount=Decimal("1000.00")), order_json(2, amount=Decimal("900.00"))])
+    await client.post("/api/orders/generic:G00000001/refunds", json={"reason": "x"}, headers=admin)
+    for to in ("ordered", "in_production", "shipped"):
+        await client.post("/api/orders/generic:G00000002/transition", json={"to": to}, headers=admin)
+    await client.post("/api/orders/generic:G00000002/refunds", json={"reason": "y", "amount": "100"}, headers=admin)
+    k = (await client.get("/api/kpis", headers=admin)).json()
+    # one decided (automatically, at once), one waiting for its proof
+    assert (k["refunds_decided"], k["refund_handling_p50_minutes"], k["refund_automatic_share"]) == (1, 0.0, 1.0)
+    for to in ("awaiting_install", "completed"):
+        r = await client.post("/api/orders/generic:G00000002/transition", json={"to": to}, headers=admin)
+        assert r.status_code == 200, r.text
+    k = (await client.get("/api/kpis", headers=admin)).json()
+    assert k["order_accuracy"] == 0.0  # its one completed order had a refund
