@@ -37,3 +37,7 @@ async def test_request_list_show_and_finance_approval(env: dict[str, str], clien
     shown = await cli(env, "refunds", "show", str(refund.id))
     assert shown.exit_code == 0 and "approved" in shown.output and "refund.approved" in shown.output
     assert (await cli(env, "refunds", "show", "999")).exit_code == 1
+    explained = await cli(env, "rules", "explain", "generic:G00000002")
+    assert explained.exit_code == 0, explained.output
+    assert "退款 #1" in explained.output and "refund-not-shipped" in explained.output
+    assert (await cli(env, "rules", "explain", "generic:G00000002", "--refund", "99")).exit_code != 0
