@@ -123,14 +123,18 @@ def worker(
             await freeze_startup_objects()
             if stop is not None:  # carrier pushes queued by /webhooks/logistics/* → tracking events
                 rt.background.append(asyncio.create_task(rt.tracking_worker().run_forever(stop), name="tracking-worker"))
+                rt.background.append(asyncio.create_task(rt.refund_worker().run_forever(stop), name="refund-worker"))
             totals = await rt.intake_worker().run(stop, burst=burst)
             tracked = await rt.tracking_worker().run(burst=True) if burst else None
+            refunds = await rt.refund_worker().run(burst=True) if burst else None
         finally:
             await chat.close()
         console.print(f"stored {totals.inserted} new, {totals.updated} updated, {totals.duplicates} duplicates, "
                       f"{len(totals.failed)} failed tries")
         if tracked is not None:
             console.print(f"tracking: {tracked.pushes} pushes, {tracked.stored} new events, {tracked.dead} dead")
+        if refunds is not None:
+            console.print(f"refunds: {refunds.stored} stored, {refunds.ignored} ignored, {refunds.dead} dead")
 
     run_with_runtime(_run)
 

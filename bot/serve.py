@@ -29,6 +29,7 @@ async def serve_all(settings: Settings, host: str, port: int) -> None:
         app = create_asgi_app(runtime, chat.routers, chat.core.ctx)
         runtime.background.append(asyncio.create_task(runtime.intake_worker().run(stop), name="intake-worker"))
         runtime.background.append(asyncio.create_task(runtime.tracking_worker().run_forever(stop), name="tracking-worker"))
+        runtime.background.append(asyncio.create_task(runtime.refund_worker().run_forever(stop), name="refund-worker"))
         server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
         log.info("OrderHub listening on http://%s:%d (docs at /docs)", host, port)
         await server.serve()

@@ -69,6 +69,7 @@ class Runtime:
     _tracking_queue: RedisIntakeQueue | None = None
     _carriers: dict[str, Any] | None = None
     _refunds: RefundDeps | None = None
+    _refund_queue: RedisIntakeQueue | None = None
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -149,6 +150,20 @@ class Runtime:
                                        RapidOcrReader(), tracker, None, self.settings.language,
                                        self.settings.after_sales_contact)
         return self._refunds if delivery is None else replace(self._refunds, delivery=delivery)
+
+    def refund_queue(self) -> RedisIntakeQueue:
+        """Verified Taobao refund pushes: the intake's stream implementation on the refund keys."""
+        if self._refund_queue is None:
+            self._refund_queue = RedisIntakeQueue(
+                self.redis, stream=keys.REFUND_STREAM, group=keys.REFUND_GROUP, retry_key=keys.REFUND_RETRY_ZSET,
+                dead_stream=keys.REFUND_DEAD_STREAM)
+        return self._refund_queue
+
+    def refund_worker(self, consumer: str | None = None) -> Any:
+        from bot.refund_worker import RefundIntakeWorker
+
+        return RefundIntakeWorker(self.refund_queue(), self.refund_deps(), self.dead_letters, self.clock,
+                                  consumer=consumer or consumer_name(), max_attempts=self.settings.intake_max_attempts)
 
     def intake_worker(self, consumer: str | None = None) -> IntakeWorker:
         s = self.settings
@@ -234,7 +249,8 @@ class Runtime:
         logistics = LogisticsIntake(push_verifiers(s), self.tracking_queue)
         return AppServices(config=config, intake=self.queue, adapters=self.adapters, queue_depth=self.queue.depth,
                            dead_letters=self.queue.dead_count, api=api, on_startup=[self.start_rules, self._start_api_heartbeat],
-                           logistics=logistics, tracking=self.tracking_service())
+                           logistics=logistics, tracking=self.tracking_service(),
+                           refund_intake=self.refund_queue())
 
 
 def dumps(obj: Any) -> str:

@@ -18,3 +18,7 @@ TRACKING_STREAM = PREFIX + "tracking"  # verified carrier pushes, waiting for th
 TRACKING_GROUP = "tracking-workers"
 TRACKING_RETRY_ZSET = PREFIX + "tracking:retry"
 TRACKING_DEAD_STREAM = PREFIX + "tracking:dead"
+REFUND_STREAM = PREFIX + "refunds"  # verified Taobao refund pushes, waiting for the refund intake worker
+REFUND_GROUP = "refund-workers"
+REFUND_RETRY_ZSET = PREFIX + "refunds:retry"
+REFUND_DEAD_STREAM = PREFIX + "refunds:dead"
