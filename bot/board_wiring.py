@@ -13,8 +13,7 @@ from fastapi import FastAPI
 from board.app import create_board
 from board.auth import BoardAuth, derive_key
 from board.services import BoardServices
-from engine import approvals as machine
-from engine.approvals import Refused, Verdict
+from engine.approvals import Verdict
 from handlers import approvals as approval_cases
 from handlers.board import BoardEvents
 from handlers.chat_ports import UserInfo
@@ -46,28 +45,14 @@ class PublishingOrders(SqlOrders):
 
 
 async def decide_approval(ctx: ChatContext, user: UserInfo, approval_id: int, verdict: str, reason: str) -> str:
-    """One decision with exactly the checks a chat button press gets (role, region, four eyes, first one wins);
-    the card edits go out through the chat core's delivery. The integrator re-points this at the rebuilt
-    `handlers.approvals` decide use case."""
-    approval = await ctx.repo.approval(approval_id)
-    if approval is None:
-        return "not_found"
-    actor = user.as_actor()
-    if not machine.may_decide(approval, actor):
-        return "not_permitted"
-    view = await ctx.repo.order(approval.order_id)
-    if view is None:
-        return "not_found"
-    now = ctx.clock.now()
-    outcome = machine.decide(approval, actor, Verdict.APPROVE if verdict == "approve" else Verdict.REJECT, now,
-                             current_order_version=view.version, reason=reason)
-    if isinstance(outcome, Refused):
-        if outcome.reason == machine.Refusal.SUPERSEDED:
-            await approval_cases.supersede(ctx, approval)
-        return outcome.reason.value
-    won = await approval_cases.record_decision(ctx, outcome, user, view.order.stage, now)
-    if not won:
-        return "already_decided"
+    """A decision from the board: the one decide use case the chat button, the API and the CLI call (role, region,
+    four-eyes, level order, first decision wins); the card edits go out through the chat core's delivery."""
+    try:
+        await approval_cases.decide(approval_cases.deciders(ctx), approval_id, user,
+                                    Verdict.APPROVE if verdict == "approve" else Verdict.REJECT, reason,
+                                    ctx.clock.now())
+    except approval_cases.DecisionRefused as refused:
+        return refused.reason.value
     return "approved" if verdict == "approve" else "rejected"
 
 

@@ -231,6 +231,9 @@ def users_add(
     supervisor: Annotated[str | None, typer.Option(help="Name of this user's supervisor.")] = None,
 ) -> None:
     """Add a staff user or customer; the user's API token is printed on the last line."""
+    if region:
+        _check_regions(region)
+
     async def _run(rt: Runtime) -> str:
         _, token = await rt.users.add(name, role, region or [], phone, email, datetime.now(UTC), supervisor)
         return token
@@ -238,6 +241,26 @@ def users_add(
     token = run_user_command(_run)
     console.print(f"added {name} ({role})")
     print(token)
+
+
+def _check_regions(regions: list[str]) -> None:
+    """Every --region must be one the rules name (the file the server runs: ORDERHUB_RULES → ./rules.yaml →
+    bundled): a manager of a region nobody's orders are in would approve nothing, silently. Exit 2 otherwise."""
+    from bot.settings import Settings
+    from engine.rules import RulesError, load_rules
+
+    path = Settings().rules_path
+    try:
+        known = load_rules(path.read_text(encoding="utf-8"), str(path)).model.regions
+    except (OSError, RulesError) as exc:
+        console.print(f"[red]error:[/] cannot check the regions against {path}: {str(exc).splitlines()[0]}",
+                      highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    unknown = [r for r in regions if r not in known]
+    if unknown:
+        console.print(f"[red]error:[/] unknown region {', '.join(unknown)}; the rules ({path}) name: "
+                      f"{', '.join(known) or 'none'}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
 
 
 @users_app.command("link")
@@ -329,7 +352,10 @@ def report(days: Annotated[int, typer.Option(help="Window: the last N days.")] =
         from storage.digest_repo import SqlDigestSource
 
         s = rt.settings
-        rules = load_rules(s.rules_path.read_text(encoding="utf-8"), str(s.rules_path))  # read-only: not recorded
+        from bot.holidays import official_holidays
+
+        rules = load_rules(s.rules_path.read_text(encoding="utf-8"), str(s.rules_path),  # read-only: not recorded
+                           official=official_holidays())
         data = await build_digest(SqlDigestSource(rt.db), rt.clock.now(), s.timezone, category_names(rules))
         console.print(compose_digest(data, s.language), markup=False, highlight=False)
 

@@ -11,10 +11,12 @@ from zoneinfo import ZoneInfo
 
 import typer
 
+from bot.holidays import official_holidays
 from engine.rules import RulesError, RuleSet, evaluate, json_schema, load_rules
 from engine.rules.diff import render as render_diff
 from engine.rules.diff import replay
 from engine.rules.explain import explain_lines, reproduce
+from engine.text import t
 
 app = typer.Typer(help="Check, explain and compare the business rules file.", no_args_is_help=True)
 
@@ -31,6 +33,8 @@ _T = {
         "no_version": "数据库中没有版本 {v}",
         "ambiguous": "版本前缀 {v} 不唯一，请多写几位：{hashes}",
         "versions_head": "已保存的规则版本（最新在后）：",
+        "warning": "警告：",
+        "versions_file": "当前生效的规则文件（ORDERHUB_RULES → ./rules.yaml → 内置示例）：{path}",
         "no_trace": "保存的判定只有结论（规则版本 {old}）；无法按当时的输入重现逐条规则的过程，以下仅列出结论",
     },
     "en": {
@@ -43,6 +47,8 @@ _T = {
         "no_version": "no stored rules version {v}",
         "ambiguous": "version prefix {v} is ambiguous, type more of it: {hashes}",
         "versions_head": "Stored rules versions (newest last):",
+        "warning": "warning: ",
+        "versions_file": "Rules file in effect here (ORDERHUB_RULES → ./rules.yaml → bundled): {path}",
         "no_trace": "the stored decisions (rules version {old}) keep only the outcome, and the evaluation could not be "
                     "reproduced from its recorded inputs; the summary follows",
     },
@@ -88,7 +94,7 @@ def _load_file(path: Path, lang: str) -> RuleSet:
     except (OSError, UnicodeDecodeError) as e:
         _fail(f"{path}: {e}")
     try:
-        return load_rules(text, str(path))
+        return load_rules(text, str(path), official=official_holidays())
     except RulesError as e:
         _fail(e.render(lang))
     raise AssertionError("unreachable")  # pragma: no cover
@@ -115,6 +121,9 @@ def check(
             cats=len(m.anomalies.categories),
         )
     )
+    for calendar, year in rules.holiday_gaps(datetime.now(rules.tz).date()):
+        typer.echo(_T[lang]["warning"] + t("admin.holidays_run_out", lang, calendar=calendar, year=year, next=year + 1,
+                                            source=rules.holiday_source or "rules file"))
 
 
 @app.command()
@@ -154,7 +163,8 @@ async def _explain(settings: Any, rules: RuleSet | None, ref: str, stored: bool,
                     _fail(_T[lang]["no_version"].format(v=version))
                 if len(found) > 1:
                     _fail(_T[lang]["ambiguous"].format(v=version, hashes=", ".join(v.hash[:12] for v in found)))
-                rules = load_rules(found[0].text, f"{found[0].source_path}@{found[0].hash[:12]}")
+                rules = load_rules(found[0].text, f"{found[0].source_path}@{found[0].hash[:12]}",
+                                   official=official_holidays())
             assert rules is not None
             order = await repo.find_order(ref)
             if order is None:
@@ -169,7 +179,8 @@ async def _explain(settings: Any, rules: RuleSet | None, ref: str, stored: bool,
                 if old_version == rules.version:
                     maker = rules
                 elif (found_maker := await repo.get_version(old_version)) is not None:
-                    maker = load_rules(found_maker.text, f"{found_maker.source_path}@{found_maker.hash[:12]}")
+                    maker = load_rules(found_maker.text, f"{found_maker.source_path}@{found_maker.hash[:12]}",
+                                       official=official_holidays())
         except SQLAlchemyError as e:
             _fail(_T[lang]["db"].format(err=type(e).__name__ + ": " + str(e).splitlines()[0]))
             raise AssertionError("unreachable") from None  # pragma: no cover
@@ -218,11 +229,12 @@ async def _with_refund(engine: Any, order_id: int, refund_id: int | None, facts:
 
 @app.command()
 def versions(language: Language = "") -> None:
-    """The rules versions stored so far (hash, when, by whom, from where)."""
+    """The rules versions stored so far (hash, when, by whom, from which file), and the file in effect now."""
     lang = _lang(language or None)
     settings = _settings()
     for line in asyncio.run(_versions(settings, lang)):
         typer.echo(line)
+    typer.echo(_T[lang]["versions_file"].format(path=settings.rules_path))
 
 
 async def _versions(settings: Any, lang: str) -> list[str]:
@@ -256,7 +268,7 @@ def diff(
     new_rules = _load_file(new, lang)
     cur_path = current or settings.rules_path
     try:
-        cur_rules = load_rules(cur_path.read_text(encoding="utf-8"), str(cur_path))
+        cur_rules = load_rules(cur_path.read_text(encoding="utf-8"), str(cur_path), official=official_holidays())
     except RulesError as e:
         _fail(_T[lang]["bad_current"] + "\n" + e.render(lang))
     except OSError as e:

@@ -4,6 +4,10 @@ Polling (every ~1 s, by content hash) rather than inotify: it works the same on 
 container volumes, and with editors that save by rename. A broken file never replaces the running rules; the admins
 get one outbox alert per broken content (dedup `rules_invalid:<sha256>`), and every good version is stored so any
 past decision can be reproduced from `rule_versions`.
+
+Which file is watched is resolved again on every poll (`ORDERHUB_RULES` → `./rules.yaml` → the bundled example, as
+the CLI resolves it): a `rules.yaml` created after start-up takes over within a poll, so the server and
+`orderhub rules check/explain/diff` never disagree on what decides. Every switch of file is logged.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Self
 
+from bot.holidays import official_holidays
 from engine.rules import RuleIssue, RulesError, RuleSet, load_rules
+from engine.text import t
 from storage.rules_repo import RulesRepo
 
 log = logging.getLogger("orderhub.rules")
@@ -37,7 +43,7 @@ class RulesRuntime:
 
     def __init__(
         self,
-        path: Path,
+        path: Path | Callable[[], Path],
         repo: RulesRepo | None = None,
         *,
         clock: Callable[[], datetime] = _utcnow,
@@ -45,14 +51,19 @@ class RulesRuntime:
         interval: float = 1.0,
         confirm_delay: float = 0.2,
         on_change: Callable[[RuleSet], None] | None = None,
+        language: str = "zh",
     ) -> None:
-        self.path = Path(path)
+        # a fixed file, or the resolution chain (`Settings.rules_path`) asked again on every poll
+        self._resolve: Callable[[], Path] = path if callable(path) else (lambda p=Path(path): p)
+        self.path = Path(self._resolve())
         self.repo = repo
         self.clock = clock
         self.loaded_by = loaded_by or _default_loader()
         self.interval = interval
         self.confirm_delay = confirm_delay
         self.on_change = on_change
+        self.language = language
+        self._told_holidays: set[str] = set()  # dedup keys of the holiday notices queued by this process
         self._current: RuleSet | None = None
         self._seen_hash: str | None = None
         self.last_error: RulesError | None = None
@@ -77,15 +88,16 @@ class RulesRuntime:
             if stored is None:
                 raise
             log.warning("rules file %s is invalid; running stored version %s", self.path, stored.hash[:12])
-            rules = load_rules(stored.text, stored.source_path)
+            rules = load_rules(stored.text, stored.source_path, official=official_holidays())
         await self._install(rules)
         return rules
 
     async def poll(self) -> bool:
-        """Check the file once; True if a new version was installed."""
+        """Check the file once (resolving which file first); True if a new version was installed."""
+        moved = self._follow()
         raw = await self._read()
         sha = hashlib.sha256(raw).hexdigest()
-        if sha == self._seen_hash:
+        if sha == self._seen_hash and not moved:
             return False
         try:
             rules = await asyncio.to_thread(self._compile, raw)
@@ -100,8 +112,23 @@ class RulesRuntime:
             return False
         self._seen_hash = sha
         if self._current is not None and rules.version == self._current.version:
+            if moved:  # the same content from another file: recorded as that file's too, and logged
+                await self._install(rules, notify=False)
             return False
         await self._install(rules)
+        return True
+
+    def _follow(self) -> bool:
+        """Resolve the rules file again; True (and logged) when it is another file than the one watched so far."""
+        try:
+            path = Path(self._resolve())
+        except Exception:  # noqa: BLE001 - a resolution that fails keeps the file watched so far
+            log.exception("cannot resolve the rules file; keeping %s", self.path)
+            return False
+        if path == self.path:
+            return False
+        log.warning("rules file is now %s (was %s)", path, self.path)
+        self.path = path
         return True
 
     async def run(self) -> None:
@@ -110,6 +137,7 @@ class RulesRuntime:
             await asyncio.sleep(self.interval)
             try:
                 await self.poll()
+                await self.check_holidays()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -148,9 +176,9 @@ class RulesRuntime:
             raise RulesError(
                 [RuleIssue(str(self.path), None, None, "", f"the file is not UTF-8 text (byte {e.start})")]
             ) from None
-        return load_rules(text, str(self.path))
+        return load_rules(text, str(self.path), official=official_holidays())
 
-    async def _install(self, rules: RuleSet) -> None:
+    async def _install(self, rules: RuleSet, *, notify: bool = True) -> None:
         if self.repo is not None:
             # stored before it is used, so every decision's version can be looked up
             await self.repo.record_version(
@@ -160,8 +188,25 @@ class RulesRuntime:
         self._current = rules
         self.last_error = None
         log.info("rules version %s active (from %s)", rules.version[:12], rules.source)
-        if self.on_change is not None and old is not None:
+        if self.on_change is not None and old is not None and notify:
             self.on_change(rules)
+
+    async def check_holidays(self) -> None:
+        """(Run by the watch loop.) Tell the admins once when today is past the last year a calendar's holidays
+        cover (the official data and the file's own list): its deadlines would silently ignore this year's holidays."""
+        rules = self._current
+        if rules is None or self.repo is None:
+            return
+        now = self.clock()
+        for calendar, year in rules.holiday_gaps(now.astimezone(rules.tz).date()):
+            key = f"holidays_run_out:{calendar}:{year}"
+            if key in self._told_holidays:
+                continue
+            text = t("admin.holidays_run_out", self.language, calendar=calendar, year=year, next=year + 1,
+                     source=rules.holiday_source or "rules file")
+            await self.repo.record_notice(key=key, text=text, now=now)
+            self._told_holidays.add(key)
+            log.warning("calendar %s: holidays end with %d (%s)", calendar, year, rules.holiday_source or "rules file")
 
     async def _invalid(self, sha: str, error: RulesError) -> None:
         self.last_error = error

@@ -81,7 +81,8 @@ class Runtime:
             redis_url = embedded.url()
         redis = connect(redis_url)
         db = make_engine(settings.async_database_url)
-        rules = RulesRuntime(settings.rules_path, RulesRepo(make_sessionmaker(db)))
+        # the chain ORDERHUB_RULES → ./rules.yaml → bundled, resolved again on every poll (as the CLI resolves it)
+        rules = RulesRuntime(lambda: settings.rules_path, RulesRepo(make_sessionmaker(db)), language=settings.language)
         return cls(settings=settings, db=db, redis=redis, queue=RedisIntakeQueue(redis), clock=SystemClock(),
                    adapters=default_adapters(), rules=rules, embedded=embedded)
 

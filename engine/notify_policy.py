@@ -52,3 +52,12 @@ def needs_notify(
     if snoozed_until is not None and now < snoozed_until:
         return NotifyDecision(False, Why.SNOOZED)
     return NotifyDecision(True, Why.NEW)
+
+
+def levels_to_announce(due: list[int], sent: set[int]) -> list[int]:
+    """The due levels a scan still owes: those above the highest level already sent, lowest first.
+
+    A level at or below one already sent is covered by it (the alert that escalated past it went out), so a merged
+    alert that carries only its highest level's key never makes a later scan re-send the lower ones."""
+    floor = max(sent, default=-1)
+    return [level for level in sorted(due) if level > floor]

@@ -32,8 +32,11 @@ class Stall:
     order_id: int
     stage: str
     overdue: timedelta
-    level: int  # index into the ladder
+    level: int  # index into the ladder: the highest rung reached
     role: str
+    # Every rung reached, lowest first, as (level, role): a scan that first sees an order late (a restart, a
+    # deadline set in the past) owes the lower rungs their alert too, not only the highest one.
+    due: tuple[tuple[int, str], ...] = ()
 
 
 def level_due(overdue: timedelta, ladder: Sequence[Rung]) -> int | None:
@@ -56,7 +59,8 @@ def find_stalls(orders: Iterable[Order], now: datetime, ladder: Sequence[Rung] =
         level = level_due(overdue, rungs)
         if level is None:
             continue
-        out.append(Stall(order.id, order.stage.value, overdue, level, rungs[level].role))
+        due = tuple((i, rungs[i].role) for i in range(level + 1))
+        out.append(Stall(order.id, order.stage.value, overdue, level, rungs[level].role, due))
     out.sort(key=lambda s: s.overdue, reverse=True)
     return out
 

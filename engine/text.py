@@ -126,6 +126,13 @@ _STRINGS: dict[str, dict[str, str]] = {
     },
     "wecom.see_above": {"zh": "完整内容见上一条消息", "en": "Full details in the message above"},
     # admin notices
+    "admin.holidays_run_out": {
+        "zh": "📅 工作日历「{calendar}」的节假日只到 {year} 年（{source}）：之后的截止时间将不计法定节假日和调休。"
+              "请升级 chinesecalendar（pip install -U chinesecalendar），或在规则文件 calendars.{calendar}.holidays 中补充 {next} 年的安排。",
+        "en": "📅 The holidays of calendar '{calendar}' end with {year} ({source}): deadlines after that ignore public "
+              "holidays and make-up workdays. Upgrade chinesecalendar (pip install -U chinesecalendar) or add {next}'s "
+              "dates to calendars.{calendar}.holidays in the rules file.",
+    },
     "admin.send_failed": {"zh": "⚠️ 消息无法送达 {chat}（{kind}）：{error}", "en": "⚠️ Could not deliver to {chat} ({kind}): {error}"},
     "admin.rules_invalid": {"zh": "⚠️ 规则文件 {path} 有错误，系统仍按上一个有效版本运行。\n{error}",
                             "en": "⚠️ The rules file {path} has errors; the last good version keeps running.\n{error}"},

@@ -134,7 +134,9 @@ def approval_card(approval: Approval, view: OrderView, key: bytes, language: str
 
 
 def stall_card(view: OrderView, alert_id: int, level: int, overdue: timedelta, key: bytes, language: str = "zh",
-               timezone: str = "Asia/Shanghai", status: str | None = None, with_buttons: bool = True) -> Card:
+               timezone: str = "Asia/Shanghai", status: str | None = None, with_buttons: bool = True,
+               levels: Sequence[int] | None = None) -> Card:
+    """`levels`: every escalation level this alert announces (a late scan reaches several at once)."""
     o = view.order
     stage = o.stage.value
     buttons: tuple[Button, ...] = ()
@@ -151,7 +153,7 @@ def stall_card(view: OrderView, alert_id: int, level: int, overdue: timedelta, k
         (t("stall.deadline", language), fmt_time(o.stage_deadline, timezone)),
         (t("f.city", language), o.data.customer.city + (f" ({o.region})" if o.region else "")),
         (t("f.amount", language), fmt_money(o.data.amount, o.data.currency)),
-        (t("stall.level", language), str(level)),
+        (t("stall.level", language), ", ".join(str(lv) for lv in (levels or (level,)))),
     ]
     return Card(t("stall.title", language, order=order_title(view)), tuple(fields),
                 status if status is not None else t("stall.status_open", language), buttons)

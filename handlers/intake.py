@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import orjson
@@ -21,10 +21,12 @@ from engine.channels import ChannelAdapter, stored_channel
 from engine.order import Order, OrderData, Transition
 from engine.rules import ApprovalNeed, Facts, RuleSet, evaluate
 from engine.rules.evaluate import make_ctx
-from engine.stages import Stage
+from engine.stages import END_STATES, Stage
 from handlers.ports import IntakeEntry, StoreUnavailable
 
 OrderKey = tuple[str, str]  # (channel, external_id)
+HistoryAsk = tuple[str, datetime, str, str]  # (customer id, order created_at, channel, external_id)
+FACTS_WINDOW = timedelta(days=30)  # complaints and exception notes counted by the rules (as RulesRepo.facts_for)
 log = logging.getLogger("orderhub.intake")
 
 
@@ -69,8 +71,42 @@ class OrderPlan:
         return (self.channel, self.data.external_id)
 
 
+@dataclass(frozen=True, slots=True)
+class StoredHistory:
+    """What the database holds about one asked order's customer and key: the history facts' raw counts."""
+
+    previous: int  # the customer's other stored orders created before this one
+    complaints: int  # the customer's complaints in the facts window
+    notes: int  # exception notes on this order (when stored) in the facts window
+    stored: bool  # this key is stored already
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalHistory:
+    """What a stored order's approvals were about, read (inside the transaction) before it is changed."""
+
+    requested: bool  # an order approval was ever requested for it (pending, decided or superseded)
+    role: str | None  # who the latest request asked, so a review goes to the same approver
+    region: str | None
+    about: tuple[Any, ...]  # the stored amount, customer and items: what the approver saw
+
+
+REVIEW_RULE = "changed-after-request"  # rule id of the review an approver gets for a change that needs no approval
+
+
+def approval_subject(data: OrderData, items_json: list[dict[str, Any]] | None = None) -> tuple[Any, ...]:
+    """What an order approval is about: amount, customer and items (notes or custom fields are not)."""
+    c = data.customer
+    items = items_json if items_json is not None else [i.model_dump(mode="json") for i in data.items]
+    return (data.amount, c.id, c.name, c.phone, c.city, orjson.dumps(items, option=orjson.OPT_SORT_KEYS))
+
+
 class IntakeUnit(Protocol):
     async def existing(self, keys: list[OrderKey]) -> dict[OrderKey, ExistingOrder]: ...
+
+    async def approval_history(self, order_id: int) -> ApprovalHistory:
+        """The order approvals of a stored order and what they were about (rare: updates only)."""
+        ...
 
     async def insert_new(self, plans: list[OrderPlan], encoded: object | None = None) -> set[OrderKey]:
         """Insert what is not there yet; return the keys actually inserted (others raced in elsewhere).
@@ -88,6 +124,11 @@ class IntakeStore(Protocol):
     async def known(self, keys: list[OrderKey]) -> dict[OrderKey, ExistingOrder]:
         """What is stored under these keys now, read outside any transaction: a hint for planning only (the unit
         looks again inside its transaction, and that answer decides)."""
+        ...
+
+    async def history(self, asked: list[HistoryAsk], since: datetime) -> dict[int, StoredHistory]:
+        """The history facts of a whole batch in ONE query: by index into `asked`; an order with nothing stored
+        (no earlier order, complaint or note, not stored) may be left out."""
         ...
 
     def encode_new(self, plans: list[OrderPlan], now: datetime) -> object | None:
@@ -143,6 +184,7 @@ class PreparedBatch:
     items: list[Item]
     plans: dict[OrderKey, OrderPlan]
     result: BatchResult
+    facts: dict[OrderKey, Facts] = field(default_factory=dict)  # the rules' history facts, looked up once
     stored: dict[OrderKey, str] | None = None  # payload hash of each key the lookup found; None: no lookup made
     encoded: object | None = None  # the store's encoding of the insert of `plans` (all of them, in their order)
     # Set once the batch's rows are written and only its COMMIT is left (or it is done): the next batch's
@@ -173,18 +215,19 @@ class IntakeProcessor:
                 await asyncio.sleep(0)
             try:
                 data = self.adapters[entry.channel].parse(entry.body)
-            except Exception as exc:  # an adapter bug or bad data: this entry only
+                channel = stored_channel(data, entry.channel, self.adapters)  # never another sender's orders
+            except Exception as exc:  # an adapter bug, bad data or a foreign channel: this entry only
                 result.failed.append((entry, f"{type(exc).__name__}: {exc}"))
                 continue
-            channel = stored_channel(data, entry.channel)
             key = (channel, data.external_id)
             if key in valid:  # the same order twice in one batch: the later delivery wins
                 result.duplicates += 1
                 result.done.append(valid[key][0].id)
             valid[key] = (entry, channel, data)
+        history = asyncio.ensure_future(self._history(valid, now)) if valid else None
         lookup = (asyncio.ensure_future(self._known(list(valid)))
                   if len(valid) >= self.lookup_min_batch else None)
-        if lookup is not None and yield_every:
+        if (lookup is not None or history is not None) and yield_every:
             await asyncio.sleep(0)  # the query leaves now; hashing below overlaps its round trip
         parsed: dict[OrderKey, Item] = {}
         items_json: dict[OrderKey, list[dict[str, Any]]] = {}
@@ -193,6 +236,12 @@ class IntakeProcessor:
                 await asyncio.sleep(0)
             digest, items_json[key] = hashed(data)
             parsed[key] = (entry, channel, data, digest)
+        try:
+            facts = await history if history is not None else {}
+        except BaseException:
+            if lookup is not None:
+                lookup.cancel()
+            raise
         stored = await lookup if lookup is not None else None
         rules = self.rules()
         plans: dict[OrderKey, OrderPlan] = {}
@@ -203,12 +252,40 @@ class IntakeProcessor:
                 continue  # in the transaction)
             try:
                 plans[key] = _by(plan_new_order(channel, data, digest, _received(entry, now), rules, now,
-                                                items_json=items_json[key]), entry)
+                                                items_json=items_json[key], facts=facts.get(key)), entry)
             except Exception:  # noqa: BLE001, S112 - planned again in the transaction; its failure is reported there
                 continue
         encoded = self.store.encode_new(list(plans.values()), now) if plans else None
-        return PreparedBatch(now, rules, list(parsed.values()), plans, result,
+        return PreparedBatch(now, rules, list(parsed.values()), plans, result, facts,
                              None if stored is None else {k: e.payload_hash for k, e in stored.items()}, encoded)
+
+    async def _history(self, valid: Mapping[OrderKey, tuple[IntakeEntry, str, OrderData]],
+                       now: datetime) -> dict[OrderKey, Facts]:
+        """The rules' history facts of every order of the batch, from one query (not one per order).
+
+        The batch's own orders count too: an order of a customer who has an earlier order in the same batch (not
+        stored yet) is a repeat order, as `rules explain` will say once both are stored. A failure here is the
+        batch's (retried), never "decide on no history"."""
+        keys = list(valid)
+        asked = [(d.customer.id, d.created_at, ch, d.external_id) for (_, ch, d) in valid.values()]
+        found = await self.store.history(asked, now - FACTS_WINDOW)
+        by_customer: dict[str, list[int]] = {}
+        for i, (cid, *_rest) in enumerate(asked):
+            by_customer.setdefault(cid, []).append(i)
+        out: dict[OrderKey, Facts] = {}
+        for i, key in enumerate(keys):
+            h = found.get(i)
+            previous = h.previous if h else 0
+            same = by_customer[asked[i][0]]
+            if len(same) > 1:  # earlier orders of this customer in this batch that the database does not hold yet
+                at = asked[i][1]
+                previous += sum(1 for j in same if j != i and asked[j][1] < at
+                                and not ((hj := found.get(j)) is not None and hj.stored))
+            if h is None and previous == 0:
+                continue  # no history: the default Facts()
+            out[key] = Facts(complaints_30d=h.complaints if h else 0, previous_orders=previous,
+                             exception_notes_30d=h.notes if h else 0)
+        return out
 
     async def _known(self, keys: list[OrderKey]) -> dict[OrderKey, ExistingOrder] | None:
         if not keys:
@@ -268,12 +345,14 @@ class IntakeProcessor:
                 if known is None:
                     planned = batch.plans.get(key)
                     new_plans.append(planned or _by(plan_new_order(channel, data, digest, _received(entry, now), rules,
-                                                                   now), entry))
+                                                                   now, facts=batch.facts.get(key)), entry))
                 elif known.payload_hash == digest:
                     duplicates += 1
                 else:
-                    plan = _by(plan_update(channel, data, digest, _received(entry, now), known, rules, now), entry)
-                    await unit.apply_update(plan, supersede_pending=known.stage is Stage.PENDING_CONFIRM)
+                    plan = _by(plan_update(channel, data, digest, _received(entry, now), known, rules, now,
+                                           facts=batch.facts.get(key), history=await unit.approval_history(known.id)),
+                               entry)
+                    await unit.apply_update(plan, supersede_pending=_supersedes(known, plan))
                     updated += 1
             if new_plans:
                 ahead = batch.plans.values()  # encoded in `prepare`: usable when these are exactly the plans inserted
@@ -289,9 +368,10 @@ class IntakeProcessor:
                     if known is None or known.payload_hash == p.payload_hash:
                         duplicates += 1
                         continue
-                    plan = plan_update(p.channel, p.data, p.payload_hash, p.received_at, known, rules, now)
+                    plan = plan_update(p.channel, p.data, p.payload_hash, p.received_at, known, rules, now,
+                                       facts=batch.facts.get(p.key), history=await unit.approval_history(known.id))
                     plan.requested_by = p.requested_by
-                    await unit.apply_update(plan, supersede_pending=known.stage is Stage.PENDING_CONFIRM)
+                    await unit.apply_update(plan, supersede_pending=_supersedes(known, plan))
                     updated += 1
             if items is batch.items:  # the whole batch (not the one-by-one retry after a refusal)
                 batch.written.set()
@@ -306,6 +386,11 @@ def _by(plan: OrderPlan, entry: IntakeEntry) -> OrderPlan:
     return plan
 
 
+def _supersedes(known: ExistingOrder, plan: OrderPlan) -> bool:
+    """Pending requests are void once the order changed while waiting, or a new request replaces them."""
+    return known.stage is Stage.PENDING_CONFIRM or bool(plan.approvals)
+
+
 def _received(entry: IntakeEntry, now: datetime) -> datetime:
     return datetime.fromtimestamp(entry.received_ms / 1000, UTC) if entry.received_ms else now
 
@@ -316,11 +401,12 @@ def _approvals(needs: list[ApprovalNeed], now: datetime) -> list[PlannedApproval
 
 def plan_new_order(
     channel: str, data: OrderData, digest: str, received: datetime, rules: RuleSet, now: datetime, *,
-    items_json: list[dict[str, Any]] | None = None,
+    items_json: list[dict[str, Any]] | None = None, facts: Facts | None = None,
 ) -> OrderPlan:
-    """A new order starts in pending_confirm; with no approval needed it is confirmed at once (SPEC §1)."""
+    """A new order starts in pending_confirm; with no approval needed it is confirmed at once (SPEC §1).
+    `facts`: the customer's history as the batch's lookup found it (None: none)."""
     order = Order(id=0, channel=channel, data=data, stage=Stage.PENDING_CONFIRM, stage_entered_at=now)
-    facts = Facts()
+    facts = facts or Facts()
     ctx = make_ctx(rules, order, facts, now)
     decisions = evaluate(order, facts, rules, now, trace=False, ctx=ctx)  # only the compact summary is stored
     order.region = decisions.region
@@ -342,27 +428,46 @@ def plan_new_order(
 
 def plan_update(
     channel: str, data: OrderData, digest: str, received: datetime, known: ExistingOrder, rules: RuleSet,
-    now: datetime,
+    now: datetime, *, facts: Facts | None = None, history: ApprovalHistory | None = None,
 ) -> OrderPlan:
-    """A changed order. While it still waits for confirmation, its approvals are asked again for the new content."""
+    """A changed order. An update never takes an order out of an approval without the approver seeing it:
+
+    - waiting for confirmation and still needing approval: the approvals are asked again for the new content;
+    - waiting, no longer needing one, but an approval was requested: it stays waiting, and the approver who was
+      asked gets a review request (`changed-after-request`) — never confirmed silently (lower-then-restore);
+    - past confirmation, with an approval requested or decided, and the amount, customer or items changed: the new
+      content is asked again (the rules' approvals, or a review), the stage is left as it is;
+    - otherwise (nothing was ever asked): as a new order would be, confirmed at once when no approval is needed.
+    """
     order = Order(id=known.id, channel=channel, data=data, stage=known.stage, stage_entered_at=known.stage_entered_at)
-    decisions = evaluate(order, Facts(), rules, now, trace=False)  # only the compact summary is stored
+    facts = facts or Facts()
+    decisions = evaluate(order, facts, rules, now, trace=False)  # only the compact summary is stored
     plan = OrderPlan(
         channel=channel, data=data, payload_hash=digest, received_at=received, stage=known.stage,
         stage_entered_at=known.stage_entered_at, stage_deadline=decisions.stage_deadline, region=decisions.region,
         priority=decisions.priority, production_base=decisions.route.base if decisions.route else None,
         decisions=decisions.to_json(trace=False), rules_version=rules.version, existing_id=known.id,
     )
+    asked = history is not None and history.requested
+    order_needs = [n for n in decisions.approvals if n.kind == "order"]
     if known.stage is Stage.PENDING_CONFIRM:
         if decisions.approvals:
             plan.approvals = _approvals(decisions.approvals, now)
+        elif asked:
+            plan.approvals = _approvals([_review(history, decisions.region)], now)
         else:
             order.stage = Stage.DESIGNING
             plan.stage, plan.stage_entered_at = Stage.DESIGNING, now
-            plan.stage_deadline = rules.deadline_for(order, Stage.DESIGNING, now)
+            plan.stage_deadline = rules.deadline_for(order, Stage.DESIGNING, now, facts)
             plan.transitions.append(
                 Transition(now, Stage.PENDING_CONFIRM, Stage.DESIGNING, "system", "auto-confirmed after change")
             )
+    elif asked and known.stage not in END_STATES and history.about != approval_subject(data):
+        plan.approvals = _approvals(order_needs or [_review(history, decisions.region)], now)
     return plan
 
 
+def _review(history: ApprovalHistory, region: str | None) -> ApprovalNeed:
+    """A review of a change for the approver who was asked before (their role, the order's region now)."""
+    role = history.role or "admin"
+    return ApprovalNeed("order", 1, role, history.region if history.region is not None else region, REVIEW_RULE)

@@ -213,7 +213,8 @@ class Notifier:
             if view is None or view.order.stage.value != item.payload.get("stage"):
                 return None  # the order moved on before the alert went out
             overdue = timedelta(seconds=int(item.payload.get("overdue_s", 0)))
-            card = stall_card(view, item.id, int(item.payload.get("level", 0)), overdue, self.token_key, lang, tz)
+            card = stall_card(view, item.id, int(item.payload.get("level", 0)), overdue, self.token_key, lang, tz,
+                              levels=item.payload.get("levels"))
             return card, "", None
         if item.kind == "trend_alert":
             return trend_card(item.payload, lang), "", None

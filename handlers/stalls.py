@@ -10,9 +10,9 @@ import logging
 from collections.abc import Sequence
 from datetime import timedelta
 
-from engine.notify_policy import AlertKey, needs_notify
+from engine.notify_policy import AlertKey, levels_to_announce, needs_notify
 from engine.stages import Stage, allowed_next, label
-from engine.stall import DEFAULT_LADDER, Rung, Stall, find_stalls
+from engine.stall import DEFAULT_LADDER, Rung, find_stalls
 from engine.text import fmt_time, t
 from engine.tokens import Action, ActionToken
 from handlers.cards import stall_card
@@ -30,44 +30,76 @@ KIND = "stall_alert"
 
 
 async def scan_stalls(repo: ChatRepo, clock: Clock, ladder: Sequence[Rung] = DEFAULT_LADDER) -> list[int]:
-    """Queue one alert per newly due (order, stage, level); return the new outbox ids."""
+    """Queue the alerts newly due per (order, stage, level); return the new outbox ids.
+
+    A late scan (an order first seen 9 h overdue) owes every rung reached, not just the highest: it sends one
+    alert naming all those levels to each rung's recipients (the owner, the supervisor, the region's managers),
+    one row per distinct recipient, keyed by the highest level that recipient gets — still at most once per order,
+    stage and level, since a level at or below one already sent counts as sent."""
     now = clock.now()
     views = {v.order.id: v for v in await repo.overdue_orders(now)}
     stalls = find_stalls((v.order for v in views.values()), now, ladder)
     if not stalls:
         return []
-    keys = {s.order_id: AlertKey(s.order_id, s.stage, s.level) for s in stalls}
-    sent = await repo.existing_keys([k.dedup_key for k in keys.values()])
-    acked = await repo.acked_stages(list(keys))
+    all_keys = {(s.order_id, level): AlertKey(s.order_id, s.stage, level) for s in stalls for level, _ in s.due}
+    sent = await repo.existing_keys([k.dedup_key for k in all_keys.values()])
+    acked = await repo.acked_stages([s.order_id for s in stalls])
     rows: list[NewOutbox] = []
     for stall in stalls:
-        key, view = keys[stall.order_id], views[stall.order_id]
-        decision = needs_notify(key, already_sent=key.dedup_key in sent, now=now,
-                                snoozed_until=view.snoozed_until, acked_stage=acked.get(stall.order_id))
-        if decision.send:
-            rows.append(await _alert_row(repo, stall, view, key, now))
+        view = views[stall.order_id]
+        sent_levels = {lv for lv, _ in stall.due if all_keys[(stall.order_id, lv)].dedup_key in sent}
+        owed = levels_to_announce([lv for lv, _ in stall.due], sent_levels)
+        if not owed:
+            continue
+        top = all_keys[(stall.order_id, owed[-1])]
+        decision = needs_notify(top, already_sent=False, now=now, snoozed_until=view.snoozed_until,
+                                acked_stage=acked.get(stall.order_id))
+        if not decision.send:
+            continue
+        roles = dict(stall.due)
+        by_recipient: dict[tuple[int | None, str | None, str | None], int] = {}
+        for level in owed:
+            by_recipient[await _recipient(repo, roles[level], view)] = level  # ascending: the highest level wins
+        await _drop_covered(repo, by_recipient)
+        for (user_id, role, region), level in by_recipient.items():
+            key = all_keys[(stall.order_id, level)]
+            payload = {"order_id": stall.order_id, "stage": stall.stage, "level": level, "levels": owed,
+                       "overdue_s": int(stall.overdue.total_seconds())}
+            rows.append(NewOutbox(key.dedup_key, KIND, now, payload, recipient_user_id=user_id,
+                                  recipient_role=role, recipient_region=region))
     return await repo.enqueue(rows, now) if rows else []
 
 
-async def _alert_row(repo: ChatRepo, stall: Stall, view: OrderView, key: AlertKey, now) -> NewOutbox:
-    payload = {"order_id": stall.order_id, "stage": stall.stage, "level": stall.level,
-               "overdue_s": int(stall.overdue.total_seconds())}
+async def _drop_covered(repo: ChatRepo, by_recipient: dict[tuple[int | None, str | None, str | None], int]) -> None:
+    """A person named at a lower level who also holds a higher level's role (a supervisor who is the region's
+    manager) gets the alert once, through the higher row; the higher key covers the lower level."""
+    top = max(by_recipient.values())
+    covered: set[int] = set()
+    for (user_id, role, region), level in by_recipient.items():
+        if user_id is None and role is not None:
+            covered |= {u.id for u in await repo.users_with_role(role, region)} if level == top else set()
+    for rcpt, level in list(by_recipient.items()):
+        if rcpt[0] is not None and rcpt[0] in covered and level < top:
+            del by_recipient[rcpt]
+
+
+async def _recipient(repo: ChatRepo, rung_role: str, view: OrderView) -> tuple[int | None, str | None, str | None]:
+    """Who a rung's alert is for: (user id, role, region) as an outbox row names it."""
     region = view.order.region
     user_id: int | None = None
     role: str | None = "manager"
-    if stall.role == "owner" and view.owner_user_id:
+    if rung_role == "owner" and view.owner_user_id:
         user_id, role, region = view.owner_user_id, None, None
-    elif stall.role == "supervisor" and view.owner_user_id:
+    elif rung_role == "supervisor" and view.owner_user_id:
         owner = await repo.user(view.owner_user_id)
         if owner and owner.supervisor_id:
             user_id, role, region = owner.supervisor_id, None, None
-    elif stall.role == "admin":
+    elif rung_role == "admin":
         role, region = "admin", None
-    elif stall.role in ("manager", "finance", "supply_chain"):
-        role = stall.role
+    elif rung_role in ("manager", "finance", "supply_chain"):
+        role = rung_role
     # owner/supervisor unknown and region_head: the region's manager(s)
-    return NewOutbox(key.dedup_key, KIND, now, payload, recipient_user_id=user_id, recipient_role=role,
-                     recipient_region=region)
+    return user_id, role, region
 
 
 def may_act(user: UserInfo, view: OrderView) -> bool:
@@ -125,7 +157,7 @@ async def on_button(event: ButtonPressed, tok: ActionToken, ctx: ChatContext) ->
     level = int(item.payload.get("level", 0))
     overdue = timedelta(seconds=int(item.payload.get("overdue_s", 0)))
     card = stall_card(view, item.id, level, overdue, ctx.token_key, lang, ctx.timezone, status=status,
-                      with_buttons=keep_buttons)
+                      with_buttons=keep_buttons, levels=item.payload.get("levels"))
     for ref in await ctx.repo.refs_of_outbox(item.id):
         target = ctx.channels.get(ref.platform)
         if target is None:

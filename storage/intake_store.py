@@ -9,20 +9,91 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+import orjson
+from sqlalchemy import and_, bindparam, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from engine.stages import Stage
-from handlers.intake import ExistingOrder, OrderKey, OrderPlan
+from handlers.intake import ApprovalHistory, ExistingOrder, HistoryAsk, OrderKey, OrderPlan, StoredHistory
 from handlers.orders import Move
 from handlers.ports import StoreUnavailable
 from storage.models import ApprovalRow, OrderRow, OutboxRow, StageTransitionRow
 from storage.order_moves import apply_move
+
+# The facts the rules read about a batch's customers, in ONE statement for the whole batch, set-based (a join per
+# kind of fact, not a subquery per order): `{asked}` is the dialect's table k(i, cid, at, ch, ext) of the asked
+# orders, read from one JSON parameter. Rows come back tagged:
+#   'p', i: the customer's other stored orders created before order i (index ix_orders_customer_created);
+#   'c', cid: the customer's complaints in the window (driven by the recent notes, index ix_exception_notes_at);
+#   'n', i: exception notes on order i itself (when stored) in the window;
+#   's', i: order i is stored (asked only for customers with several orders in the batch: the caller adds the
+#   batch's own earlier orders that the database does not hold yet).
+# `{prev}` is the 'p' part: per asked order, an index-only count of the customer's orders created before it, less
+# the order itself when stored (a probe of the unique key); a LATERAL join where the dialect has one.
+PREV_COUNT = ("((SELECT count(*) FROM orders o WHERE o.customer_id = k.cid AND o.created_at < k.at) - "
+              "(SELECT count(*) FROM orders o WHERE o.channel = k.ch AND o.external_id = k.ext "
+              "AND o.customer_id = k.cid AND o.created_at < k.at))")
+# The same counts as `RulesRepo.facts_for` (what `rules explain` and `rules diff` read), so intake decides on the
+# facts they show.
+HISTORY_SQL = """
+WITH k AS {asked}
+{prev}
+UNION ALL
+SELECT 'c', NULL, o.customer_id, count(*) FROM exception_notes n JOIN orders o ON o.id = n.order_id
+  WHERE n.at >= {since} AND n.kind = 'complaint' AND o.customer_id IN (SELECT cid FROM k)
+  GROUP BY o.customer_id
+UNION ALL
+SELECT 'n', k.i, NULL, count(*) FROM exception_notes n JOIN orders o ON o.id = n.order_id
+  JOIN k ON o.channel = k.ch AND o.external_id = k.ext
+  WHERE n.at >= {since}
+  GROUP BY k.i
+UNION ALL
+SELECT 's', k.i, NULL, 1 FROM k JOIN orders o ON o.channel = k.ch AND o.external_id = k.ext
+  WHERE k.cid IN (SELECT cid FROM k GROUP BY cid HAVING count(*) > 1)
+"""
+_SQLITE_HISTORY = text(HISTORY_SQL.format(
+    asked="MATERIALIZED (SELECT CAST(j.key AS INTEGER) AS i, json_extract(j.value, '$[0]') AS cid, "
+          "json_extract(j.value, '$[1]') AS at, json_extract(j.value, '$[2]') AS ch, "
+          "json_extract(j.value, '$[3]') AS ext FROM json_each(:asked) AS j)",
+    since=":since",
+    prev=f"SELECT * FROM (SELECT 'p' AS tag, k.i AS i, NULL AS cid, {PREV_COUNT} AS n FROM k) AS p WHERE p.n > 0",
+)).bindparams(bindparam("asked"), bindparam("since"))
+
+
+def history_of_rows(asked: list[HistoryAsk], rows: Any) -> dict[int, StoredHistory]:
+    """The tagged rows of `HISTORY_SQL` as one StoredHistory per asked order that has any history."""
+    prev: dict[int, int] = {}
+    notes: dict[int, int] = {}
+    stored: set[int] = set()
+    complaints: dict[str, int] = {}
+    for tag, i, cid, n in rows:
+        if tag == "p":
+            prev[int(i)] = int(n)
+        elif tag == "c":
+            complaints[cid] = int(n)
+        elif tag == "n":
+            notes[int(i)] = int(n)
+        else:
+            stored.add(int(i))
+    out: dict[int, StoredHistory] = {}
+    for i in prev.keys() | notes.keys() | stored:
+        out[i] = StoredHistory(prev.get(i, 0), complaints.get(asked[i][0], 0), notes.get(i, 0), i in stored)
+    if complaints:
+        for i, (cid, *_rest) in enumerate(asked):
+            if cid in complaints and i not in out:
+                out[i] = StoredHistory(0, complaints[cid], 0, False)
+    return out
+
+
+def _sqlite_time(value: datetime) -> str:
+    """A datetime as SQLAlchemy's SQLite DateTime stores it (naive UTC text), so text comparison is time order."""
+    return value.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+
 
 ORDERS = OrderRow.__table__
 TRANSITIONS = StageTransitionRow.__table__
@@ -111,6 +182,29 @@ class SqlIntakeUnit:
         return {(r.channel, r.external_id): ExistingOrder(r.id, r.payload_hash, Stage(r.stage), r.stage_entered_at)
                 for r in rows}
 
+    async def history(self, asked: list[HistoryAsk], since: datetime) -> dict[int, StoredHistory]:
+        """`HISTORY_SQL` on SQLite: the asked orders as one JSON array (json_each), one statement."""
+        payload = orjson.dumps([[cid, _sqlite_time(at), ch, ext] for cid, at, ch, ext in asked]).decode()
+        result = await self.conn.execute(_SQLITE_HISTORY, {"asked": payload, "since": _sqlite_time(since)})
+        return history_of_rows(asked, result.all())
+
+    async def approval_history(self, order_id: int) -> ApprovalHistory:
+        """The order's latest order approval (who was asked) and its stored amount, customer and items."""
+        latest = (await self.conn.execute(
+            select(APPROVALS.c.required_role, APPROVALS.c.region)
+            .where(APPROVALS.c.order_id == order_id, APPROVALS.c.kind == "order")
+            .order_by(APPROVALS.c.id.desc()).limit(1)
+        )).first()
+        row = (await self.conn.execute(
+            select(ORDERS.c.amount, ORDERS.c.customer_id, ORDERS.c.customer_name, ORDERS.c.customer_phone,
+                   ORDERS.c.customer_city, ORDERS.c["items"]).where(ORDERS.c.id == order_id)
+        )).one()
+        about = (row.amount, row.customer_id, row.customer_name, row.customer_phone, row.customer_city,
+                 orjson.dumps(row[5], option=orjson.OPT_SORT_KEYS))
+        if latest is None:
+            return ApprovalHistory(False, None, None, about)
+        return ApprovalHistory(True, latest.required_role, latest.region, about)
+
     async def insert_new(self, plans: list[OrderPlan], encoded: object | None = None) -> set[OrderKey]:
         stmt = (
             self._insert(ORDERS)
@@ -155,7 +249,35 @@ class SqlIntakeUnit:
                     {"dedup_key": f"approval_outcome:{i}", "kind": "approval_outcome", "created_at": self.now,
                      "due_at": self.now, "payload": {"approval_id": i}, "status": "pending", "attempts": 0}
                     for i in voided])
+        if plan.approvals:
+            plan = await self._reopen_asked_before(plan)
         await self._children([plan], {plan.key: plan.existing_id})
+
+    async def _reopen_asked_before(self, plan: OrderPlan) -> OrderPlan:
+        """Content asked about before (lowered, then restored: the same order version again) reopens that request
+        — one request per order, kind, level and version (uq_approvals_request) — and sends its card again; the
+        plan keeps only the approvals that are new."""
+        rows = {(r.kind, r.level): r.id for r in (await self.conn.execute(
+            select(APPROVALS.c.id, APPROVALS.c.kind, APPROVALS.c.level)
+            .where(APPROVALS.c.order_id == plan.existing_id, APPROVALS.c.order_version == plan.payload_hash)
+        )).all()}
+        fresh = []
+        for a in plan.approvals:
+            approval_id = rows.get((a.need.kind, a.need.level))
+            if approval_id is None:
+                fresh.append(a)
+                continue
+            await self.conn.execute(update(APPROVALS).where(APPROVALS.c.id == approval_id).values(
+                status="pending", required_role=a.need.role, region=a.need.region, rule_id=a.need.rule_id,
+                requested_at=self.now, escalate_at=a.escalate_at, escalation_level=0, decided_by=None,
+                decided_at=None, reason="asked again: the order changed back to this content"))
+            stamp = int(self.now.timestamp() * 1000)
+            await self.conn.execute(self._insert(OUTBOX).on_conflict_do_nothing(index_elements=["dedup_key"]), [
+                {"dedup_key": f"approval:{approval_id}:{stamp}", "kind": "approval_request", "created_at": self.now,
+                 "due_at": self.now, "recipient_role": a.need.role, "recipient_region": a.need.region,
+                 "payload": {"approval_id": approval_id, "order_id": plan.existing_id}, "status": "pending",
+                 "attempts": 0}])
+        return replace(plan, approvals=fresh)
 
     async def _children(self, plans: list[OrderPlan], ids: dict[OrderKey, int]) -> None:
         transitions = [
@@ -204,6 +326,19 @@ class SqlIntakeStore:
             async with self.engine.connect() as conn:
                 await conn.execution_options(isolation_level="AUTOCOMMIT")
                 return await self._unit(conn, self.clock.now()).existing(keys)
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise StoreUnavailable(str(exc)) from exc
+            raise
+
+    async def history(self, asked: list[HistoryAsk], since: datetime) -> dict[int, StoredHistory]:
+        """The batch's facts lookup (`HISTORY_SQL`), one statement on a connection of its own like `known`."""
+        if not asked:
+            return {}
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+                return await self._unit(conn, self.clock.now()).history(asked, since)
         except Exception as exc:
             if is_unavailable(exc):
                 raise StoreUnavailable(str(exc)) from exc

@@ -31,8 +31,18 @@ from sqlalchemy.dialects import postgresql
 
 from engine.order import Transition
 from engine.stages import Stage
-from handlers.intake import ExistingOrder, OrderKey, OrderPlan, PlannedApproval
-from storage.intake_store import APPROVALS, ORDERS, OUTBOX, TRANSITIONS, SqlIntakeUnit, order_row
+from handlers.intake import ExistingOrder, HistoryAsk, OrderKey, OrderPlan, PlannedApproval, StoredHistory
+from storage.intake_store import (
+    APPROVALS,
+    HISTORY_SQL,
+    ORDERS,
+    PREV_COUNT,
+    OUTBOX,
+    TRANSITIONS,
+    SqlIntakeUnit,
+    history_of_rows,
+    order_row,
+)
 from storage.types import MoneyCents, UTCDateTime
 
 # The keys as one JSON array of [channel, external_id] pairs (bytes, like the rows below): two text[] arrays cost
@@ -42,6 +52,15 @@ _EXISTING = (
     "JOIN (SELECT k->>0 AS channel, k->>1 AS external_id "
     "FROM json_array_elements(convert_from($1::bytea, 'UTF8')::json) AS k) AS k "
     "ON o.channel = k.channel AND o.external_id = k.external_id"
+)
+
+# The facts lookup: the asked orders as one JSON array of [customer, created (naive UTC), channel, external id].
+_HISTORY = HISTORY_SQL.format(
+    asked="MATERIALIZED (SELECT (t.ord - 1)::int AS i, t.e->>0 AS cid, (t.e->>1)::timestamp AS at, t.e->>2 AS ch, "
+          "t.e->>3 AS ext FROM json_array_elements(convert_from($1::bytea, 'UTF8')::json) WITH ORDINALITY AS t(e, ord))",
+    since="$2::timestamp",
+    prev=f"SELECT 'p' AS tag, k.i AS i, NULL AS cid, p.n AS n FROM k CROSS JOIN LATERAL (SELECT {PREV_COUNT} AS n) AS p "
+         "WHERE p.n > 0",
 )
 
 
@@ -208,6 +227,10 @@ class PgIntakeUnit(SqlIntakeUnit):
             (ch, ext): ExistingOrder(oid, digest, Stage(stage), entered.replace(tzinfo=UTC))
             for oid, ch, ext, digest, stage, entered in rows
         }
+
+    async def history(self, asked: list[HistoryAsk], since: datetime) -> dict[int, StoredHistory]:
+        payload = orjson.dumps([[cid, _naive_utc(at), ch, ext] for cid, at, ch, ext in asked])
+        return history_of_rows(asked, await self._run(_HISTORY, (payload, _naive_utc(since))))
 
     @staticmethod
     def encode(plans: list[OrderPlan], now: datetime) -> EncodedInsert:

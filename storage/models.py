@@ -27,6 +27,8 @@ class OrderRow(Base):
         Index("ix_orders_customer_phone", "customer_phone"),
         Index("ix_orders_customer_city", "customer_city"),
         Index("ix_orders_created_at", "created_at"),
+        # the rules' history facts at intake: a customer's earlier orders, counted from the index alone
+        Index("ix_orders_customer_created", "customer_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

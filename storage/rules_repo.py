@@ -40,9 +40,15 @@ class RulesRepo:
     # --- rule versions ----------------------------------------------------------------------------------------------
 
     async def record_version(self, *, version: str, text: str, source_path: str, loaded_by: str, now: datetime) -> bool:
-        """Store a loaded version once (by hash). Returns True if it was new."""
+        """Store a loaded version once (by hash), with every file it was loaded from. Returns True if it was new."""
         async with self._sessions() as s:
-            if await s.scalar(select(RuleVersionRow.id).where(RuleVersionRow.hash == version)) is not None:
+            known = await s.scalar(select(RuleVersionRow).where(RuleVersionRow.hash == version))
+            if known is not None:
+                # the same content loaded from another file (a copy of the bundled example as ./rules.yaml): the
+                # version says every file it came from, so `rules versions` names the one in effect too
+                if source_path not in known.source_path.split("; "):
+                    known.source_path = f"{known.source_path}; {source_path}"
+                    await s.commit()
                 return False
             s.add(RuleVersionRow(hash=version, loaded_at=now, loaded_by=loaded_by[:64], source_path=source_path, text=text))
             try:
@@ -78,6 +84,20 @@ class RulesRepo:
             return [_version(r) for r in rows]
 
     # --- admin alert ------------------------------------------------------------------------------------------------
+
+    async def record_notice(self, *, key: str, text: str, now: datetime) -> bool:
+        """Queue one plain-text admin notice under dedup `key`, ever (across restarts and processes). True if new."""
+        async with self._sessions() as s:
+            if await s.scalar(select(OutboxRow.id).where(OutboxRow.dedup_key == key)) is not None:
+                return False
+            s.add(OutboxRow(dedup_key=key, kind="admin_notice", created_at=now, due_at=now, recipient_role="admin",
+                            payload={"text": text}, status="pending"))
+            try:
+                await s.commit()
+            except IntegrityError:  # another process queued it first
+                await s.rollback()
+                return False
+            return True
 
     async def record_invalid(self, *, sha256: str, error: str, path: str, now: datetime, error_zh: str | None = None) -> bool:
         """Queue one admin alert per broken file content (dedup key `rules_invalid:<sha256>`). True if new.

@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
 
-from engine.channels import BatchShapeError, split_orders
+from engine.channels import BatchShapeError, ChannelNotAllowed, split_orders, stored_channel
 from webhooks import metrics
 from webhooks.errors import ApiError, JsonResponse, error_response, field_errors
 from webhooks.services import AppServices
@@ -62,9 +62,12 @@ async def receive_orders(channel: str, request: Request) -> JsonResponse:
     errors: list[dict[str, str]] = []
     for i, raw in enumerate(raws):
         try:
-            adapter.to_order(raw)
+            stored_channel(adapter.to_order(raw), channel, services.adapters)
         except ValidationError as exc:
             errors += field_errors(exc, f"orders[{i}]" if batched else "")
+        except ChannelNotAllowed as exc:
+            metrics.INTAKE_REJECTED.labels(reason="channel").inc()
+            raise ApiError(403, "channel_not_allowed", str(exc)) from None
     if errors:
         metrics.INTAKE_REJECTED.labels(reason="schema").inc()
         return error_response(422, "invalid_order", f"{len(errors)} invalid field(s); nothing was queued",

@@ -6,7 +6,7 @@ the queued raw order, so a queued entry is always processed by the adapter code 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,9 +58,24 @@ def default_adapters() -> dict[str, ChannelAdapter]:
     return {a.name: a for a in adapters}
 
 
-def stored_channel(order: OrderData, path_channel: str) -> str:
-    """The channel an order is keyed under: the one it names, else the channel it arrived on."""
-    return order.channel or path_channel
+class ChannelNotAllowed(ValueError):
+    """An order names a channel its sender's secret is not for (a `generic` order claiming to be a Tmall one)."""
+
+
+def stored_channel(order: OrderData, path_channel: str, own_routes: Collection[str] = ()) -> str:
+    """The channel an order is keyed under: the one it names, else the channel it arrived on.
+
+    A sender may only create or change orders of the channels its secret is for: an order may name its own route's
+    channel, or — on a route such as `generic` — a channel that has no route (and secret) of its own, like
+    `showroom`. Naming another route's channel (`"channel": "tmall"` signed with the generic secret) would let one
+    sender overwrite another's orders: refused with ChannelNotAllowed. `own_routes`: the channels with a route."""
+    named = order.channel
+    if not named or named == path_channel:
+        return path_channel
+    if named in own_routes:
+        raise ChannelNotAllowed(f"an order sent to the {path_channel!r} channel cannot name channel {named!r}: "
+                                f"{named} orders come only through /webhooks/orders/{named}, signed with its secret")
+    return named
 
 
 __all__: Iterable[str] = [
@@ -69,5 +84,6 @@ __all__: Iterable[str] = [
     "split_orders",
     "default_adapters",
     "stored_channel",
+    "ChannelNotAllowed",
     "MAX_ORDERS_PER_REQUEST",
 ]

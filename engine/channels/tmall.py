@@ -55,6 +55,7 @@ class TmallTrade(_Lenient):
     receiver_mobile: str = ""
     receiver_state: str = ""
     receiver_city: str = ""
+    receiver_district: str = ""
     buyer_message: str = ""
     seller_memo: str = ""
     orders: TmallSubOrders
@@ -80,9 +81,22 @@ def parse_sku_properties(text: str) -> dict[str, Any]:
     return attrs
 
 
+# What Taobao puts in receiver_city for a county-level city directly under its province (省直辖县级, e.g. 济源,
+# 仙桃, 石河子): nothing or a placeholder, with the city itself in receiver_district.
+_COUNTY_LEVEL_PLACEHOLDERS = frozenset({"", "省直辖县级行政区划", "自治区直辖县级行政区划", "省直辖县级行政单位", "直辖县级"})
+
+
+def receiver_city(trade: TmallTrade) -> str:
+    """The customer's city: receiver_city, or receiver_district for a county-level city under its province."""
+    city = trade.receiver_city.strip()
+    if city in _COUNTY_LEVEL_PLACEHOLDERS:
+        city = trade.receiver_district.strip()
+    return city.removesuffix("市")
+
+
 def tmall_to_order(raw: dict[str, Any]) -> OrderData:
     trade = TmallTrade.model_validate(raw)
-    city = trade.receiver_city.removesuffix("市")
+    city = receiver_city(trade)
     items = [
         Item(
             sku=str(o.outer_sku_id or o.sku_id or o.oid or "UNKNOWN"),

@@ -18,6 +18,44 @@ def _hm(text: str) -> int:
 
 
 @dataclass(frozen=True, slots=True)
+class OfficialHolidays:
+    """A country's official public holidays and make-up working days (调休), loaded at the edge (the engine reads
+    no package data itself) and merged into every calendar that asks for them (`official: china`)."""
+
+    holidays: frozenset[date]
+    workdays: frozenset[date]  # make-up working days that fall on a rest day
+    source: str  # where the data came from, for messages: e.g. "chinesecalendar 1.11.0"
+
+    @property
+    def last_year(self) -> int | None:
+        return max((d.year for d in self.holidays), default=None)
+
+
+def merge_holidays(own: list[date], own_workdays: list[date],
+                   official: OfficialHolidays | None) -> tuple[frozenset[date], frozenset[date]]:
+    """(holidays, extra working days): the official lists with the rules' own on top — the rules' file wins where
+    they disagree (a holiday the merchant works, or a day off the merchant adds)."""
+    holidays, workdays = set(own), set(own_workdays)
+    if official is not None:
+        holidays |= official.holidays - workdays
+        workdays |= official.workdays - holidays
+    return frozenset(holidays), frozenset(workdays)
+
+
+def coverage_year(own: list[date], official: OfficialHolidays | None) -> int | None:
+    """The last year the holiday data of a calendar covers (None: it keeps no holidays at all)."""
+    years = [d.year for d in own]
+    if official is not None and official.last_year is not None:
+        years.append(official.last_year)
+    return max(years, default=None)
+
+
+def coverage_gap(last_year: int | None, today: date) -> bool:
+    """True when today is past the last year the holiday data covers (its deadlines ignore this year's holidays)."""
+    return last_year is not None and today.year > last_year
+
+
+@dataclass(frozen=True, slots=True)
 class BusinessCalendar:
     tz: ZoneInfo
     spans: tuple[tuple[int, int], ...]  # seconds since local midnight, sorted, non-overlapping

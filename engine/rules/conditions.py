@@ -174,7 +174,7 @@ def compile_condition(cond: Any, loc: Loc = ()) -> CompiledCond:
 
 def _compile_expr(text: str, loc: Loc) -> CompiledCond:
     try:
-        ce = compile_expr(text)
+        ce = compile_expr(text, boolean=True)
     except ExprError as e:
         raise CondError(loc, f"bad expression: {e.message}", e.offset) from None
     fn = ce.fn

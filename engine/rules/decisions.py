@@ -102,11 +102,17 @@ class EvalInputs:
     stage: str
     stage_entered_at: datetime
     now: datetime
-    default_facts: bool  # no history facts were given (as at intake); otherwise they cannot be replayed from storage
+    default_facts: bool  # no history facts were given; otherwise they are replayable only with `history`
+    # The history counts intake's lookup gave (complaints_30d, previous_orders, exception_notes_30d), when they
+    # were the only facts: enough to evaluate the stored decision again. None: default facts, or facts beyond them.
+    history: dict[str, int] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"order_id": self.order_id, "stage": self.stage, "stage_entered_at": _iso(self.stage_entered_at),
-                "now": _iso(self.now), "default_facts": self.default_facts}
+        out = {"order_id": self.order_id, "stage": self.stage, "stage_entered_at": _iso(self.stage_entered_at),
+               "now": _iso(self.now), "default_facts": self.default_facts}
+        if self.history is not None:
+            out["history"] = dict(self.history)
+        return out
 
 
 @dataclass(slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from engine.approvals import ESCALATION_ROLE
 from engine.order import Order
 from engine.rules.conditions import CompiledCond
 from engine.rules.decisions import (
@@ -23,11 +24,26 @@ from engine.stages import END_STATES, Stage
 
 _RUNTIME_ERRORS = (TypeError, ValueError, ArithmeticError, KeyError, IndexError)
 _NO_FACTS = Facts()
+_HISTORY_FIELDS = ("complaints_30d", "previous_orders", "exception_notes_30d")
+
+
+def history_of(facts: Facts) -> dict[str, int] | None:
+    """The history counts of `facts` when nothing else is set (what intake looks up), else None."""
+    counts = {name: getattr(facts, name) for name in _HISTORY_FIELDS}
+    return counts if Facts(**counts) == facts else None
+
+
+def _region_note(ctx: Ctx, rules: RuleSet) -> str:
+    if ctx.o_region is None:
+        return "the city is in no region (no default_region: approvals go to the admins)"
+    return "" if rules.region_of(ctx.c_city) else "the city is in no region: default_region"
 
 
 def make_ctx(rules: RuleSet, order: Order, facts: Facts, now: datetime) -> Ctx:
     # The rules are the authority on regions: a stored region is the result of an older version, not an input.
-    region = rules.region_of(order.data.customer.city)
+    # A city in no region takes the file's default_region; with none, the region stays unknown (None) and approvals
+    # for `region: order` go to the admins (see _approvals), never to every region's managers.
+    region = rules.order_region(order.data.customer.city)
     return Ctx(order, facts, now, rules.tz, region, rules.product_types_of(order))
 
 
@@ -52,7 +68,9 @@ def evaluate(
         ctx = make_ctx(rules, order, facts, now)
     full = trace
     out: list[RuleTrace] = []
-    inputs = EvalInputs(order.id, order.stage.value, order.stage_entered_at, now, facts == _NO_FACTS)
+    default = facts == _NO_FACTS
+    inputs = EvalInputs(order.id, order.stage.value, order.stage_entered_at, now, default,
+                        None if default else history_of(facts))
     d = Decisions(rules_version=rules.version, region=ctx.o_region, inputs=inputs, full_trace=full)
     if full or ctx.o_region is not None:
         out.append(
@@ -63,7 +81,7 @@ def evaluate(
                 "customer.city in regions",
                 {"customer.city": ctx.c_city},
                 outcome=ctx.o_region or "",
-                note="" if ctx.o_region else "the city is in no region",
+                note=_region_note(ctx, rules),
             )
         )
     _refund(ctx, facts, rules, d, out, full)  # first: a rejected refund needs no approval
@@ -90,14 +108,16 @@ def _approvals(ctx: Ctx, facts: Facts, rules: RuleSet, d: Decisions, trace: list
         if ok:
             requester = (facts.refund.requested_by if a.kind == "refund" and facts.refund else facts.requested_by)
             for n, lvl in enumerate(a.levels, start=1):
-                region = ctx.o_region if lvl.region == "order" else lvl.region
-                key = (a.kind, n, lvl.role, region)
+                region, role = (ctx.o_region if lvl.region == "order" else lvl.region), lvl.role
+                if lvl.region == "order" and region is None:
+                    role = ESCALATION_ROLE  # a city in no region and no default_region: the admins, not "anyone"
+                key = (a.kind, n, role, region)
                 if key in seen:
                     continue
                 seen.add(key)
-                need = ApprovalNeed(a.kind, n, lvl.role, region, a.id, lvl.escalate_after, requester)
+                need = ApprovalNeed(a.kind, n, role, region, a.id, lvl.escalate_after, requester)
                 d.approvals.append(need)
-                produced.append(f"L{n} {lvl.role}" + (f"@{region}" if region else ""))
+                produced.append(f"L{n} {role}" + (f"@{region}" if region else ""))
         if full or ok or err is not None:
             trace.append(
                 RuleTrace("approvals", a.id, ok, a.cond.text, None, ", ".join(produced), error=err, source=(a.cond, ctx))

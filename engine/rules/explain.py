@@ -197,18 +197,22 @@ def reproduce(stored: Mapping[str, Any], order: Order, rules: RuleSet) -> Decisi
     """The evaluation behind a stored decision, done again: the order's stored data, the recorded inputs (order id,
     stage, stage entry, `now`) and `rules`, which must be the version that made it.
 
-    None when it cannot be reproduced faithfully: no recorded inputs (stored before they were), history facts were
-    used (they are not stored), another rules version, or the result differs from what was stored. Intake writes an
+    None when it cannot be reproduced faithfully: no recorded inputs (stored before they were), facts other than
+    the history counts intake records in `inputs.history`, another rules version, or the result differs from what was stored. Intake writes an
     order's data and its decisions in the same statement, so the stored data is what was evaluated; the comparison
     is the check that it still is. A None is a reason to show the stored summary only, never a guessed trace.
     """
     inputs = stored.get("inputs")
-    if not isinstance(inputs, Mapping) or not inputs.get("default_facts") or stored.get("rules_version") != rules.version:
+    if not isinstance(inputs, Mapping) or stored.get("rules_version") != rules.version:
+        return None
+    history = inputs.get("history")
+    if not inputs.get("default_facts") and not isinstance(history, Mapping):
         return None
     try:
+        facts = Facts() if inputs.get("default_facts") else Facts(**{k: int(v) for k, v in history.items()})
         again = replace(order, id=int(inputs["order_id"]), stage=Stage(inputs["stage"]),
                         stage_entered_at=datetime.fromisoformat(inputs["stage_entered_at"]))
-        decisions = evaluate(again, Facts(), rules, datetime.fromisoformat(inputs["now"]))
+        decisions = evaluate(again, facts, rules, datetime.fromisoformat(inputs["now"]))
     except (KeyError, TypeError, ValueError):
         return None
     summary = decisions.to_json(trace=False)

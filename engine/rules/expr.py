@@ -156,9 +156,46 @@ def _kind_of(value: Any) -> Kind | None:
     return None
 
 
+_TRUTH_OK = ("bool", None)  # None: known only at run time (a custom field, an index, a mixed if/else)
+_THOUSANDS = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+)(?![\w.])")
+
+
+def _thousands_hint(text: str) -> str:
+    """`2,500` is a tuple in Python's syntax: suggest the number the author meant."""
+    m = _THOUSANDS.search(text)
+    return f" (did you mean {m.group(1).replace(',', '')}?)" if m else ""
+
+
+def _comparable(a: Kind | None, b: Kind | None, op: ast.cmpop) -> str | None:
+    """Why `a op b` can never be true as written (kinds known at load time), or None."""
+    if a is None or b is None:
+        return None
+    if isinstance(op, (ast.Lt, ast.LtE, ast.Gt, ast.GtE)):
+        if {a, b} == {"number", "text"}:
+            return "cannot compare a number with text"
+        if a != b or a not in ("number", "text"):
+            return f"cannot order {a} against {b} with <, <=, > or >="
+        return None
+    if isinstance(op, (ast.Eq, ast.NotEq)):
+        if a != b:
+            return f"a {a} is never equal to a {b}"
+        return None
+    if b not in ("list", "text", "map"):  # in / not in
+        return f"'in' needs a list, a text or a map on its right, not a {b}"
+    if b == "text" and a != "text":
+        return f"'in' a text needs a text on its left, not a {a}"
+    return None
+
+
 class _Compiler:
-    def __init__(self) -> None:
+    def __init__(self, *, boolean: bool = False) -> None:
         self.reads: list[str] = []
+        self.boolean = boolean  # a condition: and/or/not/if take true-or-false operands only
+
+    def truth(self, node: ast.AST, kind: Kind | None, what: str) -> None:
+        if self.boolean and kind not in _TRUTH_OK:
+            raise ExprError(f"{what} must be true or false, but this is a {kind}; compare it, e.g. `… > 0` or "
+                            f"`… == 'x'`", getattr(node, "col_offset", None))
 
     def field_name(self, node: ast.Attribute) -> str:
         if not isinstance(node.value, ast.Name):
@@ -199,7 +236,11 @@ class _Compiler:
             fns = [p[0] for p in parts]
             return (lambda c: tuple(f(c) for f in fns)), "list", _NOT_CONST
         if isinstance(node, ast.BoolOp):
-            fns = [self.compile(v)[0] for v in node.values]
+            fns = []
+            for v in node.values:
+                f, k, _ = self.compile(v)
+                self.truth(v, k, f"each side of {'and' if isinstance(node.op, ast.And) else 'or'}")
+                fns.append(f)
             if len(fns) == 2:  # the common case, without a generator: the same short-circuit and bool result
                 f0, f1 = fns
                 if isinstance(node.op, ast.And):
@@ -211,6 +252,7 @@ class _Compiler:
         if isinstance(node, ast.UnaryOp):
             f, _kind, _ = self.compile(node.operand)
             if isinstance(node.op, ast.Not):
+                self.truth(node.operand, _kind, "what follows not")
                 return (lambda c: not f(c)), "bool", _NOT_CONST
             if isinstance(node.op, ast.USub):
                 return (lambda c: None if (x := f(c)) is None else -_num(x)), "number", _NOT_CONST
@@ -234,6 +276,7 @@ class _Compiler:
             return self.compare(node)
         if isinstance(node, ast.IfExp):
             t, _tk, _ = self.compile(node.test)
+            self.truth(node.test, _tk, "the test of if … else")
             a, ak, _ = self.compile(node.body)
             b, bk, _ = self.compile(node.orelse)
             return (lambda c: a(c) if t(c) else b(c)), (ak if ak == bk else None), _NOT_CONST
@@ -284,6 +327,8 @@ class _Compiler:
             rf, rk, _ = self.compile(comp)
             if isinstance(op, (ast.Lt, ast.LtE, ast.Gt, ast.GtE)) and {prev_kind, rk} == {"number", "text"}:
                 raise ExprError("cannot compare a number with text", comp.col_offset)
+            if self.boolean and (why := _comparable(prev_kind, rk, op)) is not None:
+                raise ExprError(why, comp.col_offset)
             steps.append((_CMP[type(op)], rf))
             prev_kind = rk
         lf = left[0]
@@ -368,8 +413,12 @@ def _describe(node: ast.AST) -> str:
     return _NODE_WORDS.get(type(node).__name__, type(node).__name__)
 
 
-def compile_expr(text: str) -> CompiledExpr:
-    """Compile an expression or raise ExprError with a 0-based column inside `text`."""
+def compile_expr(text: str, *, boolean: bool = False) -> CompiledExpr:
+    """Compile an expression or raise ExprError with a 0-based column inside `text`.
+
+    `boolean`: the expression is a condition (`when:`), so it must be true or false as written — a number, a text,
+    a list (`order.amount > 2,500` is the tuple `(order.amount > 2, 500)`, always truthy) or a comparison that can
+    never hold (`order.amount == '5000'`) is a load error, not a rule that silently matches every order or none."""
     if len(text) > MAX_LENGTH:
         raise ExprError(f"the expression is longer than {MAX_LENGTH} characters", 0)
     try:
@@ -381,9 +430,14 @@ def compile_expr(text: str) -> CompiledExpr:
     lead = len(text) - len(text.lstrip())
     if sum(1 for _ in ast.walk(tree)) > MAX_NODES:
         raise ExprError(f"the expression is too complex (more than {MAX_NODES} parts)", 0)
-    comp = _Compiler()
+    comp = _Compiler(boolean=boolean)
     try:
         fn, kind, _ = comp.compile(tree.body)
+        if boolean and kind not in _TRUTH_OK:
+            body = tree.body
+            at = body.elts[0].end_col_offset if isinstance(body, ast.Tuple) and body.elts else body.col_offset
+            shape = "a list of values (a comma separates them)" if isinstance(body, ast.Tuple) else f"a {kind}"
+            raise ExprError(f"a condition must be true or false, but this is {shape}{_thousands_hint(text)}", at)
     except ExprError as e:
         if e.offset is not None:
             e.offset += lead

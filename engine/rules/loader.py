@@ -7,6 +7,7 @@ from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
+from engine.rules.calendar import OfficialHolidays
 from engine.rules.errors import RuleIssue, RulesError
 from engine.rules.model import COND_TAGS, RulesFile
 from engine.rules.ruleset import Problem, RuleSet, compile_model
@@ -19,8 +20,11 @@ def rules_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def load_rules(text: str, source: str = "<string>") -> RuleSet:
-    """Validate and compile a rules file's text. Raises RulesError listing every problem with file:line:column."""
+def load_rules(text: str, source: str = "<string>", *, official: OfficialHolidays | None = None) -> RuleSet:
+    """Validate and compile a rules file's text. Raises RulesError listing every problem with file:line:column.
+
+    `official`: the country's official holidays, loaded at the edge (`bot.holidays`), merged into each calendar
+    with `official: china`; None: the file's own lists only (the engine reads no package data)."""
     data, pos = load_yaml(text, source)
     if data is None:
         data = {}
@@ -30,7 +34,7 @@ def load_rules(text: str, source: str = "<string>") -> RuleSet:
         model = RulesFile.model_validate(data)
     except ValidationError as e:
         raise RulesError(_pydantic_issues(e, data, pos, source)) from None
-    rules, problems = compile_model(model, version=rules_hash(text), source=source, text=text)
+    rules, problems = compile_model(model, version=rules_hash(text), source=source, text=text, official=official)
     if problems:
         lines = text.splitlines()
         raise RulesError([_problem_issue(p, data, pos, source, lines) for p in problems])

@@ -191,6 +191,11 @@ class Calendar(_M):
     workdays: list[Weekday] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri", "sat"], min_length=1)
     holidays: list[date] = Field(default_factory=list)
     extra_workdays: list[date] = Field(default_factory=list)
+    official: Literal["china", "none"] = Field(
+        default="china",
+        description="merge China's official holidays and make-up workdays (the chinesecalendar package) with the "
+                    "lists above; `none`: only the lists above",
+    )
 
 
 class ApprovalLevel(_M):
@@ -320,6 +325,11 @@ class RulesFile(_M):
     timezone: str = "Asia/Shanghai"
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "CNY"
     regions: dict[str, Region] = Field(default_factory=dict)
+    default_region: str | None = Field(
+        default=None,
+        description="the region of an order whose city is in no region; without it, such an order's approvals "
+                    "for `region: order` go to the admins (never to any region's manager)",
+    )
     calendars: dict[str, Calendar] = Field(default_factory=lambda: {"default": Calendar()})
     approvals: list[ApprovalRule] = Field(default_factory=list)
     sla: Sla = Field(default_factory=Sla)

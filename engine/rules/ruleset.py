@@ -8,12 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine.order import Order
-from engine.rules.calendar import BusinessCalendar, wall_clock_add_many
+from engine.rules.calendar import (
+    BusinessCalendar,
+    OfficialHolidays,
+    coverage_gap,
+    coverage_year,
+    merge_holidays,
+    wall_clock_add_many,
+)
 from engine.rules.conditions import ALWAYS, CompiledCond, CondError, compile_condition
 from engine.rules.decisions import Escalation
 from engine.rules.facts import Facts
@@ -89,6 +96,8 @@ class RuleSet:
     sku_prefixes: tuple[tuple[str, str], ...]
     default_product_type: str | None
     city_coords: dict[str, tuple[float, float]]
+    holiday_coverage: dict[str, int | None] = field(default_factory=dict)  # calendar → last year its holidays cover
+    holiday_source: str = ""  # the official holiday data merged in ("" when none was given)
     _sku_cache: dict[str, str | None] = field(default_factory=dict)
     _capable_cache: dict[tuple[str, ...], tuple[str, ...]] = field(default_factory=dict)
     _dist_cache: dict[tuple[str, tuple[str, ...]], tuple[tuple[str, float], ...]] = field(default_factory=dict)
@@ -98,6 +107,15 @@ class RuleSet:
     )
 
     # --- lookups ------------------------------------------------------------------------------------------------
+
+    def holiday_gaps(self, today: date) -> list[tuple[str, int]]:
+        """(calendar, last year covered) for each calendar whose holiday data ends before `today`'s year."""
+        return [(name, year) for name, year in self.holiday_coverage.items()
+                if year is not None and coverage_gap(year, today)]
+
+    def order_region(self, city: str) -> str | None:
+        """An order's region: its city's, else the file's `default_region` (None: the city is in no region)."""
+        return self.region_of(city) or self.model.default_region
 
     def region_of(self, city: str) -> str | None:
         """The region whose city list holds `city` (exact, or with a trailing 市 removed)."""
@@ -291,7 +309,8 @@ class _Collector:
             return ALWAYS
 
 
-def compile_model(m: RulesFile, *, version: str, source: str, text: str) -> tuple[RuleSet | None, list[Problem]]:
+def compile_model(m: RulesFile, *, version: str, source: str, text: str,
+                  official: OfficialHolidays | None = None) -> tuple[RuleSet | None, list[Problem]]:
     """Compile a validated model; return (RuleSet, []) or (None, problems)."""
     col = _Collector()
     tz = _zone(m.timezone, ("timezone",), col)
@@ -314,11 +333,19 @@ def compile_model(m: RulesFile, *, version: str, source: str, text: str) -> tupl
         if region.default_base is not None and region.default_base not in m.bases:
             col.add(("regions", rname, "default_base"), f"unknown production base {region.default_base!r}{_one_of(m.bases)}")
 
+    if m.default_region is not None and m.default_region not in m.regions:
+        col.add(("default_region",), f"unknown region {m.default_region!r}{_one_of(m.regions)}")
+
     calendars: dict[str, BusinessCalendar] = {}
+    coverage: dict[str, int | None] = {}
     for cname, cal in m.calendars.items():
         _zone(cal.timezone, ("calendars", cname, "timezone"), col)
         try:
-            calendars[cname] = BusinessCalendar.build(cal.timezone, cal.hours, cal.workdays, cal.holidays, cal.extra_workdays)
+            used = official if cal.official == "china" else None
+            holidays, extra = merge_holidays(cal.holidays, cal.extra_workdays, used)
+            calendars[cname] = BusinessCalendar.build(cal.timezone, cal.hours, cal.workdays, sorted(holidays),
+                                                      sorted(extra))
+            coverage[cname] = coverage_year(cal.holidays, used)
         except (ValueError, ZoneInfoNotFoundError) as e:
             col.add(("calendars", cname, "hours"), str(e))
     if m.sla.calendar not in m.calendars:
@@ -423,6 +450,8 @@ def compile_model(m: RulesFile, *, version: str, source: str, text: str) -> tupl
         sku_prefixes=tuple(prefixes),
         default_product_type=m.routing.default_product_type,
         city_coords=dict(m.routing.cities) | {b.city: b.coords for b in m.bases.values() if b.city not in m.routing.cities},
+        holiday_coverage=coverage,
+        holiday_source=official.source if official is not None else "",
     )
     return rs, []
 

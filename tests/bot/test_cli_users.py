@@ -72,3 +72,11 @@ def test_invite_for_an_unknown_user_is_a_clear_error(env: dict[str, str], db: As
 def test_link_needs_exactly_one_platform(env: dict[str, str], db: AsyncEngine) -> None:
     result = runner.invoke(app, ["users", "link", "x"], env=env)
     assert result.exit_code == 2 and "exactly one of --telegram or --wecom" in result.output
+
+
+def test_a_region_the_rules_do_not_name_is_refused(env: dict[str, str], db: AsyncEngine) -> None:
+    result = runner.invoke(app, ["users", "add", "西北经理", "--role", "manager", "--region", "西北"], env=env)
+    assert result.exit_code == 2, result.output
+    assert "unknown region 西北" in result.output and "华东" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert runner.invoke(app, ["users", "list"], env=env).output.count("西北经理") == 0

@@ -88,18 +88,22 @@ async def test_changed_order_supersedes_its_pending_approval(
         ("approval_request", approvals[1].id)]
 
 
-async def test_changed_order_below_threshold_is_confirmed(
+async def test_changed_order_below_threshold_is_shown_to_the_approver_not_confirmed(
     client: httpx.AsyncClient, runtime: Runtime, db: AsyncEngine
 ) -> None:
+    """Lowered below the threshold after a request was made: it stays waiting, and the manager asked gets a review
+    (issue 9.4: auto-confirming here was the first half of the lower-then-restore bypass)."""
     await post(client, order_json(4, amount=Decimal("9000.00")))
     await runtime.intake_worker().run(burst=True)
     await post(client, order_json(4, amount=Decimal("900.00")))
     await runtime.intake_worker().run(burst=True)
     async with db.connect() as conn:
         order = (await conn.execute(select(OrderRow))).one()
-        approval = (await conn.execute(select(ApprovalRow))).one()
-    assert order.stage == "designing"
-    assert approval.status == "superseded"
+        approvals = (await conn.execute(select(ApprovalRow).order_by(ApprovalRow.id))).all()
+    assert order.stage == "pending_confirm"
+    assert [(a.status, a.rule_id) for a in approvals] == [("superseded", "order-over-5000"),
+                                                          ("pending", "changed-after-request")]
+    assert approvals[1].required_role == approvals[0].required_role and approvals[1].region == approvals[0].region
     assert await count(db, OutboxRow, OutboxRow.kind == "approval_outcome") == 1
 
 

@@ -202,6 +202,10 @@ def test_versions_and_explain_with_a_past_version(tmp_path: Path, monkeypatch: p
     assert lines[0] == "Stored rules versions (newest last):"
     assert lines[1].split()[0] == rules_hash(old_text)[:12] and "2025-11-01 08:00:00 CST" in lines[1] and "h:1" in lines[1]
     assert lines[2].split()[0] == EXAMPLE.version[:12]
+    assert lines[-1].startswith("Rules file in effect here (ORDERHUB_RULES → ./rules.yaml → bundled): ")
+    assert lines[-1].endswith("rules.example.yaml")  # no ./rules.yaml in the working directory: the bundled file
+    (tmp_path / "rules.yaml").write_text(EXAMPLE_TEXT, encoding="utf-8")
+    assert runner.invoke(app, ["versions", "-l", "en"]).output.splitlines()[-1].endswith(": rules.yaml")
 
     past = runner.invoke(app, ["explain", str(ids["big"]), "--version", rules_hash(old_text)[:10], "-l", "en"])
     assert past.exit_code == 0, past.output
@@ -264,3 +268,19 @@ def test_explain_stored_recomputes_the_trace_of_a_compact_decision(tmp_path: Pat
     assert lost.exit_code == 0, lost.output
     assert "keep only the outcome" in lost.output and "Approvals needed: order L1 manager@华东" in lost.output
     assert "— matched" not in lost.output  # no guessed trace
+
+
+def test_check_warns_when_the_holidays_run_out(tmp_path: Path) -> None:
+    """A file whose calendar keeps only its own list (no official data) ending in 2020: always past by now."""
+    old = tmp_path / "old.yaml"
+    old.write_text("calendars:\n  default:\n    official: none\n    holidays: [2020-10-01]\n", encoding="utf-8")
+    result = runner.invoke(app, ["check", str(old), "-l", "en"])
+    assert result.exit_code == 0, result.output  # a warning, not an error
+    assert "warning: " in result.output and "calendar 'default' end with 2020" in result.output
+    assert "calendars.default.holidays" in result.output
+    far = tmp_path / "far.yaml"
+    far.write_text("calendars:\n  default:\n    official: none\n    holidays: [2999-10-01]\n", encoding="utf-8")
+    assert "warning" not in runner.invoke(app, ["check", str(far), "-l", "en"]).output
+    none = tmp_path / "none.yaml"  # no holidays at all, by choice: nothing to run out
+    none.write_text("calendars:\n  default:\n    official: none\n", encoding="utf-8")
+    assert "warning" not in runner.invoke(app, ["check", str(none), "-l", "en"]).output

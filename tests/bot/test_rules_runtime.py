@@ -144,3 +144,77 @@ async def test_the_watch_loop_applies_a_change_within_seconds(tmp_path: Path) ->
             await asyncio.sleep(0.02)
         assert seen == [rules_hash(THRESHOLD_8000)]
     assert rt._task is None  # stopped with the context
+
+
+@pytest.mark.asyncio
+async def test_a_rules_yaml_created_after_start_takes_over(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    """The server resolves ORDERHUB_RULES → ./rules.yaml → bundled on every poll, as the CLI does on every run."""
+    from bot.settings import BUNDLED_RULES, Settings
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ORDERHUB_RULES", raising=False)
+    settings = Settings(_env_file=None)
+    async with temp_db(tmp_path / "db.sqlite") as sessions:
+        rt = RulesRuntime(lambda: settings.rules_path, RulesRepo(sessions), clock=lambda: T0, confirm_delay=0)
+        await rt.start()
+        assert rt.path == BUNDLED_RULES and _needs_approval(rt)
+        assert not await rt.poll()
+        Path("rules.yaml").write_text(THRESHOLD_8000, encoding="utf-8")  # created while the server runs
+        with caplog.at_level("INFO", logger="orderhub.rules"):
+            assert await rt.poll()
+        assert rt.path == Path("rules.yaml") == settings.rules_path  # what the CLI reads too
+        assert not _needs_approval(rt) and rt.current.source == "rules.yaml"
+        assert "rules file is now rules.yaml" in caplog.text and "active (from rules.yaml)" in caplog.text
+        versions = await _rows(sessions, RuleVersionRow)
+        assert [(v.hash, v.source_path) for v in versions] == [
+            (rules_hash(EXAMPLE_TEXT), str(BUNDLED_RULES)), (rules_hash(THRESHOLD_8000), "rules.yaml")]
+        Path("rules.yaml").unlink()  # removed again: back to the bundled file, as the CLI would read
+        assert await rt.poll() and rt.path == BUNDLED_RULES and _needs_approval(rt)
+
+
+@pytest.mark.asyncio
+async def test_the_same_content_in_a_new_file_makes_that_file_active(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.settings import BUNDLED_RULES, Settings
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ORDERHUB_RULES", raising=False)
+    settings = Settings(_env_file=None)
+    async with temp_db(tmp_path / "db.sqlite") as sessions:
+        rt = RulesRuntime(lambda: settings.rules_path, RulesRepo(sessions), clock=lambda: T0, confirm_delay=0)
+        await rt.start()
+        Path("rules.yaml").write_text(BUNDLED_RULES.read_text(encoding="utf-8"), encoding="utf-8")  # a plain copy
+        assert not await rt.poll()  # same version: nothing new to install
+        assert rt.path == Path("rules.yaml") and rt.current.source == "rules.yaml"
+        versions = await _rows(sessions, RuleVersionRow)
+        assert [v.source_path for v in versions] == [f"{BUNDLED_RULES}; rules.yaml"]  # both files it came from
+        Path("rules.yaml").write_text(THRESHOLD_8000, encoding="utf-8")  # and its later edits are followed
+        assert await rt.poll() and not _needs_approval(rt)
+
+
+@pytest.mark.asyncio
+async def test_admins_are_told_once_when_the_holidays_run_out(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from bot.holidays import official_holidays
+
+    data = official_holidays()
+    assert data is not None and data.last_year is not None
+    path = tmp_path / "rules.yaml"
+    path.write_text(EXAMPLE_TEXT, encoding="utf-8")
+    late = datetime(data.last_year + 1, 1, 15, 2, tzinfo=UTC)  # past the last year the data covers
+    early = datetime(data.last_year, 12, 31, 2, tzinfo=UTC)
+    async with temp_db(tmp_path / "db.sqlite") as sessions:
+        quiet = RulesRuntime(path, RulesRepo(sessions), clock=lambda: early, confirm_delay=0)
+        await quiet.start()
+        await quiet.check_holidays()
+        assert await _rows(sessions, OutboxRow) == []
+        for _ in range(2):  # a restart, or a second process: still told once
+            rt = RulesRuntime(path, RulesRepo(sessions), clock=lambda: late, confirm_delay=0, language="en")
+            await rt.start()
+            await rt.check_holidays()
+            await rt.check_holidays()
+        [notice] = await _rows(sessions, OutboxRow)
+        assert (notice.kind, notice.recipient_role) == ("admin_notice", "admin")
+        assert notice.dedup_key == f"holidays_run_out:default:{data.last_year}"
+        assert f"end with {data.last_year}" in notice.payload["text"] and "chinesecalendar" in notice.payload["text"]

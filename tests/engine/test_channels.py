@@ -33,6 +33,32 @@ def test_tmall_trade_maps_to_the_canonical_order() -> None:
 
 
 @pytest.mark.parametrize(
+    ("city", "district", "expected"),
+    [
+        ("", "济源市", "济源"),  # 省直辖县级: Taobao leaves receiver_city empty, the city is the district
+        ("省直辖县级行政区划", "仙桃市", "仙桃"),
+        ("自治区直辖县级行政区划", "石河子市", "石河子"),
+        ("杭州市", "西湖区", "杭州"),  # an ordinary city keeps its city, not its district
+    ],
+)
+def test_county_level_cities_come_from_the_district(city: str, district: str, expected: str) -> None:
+    o = tmall_to_order({**TRADE, "receiver_state": "河南省", "receiver_city": city, "receiver_district": district})
+    assert o.customer.city == expected
+
+
+def test_a_county_level_city_gets_its_region() -> None:
+    from engine.rules import Facts, evaluate, load_rules
+    from engine.order import Order
+    from engine.stages import Stage
+    from tests.engine.rules_support import T0, edited
+
+    rules = load_rules(edited("cities: [北京, 天津]", "cities: [北京, 天津, 济源]"))
+    data = tmall_to_order({**TRADE, "receiver_city": "", "receiver_district": "济源市"})
+    order = Order(id=0, channel="tmall", data=data, stage=Stage.PENDING_CONFIRM, stage_entered_at=T0)
+    assert evaluate(order, Facts(), rules, T0).region == "华北"
+
+
+@pytest.mark.parametrize(
     ("text", "expected"),
     [
         ("宽度:280cm;高度:260cm", {"width_cm": 280, "height_cm": 260}),

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from engine.rules.calendar import BusinessCalendar
+from engine.rules.calendar import BusinessCalendar, OfficialHolidays, coverage_gap, merge_holidays
 from tests.engine.rules_support import EXAMPLE
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -143,3 +143,53 @@ def test_dst_zone_fast_path_matches_walk() -> None:
         start = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(minutes=rng.randint(0, 60 * 24 * 365))
         amount = timedelta(minutes=rng.randint(1, 60 * 50))
         assert BERLIN.add(start, amount) == BERLIN._add_slow(start.astimezone(BERLIN.tz), amount.total_seconds())
+
+
+# --- official holidays merged with the file's own (issue 8.11) --------------------------------------------------
+
+def _official(*holidays: date, workdays: tuple[date, ...] = ()) -> OfficialHolidays:
+    return OfficialHolidays(frozenset(holidays), frozenset(workdays), "test data")
+
+
+def test_official_holidays_are_merged_and_the_file_wins_where_they_disagree() -> None:
+    official = _official(date(2027, 2, 8), date(2027, 2, 9), workdays=(date(2027, 2, 7),))
+    holidays, extra = merge_holidays([date(2027, 3, 1)], [date(2027, 2, 9)], official)
+    assert holidays == {date(2027, 2, 8), date(2027, 3, 1)}  # 2027-02-09: the merchant works that day
+    assert extra == {date(2027, 2, 9), date(2027, 2, 7)}
+    assert merge_holidays([date(2027, 3, 1)], [], None) == (frozenset({date(2027, 3, 1)}), frozenset())
+
+
+def test_a_deadline_skips_an_official_holiday_the_file_does_not_list() -> None:
+    from engine.rules import load_rules
+    from tests.engine.rules_support import EXAMPLE_TEXT
+
+    official = _official(date(2027, 1, 5))  # a Tuesday; the example's own list ends in 2026
+    with_official = load_rules(EXAMPLE_TEXT, official=official)
+    start = sh(2027, 1, 4, 17)  # Monday 17:00; 2 working hours
+    assert EXAMPLE.calendar.add(start, timedelta(hours=2)) == sh(2027, 1, 5, 10)
+    assert with_official.calendar.add(start, timedelta(hours=2)) == sh(2027, 1, 6, 10)
+    none = load_rules(EXAMPLE_TEXT.replace("    hours: [\"09:00-18:00\"]", "    official: none\n    hours: [\"09:00-18:00\"]", 1),
+                      official=official)
+    assert none.calendar.add(start, timedelta(hours=2)) == sh(2027, 1, 5, 10)
+
+
+def test_coverage_runs_out_when_today_is_past_the_last_year() -> None:
+    from engine.rules import load_rules
+    from tests.engine.rules_support import EXAMPLE_TEXT
+
+    rules = load_rules(EXAMPLE_TEXT, official=_official(date(2026, 10, 1)))
+    assert rules.holiday_coverage == {"default": 2026} and rules.holiday_source == "test data"
+    assert rules.holiday_gaps(date(2026, 12, 31)) == []
+    assert rules.holiday_gaps(date(2027, 1, 1)) == [("default", 2026)]
+    newer = load_rules(EXAMPLE_TEXT, official=_official(date(2027, 10, 1)))
+    assert newer.holiday_gaps(date(2027, 1, 1)) == []
+    assert coverage_gap(None, date(2026, 12, 1)) is False  # a calendar with no holidays at all: nothing runs out
+
+
+def test_the_bundled_official_data_is_china_s() -> None:
+    from bot.holidays import official_holidays
+
+    data = official_holidays()
+    assert data is not None and data.source.startswith("chinesecalendar ")
+    assert date(2026, 10, 1) in data.holidays and date(2026, 9, 20) in data.workdays  # 国庆, and its 调休 Sunday
+    assert data.last_year is not None and data.last_year >= 2026

@@ -57,8 +57,15 @@ def test_reproduce_refuses_what_it_cannot_reproduce_faithfully() -> None:
     assert reproduce(stored, o, other) is None  # another rules version
     changed = order(amount="3000.00", stage=Stage.PENDING_CONFIRM)
     assert reproduce(stored, changed, EXAMPLE) is None  # the data no longer gives the stored result
-    with_facts = evaluate(o, Facts(complaints_30d=3), EXAMPLE, T0).to_json(trace=False)
-    assert with_facts["inputs"]["default_facts"] is False and reproduce(with_facts, o, EXAMPLE) is None
+    # facts beyond the history counts intake records are not stored: not reproducible
+    with_facts = evaluate(o, Facts(complaints_30d=3, waiting_for_customer=True), EXAMPLE, T0).to_json(trace=False)
+    assert with_facts["inputs"]["default_facts"] is False and "history" not in with_facts["inputs"]
+    assert reproduce(with_facts, o, EXAMPLE) is None
+    # the history counts intake looked up are recorded, so such a decision is reproduced with them (issue 8.2)
+    with_history = evaluate(o, Facts(complaints_30d=3, previous_orders=4), EXAMPLE, T0).to_json(trace=False)
+    assert with_history["inputs"]["history"] == {"complaints_30d": 3, "previous_orders": 4, "exception_notes_30d": 0}
+    again = reproduce(with_history, o, EXAMPLE)
+    assert again is not None and again.to_json(trace=False) == with_history
     assert reproduce({k: v for k, v in stored.items() if k != "inputs"}, o, EXAMPLE) is None  # stored before inputs
 
 

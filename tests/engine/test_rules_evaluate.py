@@ -13,6 +13,7 @@ from engine.rules import (
     ApprovalNeed,
     Facts,
     RefundRequest,
+    RulesError,
     can_decide,
     evaluate,
     flag_top,
@@ -41,7 +42,8 @@ def sh(*args: int) -> datetime:
         ("5000.01", "杭州", [("order", 1, "manager", "华东")]),
         ("6800.00", "深圳", [("order", 1, "manager", "华南")]),
         ("6800.00", "重庆", [("order", 1, "manager", "西南")]),
-        ("6800.00", "拉萨", [("order", 1, "manager", None)]),  # no region: any manager may decide
+        ("6800.00", "拉萨", [("order", 1, "admin", None)]),  # no region, no default_region: the admins, not anyone
+        ("6800.00", "乌鲁木齐", [("order", 1, "admin", None)]),
     ],
 )
 def test_order_approvals(amount: str, city: str, expected: list[tuple[str, int, str, str | None]]) -> None:
@@ -49,6 +51,30 @@ def test_order_approvals(amount: str, city: str, expected: list[tuple[str, int, 
     assert [(a.kind, a.level, a.role, a.region) for a in d.approvals] == expected
     assert all(a.rule_id == "order-over-5000" and a.escalate_after == timedelta(hours=4) for a in d.approvals)
     assert d.needs_approval is bool(expected)
+
+
+def test_a_city_in_no_region_takes_the_default_region() -> None:
+    rules = load_rules(edited("regions:\n", "default_region: 华北\nregions:\n"))
+    d = evaluate(order(amount="6800.00", city="乌鲁木齐"), Facts(), rules, T0)
+    assert d.region == "华北"
+    assert [(a.role, a.region) for a in d.approvals] == [("manager", "华北")]
+    assert evaluate(order(amount="6800.00", city="杭州"), Facts(), rules, T0).region == "华东"  # a named city keeps its own
+    lines = "\n".join(explain_lines(evaluate(order(city="乌鲁木齐"), Facts(), rules, T0).to_json(), "x", "en"))
+    assert "default_region" in lines
+
+
+def test_no_region_without_a_default_goes_to_the_admins_only() -> None:
+    need = evaluate(order(amount="6800.00", city="乌鲁木齐"), Facts(), EXAMPLE, T0).approvals[0]
+    assert (need.role, need.region) == ("admin", None)
+    assert can_decide(need, "南区经理", "manager", ["华南"]).code == "wrong_role"  # before: any manager decided
+    assert can_decide(need, "管理员", "admin", []).allowed
+    assert evaluate(order(city="乌鲁木齐"), Facts(), EXAMPLE, T0).region is None
+
+
+def test_an_unknown_default_region_is_a_load_error() -> None:
+    with pytest.raises(RulesError) as exc:
+        load_rules(edited("regions:\n", "default_region: 西北\nregions:\n"))
+    assert "default_region" in str(exc.value) and "unknown region '西北'" in str(exc.value)
 
 
 def _refund(amount: str, *, shipped: timedelta | None = None, delivered: timedelta | None = None, by: str = "王女士") -> RefundRequest:

@@ -191,3 +191,48 @@ def test_table_contains_any_matches_words_in_text_and_elements_in_lists(field: s
 
     cond = compile_condition(FieldCond(field=field, op="contains_any", value=words))
     assert cond.test(CTX) is value
+
+
+@pytest.mark.parametrize(
+    ("expr", "message", "column"),
+    [
+        ("order.amount > 2,500", "did you mean 2500?", 16),  # (order.amount > 2, 500): a tuple, always truthy
+        ("order.amount > 1,000,000", "did you mean 1000000?", 16),
+        ("order.amount", "a condition must be true or false, but this is a number", 0),
+        ("customer.city", "but this is a text", 0),
+        ("order.skus", "but this is a list", 0),
+        ("order.amount * 2", "but this is a number", 0),
+        ("order.amount > 5000 and 3", "each side of and must be true or false", 24),
+        ("not order.notes", "what follows not must be true or false", 4),
+        ("'a' if order.amount else 'b'", "the test of if", 7),
+        ("order.amount == '5000'", "a number is never equal to a text", 16),
+        ("1 < order.amount == customer.city", "a number is never equal to a text", 20),
+        ("order.amount > 1 < 'x'", "cannot compare a number with text", 19),
+        ("customer.tier > customer.vip", "unknown field", 16),
+        ("order.amount in customer.city", "'in' a text needs a text on its left", 16),
+        ("order.amount in 5", "'in' needs a list", 16),
+        ("refund.shipped > 1", "cannot order bool against number", 17),
+    ],
+)
+def test_conditions_must_be_true_or_false(expr: str, message: str, column: int) -> None:
+    with pytest.raises(ExprError) as exc:
+        compile_expr(expr, boolean=True)
+    assert message in exc.value.message and exc.value.offset == column, (exc.value.message, exc.value.offset)
+
+
+@pytest.mark.parametrize(
+    "expr",
+    ["order.amount > 2500", "refund.shipped and not refund.delivered", "order.custom_fields['vip']",
+     "customer.city in ['上海', '北京']", "'sofa' in order.product_types", "order.custom_fields['n'] == 3",
+     "22 <= order.created_hour < 24", "contains_any(order.notes, ['急'])", "order.notes == None"],
+)
+def test_conditions_that_are_true_or_false_compile(expr: str) -> None:
+    compile_expr(expr, boolean=True)
+
+
+def test_a_tuple_condition_is_refused_at_load_not_matched_for_every_order() -> None:
+    from engine.rules.conditions import CondError, compile_condition
+
+    with pytest.raises(CondError) as exc:
+        compile_condition("order.amount > 2,500")
+    assert "did you mean 2500?" in exc.value.message

@@ -77,3 +77,14 @@ def test_needs_notify(kw: dict, send: bool, why: Why) -> None:
 
 def test_dedup_key_shape() -> None:
     assert KEY.dedup_key == "stall:9:designing:1"
+
+
+def test_a_late_stall_names_every_rung_reached() -> None:
+    from engine.notify_policy import levels_to_announce
+
+    assert [d for d in find_stalls([_order(1, Stage.DESIGNING, NOW - 9 * H)], NOW)[0].due] == [
+        (0, "owner"), (1, "supervisor"), (2, "region_head")]
+    assert levels_to_announce([0, 1, 2], set()) == [0, 1, 2]
+    assert levels_to_announce([0, 1, 2], {0}) == [1, 2]
+    assert levels_to_announce([0, 1, 2], {2}) == []  # a level below one sent is covered by it
+    assert levels_to_announce([0, 1], {0, 1}) == []

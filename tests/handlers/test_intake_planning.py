@@ -14,7 +14,7 @@ from bot.settings import BUNDLED_RULES
 from engine.channels import default_adapters
 from engine.rules import load_rules
 from engine.stages import Stage
-from handlers.intake import ExistingOrder, IntakeProcessor, OrderKey, OrderPlan, payload_hash
+from handlers.intake import ApprovalHistory, ExistingOrder, IntakeProcessor, OrderKey, OrderPlan, payload_hash
 from handlers.ports import IntakeEntry
 from tests.factories import order_json
 
@@ -43,6 +43,9 @@ class MemoryStore:
         self.looked_at.append(list(keys))
         return {k: self.stored[k] for k in keys if k in self.stored}
 
+    async def history(self, asked: list, since: datetime) -> dict:
+        return {}  # no history stored
+
     def encode_new(self, plans: list[OrderPlan], now: datetime) -> object | None:
         return ("encoded", tuple(p.key for p in plans))
 
@@ -53,6 +56,9 @@ class MemoryStore:
         won = [p for p in plans if p.key not in self.stored]
         self.inserted += won
         return {p.key for p in won}
+
+    async def approval_history(self, order_id: int) -> ApprovalHistory:
+        return ApprovalHistory(False, None, None, ())  # never asked
 
     async def apply_update(self, plan: OrderPlan, supersede_pending: bool) -> None:
         self.updated.append(plan)

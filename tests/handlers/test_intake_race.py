@@ -13,7 +13,7 @@ from bot.settings import BUNDLED_RULES
 from engine.channels import default_adapters
 from engine.rules import load_rules
 from engine.stages import Stage
-from handlers.intake import ExistingOrder, IntakeProcessor, OrderKey, OrderPlan, payload_hash
+from handlers.intake import ApprovalHistory, ExistingOrder, IntakeProcessor, OrderKey, OrderPlan, payload_hash
 from handlers.ports import IntakeEntry
 from tests.factories import order_json
 
@@ -37,6 +37,9 @@ class LosingUnit:
     async def insert_new(self, plans: list[OrderPlan], encoded: object | None = None) -> set[OrderKey]:
         return set()
 
+    async def approval_history(self, order_id: int) -> ApprovalHistory:
+        return ApprovalHistory(False, None, None, ())  # never asked
+
     async def apply_update(self, plan: OrderPlan, supersede_pending: bool) -> None:
         self.updates.append((plan, supersede_pending))
 
@@ -51,6 +54,9 @@ class Store:
 
     async def known(self, keys: list[OrderKey]) -> dict[OrderKey, ExistingOrder]:
         return {}  # nothing stored yet when the batch is planned
+
+    async def history(self, asked: list, since: datetime) -> dict:
+        return {}  # no history stored
 
     def encode_new(self, plans: list[OrderPlan], now: datetime) -> object | None:
         return None

@@ -129,3 +129,51 @@ async def test_alert_for_order_that_moved_on_is_not_sent(world: World) -> None:
         await conn.execute(update(ORDERS).values(stage="ordered"))
     await world.drain()
     assert world.channel.sent == []
+
+
+async def test_a_late_scan_alerts_every_level_due_once(world: World) -> None:
+    """First seen 9 h overdue: the owner, the supervisor and the region's managers are all told, in one alert
+    naming levels 0, 1 and 2 — and never again for these levels."""
+    order_id, _owner, _boss = await _stalled_world(world)
+    await world.user("东区经理", "manager", ["华东"], tg="301")
+    world.clock.advance(hours=9)
+    ladder = ladder_from_rules(world.rules.escalation)
+    await scan_stalls(world.repo, world.clock, ladder)
+    await scan_stalls(world.repo, world.clock, ladder)
+    await world.drain()
+    assert await _keys(world) == [f"stall:{order_id}:designing:{lv}" for lv in (0, 2)]  # 2 covers 1
+    # owner 200; the region head rung: 华东's managers 300 and 301 (300, the supervisor, gets it once)
+    assert sorted(s.message.chat_id for s in world.channel.sent) == ["200", "300", "301"]
+    for sent in world.channel.sent:
+        assert ("升级级别", "0, 1, 2") in sent.message.card.fields
+    world.clock.advance(hours=5)
+    assert await scan_stalls(world.repo, world.clock, ladder) == []
+
+
+async def test_a_late_scan_after_level_0_sends_the_levels_still_owed(world: World) -> None:
+    order_id, *_ = await _stalled_world(world)
+    ladder = ladder_from_rules(world.rules.escalation)
+    world.clock.advance(minutes=1)
+    await scan_stalls(world.repo, world.clock, ladder)
+    world.clock.advance(hours=9)  # the scheduler was down through the supervisor rung
+    await scan_stalls(world.repo, world.clock, ladder)
+    await world.drain()
+    assert await _keys(world) == [f"stall:{order_id}:designing:{lv}" for lv in (0, 2)]
+    assert [s.message.chat_id for s in world.channel.sent][0] == "200"
+    assert sorted(s.message.chat_id for s in world.channel.sent[1:]) == ["300"]  # supervisor and manager
+    assert ("升级级别", "1, 2") in world.channel.sent[-1].message.card.fields
+
+
+async def test_a_late_scan_with_distinct_recipients_sends_each_level_its_own_row(world: World) -> None:
+    boss = await world.user("主管", "supply_chain", [], tg="300")
+    owner = await world.user("跟单员", "supply_chain", [], tg="200", supervisor_id=boss)
+    await world.user("东区经理", "manager", ["华东"], tg="301")
+    order_id = await world.order("TM-LATE", stage="designing", deadline=world.clock.now(), owner=owner)
+    world.clock.advance(hours=9)
+    ladder = ladder_from_rules(world.rules.escalation)
+    assert len(await scan_stalls(world.repo, world.clock, ladder)) == 3
+    await world.drain()
+    assert await _keys(world) == [f"stall:{order_id}:designing:{lv}" for lv in (0, 1, 2)]
+    assert sorted(s.message.chat_id for s in world.channel.sent) == ["200", "300", "301"]
+    world.clock.advance(hours=1)
+    assert await scan_stalls(world.repo, world.clock, ladder) == []
