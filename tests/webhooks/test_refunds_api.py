@@ -133,3 +133,17 @@ async def test_kpis_count_refund_handling_and_accuracy(client: httpx.AsyncClient
         assert r.status_code == 200, r.text
     k = (await client.get("/api/kpis", headers=admin)).json()
     assert k["order_accuracy"] == 0.0  # its one completed order had a refund
+
+
+async def test_an_order_update_does_not_void_a_refund_waiting_for_finance(client: httpx.AsyncClient,
+                                                                          runtime: Runtime, admin):
+    await seed(client, runtime, [order_json(1, amount=Decimal("6000.00"))])  # waits for its manager's approval
+    body = (await client.post("/api/orders/generic:G00000001/refunds", json={"reason": "少做一幅", "amount": "2500"},
+                              headers=admin)).json()
+    assert body["state"] == "waiting_finance"
+    changed = order_json(1, amount=Decimal("6000.00"))
+    changed["notes"] = "客户改了安装时间"
+    await seed(client, runtime, [changed])  # changed while waiting: the confirmation request is void, not the refund's
+    pending = (await client.get("/api/approvals", headers=admin)).json()["items"]
+    assert body["approval_id"] in [a["id"] for a in pending]
+    assert sorted(a["kind"] for a in pending) == ["order", "refund"]  # a new confirmation request, the same refund's
