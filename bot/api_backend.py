@@ -13,6 +13,7 @@ from engine.rules import RuleSet
 from handlers.approvals import Deciders, decide
 from handlers.chat_ports import ChatRepo, OutboxDelivery, OutboxStore, UserInfo
 from handlers.notes import TrendNotes, record_note
+from handlers.refunds import RefundDeps, on_finance_decided
 from handlers.orders import OrderDetail
 from handlers.ports import Clock
 from storage.orders_repo import SqlOrders
@@ -32,6 +33,7 @@ class SqlApiBackend:
     language: str = "zh"
     chat: ChatRepo | None = None  # approvals are decided over the chat core's repository (the same use case)
     delivery: OutboxDelivery | None = None  # None: the notifier's sweep edits the cards (approval_outcome rows)
+    refunds: RefundDeps | None = None  # the refund use cases' dependencies (webhooks/refunds_api.py)
 
     def rules(self) -> RuleSet:
         return self.current_rules()
@@ -57,8 +59,10 @@ class SqlApiBackend:
         """The chat button's decide use case, as the bearer's own user; raises handlers.approvals.DecisionRefused."""
         assert self.chat is not None, "the API backend is wired without the chat repository"
         actor = UserInfo(user.id, user.name, user.role, tuple(user.regions))
-        decided = await decide(Deciders(self.chat, self.rules(), self.delivery), approval_id, actor, verdict, reason,
-                               self.clock.now())
+        deps = self.refunds
+        hook = (lambda a, left, now: on_finance_decided(deps, a, left, now)) if deps is not None else None
+        decided = await decide(Deciders(self.chat, self.rules(), self.delivery, hook), approval_id, actor, verdict,
+                               reason, self.clock.now())
         return approval_json(decided)
 
 

@@ -67,7 +67,8 @@ class ChatRuntime:
         core = build_chat_core(runtime.db, runtime.redis, channels, runtime.clock, runtime.current_rules,
                                token_key=chat_token_key(s), language=s.language, timezone=s.timezone,
                                digest_at=s.digest_at, mailer=mail_sender_from(s),
-                               board_url=s.public_url or "http://127.0.0.1:8000")
+                               board_url=s.public_url or "http://127.0.0.1:8000",
+                               refunds=runtime.refund_deps())
         core.extra_jobs.extend(runtime.tracking_jobs())
         core.ctx.tracking = runtime.tracking_service()  # /ship and /track
         return cls(core, telegram, wecom)

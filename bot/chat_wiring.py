@@ -12,6 +12,10 @@ the outbox notifier and (on demand) the leader-only scheduler.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from handlers.refunds import RefundDeps, on_finance_decided
+
 import os
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
@@ -105,13 +109,18 @@ class ChatCore:
 def build_chat_core(db: AsyncEngine, redis: aioredis.Redis, channels: Mapping[str, ChatChannel], clock: Clock,
                     rules: Callable[[], RuleSet], *, token_key: bytes, language: str = "zh",
                     timezone: str = "Asia/Shanghai", digest_at: str | None = None,
-                    mailer: MailSender | None = None, board_url: str | None = None) -> ChatCore:
+                    mailer: MailSender | None = None, board_url: str | None = None,
+                    refunds: RefundDeps | None = None) -> ChatCore:
     repo = SqlChatRepo(db)
     notifier = Notifier(repo, channels, clock, token_key=token_key, language=language, timezone=timezone,
                         mailer=mailer)
     ctx = ChatContext(channels=channels, repo=repo, clock=clock, token_key=token_key,
                       limiter=RedisAttemptLimiter(redis), deadlines=LiveDeadlines(rules), delivery=notifier,
                       language=language, timezone=timezone)
+    if refunds is not None:  # customers' refunds in chat; finance's decisions carry on to their refunds
+        deps = replace(refunds, delivery=notifier)
+        ctx.refunds = deps
+        ctx.on_refund = lambda approval, left, now: on_finance_decided(deps, approval, left, now)
     if board_url is not None:  # `/board` in chat answers with a one-time sign-in link to <board_url>/board
         from board.auth import BoardAuth, derive_key
         from storage.board_repo import RedisNonces

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bot import cli_approvals, cli_help, cli_rules, cli_telegram, cli_tracking, event_loop
+from bot import cli_approvals, cli_help, cli_refunds, cli_rules, cli_telegram, cli_tracking, event_loop
 from bot.settings import Settings
 from bot.wiring import Runtime
 
@@ -31,6 +31,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(cli_rules.app, name="rules", help="Validate, explain and compare business rules.")
 app.add_typer(cli_telegram.app, name="telegram", help="Telegram webhook registration.")
 app.add_typer(cli_approvals.app, name="approvals", help="Approval requests: list, approve, reject.")
+app.add_typer(cli_refunds.app, name="refunds", help="Refunds: request, list, show, decide.")
 app.add_typer(cli_tracking.orders_app, name="orders")
 console = Console()
 
@@ -152,15 +153,19 @@ def worker(
             await freeze_startup_objects()
             if stop is not None:  # carrier pushes queued by /webhooks/logistics/* → tracking events
                 rt.background.append(asyncio.create_task(rt.tracking_worker().run_forever(stop), name="tracking-worker"))
+                rt.background.append(asyncio.create_task(rt.refund_worker().run_forever(stop), name="refund-worker"))
             worker = rt.intake_worker()
             totals = await (worker.run(burst=True) if stop is None else worker.run_forever(stop))
             tracked = await rt.tracking_worker().run(burst=True) if burst else None
+            refunds = await rt.refund_worker().run(burst=True) if burst else None
         finally:
             await chat.close()
         console.print(f"stored {totals.inserted} new, {totals.updated} updated, {totals.duplicates} duplicates, "
                       f"{len(totals.failed)} failed tries")
         if tracked is not None:
             console.print(f"tracking: {tracked.pushes} pushes, {tracked.stored} new events, {tracked.dead} dead")
+        if refunds is not None:
+            console.print(f"refunds: {refunds.stored} stored, {refunds.ignored} ignored, {refunds.dead} dead")
 
     run_with_runtime(_run)
 
@@ -445,6 +450,11 @@ def report(days: Annotated[int, typer.Option(help="Window: the last N days.")] =
         table.add_row(tc("k.availability", lang), pct(kpis.availability),
                       tc("k.minutes", lang, up=min(inputs.heartbeat_minutes, inputs.window_minutes),
                          n=inputs.window_minutes))
+        rk = kpis.refunds
+        mins = ("—" if rk.p50_minutes is None
+                else tc("k.refund_minutes", lang, p50=f"{rk.p50_minutes:.1f}", p90=f"{rk.p90_minutes:.1f}"))
+        table.add_row(tc("k.refund_time", lang), mins, tc("k.refunds_decided", lang, n=rk.decided, total=len(inputs.refunds)))
+        table.add_row(tc("k.refund_auto", lang), pct(rk.automatic_share), tc("k.decided", lang, n=rk.decided))
         console.print(table)
         st = await rt.queue.status()
         console.print(tc("k.queue", lang, depth=st.depth, retrying=st.retrying, dead=st.dead))

@@ -138,17 +138,20 @@ def explain(
     rules_file: Annotated[Path | None, typer.Option("--rules", help="rules file (default: the configured one)")] = None,
     stored: Annotated[bool, typer.Option("--stored", help="show the decisions stored with the order instead")] = False,
     version: Annotated[str | None, typer.Option("--version", help="evaluate with a stored rules version (hash prefix)")] = None,
+    refund: Annotated[int | None, typer.Option("--refund", help="explain this refund of the order (default: its "
+                                                                 "latest refund, if any)")] = None,
     language: Language = "",
 ) -> None:
-    """Every rule considered for an order, matched or not, and why."""
+    """Every rule considered for an order, matched or not, and why (with its refund: the refund matrix too)."""
     lang = _lang(language or None)
     settings = _settings()
     rules = None if version else _load_file(rules_file or settings.rules_path, lang)
-    for line in asyncio.run(_explain(settings, rules, order, stored, lang, version)):
+    for line in asyncio.run(_explain(settings, rules, order, stored, lang, version, refund)):
         typer.echo(line)
 
 
-async def _explain(settings: Any, rules: RuleSet | None, ref: str, stored: bool, lang: str, version: str | None = None) -> list[str]:
+async def _explain(settings: Any, rules: RuleSet | None, ref: str, stored: bool, lang: str, version: str | None = None,
+                   refund_id: int | None = None) -> list[str]:
     from sqlalchemy.exc import SQLAlchemyError
 
     repo, engine = _repo(settings)
@@ -170,6 +173,7 @@ async def _explain(settings: Any, rules: RuleSet | None, ref: str, stored: bool,
             now = datetime.now(UTC)
             old_version, old_decisions = await repo.stored_decisions(order.id)
             facts = (await repo.facts_for([order], now))[order.id]
+            refund_line, facts, now = await _with_refund(engine, order.id, refund_id, facts, now, lang)
             maker = None  # the rules version that made the stored decisions, when their trace must be recomputed
             if stored and old_decisions and "trace" not in old_decisions and old_version:
                 if old_version == rules.version:
@@ -196,7 +200,7 @@ async def _explain(settings: Any, rules: RuleSet | None, ref: str, stored: bool,
     if old_version and old_version != rules.version:
         lines.append(_T[lang]["stored"].format(old=old_version[:12], new=rules.version[:12]))
     decisions = evaluate(order, facts, rules, now)
-    return lines + explain_lines(decisions.to_json(), f"{order.key} (#{order.id})", lang, tz) + \
+    return lines + refund_line + explain_lines(decisions.to_json(), f"{order.key} (#{order.id})", lang, tz) + \
         _carrier_lines(rules, order, decisions.to_json().get("region"), lang)
 
 
@@ -209,6 +213,30 @@ def _carrier_lines(rules: RuleSet, order: Any, region: str | None, lang: str) ->
     facts = (f"  (region {order.region or region or '-'}; weight_kg {g.weight_kg if g.weight_kg is not None else '?'}; "
              f"size_cm {g.size_cm if g.size_cm is not None else '?'})")
     return ["", head, facts, *rules.model.carriers.explain(order.region or region, g)]
+
+
+async def _with_refund(engine: Any, order_id: int, refund_id: int | None, facts: Any, now: datetime, lang: str
+                       ) -> tuple[list[str], Any, datetime]:
+    """The facts of the order's refund as it was decided (amount, who asked, shipped/delivered then), evaluated
+    at its request time; none: the facts unchanged."""
+    from dataclasses import replace as dc_replace
+    from engine.rules.facts import RefundRequest
+    from storage.refunds_repo import SqlRefunds
+
+    refunds = await SqlRefunds(engine).of_order(order_id)
+    chosen = next((r for r in refunds if r.id == refund_id), None) if refund_id else (refunds[-1] if refunds
+                                                                                       else None)
+    if refund_id and chosen is None:
+        _fail(f"order has no refund {refund_id}" if lang == "en" else f"该订单没有退款 {refund_id}")
+    if chosen is None:
+        return [], facts, now
+    f = chosen.decision.get("facts", {})
+    at = lambda k: datetime.fromisoformat(f[k]) if f.get(k) else None  # noqa: E731
+    req = RefundRequest(chosen.amount, chosen.requested_at, chosen.requested_by, at("shipped_at"), at("delivered_at"))
+    head = (f"refund #{chosen.id}: {chosen.state.value}, ¥{chosen.amount}, requested {chosen.requested_at:%Y-%m-%d %H:%M}Z"
+            if lang == "en" else
+            f"退款 #{chosen.id}：{chosen.state.value}，¥{chosen.amount}，申请于 {chosen.requested_at:%Y-%m-%d %H:%M}Z")
+    return [head], dc_replace(facts, refund=req), chosen.requested_at
 
 
 @app.command()

@@ -53,6 +53,7 @@ async def serve_all(settings: Settings, host: str, port: int) -> None:
         app = create_asgi_app(runtime, chat.routers, chat.core.ctx)
         runtime.background.append(asyncio.create_task(runtime.intake_worker().run_forever(stop), name="intake-worker"))
         runtime.background.append(asyncio.create_task(runtime.tracking_worker().run_forever(stop), name="tracking-worker"))
+        runtime.background.append(asyncio.create_task(runtime.refund_worker().run_forever(stop), name="refund-worker"))
         server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
                                         log_config=None))
         _on_stop_signals(stop, server)

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     # smtp://127.0.0.1:1025 (plain). Unset: no e-mail at all.
     smtp_url: SecretStr | None = None
     mail_from: str = "OrderHub <orderhub@localhost>"
+    # Who a refund refused as too late (more than 7 days after delivery) is referred to, e.g. "400-800-1234".
+    after_sales_contact: str = ""
 
     telegram_token: SecretStr | None = None
     telegram_api_url: str = "https://api.telegram.org"

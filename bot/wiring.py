@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.api_backend import SqlApiBackend
+from bot.ocr import RapidOcrReader
 from bot.rules_runtime import RulesRuntime
 from bot.settings import Settings
 from bot.worker import IntakeWorker, WorkerOptions
@@ -22,6 +23,7 @@ from engine.display import names_from_rules
 from engine.rules import RuleSet
 from handlers.cards import set_field_names
 from handlers.intake import IntakeProcessor
+from handlers.refunds import RefundDeps
 from storage import migrate
 from storage.chat_repo import SqlChatRepo
 from storage.db import make_engine, make_sessionmaker
@@ -30,7 +32,9 @@ from storage.intake_queue import RedisIntakeQueue
 from storage.intake_store import SqlIntakeStore
 from storage.notes_repo import SqlTrendNotes
 from storage.orders_repo import SqlOrders
+from storage.proof_files import ProofDirectory
 from storage.redis_conn import EmbeddedRedis, connect, consumer_name
+from storage.refunds_repo import SqlRefunds
 from storage.reports_repo import SqlReports
 from storage.rules_repo import RulesRepo
 from storage.users_repo import SqlUsers
@@ -66,6 +70,8 @@ class Runtime:
     background: list[asyncio.Task[Any]] = field(default_factory=list)
     _tracking_queue: RedisIntakeQueue | None = None
     _carriers: dict[str, Any] | None = None
+    _refunds: RefundDeps | None = None
+    _refund_queue: RedisIntakeQueue | None = None
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -135,6 +141,34 @@ class Runtime:
     @property
     def dead_letters(self) -> SqlDeadLetters:
         return SqlDeadLetters(self.db)
+
+    def refund_deps(self, delivery: Any = None) -> RefundDeps:
+        """The refund use cases over this runtime: proofs under <data_dir>/proofs, offline OCR, the configured
+        carriers as the return tracker (none configured: every proof is checked by a person)."""
+        if self._refunds is None:
+            from bot.return_tracker import CarrierReturnTracker
+
+            repo = SqlRefunds(self.db)
+            clients = self.carriers()
+            tracker = CarrierReturnTracker(clients) if clients else None
+            self._refunds = RefundDeps(repo, repo, self.current_rules, ProofDirectory(self.settings.data_dir / "proofs"),
+                                       RapidOcrReader(), tracker, None, self.settings.language,
+                                       self.settings.after_sales_contact)
+        return self._refunds if delivery is None else replace(self._refunds, delivery=delivery)
+
+    def refund_queue(self) -> RedisIntakeQueue:
+        """Verified Taobao refund pushes: the intake's stream implementation on the refund keys."""
+        if self._refund_queue is None:
+            self._refund_queue = RedisIntakeQueue(
+                self.redis, stream=keys.REFUND_STREAM, group=keys.REFUND_GROUP, retry_key=keys.REFUND_RETRY_ZSET,
+                dead_stream=keys.REFUND_DEAD_STREAM)
+        return self._refund_queue
+
+    def refund_worker(self, consumer: str | None = None) -> Any:
+        from bot.refund_worker import RefundIntakeWorker
+
+        return RefundIntakeWorker(self.refund_queue(), self.refund_deps(), self.dead_letters, self.clock,
+                                  consumer=consumer or consumer_name(), max_attempts=self.settings.intake_max_attempts)
 
     def intake_worker(self, consumer: str | None = None) -> IntakeWorker:
         s = self.settings
@@ -216,12 +250,13 @@ class Runtime:
         chat_repo = SqlChatRepo(self.db)
         api = SqlApiBackend(PublishingOrders(self.db, RedisBoardEvents(self.redis)), self.users, SqlReports(self.db),
                             self.clock, self.current_rules, SqlTrendNotes(self.db), chat_repo, s.language,
-                            chat=chat_repo)
+                            chat=chat_repo, refunds=self.refund_deps())
         logistics = LogisticsIntake(push_verifiers(s), self.tracking_queue)
         return AppServices(config=config, intake=self.queue, adapters=self.adapters, queue_depth=self.queue.depth,
                            dead_letters=self.queue.dead_count, worker_beats=self.queue.worker_beats, api=api,
                            on_startup=[self.start_rules, self._start_api_heartbeat],
-                           logistics=logistics, tracking=self.tracking_service())
+                           logistics=logistics, tracking=self.tracking_service(),
+                           refund_intake=self.refund_queue())
 
 
 def show_field_names(rules: RuleSet) -> None:

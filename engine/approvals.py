@@ -37,16 +37,19 @@ class KindOutcome:
     on_approved:   the stage the order moves to once every level of this kind approved (None: no move).
     on_rejected:   the stage a rejection moves the order to (None: no move).
     reject_closes: a rejection supersedes the order's other pending requests of the same kind.
+    binds_order_version: a change of the order voids the request. A refund request is bound to its refund instead
+                   (its `order_version` is `refund:<id>`), so two refunds of one order are two requests.
     """
 
     on_approved: Stage | None
     on_rejected: Stage | None
     reject_closes: bool
+    binds_order_version: bool = True
 
 
 OUTCOMES: dict[Kind, KindOutcome] = {
     Kind.ORDER: KindOutcome(on_approved=Stage.DESIGNING, on_rejected=Stage.CANCELLED, reject_closes=True),
-    Kind.REFUND: KindOutcome(on_approved=None, on_rejected=None, reject_closes=False),
+    Kind.REFUND: KindOutcome(on_approved=None, on_rejected=None, reject_closes=False, binds_order_version=False),
 }
 NO_OUTCOME = KindOutcome(on_approved=None, on_rejected=None, reject_closes=False)  # an unknown kind moves nothing
 
@@ -173,6 +176,7 @@ def decide(
         return Refused(Refusal.OWN_REQUEST)
     if approval.status == Status.SUPERSEDED or (
         approval.status == Status.PENDING and approval.order_version != current_order_version
+        and outcome_of(approval.kind).binds_order_version
     ):
         return Refused(Refusal.SUPERSEDED)
     if approval.status != Status.PENDING:

@@ -101,6 +101,18 @@ def trend_phrase(count: int, window_s: int | None, per: str, group: str | None, 
     return what
 
 
+def _refund_line(k: Kpis, lang: str) -> list[str]:
+    """Refund handling time, only when a refund was decided in the window (no line for "nothing to measure")."""
+    r = k.refunds
+    if not r.decided or r.p50_minutes is None:
+        return []
+    if lang == "en":
+        return [f"· Refund handling: p50 {r.p50_minutes:.0f} min, p90 {r.p90_minutes:.0f} min, "
+                f"{_pct(r.automatic_share)} automatic ({r.decided})"]
+    return [f"· 退款处理时长：p50 {r.p50_minutes:.0f} 分钟，p90 {r.p90_minutes:.0f} 分钟，自动处理 {_pct(r.automatic_share)}"
+            f"（{r.decided} 笔）"]
+
+
 def _sections(d: DigestData, lang: str) -> list[tuple[list[str], list[str], int]]:
     """(fixed lines, list lines, hidden beyond the list) per section, in message order."""
     k = d.kpis
@@ -110,6 +122,7 @@ def _sections(d: DigestData, lang: str) -> list[tuple[list[str], list[str], int]
             "· " + t("digest.accuracy", lang, v=_pct(k.order_accuracy)), "· " + t("digest.cycle", lang, v=cycle),
             "· " + t("digest.manual", lang, v=_pct(k.manual_intervention_rate)),
             "· " + t("digest.availability", lang, v=_pct(k.availability)),
+            *_refund_line(k, lang),
             t("digest.intake", lang, n=d.intake_yesterday)]
     stages = [s.value for s in BOARD if d.stalled_by_stage.get(s.value)]
     stages += [s for s in d.stalled_by_stage if s not in stages and d.stalled_by_stage[s]]

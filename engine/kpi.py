@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.refunds import RefundKpi, RefundTiming, refund_kpi
+
 
 @dataclass(frozen=True, slots=True)
 class KpiInputs:
@@ -14,6 +16,7 @@ class KpiInputs:
     cycle_days_sum: float  # sum over completed orders of (completed_at - created_at) in days
     window_minutes: int  # minutes of the window the service was supposed to be up
     heartbeat_minutes: int  # minutes in which the health check answered
+    refunds: tuple[RefundTiming, ...] = ()  # refunds requested in the window: request → decision
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,13 +25,15 @@ class Kpis:
     average_cycle_days: float | None
     manual_intervention_rate: float | None
     availability: float | None
+    refunds: RefundKpi = RefundKpi(0, None, None, None)  # refund handling time (p50/p90) and share automatic
 
-    def as_dict(self) -> dict[str, float | None]:
+    def as_dict(self) -> dict[str, float | int | None]:
         return {
             "order_accuracy": self.order_accuracy,
             "average_fulfilment_cycle_days": self.average_cycle_days,
             "manual_intervention_rate": self.manual_intervention_rate,
             "availability": self.availability,
+            **self.refunds.as_dict(),
         }
 
 
@@ -43,4 +48,5 @@ def compute_kpis(i: KpiInputs) -> Kpis:
         average_cycle_days=_ratio(i.cycle_days_sum, i.completed),
         manual_intervention_rate=_ratio(i.manual_orders, i.orders),
         availability=_ratio(min(i.heartbeat_minutes, i.window_minutes), i.window_minutes),
+        refunds=refund_kpi(i.refunds),
     )

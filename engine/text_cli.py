@@ -100,6 +100,11 @@ _STRINGS: dict[str, dict[str, str]] = {
     "k.completed_n": {"zh": "{n} 个已完成订单", "en": "{n} completed orders"},
     "k.orders": {"zh": "{manual}/{n} 个订单", "en": "{manual}/{n} orders"},
     "k.minutes": {"zh": "{up}/{n} 分钟", "en": "{up}/{n} minutes"},
+    "k.refund_time": {"zh": "退款处理时长", "en": "refund handling time"},
+    "k.refund_minutes": {"zh": "中位 {p50} / p90 {p90} 分钟", "en": "p50 {p50} / p90 {p90} min"},
+    "k.refunds_decided": {"zh": "{n}/{total} 笔退款已决定", "en": "{n}/{total} refunds decided"},
+    "k.refund_auto": {"zh": "自动决定的退款", "en": "refunds decided automatically"},
+    "k.decided": {"zh": "{n} 笔已决定", "en": "{n} decided"},
     "k.queue": {"zh": "队列：{depth} 个待入库，{retrying} 个重试中，{dead} 个处理失败",
                 "en": "queue: {depth} not yet stored, {retrying} retrying, {dead} failed"},
     # orderhub db upgrade

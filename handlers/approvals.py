@@ -8,7 +8,7 @@ entry and an `approval_outcome` outbox row that edits every copy of the card, in
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -74,6 +74,9 @@ class Deciders:
     repo: ChatRepo
     deadlines: Deadlines
     delivery: OutboxDelivery | None = None  # None: card edits are left to the notifier's outbox sweep
+    # what a decided `refund` approval does to its refund (handlers.refunds.on_finance_decided): (approval, levels
+    # of the request still pending, now)
+    on_refund: Callable[[Approval, int, datetime], Awaitable[None]] | None = None
 
 
 class DecisionRefused(Exception):
@@ -85,7 +88,7 @@ class DecisionRefused(Exception):
 
 
 def deciders(ctx: ChatContext) -> Deciders:
-    return Deciders(ctx.repo, ctx.deadlines, ctx.delivery)
+    return Deciders(ctx.repo, ctx.deadlines, ctx.delivery, ctx.on_refund)
 
 
 async def decide(deps: Deciders, approval_id: int, user: UserInfo, verdict: Verdict, reason: str, now: datetime,
@@ -193,6 +196,11 @@ async def record_decision(deps: Deciders, decided: Decided, user: UserInfo, view
         metrics.APPROVALS_DECIDED.labels(outcome=approval.status.value).inc()
         metrics.APPROVAL_DECISION_SECONDS.observe(max((now - approval.requested_at).total_seconds(), 0.0))
         await _deliver(deps, [o.dedup_key for o in outbox])
+        if approval.kind == machine.Kind.REFUND and deps.on_refund is not None:
+            try:
+                await deps.on_refund(approval, len(remaining), now)
+            except Exception:  # the decision stands; the refund follows on the next sweep (handlers.refunds)
+                log.exception("refund follow-up of approval %s failed", approval.id)
     return won
 
 

@@ -127,15 +127,17 @@ def approval_status(approval: Approval, language: str, timezone: str) -> str:
 
 
 def approval_card(approval: Approval, view: OrderView, key: bytes, language: str = "zh",
-                  timezone: str = "Asia/Shanghai") -> Card:
-    """The request card; once decided, the same card shows the outcome and loses its decision buttons."""
+                  timezone: str = "Asia/Shanghai", extra: Sequence[Sequence[str]] = ()) -> Card:
+    """The request card; once decided, the same card shows the outcome and loses its decision buttons.
+    `extra`: fields the request brings along (a refund's amount, reason, history, proof, OCR reading, tracking),
+    shown first so everything needed to decide is on one screen."""
     pending = approval.status == Status.PENDING
     buttons = approval_buttons(approval, key, language) if pending else (
         Button(t("btn.details", language), sign(key, Action.ORDER_DETAILS, view.order.id)),
     )
     base = Card(
         title=t("approval.title", language, order=order_title(view)),
-        fields=tuple(staff_order_fields(view, language, timezone)),
+        fields=tuple((str(k), str(v)) for k, v in extra) + tuple(staff_order_fields(view, language, timezone)),
         status=approval_status(approval, language, timezone),
         buttons=buttons,
     )

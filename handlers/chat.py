@@ -78,7 +78,27 @@ class ContactShared:
     contact_user_id: str | None  # whose contact it is; only the sender's own counts
 
 
-InboundEvent = ButtonPressed | TextReceived | CommandReceived | ContactShared
+@dataclass(frozen=True, slots=True)
+class PhotoReceived:
+    """A photo (or a file sent as a document) from a person; the bytes are fetched only when a use case wants them,
+    through the channel's `download(file_ref, max_bytes)` (Telegram getFile, WeCom media/get)."""
+
+    sender: Sender
+    file_ref: str  # the platform's file id / media id
+    size: int | None = None  # as the platform announced it (None: unknown)
+    caption: str = ""
+    file_name: str = ""  # what the sender called it; never trusted for the type
+
+
+class FileTooLarge(Exception):
+    """A download refused for its size, before or while reading it."""
+
+
+class FileUnavailable(Exception):
+    """The platform could not hand over the file (expired id, a download error)."""
+
+
+InboundEvent = ButtonPressed | TextReceived | CommandReceived | ContactShared | PhotoReceived
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,8 @@ from typing import Any
 from engine.text import t
 from engine.tokens import TokenError, verify
 from handlers.board import LoginLinks
-from handlers.chat import ButtonPressed, ChatChannel, CommandReceived, ContactShared, InboundEvent, TextReceived
+from handlers.chat import (ButtonPressed, ChatChannel, CommandReceived, ContactShared, InboundEvent, PhotoReceived,
+                           TextReceived)
 from handlers.chat_ports import AttemptLimiter, ChatRepo, DeadlinePolicy, OutboxDelivery
 from handlers.ports import Clock
 from handlers.replies import toast
@@ -47,6 +48,8 @@ class ChatContext:
     timezone: str = "Asia/Shanghai"
     tracking: Any = None  # handlers.tracking_chat.TrackingChat: /ship and /track; None when not wired
     login_links: LoginLinks | None = None
+    on_refund: Any = None  # handlers.refunds.on_finance_decided bound to its deps (see handlers.approvals.Deciders)
+    refunds: Any = None  # handlers.refunds.RefundDeps: customers' refund requests and proof photos in chat
 
     def channel(self, platform: str) -> ChatChannel:
         return self.channels[platform]
@@ -55,7 +58,7 @@ class ChatContext:
 async def handle_event(event: InboundEvent, ctx: ChatContext) -> None:
     """Route one inbound event to its use case. Bad input never raises: the person is told instead."""
     # local: the use cases import this module for ChatContext
-    from handlers import approvals, queries, stalls, tracking_chat
+    from handlers import approvals, queries, refund_chat, stalls, tracking_chat
 
     match event:
         case ButtonPressed():
@@ -78,5 +81,7 @@ async def handle_event(event: InboundEvent, ctx: ChatContext) -> None:
         case ContactShared():
             await queries.handle_contact(event, ctx)
         case TextReceived():
-            if not await approvals.handle_reason_reply(event, ctx):
+            if not await approvals.handle_reason_reply(event, ctx) and not await refund_chat.handle_text(event, ctx):
                 await queries.handle_text(event, ctx)
+        case PhotoReceived():
+            await refund_chat.handle_photo(event, ctx)

@@ -218,7 +218,8 @@ class Notifier:
             view = await self.repo.order(approval.order_id)
             if view is None:
                 return None
-            return approval_card(approval, view, self.token_key, lang, tz), "", approval.id
+            extra = item.payload.get("fields") or ()  # what a refund request brings to its card
+            return approval_card(approval, view, self.token_key, lang, tz, extra), "", approval.id
         if item.kind == "stall_alert":
             view = await self.repo.order(int(item.payload["order_id"]))
             if view is None or view.order.stage.value != item.payload.get("stage"):

@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from engine.approvals import OUTCOMES
 from engine.stages import Stage
 from handlers.intake import ApprovalHistory, ExistingOrder, HistoryAsk, OrderKey, OrderPlan, StoredHistory
 from handlers.orders import Move
@@ -98,6 +99,7 @@ def _sqlite_time(value: datetime) -> str:
 ORDERS = OrderRow.__table__
 TRANSITIONS = StageTransitionRow.__table__
 APPROVALS = ApprovalRow.__table__
+UNBOUND_KINDS = [k.value for k, o in OUTCOMES.items() if not o.binds_order_version]  # engine.approvals
 OUTBOX = OutboxRow.__table__
 
 
@@ -239,7 +241,8 @@ class SqlIntakeUnit:
             # each old card is edited to say so (the notifier's approval_outcome job).
             voided = (await self.conn.execute(
                 update(APPROVALS)
-                .where(APPROVALS.c.order_id == plan.existing_id, APPROVALS.c.status == "pending")
+                .where(APPROVALS.c.order_id == plan.existing_id, APPROVALS.c.status == "pending",
+                       APPROVALS.c.kind.not_in(UNBOUND_KINDS))  # a refund's request is bound to its refund
                 .values(status="superseded", decided_at=self.now, decided_by="system",
                         reason="order changed after the request")
                 .returning(APPROVALS.c.id)

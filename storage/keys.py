@@ -20,3 +20,7 @@ TRACKING_RETRY_ZSET = PREFIX + "tracking:retry"
 TRACKING_DEAD_STREAM = PREFIX + "tracking:dead"
 INTAKE_WORKERS = PREFIX + "intake:workers"  # hash consumer → unix time its loop last turned (liveness)
 WECOM_NONCES = PREFIX + "wecom:nonce:"  # + timestamp:nonce of a callback already queued (replay guard)
+REFUND_STREAM = PREFIX + "refunds"  # verified Taobao refund pushes, waiting for the refund intake worker
+REFUND_GROUP = "refund-workers"
+REFUND_RETRY_ZSET = PREFIX + "refunds:retry"
+REFUND_DEAD_STREAM = PREFIX + "refunds:dead"

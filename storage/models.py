@@ -354,3 +354,39 @@ class TrackingEventRow(Base):
     place: Mapped[str] = mapped_column(String(200), default="")
     applied: Mapped[bool] = mapped_column(Boolean, default=False)
     received_at: Mapped[datetime]
+
+
+# --- refunds ------------------------------------------------------------------------------------------------------
+
+
+class RefundRow(Base):
+    """One refund request of an order (SPEC §8); its steps are audited as `refund.*` on subject `refund:<id>`.
+
+    `(source, source_ref)` is unique: the Taobao push of one refund delivered twice is one refund.
+    """
+
+    __tablename__ = "refunds"
+    __table_args__ = (
+        UniqueConstraint("source", "source_ref", name="uq_refunds_source_ref"),
+        Index("ix_refunds_state", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    source: Mapped[str] = mapped_column(String(16))  # chat | api | cli | taobao
+    source_ref: Mapped[str | None] = mapped_column(String(64))  # e.g. Taobao refund_id
+    amount: Mapped[Decimal]
+    reason: Mapped[str] = mapped_column(Text, default="")
+    items: Mapped[list[Any]]
+    state: Mapped[str] = mapped_column(String(20))
+    rule_id: Mapped[str | None] = mapped_column(String(64))
+    decision: Mapped[dict[str, Any]]  # matrix action, message, facts read, who decided
+    requested_by: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+    automatic: Mapped[bool] = mapped_column(Boolean, default=False)
+    approval_id: Mapped[int | None] = mapped_column(ForeignKey("approvals.id"))
+    proof: Mapped[dict[str, Any] | None]  # file (under the data dir), OCR text, waybill, carrier's status, verdict
+    notify_platform: Mapped[str | None] = mapped_column(String(16))  # where the customer is told
+    notify_chat_id: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime]

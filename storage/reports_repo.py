@@ -6,12 +6,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.kpi import KpiInputs
-from storage.models import ApprovalRow, ExceptionNoteRow, HeartbeatRow, OrderRow
+from engine.refunds import RefundTiming
+from storage.models import ApprovalRow, ExceptionNoteRow, HeartbeatRow, OrderRow, RefundRow
+
+REFUNDS = RefundRow.__table__
 
 ORDERS, APPROVALS, NOTES, BEATS = (OrderRow.__table__, ApprovalRow.__table__, ExceptionNoteRow.__table__,
                                    HeartbeatRow.__table__)
@@ -47,7 +50,9 @@ class SqlReports:
         if regions:
             mine = ORDERS.c.region.in_(list(regions))
             created, done = and_(created, mine), and_(done, mine)
-        troubled = exists().where(NOTES.c.order_id == ORDERS.c.id)  # exception, refund or complaint notes
+        troubled = or_(exists().where(NOTES.c.order_id == ORDERS.c.id),  # exception, refund or complaint notes
+                       exists().where(REFUNDS.c.order_id == ORDERS.c.id,  # a refund (a refused request is none)
+                                      REFUNDS.c.state != "rejected"))
         async with self.engine.connect() as conn:
             orders, manual = (await conn.execute(select(
                 func.count(), func.count().filter(ORDERS.c.manual_intervention.is_(True))).where(created))).one()
@@ -63,9 +68,17 @@ class SqlReports:
                 BEATS.c.minute >= start, BEATS.c.minute < end))).scalar_one() if start < end else 0
         cycle = sum((r.completed_at - r.created_at).total_seconds() / 86400 for r in rows)
         window = max(int((end - start).total_seconds() // 60), 0)
+        asked = and_(REFUNDS.c.requested_at >= since, REFUNDS.c.requested_at < until)
+        if regions:
+            asked = and_(asked, REFUNDS.c.order_id.in_(select(ORDERS.c.id).where(ORDERS.c.region.in_(list(regions)))))
+        async with self.engine.connect() as conn:
+            refunds = (await conn.execute(select(REFUNDS.c.requested_at, REFUNDS.c.decided_at, REFUNDS.c.automatic)
+                                          .where(asked))).all()
         return KpiInputs(orders=orders, manual_orders=manual, completed=len(rows),
                          completed_clean=sum(1 for r in rows if not r.troubled), cycle_days_sum=cycle,
-                         window_minutes=window, heartbeat_minutes=beats)
+                         window_minutes=window, heartbeat_minutes=beats,
+                         refunds=tuple(RefundTiming(r.requested_at, r.decided_at, bool(r.automatic))
+                                       for r in refunds))
 
     async def heartbeat(self, component: str, now: datetime) -> None:
         minute = now.replace(second=0, microsecond=0)

@@ -42,11 +42,17 @@ def create_app(services: AppServices) -> FastAPI:
     # The intake routes go onto the app's own router, first: an included router costs a small request ~20 % more
     # in FastAPI's dispatch (bench/intake.py, signed single-order intake).
     app.router.routes.extend(intake.router.routes)
+    from webhooks import refund_intake
+
+    app.include_router(refund_intake.router)
     app.router.routes.extend(logistics.router.routes)
     if services.api is not None:
         from webhooks import api  # the staff API needs a database; intake-only test apps skip it
 
+        from webhooks import refunds_api
+
         app.include_router(api.router)
+        app.include_router(refunds_api.router)
         if services.tracking is not None:
             from webhooks import tracking_api
 

@@ -85,3 +85,4 @@ class AppServices:
     on_shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     logistics: LogisticsIntake | None = None  # carrier pushes; None: /webhooks/logistics/* answers 404
     tracking: TrackingApi | None = None  # /api/orders/{id}/ship and /tracking; None: not offered
+    refund_intake: IntakeQueue | None = None  # Taobao refund pushes; None: /webhooks/refunds/taobao answers 404

@@ -41,7 +41,7 @@ from telegram.request import HTTPXRequest
 from bot.split_send import send_later_part
 from bot.telegram.errors import install_log_redaction, is_not_modified, translate
 from bot.telegram.render import TEXT_LIMIT, render_chunks, render_single
-from handlers.chat import Button, Card, ChatRef, Outgoing, PermanentSendError
+from handlers.chat import Button, Card, ChatRef, FileTooLarge, FileUnavailable, Outgoing, PermanentSendError, SendError
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -158,6 +158,23 @@ class TelegramChannel:
                           else send_later_part(lambda s=send: self.call("sendMessage", s()), self._sleep))
         assert last is not None
         return ChatRef(self.platform, str(last.chat.id), str(last.message_id))
+
+    async def download(self, file_ref: str, max_bytes: int) -> bytes:
+        """A file a person sent (getFile, then the file URL), refused past `max_bytes` before it is fetched when
+        Telegram announces the size, and while reading otherwise."""
+        try:
+            f = await self.call("getFile", self.bot.get_file(file_ref))
+        except SendError as exc:
+            raise FileUnavailable(str(exc)) from None
+        if f.file_size is not None and f.file_size > max_bytes:
+            raise FileTooLarge(f"{f.file_size} bytes")
+        try:
+            data = bytes(await f.download_as_bytearray())
+        except TelegramError as exc:
+            raise FileUnavailable(translate(exc, "download", self._token).args[0]) from None
+        if len(data) > max_bytes:
+            raise FileTooLarge(f"{len(data)} bytes")
+        return data
 
     async def update(self, ref: ChatRef, card: Card) -> None:
         """Edit the message in place; buttons not on the new card disappear (no reply_markup removes them)."""

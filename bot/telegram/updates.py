@@ -21,6 +21,7 @@ from handlers.chat import (
     CommandReceived,
     ContactShared,
     InboundEvent,
+    PhotoReceived,
     Sender,
     TextReceived,
 )
@@ -60,6 +61,14 @@ def to_event(data: dict[str, Any], bot_username: str | None = None, bot_id: int 
             phone=contact.phone_number,  # as the client sent it: with or without "+" and the country code
             contact_user_id=str(contact.user_id) if contact.user_id else None,
         )
+    if message.photo:  # sizes of one photo, smallest first: the largest reads best
+        best = message.photo[-1]
+        return PhotoReceived(sender=sender, file_ref=best.file_id, size=best.file_size,
+                             caption=(message.caption or "").strip())
+    if message.document is not None:  # a photo sent "as a file": its type is checked by content later
+        doc = message.document
+        return PhotoReceived(sender=sender, file_ref=doc.file_id, size=doc.file_size,
+                             caption=(message.caption or "").strip(), file_name=doc.file_name or "")
     text = message.text
     if not text or not text.strip():
         return None

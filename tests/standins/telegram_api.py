@@ -32,7 +32,7 @@ from urllib.parse import parse_qsl
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 TEXT_LIMIT = 4096
@@ -147,7 +147,9 @@ class TelegramStandIn:
         self._updates: list[dict[str, Any]] = []
         self._next_update_id = 1000
         self._lock = threading.Lock()
-        self.app = Starlette(routes=[Route("/bot{token}/{method}", self._endpoint, methods=["GET", "POST"])])
+        self.files: dict[str, bytes] = {}  # file_id -> content (photos users sent), served by getFile + /file/
+        self.app = Starlette(routes=[Route("/bot{token}/{method}", self._endpoint, methods=["GET", "POST"]),
+                                     Route("/file/bot{token}/{path:path}", self._file, methods=["GET"])])
 
     # --- helpers for tests ----------------------------------------------------------------------------------------
 
@@ -167,6 +169,20 @@ class TelegramStandIn:
             update = {**update, "update_id": self._next_update_id}
             self._updates.append(update)
             return self._next_update_id
+
+    def add_file(self, content: bytes) -> str:
+        """A file a user sent (a photo); returns its file_id, as Telegram puts it in the message's `photo`."""
+        with self._lock:
+            file_id = f"F{len(self.files) + 1:04d}-{len(content)}"
+            self.files[file_id] = content
+            return file_id
+
+    async def _file(self, request: Request) -> Response:
+        """The Bot API's file download: <root>/file/bot<token>/<file_path> from getFile."""
+        if request.path_params["token"] != self.token:
+            return Response(status_code=401)
+        content = self.files.get(request.path_params["path"].removeprefix("photos/"))
+        return Response(status_code=404) if content is None else Response(content, media_type="image/jpeg")
 
     def pending_updates(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -220,6 +236,16 @@ class TelegramStandIn:
         return JSONResponse(body, status_code=fault.status)
 
     # --- methods --------------------------------------------------------------------------------------------------
+
+    async def _m_getfile(self, params: dict[str, Any]) -> dict[str, Any]:
+        file_id = str(params.get("file_id", ""))
+        content = self.files.get(file_id)
+        if content is None:
+            raise ApiFault(400, "Bad Request: invalid file_id")
+        if len(content) > 20 * 1024 * 1024:  # the Bot API serves at most 20 MB
+            raise ApiFault(400, "Bad Request: file is too big")
+        return {"file_id": file_id, "file_unique_id": file_id, "file_size": len(content),
+                "file_path": f"photos/{file_id}"}
 
     async def _m_getme(self, _: dict[str, Any]) -> dict[str, Any]:
         return dict(BOT_USER)

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from bot.telegram.updates import to_event
-from handlers.chat import ButtonPressed, ChatRef, CommandReceived, ContactShared, InboundEvent, Sender, TextReceived
+from handlers.chat import (ButtonPressed, ChatRef, CommandReceived, ContactShared, InboundEvent, PhotoReceived, Sender,
+                           TextReceived)
 
 BOT_ID = 7000001
 ALICE = {"id": 111, "is_bot": False, "first_name": "丽", "last_name": "王", "username": "alice"}
@@ -73,7 +74,13 @@ CASES: list[tuple[str, dict[str, Any], InboundEvent | None]] = [
     ("contact without a Telegram account",
      message(contact={"phone_number": "13700137000", "first_name": "李"}),
      ContactShared(alice(), "13700137000", None)),
-    ("photo without text", message(photo=[{"file_id": "f", "file_unique_id": "u", "width": 1, "height": 1}]), None),
+    ("photo: the largest size, for a refund proof",
+     message(photo=[{"file_id": "s", "file_unique_id": "u1", "width": 1, "height": 1},
+                    {"file_id": "f", "file_unique_id": "u", "width": 9, "height": 9, "file_size": 70}], caption=" 退货 "),
+     PhotoReceived(alice(), "f", 70, "退货")),
+    ("a file sent as a document: name kept, never trusted",
+     message(document={"file_id": "d", "file_unique_id": "u", "file_name": "a.jpg", "file_size": 5}),
+     PhotoReceived(alice(), "d", 5, "", "a.jpg")),
     ("whitespace only", message("   "), None),
     ("edited message is ignored",
      {"update_id": 1, "edited_message": message("/order TM1")["message"] | {"edit_date": 1731290100}}, None),

@@ -1,0 +1,127 @@
+"""The refund intake worker: Taobao refund pushes from the refund stream → handlers.refunds.request_refund.
+
+The stream is a RedisIntakeQueue on its own keys (storage.keys.REFUND_*), so a push has the order intake's
+guarantees: durable before it is answered, acknowledged only after the refund is stored, reclaimed from a crashed
+worker, retried with backoff (the order may arrive after its refund), dead-lettered after `max_attempts`. The
+request is idempotent by `(taobao, refund_id)`, so a redelivered push is one refund.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, replace
+
+from pydantic import ValidationError
+
+from engine.refund_push import TaobaoRefund
+from handlers.ports import Clock, IntakeEntry
+from handlers.refunds import RefundDeps, RefundError, request_refund
+from storage.dead_letters import SqlDeadLetters
+from storage.intake_queue import RedisIntakeQueue
+
+log = logging.getLogger("orderhub.refunds")
+
+
+@dataclass
+class RefundWorkerTotals:
+    stored: int = 0
+    ignored: int = 0
+    retried: int = 0
+    dead: int = 0
+
+
+class RefundIntakeWorker:
+    def __init__(self, queue: RedisIntakeQueue, deps: RefundDeps, dead: SqlDeadLetters, clock: Clock, *,
+                 consumer: str, max_attempts: int = 5, retry_backoff_s: float = 5.0, claim_idle_s: float = 30.0
+                 ) -> None:
+        self.queue, self.deps, self.dead, self.clock = queue, deps, dead, clock
+        self.consumer, self.max_attempts, self.backoff, self.claim_idle_s = (consumer, max_attempts, retry_backoff_s,
+                                                                            claim_idle_s)
+        self.totals = RefundWorkerTotals()
+
+    async def process(self, entry: IntakeEntry) -> None:
+        push = TaobaoRefund.model_validate_json(entry.body)
+        if not push.actionable:  # closed by the buyer, already paid out…: nothing for OrderHub to decide
+            self.totals.ignored += 1
+            return
+        ref = await self._order_ref(push.tid)
+        reason = push.reason or "淘宝退款"
+        if push.oid:
+            reason += f" (子订单 {push.oid})"
+        await request_refund(self.deps, ref, amount=push.refund_fee, reason=reason[:500],
+                             requested_by=f"customer:taobao:{push.tid}", source="taobao", source_ref=push.refund_id,
+                             now=self.clock.now(), actor="taobao")
+        self.totals.stored += 1
+
+    async def _order_ref(self, tid: str) -> str:
+        """The trade number is the order's external id: on the tmall channel, else taobao, else any channel."""
+        for ref in (f"tmall:{tid}", f"taobao:{tid}"):
+            if await self.deps.orders.get(ref, with_history=False) is not None:
+                return ref
+        by_number = getattr(self.deps.orders, "order_by_ref", None)
+        view = await by_number(tid, external_only=True) if by_number is not None else None
+        return str(view.order.id) if view is not None else f"tmall:{tid}"
+
+    async def handle(self, entries: list[IntakeEntry]) -> None:
+        done: list[str] = []
+        try:
+            for entry in entries:
+                try:
+                    await self.process(entry)
+                except ValidationError as exc:  # verified at the edge; a change of format will not get better
+                    await self._failed(entry, f"invalid push: {exc}"[:2000], permanent=True)
+                    continue
+                except RefundError as exc:
+                    # no such order yet (it may come after its refund) or a refusal: tried again, then dead
+                    await self._failed(entry, f"{exc.code}: {exc}"[:2000], permanent=exc.code not in (
+                        "order_not_found", "changed"))
+                    continue
+                except (OSError, ConnectionError):
+                    raise
+                except Exception as exc:
+                    log.exception("refund entry %s failed", entry.id)
+                    await self._failed(entry, f"{type(exc).__name__}: {exc}"[:2000])
+                    continue
+                done.append(entry.id)
+        finally:
+            await self.queue.ack(done)
+
+    async def _failed(self, entry: IntakeEntry, error: str, *, permanent: bool = False) -> None:
+        if permanent or entry.attempts + 1 >= self.max_attempts:
+            log.error("refund entry %s dead-lettered after %d tries: %s", entry.id, entry.attempts + 1, error)
+            await self.dead.record(replace(entry, id=f"refund:{entry.id}"), error, self.clock.now())
+            await self.queue.dead_letter(entry, error)
+            self.totals.dead += 1
+        else:
+            await self.queue.retry_later(entry, time.time() + self.backoff * (2**entry.attempts))
+            self.totals.retried += 1
+
+    async def run(self, stop: asyncio.Event | None = None, *, burst: bool = False) -> RefundWorkerTotals:
+        """Loop until `stop` is set; with `burst`, return once nothing is waiting, pending or due for retry."""
+        stop = stop or asyncio.Event()
+        await self.queue.ensure_group()
+        while not stop.is_set():
+            await self.queue.promote_due(time.time())
+            entries = await self.queue.reclaim(self.consumer, int(self.claim_idle_s * 1000), 50)
+            if not entries:
+                entries = await self.queue.read(self.consumer, 50, None if burst else 1000)
+            if entries:
+                await self.handle(entries)
+            elif burst:
+                status = await self.queue.status()
+                if status.depth == 0 and status.retrying == 0:
+                    break
+                await asyncio.sleep(0.05)
+        return self.totals
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.run(stop)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("refund worker loop failed; restarting in 1 s")
+                await asyncio.sleep(1.0)

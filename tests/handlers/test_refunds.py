@@ -1,0 +1,244 @@
+"""Refund use cases on the real repository: the matrix's first step, proof by photo with OCR and the carrier's word,
+the finance approval through the one decide use case, independence of refunds, and refused files."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert, select
+
+from engine.approvals import Verdict
+from engine.refunds import ProofVerdict, RefundState, ReturnStatus
+from handlers.approvals import Deciders, decide
+from handlers.chat_ports import UserInfo
+from handlers.refunds import RefundDeps, RefundError, attach_proof, decide_refund, on_finance_decided, request_refund
+from storage.models import ApprovalRow, StageTransitionRow
+from storage.proof_files import ProofDirectory
+from storage.refunds_repo import SqlRefunds
+from tests.handlers.conftest import World
+
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 200
+
+
+class FakeOcr:
+    def __init__(self, text: str) -> None:
+        self.text, self.calls = text, 0
+
+    async def read(self, data: bytes) -> str:
+        self.calls += 1
+        return self.text
+
+
+class FakeTracker:
+    carriers = ("sf", "deppon")
+
+    def __init__(self, statuses: dict[str, ReturnStatus]) -> None:
+        self.statuses = statuses
+
+    async def status(self, carrier: str, waybill: str) -> ReturnStatus | None:
+        return self.statuses.get(waybill)
+
+
+@pytest.fixture
+def proofs(tmp_path: Path) -> ProofDirectory:
+    return ProofDirectory(tmp_path / "proofs")
+
+
+def deps_for(world: World, proofs: ProofDirectory, ocr: str = "", statuses: dict | None = None) -> RefundDeps:
+    repo = SqlRefunds(world.engine)
+    return RefundDeps(repo, repo, lambda: world.rules, proofs, FakeOcr(ocr), FakeTracker(statuses or {}),
+                      world.notifier, after_sales="400-800-1234")
+
+
+async def shipped(world: World, external_id: str, *, amount: str, days_ago: float, delivered_days_ago: float | None
+                  = None) -> int:
+    stage = "awaiting_install" if delivered_days_ago is not None else "shipped"
+    oid = await world.order(external_id, amount=amount, stage=stage)
+    now = world.clock.now()
+    rows = [{"order_id": oid, "at": now - timedelta(days=days_ago), "from_stage": "in_production",
+             "to_stage": "shipped", "actor": "system", "reason": ""}]
+    if delivered_days_ago is not None:
+        rows.append({"order_id": oid, "at": now - timedelta(days=delivered_days_ago), "from_stage": "shipped",
+                     "to_stage": "awaiting_install", "actor": "carrier", "reason": ""})
+    async with world.engine.begin() as conn:
+        await conn.execute(insert(StageTransitionRow.__table__), rows)
+    return oid
+
+
+def texts(world: World, chat: str = "c1") -> list[str]:
+    return [s.text for s in world.channel.sent if s.ref.chat_id == chat]
+
+
+async def test_unshipped_refund_is_approved_at_once_and_cancels_the_order(world: World, proofs):
+    deps = deps_for(world, proofs)
+    oid = await world.order("TM1", amount="1500.00", stage="designing")
+    r = await request_refund(deps, "tmall:TM1", amount=None, reason="不想要了", requested_by="customer:C-TM1",
+                             source="chat", now=world.clock.now(), notify=("telegram", "c1"))
+    assert (r.state, r.automatic, r.rule_id, r.amount) == (RefundState.APPROVED, True, "refund-not-shipped",
+                                                            Decimal("1500.00"))
+    assert (await deps.orders.get(str(oid))).order.stage.value == "cancelled"
+    await world.drain()
+    said = texts(world)
+    assert len(said) == 1 and "已通过" in said[0] and "TM1" in said[0]
+
+
+async def test_partial_unshipped_refund_keeps_the_order(world: World, proofs):
+    deps = deps_for(world, proofs)
+    oid = await world.order("TM2", amount="1500.00", stage="designing")
+    r = await request_refund(deps, str(oid), amount="300", reason="少一件", requested_by="user:1", source="api",
+                             now=world.clock.now())
+    assert r.state is RefundState.APPROVED
+    assert (await deps.orders.get(str(oid))).order.stage.value == "designing"
+    with pytest.raises(RefundError) as exc:  # 1500 - 300 left
+        await request_refund(deps, str(oid), amount="1200.01", reason="x", requested_by="user:1", source="api",
+                             now=world.clock.now())
+    assert exc.value.code == "amount_exceeds_order"
+
+
+async def test_shipped_refund_waits_for_proof_then_the_carrier_confirms(world: World, proofs):
+    deps = deps_for(world, proofs, ocr="顺丰速运\nSF 1234 5678 9012 3\n退货",
+                    statuses={"SF1234567890123": ReturnStatus("in_transit", True)})
+    oid = await shipped(world, "TM3", amount="1800.00", days_ago=2)
+    r = await request_refund(deps, str(oid), amount=None, reason="尺寸不对", requested_by="customer:C-TM3",
+                             source="chat", now=world.clock.now(), notify=("telegram", "c1"))
+    assert (r.state, r.rule_id) == (RefundState.WAITING_PROOF, "refund-in-transit")
+    world.clock.advance(hours=1)
+    res = await attach_proof(deps, r.id, JPEG, "customer:C-TM3", world.clock.now())
+    assert res.verdict is ProofVerdict.CONFIRMED and res.waybill == "SF1234567890123"
+    assert res.refund.state is RefundState.APPROVED and res.refund.automatic
+    assert res.refund.proof["tracking_status"] == "in_transit"
+    assert len(list((proofs.root / str(r.id)).iterdir())) == 1
+    assert (await deps.orders.get(str(oid))).order.stage.value == "cancelled"
+    history = [h["action"] for h in await deps.refunds.history(r.id)]
+    assert history == ["refund.requested", "refund.proof", "refund.approved"]
+    await world.drain()
+    said = texts(world)
+    assert len(said) == 3 and "运单" in said[0] and "已通过" in said[-1]
+
+
+@pytest.mark.parametrize("ocr,statuses,verdict", [
+    ("模糊一片", {}, ProofVerdict.UNREADABLE),
+    ("YT1234567890123", {}, ProofVerdict.WRONG_CARRIER),
+    ("SF1234567890123", {}, ProofVerdict.NOT_MOVING),
+    ("SF1234567890123", {"SF1234567890123": ReturnStatus("in_transit", False)}, ProofVerdict.NOT_MOVING),
+])
+async def test_doubtful_proof_goes_to_a_person(world: World, proofs, ocr, statuses, verdict):
+    deps = deps_for(world, proofs, ocr=ocr, statuses=statuses)
+    oid = await shipped(world, "TM4", amount="900.00", days_ago=5, delivered_days_ago=3)
+    r = await request_refund(deps, str(oid), amount=None, reason="质量问题", requested_by="customer:C-TM4",
+                             source="chat", now=world.clock.now())
+    assert r.rule_id == "refund-within-7d"
+    res = await attach_proof(deps, r.id, JPEG, "customer:C-TM4", world.clock.now())
+    assert (res.verdict, res.refund.state) == (verdict, RefundState.VERIFYING)
+    assert res.refund.proof["ocr_text"] == ocr and res.refund.proof["file"]
+    done = await decide_refund(deps, r.id, True, "finance-li", "看过照片，可以", world.clock.now())
+    assert (done.state, done.automatic) == (RefundState.APPROVED, False)
+
+
+async def test_late_refund_is_refused_with_the_after_sales_contact(world: World, proofs):
+    deps = deps_for(world, proofs)
+    oid = await shipped(world, "TM5", amount="900.00", days_ago=20, delivered_days_ago=10)
+    r = await request_refund(deps, str(oid), amount=None, reason="不喜欢", requested_by="customer:C-TM5",
+                             source="chat", now=world.clock.now(), notify=("telegram", "c1"))
+    assert (r.state, r.rule_id) == (RefundState.REJECTED, "refund-after-7d")
+    await world.drain()
+    assert "400-800-1234" in texts(world)[0]
+    assert (await deps.orders.get(str(oid))).order.stage.value == "awaiting_install"
+
+
+async def _finance(world: World) -> UserInfo:
+    uid = await world.user("fin", "finance", tg="900")
+    return UserInfo(uid, "fin", "finance")
+
+
+async def test_over_threshold_goes_to_finance_and_finance_approves(world: World, proofs):
+    deps = deps_for(world, proofs)
+    fin = await _finance(world)
+    oid = await world.order("TM6", amount="2600.00", stage="designing")
+    r = await request_refund(deps, str(oid), amount=None, reason="取消", requested_by="customer:C-TM6",
+                             source="chat", now=world.clock.now(), notify=("telegram", "c1"))
+    assert r.state is RefundState.WAITING_FINANCE and r.approval_id
+    async with world.engine.connect() as conn:
+        a = (await conn.execute(select(ApprovalRow.__table__))).one()
+    assert (a.kind, a.required_role, a.requested_by, a.order_version) == ("refund", "finance", "customer:C-TM6",
+                                                                          f"refund:{r.id}")
+    await world.drain()
+    card = [s for s in world.channel.sent if s.ref.chat_id == "900"]
+    assert len(card) == 1
+    hook = lambda ap, left, now: on_finance_decided(deps, ap, left, now)  # noqa: E731
+    await decide(Deciders(world.repo, world.rules, world.notifier, hook), r.approval_id, fin, Verdict.APPROVE, "",
+                 world.clock.now())
+    done = await deps.refunds.refund(r.id)
+    assert done.state is RefundState.APPROVED and not done.automatic
+    assert (await deps.orders.get(str(oid))).order.stage.value == "cancelled"
+    await world.drain()
+    said = texts(world)
+    assert len(said) == 2 and "财务" in said[0] and "财务已批准" in said[1]
+
+
+async def test_finance_rejection_touches_only_its_refund(world: World, proofs):
+    deps = deps_for(world, proofs)
+    fin = await _finance(world)
+    oid = await world.order("TM7", amount="8000.00", stage="designing")
+    a = await request_refund(deps, str(oid), amount="2500", reason="一", requested_by="user:77", source="api",
+                             now=world.clock.now())
+    b = await request_refund(deps, str(oid), amount="2500", reason="二", requested_by="user:77", source="api",
+                             now=world.clock.now())
+    assert a.approval_id != b.approval_id
+    hook = lambda ap, left, now: on_finance_decided(deps, ap, left, now)  # noqa: E731
+    await decide(Deciders(world.repo, world.rules, world.notifier, hook), a.approval_id, fin, Verdict.REJECT,
+                 "金额不符", world.clock.now())
+    assert (await deps.refunds.refund(a.id)).state is RefundState.REJECTED
+    assert (await deps.refunds.refund(b.id)).state is RefundState.WAITING_FINANCE
+    other = await world.repo.approval(b.approval_id)
+    assert other.status.value == "pending"
+    assert (await deps.orders.get(str(oid))).order.stage.value == "designing"
+    await decide(Deciders(world.repo, world.rules, world.notifier, hook), b.approval_id, fin, Verdict.APPROVE, "",
+                 world.clock.now())
+    assert (await deps.refunds.refund(b.id)).state is RefundState.APPROVED
+
+
+async def test_finance_cannot_approve_a_refund_they_requested(world: World, proofs):
+    deps = deps_for(world, proofs)
+    fin = await _finance(world)
+    oid = await world.order("TM8", amount="3000.00", stage="designing")
+    r = await request_refund(deps, str(oid), amount=None, reason="x", requested_by=f"user:{fin.id}", source="api",
+                             now=world.clock.now())
+    from handlers.approvals import DecisionRefused
+    with pytest.raises(DecisionRefused):
+        await decide(Deciders(world.repo, world.rules), r.approval_id, fin, Verdict.APPROVE, "", world.clock.now())
+
+
+def _pdf() -> bytes:
+    return b"%PDF-1.4\n" + b"0" * 1000
+
+
+@pytest.mark.parametrize("data,code", [
+    (b"hello, not an image", "unsupported_file"),
+    (_pdf(), "unsupported_file"),  # a PDF, whatever it is named
+    (JPEG + b"\x00" * (50 * 1024 * 1024), "file_too_large"),
+])
+async def test_bad_files_are_refused_and_nothing_is_stored(world: World, proofs, data, code):
+    deps = deps_for(world, proofs, ocr="SF1234567890123")
+    oid = await shipped(world, "TM9", amount="900.00", days_ago=1)
+    r = await request_refund(deps, str(oid), amount=None, reason="x", requested_by="customer:C", source="chat",
+                             now=world.clock.now())
+    with pytest.raises(RefundError) as exc:
+        await attach_proof(deps, r.id, data, "customer:C", world.clock.now())
+    assert exc.value.code == code
+    assert not proofs.root.exists() or not any(proofs.root.rglob("*"))
+    assert (await deps.refunds.refund(r.id)).state is RefundState.WAITING_PROOF
+    assert deps.ocr.calls == 0
+
+
+async def test_the_same_push_twice_is_one_refund(world: World, proofs):
+    deps = deps_for(world, proofs)
+    oid = await world.order("TM10", amount="500.00", stage="designing")
+    kw = dict(amount="100", reason="x", requested_by="customer:C", source="taobao", source_ref="R1")
+    a = await request_refund(deps, str(oid), now=world.clock.now(), **kw)
+    b = await request_refund(deps, str(oid), now=world.clock.now(), **kw)
+    assert a.id == b.id and len(await deps.refunds.of_order(oid)) == 1
