@@ -202,6 +202,28 @@ class ShipOut(_Doc):
     failed_carriers: list[str] = Field(default_factory=list, examples=[[]])
 
 
+class RefundOut(_Doc):
+    id: int = Field(examples=[5])
+    order_id: int = Field(examples=[42])
+    source: str = Field(examples=["chat"])
+    amount: str = Field(description="money: a string with two decimals", examples=["1200.00"])
+    reason: str = Field(examples=["尺寸不合适"])
+    state: str = Field(examples=["waiting_proof"])
+    rule_id: str | None = Field(default=None, examples=["in-transit-needs-proof"])
+    decision: dict[str, Any] | None = None
+    automatic: bool | None = None
+    requested_by: str | None = Field(default=None, examples=["customer:17"])
+    requested_at: datetime | None = None
+    decided_at: datetime | None = None
+    approval_id: int | None = None
+    proof: dict[str, Any] | None = None
+
+
+class RefundListOut(_Doc):
+    total: int = Field(examples=[1])
+    items: list[RefundOut]
+
+
 # (method, path) → (status, model) of the success response
 RESPONSES: dict[tuple[str, str], tuple[str, type[BaseModel]]] = {
     ("post", "/webhooks/orders/{channel}"): ("202", AcceptedOut),
@@ -214,6 +236,13 @@ RESPONSES: dict[tuple[str, str], tuple[str, type[BaseModel]]] = {
     ("post", "/webhooks/logistics/{carrier}"): ("200", CarrierAnswerOut),
     ("post", "/api/orders/{ref}/ship"): ("200", ShipOut),
     ("get", "/api/orders/{ref}/tracking"): ("200", TrackingOut),
+    ("post", "/webhooks/refunds/taobao"): ("202", AcceptedOut),
+    ("post", "/api/orders/{ref}/refunds"): ("201", RefundOut),
+    ("get", "/api/refunds"): ("200", RefundListOut),
+    ("get", "/api/refunds/{refund_id}"): ("200", RefundOut),
+    ("post", "/api/refunds/{refund_id}/proof"): ("200", RefundOut),
+    ("post", "/api/refunds/{refund_id}/decision"): ("200", RefundOut),
+    ("post", "/api/refunds/{refund_id}/refunded"): ("200", RefundOut),
     ("get", "/api/kpis"): ("200", KpisOut),
     ("get", "/healthz"): ("200", HealthOut),
 }
