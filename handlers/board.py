@@ -55,7 +55,7 @@ class BoardCard:
     owner: str | None = None
     pending_approvals: int = 0
     tracking_status: str | None = None
-    refund_open: bool = False  # hook: set by the refunds feature once its table exists
+    refund_open: bool = False  # a refund of the order is still being handled
     extra_badges: tuple[str, ...] = field(default_factory=tuple)  # hook for badges that come later
 
     def stalled_for(self, now: datetime) -> timedelta | None:

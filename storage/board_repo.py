@@ -13,15 +13,17 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
-from sqlalchemy import func, or_, select, union_all
+from sqlalchemy import exists, func, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.stages import Stage
 from handlers.board import COLUMNS, MAX_TEXT, BoardCard, BoardFilter
-from storage.models import ApprovalRow, OrderRow, UserRow
+from storage.models import ApprovalRow, OrderRow, RefundRow, UserRow
 
 log = logging.getLogger(__name__)
 ORDERS, APPROVALS, USERS = OrderRow.__table__, ApprovalRow.__table__, UserRow.__table__
+REFUNDS = RefundRow.__table__
+CLOSED_REFUNDS = ("rejected", "refunded")  # engine.refunds.RefundState's end states
 EVENTS_CHANNEL = "orderhub:board:events"
 NONCE_PREFIX = "orderhub:board:nonce:"
 
@@ -62,6 +64,11 @@ def conditions(f: BoardFilter, now: datetime) -> list[Any]:
     return conds
 
 
+def _refund_open() -> Any:
+    """A refund of the order still being handled (not yet refunded or rejected): the card's ↩ badge."""
+    return exists().where(REFUNDS.c.order_id == ORDERS.c.id, REFUNDS.c.state.not_in(CLOSED_REFUNDS)).correlate(ORDERS)
+
+
 def _pending() -> Any:
     return (select(func.count()).select_from(APPROVALS)
             .where(APPROVALS.c.order_id == ORDERS.c.id, APPROVALS.c.status == "pending")
@@ -84,6 +91,7 @@ def _card(row: Any) -> BoardCard:
         created_at=row.created_at, stage_entered_at=row.stage_entered_at, stage_deadline=row.stage_deadline,
         owner=row.owner, pending_approvals=int(row.pending or 0),
         tracking_status=str(tracking.get("status")) if tracking and tracking.get("status") else None,
+        refund_open=bool(row.refund_open),
     )
 
 
@@ -108,7 +116,7 @@ class SqlBoard:
         parts = [select(ORDERS.c.id.label("rid")).where(*conds, ORDERS.c.stage == stage.value)
                  .order_by(*_ORDER_BY).limit(limit).offset(offset).subquery() for stage in stages]
         page = union_all(*(select(p.c.rid) for p in parts)).subquery()
-        stmt = (select(*_COLUMNS, USERS.c.name.label("owner"), _pending().label("pending"))
+        stmt = (select(*_COLUMNS, USERS.c.name.label("owner"), _pending().label("pending"), _refund_open().label("refund_open"))
                 .select_from(page.join(ORDERS, ORDERS.c.id == page.c.rid)
                              .outerjoin(USERS, USERS.c.id == ORDERS.c.owner_user_id))
                 .order_by(ORDERS.c.stage, *_ORDER_BY))
@@ -120,7 +128,7 @@ class SqlBoard:
         return out
 
     async def card(self, order_id: int) -> BoardCard | None:
-        stmt = (select(*_COLUMNS, USERS.c.name.label("owner"), _pending().label("pending"))
+        stmt = (select(*_COLUMNS, USERS.c.name.label("owner"), _pending().label("pending"), _refund_open().label("refund_open"))
                 .select_from(ORDERS.outerjoin(USERS, USERS.c.id == ORDERS.c.owner_user_id))
                 .where(ORDERS.c.id == order_id))
         async with self.engine.connect() as conn:

@@ -351,3 +351,23 @@ async def test_a_cross_site_login_post_and_an_outage_are_clear_refusals(bw: Boar
     assert page.status_code == 503 and "暂时不可用" in page.text
     frag = await client.get("/board/columns")
     assert frag.status_code == 503 and frag.json()["error"] == "unavailable"
+
+
+async def test_a_refund_being_handled_shows_its_badge(bw: BoardWorld, client: httpx.AsyncClient) -> None:
+    """↩ while a refund of the order is open; a rejected or paid refund leaves no badge."""
+    from storage.models import RefundRow
+
+    open_id = await bw.order("HZ-REFUND", city="杭州", stage="designing")
+    done_id = await bw.order("HZ-REFUSED", city="杭州", stage="designing")
+    now = bw.clock.now()
+    async with bw.world.engine.begin() as conn:
+        for oid, state in ((open_id, "waiting_proof"), (done_id, "rejected")):
+            await conn.execute(RefundRow.__table__.insert().values(
+                order_id=oid, source="api", source_ref=None, amount=100, reason="x", items=[], state=state,
+                rule_id=None, decision={}, requested_by="user:1", requested_at=now, decided_at=None,
+                automatic=False, approval_id=None, proof=None, updated_at=now))
+    await bw.staff("li", "admin")
+    await bw.sign_in(client, 1)
+    page = (await client.get("/board/", headers=HTML)).text
+    cards = dict(re.findall(r'data-number="([^"]+)"(.*?)</li>', page, re.S))
+    assert "退款中" in cards["HZ-REFUND"] and "退款中" not in cards["HZ-REFUSED"]
