@@ -61,8 +61,8 @@ def _decide(approval_id: int, name: str, verdict: Verdict, reason: str) -> None:
         await rt.start_rules(watch=False)  # the SLA deadlines of the stage a decision moves the order to
         user = UserInfo(u.id, u.name, u.role, u.regions, u.phone, u.supervisor_id, u.email)
         try:
-            decided = await decide(Deciders(SqlChatRepo(rt.db), rt.current_rules()), approval_id, user, verdict,
-                                   reason, rt.clock.now())
+            deps = Deciders(SqlChatRepo(rt.db, rt.order_events()), rt.current_rules())
+            decided = await decide(deps, approval_id, user, verdict, reason, rt.clock.now())
         except DecisionRefused as exc:
             return REFUSALS[exc.reason]
         console.print(f"approval {decided.id} (order {decided.order_id}): {decided.status.value} by {decided.decided_by}")
