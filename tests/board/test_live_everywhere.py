@@ -152,3 +152,16 @@ async def test_a_publish_failure_never_fails_the_move(runtime: Runtime, client: 
     assert res.status_code == 200, res.text
     async with runtime.db.connect() as conn:
         assert (await conn.execute(select(ORDERS.c.stage).where(ORDERS.c.id == oid))).scalar_one() == nxt
+
+
+def test_board_refusals_follow_the_use_cases_codes_not_its_words() -> None:
+    """board/app.py maps `MoveRefused.code`: rewording a refusal's sentence changes nothing on the board."""
+    from board.app import _refusal
+    from board.text import bt
+    from handlers.orders import MoveRefused
+
+    for code, key in (("awaiting_approval", "refused.approval"), ("changed", "refused.changed"),
+                      ("reason_required", "refused.reason")):
+        for lang in ("zh", "en"):
+            assert _refusal(MoveRefused(code, "reworded entirely"), lang) == bt(key, lang)
+    assert _refusal(MoveRefused("something new about an approval"), "en") == "something new about an approval"
