@@ -281,8 +281,8 @@ def create_board(services: BoardServices) -> FastAPI:
             raise BoardError(409, "invalid_transition",
                              bt("refused", lang, reason=bt("refused.stage", lang, allowed=allowed))) from None
         except MoveRefused as exc:
-            raise BoardError(409, "transition_refused", bt("refused", lang, reason=_refusal(str(exc), lang))) from None
-        # the store publishes the move to every board (bot.board_wiring.PublishingOrders)
+            raise BoardError(409, "transition_refused", bt("refused", lang, reason=_refusal(exc, lang))) from None
+        # the store announces the committed move to every board (handlers.orders.OrderEvents)
         return _json({"ok": True, "order_id": order_id, "stage": moved.order.stage.value,
                       "message": bt("moved", lang, order=moved.order.data.external_id,
                                     stage=label(moved.order.stage, lang))})
@@ -300,16 +300,13 @@ def create_board(services: BoardServices) -> FastAPI:
         approval = await services.directory.approval(approval_id)
         if approval is None:
             raise BoardError(404, "not_found", bt("decision.not_found", lang))
-        detail = await services.orders.get(str(approval.order_id), with_history=False)
         outcome = await services.decide(who.user, approval_id, body.decision, body.reason.strip())
         status = {"approved": 200, "rejected": 200, "not_permitted": 403, "own_request": 403,
                   "already_decided": 409, "superseded": 409, "reason_required": 422, "not_found": 404}.get(outcome, 409)
         key = f"decision.{outcome}" if f"decision.{outcome}" in words(lang) else "decision.not_permitted"
         if status != 200:
             raise BoardError(status, "not_allowed" if status == 403 else outcome, bt(key, lang))
-        await services.events.publish({"kind": "decided", "order_id": approval.order_id,
-                                       "region": detail.order.region if detail else approval.region,
-                                       "approval_id": approval_id, "by": who.user.name})
+        # the decide use case's store announces the decision (and its move) to every board after its commit
         return _json({"ok": True, "outcome": outcome, "order_id": approval.order_id, "message": bt(key, lang)})
 
     # --- live updates -------------------------------------------------------------------------------------------
@@ -340,16 +337,15 @@ def _json(data: dict[str, Any], status: int = 200) -> Response:
     return Response(orjson.dumps(data, default=str), status_code=status, media_type="application/json")
 
 
-def _refusal(message: str, lang: str) -> str:
-    """The move use case's refusals in the board's language (its messages are English sentences)."""
-    text = message.lower()
-    if "approval" in text:
-        return bt("refused.approval", lang)
-    if "changed" in text:
-        return bt("refused.changed", lang)
-    if "reason" in text:
-        return bt("refused.reason", lang)
-    return message
+_REFUSALS = {"awaiting_approval": "refused.approval", "changed": "refused.changed",
+             "reason_required": "refused.reason"}
+
+
+def _refusal(exc: MoveRefused, lang: str) -> str:
+    """The move use case's refusal in the board's language, by its code (`MoveRefused.code`); a refusal without
+    a board text of its own is shown as the use case words it."""
+    key = _REFUSALS.get(exc.code)
+    return bt(key, lang) if key else str(exc)
 
 
 __all__ = ["create_board", "BoardError", "Viewer", "LINK_TTL"]

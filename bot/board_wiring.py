@@ -18,7 +18,7 @@ from handlers import approvals as approval_cases
 from handlers.board import BoardEvents
 from handlers.chat_ports import UserInfo
 from handlers.dispatch import ChatContext
-from handlers.orders import Move, OrderDetail
+from handlers.orders import OrderDetail
 from storage.board_repo import RedisBoardEvents, RedisNonces, SqlBoard
 from storage.orders_repo import SqlOrders
 
@@ -26,22 +26,6 @@ if TYPE_CHECKING:
     from bot.wiring import Runtime
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
-
-
-class PublishingOrders(SqlOrders):
-    """SqlOrders that tells every board about a stored move or note, whoever made it (API, board, CLI)."""
-
-    def __init__(self, engine: Any, events: BoardEvents) -> None:
-        super().__init__(engine)
-        self.events = events
-
-    async def move(self, move: Move, now: Any) -> bool:
-        moved = await super().move(move, now)
-        if moved:
-            detail = await self.get(str(move.order_id), with_history=False)
-            await self.events.publish({"kind": "moved", "order_id": move.order_id, "stage": move.to_stage.value,
-                                       "region": detail.order.region if detail else None, "by": move.actor})
-        return moved
 
 
 async def decide_approval(ctx: ChatContext, user: UserInfo, approval_id: int, verdict: str, reason: str) -> str:
@@ -71,7 +55,7 @@ def build_board(runtime: Runtime, ctx: ChatContext, *, events: BoardEvents | Non
 
     s = runtime.settings
     events = events or RedisBoardEvents(runtime.redis)
-    orders = PublishingOrders(runtime.db, events)
+    orders = SqlOrders(runtime.db, events)  # the board's moves; the chat core's repo announces its decisions
     notes = SqlApiBackend(orders, runtime.users, SqlReports(runtime.db), runtime.clock, runtime.current_rules,
                           SqlTrendNotes(runtime.db), ctx.repo, s.language)
 

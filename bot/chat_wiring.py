@@ -40,6 +40,7 @@ from handlers.mail import MailSender
 from handlers.notes import category_names
 from handlers.notifier import Notifier
 from handlers.ports import Clock
+from storage.board_repo import RedisBoardEvents
 from storage.chat_repo import SqlChatRepo
 from storage.digest_repo import SqlDigestSource
 from storage.rate_limit import RedisAttemptLimiter
@@ -111,7 +112,7 @@ def build_chat_core(db: AsyncEngine, redis: aioredis.Redis, channels: Mapping[st
                     timezone: str = "Asia/Shanghai", digest_at: str | None = None,
                     mailer: MailSender | None = None, board_url: str | None = None,
                     refunds: RefundDeps | None = None) -> ChatCore:
-    repo = SqlChatRepo(db)
+    repo = SqlChatRepo(db, RedisBoardEvents(redis))  # chat moves and decisions reach every open board
     notifier = Notifier(repo, channels, clock, token_key=token_key, language=language, timezone=timezone,
                         mailer=mailer)
     ctx = ChatContext(channels=channels, repo=repo, clock=clock, token_key=token_key,

@@ -351,7 +351,8 @@ def users_invite(
     from storage.chat_repo import SqlChatRepo
     async def _run(rt: Runtime) -> str:
         user = await rt.users.by_name(name)
-        return await SqlChatRepo(rt.db).create_link_code(user.id, datetime.now(UTC), timedelta(days=days))
+        repo = SqlChatRepo(rt.db, rt.order_events())
+        return await repo.create_link_code(user.id, datetime.now(UTC), timedelta(days=days))
 
     from engine.text_cli import tc
 

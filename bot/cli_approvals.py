@@ -64,7 +64,7 @@ def _decide(approval_id: int, name: str, verdict: Verdict, reason: str) -> None:
             from handlers.refunds import on_finance_decided
 
             deps = rt.refund_deps()  # a decided refund approval carries on to its refund
-            decided = await decide(Deciders(SqlChatRepo(rt.db), rt.current_rules(), None,
+            decided = await decide(Deciders(SqlChatRepo(rt.db, rt.order_events()), rt.current_rules(), None,
                                             lambda a, left, now: on_finance_decided(deps, a, left, now)),
                                    approval_id, user, verdict, reason, rt.clock.now())
         except DecisionRefused as exc:

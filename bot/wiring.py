@@ -24,6 +24,7 @@ from engine.rules import RuleSet
 from handlers.cards import set_field_names
 from handlers.intake import IntakeProcessor
 from handlers.refunds import RefundDeps
+from handlers.orders import OrderEvents
 from storage import migrate
 from storage.chat_repo import SqlChatRepo
 from storage.db import make_engine, make_sessionmaker
@@ -148,7 +149,7 @@ class Runtime:
         if self._refunds is None:
             from bot.return_tracker import CarrierReturnTracker
 
-            repo = SqlRefunds(self.db)
+            repo = SqlRefunds(self.db, self.order_events())
             clients = self.carriers()
             tracker = CarrierReturnTracker(clients) if clients else None
             self._refunds = RefundDeps(repo, repo, self.current_rules, ProofDirectory(self.settings.data_dir / "proofs"),
@@ -172,7 +173,8 @@ class Runtime:
 
     def intake_worker(self, consumer: str | None = None) -> IntakeWorker:
         s = self.settings
-        processor = IntakeProcessor(SqlIntakeStore(self.db, self.clock), self.adapters, self.current_rules)
+        store = SqlIntakeStore(self.db, self.clock, self.order_events())  # auto-confirmations reach the boards
+        processor = IntakeProcessor(store, self.adapters, self.current_rules)
         options = WorkerOptions(
             consumer=consumer or consumer_name(), batch_size=s.intake_batch_size, max_attempts=s.intake_max_attempts,
             retry_backoff_s=s.intake_retry_backoff_s, claim_idle_s=s.intake_claim_idle_s,
@@ -198,8 +200,16 @@ class Runtime:
             self._carriers = dict(build_carriers(self.settings))
         return self._carriers
 
+    def order_events(self) -> OrderEvents:
+        """Every stored move and decision is announced here, after its commit, to every open board (SPEC §10)."""
+        from storage.board_repo import RedisBoardEvents
+
+        return RedisBoardEvents(self.redis)
+
     def tracking_deps(self) -> TrackingDeps:
-        return TrackingDeps(SqlTracking(self.db), SqlOrders(self.db), SqlTrendNotes(self.db), SqlChatRepo(self.db),
+        events = self.order_events()
+        return TrackingDeps(SqlTracking(self.db), SqlOrders(self.db, events), SqlTrendNotes(self.db),
+                            SqlChatRepo(self.db, events),
                             self.current_rules, self.settings.language, self.settings.timezone)
 
     def tracking_worker(self, consumer: str | None = None) -> TrackingWorker:
@@ -221,8 +231,8 @@ class Runtime:
             return await scan_tracking_stalls(deps, self.clock.now())
 
         async def degradation() -> object:
-            return await check_degradation(SqlTracking(self.db), SqlChatRepo(self.db), self.current_rules,
-                                           self.clock.now(), self.settings.language)
+            return await check_degradation(SqlTracking(self.db), SqlChatRepo(self.db, self.order_events()),
+                                           self.current_rules, self.clock.now(), self.settings.language)
 
         return [("carrier_poll", 600.0, poll), ("tracking_stalls", 900.0, stalls),
                 ("carrier_degradation", 6 * 3600.0, degradation)]
@@ -243,12 +253,11 @@ class Runtime:
             max_body_bytes=s.max_body_bytes,
             timezone=s.timezone,
         )
-        from bot.board_wiring import PublishingOrders  # API moves reach every open board
         from bot.carriers.build import push_verifiers
-        from storage.board_repo import RedisBoardEvents
 
-        chat_repo = SqlChatRepo(self.db)
-        api = SqlApiBackend(PublishingOrders(self.db, RedisBoardEvents(self.redis)), self.users, SqlReports(self.db),
+        events = self.order_events()  # API moves and decisions reach every open board
+        chat_repo = SqlChatRepo(self.db, events)
+        api = SqlApiBackend(SqlOrders(self.db, events), self.users, SqlReports(self.db),
                             self.clock, self.current_rules, SqlTrendNotes(self.db), chat_repo, s.language,
                             chat=chat_repo, refunds=self.refund_deps())
         logistics = LogisticsIntake(push_verifiers(s), self.tracking_queue)

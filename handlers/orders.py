@@ -7,6 +7,7 @@ writes the stage of a stored order (tests/test_architecture.py enforces it).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -14,6 +15,8 @@ from typing import Any, Protocol
 
 from engine.order import Order
 from engine.stages import END_STATES, BOARD, Stage, TransitionError, check_transition
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -57,6 +60,34 @@ class Move:
     reason: str
     deadline: datetime | None
     manual: bool = False  # counts toward the manual-intervention KPI
+
+
+class OrderEvents(Protocol):
+    """Where stored moves and decisions are announced (the board's live feed: storage.board_repo.RedisBoardEvents).
+
+    Storage announces every move `storage.order_moves.apply_move` made, and every decision, after its commit,
+    whoever made it (API, chat, CLI, carrier, intake, board): see `announce`."""
+
+    async def publish(self, event: dict[str, Any]) -> None: ...
+
+
+def moved_event(move: Move, region: str | None) -> dict[str, Any]:
+    return {"kind": "moved", "order_id": move.order_id, "stage": move.to_stage.value, "region": region,
+            "by": move.actor}
+
+
+async def announce(events: OrderEvents | None, pending: list[dict[str, Any]]) -> None:
+    """Publish what a committed transaction did. Never raises: the change is stored, and a board that missed the
+    event reloads on reconnect."""
+    if events is None:
+        pending.clear()
+        return
+    while pending:
+        event = pending.pop(0)
+        try:
+            await events.publish(event)
+        except Exception as exc:
+            log.warning("order event not published (%s): %s", event.get("kind"), exc)
 
 
 class OrderNotFound(LookupError):
@@ -143,5 +174,5 @@ async def transition(store: OrderStore, rules: Deadlines, ref: str, to: str, rea
     return updated
 
 
-__all__ = ["OrderDetail", "OrderQuery", "Move", "OrderNotFound", "MoveRefused", "OrderStore", "Deadlines",
+__all__ = ["OrderDetail", "OrderQuery", "Move", "OrderEvents", "moved_event", "announce", "OrderNotFound", "MoveRefused", "OrderStore", "Deadlines",
            "plan_move", "transition", "TransitionError"]

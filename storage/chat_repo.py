@@ -29,6 +29,7 @@ from handlers.chat_ports import (
     StageMove,
     UserInfo,
 )
+from handlers.orders import OrderEvents, announce
 from storage.models import (
     ApprovalRow,
     AuditRow,
@@ -95,8 +96,8 @@ def _phone_variants(phone: str) -> list[str]:
 class SqlChatRepo(SqlOrders):
     """Implements `handlers.chat_ports.ChatRepo` (its order reads and the one move are `SqlOrders`')."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        super().__init__(engine)
+    def __init__(self, engine: AsyncEngine, events: OrderEvents | None = None) -> None:
+        super().__init__(engine, events)
 
     def _insert_ignore(self, table: Any, index: list[str]) -> Any:
         if self.engine.dialect.name == "postgresql":
@@ -298,6 +299,7 @@ class SqlChatRepo(SqlOrders):
                              audit: AuditEntry, now: datetime, supersede_ids: Sequence[int] = (),
                              reschedule: Sequence[tuple[int, datetime | None]] = ()) -> bool:
         a = decided.approval
+        announced: list[dict[str, Any]] = []
         async with self.engine.begin() as conn:
             res = await conn.execute(update(APPROVALS).where(
                 APPROVALS.c.id == a.id, APPROVALS.c.status == decided.expected_status.value).values(
@@ -311,10 +313,14 @@ class SqlChatRepo(SqlOrders):
             for approval_id, escalate_at in reschedule:  # a next level's clock starts when its card goes out
                 await conn.execute(update(APPROVALS).where(
                     APPROVALS.c.id == approval_id, APPROVALS.c.status == "pending").values(escalate_at=escalate_at))
-            if move is not None:
-                await apply_move(conn, move, now)  # the order moved meanwhile: the decision stands, no move
+            if move is not None:  # False: the order moved meanwhile; the decision stands, no move
+                await apply_move(conn, move, now, announced)
             await self._audit(conn, audit, now)
             await self._enqueue(conn, outbox, now)
+            region = (await conn.execute(select(ORDERS.c.region).where(ORDERS.c.id == a.order_id))).scalar()
+        announced.insert(0, {"kind": "decided", "order_id": a.order_id, "approval_id": a.id,
+                             "status": a.status.value, "region": region, "by": a.decided_by})
+        await announce(self.events, announced)
         return True
 
     async def apply_escalation(self, escalated: Approval, *, expected_level: int, outbox: Sequence[NewOutbox],

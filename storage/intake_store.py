@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from engine.approvals import OUTCOMES
 from engine.stages import Stage
 from handlers.intake import ApprovalHistory, ExistingOrder, HistoryAsk, OrderKey, OrderPlan, StoredHistory
-from handlers.orders import Move
+from handlers.orders import Move, OrderEvents, announce
 from handlers.ports import StoreUnavailable
 from storage.models import ApprovalRow, OrderRow, OutboxRow, StageTransitionRow
 from storage.order_moves import apply_move
@@ -161,6 +161,7 @@ def first_levels(rows: list[Any]) -> list[Any]:
 class SqlIntakeUnit:
     def __init__(self, conn: AsyncConnection, now: datetime) -> None:
         self.conn, self.now = conn, now
+        self.announced: list[dict[str, Any]] = []  # the unit's moves, published by SqlIntakeStore after commit
         self._insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
     @staticmethod
@@ -230,7 +231,7 @@ class SqlIntakeUnit:
         moves = [t for t in plan.transitions if t.from_stage is not None]
         for t in moves:  # the auto-confirmation of a changed order that no longer needs approval
             await apply_move(self.conn, Move(plan.existing_id, t.from_stage, t.to_stage, t.actor, t.reason,
-                                             plan.stage_deadline), self.now)
+                                             plan.stage_deadline), self.now, self.announced)
         if not moves:  # the deadline of the stage it was planned for, if it is still there
             await self.conn.execute(update(ORDERS).where(
                 ORDERS.c.id == plan.existing_id, ORDERS.c.stage == plan.stage.value).values(
@@ -314,8 +315,8 @@ class SqlIntakeUnit:
 
 
 class SqlIntakeStore:
-    def __init__(self, engine: AsyncEngine, clock: Any) -> None:
-        self.engine, self.clock = engine, clock
+    def __init__(self, engine: AsyncEngine, clock: Any, events: OrderEvents | None = None) -> None:
+        self.engine, self.clock, self.events = engine, clock, events
         self._unit: type[SqlIntakeUnit] = SqlIntakeUnit
         if engine.dialect.name == "postgresql" and engine.dialect.driver == "asyncpg":
             from storage.intake_store_pg import PgIntakeUnit  # the same unit with array-bound batch statements
@@ -354,8 +355,10 @@ class SqlIntakeStore:
     async def unit(self) -> AsyncIterator[SqlIntakeUnit]:
         try:
             async with self.engine.begin() as conn:
-                yield self._unit(conn, self.clock.now())
+                unit = self._unit(conn, self.clock.now())
+                yield unit
         except Exception as exc:
             if is_unavailable(exc):
                 raise StoreUnavailable(str(exc)) from exc
             raise
+        await announce(self.events, unit.announced)  # committed: the auto-confirmations reach the boards

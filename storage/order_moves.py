@@ -1,7 +1,9 @@
 """The one place the stage of a stored order is written (tests/test_architecture.py holds every other module to it).
 
 `apply_move` is a compare-and-set on the current stage, inside the caller's transaction, so a decision and its move,
-or an intake update and its auto-confirmation, commit together or not at all. Intake's INSERT of a new order sets
+or an intake update and its auto-confirmation, commit together or not at all. Each applied move adds its change
+event to the caller's `announced` list, which the caller publishes after its commit (handlers.orders.announce), so
+every move reaches the open boards whatever its entry point, and none that rolled back does. Intake's INSERT of a new order sets
 its first stage; that is creation, not a move.
 """
 
@@ -14,7 +16,7 @@ from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.stages import Stage
-from handlers.orders import Move
+from handlers.orders import Move, moved_event
 from storage.models import ApprovalRow, AuditRow, OrderRow, OutboxRow, StageTransitionRow
 
 ORDERS, TRANSITIONS, AUDIT = OrderRow.__table__, StageTransitionRow.__table__, AuditRow.__table__
@@ -31,7 +33,7 @@ def _insert_ignore(conn: AsyncConnection) -> Any:
     return sqlite_insert
 
 
-async def apply_move(conn: AsyncConnection, move: Move, now: datetime) -> bool:
+async def apply_move(conn: AsyncConnection, move: Move, now: datetime, announced: list[dict[str, Any]]) -> bool:
     """Apply a planned move (handlers.orders.plan_move); False if the order is no longer in `move.from_stage`.
 
     Writes the stage, its entry time and deadline, clears the snooze, sets `completed_at` on completion and the
@@ -44,10 +46,12 @@ async def apply_move(conn: AsyncConnection, move: Move, now: datetime) -> bool:
         values["completed_at"] = now
     if move.manual:
         values["manual_intervention"] = True
-    res = await conn.execute(update(ORDERS).where(
-        ORDERS.c.id == move.order_id, ORDERS.c.stage == move.from_stage.value).values(**values))
-    if res.rowcount != 1:
+    row = (await conn.execute(update(ORDERS).where(
+        ORDERS.c.id == move.order_id, ORDERS.c.stage == move.from_stage.value).values(**values)
+        .returning(ORDERS.c.region))).first()
+    if row is None:
         return False
+    announced.append(moved_event(move, row.region))
     await conn.execute(insert(TRANSITIONS).values(
         order_id=move.order_id, at=now, from_stage=move.from_stage.value, to_stage=move.to_stage.value,
         actor=move.actor, reason=move.reason))

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from engine.approvals import gates_confirmation
 from engine.order import Customer, Item, Order, OrderData, Transition
 from engine.stages import Stage
-from handlers.orders import Move, OrderDetail, OrderQuery
+from handlers.orders import Move, OrderDetail, OrderEvents, OrderQuery, announce
 from storage.models import ApprovalRow, ExceptionNoteRow, OrderRow, StageTransitionRow
 from storage.order_moves import apply_move
 
@@ -56,8 +56,12 @@ def parse_ref(ref: str) -> Any:
 
 
 class SqlOrders:
-    def __init__(self, engine: AsyncEngine) -> None:
+    """`handlers.orders.OrderStore`. `events` hears every committed move (and, in SqlChatRepo, decision); the
+    composition root passes the board's Redis feed, `None` only where nothing is moved (tests/test_architecture.py)."""
+
+    def __init__(self, engine: AsyncEngine, events: OrderEvents | None = None) -> None:
         self.engine = engine
+        self.events = events
 
     async def get(self, ref: str, *, with_history: bool = True) -> OrderDetail | None:
         async with self.engine.connect() as conn:
@@ -114,8 +118,11 @@ class SqlOrders:
         return total, [self._detail(r, []) for r in rows]
 
     async def move(self, move: Move, now: datetime) -> bool:
+        announced: list[dict[str, Any]] = []
         async with self.engine.begin() as conn:
-            return await apply_move(conn, move, now)
+            moved = await apply_move(conn, move, now, announced)
+        await announce(self.events, announced)
+        return moved
 
     async def add_note(self, order_id: int, text: str, author: str, category: str | None, score: float | None,
                        now: datetime) -> int:

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from engine.refunds import RefundState
 from handlers.chat_ports import AuditEntry, NewOutbox
-from handlers.orders import Move
+from handlers.orders import Move, announce
 from handlers.refunds import FinanceLevel, Refund
 from storage.chat_repo import SqlChatRepo
 from storage.models import ApprovalRow, AuditRow, RefundRow
@@ -101,6 +101,7 @@ class SqlRefunds(SqlChatRepo):
                    move: Move | None = None, finance: Sequence[FinanceLevel] = (),
                    outbox: Callable[[Refund], Sequence[NewOutbox]] = lambda r: (),
                    card: Callable[[Refund], Sequence[tuple[str, str]]] = lambda r: ()) -> Refund | None:
+        announced: list[dict[str, Any]] = []
         try:
             async with self.engine.begin() as conn:
                 if expected is None:
@@ -117,12 +118,13 @@ class SqlRefunds(SqlChatRepo):
                     if res.rowcount != 1:
                         return None
                     stored = refund
-                if move is not None and not await apply_move(conn, move, now):
+                if move is not None and not await apply_move(conn, move, now, announced):
                     raise MoveNoLongerApplies()
                 if finance:
                     stored = await self._finance(conn, stored, finance, now, [list(f) for f in card(stored)])
                 await self._audit(conn, audit, now)
                 await self._enqueue(conn, outbox(stored), now)
+            await announce(self.events, announced)  # a refund's cancellation reaches every open board
             return stored
         except MoveNoLongerApplies:
             return None

@@ -145,3 +145,45 @@ def test_the_stage_scan_catches_every_form_of_a_second_move() -> None:
           "        v.pop(k)\n    await c.execute(update(ORDERS).values(**v))\n"
           "    await c.execute(update(ORDERS).values(snoozed_until=None))\n")
     assert stage_writes(ok, "ok") == []
+
+
+# Issue 16: every stored move and decision reaches open boards. The stores that write moves announce them after
+# their commit through `handlers.orders.OrderEvents`; these two checks keep a new entry point from bypassing it.
+EVENT_STORES = {"SqlOrders": 1, "SqlChatRepo": 1, "SqlIntakeStore": 2}  # index of the `events` argument
+
+
+def _production_files() -> list[Path]:
+    return [p for d in ("bot", "webhooks", "board", "storage", "handlers") for p in (ROOT / d).rglob("*.py")]
+
+
+def test_every_store_that_moves_orders_is_built_with_the_events_port() -> None:
+    offenders = []
+    for path in _production_files():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in EVENT_STORES:
+                given = len(node.args) > EVENT_STORES[node.func.id] or any(k.arg == "events" for k in node.keywords)
+                if not given:
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.func.id}(...) without events")
+    assert not offenders, offenders
+
+
+def test_every_caller_of_apply_move_announces_after_its_commit() -> None:
+    """A function that applies a move passes it a list of events and publishes that list (`announce`) once its
+    transaction is committed; the intake unit's list is published by SqlIntakeStore.unit after the commit."""
+    offenders, found = [], 0
+    for path in _production_files():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        source = path.read_text(encoding="utf-8")
+        for fn in ast.walk(tree):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            calls = [n for n in ast.walk(fn) if isinstance(n, ast.Call) and ast.unparse(n.func) == "apply_move"]
+            if not calls:
+                continue
+            found += len(calls)
+            announces = any(isinstance(n, ast.Call) and ast.unparse(n.func) == "announce" for n in ast.walk(fn))
+            via_unit = all(len(c.args) == 4 and ast.unparse(c.args[3]) == "self.announced" for c in calls) and (
+                "await announce(self.events, unit.announced)" in source)
+            if not (announces or via_unit):
+                offenders.append(f"{path.relative_to(ROOT)}:{fn.lineno} {fn.name} moves without announcing")
+    assert found >= 3 and not offenders, offenders

@@ -182,8 +182,12 @@
   function connect() {
     if (!window.EventSource) return;
     var es = new EventSource(base + "/events");
-    es.onopen = function () { live.textContent = W.live; live.className = "live on"; };
-    es.onerror = function () { live.textContent = W.offline; live.className = "live"; };
+    var lost = false;  // after a lost stream, reload the columns: events published meanwhile were missed
+    es.onopen = function () {
+      live.textContent = W.live; live.className = "live on";
+      if (lost) { lost = false; refresh(); }
+    };
+    es.onerror = function () { lost = true; live.textContent = W.offline; live.className = "live"; };
     es.addEventListener("change", function () { refresh(); });
   }
   connect();

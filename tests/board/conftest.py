@@ -107,6 +107,7 @@ async def build_board_world(runtime: Runtime, db: AsyncEngine, rules: RuleSet, *
     from storage.board_repo import RedisBoardEvents
 
     events = RecordingEvents(RedisBoardEvents(runtime.redis) if real_events else None)
+    world.repo.events = events  # the chat core's moves and decisions (its buttons, the board's decisions)
     board = build_board(runtime, world.ctx, events=events)
     board.state.board.page_size = page_size
     services = runtime.app_services()
