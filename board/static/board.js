@@ -12,6 +12,7 @@
   var filterBox = document.getElementById("filter-box");
   if (filterBox && window.matchMedia("(min-width: 701px)").matches) filterBox.open = true;  // phones start folded
   var openOrder = null, lastFocus = null, toastTimer = null, refreshTimer = null, busy = 0;
+  var drawerSeq = 0;  /* a drawer answer applies only if no close or newer load came after its request */
 
   function toast(text, isError) {
     toastEl.textContent = text;
@@ -139,9 +140,11 @@
   /* --- the drawer -------------------------------------------------------------------------------------------- */
   function loadDrawer(id, focus) {
     if (focus) lastFocus = document.activeElement;
+    var seq = ++drawerSeq;
     return fetch(base + "/orders/" + id, { credentials: "same-origin", headers: { "Accept": "text/html" } })
       .then(function (r) { return r.ok ? r.text() : null; })
       .then(function (html) {
+        if (seq !== drawerSeq) return;  /* closed or superseded while loading (a live reload after Escape) */
         if (html === null) { closeDrawer(); return; }
         openOrder = id;
         drawer.innerHTML = html;
@@ -150,6 +153,7 @@
       });
   }
   function closeDrawer() {
+    drawerSeq++;
     drawer.hidden = true;
     drawer.innerHTML = "";
     openOrder = null;
