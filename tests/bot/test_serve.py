@@ -55,7 +55,7 @@ def running_serve(database_url: str, redis_url: str, tmp_path: Path, **extra_env
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a loaded 2-core CI machine can take a while to import and migrate
         while True:
             try:
                 if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
@@ -63,7 +63,9 @@ def running_serve(database_url: str, redis_url: str, tmp_path: Path, **extra_env
             except httpx.HTTPError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                out = proc.stdout.read().decode() if proc.stdout else ""
+                if proc.poll() is None:  # still starting: stop it first, or reading its output blocks forever
+                    proc.kill()
+                out = proc.communicate(timeout=10)[0].decode() if proc.stdout else ""
                 pytest.fail(f"serve did not start:\n{out}")
             time.sleep(0.2)
         yield base, rules, env
