@@ -13,7 +13,7 @@ from bot.settings import Settings
 from bot.telegram.service import telegram_updates, webhook_router
 from bot.wecom.service import callback_router, event_queue
 from bot.wiring import Runtime
-from handlers.dispatch import ChatContext
+from handlers.chat_context import ChatContext
 from webhooks.app import create_app
 
 

@@ -17,7 +17,7 @@ from engine.approvals import Verdict
 from handlers import approvals as approval_cases
 from handlers.board import BoardEvents
 from handlers.chat_ports import UserInfo
-from handlers.dispatch import ChatContext
+from handlers.chat_context import ChatContext
 from handlers.orders import OrderDetail
 from storage.board_repo import RedisBoardEvents, RedisNonces, SqlBoard
 from storage.orders_repo import SqlOrders

@@ -35,7 +35,8 @@ from engine.stages import Stage
 from engine.stall import ladder_from_rules
 from handlers.chat import ChatChannel, InboundEvent
 from handlers.digest import DigestJob
-from handlers.dispatch import ChatContext, handle_event
+from handlers.chat_context import ChatContext
+from handlers.dispatch import handle_event
 from handlers.mail import MailSender
 from handlers.notes import category_names
 from handlers.notifier import Notifier

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -16,10 +15,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from bot import cli_approvals, cli_help, cli_refunds, cli_rules, cli_telegram, cli_tracking, event_loop
+from bot.cli_runtime import run_user_command, run_with_runtime
 from bot.settings import Settings
 from bot.wiring import Runtime
 
-T = TypeVar("T")
 cli_help.install()
 app = typer.Typer(help="OrderHub: a programmable order hub driven from WeCom and Telegram.", no_args_is_help=True)
 queue_app = typer.Typer(help="The intake queue.", no_args_is_help=True)
@@ -34,35 +33,6 @@ app.add_typer(cli_approvals.app, name="approvals", help="Approval requests: list
 app.add_typer(cli_refunds.app, name="refunds", help="Refunds: request, list, show, decide.")
 app.add_typer(cli_tracking.orders_app, name="orders")
 console = Console()
-
-
-def run_with_runtime(fn: Callable[[Runtime], Awaitable[T]], *, upgrade: bool = False) -> T:
-    async def _main() -> T:
-        runtime = Runtime.build(Settings())
-        try:
-            if upgrade:
-                await runtime.upgrade_db()
-            return await fn(runtime)
-        finally:
-            await runtime.close()
-
-    return event_loop.run(_main())
-
-
-def run_user_command(fn: Callable[[Runtime], Awaitable[T]]) -> T:
-    """run_with_runtime after migrating; a UserError is the operator's mistake: said in one line, exit code 2."""
-    from storage.users_repo import UserError
-
-    try:
-        return run_with_runtime(fn, upgrade=True)
-    except UserError as exc:
-        user_error(str(exc))
-
-
-def user_error(sentence: str) -> NoReturn:
-    """The operator's mistake: one line (never wrapped, never a traceback), exit code 2."""
-    console.print(f"[red]error:[/] {escape(sentence)}", soft_wrap=True, highlight=False)
-    raise typer.Exit(2)
 
 
 def _stop_event() -> asyncio.Event:

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from engine.approvals import Refusal, Verdict
+from bot.cli_runtime import run_user_command, run_with_runtime
 
 app = typer.Typer(help="Approval requests: list and decide them.", no_args_is_help=True)
 console = Console()
@@ -34,7 +35,6 @@ def approvals_list(
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 100,
 ) -> None:
     """Approval requests with their order, level, who must decide and who asked."""
-    from bot.cli import run_with_runtime
     from storage.reports_repo import SqlReports
 
     async def _run(rt) -> None:  # type: ignore[no-untyped-def]
@@ -51,7 +51,6 @@ def approvals_list(
 
 
 def _decide(approval_id: int, name: str, verdict: Verdict, reason: str) -> None:
-    from bot.cli import run_user_command
     from handlers.approvals import Deciders, DecisionRefused, decide
     from handlers.chat_ports import UserInfo
     from storage.chat_repo import SqlChatRepo

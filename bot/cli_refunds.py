@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from bot.cli_runtime import run_user_command
 
 app = typer.Typer(help="Refunds: request, list, show, decide.", no_args_is_help=True)
 console = Console()
@@ -26,7 +27,6 @@ def _user(rt: Any, name: str, *, finance: bool = False) -> Any:
 
 
 def _run(fn: Any) -> Any:
-    from bot.cli import run_user_command
     from handlers.refunds import RefundError
 
     async def wrapped(rt: Any) -> Any:

@@ -11,6 +11,7 @@ from rich.console import Console
 from engine.stages import TransitionError
 from handlers.orders import MoveRefused, OrderNotFound
 from handlers.tracking import ShipRefused
+from bot.cli_runtime import run_with_runtime
 
 orders_app = typer.Typer(help="Work on one order: ship it, see its tracking.", no_args_is_help=True)
 console = Console()
@@ -26,7 +27,6 @@ def ship(
     actor: Annotated[str, typer.Option("--as", help="who ships (recorded in the order's history)")] = "cli",
 ) -> None:
     """Hand an order to a carrier: moves it to `shipped` and tells the customer the waybill."""
-    from bot.cli import run_with_runtime
     from bot.wiring import Runtime
 
     if waybill and not carrier:
@@ -50,7 +50,6 @@ def ship(
 @orders_app.command("track")
 def track(order: Annotated[str, typer.Argument(help="order id or channel:external_id")]) -> None:
     """The order's tracking timeline, newest scan first."""
-    from bot.cli import run_with_runtime
     from bot.wiring import Runtime
 
     async def _run(rt: Runtime) -> dict[str, object]:

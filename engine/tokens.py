@@ -28,7 +28,6 @@ class Action(StrEnum):
     SNOOZE = "sz"
     ADVANCE = "av"
     ORDER_DETAILS = "od"
-    PAGE = "pg"
 
 
 class TokenError(ValueError):

@@ -21,7 +21,7 @@ from handlers import metrics
 from handlers.cards import order_detail_pages
 from handlers.chat import ButtonPressed, Outgoing, TextReceived
 from handlers.chat_ports import AuditEntry, AwaitingReason, ChatRepo, NewOutbox, OrderView, OutboxDelivery, UserInfo
-from handlers.dispatch import ChatContext
+from handlers.chat_context import ChatContext
 from handlers.orders import Deadlines, MoveRefused, TransitionError, plan_move
 from handlers.ports import Clock
 from handlers.replies import send, send_pages, toast

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -46,14 +45,6 @@ class _StillRetryable(Exception):
     def __init__(self, error: RetryableSendError) -> None:
         super().__init__(str(error))
         self.error = error
-
-
-@dataclass(slots=True)
-class NotifierStats:
-    sent: int = 0
-    edited: int = 0
-    retried: int = 0
-    failed: int = 0
 
 
 def _rules_invalid(payload: Mapping[str, Any], lang: str) -> str:
@@ -106,7 +97,6 @@ class Notifier:
         self.sleep = sleep
         self.mailer = mailer
         self.limiter = limiter or ChatRateLimiter(sleep=sleep)
-        self.stats = NotifierStats()
         self._lock = asyncio.Lock()  # one pass at a time per process: the sweep and immediate deliveries
 
     # --- entry points ---------------------------------------------------------------------------------------------
@@ -167,12 +157,10 @@ class Notifier:
             await self._fail(item, f"gave up after {item.attempts + 1} passes: {error}")
             return
         delay = retry_after if retry_after is not None else backoff(item.attempts)
-        self.stats.retried += 1
         await self.repo.mark_retry(item.id, self.clock.now() + timedelta(seconds=delay), shorten(error, 500))
 
     async def _fail(self, item: OutboxItem, error: str) -> None:
         metrics.NOTIFY_FAILED.labels(platform="-").inc()
-        self.stats.failed += 1
         now = self.clock.now()
         await self.repo.mark_failed(item.id, shorten(error, 500), now)
         await self._tell_admin(item, "-", error)
@@ -255,7 +243,6 @@ class Notifier:
             if item.attempts == 0:
                 await self._tell_admin(item, "-", error)
             if item.attempts + 1 >= MAX_ROW_ATTEMPTS:
-                self.stats.failed += 1
                 await self.repo.mark_failed(item.id, error, self.clock.now())
             else:
                 await self.repo.mark_retry(item.id, self.clock.now() + timedelta(seconds=backoff(item.attempts)),
@@ -282,12 +269,10 @@ class Notifier:
             assert ref is not None
             await self.repo.record_sent(item.id, approval_id, ref, self.clock.now())
             metrics.NOTIFY_SENT.labels(platform=ident.platform).inc()
-            self.stats.sent += 1
             delivered += 1
         if mail_retry is not None:  # chats reached are recorded; the row comes back for the e-mail alone
             raise _StillRetryable(RetryableSendError(f"e-mail: {mail_retry}"))
         if delivered == 0 and permanent:
-            self.stats.failed += 1
             await self.repo.mark_failed(item.id, shorten("; ".join(permanent), 500), self.clock.now())
             return
         await self.repo.mark_sent(item.id, self.clock.now(), error=shorten("; ".join(permanent), 500) or None)
@@ -327,7 +312,6 @@ class Notifier:
                 continue
             ref = ChatRef(MAIL_PLATFORM, str(user.id), str(item.id))
             await self.repo.record_sent(item.id, None, ref, self.clock.now())
-            self.stats.sent += 1
             mailed += 1
         return mailed, retry
 
@@ -344,7 +328,6 @@ class Notifier:
                 continue  # that platform is not configured in this process; its copy stays as it was
             try:
                 await self._with_retries(ref.platform, ref.chat_id, lambda r=ref, c=channel: c.update(r, card))
-                self.stats.edited += 1
             except PermanentSendError as exc:  # message deleted, chat gone: nothing left to edit
                 log.info("card %s not editable: %s", ref, exc)
         await self.repo.mark_sent(item.id, self.clock.now())

@@ -19,7 +19,7 @@ from engine.tokens import Action, ActionToken
 from handlers.cards import customer_status_text, list_pages, order_detail_pages, order_line
 from handlers.chat import ButtonPressed, CommandReceived, ContactShared, Outgoing, Sender, TextReceived
 from handlers.chat_ports import NewOutbox, OrderView, UserInfo
-from handlers.dispatch import ChatContext
+from handlers.chat_context import ChatContext
 from handlers.replies import send, send_pages, toast
 
 MAX_FAILED_TRIES = 5

@@ -9,7 +9,7 @@ import re
 from engine.refund_text import rt
 from engine.refunds import MAX_PROOF_BYTES
 from handlers.chat import FileTooLarge, FileUnavailable, Outgoing, PhotoReceived, TextReceived
-from handlers.dispatch import ChatContext
+from handlers.chat_context import ChatContext
 from handlers.queries import _staff, best_match, own_orders
 from handlers.refunds import RefundError, attach_proof, request_refund
 from handlers.replies import send

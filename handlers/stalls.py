@@ -19,7 +19,7 @@ from handlers import metrics
 from handlers.cards import stall_card
 from handlers.chat import ButtonPressed, SendError
 from handlers.chat_ports import ChatRepo, NewOutbox, OrderView, UserInfo
-from handlers.dispatch import ChatContext
+from handlers.chat_context import ChatContext
 from handlers.orders import MoveRefused, TransitionError, transition
 from handlers.ports import Clock
 from handlers.replies import toast

@@ -14,7 +14,7 @@ from handlers.replies import send
 from handlers.tracking import ShipRefused, event_line_parts
 
 if TYPE_CHECKING:
-    from handlers.dispatch import ChatContext
+    from handlers.chat_context import ChatContext
 
 COMMANDS = ("ship", "track")
 

@@ -32,7 +32,7 @@ from sqlalchemy.dialects import postgresql
 from engine.order import Transition
 from engine.stages import Stage
 from handlers.intake import ExistingOrder, HistoryAsk, OrderKey, OrderPlan, PlannedApproval, StoredHistory
-from storage.intake_store import (
+from storage.intake_unit import (
     APPROVALS,
     HISTORY_SQL,
     ORDERS,
@@ -199,7 +199,7 @@ _OUTBOX_FOR_APPROVALS = (
     f"INSERT INTO {OUTBOX.name} (dedup_key, kind, created_at, due_at, recipient_role, recipient_region, payload, "
     "status, attempts) SELECT 'approval:' || a.id, 'approval_request', ${now}::timestamp, ${now}::timestamp, "
     "a.required_role, a.region, json_build_object('approval_id', a.id, 'order_id', a.order_id), 'pending', 0 FROM a "
-    # levels run in order: only the lowest level of each (order, kind) is sent now (storage.intake_store.first_levels)
+    # levels run in order: only the lowest level of each (order, kind) is sent now (storage.intake_unit.first_levels)
     "WHERE a.level = (SELECT min(b.level) FROM a b WHERE b.order_id = a.order_id AND b.kind = a.kind)"
 )
 

@@ -2,7 +2,6 @@
 purely (`now` is a parameter), and explained rule by rule. See docs/rules.md.
 """
 
-from engine.rules.approvals import Verdict, can_decide
 from engine.rules.decisions import ApprovalNeed, Decisions, Escalation, EvalInputs, RefundOutcome, Route, RuleTrace
 from engine.rules.errors import RuleIssue, RulesError
 from engine.rules.evaluate import evaluate
@@ -26,8 +25,6 @@ __all__ = [
     "RuleSet",
     "RuleTrace",
     "RulesError",
-    "Verdict",
-    "can_decide",
     "evaluate",
     "flag_top",
     "json_schema",

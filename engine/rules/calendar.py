@@ -219,10 +219,6 @@ class _Table:
 _FIRST_YEAR, _LAST_YEAR = 2000, 2100
 
 
-def wall_clock_add(start: datetime, amount: timedelta) -> datetime:
-    return (start + amount).astimezone(UTC)
-
-
 def wall_clock_add_many(start: datetime, amounts: tuple[timedelta, ...] | list[timedelta]) -> list[datetime]:
     s = start.astimezone(UTC)
     return [s + a for a in amounts]

@@ -40,11 +40,8 @@ def _region_note(ctx: Ctx, rules: RuleSet) -> str:
 
 
 def make_ctx(rules: RuleSet, order: Order, facts: Facts, now: datetime) -> Ctx:
-    # The rules are the authority on regions: a stored region is the result of an older version, not an input.
-    # A city in no region takes the file's default_region; with none, the region stays unknown (None) and approvals
-    # for `region: order` go to the admins (see _approvals), never to every region's managers.
-    region = rules.order_region(order.data.customer.city)
-    return Ctx(order, facts, now, rules.tz, region, rules.product_types_of(order))
+    """The evaluation context (see `RuleSet.context`): made once by a caller that evaluates and then asks deadlines."""
+    return rules.context(order, facts, now)
 
 
 def _test(cond: CompiledCond, ctx: Ctx) -> tuple[bool, str | None]:

@@ -24,6 +24,7 @@ from engine.rules.calendar import (
 from engine.rules.conditions import ALWAYS, CompiledCond, CondError, compile_condition
 from engine.rules.decisions import Escalation
 from engine.rules.facts import Facts
+from engine.rules.fields import Ctx
 from engine.rules.model import ApprovalLevel, RulesFile
 from engine.rules.routing import haversine_km
 from engine.stages import Stage
@@ -235,6 +236,15 @@ class RuleSet:
         out = self._ladder_cache[key] = (times[0], times[1], ladder)
         return out
 
+    def context(self, order: Order, facts: Facts, now: datetime) -> Ctx:
+        """The evaluation context of `order` under these rules.
+
+        The rules are the authority on regions: a stored region is the result of an older version, not an input. A
+        city in no region takes the file's default_region; with none, the region stays unknown (None) and approvals
+        for `region: order` go to the admins, never to every region's managers.
+        """
+        return Ctx(order, facts, now, self.tz, self.order_region(order.data.customer.city), self.product_types_of(order))
+
     def deadline_for(self, order: Order, stage: Stage, entered_at: datetime, facts: Facts | None = None, *,
                      like: Any = None) -> datetime | None:
         """The SLA deadline of `stage` entered at `entered_at` (aware UTC), or None (no limit, or clock paused).
@@ -243,13 +253,11 @@ class RuleSet:
         it, e.g. just before the stage moved), used for this one with the order's stage and the time as they are now
         (restored before returning) instead of building a context anew: only `now` and `order.stage` differ.
         """
-        from engine.rules.evaluate import make_ctx  # local: evaluate imports this module
-
         stage = Stage(stage)
         if stage in self.sla_pause_stages:
             return None
         if like is None:
-            return self._deadline(make_ctx(self, order, facts or Facts(), entered_at), stage, entered_at)
+            return self._deadline(self.context(order, facts or Facts(), entered_at), stage, entered_at)
         if like.order is not order:
             raise ValueError("`like` must be a context of this same order")
         saved = like.now, like.o_stage

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.settings import BUNDLED_RULES
 from engine.rules import RuleSet, load_rules
-from handlers.dispatch import ChatContext
+from handlers.chat_context import ChatContext
 from handlers.notifier import Notifier
 from handlers.rate_limit import ChatRateLimiter
 from storage.chat_repo import SqlChatRepo

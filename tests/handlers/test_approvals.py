@@ -10,7 +10,8 @@ from sqlalchemy import select, update
 from engine.tokens import Action, sign, version_ref
 from handlers.approvals import escalate_due
 from handlers.chat import ButtonPressed, Sender, TextReceived
-from handlers.dispatch import ChatContext, handle_event
+from handlers.chat_context import ChatContext
+from handlers.dispatch import handle_event
 from handlers.notifier import Notifier
 from storage.models import ApprovalRow, AuditRow, OrderRow, StageTransitionRow
 from tests.chatfake import FakeChannel

@@ -171,7 +171,7 @@ async def test_intake_stores_the_compact_decision() -> None:
 
 
 async def test_items_dumped_for_the_hash_are_the_items_stored() -> None:
-    from storage.intake_store import order_row
+    from storage.intake_unit import order_row
 
     raws = [order_json(i) for i in range(5)]
     store = MemoryStore({})

@@ -16,7 +16,7 @@ from bot.settings import BUNDLED_RULES
 from engine.channels import default_adapters
 from engine.rules import load_rules
 from handlers.intake import OrderPlan, payload_hash, plan_new_order
-from storage.intake_store import APPROVALS, ORDERS, OUTBOX, TRANSITIONS, SqlIntakeUnit
+from storage.intake_unit import APPROVALS, ORDERS, OUTBOX, TRANSITIONS, SqlIntakeUnit
 from storage.intake_store_pg import PgIntakeUnit, RecordsInsert, _naive_utc
 from tests.factories import order_json
 
