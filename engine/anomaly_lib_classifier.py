@@ -27,22 +27,41 @@ class Example:
     category: str
 
 
+def _long_terms(terms: Mapping[str, Mapping[str, float]]) -> tuple[list[str], list[tuple[str, float]]]:
+    keys, owners = [], []
+    for cid, weights in terms.items():
+        for term, w in weights.items():
+            if len(term) >= 3:
+                keys.append(term.lower())
+                owners.append((cid, w))
+    return keys, owners
+
+
+def _lowered(terms: Mapping[str, Mapping[str, float]]) -> tuple[tuple[str, tuple[tuple[str, float], ...]], ...]:
+    return tuple((cid, tuple((t.lower(), w) for t, w in weights.items())) for cid, weights in terms.items())
+
+
+_LONG = _long_terms(TERMS)
+_KEYSET = frozenset(_LONG[0])
+_LOWERED = _lowered(TERMS)
+
+
 def _term_scores(text: str, tokens: Sequence[str], terms: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
     low = text.lower()
     scores: dict[str, float] = {}
-    long_tokens = [t for t in tokens if len(t) >= 2]
-    for cid, weights in terms.items():
-        s = 0.0
-        for term, w in weights.items():
-            if term.lower() in low:
-                s += w
-            elif len(term) >= 3 and long_tokens:
-                # A misspelt or abbreviated term: one near-identical token counts for most of the weight.
-                hit = process.extractOne(term, long_tokens, scorer=fuzz.ratio, score_cutoff=80)
-                if hit is not None:
-                    s += w * 0.6
+    for cid, weights in (_LOWERED if terms is TERMS else _lowered(terms)):
+        s = sum(w for term, w in weights if term in low)
         if s:
             scores[cid] = s
+    keys, owners = _LONG if terms is TERMS else _long_terms(terms)
+    for tok in tokens:
+        if len(tok) < 3 or tok.lower() in _KEYSET:
+            continue
+        # A misspelt or abbreviated term: a near-identical token counts for most of the term's weight.
+        hit = process.extractOne(tok.lower(), keys, scorer=fuzz.ratio, score_cutoff=80)
+        if hit is not None and hit[1] < 100:
+            cid, w = owners[hit[2]]
+            scores[cid] = scores.get(cid, 0.0) + w * 0.6
     return scores
 
 
@@ -55,10 +74,11 @@ def classify_note(text: str, tokens: Sequence[str], examples: Sequence[Example] 
     if examples:
         joined = " ".join(tokens)
         best: dict[str, float] = {}
-        for ex in examples:
-            sim = fuzz.token_set_ratio(joined, ex.text) / 100.0
-            if sim > best.get(ex.category, 0.0):
-                best[ex.category] = sim
+        for _, score, i in process.extract(joined, [ex.text for ex in examples], scorer=fuzz.token_set_ratio,
+                                           limit=None, score_cutoff=60):
+            cat, sim = examples[i].category, score / 100.0
+            if sim > best.get(cat, 0.0):
+                best[cat] = sim
         for cid, sim in best.items():
             if sim >= 0.6:  # a close corrected example outweighs a single library term
                 scores[cid] = scores.get(cid, 0.0) + 2.5 * (sim - 0.5)
