@@ -14,6 +14,8 @@ from datetime import datetime
 from typing import Protocol
 
 from engine.anomaly import Classification, categories_from_rules, classify
+from engine.anomaly_lib_classifier import classify_note
+from handlers.tokenizer import tokens
 from engine.rules import RuleSet
 from engine.trends import (
     MAX_RUN_LOOKBACK,
@@ -56,10 +58,19 @@ def category_names(rules: RuleSet) -> dict[str, tuple[str, str]]:
     return {c.id: (c.name_zh, c.name_en) for c in cats}
 
 
+def classify_text(text: str, rules: RuleSet) -> Classification:
+    """Bundled library first (domain terms, jieba tokens, confidence); the merchant's own rule categories otherwise."""
+    cats = categories_from_rules(rules.anomaly_categories, rules.model.anomalies.threshold)
+    lib = classify_note(text, tokens(text))
+    if lib.category is not None and lib.category in {c.id for c in cats}:
+        return Classification(lib.category, lib.confidence, "library")
+    return classify(text, cats)
+
+
 async def record_note(writer: NoteWriter, trends: TrendNotes, outbox: OutboxStore, rules: RuleSet, order_id: int,
                       text: str, author: str, now: datetime) -> NoteResult:
     """Classify and store one exception note, then queue any trend it completes."""
-    result = classify(text, categories_from_rules(rules.anomaly_categories, rules.model.anomalies.threshold))
+    result = classify_text(text, rules)
     note_id = await writer.add_note(order_id, text, author, result.category, result.score, now)
     hits: tuple[TrendHit, ...] = ()
     if result.category is not None:
