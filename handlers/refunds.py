@@ -135,6 +135,12 @@ class RefundDeps:
     patterns: Sequence[WaybillPattern] = field(default_factory=lambda: rf.DEFAULT_PATTERNS)
 
 
+def waybill_patterns(deps: RefundDeps) -> tuple[WaybillPattern, ...]:
+    """The built-in carrier number patterns, then the extra ones of the running rules (`carriers.waybill_patterns`)."""
+    extra = tuple(WaybillPattern(p.carrier, p.regex) for p in deps.rules().model.carriers.waybill_patterns)
+    return (*deps.patterns, *extra)
+
+
 class RefundError(Exception):
     """A request or step refused; `code` for the API (`{"error": code}`), `status` its HTTP status."""
 
@@ -397,7 +403,7 @@ async def attach_proof(deps: RefundDeps, refund_id: int, data: bytes, actor: str
             text = await deps.ocr.read(data)
         except Exception:  # a photo the decoder chokes on is an unreadable photo, not a failed request
             log.exception("OCR failed on the proof of refund %s", refund.id)
-    match = rf.find_waybill(text, deps.patterns)
+    match = rf.find_waybill(text, waybill_patterns(deps))
     status: ReturnStatus | None = None
     if match is not None and deps.tracker is not None and match.carrier in deps.tracker.carriers:
         try:

@@ -9,6 +9,7 @@ weight (so a row for heavy goods does not catch orders nobody weighed). Size is 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -121,12 +122,43 @@ class Degradation(_M):
     notify_role: Literal["supply_chain", "admin", "manager"] = "supply_chain"
 
 
+# A safe subset for waybill patterns from the rules: literal capitals/digits, `\d`, or a class of capitals/digits
+# (ranges allowed), each optionally with a bounded `{n}` / `{n,m}` count. No groups, alternation, nesting or
+# unbounded repeats, so matching is linear and catastrophic backtracking is impossible by construction.
+_ATOM = r"(?:[A-Z0-9]|\\d|\[(?:[A-Z0-9](?:-[A-Z0-9])?)+\])(?:\{\d{1,2}(?:,\d{1,2})?\})?"
+_SAFE_PATTERN = re.compile(rf"(?:{_ATOM}){{1,20}}")
+_COUNT = re.compile(r"\{(\d{1,2})(?:,(\d{1,2}))?\}")
+
+
+class WaybillPatternRule(_M):
+    """An extra waybill-number pattern the proof OCR tries after the built-in ones (issue 15)."""
+
+    carrier: Annotated[str, Field(pattern=r"^[a-z0-9_]{1,32}$")]
+    regex: Annotated[str, Field(min_length=2, max_length=64)]
+
+    @model_validator(mode="after")
+    def _safe(self) -> WaybillPatternRule:
+        if not _SAFE_PATTERN.fullmatch(self.regex):
+            raise ValueError("waybill pattern must be capitals/digits, \\d or [A-Z0-9] classes with {n} or {n,m} "
+                             "counts only (no groups, |, *, + or ?)")
+        longest = 0
+        for m in _COUNT.finditer(self.regex):
+            lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+            if lo > hi:
+                raise ValueError(f"waybill pattern count {m.group(0)} has min > max")
+            longest += hi
+        if longest > 40:
+            raise ValueError("waybill pattern matches numbers longer than 40 characters")
+        return self
+
+
 class CarrierRules(_M):
     default: CarrierChoice = CarrierChoice(primary="sf", backup="deppon")
     by_goods: Annotated[list[CarrierRow], Field(max_length=200)] = []  # first match wins, before `regions`
     regions: dict[str, CarrierChoice] = Field(default_factory=dict)
     stall_after_pickup_hours: Annotated[int, Field(ge=1, le=720)] = 48
     degradation: Degradation = Field(default_factory=Degradation)
+    waybill_patterns: Annotated[list[WaybillPatternRule], Field(max_length=50)] = []
 
     @model_validator(mode="after")
     def _unique_ids(self) -> CarrierRules:

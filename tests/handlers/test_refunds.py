@@ -12,10 +12,12 @@ import pytest
 from sqlalchemy import insert, select
 
 from engine.approvals import Verdict
-from engine.refunds import ProofVerdict, RefundState, ReturnStatus
+from engine.carriers.rules import WaybillPatternRule
+from engine.refunds import DEFAULT_PATTERNS, ProofVerdict, RefundState, ReturnStatus, WaybillPattern
 from handlers.approvals import Deciders, decide
 from handlers.chat_ports import UserInfo
-from handlers.refunds import RefundDeps, RefundError, attach_proof, decide_refund, on_finance_decided, request_refund
+from handlers.refunds import (RefundDeps, RefundError, attach_proof, decide_refund, on_finance_decided, request_refund,
+                              waybill_patterns)
 from storage.models import ApprovalRow, StageTransitionRow
 from storage.proof_files import ProofDirectory
 from storage.refunds_repo import SqlRefunds
@@ -242,3 +244,24 @@ async def test_the_same_push_twice_is_one_refund(world: World, proofs):
     a = await request_refund(deps, str(oid), now=world.clock.now(), **kw)
     b = await request_refund(deps, str(oid), now=world.clock.now(), **kw)
     assert a.id == b.id and len(await deps.refunds.of_order(oid)) == 1
+
+
+async def test_rules_waybill_patterns_reach_the_proof_reading(world: World, proofs):
+    """A number only the rules' `carriers.waybill_patterns` know is read from the photo and tracked (issue 15)."""
+    from dataclasses import replace as dc_replace
+
+    m = world.rules.model
+    carriers = m.carriers.model_copy(update={"waybill_patterns": [
+        WaybillPatternRule(carrier="deppon", regex=r"DP\d{10}")]})
+    rules = dc_replace(world.rules, model=m.model_copy(update={"carriers": carriers}))
+    repo = SqlRefunds(world.engine)
+    deps = RefundDeps(repo, repo, lambda: rules, proofs, FakeOcr("德邦快递\nDP 1234 567 890"),
+                      FakeTracker({"DP1234567890": ReturnStatus("in_transit", True)}), world.notifier)
+    without = RefundDeps(repo, repo, lambda: world.rules)
+    assert waybill_patterns(without) == DEFAULT_PATTERNS
+    assert waybill_patterns(deps) == (*DEFAULT_PATTERNS, WaybillPattern("deppon", r"DP\d{10}"))
+    oid = await shipped(world, "TM77", amount="900.00", days_ago=2)
+    r = await request_refund(deps, str(oid), amount=None, reason="坏了", requested_by="customer:C-TM77",
+                             source="chat", now=world.clock.now())
+    res = await attach_proof(deps, r.id, JPEG, "customer:C-TM77", world.clock.now())
+    assert (res.verdict, res.waybill) == (ProofVerdict.CONFIRMED, "DP1234567890")
