@@ -42,9 +42,9 @@ from handlers.notifier import Notifier
 from handlers.ports import Clock
 from storage.board_repo import RedisBoardEvents
 from storage.chat_repo import SqlChatRepo
-from storage.send_attempts import SqlSendAttempts
 from storage.digest_repo import SqlDigestSource
 from storage.rate_limit import RedisAttemptLimiter
+from storage.send_attempts import SqlSendAttempts
 
 
 class LiveDeadlines:

@@ -106,4 +106,3 @@ class AttemptedSends:
             raise
         await self.store.finish(attempt, self.now(), ref.message_id, None)
         return ref
-
