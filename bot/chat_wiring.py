@@ -45,6 +45,7 @@ from storage.board_repo import RedisBoardEvents
 from storage.chat_repo import SqlChatRepo
 from storage.digest_repo import SqlDigestSource
 from storage.rate_limit import RedisAttemptLimiter
+from storage.send_attempts import SqlSendAttempts
 
 
 class LiveDeadlines:
@@ -115,7 +116,7 @@ def build_chat_core(db: AsyncEngine, redis: aioredis.Redis, channels: Mapping[st
                     refunds: RefundDeps | None = None) -> ChatCore:
     repo = SqlChatRepo(db, RedisBoardEvents(redis))  # chat moves and decisions reach every open board
     notifier = Notifier(repo, channels, clock, token_key=token_key, language=language, timezone=timezone,
-                        mailer=mailer)
+                        mailer=mailer, attempts=SqlSendAttempts(db))
     ctx = ChatContext(channels=channels, repo=repo, clock=clock, token_key=token_key,
                       limiter=RedisAttemptLimiter(redis), deadlines=LiveDeadlines(rules), delivery=notifier,
                       language=language, timezone=timezone)

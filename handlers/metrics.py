@@ -11,6 +11,9 @@ NOTIFY_RETRIED = Counter("orderhub_notifications_retried_total", "Chat sends ret
                          ["platform"])
 NOTIFY_FAILED = Counter("orderhub_notifications_failed_total",
                         "Chat sends given up (platform '-': the outbox row as a whole)", ["platform"])
+NOTIFY_RESENT = Counter("orderhub_notifications_resent_total",
+                        "Sends resent on takeover after an attempt that never finished (outcome: deduplicated by the "
+                        "platform, or possible_duplicate)", ["platform", "outcome"])
 
 APPROVALS_REQUESTED = Counter("orderhub_approvals_requested_total", "Approval requests created")
 APPROVALS_DECIDED = Counter("orderhub_approvals_decided_total", "Approval decisions recorded", ["outcome"])

@@ -27,6 +27,7 @@ from handlers.chat_ports import ChatRepo, Identity, NewOutbox, OutboxItem, UserI
 from handlers.mail import MAIL_PLATFORM, MailSender, stall_mail
 from handlers.ports import Clock
 from handlers.rate_limit import ChatRateLimiter, is_group
+from handlers.send_attempts import AttemptedSends, SendAttempts
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ class Notifier:
         limiter: ChatRateLimiter | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         mailer: MailSender | None = None,
+        attempts: SendAttempts | None = None,
     ) -> None:
         self.repo = repo
         self.channels = channels
@@ -96,6 +98,7 @@ class Notifier:
         self.timezone = timezone
         self.sleep = sleep
         self.mailer = mailer
+        self.attempts = AttemptedSends(attempts, clock.now) if attempts is not None else None
         self.limiter = limiter or ChatRateLimiter(sleep=sleep)
         self._lock = asyncio.Lock()  # one pass at a time per process: the sweep and immediate deliveries
 
@@ -258,9 +261,9 @@ class Notifier:
             if (ident.platform, chat_id) in done:
                 continue  # reached on an earlier pass
             message = Outgoing(chat_id=chat_id, card=card, text=text)
+            send, adopted = await self._platform_send(item.id, ident.platform, message)
             try:
-                ref = await self._with_retries(ident.platform, chat_id, lambda m=message, p=ident.platform:
-                                               self.channels[p].send(m))
+                ref = adopted or await self._with_retries(ident.platform, chat_id, send)
             except PermanentSendError as exc:
                 metrics.NOTIFY_FAILED.labels(platform=ident.platform).inc()
                 permanent.append(f"{ident.platform}:{chat_id}: {exc}")
@@ -276,6 +279,17 @@ class Notifier:
             await self.repo.mark_failed(item.id, shorten("; ".join(permanent), 500), self.clock.now())
             return
         await self.repo.mark_sent(item.id, self.clock.now(), error=shorten("; ".join(permanent), 500) or None)
+
+    async def _platform_send(self, outbox_id: int, platform: str, message: Outgoing
+                             ) -> tuple[Callable[[], Awaitable[ChatRef]], ChatRef | None]:
+        """The one platform call, bracketed by a send-attempt record when a store is given (handlers/send_attempts):
+        the call to make, or the message an earlier, unrecorded send already delivered."""
+        channel = self.channels[platform]
+        if self.attempts is None:
+            return (lambda: channel.send(message)), None
+        hook = self.attempts
+        prepared = await hook.prepare(outbox_id, channel, message)
+        return (lambda: hook.send(outbox_id, channel, prepared)), prepared.adopt
 
     # --- e-mail (escalated stall alerts) ----------------------------------------------------------------------------
 

@@ -173,6 +173,25 @@ class MessageRefRow(Base):
     sent_at: Mapped[datetime]
 
 
+class SendAttemptRow(Base):
+    """One platform send call: committed before the call, completed right after, so a takeover can tell a send
+    that may have landed (started, never finished) from one that did (message id) or did not (error)."""
+
+    __tablename__ = "send_attempts"
+    __table_args__ = (Index("ix_send_attempts_target", "outbox_id", "platform", "chat_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"))
+    platform: Mapped[str] = mapped_column(String(16))
+    chat_id: Mapped[str] = mapped_column(String(64))
+    send_key: Mapped[str] = mapped_column(String(40))  # the same on a resend: WeCom's task_id, so content is equal
+    resend: Mapped[bool] = mapped_column(Boolean, default=False)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    message_id: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+
+
 # --- people -------------------------------------------------------------------------------------------------------
 
 

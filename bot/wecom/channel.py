@@ -11,6 +11,9 @@ never broadcast). What differs from Telegram, and how:
   message to the person who pressed (`callback_id` is their userid); an empty answer sends nothing.
 - `force_reply`: plain text; the core takes the person's next message as the reply anyway.
 - `request_contact`: WeCom cannot share a phone number, so the person is asked for "order number + last 4 digits".
+- Outbox sends carry `Outgoing.extra["send_key"]` (handlers/send_attempts.py): the card's task_id is derived from it
+  and every part goes with `enable_duplicate_check=1`, so a takeover's resend of an unfinished send is dropped by
+  WeCom as a duplicate (identical request JSON within `duplicate_check_interval`).
 - A message that WeCom accepts but lists under `invaliduser` (not in the app's visible range, left the company)
   reached nobody: PermanentSendError.
 """
@@ -28,16 +31,20 @@ from bot.wecom.codes import MemoryResponseCodes, ResponseCodes
 from bot.wecom.render import REPLACE_NAME_MAX, cut, render_card, text_chunks
 from engine.text import t
 from handlers.chat import Card, ChatRef, Outgoing, PermanentSendError, RetryableSendError
+from handlers.send_attempts import SEND_KEY
 
 if TYPE_CHECKING:
     from bot.settings import Settings
 
 PLATFORM = "wecom"
+DEDUP_INTERVAL_S = 1800  # duplicate_check_interval of an outbox send (WeCom's default; at most 4 h)
+DEDUP_MARGIN_S = 60  # resends later than interval - margin are counted as possible duplicates
 ANSWER_MAX = 200  # characters: an answer stands in for a toast, keep it short
 
 
 class WecomChannel:
     platform = PLATFORM
+    dedup_window_s = DEDUP_INTERVAL_S - DEDUP_MARGIN_S  # a resend within this is deduplicated by WeCom
 
     def __init__(
         self,
@@ -77,8 +84,9 @@ class WecomChannel:
         text = t("wecom.verify_by_order", self.language) if message.request_contact else message.text
         parts: list[dict[str, Any]] = [_text(chunk) for chunk in text_chunks(text)] if text else []
         task_id = ""
+        key = message.extra.get(SEND_KEY, "")
         if message.card is not None:
-            task_id = f"oh-{uuid.uuid4().hex}"
+            task_id = f"oh-{key}" if key else f"oh-{uuid.uuid4().hex}"
             if message.card.buttons:
                 rendered = render_card(message.card, task_id, self.language)
                 if not rendered.complete:
@@ -91,8 +99,8 @@ class WecomChannel:
             raise PermanentSendError("nothing to send: the message has neither text nor card")
         result: dict[str, Any] = {}
         for i, part in enumerate(parts):
-            result = await (self._send(user, part) if i == 0
-                            else send_later_part(lambda p=part: self._send(user, p), self._sleep))
+            result = await (self._send(user, part, dedup=bool(key)) if i == 0
+                            else send_later_part(lambda p=part: self._send(user, p, dedup=bool(key)), self._sleep))
         if task_id and result.get("response_code"):
             await self.codes.put(task_id, str(result["response_code"]))
         return ChatRef(PLATFORM, user, task_id or str(result.get("msgid", "")))
@@ -124,8 +132,12 @@ class WecomChannel:
 
     # --- helpers --------------------------------------------------------------------------------------------------
 
-    async def _send(self, user: str, msg: dict[str, Any]) -> dict[str, Any]:
-        body = {"touser": user, "agentid": self.agent_id, "enable_duplicate_check": 0, **msg}
+    async def _send(self, user: str, msg: dict[str, Any], dedup: bool = False) -> dict[str, Any]:
+        # WeCom drops a request whose JSON equals one sent within the interval, flag included: the first send and
+        # a takeover's resend (same send key, so same task_id) must both carry it.
+        check = {"enable_duplicate_check": 1, "duplicate_check_interval": DEDUP_INTERVAL_S} if dedup \
+            else {"enable_duplicate_check": 0}
+        body = {"touser": user, "agentid": self.agent_id, **check, **msg}
         result: dict[str, Any] = await self.api.call(f"message/send ({msg['msgtype']})",
                                                      lambda c: c.post("message/send", data=body))
         invalid = [u for k in ("invaliduser", "unlicenseduser") for u in str(result.get(k) or "").split("|") if u]

@@ -4,8 +4,9 @@ It behaves like the real server where OrderHub depends on it: `GET /cgi-bin/gett
 `POST /cgi-bin/message/send` / `message/update_template_card` with `?access_token=`; answers are JSON with
 `errcode`/`errmsg` (HTTP 200 even for errors, as WeCom does). It checks what the real server checks or silently
 truncates: text content ≤ 2,048 bytes, template cards (button_interaction, unique task_id, ≤ 6 rows and buttons,
-button key ≤ 1,024 bytes, title ≤ 36 characters), unknown userids (81013), response codes usable once. Every call
-is recorded. Faults: a seeded share of calls answered errcode 45009 or HTTP 500, slow answers (client timeouts),
+button key ≤ 1,024 bytes, title ≤ 36 characters), unknown userids (81013), response codes usable once, and the
+duplicate check (`enable_duplicate_check=1`: the same request JSON within `duplicate_check_interval` is answered ok
+and not delivered; `delivered()` lists what reached someone). Every call is recorded. Faults: a seeded share of calls answered errcode 45009 or HTTP 500, slow answers (client timeouts),
 an expired token (42001 once), or scripted answers.
 """
 
@@ -16,7 +17,8 @@ import itertools
 import json
 import random
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,6 +91,9 @@ class WecomStandIn:
         self.expired: set[str] = set()
         self._codes: dict[str, str] = {}  # unused response_code -> task_id
         self._ids = itertools.count(1)
+        self.now: Callable[[], float] = time.monotonic  # the clock of the duplicate check (tests may move it)
+        self._sent_json: dict[str, tuple[float, str]] = {}  # accepted request JSON -> (when, msgid)
+        self.duplicates: list[int] = []  # indexes into ok_calls("message/send") that were dropped as duplicates
         self._lock = threading.Lock()
         self.app = Starlette(routes=[Route("/cgi-bin/{method:path}", self._endpoint, methods=["GET", "POST"])])
 
@@ -192,7 +197,38 @@ class WecomStandIn:
         if self.users is not None and user not in self.users:
             raise Fault(81013, "user & party & tag all invalid")
 
+    def delivered(self) -> list[dict[str, Any]]:
+        """The message/send bodies that reached someone: accepted and not dropped as a duplicate."""
+        with self._lock:
+            dropped = set(self.duplicates)
+        return [b for i, b in enumerate(self.ok_calls("message/send")) if i not in dropped]
+
+    def _duplicate(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """WeCom's duplicate check: with enable_duplicate_check=1, a request whose JSON equals one accepted within
+        duplicate_check_interval (default 1,800 s, at most 4 h) is answered ok and not delivered again."""
+        if int(body.get("enable_duplicate_check", 0) or 0) != 1:
+            return None
+        interval = min(int(body.get("duplicate_check_interval", 1800) or 1800), 4 * 3600)
+        key = json.dumps(body, sort_keys=True, ensure_ascii=False)
+        now = self.now()
+        with self._lock:
+            seen = self._sent_json.get(key)
+            if seen is not None and now - seen[0] < interval:
+                self.duplicates.append(sum(1 for c in self.calls if c.method == "message/send"
+                                           and c.http_status == 200 and c.errcode == 0))
+                return {"invaliduser": "", "msgid": seen[1]}
+        return None
+
     def _m_message_send(self, body: dict[str, Any]) -> dict[str, Any]:
+        duplicate = self._duplicate(body)
+        if duplicate is not None:
+            return duplicate
+        result = self._deliver(body)
+        with self._lock:
+            self._sent_json[json.dumps(body, sort_keys=True, ensure_ascii=False)] = (self.now(), result["msgid"])
+        return result
+
+    def _deliver(self, body: dict[str, Any]) -> dict[str, Any]:
         user = str(body.get("touser", ""))
         self._check_user(user)
         if int(body.get("agentid", 0)) != AGENT_ID:
