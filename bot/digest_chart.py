@@ -21,6 +21,7 @@ matplotlib.use("Agg")  # before pyplot is imported anywhere in this process: no 
 
 from matplotlib import font_manager  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from engine.digest import ChartData  # noqa: E402
 from engine.stages import BOARD, label  # noqa: E402
@@ -97,13 +98,23 @@ def render_chart(c: ChartData, language: str = "zh") -> bytes:
             cat_ax.margins(x=0.15)
         else:
             cat_ax.text(0.5, 0.5, t("chart.none", language), ha="center", va="center", transform=cat_ax.transAxes)
-            cat_ax.set_xticks([])
             cat_ax.set_yticks([])
         cat_ax.set_title(t("chart.anomalies", language))
-        for ax in (funnel_ax, stalls_ax, cat_ax):
+        for ax, counts_axis in ((funnel_ax, funnel_ax.xaxis), (stalls_ax, stalls_ax.yaxis), (cat_ax, cat_ax.xaxis)):
             ax.spines[["top", "right"]].set_visible(False)
-            ax.xaxis.get_major_locator().set_params(integer=True) if ax is not stalls_ax else None
-        stalls_ax.yaxis.get_major_locator().set_params(integer=True)
+            counts_axis.set_major_locator(MaxNLocator(integer=True))  # counts: no 2.5 orders
         out = io.BytesIO()
         fig.savefig(out, format="png")
         return out.getvalue()
+
+
+def write_chart(c: ChartData, path: Path, language: str = "zh") -> Path:
+    """Render and write the PNG atomically (a half-written file never sits under the name); returns the path."""
+    path = path.expanduser()
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"the chart is a PNG: give a file name ending in .png, not {path.name!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(render_chart(c, language))
+    tmp.replace(path)
+    return path.resolve()

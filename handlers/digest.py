@@ -113,6 +113,7 @@ class DigestJob:
     at: time = time(8, 30)
     timezone: str = "Asia/Shanghai"
     language: str = "zh"
+    chart_source: ChartSource | None = None  # set: each digest row also carries the chart's figures
     runs: int = field(default=0)
 
     async def recipients(self) -> list[tuple[UserInfo, tuple[str, ...]]]:
@@ -131,16 +132,28 @@ class DigestJob:
         todo = await self.recipients()
         done = await self.repo.existing_keys([digest_key(day, u.id) for u, _ in todo])
         todo = [(u, r) for u, r in todo if digest_key(day, u.id) not in done]
-        texts: dict[tuple[str, ...], str] = {}
+        payloads: dict[tuple[str, ...], dict[str, Any]] = {}
         rows = []
         for user, regions in todo:
-            if regions not in texts:  # admins and supply chain share one text; each region set one more
+            if regions not in payloads:  # admins and supply chain share one text; each region set one more
                 data = await build_digest(self.source, now, self.timezone, self.names(), regions)
-                texts[regions] = compose_digest(data, self.language)
-            rows.append(NewOutbox(digest_key(day, user.id), KIND, now, {"text": texts[regions], "day": day.isoformat()},
-                                  recipient_user_id=user.id))
+                payloads[regions] = {"text": compose_digest(data, self.language), "day": day.isoformat()}
+                chart = await self._chart(now, regions)
+                if chart is not None:
+                    payloads[regions]["chart"] = chart.as_payload()
+            rows.append(NewOutbox(digest_key(day, user.id), KIND, now, payloads[regions], recipient_user_id=user.id))
         self.runs += 1
         return await self.repo.enqueue(rows, now) if rows else []
+
+    async def _chart(self, now: datetime, regions: tuple[str, ...]) -> ChartData | None:
+        """The chart's figures, or None: a failing chart query must not cost anyone their text digest."""
+        if self.chart_source is None:
+            return None
+        try:
+            return await build_chart(self.chart_source, now, self.timezone, self.names(), regions)
+        except Exception:
+            log.exception("digest chart figures failed; the digest goes out as text only")
+            return None
 
     async def catch_up(self) -> list[int]:
         """On taking the lead: if today's digest time has passed, make sure today's digests are queued."""

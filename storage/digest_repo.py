@@ -74,21 +74,23 @@ class SqlDigestSource:
         async with self.engine.connect() as conn:
             funnel = (await conn.execute(select(ORDERS.c.stage, func.count()).where(
                 ORDERS.c.stage.in_(_OPEN), *mine).group_by(ORDERS.c.stage))).all()
-            stall_q = select(OUTBOX.c.created_at, OUTBOX.c.payload).where(
-                OUTBOX.c.kind == "stall_alert", OUTBOX.c.created_at >= since, OUTBOX.c.created_at < until)
-            if regions:
-                stall_q = stall_q.where(OUTBOX.c.recipient_region.in_(list(regions)) |
-                                        OUTBOX.c.recipient_region.is_(None))
-            stalls = (await conn.execute(stall_q)).all()
+            stalls = (await conn.execute(select(OUTBOX.c.created_at, OUTBOX.c.payload).where(
+                OUTBOX.c.kind == "stall_alert", OUTBOX.c.created_at >= since, OUTBOX.c.created_at < until))).all()
+            stalls = [(at, p) for at, p in stalls if int(p.get("level", 0)) == 0 and str(p.get("order_id")).isdigit()]
+            if regions:  # a manager's chart: only stalls of their regions' orders
+                ids = sorted({int(p["order_id"]) for _, p in stalls})
+                theirs: set[int] = set()
+                for i in range(0, len(ids), 1000):
+                    theirs.update((await conn.execute(select(ORDERS.c.id).where(
+                        ORDERS.c.id.in_(ids[i:i + 1000]), *mine))).scalars())
+                stalls = [(at, p) for at, p in stalls if int(p["order_id"]) in theirs]
             notes = (await conn.execute(select(NOTES.c.category, func.count().label("n")).join(
                 ORDERS, ORDERS.c.id == NOTES.c.order_id).where(NOTES.c.kind == "exception", NOTES.c.at >= since,
                                                                 *mine)
                 .group_by(NOTES.c.category).order_by(func.count().desc(), NOTES.c.category))).all()
         per_day = [0] * len(days)
         seen: set[tuple[str, str]] = set()
-        for created_at, payload in stalls:  # one row per recipient and level: count an order's first alert once
-            if int(payload.get("level", 0)) != 0:
-                continue
+        for created_at, payload in stalls:  # one row per recipient: count an order's first alert once
             at = created_at if created_at.tzinfo else created_at.replace(tzinfo=UTC)
             for i, (start, end) in enumerate(days):
                 key = (str(payload.get("order_id")), str(payload.get("stage")))
