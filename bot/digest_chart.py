@@ -75,7 +75,8 @@ def render_chart(c: ChartData, language: str = "zh") -> bytes:
         fig = Figure(figsize=(13, 4.6), dpi=DPI, layout="constrained")
         funnel_ax, stalls_ax, cat_ax = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.1, 1, 1.1]})
         scope = t("digest.scope", language, regions="、".join(c.regions)) if c.regions else ""
-        fig.suptitle(t("chart.title", language, date=c.day.isoformat()) .replace("📊 ", "") + scope, fontsize=14)
+        # no emoji in the picture: Noto Sans SC has none (it would be a box)
+        fig.suptitle(t("chart.title", language, date=c.day.isoformat()).removeprefix("📊 ") + scope, fontsize=14)
 
         names = [_stage_name(s, language) for s, _ in c.funnel][::-1]
         counts = [n for _, n in c.funnel][::-1]
@@ -103,6 +104,8 @@ def render_chart(c: ChartData, language: str = "zh") -> bytes:
         for ax, counts_axis in ((funnel_ax, funnel_ax.xaxis), (stalls_ax, stalls_ax.yaxis), (cat_ax, cat_ax.xaxis)):
             ax.spines[["top", "right"]].set_visible(False)
             counts_axis.set_major_locator(MaxNLocator(integer=True))  # counts: no 2.5 orders
+        if not cats:
+            cat_ax.set_xticks([])
         out = io.BytesIO()
         fig.savefig(out, format="png")
         return out.getvalue()

@@ -262,3 +262,17 @@ async def test_a_chart_that_cannot_render_leaves_the_digest_text_going_out(db: A
     assert tg_api.photos == []
     [text] = tg_api.ok_calls("sendMessage")
     assert text["text"].startswith("☀️ 早报")
+
+
+async def test_the_demo_writes_the_chart_into_its_data_dir(db: AsyncEngine, tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from bot.demo import write_demo_chart
+    from bot.settings import Settings
+
+    await seed(db)
+    rt = SimpleNamespace(db=db, clock=Clock(), current_rules=lambda: RULES)
+    settings = Settings(database_url="sqlite:///x.db", data_dir=tmp_path / "orderhub-demo")
+    path = await write_demo_chart(rt, settings)  # type: ignore[arg-type]
+    assert path == (tmp_path / "orderhub-demo" / "digest-chart.png").resolve()
+    assert path.read_bytes().startswith(PNG_MAGIC)
