@@ -44,7 +44,9 @@ def cjk_font_path() -> Path:
     # A variable font ([wght]) is listed under its default instance's weight (Thin, 100): list it as regular too, so
     # "normal" text finds it without a fallback warning (FreeType draws the same default instance either way).
     fm.ttflist += [dataclasses.replace(e, weight=400) for e in fm.ttflist if e.fname == str(path) and e.weight != 400]
-    fm._findfont_cached.cache_clear()
+    clear = getattr(fm, "_findfont_cached", None)  # findfont memoises answers given before the font was added
+    if clear is not None:
+        clear.cache_clear()
     return path
 
 
@@ -69,7 +71,8 @@ def _categories(c: ChartData, language: str) -> list[tuple[str, int]]:
 
 def render_chart(c: ChartData, language: str = "zh") -> bytes:
     """The chart as PNG bytes; three panels side by side, every bar labelled with its number."""
-    family = cjk_family()
+    with _LOCK:
+        family = cjk_family()  # first call registers the font: under the lock, once
     with _LOCK, matplotlib.rc_context({"font.family": [family], "font.sans-serif": [family],
                                        "axes.unicode_minus": False}):
         fig = Figure(figsize=(13, 4.6), dpi=DPI, layout="constrained")
