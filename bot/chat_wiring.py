@@ -28,7 +28,7 @@ import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.scheduler import ChatJobs, ChatScheduler, start_scheduler
-from engine.digest import parse_at
+from engine.digest import ChartData, parse_at
 from engine.order import Order
 from engine.rules import RuleSet
 from engine.stages import Stage
@@ -91,9 +91,9 @@ class ChatCore:
         """The morning digest over this core's database, in its time zone and language."""
         if self.digest_at is None:
             return None
-        return DigestJob(SqlDigestSource(self.repo.engine), self.repo, self.ctx.clock,
-                         lambda: category_names(self.rules()), parse_at(self.digest_at), self.timezone,
-                         self.language)
+        source = SqlDigestSource(self.repo.engine)
+        return DigestJob(source, self.repo, self.ctx.clock, lambda: category_names(self.rules()),
+                         parse_at(self.digest_at), self.timezone, self.language, chart_source=source)
 
     async def handle(self, event: InboundEvent) -> None:
         await handle_event(event, self.ctx)
@@ -109,6 +109,13 @@ class ChatCore:
             await self.scheduler.stop()
 
 
+def render_digest_chart(data: ChartData, language: str) -> bytes:
+    """The digest chart as PNG; matplotlib is imported on the first digest, not when a process starts."""
+    from bot.digest_chart import render_chart
+
+    return render_chart(data, language)
+
+
 def build_chat_core(db: AsyncEngine, redis: aioredis.Redis, channels: Mapping[str, ChatChannel], clock: Clock,
                     rules: Callable[[], RuleSet], *, token_key: bytes, language: str = "zh",
                     timezone: str = "Asia/Shanghai", digest_at: str | None = None,
@@ -116,7 +123,7 @@ def build_chat_core(db: AsyncEngine, redis: aioredis.Redis, channels: Mapping[st
                     refunds: RefundDeps | None = None) -> ChatCore:
     repo = SqlChatRepo(db, RedisBoardEvents(redis))  # chat moves and decisions reach every open board
     notifier = Notifier(repo, channels, clock, token_key=token_key, language=language, timezone=timezone,
-                        mailer=mailer, attempts=SqlSendAttempts(db))
+                        mailer=mailer, attempts=SqlSendAttempts(db), chart_renderer=render_digest_chart)
     ctx = ChatContext(channels=channels, repo=repo, clock=clock, token_key=token_key,
                       limiter=RedisAttemptLimiter(redis), deadlines=LiveDeadlines(rules), delivery=notifier,
                       language=language, timezone=timezone)

@@ -373,9 +373,12 @@ def users_list() -> None:
 @app.command()
 def report(days: Annotated[int, typer.Option(help="Window: the last N days.")] = 30,
            digest: Annotated[bool, typer.Option("--digest", help="Print this morning's digest as chat sends it.")]
-           = False) -> None:
+           = False,
+           chart: Annotated[Path | None, typer.Option("--chart", metavar="FILE.png", dir_okay=False,
+                                                      help="With --digest: also write the digest chart (PNG) here.")]
+           = None) -> None:
     """The four KPIs (order accuracy, fulfilment cycle, manual intervention, availability) and the queue;
-    `--digest`: this morning's digest as the chat sends it."""
+    `--digest`: this morning's digest as the chat sends it (`--chart FILE.png`: and its chart)."""
     from datetime import timedelta
 
     from engine.kpi import compute_kpis
@@ -393,8 +396,18 @@ def report(days: Annotated[int, typer.Option(help="Window: the last N days.")] =
 
         rules = load_rules(s.rules_path.read_text(encoding="utf-8"), str(s.rules_path),  # read-only: not recorded
                            official=official_holidays())
-        data = await build_digest(SqlDigestSource(rt.db), rt.clock.now(), s.timezone, category_names(rules))
+        source = SqlDigestSource(rt.db)
+        data = await build_digest(source, rt.clock.now(), s.timezone, category_names(rules))
         console.print(compose_digest(data, s.language), markup=False, highlight=False)
+        if chart is not None:
+            from bot.digest_chart import write_chart
+            from engine.digest import chart_summary
+            from handlers.digest import build_chart
+
+            figures = await build_chart(source, rt.clock.now(), s.timezone, category_names(rules))
+            written = write_chart(figures, chart, s.language)
+            console.print(chart_summary(figures, s.language), markup=False, highlight=False)
+            console.print(str(written), markup=False, highlight=False, soft_wrap=True)
 
     async def _run(rt: Runtime) -> None:
         from engine.text_cli import tc
@@ -430,6 +443,11 @@ def report(days: Annotated[int, typer.Option(help="Window: the last N days.")] =
         st = await rt.queue.status()
         console.print(tc("k.queue", lang, depth=st.depth, retrying=st.retrying, dead=st.dead))
 
+    if chart is not None and not digest:
+        raise typer.BadParameter("--chart goes with --digest", param_hint="--chart")
+    if chart is not None and chart.suffix.lower() != ".png":
+        raise typer.BadParameter(f"the chart is a PNG: a file name ending in .png, not {chart.name!r}",
+                                 param_hint="--chart")
     run_with_runtime(_digest if digest else _run, upgrade=True)
 
 

@@ -86,6 +86,19 @@ async def post_all(url: str, secret: bytes, deliveries: list[list[dict]], concur
     return statuses
 
 
+async def write_demo_chart(rt: Runtime, settings: Settings) -> Path:
+    """This morning's digest chart of the demo's data, as `<data dir>/digest-chart.png` (what chat would show)."""
+    from bot.digest_chart import write_chart
+    from handlers.digest import build_chart
+    from handlers.notes import category_names
+    from storage.digest_repo import SqlDigestSource
+
+    figures = await build_chart(SqlDigestSource(rt.db), rt.clock.now(), settings.timezone,
+                                category_names(rt.current_rules()))
+    return await asyncio.to_thread(write_chart, figures, Path(settings.data_dir) / "digest-chart.png",
+                                   settings.language)
+
+
 async def run_demo(settings: Settings, n_orders: int, console: Console) -> bool:
     lang = settings.language
     if "generic" not in settings.webhook_secrets:
@@ -143,6 +156,8 @@ async def run_demo(settings: Settings, n_orders: int, console: Console) -> bool:
         console.print(f"[green]{tc('d.ok', lang)}[/]" if ok else f"[red]{tc('d.missing', lang)}[/]")
         chat_ok = await run_chat_demo(rt.db, rt.redis, rt.current_rules, rt.clock, console, prefix=prefix,
                                       language=settings.language)
+        chart = await write_demo_chart(rt, settings)
+        console.print(tc("d.chart", lang, path=str(chart)), soft_wrap=True, markup=False, highlight=False)
         return ok and chat_ok
     finally:
         stop.set()

@@ -176,3 +176,55 @@ def compose_digest(data: DigestData, language: str = "zh", limit: int = TEXT_BUD
         shown[longest] = max(shown[longest] - max(excess // (avg + 1), 1), 0)
         text = render()
     return shorten(text, limit)  # only the fixed lines are left: cannot happen at sane limits
+
+
+CHART_DAYS = 7  # stalls per day and anomaly categories cover the last week
+
+
+@dataclass(frozen=True, slots=True)
+class ChartData:
+    """The figures the digest chart draws (pure data: `bot/digest_chart.py` renders it, the outbox stores it)."""
+
+    day: date
+    funnel: Sequence[tuple[str, int]]  # (stage value, open orders in it), board order
+    stalls_per_day: Sequence[tuple[date, int]]  # oldest first, CHART_DAYS entries (0 included)
+    anomalies_week: Sequence[CategoryCount]  # most frequent first
+    regions: tuple[str, ...] = ()
+
+    def as_payload(self) -> dict[str, object]:
+        """JSON-safe (for the outbox row); `chart_from_payload` reads it back."""
+        return {"day": self.day.isoformat(), "funnel": [[s, n] for s, n in self.funnel],
+                "stalls": [[d.isoformat(), n] for d, n in self.stalls_per_day],
+                "anomalies": [[c.category_zh, c.category_en, c.count] for c in self.anomalies_week],
+                "regions": list(self.regions)}
+
+
+def chart_from_payload(p: Mapping[str, object]) -> ChartData:
+    """The inverse of `ChartData.as_payload`; a malformed payload raises ValueError/TypeError/KeyError."""
+    def rows(key: str) -> list[list[object]]:
+        value = p[key]
+        if not isinstance(value, list):
+            raise TypeError(f"chart payload {key!r} is not a list")
+        return value
+
+    return ChartData(day=date.fromisoformat(str(p["day"])),
+                     funnel=[(str(s), int(n)) for s, n in rows("funnel")],  # type: ignore[call-overload]
+                     stalls_per_day=[(date.fromisoformat(str(d)), int(n))  # type: ignore[call-overload]
+                                     for d, n in rows("stalls")],
+                     anomalies_week=[CategoryCount(None if zh is None else str(zh), None if en is None else str(en),
+                                                   int(n)) for zh, en, n in rows("anomalies")],  # type: ignore[call-overload]
+                     regions=tuple(str(r) for r in p.get("regions") or ()))  # type: ignore[union-attr]
+
+
+def chart_summary(c: ChartData, language: str = "zh") -> str:
+    """The chart's numbers as text (the photo's caption, and what a platform without photos gets)."""
+    sep = "、" if language != "en" else ", "
+    funnel = sep.join(f"{label(s, language) if s in {b.value for b in BOARD} else s} {n}" for s, n in c.funnel)
+    stalls = sep.join(f"{d.strftime('%m-%d')} {n}" for d, n in c.stalls_per_day)
+    anomalies = sep.join(f"{(x.category_en if language == 'en' else x.category_zh) or t('digest.uncategorised', language)}"
+                         f" {x.count}" for x in c.anomalies_week) or "—"
+    colon = ": " if language == "en" else "："
+    return "\n".join([t("chart.title", language, date=c.day.isoformat()),
+                      t("chart.funnel", language) + colon + (funnel or "—"),
+                      t("chart.stalls", language) + colon + (stalls or "—"),
+                      t("chart.anomalies", language) + colon + anomalies])

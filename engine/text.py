@@ -175,6 +175,12 @@ _STRINGS: dict[str, dict[str, str]] = {
     "digest.anomalies": {"zh": "⚠️ 近 24 小时异常备注：{n} 条", "en": "⚠️ Exception notes, last 24 h: {n}"},
     "digest.uncategorised": {"zh": "未分类", "en": "Uncategorised"},
     "digest.trend_line": {"zh": "📈 趋势：{category} {what}", "en": "📈 Trend: {category} {what}"},
+    "chart.title": {"zh": "📊 早报图表 · {date}", "en": "📊 Digest chart · {date}"},
+    "chart.funnel": {"zh": "各阶段在途订单", "en": "Open orders by stage"},
+    "chart.stalls": {"zh": "近 7 天每日超时", "en": "Stalls per day, last 7 days"},
+    "chart.anomalies": {"zh": "本周异常类别", "en": "Exception categories this week"},
+    "chart.other": {"zh": "其他", "en": "Other"},
+    "chart.none": {"zh": "本周无异常备注", "en": "No exception notes this week"},
     "digest.dead": {"zh": "⚠️ 无法入库、等待处理的订单：{n}", "en": "⚠️ Orders that could not be stored, waiting: {n}"},
 }
 

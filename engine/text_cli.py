@@ -127,6 +127,7 @@ _STRINGS: dict[str, dict[str, str]] = {
     "d.no_region": {"zh": "（无）", "en": "(none)"},
     "d.approvals": {"zh": "待审批", "en": "approvals waiting"},
     "d.seconds": {"zh": "秒（推送 / 入库）", "en": "seconds (post / stored)"},
+    "d.chart": {"zh": "早报图表已写入 {path}", "en": "digest chart written to {path}"},
     "d.ok": {"zh": "每个订单都恰好入库一次", "en": "every order stored exactly once"},
     "d.missing": {"zh": "有订单缺失", "en": "some orders are missing"},
     "d.c_requests": {"zh": "聊天：审批请求", "en": "chat: approval requests"},

@@ -7,7 +7,7 @@ An adapter in `bot/` renders a `Card` natively (Telegram inline keyboard, WeCom 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +113,17 @@ class Outgoing:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class OutgoingPhoto:
+    """An image to one chat (the digest chart); `caption` carries the numbers, so the text survives without it."""
+
+    chat_id: str
+    data: bytes
+    caption: str = ""
+    file_name: str = "chart.png"
+    mime_type: str = "image/png"
+
+
 class SendError(Exception):
     """Base of what an adapter may raise; never a bare library exception."""
 
@@ -135,3 +146,19 @@ class ChatChannel(Protocol):
     async def update(self, ref: ChatRef, card: Card) -> None: ...
 
     async def answer(self, callback_id: str, text: str, alert: bool = False) -> None: ...
+
+
+@runtime_checkable
+class PhotoChannel(Protocol):
+    """A channel that can send an image (Telegram sendPhoto, WeCom media/upload + image message)."""
+
+    async def send_photo(self, photo: OutgoingPhoto) -> ChatRef: ...
+
+
+async def send_photo_or_text(channel: ChatChannel, photo: OutgoingPhoto) -> ChatRef:
+    """The photo where the platform can show one, else its caption as plain text (the numbers always arrive)."""
+    if isinstance(channel, PhotoChannel):
+        return await channel.send_photo(photo)
+    if not photo.caption:
+        raise PermanentSendError("this chat platform cannot show images and the photo has no caption")
+    return await channel.send(Outgoing(chat_id=photo.chat_id, text=photo.caption))

@@ -14,7 +14,9 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, Protocol
 
 from engine.digest import (
+    CHART_DAYS,
     CategoryCount,
+    ChartData,
     DigestData,
     PendingApproval,
     TrendLine,
@@ -24,6 +26,7 @@ from engine.digest import (
     local_day,
 )
 from engine.kpi import KpiInputs, compute_kpis
+from engine.stages import BOARD, END_STATES
 from handlers.chat_ports import ChatRepo, NewOutbox, UserInfo
 from handlers.ports import Clock
 
@@ -51,6 +54,32 @@ class DigestFigures:
 class DigestSource(Protocol):
     async def digest_figures(self, now: datetime, *, yesterday: tuple[datetime, datetime], kpi_since: datetime,
                              regions: Sequence[str], top: int) -> DigestFigures: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ChartFigures:
+    """What storage counts for the digest chart: open orders per stage, stalls per given day, notes per category."""
+
+    open_by_stage: Mapping[str, int]
+    stalls_per_day: Sequence[int]  # one per day asked for, oldest first
+    anomaly_counts: Sequence[tuple[str | None, int]]
+
+
+class ChartSource(Protocol):
+    async def chart_figures(self, now: datetime, *, days: Sequence[tuple[datetime, datetime]],
+                            regions: Sequence[str]) -> ChartFigures: ...
+
+
+async def build_chart(source: ChartSource, now: datetime, timezone: str, names: Mapping[str, tuple[str, str]],
+                      regions: Sequence[str] = ()) -> ChartData:
+    """The chart's figures for the local day `now` falls on: the funnel now, the last CHART_DAYS days up to today."""
+    day = local_day(now, timezone)
+    days = [day - timedelta(days=CHART_DAYS - 1 - i) for i in range(CHART_DAYS)]
+    f = await source.chart_figures(now, days=[day_bounds(d, timezone) for d in days], regions=tuple(regions))
+    funnel = [(s.value, int(f.open_by_stage.get(s.value, 0))) for s in BOARD if s not in END_STATES]
+    anomalies = [CategoryCount(*(names.get(c, (c, c)) if c else (None, None)), n) for c, n in f.anomaly_counts]
+    return ChartData(day=day, funnel=funnel, stalls_per_day=list(zip(days, f.stalls_per_day, strict=True)),
+                     anomalies_week=anomalies, regions=tuple(regions))
 
 
 def digest_key(day: date, user_id: int) -> str:
@@ -84,6 +113,7 @@ class DigestJob:
     at: time = time(8, 30)
     timezone: str = "Asia/Shanghai"
     language: str = "zh"
+    chart_source: ChartSource | None = None  # set: each digest row also carries the chart's figures
     runs: int = field(default=0)
 
     async def recipients(self) -> list[tuple[UserInfo, tuple[str, ...]]]:
@@ -102,16 +132,28 @@ class DigestJob:
         todo = await self.recipients()
         done = await self.repo.existing_keys([digest_key(day, u.id) for u, _ in todo])
         todo = [(u, r) for u, r in todo if digest_key(day, u.id) not in done]
-        texts: dict[tuple[str, ...], str] = {}
+        payloads: dict[tuple[str, ...], dict[str, Any]] = {}
         rows = []
         for user, regions in todo:
-            if regions not in texts:  # admins and supply chain share one text; each region set one more
+            if regions not in payloads:  # admins and supply chain share one text; each region set one more
                 data = await build_digest(self.source, now, self.timezone, self.names(), regions)
-                texts[regions] = compose_digest(data, self.language)
-            rows.append(NewOutbox(digest_key(day, user.id), KIND, now, {"text": texts[regions], "day": day.isoformat()},
-                                  recipient_user_id=user.id))
+                payloads[regions] = {"text": compose_digest(data, self.language), "day": day.isoformat()}
+                chart = await self._chart(now, regions)
+                if chart is not None:
+                    payloads[regions]["chart"] = chart.as_payload()
+            rows.append(NewOutbox(digest_key(day, user.id), KIND, now, payloads[regions], recipient_user_id=user.id))
         self.runs += 1
         return await self.repo.enqueue(rows, now) if rows else []
+
+    async def _chart(self, now: datetime, regions: tuple[str, ...]) -> ChartData | None:
+        """The chart's figures, or None: a failing chart query must not cost anyone their text digest."""
+        if self.chart_source is None:
+            return None
+        try:
+            return await build_chart(self.chart_source, now, self.timezone, self.names(), regions)
+        except Exception:
+            log.exception("digest chart figures failed; the digest goes out as text only")
+            return None
 
     async def catch_up(self) -> list[int]:
         """On taking the lead: if today's digest time has passed, make sure today's digests are queued."""

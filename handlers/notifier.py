@@ -19,10 +19,20 @@ from datetime import timedelta
 from typing import Any
 
 from engine.approvals import Status
+from engine.digest import ChartData, chart_from_payload, chart_summary
 from engine.text import TEXT_BUDGET, shorten, t
 from handlers import metrics
 from handlers.cards import approval_card, stall_card, trend_card
-from handlers.chat import Card, ChatChannel, ChatRef, Outgoing, PermanentSendError, RetryableSendError
+from handlers.chat import (
+    Card,
+    ChatChannel,
+    ChatRef,
+    Outgoing,
+    OutgoingPhoto,
+    PermanentSendError,
+    RetryableSendError,
+    send_photo_or_text,
+)
 from handlers.chat_ports import ChatRepo, Identity, NewOutbox, OutboxItem, UserInfo
 from handlers.mail import MAIL_PLATFORM, MailSender, stall_mail
 from handlers.ports import Clock
@@ -89,8 +99,10 @@ class Notifier:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         mailer: MailSender | None = None,
         attempts: SendAttempts | None = None,
+        chart_renderer: Callable[[ChartData, str], bytes] | None = None,
     ) -> None:
         self.repo = repo
+        self.chart_renderer = chart_renderer  # ChartData -> PNG (bot/digest_chart.py); None: digests stay text
         self.channels = channels
         self.clock = clock
         self.token_key = token_key
@@ -256,10 +268,13 @@ class Notifier:
         permanent: list[str] = []
         mailed, mail_retry = await self._send_mails(item, card, mail_to, done, permanent) if mail_to else (0, None)
         delivered += mailed
+        chart = await self._chart(item) if any((r.platform, str(r.chat_id)) not in done for r in recipients) else None
         for ident in recipients:
             chat_id = str(ident.chat_id)
             if (ident.platform, chat_id) in done:
                 continue  # reached on an earlier pass
+            if chart is not None:
+                await self._send_chart(item, ident.platform, chat_id, *chart)
             message = Outgoing(chat_id=chat_id, card=card, text=text)
             send, adopted = await self._platform_send(item.id, ident.platform, message)
             try:
@@ -290,6 +305,29 @@ class Notifier:
         hook = self.attempts
         prepared = await hook.prepare(outbox_id, channel, message)
         return (lambda: hook.send(outbox_id, channel, prepared)), prepared.adopt
+
+    # --- the digest chart ------------------------------------------------------------------------------------------
+
+    async def _chart(self, item: OutboxItem) -> tuple[bytes, str] | None:
+        """(PNG, its numbers as text) for a digest row that carries chart figures, or None (text only)."""
+        raw = item.payload.get("chart") if item.kind == "digest" else None
+        if self.chart_renderer is None or not isinstance(raw, Mapping):
+            return None
+        try:
+            data = chart_from_payload(raw)
+            png = await asyncio.to_thread(self.chart_renderer, data, self.language)  # CPU-bound: off the loop
+        except Exception:
+            log.exception("digest chart of outbox row %s could not be rendered; sending the text only", item.id)
+            return None
+        return png, chart_summary(data, self.language)
+
+    async def _send_chart(self, item: OutboxItem, platform: str, chat_id: str, png: bytes, summary: str) -> None:
+        """The chart before the digest text; a chart that cannot go out never holds the text back."""
+        photo = OutgoingPhoto(chat_id, png, summary, file_name=f"digest-{item.payload.get('day', 'chart')}.png")
+        try:
+            await self._with_retries(platform, chat_id, lambda: send_photo_or_text(self.channels[platform], photo))
+        except (PermanentSendError, _StillRetryable) as exc:
+            log.warning("digest chart to %s:%s not sent (%s); the text follows", platform, chat_id, exc)
 
     # --- e-mail (escalated stall alerts) ----------------------------------------------------------------------------
 

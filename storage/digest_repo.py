@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.digest import PendingApproval
 from engine.stages import END_STATES, Stage
-from handlers.digest import DigestFigures
+from handlers.digest import ChartFigures, DigestFigures
 from storage.models import ApprovalRow, DeadLetterRow, ExceptionNoteRow, OrderRow, OutboxRow
 from storage.reports_repo import SqlReports
 
@@ -64,3 +64,38 @@ class SqlDigestSource:
             trends=list(trends.values()),
             dead_letters=dead,
         )
+
+    async def chart_figures(self, now: datetime, *, days: Sequence[tuple[datetime, datetime]],
+                            regions: Sequence[str]) -> ChartFigures:
+        """Open orders per stage, first stall alerts per local day in `days`, exception notes per category since
+        the first day's start (the digest chart's three panels)."""
+        mine: list[Any] = [ORDERS.c.region.in_(list(regions))] if regions else []
+        since, until = days[0][0], days[-1][1]
+        async with self.engine.connect() as conn:
+            funnel = (await conn.execute(select(ORDERS.c.stage, func.count()).where(
+                ORDERS.c.stage.in_(_OPEN), *mine).group_by(ORDERS.c.stage))).all()
+            stalls = (await conn.execute(select(OUTBOX.c.created_at, OUTBOX.c.payload).where(
+                OUTBOX.c.kind == "stall_alert", OUTBOX.c.created_at >= since, OUTBOX.c.created_at < until))).all()
+            stalls = [(at, p) for at, p in stalls if int(p.get("level", 0)) == 0 and str(p.get("order_id")).isdigit()]
+            if regions:  # a manager's chart: only stalls of their regions' orders
+                ids = sorted({int(p["order_id"]) for _, p in stalls})
+                theirs: set[int] = set()
+                for i in range(0, len(ids), 1000):
+                    theirs.update((await conn.execute(select(ORDERS.c.id).where(
+                        ORDERS.c.id.in_(ids[i:i + 1000]), *mine))).scalars())
+                stalls = [(at, p) for at, p in stalls if int(p["order_id"]) in theirs]
+            notes = (await conn.execute(select(NOTES.c.category, func.count().label("n")).join(
+                ORDERS, ORDERS.c.id == NOTES.c.order_id).where(NOTES.c.kind == "exception", NOTES.c.at >= since,
+                                                                *mine)
+                .group_by(NOTES.c.category).order_by(func.count().desc(), NOTES.c.category))).all()
+        per_day = [0] * len(days)
+        seen: set[tuple[str, str]] = set()
+        for created_at, payload in stalls:  # one row per recipient: count an order's first alert once
+            at = created_at if created_at.tzinfo else created_at.replace(tzinfo=UTC)
+            for i, (start, end) in enumerate(days):
+                key = (str(payload.get("order_id")), str(payload.get("stage")))
+                if start <= at < end and key not in seen:
+                    seen.add(key)
+                    per_day[i] += 1
+        return ChartFigures(open_by_stage={r.stage: r[1] for r in funnel}, stalls_per_day=per_day,
+                            anomaly_counts=[(r.category, r.n) for r in notes])

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import html
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
@@ -28,6 +29,7 @@ from telegram import (
     ForceReply,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputFile,
     KeyboardButton,
     LinkPreviewOptions,
     Message,
@@ -41,7 +43,17 @@ from telegram.request import HTTPXRequest
 from bot.split_send import send_later_part
 from bot.telegram.errors import install_log_redaction, is_not_modified, translate
 from bot.telegram.render import TEXT_LIMIT, render_chunks, render_single
-from handlers.chat import Button, Card, ChatRef, FileTooLarge, FileUnavailable, Outgoing, PermanentSendError, SendError
+from handlers.chat import (
+    Button,
+    Card,
+    ChatRef,
+    FileTooLarge,
+    FileUnavailable,
+    Outgoing,
+    OutgoingPhoto,
+    PermanentSendError,
+    SendError,
+)
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -52,6 +64,7 @@ DEFAULT_API_ROOT = "https://api.telegram.org"
 CALLBACK_DATA_LIMIT = 64  # bytes, Bot API InlineKeyboardButton.callback_data
 CALLBACK_ANSWER_LIMIT = 200  # characters, answerCallbackQuery text
 BUTTONS_PER_ROW = 3
+CAPTION_LIMIT = 1024  # characters, sendPhoto caption
 CONTACT_LABEL = {"zh": "📱 分享我的手机号", "en": "📱 Share my phone number"}
 
 
@@ -159,6 +172,16 @@ class TelegramChannel:
         assert last is not None
         return ChatRef(self.platform, str(last.chat.id), str(last.message_id))
 
+    async def send_photo(self, photo: OutgoingPhoto) -> ChatRef:
+        """sendPhoto with the bytes uploaded (multipart); a caption longer than Telegram's 1,024 goes as text after."""
+        caption, rest = _split_caption(photo.caption)
+        message = await self.call("sendPhoto", self.bot.send_photo(
+            chat_id=photo.chat_id, photo=InputFile(photo.data, filename=photo.file_name),
+            caption=html.escape(caption) or None, parse_mode=ParseMode.HTML))
+        if rest:
+            return await send_later_part(lambda: self.send(Outgoing(chat_id=photo.chat_id, text=rest)), self._sleep)
+        return ChatRef(self.platform, str(message.chat.id), str(message.message_id))
+
     async def download(self, file_ref: str, max_bytes: int) -> bytes:
         """A file a person sent (getFile, then the file URL), refused past `max_bytes` before it is fetched when
         Telegram announces the size, and while reading otherwise."""
@@ -222,3 +245,16 @@ class TelegramChannel:
         if card and card.image_url:
             return LinkPreviewOptions(url=card.image_url, prefer_large_media=True, show_above_text=True)
         return LinkPreviewOptions(is_disabled=True)
+
+
+def _split_caption(text: str) -> tuple[str, str]:
+    """(caption, rest): whole lines into the caption while they fit; an over-long first line is cut with "…"."""
+    if len(text) <= CAPTION_LIMIT:
+        return text, ""
+    lines = text.split("\n")
+    head: list[str] = []
+    for i, line in enumerate(lines):
+        if len("\n".join([*head, line])) > CAPTION_LIMIT:
+            return ("\n".join(head), "\n".join(lines[i:])) if head else (line[:CAPTION_LIMIT - 1] + "…", text)
+        head.append(line)
+    return text, ""

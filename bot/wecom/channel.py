@@ -21,6 +21,7 @@ never broadcast). What differs from Telegram, and how:
 from __future__ import annotations
 
 import asyncio
+import io
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -30,7 +31,7 @@ from bot.wecom.client import DEFAULT_API_ROOT, WecomApi
 from bot.wecom.codes import MemoryResponseCodes, ResponseCodes
 from bot.wecom.render import REPLACE_NAME_MAX, cut, render_card, text_chunks
 from engine.text import t
-from handlers.chat import Card, ChatRef, Outgoing, PermanentSendError, RetryableSendError
+from handlers.chat import Card, ChatRef, Outgoing, OutgoingPhoto, PermanentSendError, RetryableSendError
 from handlers.send_attempts import SEND_KEY
 
 if TYPE_CHECKING:
@@ -104,6 +105,22 @@ class WecomChannel:
         if task_id and result.get("response_code"):
             await self.codes.put(task_id, str(result["response_code"]))
         return ChatRef(PLATFORM, user, task_id or str(result.get("msgid", "")))
+
+    async def send_photo(self, photo: OutgoingPhoto) -> ChatRef:
+        """media/upload (type=image) then an `image` message with the media_id; the caption follows as text (an
+        application image message has no caption)."""
+        user = _userid(photo.chat_id)
+        uploaded: dict[str, Any] = await self.api.call("media/upload", lambda c: c.media.upload(
+            "image", (photo.file_name, io.BytesIO(photo.data), photo.mime_type)))
+        media_id = str(uploaded.get("media_id") or "")
+        if not media_id:
+            raise PermanentSendError("wecom media/upload answered without a media_id")
+        result = await self._send(user, {"msgtype": "image", "image": {"media_id": media_id}})
+        ref = ChatRef(PLATFORM, user, str(result.get("msgid", "")))
+        if photo.caption.strip():
+            ref = await send_later_part(lambda: self.send(Outgoing(chat_id=photo.chat_id, text=photo.caption)),
+                                        self._sleep)
+        return ref
 
     async def update(self, ref: ChatRef, card: Card) -> None:
         """Edit the card in place with its newest unused response_code."""

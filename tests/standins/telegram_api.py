@@ -148,6 +148,7 @@ class TelegramStandIn:
         self._next_update_id = 1000
         self._lock = threading.Lock()
         self.files: dict[str, bytes] = {}  # file_id -> content (photos users sent), served by getFile + /file/
+        self.photos: list[dict[str, Any]] = []  # sendPhoto: {"chat_id", "data", "caption", "message_id"}
         self.app = Starlette(routes=[Route("/bot{token}/{method}", self._endpoint, methods=["GET", "POST"]),
                                      Route("/file/bot{token}/{path:path}", self._file, methods=["GET"])])
 
@@ -288,6 +289,32 @@ class TelegramStandIn:
             self.messages[(chat_id, mid)] = {"text": params["text"], "reply_markup": params.get("reply_markup")}
         return self._message(chat_id, mid, shown, params)
 
+    async def _m_sendphoto(self, params: dict[str, Any]) -> dict[str, Any]:
+        """An uploaded photo (multipart `photo`): must be a PNG or JPEG of at most 10 MB, caption <= 1,024."""
+        chat_id = str(params.get("chat_id", ""))
+        self._check_chat(chat_id)
+        data = (params.get("_files") or {}).get("photo")
+        if data is None:
+            raise ApiFault(400, "Bad Request: there is no photo in the request")
+        if not (data.startswith(b"\x89PNG\r\n\x1a\n") or data.startswith(b"\xff\xd8\xff")):
+            raise ApiFault(400, "Bad Request: IMAGE_PROCESS_FAILED")
+        if len(data) > 10 * 1024 * 1024:
+            raise ApiFault(400, "Bad Request: file is too big")
+        caption = str(params.get("caption", ""))
+        shown = parse_html(caption) if str(params.get("parse_mode", "")).upper() == "HTML" else caption
+        if utf16_len(shown) > 1024:
+            raise ApiFault(400, "Bad Request: message caption is too long")
+        with self._lock:
+            mid = self._next_message_id.get(chat_id, 100) + 1
+            self._next_message_id[chat_id] = mid
+            self.photos.append({"chat_id": chat_id, "data": data, "caption": shown, "message_id": mid})
+        msg = self._message(chat_id, mid, "", params)
+        del msg["text"]
+        msg["caption"] = shown
+        msg["photo"] = [{"file_id": f"P{mid}", "file_unique_id": f"P{mid}", "width": 1, "height": 1,
+                         "file_size": len(data)}]
+        return msg
+
     def _existing(self, params: dict[str, Any]) -> tuple[str, int, dict[str, Any]]:
         chat_id = str(params.get("chat_id", ""))
         self._check_chat(chat_id)
@@ -393,7 +420,11 @@ async def _read_params(request: Request) -> dict[str, Any]:
         for part in BytesParser(policy=email.policy.HTTP).parsebytes(raw).iter_parts():
             name = part.get_param("name", header="content-disposition")
             payload = part.get_payload(decode=True) or b""
-            params[str(name)] = "<file>" if part.get_filename() else payload.decode()
+            if part.get_filename():
+                params[str(name)] = "<file>"
+                params.setdefault("_files", {})[str(name)] = payload  # the bytes, for sendPhoto's checks
+            else:
+                params[str(name)] = payload.decode()
     for key in _JSON_FIELDS & params.keys():
         if isinstance(params[key], str):
             with suppress(ValueError):  # a plain string where JSON was possible: keep it

@@ -13,6 +13,7 @@ an expired token (42001 once), or scripted answers.
 from __future__ import annotations
 
 import asyncio
+import email.policy
 import itertools
 import json
 import random
@@ -21,6 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email.parser import BytesParser
 from typing import Any
 
 from starlette.applications import Starlette
@@ -88,6 +90,8 @@ class WecomStandIn:
         self.calls: list[Call] = []
         self.cards: dict[str, dict[str, Any]] = {}  # task_id -> {"touser", "card", "codes"}
         self.tokens: set[str] = set()
+        self.media: dict[str, bytes] = {}  # media/upload: media_id -> bytes
+        self.images: list[dict[str, Any]] = []  # image messages sent: {"touser", "media_id", "data"}
         self.expired: set[str] = set()
         self._codes: dict[str, str] = {}  # unused response_code -> task_id
         self._ids = itertools.count(1)
@@ -130,10 +134,14 @@ class WecomStandIn:
         method = request.path_params["method"]
         query = dict(request.query_params)
         raw = await request.body()
+        ctype = request.headers.get("content-type", "")
         try:
-            body = json.loads(raw) if raw else {}
+            body = (_multipart(ctype, raw) if ctype.startswith("multipart/form-data")
+                    else json.loads(raw) if raw else {})
         except ValueError:
             return self._record(method, query, {}, Fault(40058, "invalid json"))
+        if method == "media/upload":
+            body = {**body, "type": query.get("type", "")}
         fault = self._next_fault(method)
         if self.faults.delay_s and method in self.faults.methods:
             await asyncio.sleep(self.faults.delay_s)
@@ -241,6 +249,13 @@ class WecomStandIn:
                 raise Fault(44004, "empty content")
             if len(content.encode()) > TEXT_LIMIT_BYTES:
                 raise Fault(45002, "content size out of limit")
+        elif kind == "image":
+            media_id = str((body.get("image") or {}).get("media_id", ""))
+            with self._lock:
+                data = self.media.get(media_id)
+                if data is None:
+                    raise Fault(40007, "invalid media_id")
+                self.images.append({"touser": user, "media_id": media_id, "data": data})
         elif kind == "template_card":
             card = body.get("template_card") or {}
             _check_card(card)
@@ -255,6 +270,25 @@ class WecomStandIn:
         else:
             raise Fault(40008, "invalid message type")
         return result
+
+    def _m_media_upload(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Temporary media: `?type=image`, multipart field `media` with a filename; PNG/JPG, 5 B to 10 MB."""
+        if body.get("type") != "image":
+            raise Fault(40004, "invalid media type")
+        files = body.get("_files") or {}
+        if "media" not in files:
+            raise Fault(41005, "media data missing")
+        filename, data = files["media"]
+        if not filename:
+            raise Fault(40005, "invalid file type")
+        if not 5 <= len(data) <= 10 * 1024 * 1024:
+            raise Fault(40006, "invalid file size")
+        if not (data.startswith(b"\x89PNG\r\n\x1a\n") or data.startswith(b"\xff\xd8\xff")):
+            raise Fault(40005, "invalid file type")
+        media_id = f"media-{next(self._ids)}"
+        with self._lock:
+            self.media[media_id] = data
+        return {"type": "image", "media_id": media_id, "created_at": "1700000000"}
 
     def _m_message_update_template_card(self, body: dict[str, Any]) -> dict[str, Any]:
         code = str(body.get("response_code", ""))
@@ -274,6 +308,20 @@ class WecomStandIn:
         else:
             raise Fault(40058, "nothing to update")
         return {"invaliduser": []}
+
+
+def _multipart(ctype: str, raw: bytes) -> dict[str, Any]:
+    """A multipart body as {"_files": {name: (filename, bytes)}, other fields: text} (stdlib parser)."""
+    out: dict[str, Any] = {"_files": {}}
+    message = BytesParser(policy=email.policy.HTTP).parsebytes(b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + raw)
+    for part in message.iter_parts():
+        name = str(part.get_param("name", header="content-disposition"))
+        payload = part.get_payload(decode=True) or b""
+        if part.get_filename() is not None:
+            out["_files"][name] = (part.get_filename(), payload)
+        else:
+            out[name] = payload.decode()
+    return out
 
 
 def _check_card(card: dict[str, Any]) -> None:
