@@ -20,7 +20,7 @@ import os
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,8 @@ import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.scheduler import ChatJobs, ChatScheduler, start_scheduler
+from handlers.priority import RefreshResult, refresh_priorities
+from storage.priority_repo import SqlPriorities
 from engine.digest import parse_at
 from engine.order import Order
 from engine.rules import RuleSet
@@ -96,9 +98,14 @@ class ChatCore:
     async def handle(self, event: InboundEvent) -> None:
         await handle_event(event, self.ctx)
 
+    async def refresh_priorities(self) -> RefreshResult:
+        """The nightly job: re-score the open orders on current facts and flag the rules' top fraction."""
+        return await refresh_priorities(SqlPriorities(self.repo.engine), self.rules(), self.ctx.clock.now())
+
     async def start_scheduler(self, **every: float) -> ChatScheduler:
         jobs = ChatJobs(self.repo, self.ctx.clock, self.notifier, lambda: ladder_from_rules(self.rules().escalation),
-                        self.digest_job(), self.extra_jobs)
+                        self.digest_job(), self.extra_jobs,
+                        daily=[("priority_refresh", time(0, 0), self.timezone, self.refresh_priorities)])
         self.scheduler = await start_scheduler(self.redis, jobs, **every)
         return self.scheduler
 

@@ -45,6 +45,7 @@ class OrderQuery:
     min_amount: Decimal | None = None
     priority: int | None = None  # at least this priority
     stalled_at: datetime | None = None  # only orders past their stage deadline at this time
+    flagged: bool | None = None  # only flagged (True) / unflagged (False) orders; None: both
     limit: int = 50
     offset: int = 0
 
