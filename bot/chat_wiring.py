@@ -28,8 +28,6 @@ import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.scheduler import ChatJobs, ChatScheduler, start_scheduler
-from handlers.priority import RefreshResult, refresh_priorities
-from storage.priority_repo import SqlPriorities
 from engine.digest import parse_at
 from engine.order import Order
 from engine.rules import RuleSet
@@ -42,9 +40,11 @@ from handlers.mail import MailSender
 from handlers.notes import category_names
 from handlers.notifier import Notifier
 from handlers.ports import Clock
+from handlers.priority import RefreshResult, refresh_priorities
 from storage.board_repo import RedisBoardEvents
 from storage.chat_repo import SqlChatRepo
 from storage.digest_repo import SqlDigestSource
+from storage.priority_repo import SqlPriorities
 from storage.rate_limit import RedisAttemptLimiter
 
 

@@ -133,7 +133,8 @@ async def list_orders(
 ) -> dict[str, Any]:
     """Orders, newest first, filtered and paged: `{"total": N, "items": [...]}`."""
     query = OrderQuery(stage=stage, city=city, min_amount=min_amount, priority=priority,
-                       stalled_at=api.clock.now() if stalled else None, flagged=flagged, limit=limit, offset=offset)
+                       stalled_at=api.clock.now() if stalled else None, flagged=flagged, limit=limit,
+                       offset=offset)
     total, items = await api.orders.list(query)
     return {"total": total, "limit": limit, "offset": offset, "items": [order_json(d, api.language, user) for d in items]}
 

@@ -198,7 +198,8 @@ def test_nightly_job_is_a_leader_only_midnight_cron_in_the_configured_zone() -> 
         ran.append(1)
 
     ran: list[int] = []
-    jobs = ChatJobs(None, None, None, lambda: [], daily=[("priority_refresh", time(0, 0), "Asia/Shanghai", job)])  # type: ignore[arg-type]
+    daily = [("priority_refresh", time(0, 0), "Asia/Shanghai", job)]
+    jobs = ChatJobs(None, None, None, lambda: [], daily=daily)  # type: ignore[arg-type]
     sched = ChatScheduler(Lease(), jobs)  # type: ignore[arg-type]
     trig = sched.scheduler.get_job("priority_refresh").trigger
     assert isinstance(trig, CronTrigger) and str(trig.timezone) == "Asia/Shanghai"
