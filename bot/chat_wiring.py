@@ -16,6 +16,7 @@ from dataclasses import replace
 
 from handlers.refunds import RefundDeps, on_finance_decided
 
+import asyncio
 import os
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
@@ -40,7 +41,7 @@ from handlers.mail import MailSender
 from handlers.notes import category_names
 from handlers.notifier import Notifier
 from handlers.ports import Clock
-from handlers.priority import RefreshResult, refresh_priorities
+from handlers.priority import RefreshResult, refresh_with_retry
 from storage.board_repo import RedisBoardEvents
 from storage.chat_repo import SqlChatRepo
 from storage.digest_repo import SqlDigestSource
@@ -100,7 +101,7 @@ class ChatCore:
 
     async def refresh_priorities(self) -> RefreshResult:
         """The nightly job: re-score the open orders on current facts and flag the rules' top fraction."""
-        return await refresh_priorities(SqlPriorities(self.repo.engine), self.rules(), self.ctx.clock.now())
+        return await refresh_with_retry(SqlPriorities(self.repo.engine), self.rules, self.ctx.clock.now, asyncio.sleep)
 
     async def start_scheduler(self, **every: float) -> ChatScheduler:
         jobs = ChatJobs(self.repo, self.ctx.clock, self.notifier, lambda: ladder_from_rules(self.rules().escalation),

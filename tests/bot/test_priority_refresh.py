@@ -211,3 +211,37 @@ def test_nightly_job_is_a_leader_only_midnight_cron_in_the_configured_zone() -> 
     Lease.held = True
     asyncio.run(run())
     assert ran == [1]
+
+
+async def test_nightly_refresh_survives_the_database_vanishing_for_a_few_seconds(
+    client: httpx.AsyncClient, runtime: Runtime, db: AsyncEngine
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from handlers.priority import refresh_with_retry
+
+    await _open_orders(client, runtime, 10, vip={2})
+
+    class Vanishing(SqlPriorities):
+        """The database is away for the first `down` passes (as during a 3 s failover)."""
+
+        down = 2
+
+        async def open_orders(self, now: datetime) -> list[Any]:
+            if self.down:
+                self.down -= 1
+                raise OperationalError("SELECT", {}, ConnectionRefusedError("db away"))
+            return await super().open_orders(now)
+
+    slept: list[float] = []
+
+    async def sleep(s: float) -> None:
+        slept.append(s)
+
+    res = await refresh_with_retry(Vanishing(db), runtime.current_rules, lambda: datetime.now(UTC), sleep)
+    assert res.flagged == 1 and slept == [2.0, 4.0]
+    assert {k for k, r in (await _rows(db)).items() if r.flagged} == {"F00002"}
+    gone = Vanishing(db)
+    gone.down = 99
+    with pytest.raises(OperationalError):
+        await refresh_with_retry(gone, runtime.current_rules, lambda: datetime.now(UTC), sleep, attempts=3)
