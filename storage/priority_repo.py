@@ -18,6 +18,7 @@ from storage.rules_repo import RulesRepo
 
 ORDERS = OrderRow.__table__
 OPEN = [s.value for s in Stage if s not in END_STATES]
+FACTS_CHUNK = 5000  # orders per facts lookup: three grouped queries per 5,000 open orders, never one per order
 
 
 class SqlPriorities:
@@ -28,16 +29,18 @@ class SqlPriorities:
         self._facts = RulesRepo(async_sessionmaker(engine, expire_on_commit=False))
 
     async def open_orders(self, now: datetime) -> list[tuple[Order, Facts]]:
-        """Every open order and its facts: one select plus the facts lookup's three grouped queries (not per order),
-        the same counts intake and `rules explain` read."""
+        """Every open order and its facts: one select plus the facts lookup's three grouped queries per 5,000 orders
+        (never one per order), the same counts intake and `rules explain` read."""
         async with self.engine.connect() as conn:
             rows = (await conn.execute(select(ORDERS).where(ORDERS.c.stage.in_(OPEN)).order_by(ORDERS.c.id))).all()
         orders = [order_from_row(r) for r in rows]
-        facts = await self._facts.facts_for(orders, now) if orders else {}
+        facts: dict[int, Facts] = {}
+        for i in range(0, len(orders), FACTS_CHUNK):  # bounded IN lists: SQLite and PG cap bound parameters
+            facts.update(await self._facts.facts_for(orders[i:i + FACTS_CHUNK], now))
         return [(o, facts[o.id]) for o in orders]
 
     async def save(self, scores: Mapping[int, int], flagged: set[int], now: datetime) -> int:
-        """Write score and flag of each given open order; clear the flag of every other order. Returns rows changed.
+        """Write score and flag of each given open order and clear the flag of closed orders. Returns rows changed.
 
         Only rows whose values differ are written, and only while still open (an order closed meanwhile keeps its
         stage and loses its flag)."""
