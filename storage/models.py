@@ -398,6 +398,6 @@ class WorkOrderCounterRow(Base):
 
     __tablename__ = "work_order_counters"
 
-    base: Mapped[str] = mapped_column(String(16), primary_key=True)
+    base: Mapped[str] = mapped_column(String(64), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, default=0)

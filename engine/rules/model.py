@@ -274,7 +274,8 @@ class Routing(_M):
             sample = work_order_no("HZ", date(2025, 11, 11), 1, v)
             other = work_order_no("HZ", date(2025, 11, 11), 2, v)
         except (KeyError, IndexError, ValueError, AttributeError) as e:
-            raise ValueError(f"work_order_format: {{base}}, {{date}} and {{seq}} only ({type(e).__name__}: {e})") from None
+            raise ValueError(f"work_order_format: {{base}}, {{date}} and {{seq}} only ({type(e).__name__}: {e})"
+                             ) from None
         if re.search(r"\{[^}]*[.\[]", v):
             raise ValueError("work_order_format: no attribute or index lookups in its fields")
         if sample == other or "{seq" not in v or "{base}" not in v or "{date}" not in v:

@@ -16,7 +16,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_table('work_order_counters',
-    sa.Column('base', sa.String(length=16), nullable=False),
+    sa.Column('base', sa.String(length=64), nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
     sa.Column('seq', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('base', 'day')
