@@ -16,11 +16,12 @@ from dataclasses import replace
 
 from handlers.refunds import RefundDeps, on_finance_decided
 
+import asyncio
 import os
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +42,11 @@ from handlers.mail import MailSender
 from handlers.notes import category_names
 from handlers.notifier import Notifier
 from handlers.ports import Clock
+from handlers.priority import RefreshResult, refresh_with_retry
 from storage.board_repo import RedisBoardEvents
 from storage.chat_repo import SqlChatRepo
 from storage.digest_repo import SqlDigestSource
+from storage.priority_repo import SqlPriorities
 from storage.rate_limit import RedisAttemptLimiter
 from storage.send_attempts import SqlSendAttempts
 
@@ -98,9 +101,14 @@ class ChatCore:
     async def handle(self, event: InboundEvent) -> None:
         await handle_event(event, self.ctx)
 
+    async def refresh_priorities(self) -> RefreshResult:
+        """The nightly job: re-score the open orders on current facts and flag the rules' top fraction."""
+        return await refresh_with_retry(SqlPriorities(self.repo.engine), self.rules, self.ctx.clock.now, asyncio.sleep)
+
     async def start_scheduler(self, **every: float) -> ChatScheduler:
         jobs = ChatJobs(self.repo, self.ctx.clock, self.notifier, lambda: ladder_from_rules(self.rules().escalation),
-                        self.digest_job(), self.extra_jobs)
+                        self.digest_job(), self.extra_jobs,
+                        daily=[("priority_refresh", time(0, 0), self.timezone, self.refresh_priorities)])
         self.scheduler = await start_scheduler(self.redis, jobs, **every)
         return self.scheduler
 

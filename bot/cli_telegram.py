@@ -73,6 +73,7 @@ def delete_webhook_cmd(
 
 @app.command("set-commands")
 def set_commands_cmd() -> None:
-    """Register the command menu (/order, /stalled, /pending, /find, /help, /link, /start) in ORDERHUB_LANGUAGE."""
+    """Register the command menu (/order, /stalled, /pending, /top, /find, /help, /link, /start) in
+    ORDERHUB_LANGUAGE."""
     _run(lambda ch: set_commands(ch))
     typer.echo("commands registered")

@@ -15,7 +15,7 @@ import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 
 import redis.asyncio as aioredis
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -43,6 +43,8 @@ class ChatJobs:
     digest: DigestJob | None = None  # None: no morning digest from this scheduler
     # further leader-only interval jobs: (name, every_s, job), e.g. the carrier poller and tracking stalls
     extra: Sequence[tuple[str, float, Callable[[], Awaitable[object]]]] = ()
+    # leader-only daily jobs: (name, local time, time zone, job), e.g. the nightly priority refresh at 00:00
+    daily: Sequence[tuple[str, time, str, Callable[[], Awaitable[object]]]] = ()
 
 
 class ChatScheduler:
@@ -66,6 +68,9 @@ class ChatScheduler:
         for name, every_s, fn in jobs.extra:
             self.scheduler.add_job(self._as_leader(name, fn), "interval", seconds=every_s, id=name,
                                    max_instances=1, coalesce=True, misfire_grace_time=None)
+        for name, at, tz, fn in jobs.daily:
+            self.scheduler.add_job(self._as_leader(name, fn), CronTrigger(hour=at.hour, minute=at.minute, timezone=tz),
+                                   id=name, max_instances=1, coalesce=True, misfire_grace_time=None)
         if jobs.digest is not None:
             d = jobs.digest
             self.scheduler.add_job(self._as_leader("digest", d.run), CronTrigger(

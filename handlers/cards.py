@@ -14,6 +14,7 @@ from engine.approvals import Approval, Status
 from engine.digest import trend_phrase
 from engine.display import FieldName, describe
 from engine.rules.explain import person
+from engine.rules.priority import rank_percent
 from engine.stages import Stage, label
 from engine.text import (
     TEXT_BUDGET,
@@ -35,7 +36,15 @@ from handlers.chat_ports import OrderView
 
 
 def order_title(view: OrderView) -> str:
-    return view.order.data.external_id
+    """The order number, with 🔴 when the order is among the flagged top of open orders."""
+    return ("🔴 " if view.flagged else "") + view.order.data.external_id
+
+
+def priority_words(view: OrderView, language: str) -> str:
+    """"65 · 前 10 %": the score and, when the reader looked it up, the rank percentile among open orders."""
+    p = view.order.priority
+    pct = rank_percent(*view.rank) if view.rank is not None else None
+    return str(p) if pct is None else t("priority.rank", language, p=p, pct=pct)
 
 
 # Display names of attributes and custom fields: installation-wide configuration (the rules file's `field_names`),
@@ -76,7 +85,7 @@ def staff_order_fields(view: OrderView, language: str, timezone: str) -> list[tu
         (t("f.city", language), d.customer.city + (f" ({o.region})" if o.region else "")),
         (t("f.amount", language), fmt_money(d.amount, d.currency)),
         (t("f.stage", language), label(o.stage, language)),
-        (t("f.priority", language), str(o.priority)),
+        (t("f.priority", language), priority_words(view, language)),
         (t("f.created", language), fmt_time(d.created_at, timezone)),
     ]
     custom = _custom(view, language)
@@ -233,7 +242,7 @@ def scan_lines(tracking: Any, timezone: str) -> list[str]:
 def order_line(view: OrderView, language: str, timezone: str, now: datetime | None = None) -> str:
     """One line per order in lists (/stalled, /find, /pending)."""
     o = view.order
-    parts = [o.data.external_id, label(o.stage, language), o.data.customer.city, fmt_money(o.data.amount)]
+    parts = [order_title(view), label(o.stage, language), o.data.customer.city, fmt_money(o.data.amount)]
     if now is not None and o.stage_deadline is not None and now > o.stage_deadline:
         parts.append(f"{t('stall.overdue', language)} {fmt_duration(now - o.stage_deadline, language)}")
     return " · ".join(p for p in parts if p)

@@ -57,6 +57,8 @@ class OrderView:
     owner_user_id: int | None = None
     snoozed_until: datetime | None = None
     completed_at: datetime | None = None
+    flagged: bool = False  # among the top `top_fraction` of open orders at the last priority refresh (🔴)
+    rank: tuple[int, int] | None = None  # (open orders scoring higher, open orders) when the reader looked it up
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +142,9 @@ class OrderReader(Protocol):
         self, now: datetime, *, city: str | None = None, stage: Stage | None = None, limit: int = 1000
     ) -> list[OrderView]: ...
     async def search(self, text: str, limit: int = 20) -> list[OrderView]: ...
+    async def top_orders(self, limit: int = 200) -> list[OrderView]:
+        """The flagged open orders, highest priority first (ties: older first)."""
+        ...
 
 
 class ApprovalStore(Protocol):

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
 from engine.order import Order
+from engine.rules.routing import DEFAULT_WORK_ORDER_FORMAT
 from engine.stages import END_STATES, BOARD, Stage, TransitionError, check_transition
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class OrderQuery:
     min_amount: Decimal | None = None
     priority: int | None = None  # at least this priority
     stalled_at: datetime | None = None  # only orders past their stage deadline at this time
+    flagged: bool | None = None  # only flagged (True) / unflagged (False) orders; None: both
     limit: int = 50
     offset: int = 0
 
@@ -60,6 +62,9 @@ class Move:
     reason: str
     deadline: datetime | None
     manual: bool = False  # counts toward the manual-intervention KPI
+    # confirming (pending_confirm → designing): the local day and the rules' format of the production work-order
+    # number storage gives the order if it has a production base and no number yet
+    work_order: tuple[date, str] | None = None
 
 
 class OrderEvents(Protocol):
@@ -155,7 +160,18 @@ def plan_move(order: Order, to: str, reason: str, actor: str, now: datetime, rul
     moved = replace(order, stage=target, stage_entered_at=now)
     deadline = None if target in END_STATES else rules.deadline_for(moved, target, now)
     manual = by_approval is None and not is_routine(current, target)
-    return Move(order.id, current, target, actor, reason, deadline, manual=manual)
+    work_order = None
+    if current is Stage.PENDING_CONFIRM and target is Stage.DESIGNING:
+        work_order = work_order_plan(rules, now)
+    return Move(order.id, current, target, actor, reason, deadline, manual=manual, work_order=work_order)
+
+
+def work_order_plan(rules: object, now: datetime) -> tuple[date, str]:
+    """(local day, number format) of a confirmation: the rules' time zone and `routing.work_order_format`."""
+    tz = getattr(rules, "tz", None)
+    model = getattr(rules, "model", None)
+    fmt = getattr(getattr(model, "routing", None), "work_order_format", None) or DEFAULT_WORK_ORDER_FORMAT
+    return (now.astimezone(tz).date() if tz is not None else now.date()), fmt
 
 
 async def transition(store: OrderStore, rules: Deadlines, ref: str, to: str, reason: str, actor: str,

@@ -87,7 +87,7 @@ async def handle_command(event: CommandReceived, ctx: ChatContext) -> None:
         else:
             await _reply(ctx, sender, t("cust.welcome", lang), request_contact=True)
         return
-    if cmd not in ("order", "stalled", "pending", "find", "board"):
+    if cmd not in ("order", "stalled", "pending", "find", "board", "top"):
         await _reply(ctx, sender, t("unknown_command", lang))
         return
     if staff is None:
@@ -102,6 +102,8 @@ async def handle_command(event: CommandReceived, ctx: ChatContext) -> None:
         await _pending(ctx, sender, staff)
     elif cmd == "board":
         await _board(ctx, sender, staff)
+    elif cmd == "top":
+        await _top(ctx, sender, staff)
     else:
         await _find(ctx, sender, arg)
 
@@ -158,6 +160,19 @@ async def _stalled(ctx: ChatContext, sender: Sender, staff: UserInfo, arg: str) 
         return
     lines = [order_line(v, lang, ctx.timezone, now) for v in views]
     await _pages(ctx, sender, list_pages(t("staff.stalled_head", lang, n=len(views)), lines, lang))
+
+
+async def _top(ctx: ChatContext, sender: Sender, staff: UserInfo) -> None:
+    """The flagged top of open orders, highest priority first; a region's manager sees that region's."""
+    lang = ctx.language
+    views = await ctx.repo.top_orders(limit=5000)
+    if staff.role == "manager":
+        views = [v for v in views if v.order.region is None or v.order.region in staff.regions]
+    if not views:
+        await _reply(ctx, sender, t("staff.no_top", lang))
+        return
+    lines = [f"{order_line(v, lang, ctx.timezone)} · {t('priority.short', lang, p=v.order.priority)}" for v in views]
+    await _pages(ctx, sender, list_pages(t("staff.top_head", lang, n=len(views)), lines, lang))
 
 
 async def _pending(ctx: ChatContext, sender: Sender, staff: UserInfo) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from engine.approvals import Approval, Decided, Status
@@ -70,9 +70,10 @@ def _approval(row: Any) -> Approval:
     )
 
 
-def _view(row: Any) -> OrderView:
+def _view(row: Any, rank: tuple[int, int] | None = None) -> OrderView:
     return OrderView(order=order_from_row(row), version=row.payload_hash, tracking=row.tracking,
-                     owner_user_id=row.owner_user_id, snoozed_until=row.snoozed_until, completed_at=row.completed_at)
+                     owner_user_id=row.owner_user_id, snoozed_until=row.snoozed_until, completed_at=row.completed_at,
+                     flagged=bool(row.flagged), rank=rank)
 
 
 def _item(row: Any) -> OutboxItem:
@@ -212,13 +213,22 @@ class SqlChatRepo(SqlOrders):
 
     async def _orders(self, *conds: Any, order_by: Any = None, limit: int = 1000) -> list[OrderView]:
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(ORDERS).where(*conds).order_by(
-                order_by if order_by is not None else ORDERS.c.id).limit(limit))).all()
+            order = order_by if isinstance(order_by, tuple) else (order_by if order_by is not None else ORDERS.c.id,)
+            rows = (await conn.execute(select(ORDERS).where(*conds).order_by(*order).limit(limit))).all()
         return [_view(r) for r in rows]
 
     async def order(self, order_id: int) -> OrderView | None:
-        found = await self._orders(ORDERS.c.id == order_id, limit=1)
-        return found[0] if found else None
+        """One order, with its rank among the open orders (the "前 10 %" of staff cards) when it is open."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(ORDERS).where(ORDERS.c.id == order_id))).first()
+            if row is None:
+                return None
+            if row.stage not in _OPEN:
+                return _view(row)
+            counts = (await conn.execute(select(
+                func.count(), func.count().filter(ORDERS.c.priority > row.priority)).where(
+                ORDERS.c.stage.in_(_OPEN)))).one()
+        return _view(row, (int(counts[1]), int(counts[0])))
 
     async def order_by_ref(self, ref: str, *, external_only: bool = False) -> OrderView | None:
         ref = ref.strip()
@@ -233,7 +243,9 @@ class SqlChatRepo(SqlOrders):
             found_list = await self._orders(ORDERS.c.channel == channel, ORDERS.c.external_id == ext, limit=2)
         else:
             found_list = await self._orders(ORDERS.c.external_id == ref, limit=2)
-        return found_list[0] if len(found_list) == 1 else None  # ambiguous across channels: ask for channel:id
+        if len(found_list) != 1:
+            return None  # ambiguous across channels: ask for channel:id
+        return await self.order(found_list[0].order.id) or found_list[0]
 
     async def orders_by_phone(self, phone: str, limit: int = 50) -> list[OrderView]:
         if len(phone) < 7:
@@ -268,6 +280,10 @@ class SqlChatRepo(SqlOrders):
         if q.isdigit() and len(q) >= 4:
             cond = or_(cond, ORDERS.c.customer_phone.like(f"%{q}"))
         return await self._orders(cond, order_by=ORDERS.c.id.desc(), limit=limit)
+
+    async def top_orders(self, limit: int = 200) -> list[OrderView]:
+        return await self._orders(ORDERS.c.stage.in_(_OPEN), ORDERS.c.flagged.is_(True),
+                                  order_by=(ORDERS.c.priority.desc(), ORDERS.c.id), limit=limit)
 
     # --- approvals ------------------------------------------------------------------------------------------------
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from storage.types import MoneyCents, UTCDateTime
@@ -409,3 +409,14 @@ class RefundRow(Base):
     notify_platform: Mapped[str | None] = mapped_column(String(16))  # where the customer is told
     notify_chat_id: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[datetime]
+
+
+class WorkOrderCounterRow(Base):
+    """The running number of production work orders per base and (local) day: one row, bumped by one atomic
+    upsert…RETURNING, so two workers confirming at once never draw the same number."""
+
+    __tablename__ = "work_order_counters"
+
+    base: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, default=0)

@@ -9,18 +9,19 @@ its first stage; that is creation, not a move.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from engine.rules.routing import work_order_no
 from engine.stages import Stage
 from handlers.orders import Move, moved_event
-from storage.models import ApprovalRow, AuditRow, OrderRow, OutboxRow, StageTransitionRow
+from storage.models import ApprovalRow, AuditRow, OrderRow, OutboxRow, StageTransitionRow, WorkOrderCounterRow
 
 ORDERS, TRANSITIONS, AUDIT = OrderRow.__table__, StageTransitionRow.__table__, AuditRow.__table__
-APPROVALS, OUTBOX = ApprovalRow.__table__, OutboxRow.__table__
+APPROVALS, OUTBOX, COUNTERS = ApprovalRow.__table__, OutboxRow.__table__, WorkOrderCounterRow.__table__
 
 
 def _insert_ignore(conn: AsyncConnection) -> Any:
@@ -31,6 +32,17 @@ def _insert_ignore(conn: AsyncConnection) -> Any:
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     return sqlite_insert
+
+
+async def _assign_work_order(conn: AsyncConnection, order_id: int, base: str, day: date, fmt: str) -> str:
+    """Draw the base's next number for `day` with one atomic upsert…RETURNING (the counter row is locked until the
+    caller commits, so concurrent confirmations queue on it and never share a number) and write it on the order."""
+    stmt = _insert_ignore(conn)(COUNTERS).values(base=base, day=day, seq=1)
+    stmt = stmt.on_conflict_do_update(index_elements=["base", "day"], set_={"seq": COUNTERS.c.seq + 1})
+    seq = (await conn.execute(stmt.returning(COUNTERS.c.seq))).scalar_one()
+    number = work_order_no(base, day, int(seq), fmt)
+    await conn.execute(update(ORDERS).where(ORDERS.c.id == order_id).values(work_order_no=number))
+    return number
 
 
 async def apply_move(conn: AsyncConnection, move: Move, now: datetime, announced: list[dict[str, Any]]) -> bool:
@@ -48,9 +60,11 @@ async def apply_move(conn: AsyncConnection, move: Move, now: datetime, announced
         values["manual_intervention"] = True
     row = (await conn.execute(update(ORDERS).where(
         ORDERS.c.id == move.order_id, ORDERS.c.stage == move.from_stage.value).values(**values)
-        .returning(ORDERS.c.region))).first()
+        .returning(ORDERS.c.region, ORDERS.c.production_base, ORDERS.c.work_order_no))).first()
     if row is None:
         return False
+    if move.work_order is not None and row.production_base and not row.work_order_no:
+        await _assign_work_order(conn, move.order_id, row.production_base, *move.work_order)
     announced.append(moved_event(move, row.region))
     await conn.execute(insert(TRANSITIONS).values(
         order_id=move.order_id, at=now, from_stage=move.from_stage.value, to_stage=move.to_stage.value,

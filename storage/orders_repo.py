@@ -110,6 +110,8 @@ class SqlOrders:
             conds.append(ORDERS.c.priority >= query.priority)
         if query.stalled_at is not None:
             conds.append(ORDERS.c.stage_deadline < query.stalled_at)
+        if query.flagged is not None:
+            conds.append(ORDERS.c.flagged.is_(query.flagged))
         async with self.engine.connect() as conn:
             total = (await conn.execute(select(func.count()).select_from(ORDERS).where(*conds))).scalar_one()
             rows = (await conn.execute(

@@ -127,12 +127,14 @@ async def list_orders(
     min_amount: Annotated[Decimal | None, Query(ge=0, le=Decimal("999999999999.99"), allow_inf_nan=False)] = None,
     priority: Annotated[int | None, Query(ge=-INT32 - 1, le=INT32)] = None,
     stalled: bool = False,
+    flagged: Annotated[bool | None, Query(description="true: only the flagged top of open orders")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> dict[str, Any]:
     """Orders, newest first, filtered and paged: `{"total": N, "items": [...]}`."""
     query = OrderQuery(stage=stage, city=city, min_amount=min_amount, priority=priority,
-                       stalled_at=api.clock.now() if stalled else None, limit=limit, offset=offset)
+                       stalled_at=api.clock.now() if stalled else None, flagged=flagged, limit=limit,
+                       offset=offset)
     total, items = await api.orders.list(query)
     return {"total": total, "limit": limit, "offset": offset, "items": [order_json(d, api.language, user) for d in items]}
 

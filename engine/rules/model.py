@@ -16,6 +16,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Discriminator,
+    field_validator,
     Field,
     PlainSerializer,
     Tag,
@@ -260,6 +261,28 @@ class Routing(_M):
     default_product_type: str | None = None
     use_stock: bool = True
     overrides: list[RoutingOverride] = Field(default_factory=list)
+    # the production work-order number given when an order is confirmed: {base}, {date} (yyyymmdd, local) and
+    # {seq} (the base's running number that day, from 1), e.g. HZ-20251111-0001
+    work_order_format: str = Field(default="{base}-{date}-{seq:04d}", max_length=64)
+
+    @field_validator("work_order_format")
+    @classmethod
+    def _work_order_format(cls, v: str) -> str:
+        from engine.rules.routing import work_order_no
+
+        try:
+            sample = work_order_no("HZ", date(2025, 11, 11), 1, v)
+            other = work_order_no("HZ", date(2025, 11, 11), 2, v)
+        except (KeyError, IndexError, ValueError, AttributeError) as e:
+            raise ValueError(f"work_order_format: {{base}}, {{date}} and {{seq}} only ({type(e).__name__}: {e})"
+                             ) from None
+        if re.search(r"\{[^}]*[.\[]", v):
+            raise ValueError("work_order_format: no attribute or index lookups in its fields")
+        if sample == other or "{seq" not in v or "{base}" not in v or "{date}" not in v:
+            raise ValueError("work_order_format must contain {base}, {date} and {seq}")
+        if len(sample) > 48:
+            raise ValueError("work_order_format makes numbers longer than 48 characters")
+        return v
 
 
 RefundAction = Literal["approve", "need_return_proof", "reject", "manual_review"]

@@ -6,11 +6,15 @@ import math
 from datetime import date
 
 
-def work_order_no(base: str, day: date, seq: int) -> str:
-    """`<base>-<yyyymmdd>-<seq>`; seq is the base's running number for that day (storage assigns it, unique)."""
+DEFAULT_WORK_ORDER_FORMAT = "{base}-{date}-{seq:04d}"
+
+
+def work_order_no(base: str, day: date, seq: int, fmt: str = DEFAULT_WORK_ORDER_FORMAT) -> str:
+    """The rules' `routing.work_order_format` filled in, by default `<base>-<yyyymmdd>-<seq>`; seq is the base's
+    running number for that day (storage assigns it, unique)."""
     if seq < 1:
         raise ValueError("work-order sequence numbers start at 1")
-    return f"{base}-{day:%Y%m%d}-{seq:04d}"
+    return fmt.format(base=base, date=f"{day:%Y%m%d}", seq=seq)
 
 
 def haversine_km(a: tuple[float, float], b: tuple[float, float]) -> float:

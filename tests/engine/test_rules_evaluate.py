@@ -333,12 +333,23 @@ def test_priority(kw: dict, facts: Facts, score: int, fired: list[str]) -> None:
         ({1: 50}, 0.1, {1}),
         ({i: i for i in range(1, 21)}, 0.1, {19, 20}),
         ({i: i for i in range(1, 11)}, 0.1, {10}),
-        ({1: 80, 2: 80, 3: 50, 4: 40}, 0.25, {1, 2}),  # ties at the cut are all flagged
+        ({1: 80, 2: 80, 3: 50, 4: 40}, 0.25, {1}),  # exactly ceil(4 × 25 %): the tie goes to the older (lower) id
+        ({5: 60, 3: 60, 9: 60, 1: 10}, 0.5, {3, 5}),
+        ({i: 50 for i in range(1, 24)}, 0.1, {1, 2, 3}),  # 23 open orders, all equal → exactly 3
+        ({i: i for i in range(1, 11)}, 0.3, {8, 9, 10}),  # 10 × 0.3 is 3.0000000000000004 in floats, still 3
+        ({1: 80, 2: 70}, 2.0, {1, 2}),
         ({1: 80, 2: 70}, 0.0, set()),
     ],
 )
 def test_top_fraction_flagging(scores: dict[int, int], fraction: float, flagged: set[int]) -> None:
     assert flag_top(scores, fraction) == flagged
+
+
+@pytest.mark.parametrize(("higher", "total", "pct"), [(0, 23, 5), (2, 23, 14), (22, 23, 100), (0, 1, 100),
+                                                       (9, 100, 10), (0, 0, None), (50, 10, 100)])
+def test_rank_percent(higher: int, total: int, pct: int | None) -> None:
+    from engine.rules.priority import rank_percent
+    assert rank_percent(higher, total) == pct
 
 
 # --- trace, purity, serialisation, explanation ------------------------------------------------------------------

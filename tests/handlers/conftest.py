@@ -71,7 +71,8 @@ class World:
 
     async def order(self, external_id: str, *, amount: str = "8000.00", city: str = "杭州", phone: str = "13800138000",
                     stage: str = "pending_confirm", deadline: datetime | None = None, items: int = 1,
-                    name: str = "王女士", owner: int | None = None, tracking: dict[str, Any] | None = None) -> int:
+                    name: str = "王女士", owner: int | None = None, tracking: dict[str, Any] | None = None,
+                    priority: int = 1, flagged: bool = False) -> int:
         now = self.clock.now()
         item_list = [{"sku": f"CUR-LINEN-{i:03d}", "name": "亚麻遮光窗帘", "qty": 1 + i % 3, "unit_price": "1890.00",
                       "attributes": {"width_cm": 280, "height_cm": 260}} for i in range(items)]
@@ -82,7 +83,7 @@ class World:
                 customer_city=city, customer_tier="normal", region=self.rules.region_of(city), amount=Decimal(amount),
                 currency="CNY", items=item_list, custom_fields={"install_date": "2025-11-20"}, notes="请周末安装",
                 payload_hash=hashlib.md5(f"{external_id}{amount}".encode()).hexdigest(), stage=stage,
-                stage_entered_at=now, stage_deadline=deadline, priority=1, flagged=False, owner_user_id=owner,
+                stage_entered_at=now, stage_deadline=deadline, priority=priority, flagged=flagged, owner_user_id=owner,
                 tracking=tracking, manual_intervention=False))
         return int(res.inserted_primary_key[0])
 

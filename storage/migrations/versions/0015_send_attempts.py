@@ -1,7 +1,7 @@
 """send attempts: a platform send recorded before the call and completed after (issue 9.7)
 
 Revision ID: 0015
-Revises: 0009
+Revises: 0013
 """
 from collections.abc import Sequence
 
@@ -11,7 +11,7 @@ from alembic import op
 import storage.types
 
 revision: str = '0015'
-down_revision: str | None = '0009'
+down_revision: str | None = '0013'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
