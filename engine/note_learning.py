@@ -9,10 +9,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 
+from rapidfuzz import fuzz, process
+
 from engine.access import Viewer, may_act_on_order
 
 CATEGORY_MAX = 32  # the notes' category column
 CANDIDATES = 3  # buttons on a low-confidence note's card
+LEARNED_MATCH = 80.0  # token-set similarity (0-100) at which a corrected note decides a new one outright
 CORRECTORS = ("admin", "supply_chain")  # the anomaly owners may correct any note; others, notes on their orders
 
 
@@ -58,3 +61,15 @@ def examples_version(examples: Iterable[tuple[str, str]]) -> str:
 
 def valid_category(category: str, known: Mapping[str, object] | Sequence[str]) -> bool:
     return 0 < len(category) <= CATEGORY_MAX and category in known
+
+
+def nearest_example(joined: str, examples: Sequence[tuple[str, str]], cutoff: float = LEARNED_MATCH
+                    ) -> tuple[str, float] | None:
+    """(category, similarity 0..1) of the corrected example closest to a note, when it is this close: a person
+    already decided a note like this one, and that outranks any library term. Both sides are jieba tokens joined
+    by spaces; `examples` are (tokens, category)."""
+    if not joined or not examples:
+        return None
+    hit = process.extractOne(joined, [text for text, _ in examples], scorer=fuzz.token_set_ratio,
+                             score_cutoff=cutoff)
+    return None if hit is None else (examples[hit[2]][1], round(hit[1] / 100.0, 3))

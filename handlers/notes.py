@@ -16,7 +16,8 @@ from typing import Protocol
 
 from engine.anomaly import Category, Classification, categories_from_rules, classify
 from engine.anomaly_lib_classifier import Example, classify_note
-from engine.note_learning import candidates, needs_review
+from engine.anomaly_library import TERMS
+from engine.note_learning import candidates, nearest_example, needs_review
 from handlers.tokenizer import tokens
 from engine.rules import RuleSet
 from engine.trends import (
@@ -79,9 +80,13 @@ def analyse(text: str, rules: RuleSet, examples: Sequence[tuple[str, str]] = ()
     cats = categories_from_rules(rules.anomaly_categories, rules.model.anomalies.threshold)
     known = [c.id for c in cats]
     learned = [Example(_joined_tokens(t), c) for t, c in examples if c in known]
-    lib = classify_note(text, tokens(text), learned)
+    toks = tokens(text)
+    lib = classify_note(text, toks, learned, terms=_library_for(frozenset(known)))
     ranked = [cid for cid, _ in lib.ranked]
-    if lib.category is not None and lib.category in known:
+    near = nearest_example(" ".join(toks), [(ex.text, ex.category) for ex in learned])
+    if near is not None:
+        result = Classification(near[0], near[1], "learned")
+    elif lib.category is not None and lib.category in known:
         result = Classification(lib.category, lib.confidence, "library")
     else:
         result = classify(text, cats)
@@ -89,6 +94,13 @@ def analyse(text: str, rules: RuleSet, examples: Sequence[tuple[str, str]] = ()
     if result.category is not None:
         ranked.insert(0, result.category)
     return result, candidates(ranked, known)
+
+
+@lru_cache(maxsize=64)
+def _library_for(known: frozenset[str]) -> Mapping[str, Mapping[str, float]]:
+    """The library's terms of the categories the rules have: a term of a category the rules lack can never be the
+    answer, so it must not dilute the confidence of those that can. All present: the library itself (its memos)."""
+    return TERMS if known >= TERMS.keys() else {cid: w for cid, w in TERMS.items() if cid in known}
 
 
 @lru_cache(maxsize=20_000)
