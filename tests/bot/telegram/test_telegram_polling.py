@@ -170,7 +170,7 @@ def test_cli_set_and_delete_webhook(cli_env: TelegramStandIn, monkeypatch: pytes
     assert result.exit_code == 0 and cli_env.webhook is None
 
     result = runner.invoke(telegram_cli, ["set-commands"])
-    assert result.exit_code == 0 and len(cli_env.commands) == 8  # /top joined the menu
+    assert result.exit_code == 0 and len(cli_env.commands) == 9  # /top, then /note joined the menu
 
 
 def test_cli_reports_errors_without_the_token(cli_env: TelegramStandIn, monkeypatch: pytest.MonkeyPatch) -> None:
