@@ -17,7 +17,7 @@ from typing import Protocol
 from engine.anomaly import Category, Classification, categories_from_rules, classify
 from engine.anomaly_lib_classifier import Example, classify_note
 from engine.anomaly_library import TERMS
-from engine.note_learning import candidates, nearest_example, needs_review
+from engine.note_learning import CANDIDATES, candidates, nearest_example, needs_review
 from handlers.tokenizer import tokens
 from engine.rules import RuleSet
 from engine.trends import (
@@ -90,9 +90,10 @@ def analyse(text: str, rules: RuleSet, examples: Sequence[tuple[str, str]] = ()
         result = Classification(lib.category, lib.confidence, "library")
     else:
         result = classify(text, cats)
-    ranked += [c.id for c in sorted(cats, key=lambda c: -_similarity(text, c))]  # stable: file order breaks ties
     if result.category is not None:
         ranked.insert(0, result.category)
+    if len(set(ranked) & set(known)) < CANDIDATES:  # the library had too few: the rules' examples rank the rest
+        ranked += [c.id for c in sorted(cats, key=lambda c: -_similarity(text, c))]  # stable: file order on ties
     return result, candidates(ranked, known)
 
 
