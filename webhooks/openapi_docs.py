@@ -94,6 +94,7 @@ class HistoryOut(_Doc):
 
 
 class ExceptionNoteOut(_Doc):
+    id: int = Field(examples=[7], description="what `POST /api/notes/{id}/category` corrects")
     text: str = Field(examples=["仓库停电，无法出库"])
     category: str | None = Field(default=None, examples=["logistics_delay"])
 

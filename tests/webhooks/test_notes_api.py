@@ -49,6 +49,7 @@ async def test_a_correction_through_the_api_changes_the_next_similar_note(client
 
     detail = (await client.get(f"/api/orders/{ORDER}", headers=admin)).json()
     cats = {n["text"]: n["category"] for n in detail["exception_notes"]}
+    assert [n["id"] for n in detail["exception_notes"]][0] == first["id"]  # what a correction names
     assert cats["缺少安装确认单签字"] == "qualification_missing"
     async with runtime.db.connect() as conn:
         ex = (await conn.execute(select(NoteExampleRow.__table__))).one()
