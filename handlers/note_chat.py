@@ -23,7 +23,7 @@ from handlers.chat import ButtonPressed, CommandReceived, Outgoing, SendError, S
 from handlers.chat_ports import OrderView, OutboxStore, UserInfo
 from handlers.note_cards import note_menu_card, note_reply_card, relabelled_card
 from handlers.note_learning import NoteLearning, RelabelRefused, relabel
-from handlers.notes import NoteWriter, TrendNotes, category_names, record_note
+from handlers.notes import REVIEW_KIND, NoteWriter, TrendNotes, category_names, record_note
 from handlers.replies import send, toast
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ ACTIONS = frozenset({Action.NOTE_MENU, Action.NOTE_SET})
 NOTE_MAX = 2000  # as the API's notes route
 FOLLOW_UP = timedelta(minutes=15)  # WeCom: a message this soon after an alert card is a note on its order
 _BARE_REF = re.compile(r"^[A-Za-z0-9:_\-]{2,64}$")  # just an order number: the order lookup, not a note
+FOLLOW_UP_MIN_CHARS = 4  # "好的", "收到", "ok": an acknowledgement, not a note
 
 
 class CardLookup(Protocol):
@@ -51,6 +52,12 @@ class NoteChat:
     outbox: OutboxStore
     learning: NoteLearning
     cards: CardLookup
+
+
+def _follow_up_text(text: str) -> bool:
+    """Whether a WeCom message after a card reads like a note: not just an order number, not a short "收到"."""
+    text = text.strip()
+    return len("".join(text.split())) >= FOLLOW_UP_MIN_CHARS and not _BARE_REF.match(text)
 
 
 def _viewer(user: UserInfo) -> Viewer:
@@ -94,7 +101,7 @@ async def handle_text(event: TextReceived, ctx: ChatContext) -> bool:
     if event.reply_to is not None:
         r = event.reply_to
         order_id = await notes.cards.card_order(r.platform, r.chat_id, r.message_id)
-    elif sender.platform == "wecom" and not _BARE_REF.match(event.text.strip()):
+    elif sender.platform == "wecom" and _follow_up_text(event.text):
         order_id = await notes.cards.recent_card_order(sender.platform, sender.chat_id, ctx.clock.now() - FOLLOW_UP)
     else:
         return False
@@ -165,8 +172,17 @@ async def on_button(event: ButtonPressed, tok: ActionToken, ctx: ChatContext) ->
         return
     zh, en = names.get(done.category, (done.category, done.category))
     await toast(channel, event.callback_id, nt("note.relabelled_toast", lang, category=en if lang == "en" else zh))
-    if event.message is not None:  # the menu or review card now says what was chosen, and its buttons are gone
+    # The pressed card (menu or review) and every copy of the note's review card now say what was chosen, without
+    # buttons: a second supply-chain lead is not asked about a note already decided.
+    card = relabelled_card(done.note_id, done.category, user.name, names, lang)
+    refs = [event.message] if event.message is not None else []
+    for outbox_id in await ctx.repo.outbox_ids_for_keys([f"{REVIEW_KIND}:{done.note_id}"]):
+        refs += [r for r in await ctx.repo.refs_of_outbox(outbox_id) if r not in refs]
+    for ref in refs:
+        target = ctx.channels.get(ref.platform)
+        if target is None:
+            continue  # that platform is not configured in this process
         try:
-            await channel.update(event.message, relabelled_card(done.note_id, done.category, user.name, names, lang))
+            await target.update(ref, card)
         except SendError:
-            pass
+            pass  # deleted, too old to edit: nothing to do

@@ -124,6 +124,9 @@ async def record_note(writer: NoteWriter, trends: TrendNotes, outbox: OutboxStor
     review = needs_review(result.category, result.score, anomalies.review_below)
     if review:
         try:
+            if order_ref is None:  # how people name the order, for the card (carrier exceptions come by id)
+                fact = await trends.note_fact(note_id)
+                order_ref = fact.order_ref if fact is not None else None
             await outbox.enqueue([NewOutbox(f"note_review:{note_id}", REVIEW_KIND, now, {
                 "note_id": note_id, "order_id": order_id, "order_ref": order_ref or f"#{order_id}", "text": text,
                 "category": result.category, "confidence": result.score, "candidates": list(offered),

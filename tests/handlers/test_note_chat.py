@@ -123,6 +123,7 @@ async def test_wecom_follow_up_after_a_card_is_a_note_within_the_window(db, rule
     [row] = await notes(world)
     assert row.order_id == oid
     await handle_event(TextReceived(sender("zhang", "wecom"), "TM1"), world.ctx)  # just an order number: lookup
+    await handle_event(TextReceived(sender("zhang", "wecom"), "收到"), world.ctx)  # an acknowledgement
     clock.advance(minutes=16)
     await handle_event(TextReceived(sender("zhang", "wecom"), "面料没货了"), world.ctx)  # too long after the card
     assert len(await notes(world)) == 1
@@ -132,6 +133,7 @@ async def test_unsure_note_reaches_supply_chain_with_three_buttons_that_relabel(
     wire(world)
     await world.user("东区经理", "manager", ["华东"], tg="101")
     await world.user("供应链", "supply_chain", tg="301")
+    await world.user("供应链二", "supply_chain", tg="302")
     await world.order("TM1", city="杭州")
     await handle_event(CommandReceived(sender("101"), "note", ("TM1", "今天这单情况有点复杂")), world.ctx)
     answer = world.channel.to("101")[-1].message.card
@@ -146,6 +148,8 @@ async def test_unsure_note_reaches_supply_chain_with_three_buttons_that_relabel(
     [row] = await notes(world)
     assert row.category is not None and world.rules.anomaly_categories[row.category].name.zh == choice.label
     assert world.channel.last_card(sent.ref).buttons == ()
+    [copy] = world.channel.to("302")  # the other lead's copy is edited too: nobody is asked twice
+    assert world.channel.last_card(copy.ref) == world.channel.last_card(sent.ref)
 
     # a stranger pressing a copy of the card (another region's manager) is refused; nothing changes
     await world.user("南区经理", "manager", ["华南"], tg="401")
@@ -172,3 +176,17 @@ async def test_trend_card_lists_the_notes_and_their_orders(world: World) -> None
     trend = next(t for t in world.channel.texts_to("301") if t.startswith("📈"))
     for i in range(5):
         assert f"tmall:TM{i}：顺丰第{i}车滞留中转站" in trend
+
+
+async def test_a_note_from_elsewhere_names_its_order_on_the_review_card(world: World) -> None:
+    """Carrier exceptions call the use case with the order's id only: the card still names the order."""
+    from handlers.notes import record_note
+    from storage.notes_repo import SqlTrendNotes
+
+    oid = await world.order("TM7", city="杭州")
+    result = await record_note(world.repo, SqlTrendNotes(world.engine), world.repo, world.rules, oid,
+                               "情况有点复杂", "carrier:sf", world.clock.now())
+    assert result.review
+    async with world.engine.connect() as conn:
+        [row] = (await conn.execute(select(OUTBOX).where(OUTBOX.c.kind == "note_review"))).all()
+    assert row.payload["order_ref"] == "tmall:TM7" and row.dedup_key == f"note_review:{result.id}"
