@@ -1,4 +1,5 @@
-"""Exception notes: classify on arrival, store, and queue a trend alert when a category keeps repeating.
+"""Exception notes: classify on arrival (with the examples people's corrections left, handlers/note_learning.py),
+store, send an unsure note to a person (a `note_review` card), and queue a trend alert when a category repeats.
 
 The note is stored first and the trend decided after, from what is stored: the decision is the engine's
 (`engine.trends`), the alert an outbox row whose dedup key names the run, so a repeated check never alerts twice.
@@ -8,10 +9,10 @@ A crash between the two loses no note; the next note of the same run proposes th
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import lru_cache
 from typing import Protocol
 
 from engine.anomaly import Category, Classification, categories_from_rules, classify
