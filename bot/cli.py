@@ -14,7 +14,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bot import cli_approvals, cli_help, cli_notes, cli_priority, cli_refunds, cli_rules, cli_telegram, cli_tracking, event_loop
+from bot import cli_approvals, cli_help, cli_priority, cli_refunds, cli_rules, cli_telegram, cli_tracking, event_loop
+from bot import cli_notes
 from bot.cli_runtime import run_user_command, run_with_runtime
 from bot.settings import Settings
 from bot.wiring import Runtime

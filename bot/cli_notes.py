@@ -22,7 +22,8 @@ console = Console()
 
 @app.command("relabel")
 def relabel_note(
-    note_id: Annotated[int, typer.Argument(min=1, max=2**63 - 1, help="The note's id (in the order's exception notes).")],
+    note_id: Annotated[int, typer.Argument(min=1, max=2**63 - 1,
+                                           help="The note's id (in the order's exception notes).")],
     category: Annotated[str, typer.Argument(help="A category id of the rules file, e.g. stock_shortage.")],
     as_user: Annotated[str | None, typer.Option("--as", help="The staff user correcting (their rights apply).")]
     = None,

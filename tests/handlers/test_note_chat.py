@@ -108,7 +108,7 @@ async def test_a_reply_to_an_alert_card_is_a_note_on_its_order(world: World) -> 
     assert len(await notes(world)) == 1
 
 
-async def test_wecom_follow_up_after_a_card_is_a_note_within_the_window(db, rules) -> None:  # type: ignore[no-untyped-def]
+async def test_wecom_follow_up_after_a_card_is_a_note_within_the_window(db, rules):  # type: ignore[no-untyped-def]
     clock = Clock()
     world = wire(make_world(db, rules, FakeChannel("wecom"), clock, FakeTime(clock=clock)))
     uid = await world.user("东区经理", "manager", ["华东"])
@@ -190,3 +190,20 @@ async def test_a_note_from_elsewhere_names_its_order_on_the_review_card(world: W
     async with world.engine.connect() as conn:
         [row] = (await conn.execute(select(OUTBOX).where(OUTBOX.c.kind == "note_review"))).all()
     assert row.payload["order_ref"] == "tmall:TM7" and row.dedup_key == f"note_review:{result.id}"
+
+
+async def test_english_cards(world: World) -> None:
+    wire(world)
+    world.ctx.language = world.notifier.language = "en"
+    await world.user("East", "manager", ["华东"], tg="101")
+    await world.user("Lead", "supply_chain", tg="301")
+    await world.order("TM1", city="杭州")
+    await handle_event(CommandReceived(sender("101"), "note", ("TM1", "情况有点复杂")), world.ctx)
+    answer = world.channel.to("101")[-1].message.card
+    assert answer.title == "📝 Exception note recorded on order tmall:TM1" and ("Category", "unclassified") in answer.fields
+    assert answer.buttons[0].label == "✏️ Correct category" and "supply-chain lead" in answer.status
+    await world.drain()
+    review = world.channel.to("301")[-1].message.card
+    assert review.title == "🔎 Note to confirm · order tmall:TM1" and review.buttons[-1].label == "More ›"
+    assert {b.label for b in review.buttons[:3]} <= {"Logistics delay", "Stock shortage", "Missing qualification",
+                                                     "Quality issue", "Production disruption", "Installation issue"}
