@@ -43,11 +43,13 @@ class SqlApiBackend:
 
     async def add_note(self, detail: OrderDetail, text: str, author: str) -> dict[str, Any]:
         """Classified on arrival; a trend it completes is queued as an alert (see handlers.notes)."""
+        ref = f"{detail.order.channel}:{detail.order.data.external_id}"
         note = await record_note(self.orders, self.trend_notes, self.outbox, self.rules(), detail.order.id, text,
-                                 author, self.clock.now())
+                                 author, self.clock.now(), order_ref=ref)
         result = note.classification
         return {"id": note.id, "order_id": detail.order.id, "text": text, "category": result.category,
-                "score": result.score, "matched": result.matched, "trends": [h.spec.id for h in note.trends]}
+                "score": result.score, "matched": result.matched, "trends": [h.spec.id for h in note.trends],
+                "candidates": list(note.candidates), "review": note.review}
 
     async def approvals(self, status: str, limit: int) -> list[dict[str, Any]]:
         return await self.reports.approvals(status, limit)

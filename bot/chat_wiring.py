@@ -28,6 +28,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.note_wiring import note_chat
 from bot.scheduler import ChatJobs, ChatScheduler, start_scheduler
 from engine.digest import ChartData, parse_at
 from engine.order import Order
@@ -135,6 +136,7 @@ def build_chat_core(db: AsyncEngine, redis: aioredis.Redis, channels: Mapping[st
     ctx = ChatContext(channels=channels, repo=repo, clock=clock, token_key=token_key,
                       limiter=RedisAttemptLimiter(redis), deadlines=LiveDeadlines(rules), delivery=notifier,
                       language=language, timezone=timezone)
+    ctx.notes = note_chat(repo, rules)  # exception notes from chat (/note, replies) and their corrections
     if refunds is not None:  # customers' refunds in chat; finance's decisions carry on to their refunds
         deps = replace(refunds, delivery=notifier)
         ctx.refunds = deps

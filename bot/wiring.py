@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.api_backend import SqlApiBackend
+from bot.note_wiring import note_learning
 from bot.ocr import RapidOcrReader
 from bot.rules_runtime import RulesRuntime
 from bot.settings import Settings
@@ -265,7 +266,7 @@ class Runtime:
                            dead_letters=self.queue.dead_count, worker_beats=self.queue.worker_beats, api=api,
                            on_startup=[self.start_rules, self._start_api_heartbeat],
                            logistics=logistics, tracking=self.tracking_service(),
-                           refund_intake=self.refund_queue())
+                           refund_intake=self.refund_queue(), notes=note_learning(self.db, self.current_rules))
 
 
 def show_field_names(rules: RuleSet) -> None:

@@ -28,6 +28,8 @@ class Action(StrEnum):
     SNOOZE = "sz"
     ADVANCE = "av"
     ORDER_DETAILS = "od"
+    NOTE_MENU = "nm"  # an exception note's "correct category" menu (ref: page)
+    NOTE_SET = "ns"  # set an exception note's category (ref: engine.note_learning.category_ref)
 
 
 class TokenError(ValueError):

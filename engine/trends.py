@@ -18,6 +18,8 @@ from engine.anomaly import consecutive_run
 Per = Literal["base", "carrier", "all"]
 ANY = "any"
 KEY_MAX = 120  # the outbox dedup key column is 160; a recipient suffix follows
+PAYLOAD_NOTES_MAX = 20  # the newest notes of a hit the card lists (the orders are all listed)
+NOTE_TEXT_MAX = 80
 MAX_RUN_LOOKBACK = 200  # notes fetched to find where a run started; a longer run alerted long ago
 
 
@@ -33,6 +35,7 @@ class NoteFact:
     base: str | None = None
     carrier: str | None = None
     region: str | None = None
+    text: str = ""  # the note itself, for the trend card
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,7 @@ class TrendHit:
     count: int
     order_refs: tuple[str, ...]  # oldest first, each once
     key: str  # names this run / window bucket: the same trend never alerts twice
+    notes: tuple[NoteFact, ...] = ()  # the notes that make the trend, oldest first
 
     @property
     def window(self) -> timedelta | None:
@@ -84,6 +88,10 @@ def _orders(notes: Sequence[NoteFact]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(n.order_ref for n in sorted(notes, key=lambda n: n.id)))
 
 
+def _oldest_first(notes: Sequence[NoteFact]) -> tuple[NoteFact, ...]:
+    return tuple(sorted(notes, key=lambda n: n.id))
+
+
 def _key(spec: TrendSpec, group: str | None, category: str, anchor: str) -> str:
     key = f"trend:{spec.id}:{group or '*'}:{category}:{anchor}"
     if len(key) > KEY_MAX:  # long ids and group names: keep the key within the outbox column, still unique
@@ -107,7 +115,8 @@ def consecutive_hit(spec: TrendSpec, new: NoteFact, recent: Sequence[NoteFact], 
         return None
     group = group_of(new, spec.per)
     anchor = recent[run - n]  # the note that made the run N long
-    return TrendHit(spec, category, group, run, _orders(recent[:run]), _key(spec, group, category, f"n{anchor.id}"))
+    return TrendHit(spec, category, group, run, _orders(recent[:run]), _key(spec, group, category, f"n{anchor.id}"),
+                    _oldest_first(recent[:run]))
 
 
 def window_hit(spec: TrendSpec, new: NoteFact, recent: Sequence[NoteFact]) -> TrendHit | None:
@@ -125,7 +134,7 @@ def window_hit(spec: TrendSpec, new: NoteFact, recent: Sequence[NoteFact]) -> Tr
     group = group_of(new, spec.per)
     bucket = int(new.at.timestamp() // spec.window.total_seconds())
     return TrendHit(spec, new.category or "", group, len(inside), _orders(inside),
-                    _key(spec, group, new.category or "", f"w{bucket}"))
+                    _key(spec, group, new.category or "", f"w{bucket}"), _oldest_first(inside))
 
 
 def detect(spec: TrendSpec, new: NoteFact, recent: Sequence[NoteFact], *, truncated: bool = False
@@ -154,4 +163,6 @@ def hit_payload(hit: TrendHit, names: Mapping[str, tuple[str, str]]) -> dict[str
     zh, en = names.get(hit.category, (hit.category, hit.category))
     return {"trend_id": hit.spec.id, "hit": hit.key, "category": hit.category, "category_zh": zh, "category_en": en,
             "count": hit.count, "per": hit.spec.per, "group": hit.group, "orders": list(hit.order_refs),
-            "window_s": int(hit.window.total_seconds()) if hit.window else None}
+            "window_s": int(hit.window.total_seconds()) if hit.window else None,
+            "notes": [{"id": n.id, "order": n.order_ref, "text": n.text[:NOTE_TEXT_MAX]}
+                      for n in hit.notes[-PAYLOAD_NOTES_MAX:]]}

@@ -33,6 +33,8 @@ from engine.text import (
 from engine.tokens import Action, sign, version_ref
 from handlers.chat import Button, Card
 from handlers.chat_ports import OrderView
+from handlers.note_cards import trend_notes_text
+from engine.note_text import nt
 
 
 def order_title(view: OrderView) -> str:
@@ -289,6 +291,9 @@ def trend_card(payload: Mapping[str, Any], language: str = "zh") -> Card:
     shown = ("、" if language != "en" else ", ").join(orders[:TREND_ORDERS_SHOWN])
     if len(orders) > TREND_ORDERS_SHOWN:
         shown += " " + t("items.more_plain", language, n=len(orders) - TREND_ORDERS_SHOWN)
-    return Card(t("trend.title", language, category=category),
-                ((t("trend.f.what", language), what), (t("trend.f.orders", language), shorten(shown, 1500))),
+    fields = [(t("trend.f.what", language), what), (t("trend.f.orders", language), shorten(shown, 1500))]
+    notes = trend_notes_text(payload.get("notes") or (), language)
+    if notes:
+        fields.append((nt("trend.f.notes", language), shorten(notes, 1500)))
+    return Card(t("trend.title", language, category=category), tuple(fields),
                 t("trend.status", language, rule=payload.get("trend_id", "")))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from engine.text import t
 from engine.tokens import TokenError, verify
-from handlers import approvals, queries, refund_chat, stalls, tracking_chat
+from handlers import approvals, note_chat, queries, refund_chat, stalls, tracking_chat
 from handlers.chat import ButtonPressed, CommandReceived, ContactShared, InboundEvent, PhotoReceived, TextReceived
 from handlers.chat_context import ChatContext
 from handlers.replies import toast
@@ -28,8 +28,12 @@ async def handle_event(event: InboundEvent, ctx: ChatContext) -> None:
                 await approvals.on_button(event, tok, ctx)
             elif tok.action in stalls.ACTIONS:
                 await stalls.on_button(event, tok, ctx)
+            elif tok.action in note_chat.ACTIONS:
+                await note_chat.on_button(event, tok, ctx)
             else:
                 await queries.on_button(event, tok, ctx)
+        case CommandReceived() if event.command in note_chat.COMMANDS:
+            await note_chat.handle_command(event, ctx)
         case CommandReceived() if event.command in tracking_chat.COMMANDS:
             await tracking_chat.handle_command(event, ctx)
         case CommandReceived():
@@ -37,7 +41,8 @@ async def handle_event(event: InboundEvent, ctx: ChatContext) -> None:
         case ContactShared():
             await queries.handle_contact(event, ctx)
         case TextReceived():
-            if not await approvals.handle_reason_reply(event, ctx) and not await refund_chat.handle_text(event, ctx):
+            if not await approvals.handle_reason_reply(event, ctx) and not await refund_chat.handle_text(event, ctx) \
+                    and not await note_chat.handle_text(event, ctx):
                 await queries.handle_text(event, ctx)
         case PhotoReceived():
             await refund_chat.handle_photo(event, ctx)

@@ -23,6 +23,8 @@ from engine.digest import ChartData, chart_from_payload, chart_summary
 from engine.text import TEXT_BUDGET, shorten, t
 from handlers import metrics
 from handlers.cards import approval_card, stall_card, trend_card
+from handlers.note_cards import note_review_card
+from handlers.notes import REVIEW_KIND
 from handlers.chat import (
     Card,
     ChatChannel,
@@ -234,6 +236,8 @@ class Notifier:
             return card, "", None
         if item.kind == "trend_alert":
             return trend_card(item.payload, lang), "", None
+        if item.kind == REVIEW_KIND:  # a low-confidence exception note, for a person to classify
+            return note_review_card(item.payload, self.token_key, lang), "", None
         if item.kind in _ADMIN_ALERTS:
             return None, shorten(_ADMIN_ALERTS[item.kind](item.payload, lang), TEXT_BUDGET), None
         # plain-text rows (the morning digest, admin notices): composed within TEXT_BUDGET when queued

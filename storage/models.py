@@ -92,6 +92,25 @@ class ExceptionNoteRow(Base):
     kind: Mapped[str] = mapped_column(String(16), default="exception")  # exception | refund | complaint
 
 
+class NoteExampleRow(Base):
+    """A person's correction of a note's category: an example the classifier learns from (issue 13.2).
+
+    One per note (a second correction replaces the first); the text is copied so the example outlives edits, and the
+    rules and library versions in force at the correction are kept, so an exported set says what it was taught on."""
+
+    __tablename__ = "note_examples"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    note_id: Mapped[int] = mapped_column(ForeignKey("exception_notes.id", ondelete="CASCADE"), unique=True)
+    text: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(String(32), index=True)
+    previous: Mapped[str | None] = mapped_column(String(32))  # what the classifier (or an earlier person) said
+    corrected_by: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+    rules_version: Mapped[str] = mapped_column(String(64))
+    library_version: Mapped[str] = mapped_column(String(16))
+
+
 # --- approvals and audit ------------------------------------------------------------------------------------------
 
 

@@ -10,17 +10,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.trends import NoteFact, Per
 from storage.models import ExceptionNoteRow, OrderRow
+from storage.note_learning_repo import read_examples
 
 NOTES, ORDERS = ExceptionNoteRow.__table__, OrderRow.__table__
 _COLS = (NOTES.c.id, NOTES.c.order_id, NOTES.c.category, NOTES.c.at, ORDERS.c.channel, ORDERS.c.external_id,
-         ORDERS.c.production_base, ORDERS.c.tracking, ORDERS.c.region)
+         ORDERS.c.production_base, ORDERS.c.tracking, ORDERS.c.region, NOTES.c.text)
 
 
 def _fact(row: Any) -> NoteFact:
     tracking = row.tracking if isinstance(row.tracking, dict) else {}
     carrier = tracking.get("carrier") or None
     return NoteFact(row.id, row.order_id, f"{row.channel}:{row.external_id}", row.category, row.at,
-                    row.production_base, str(carrier) if carrier else None, row.region)
+                    row.production_base, str(carrier) if carrier else None, row.region, row.text or "")
 
 
 class SqlTrendNotes:
@@ -31,6 +32,11 @@ class SqlTrendNotes:
 
     def _select(self) -> Any:
         return select(*_COLS).join(ORDERS, ORDERS.c.id == NOTES.c.order_id).where(NOTES.c.kind == "exception")
+
+    async def learned_examples(self) -> list[tuple[str, str]]:
+        """People's corrections, (text, category), newest first: what the classifier learns from."""
+        async with self.engine.connect() as conn:
+            return await read_examples(conn)
 
     async def note_fact(self, note_id: int) -> NoteFact | None:
         async with self.engine.connect() as conn:

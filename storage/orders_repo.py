@@ -78,7 +78,8 @@ class SqlOrders:
                     )).all()
                 ]
                 notes = [
-                    {"at": n.at, "author": n.author, "text": n.text, "category": n.category, "kind": n.kind}
+                    {"id": n.id, "at": n.at, "author": n.author, "text": n.text, "category": n.category,
+                     "kind": n.kind}
                     for n in (await conn.execute(
                         select(NOTES).where(NOTES.c.order_id == row.id).order_by(NOTES.c.id))).all()
                 ]

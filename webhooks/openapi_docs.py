@@ -94,6 +94,7 @@ class HistoryOut(_Doc):
 
 
 class ExceptionNoteOut(_Doc):
+    id: int = Field(examples=[7], description="what `POST /api/notes/{id}/category` corrects")
     text: str = Field(examples=["仓库停电，无法出库"])
     category: str | None = Field(default=None, examples=["logistics_delay"])
 
@@ -141,6 +142,17 @@ class NoteOut(_Doc):
     order_id: int = Field(examples=[42])
     text: str = Field(examples=["仓库停电，无法出库"])
     category: str | None = Field(default=None, examples=["logistics_delay"])
+    score: float | None = Field(default=None, examples=[0.82])
+    candidates: list[str] = Field(default_factory=list, examples=[["logistics_delay", "stock_shortage"]])
+    review: bool = Field(default=False, description="sent to the rules' review_role: the classifier was unsure")
+
+
+class RelabelOut(_Doc):
+    id: int = Field(examples=[7])
+    order_id: int = Field(examples=[42])
+    order: str = Field(examples=["tmall:TM20251111001"])
+    previous: str | None = Field(default=None, examples=["logistics_delay"])
+    category: str = Field(examples=["stock_shortage"])
 
 
 class ApprovalOut(_Doc):
@@ -231,6 +243,7 @@ RESPONSES: dict[tuple[str, str], tuple[str, type[BaseModel]]] = {
     ("get", "/api/orders"): ("200", OrderListOut),
     ("post", "/api/orders/{ref}/transition"): ("200", OrderOut),
     ("post", "/api/orders/{ref}/notes"): ("201", NoteOut),
+    ("post", "/api/notes/{note_id}/category"): ("200", RelabelOut),
     ("get", "/api/approvals"): ("200", ApprovalListOut),
     ("post", "/api/approvals/{approval_id}/decision"): ("200", DecisionOut),
     ("post", "/webhooks/logistics/{carrier}"): ("200", CarrierAnswerOut),

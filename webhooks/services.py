@@ -86,3 +86,4 @@ class AppServices:
     logistics: LogisticsIntake | None = None  # carrier pushes; None: /webhooks/logistics/* answers 404
     tracking: TrackingApi | None = None  # /api/orders/{id}/ship and /tracking; None: not offered
     refund_intake: IntakeQueue | None = None  # Taobao refund pushes; None: /webhooks/refunds/taobao answers 404
+    notes: Any = None  # handlers.note_learning.NoteLearning: /api/notes/{id}/category; None: not offered

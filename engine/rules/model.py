@@ -335,6 +335,10 @@ class Trend(_M):
 
 class Anomalies(_M):
     threshold: Annotated[float, Field(ge=0, le=1)] = 0.6
+    review_below: Annotated[float, Field(ge=0, le=1)] = Field(
+        default=0.6, description="a note classified with less confidence than this (or not at all) goes to "
+                                 "`review_role` with its top three categories as buttons; 0 turns it off")
+    review_role: Literal["admin", "manager", "supply_chain"] = "supply_chain"
     categories: dict[str, AnomalyCategory] = Field(default_factory=dict)
     trends: list[Trend] = Field(default_factory=list)
 
