@@ -60,6 +60,10 @@ class LiveDeadlines:
     def deadline_for(self, order: Order, stage: Stage, entered_at: datetime) -> datetime | None:
         return self._rules().deadline_for(order, stage, entered_at)
 
+    def owner_need_for(self, order: Order, stage: Stage, base: str | None) -> Any:
+        """The owner the current rules ask for a stage entered (handlers.orders.plan_move)."""
+        return self._rules().owner_need_for(order, stage, base)
+
 
 def chat_token_key(settings: Any) -> bytes:
     """The button-token signing key: `ORDERHUB_TOKEN_KEY` when set (needed when processes run on several hosts),

@@ -65,6 +65,9 @@ class Move:
     # confirming (pending_confirm → designing): the local day and the rules' format of the production work-order
     # number storage gives the order if it has a production base and no number yet
     work_order: tuple[date, str] | None = None
+    # what the rules' `owners:` rows ask for the stage entered (engine.rules.owners); storage picks and writes the
+    # owner in the move's transaction. None: no row, the owner stays.
+    owner: Any = None
 
 
 class OrderEvents(Protocol):
@@ -139,14 +142,15 @@ def is_routine(current: Stage, target: Stage) -> bool:
 
 
 def plan_move(order: Order, to: str, reason: str, actor: str, now: datetime, rules: Deadlines, *,
-              pending_confirmations: int, by_approval: int | None = None) -> Move:
+              pending_confirmations: int, by_approval: int | None = None, base: str | None = None) -> Move:
     """Every check a move of a stored order gets, wherever it comes from; the Move to apply, or an exception.
 
     - the stage machine (TransitionError names the allowed next stages);
     - the approval guard: an order waiting in pending_confirm for a confirmation request goes to designing only by
       that request's decision (`by_approval`, whose caller has made sure no level is left pending);
     - a cancellation needs a reason; the deadline of the new stage comes from the SLA rules;
-    - anything but one routine step forward counts as a manual intervention.
+    - anything but one routine step forward counts as a manual intervention;
+    - the owner the rules' `owners:` rows ask for the new stage (`base`: the order's production base).
     """
     current = order.stage
     target = check_transition(current, to)
@@ -163,7 +167,9 @@ def plan_move(order: Order, to: str, reason: str, actor: str, now: datetime, rul
     work_order = None
     if current is Stage.PENDING_CONFIRM and target is Stage.DESIGNING:
         work_order = work_order_plan(rules, now)
-    return Move(order.id, current, target, actor, reason, deadline, manual=manual, work_order=work_order)
+    owner_for = getattr(rules, "owner_need_for", None)
+    owner = owner_for(moved, target, base) if callable(owner_for) and target not in END_STATES else None
+    return Move(order.id, current, target, actor, reason, deadline, manual=manual, work_order=work_order, owner=owner)
 
 
 def work_order_plan(rules: object, now: datetime) -> tuple[date, str]:
@@ -182,7 +188,7 @@ async def transition(store: OrderStore, rules: Deadlines, ref: str, to: str, rea
     if detail is None:
         raise OrderNotFound(ref)
     move = plan_move(detail.order, to, reason, actor, now, rules,
-                     pending_confirmations=detail.pending_confirmations)
+                     pending_confirmations=detail.pending_confirmations, base=detail.production_base)
     if not await store.move(move, now):
         raise MoveRefused("changed", "the order changed while you were moving it; look again and retry")
     updated = await store.get(str(detail.order.id))

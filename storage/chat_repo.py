@@ -70,10 +70,19 @@ def _approval(row: Any) -> Approval:
     )
 
 
+def _owner_name() -> Any:
+    users = UserRow.__table__.alias("owner")
+    return select(users.c.name).where(users.c.id == ORDERS.c.owner_user_id).scalar_subquery().label("owner_name")
+
+
+OWNER_NAME = _owner_name()  # the owner's name beside each order row (cards name the owner)
+
+
 def _view(row: Any, rank: tuple[int, int] | None = None) -> OrderView:
     return OrderView(order=order_from_row(row), version=row.payload_hash, tracking=row.tracking,
                      owner_user_id=row.owner_user_id, snoozed_until=row.snoozed_until, completed_at=row.completed_at,
-                     flagged=bool(row.flagged), rank=rank)
+                     flagged=bool(row.flagged), rank=rank, owner_name=row._mapping.get("owner_name"),
+                     production_base=row.production_base)
 
 
 def _item(row: Any) -> OutboxItem:
@@ -214,13 +223,13 @@ class SqlChatRepo(SqlOrders):
     async def _orders(self, *conds: Any, order_by: Any = None, limit: int = 1000) -> list[OrderView]:
         async with self.engine.connect() as conn:
             order = order_by if isinstance(order_by, tuple) else (order_by if order_by is not None else ORDERS.c.id,)
-            rows = (await conn.execute(select(ORDERS).where(*conds).order_by(*order).limit(limit))).all()
+            rows = (await conn.execute(select(ORDERS, OWNER_NAME).where(*conds).order_by(*order).limit(limit))).all()
         return [_view(r) for r in rows]
 
     async def order(self, order_id: int) -> OrderView | None:
         """One order, with its rank among the open orders (the "前 10 %" of staff cards) when it is open."""
         async with self.engine.connect() as conn:
-            row = (await conn.execute(select(ORDERS).where(ORDERS.c.id == order_id))).first()
+            row = (await conn.execute(select(ORDERS, OWNER_NAME).where(ORDERS.c.id == order_id))).first()
             if row is None:
                 return None
             if row.stage not in _OPEN:

@@ -65,6 +65,10 @@ async def apply_move(conn: AsyncConnection, move: Move, now: datetime, announced
         return False
     if move.work_order is not None and row.production_base and not row.work_order_no:
         await _assign_work_order(conn, move.order_id, row.production_base, *move.work_order)
+    if move.owner is not None:
+        from storage.owners import assign_owner
+
+        await assign_owner(conn, move.order_id, move.owner, now)
     announced.append(moved_event(move, row.region))
     await conn.execute(insert(TRANSITIONS).values(
         order_id=move.order_id, at=now, from_stage=move.from_stage.value, to_stage=move.to_stage.value,

@@ -1,0 +1,112 @@
+"""Order owners in the database: the rules' pick when an order enters a stage, and a person's reassignment.
+
+`assign_owner` runs inside the caller's transaction (the move or the intake unit), so the owner commits with the
+stage. The pool's row in `owner_cursors` is bumped first by one upsert…RETURNING: its lock queues concurrent
+assignments to the same pool (round-robin turns are never shared; least-loaded counts see the previous pick).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from engine.rules.owners import Candidate, OwnerChoice, OwnerNeed, pick_owner
+from engine.stages import END_STATES
+from handlers.owners import AssignTarget, OrderOwnerFacts
+from storage.models import AuditRow, OrderRow, OwnerCursorRow, UserRow
+
+ORDERS, USERS, AUDIT, CURSORS = OrderRow.__table__, UserRow.__table__, AuditRow.__table__, OwnerCursorRow.__table__
+_END = [s.value for s in END_STATES]
+INT64 = 2**63 - 1
+
+
+def _upsert(conn: AsyncConnection) -> Any:
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
+
+
+async def _turn(conn: AsyncConnection, pool_key: str) -> int:
+    stmt = _upsert(conn)(CURSORS).values(pool_key=pool_key, seq=1)
+    stmt = stmt.on_conflict_do_update(index_elements=["pool_key"], set_={"seq": CURSORS.c.seq + 1})
+    return int((await conn.execute(stmt.returning(CURSORS.c.seq))).scalar_one())
+
+
+async def _candidates(conn: AsyncConnection, need: OwnerNeed) -> list[Candidate]:
+    who = USERS.c.name == need.user if need.user is not None else USERS.c.role == need.role
+    rows = (await conn.execute(select(USERS.c.id, USERS.c.name, USERS.c.role, USERS.c.regions, USERS.c.active)
+                               .where(who, USERS.c.active.is_(True)))).all()
+    loads: dict[int, int] = {}
+    if need.strategy == "least_loaded" and need.user is None and rows:
+        counted = (await conn.execute(
+            select(ORDERS.c.owner_user_id, func.count()).where(
+                ORDERS.c.owner_user_id.in_([r.id for r in rows]), ORDERS.c.stage.not_in(_END))
+            .group_by(ORDERS.c.owner_user_id))).all()
+        loads = {int(u): int(n) for u, n in counted}
+    return [Candidate(r.id, r.name, r.role, tuple(r.regions or ()), bool(r.active), loads.get(r.id, 0)) for r in rows]
+
+
+async def assign_owner(conn: AsyncConnection, order_id: int, need: OwnerNeed, now: datetime) -> OwnerChoice:
+    """Pick and write the owner the rules ask for; an audit entry says who and why. Nobody fitting leaves the
+    order's owner as it was (the audit entry says why)."""
+    turn = await _turn(conn, need.pool_key) if need.user is None else 1
+    choice = pick_owner(need, await _candidates(conn, need), turn)
+    if choice.user_id is not None:
+        await conn.execute(update(ORDERS).where(ORDERS.c.id == order_id).values(owner_user_id=choice.user_id))
+    await conn.execute(insert(AUDIT).values(
+        at=now, actor="system", action="order.owner", subject=f"order:{order_id}",
+        detail={"rule": need.rule_id, "stage": need.stage.value, "owner": choice.name, "reason": choice.reason}))
+    return choice
+
+
+class SqlOwners:
+    """What the reassign use case (handlers.owners.assign) reads and writes."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def order(self, ref: str) -> OrderOwnerFacts | None:
+        ref = ref.strip()
+        async with self.engine.connect() as conn:
+            if ref.isdigit():
+                if int(ref) > INT64:
+                    return None
+                cond = [ORDERS.c.id == int(ref)]
+            else:
+                channel, sep, ext = ref.partition(":")
+                cond = [ORDERS.c.channel == channel, ORDERS.c.external_id == ext] if sep and channel and ext \
+                    else [ORDERS.c.external_id == ref]
+            rows = (await conn.execute(
+                select(ORDERS.c.id, ORDERS.c.channel, ORDERS.c.external_id, ORDERS.c.region, ORDERS.c.stage,
+                       ORDERS.c.owner_user_id, USERS.c.name).select_from(
+                    ORDERS.outerjoin(USERS, USERS.c.id == ORDERS.c.owner_user_id)).where(*cond).limit(2))).all()
+        if len(rows) != 1:
+            return None  # unknown, or an external id in two channels: ask for channel:id
+        r = rows[0]
+        return OrderOwnerFacts(r.id, f"{r.channel}:{r.external_id}", r.region, r.stage, r.owner_user_id, r.name)
+
+    async def user(self, name: str) -> AssignTarget | None:
+        async with self.engine.connect() as conn:
+            r = (await conn.execute(select(USERS.c.id, USERS.c.name, USERS.c.role, USERS.c.regions, USERS.c.active)
+                                    .where(USERS.c.name == name))).first()
+        return None if r is None else AssignTarget(r.id, r.name, r.role, tuple(r.regions or ()), bool(r.active))
+
+    async def set_owner(self, order_id: int, previous: int | None, user_id: int, actor: str, now: datetime,
+                        detail: dict[str, Any]) -> bool:
+        """Compare-and-set on the previous owner, with its audit entry; False if someone changed it meanwhile."""
+        async with self.engine.begin() as conn:
+            prev = ORDERS.c.owner_user_id.is_(None) if previous is None else ORDERS.c.owner_user_id == previous
+            done = (await conn.execute(update(ORDERS).where(ORDERS.c.id == order_id, prev)
+                                       .values(owner_user_id=user_id, updated_at=now))).rowcount
+            if not done:
+                return False
+            await conn.execute(insert(AUDIT).values(at=now, actor=actor, action="order.assigned",
+                                                    subject=f"order:{order_id}", detail=detail))
+        return True
