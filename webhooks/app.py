@@ -53,6 +53,9 @@ def create_app(services: AppServices) -> FastAPI:
 
         app.include_router(api.router)
         app.include_router(refunds_api.router)
+        from webhooks import owners_api
+
+        app.include_router(owners_api.router)
         if services.tracking is not None:
             from webhooks import tracking_api
 
