@@ -139,6 +139,9 @@ def build_chat_core(db: AsyncEngine, redis: aioredis.Redis, channels: Mapping[st
     ctx = ChatContext(channels=channels, repo=repo, clock=clock, token_key=token_key,
                       limiter=RedisAttemptLimiter(redis), deadlines=LiveDeadlines(rules), delivery=notifier,
                       language=language, timezone=timezone)
+    from storage.owners import SqlOwners
+
+    ctx.owners = SqlOwners(db)  # `/assign ORDER NAME` (handlers.owner_chat)
     if refunds is not None:  # customers' refunds in chat; finance's decisions carry on to their refunds
         deps = replace(refunds, delivery=notifier)
         ctx.refunds = deps
