@@ -110,3 +110,16 @@ def test_explain_names_the_row_and_the_pool() -> None:
     assert lines[-1] == "  → round-robin among managers of 华东 (design-east)"
     zh = explain_owner_lines(RULES.owners, Stage.SHIPPED, "华东", "HZ", (), "zh")
     assert zh[-1] == "  → 没有规则：负责人保持不变"
+
+
+def test_the_readme_and_example_owner_rows_load() -> None:
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```yaml\n(owners:\n.*?)```", readme, re.S).group(1)
+    assert len(load_rules(EXAMPLE_TEXT + "\n" + block).owners) == 3
+    commented = EXAMPLE_TEXT.split("# owners:\n", 1)[1]
+    uncommented = "owners:\n" + "".join(line[2:] + "\n" for line in commented.splitlines() if line.startswith("#   "))
+    assert [r.id for r in load_rules(EXAMPLE_TEXT + "\n" + uncommented).owners] == ["sofa-east", "design-east",
+                                                                                   "production"]
