@@ -221,10 +221,12 @@ class SqlIntakeUnit:
         return set(ids)
 
     async def assign_owners(self, plans: list[OrderPlan], ids: dict[OrderKey, int]) -> None:
-        """New orders get the owner the rules ask for their first stage, in this same transaction."""
-        for p in plans:
-            if p.owner is not None and p.key in ids:
-                await assign_owner(self.conn, ids[p.key], p.owner, self.now)
+        """New orders get the owner the rules ask for their first stage, in this same transaction. Pools are taken
+        in key order (then order id), so two batches lock their pools' cursor rows in the same order: no deadlock."""
+        owned = sorted(((p.owner.pool_key, ids[p.key], p.owner) for p in plans if p.owner is not None and p.key in ids),
+                       key=lambda x: (x[0], x[1]))
+        for _key, order_id, need in owned:
+            await assign_owner(self.conn, order_id, need, self.now)
 
     async def apply_update(self, plan: OrderPlan, supersede_pending: bool) -> None:
         """The changed content; the stage of the stored order is never written here but by the one move
