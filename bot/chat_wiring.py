@@ -141,7 +141,7 @@ def build_chat_core(db: AsyncEngine, redis: aioredis.Redis, channels: Mapping[st
                       language=language, timezone=timezone)
     from storage.owners import SqlOwners
 
-    ctx.owners = SqlOwners(db)  # `/assign ORDER NAME` (handlers.owner_chat)
+    ctx.owners = SqlOwners(db, repo.events)  # `/assign ORDER NAME` (handlers.owner_chat), announced to boards
     if refunds is not None:  # customers' refunds in chat; finance's decisions carry on to their refunds
         deps = replace(refunds, delivery=notifier)
         ctx.refunds = deps

@@ -31,7 +31,7 @@ def assign_cmd(
     async def _run(rt) -> str | None:  # type: ignore[no-untyped-def]
         u = await rt.users.by_name(actor)
         try:
-            done = await assign(SqlOwners(rt.db), Assigner(u.id, u.name, u.role, tuple(u.regions)), order, name,
+            done = await assign(SqlOwners(rt.db, rt.order_events()), Assigner(u.id, u.name, u.role, tuple(u.regions)), order, name,
                                 rt.clock.now())
         except AssignRefused as exc:
             return f"{exc.code}: {exc}"

@@ -260,7 +260,7 @@ class Runtime:
         chat_repo = SqlChatRepo(self.db, events)
         api = SqlApiBackend(SqlOrders(self.db, events), self.users, SqlReports(self.db),
                             self.clock, self.current_rules, SqlTrendNotes(self.db), chat_repo, s.language,
-                            chat=chat_repo, refunds=self.refund_deps(), owners=SqlOwners(self.db))
+                            chat=chat_repo, refunds=self.refund_deps(), owners=SqlOwners(self.db, events))
         logistics = LogisticsIntake(push_verifiers(s), self.tracking_queue)
         return AppServices(config=config, intake=self.queue, adapters=self.adapters, queue_depth=self.queue.depth,
                            dead_letters=self.queue.dead_count, worker_beats=self.queue.worker_beats, api=api,

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from engine.rules.owners import Candidate, OwnerChoice, OwnerNeed, pick_owner
 from engine.stages import END_STATES
+from handlers.orders import OrderEvents, announce
 from handlers.owners import AssignTarget, OrderOwnerFacts
 from storage.models import AuditRow, OrderRow, OwnerCursorRow, UserRow
 
@@ -67,10 +68,12 @@ async def assign_owner(conn: AsyncConnection, order_id: int, need: OwnerNeed, no
 
 
 class SqlOwners:
-    """What the reassign use case (handlers.owners.assign) reads and writes."""
+    """What the reassign use case (handlers.owners.assign) reads and writes; `events` (the board's live feed) hears
+    each committed reassignment, so open boards show the new owner."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, events: OrderEvents | None = None) -> None:
         self.engine = engine
+        self.events = events
 
     async def order(self, ref: str) -> OrderOwnerFacts | None:
         ref = ref.strip()
@@ -103,10 +106,13 @@ class SqlOwners:
         """Compare-and-set on the previous owner, with its audit entry; False if someone changed it meanwhile."""
         async with self.engine.begin() as conn:
             prev = ORDERS.c.owner_user_id.is_(None) if previous is None else ORDERS.c.owner_user_id == previous
-            done = (await conn.execute(update(ORDERS).where(ORDERS.c.id == order_id, prev)
-                                       .values(owner_user_id=user_id, updated_at=now))).rowcount
-            if not done:
+            row = (await conn.execute(update(ORDERS).where(ORDERS.c.id == order_id, prev)
+                                      .values(owner_user_id=user_id, updated_at=now)
+                                      .returning(ORDERS.c.region))).first()
+            if row is None:
                 return False
             await conn.execute(insert(AUDIT).values(at=now, actor=actor, action="order.assigned",
                                                     subject=f"order:{order_id}", detail=detail))
+        await announce(self.events, [{"kind": "assigned", "order_id": order_id, "region": row.region, "by": actor,
+                                      "owner": detail.get("to")}])
         return True
