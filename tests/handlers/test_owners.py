@@ -184,3 +184,26 @@ async def test_the_regions_manager_may_reassign(world: World, owner_rules: RuleS
     assert done.order_id == oid
     async with w.engine.connect() as conn:
         assert (await conn.execute(select(ORDERS.c.owner_user_id).where(ORDERS.c.id == oid))).scalar_one() == b
+
+
+async def test_an_approval_that_confirms_the_order_assigns_the_designing_owner(world: World,
+                                                                                owner_rules: RuleSet) -> None:
+    """The approval decision moves the order through the same move, so the owner rows apply there too."""
+    from engine.tokens import Action, sign, version_ref
+    from handlers.chat import ButtonPressed, Sender
+    from handlers.dispatch import handle_event
+    from storage.models import ApprovalRow
+
+    w = world
+    w.ctx.deadlines = owner_rules
+    member = await w.user("东一", "manager", ["华东"], tg="101")
+    processor = IntakeProcessor(SqlIntakeStore(w.engine, w.clock), default_adapters(), lambda: owner_rules)
+    await processor.process([IntakeEntry("1-0", "generic", orjson.dumps(order_json(1, amount=Decimal("8000.00"),
+                                                                                   city="杭州")))], w.clock.now())
+    async with w.engine.connect() as conn:
+        approval = (await conn.execute(select(ApprovalRow.__table__))).one()
+        assert (await conn.execute(select(ORDERS.c.stage, ORDERS.c.owner_user_id))).one() == ("pending_confirm", None)
+    token = sign(b"test-token-key", Action.APPROVE, approval.id, version_ref(approval.order_version))
+    await handle_event(ButtonPressed(Sender("telegram", "101", "101", "101"), token, "cb"), w.ctx)
+    async with w.engine.connect() as conn:
+        assert (await conn.execute(select(ORDERS.c.stage, ORDERS.c.owner_user_id))).one() == ("designing", member)
