@@ -22,6 +22,7 @@ from engine.channels import ChannelAdapter, stored_channel
 from engine.order import Order, OrderData, Transition
 from engine.rules import ApprovalNeed, Facts, RuleSet, evaluate
 from engine.rules.evaluate import make_ctx
+from engine.rules.owners import OwnerNeed
 from engine.stages import END_STATES, Stage
 from handlers.ports import IntakeEntry, StoreUnavailable
 from handlers import metrics
@@ -67,7 +68,7 @@ class OrderPlan:
     existing_id: int | None = None  # set for an update of a stored order
     requested_by: str = "system"  # who caused the order (the queue entry's requester): its approvals name them
     items_json: list[dict[str, Any]] | None = None  # `data.items` dumped in JSON mode, when the hash already did
-    owner: Any = None  # the rules' owner row for the stage entered (engine.rules.owners.OwnerNeed); None: none
+    owner: OwnerNeed | None = None  # the rules' `owners:` row for the stage entered; None: none
 
     @property
     def key(self) -> OrderKey:

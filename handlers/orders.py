@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from engine.order import Order
+from engine.rules.owners import OwnerNeed
 from engine.rules.routing import DEFAULT_WORK_ORDER_FORMAT
 from engine.stages import END_STATES, BOARD, Stage, TransitionError, check_transition
 
@@ -67,7 +68,7 @@ class Move:
     work_order: tuple[date, str] | None = None
     # what the rules' `owners:` rows ask for the stage entered (engine.rules.owners); storage picks and writes the
     # owner in the move's transaction. None: no row, the owner stays.
-    owner: Any = None
+    owner: OwnerNeed | None = None
 
 
 class OrderEvents(Protocol):
