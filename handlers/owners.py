@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from engine.order import check_text
-from engine.rules.owners import allowed_for_region
+from engine.rules.owners import Candidate, allowed_for_region
 
 MAX_NAME = 64
 MAX_REF = 100
@@ -26,15 +26,6 @@ class OrderOwnerFacts:
     stage: str
     owner_user_id: int | None
     owner_name: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class AssignTarget:
-    id: int
-    name: str
-    role: str
-    regions: tuple[str, ...]
-    active: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +65,7 @@ class AssignRefused(ValueError):
 class OwnerStore(Protocol):
     async def order(self, ref: str) -> OrderOwnerFacts | None: ...
 
-    async def user(self, name: str) -> AssignTarget | None: ...
+    async def user(self, name: str) -> Candidate | None: ...
 
     async def set_owner(self, order_id: int, previous: int | None, user_id: int, actor: str, now: datetime,
                         detail: dict[str, Any]) -> bool: ...
@@ -117,6 +108,6 @@ async def assign(store: OwnerStore, actor: Assigner, ref: str, name: str, now: d
                                                 f"{', '.join(target.regions) or 'no region'}) may not own an order "
                                                 f"of {order.region or 'no region'}")
     detail = {"from": order.owner_name, "to": target.name, "stage": order.stage}
-    if not await store.set_owner(order.id, order.owner_user_id, target.id, actor.name, now, detail):
+    if not await store.set_owner(order.id, order.owner_user_id, target.user_id, actor.name, now, detail):
         raise AssignRefused("changed", "the order's owner changed while you were assigning it; look again")
     return Assigned(order.id, order.key, target.name, order.owner_name)

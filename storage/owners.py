@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from engine.rules.owners import Candidate, OwnerChoice, OwnerNeed, pick_owner
 from engine.stages import END_STATES
 from handlers.orders import OrderEvents, announce
-from handlers.owners import AssignTarget, OrderOwnerFacts
+from handlers.owners import OrderOwnerFacts
 from storage.models import AuditRow, OrderRow, OwnerCursorRow, UserRow
 
 ORDERS, USERS, AUDIT, CURSORS = OrderRow.__table__, UserRow.__table__, AuditRow.__table__, OwnerCursorRow.__table__
@@ -25,6 +25,7 @@ INT64 = 2**63 - 1
 
 
 def _upsert(conn: AsyncConnection) -> Any:
+    """The dialect's INSERT with ON CONFLICT (as storage.order_moves has it; importing it from there is a cycle)."""
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -95,11 +96,11 @@ class SqlOwners:
         r = rows[0]
         return OrderOwnerFacts(r.id, f"{r.channel}:{r.external_id}", r.region, r.stage, r.owner_user_id, r.name)
 
-    async def user(self, name: str) -> AssignTarget | None:
+    async def user(self, name: str) -> Candidate | None:
         async with self.engine.connect() as conn:
             r = (await conn.execute(select(USERS.c.id, USERS.c.name, USERS.c.role, USERS.c.regions, USERS.c.active)
                                     .where(USERS.c.name == name))).first()
-        return None if r is None else AssignTarget(r.id, r.name, r.role, tuple(r.regions or ()), bool(r.active))
+        return None if r is None else Candidate(r.id, r.name, r.role, tuple(r.regions or ()), bool(r.active))
 
     async def set_owner(self, order_id: int, previous: int | None, user_id: int, actor: str, now: datetime,
                         detail: dict[str, Any]) -> bool:
