@@ -23,7 +23,7 @@ from handlers.intake import ApprovalHistory, ExistingOrder, HistoryAsk, OrderKey
 from handlers.orders import Move
 from storage.models import ApprovalRow, OrderRow, OutboxRow, StageTransitionRow
 from storage.order_moves import apply_move
-from storage.owners import assign_owner
+from storage.owners import assign_owners
 
 # The facts the rules read about a batch's customers, in ONE statement for the whole batch, set-based (a join per
 # kind of fact, not a subquery per order): `{asked}` is the dialect's table k(i, cid, at, ch, ext) of the asked
@@ -221,12 +221,10 @@ class SqlIntakeUnit:
         return set(ids)
 
     async def assign_owners(self, plans: list[OrderPlan], ids: dict[OrderKey, int]) -> None:
-        """New orders get the owner the rules ask for their first stage, in this same transaction. Pools are taken
-        in key order (then order id), so two batches lock their pools' cursor rows in the same order: no deadlock."""
-        owned = sorted(((p.owner.pool_key, ids[p.key], p.owner) for p in plans if p.owner is not None and p.key in ids),
-                       key=lambda x: (x[0], x[1]))
-        for _key, order_id, need in owned:
-            await assign_owner(self.conn, order_id, need, self.now)
+        """New orders get the owner the rules ask for their first stage, in this same transaction."""
+        wanted = [(ids[p.key], p.owner) for p in plans if p.owner is not None and p.key in ids]
+        if wanted:
+            await assign_owners(self.conn, wanted, self.now)
 
     async def apply_update(self, plan: OrderPlan, supersede_pending: bool) -> None:
         """The changed content; the stage of the stored order is never written here but by the one move

@@ -1,19 +1,21 @@
 """Order owners in the database: the rules' pick when an order enters a stage, and a person's reassignment.
 
-`assign_owner` runs inside the caller's transaction (the move or the intake unit), so the owner commits with the
-stage. The pool's row in `owner_cursors` is bumped first by one upsert…RETURNING: its lock queues concurrent
-assignments to the same pool (round-robin turns are never shared; least-loaded counts see the previous pick).
+`assign_owners` runs inside the caller's transaction (the move or the intake unit), so the owner commits with the
+stage. Each pool's row in `owner_cursors` is bumped first (by the number of its orders) by one upsert…RETURNING: its
+lock queues concurrent assignments to the same pool (round-robin turns are never shared; least-loaded counts see
+the previous pick).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from engine.rules.owners import Candidate, OwnerChoice, OwnerNeed, pick_owner
+from engine.rules.owners import Candidate, OwnerChoice, OwnerNeed, pick_owners
 from engine.stages import END_STATES
 from handlers.orders import OrderEvents, announce
 from handlers.owners import OrderOwnerFacts
@@ -35,10 +37,11 @@ def _upsert(conn: AsyncConnection) -> Any:
     return sqlite_insert
 
 
-async def _turn(conn: AsyncConnection, pool_key: str) -> int:
-    stmt = _upsert(conn)(CURSORS).values(pool_key=pool_key, seq=1)
-    stmt = stmt.on_conflict_do_update(index_elements=["pool_key"], set_={"seq": CURSORS.c.seq + 1})
-    return int((await conn.execute(stmt.returning(CURSORS.c.seq))).scalar_one())
+async def _turns(conn: AsyncConnection, pool_key: str, count: int) -> int:
+    """Take `count` round-robin turns of the pool at once; returns the first (the row stays locked until commit)."""
+    stmt = _upsert(conn)(CURSORS).values(pool_key=pool_key, seq=count)
+    stmt = stmt.on_conflict_do_update(index_elements=["pool_key"], set_={"seq": CURSORS.c.seq + count})
+    return int((await conn.execute(stmt.returning(CURSORS.c.seq))).scalar_one()) - count + 1
 
 
 async def _candidates(conn: AsyncConnection, need: OwnerNeed) -> list[Candidate]:
@@ -55,17 +58,37 @@ async def _candidates(conn: AsyncConnection, need: OwnerNeed) -> list[Candidate]
     return [Candidate(r.id, r.name, r.role, tuple(r.regions or ()), bool(r.active), loads.get(r.id, 0)) for r in rows]
 
 
+async def assign_owners(conn: AsyncConnection, wanted: Sequence[tuple[int, OwnerNeed]], now: datetime
+                        ) -> list[OwnerChoice]:
+    """Pick and write the owners the rules ask for (order id, need), inside the caller's transaction: per pool one
+    cursor upsert, one read of its members (and their loads), then the updates and audit entries (`order.owner`:
+    the row and why) in one statement each. Pools are taken in key order, so concurrent batches lock their cursor
+    rows in the same order (no deadlock). Nobody fitting leaves that order's owner as it was."""
+    groups: dict[str, list[tuple[int, OwnerNeed]]] = {}
+    for order_id, need in wanted:
+        groups.setdefault(need.pool_key, []).append((order_id, need))
+    choices: list[tuple[int, OwnerNeed, OwnerChoice]] = []
+    for key in sorted(groups):
+        items = sorted(groups[key], key=lambda x: x[0])
+        need = items[0][1]
+        first = await _turns(conn, key, len(items)) if need.user is None else 1
+        picked = pick_owners(need, await _candidates(conn, need), first, len(items))
+        choices += [(order_id, n, c) for (order_id, n), c in zip(items, picked, strict=True)]
+    owned = [{"oid": order_id, "uid": c.user_id} for order_id, _n, c in choices if c.user_id is not None]
+    if owned:
+        await conn.execute(update(ORDERS).where(ORDERS.c.id == bindparam("oid"))
+                           .values(owner_user_id=bindparam("uid")), owned)
+    if choices:
+        await conn.execute(insert(AUDIT), [
+            {"at": now, "actor": "system", "action": "order.owner", "subject": f"order:{order_id}",
+             "detail": {"rule": n.rule_id, "stage": n.stage.value, "owner": c.name, "reason": c.reason}}
+            for order_id, n, c in choices])
+    return [c for _o, _n, c in choices]
+
+
 async def assign_owner(conn: AsyncConnection, order_id: int, need: OwnerNeed, now: datetime) -> OwnerChoice:
-    """Pick and write the owner the rules ask for; an audit entry says who and why. Nobody fitting leaves the
-    order's owner as it was (the audit entry says why)."""
-    turn = await _turn(conn, need.pool_key) if need.user is None else 1
-    choice = pick_owner(need, await _candidates(conn, need), turn)
-    if choice.user_id is not None:
-        await conn.execute(update(ORDERS).where(ORDERS.c.id == order_id).values(owner_user_id=choice.user_id))
-    await conn.execute(insert(AUDIT).values(
-        at=now, actor="system", action="order.owner", subject=f"order:{order_id}",
-        detail={"rule": need.rule_id, "stage": need.stage.value, "owner": choice.name, "reason": choice.reason}))
-    return choice
+    """One order entering a stage (the one move, storage.order_moves.apply_move)."""
+    return (await assign_owners(conn, [(order_id, need)], now))[0]
 
 
 class SqlOwners:

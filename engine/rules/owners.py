@@ -7,7 +7,7 @@ both read from PostgreSQL inside the transaction that enters the stage, so sever
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from engine.stages import Stage
 
@@ -137,6 +137,20 @@ def pick_owner(need: OwnerNeed, candidates: Iterable[Candidate], turn: int = 1) 
     c = pool[(max(turn, 1) - 1) % len(pool)]
     return OwnerChoice(c.user_id, c.name, need.rule_id,
                        f"round-robin turn {turn} of {len(pool)} {need.role}s in {where}")
+
+
+def pick_owners(need: OwnerNeed, candidates: Sequence[Candidate], first_turn: int, count: int) -> list[OwnerChoice]:
+    """`count` orders entering the same pool at once (an intake batch): turns `first_turn`, `first_turn + 1`, …; a
+    least-loaded pick adds one to its member's load before the next, as separate assignments would."""
+    loads = {c.user_id: c.load for c in candidates}
+    out = []
+    for i in range(count):
+        pool = [replace(c, load=loads[c.user_id]) for c in candidates]
+        choice = pick_owner(need, pool, first_turn + i)
+        if choice.user_id is not None:
+            loads[choice.user_id] += 1
+        out.append(choice)
+    return out
 
 
 _WORDS = {

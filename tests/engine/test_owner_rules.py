@@ -123,3 +123,12 @@ def test_the_readme_and_example_owner_rows_load() -> None:
     uncommented = "owners:\n" + "".join(line[2:] + "\n" for line in commented.splitlines() if line.startswith("#   "))
     assert [r.id for r in load_rules(EXAMPLE_TEXT + "\n" + uncommented).owners] == ["sofa-east", "design-east",
                                                                                    "production"]
+
+
+def test_a_batch_takes_consecutive_turns_and_counts_its_own_picks() -> None:
+    from engine.rules.owners import pick_owners
+
+    assert [c.name for c in pick_owners(POOL, EAST, 2, 4)] == ["b", "c", "a", "b"]
+    least = OwnerNeed("r", Stage.DESIGNING, "华东", role="manager", strategy="least_loaded")
+    cands = [Candidate(1, "a", "manager", ("华东",), load=2), Candidate(2, "b", "manager", ("华东",), load=0)]
+    assert [c.name for c in pick_owners(least, cands, 1, 4)] == ["b", "b", "a", "b"]  # 2/0 → 2/1 → 2/2 → 3/2
