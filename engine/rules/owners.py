@@ -7,7 +7,7 @@ both read from PostgreSQL inside the transaction that enters the stage, so sever
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from engine.stages import Stage
 
@@ -132,8 +132,7 @@ def pick_owner(need: OwnerNeed, candidates: Iterable[Candidate], turn: int = 1) 
         return OwnerChoice(c.user_id, c.name, need.rule_id, f"named user {c.name}")
     if need.strategy == "least_loaded":
         c = min(pool, key=lambda x: (x.load, x.user_id))
-        return OwnerChoice(c.user_id, c.name, need.rule_id,
-                           f"least loaded of {len(pool)} {need.role}s in {where}: {c.load} open orders")
+        return OwnerChoice(c.user_id, c.name, need.rule_id, _least_reason(need, len(pool), c.load))
     c = pool[(max(turn, 1) - 1) % len(pool)]
     return OwnerChoice(c.user_id, c.name, need.rule_id,
                        f"round-robin turn {turn} of {len(pool)} {need.role}s in {where}")
@@ -142,15 +141,20 @@ def pick_owner(need: OwnerNeed, candidates: Iterable[Candidate], turn: int = 1) 
 def pick_owners(need: OwnerNeed, candidates: Sequence[Candidate], first_turn: int, count: int) -> list[OwnerChoice]:
     """`count` orders entering the same pool at once (an intake batch): turns `first_turn`, `first_turn + 1`, …; a
     least-loaded pick adds one to its member's load before the next, as separate assignments would."""
-    loads = {c.user_id: c.load for c in candidates}
+    pool = eligible(need, candidates)  # once per batch, not per order
+    if need.strategy != "least_loaded" or need.user is not None or not pool:
+        return [pick_owner(need, pool, first_turn + i) for i in range(count)]
+    loads = {c.user_id: c.load for c in pool}
     out = []
-    for i in range(count):
-        pool = [replace(c, load=loads[c.user_id]) for c in candidates]
-        choice = pick_owner(need, pool, first_turn + i)
-        if choice.user_id is not None:
-            loads[choice.user_id] += 1
-        out.append(choice)
+    for _ in range(count):
+        c = min(pool, key=lambda x: (loads[x.user_id], x.user_id))
+        out.append(OwnerChoice(c.user_id, c.name, need.rule_id, _least_reason(need, len(pool), loads[c.user_id])))
+        loads[c.user_id] += 1
     return out
+
+
+def _least_reason(need: OwnerNeed, size: int, load: int) -> str:
+    return f"least loaded of {size} {need.role}s in {need.region or 'no region'}: {load} open orders"
 
 
 _WORDS = {
