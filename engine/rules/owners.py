@@ -80,12 +80,15 @@ class OwnerChoice:
 
 
 def allowed_for_region(role: str, regions: Sequence[str], region: str | None) -> bool:
-    """May this user own (or be given) an order of `region`? Admins anywhere; other staff in their regions; an order
-    of no region only admins (never "anyone"); customers never."""
+    """May this user own (or be given) an order of `region`? Admins anywhere; staff with regions in those regions
+    (a manager always has some); staff without any (company-wide supply chain, finance) anywhere, as the stall
+    buttons let supply chain act anywhere; customers never. An order of no region: admins and region-less staff."""
     if role == "admin":
         return True
     if role == "customer":
         return False
+    if not regions:
+        return role != "manager"
     return region is not None and region in regions
 
 

@@ -78,7 +78,9 @@ def test_named_user(cand: Candidate, picked: str | None) -> None:
 
 @pytest.mark.parametrize(("role", "regions", "region", "ok"), [
     ("admin", (), None, True), ("manager", ("华东",), "华东", True), ("manager", ("华东",), "华南", False),
-    ("manager", ("华东",), None, False), ("customer", ("华东",), "华东", False), ("supply_chain", (), "华东", False),
+    ("manager", ("华东",), None, False), ("customer", ("华东",), "华东", False), ("customer", (), "华东", False),
+    ("supply_chain", (), "华东", True), ("supply_chain", (), None, True),  # company-wide staff: anywhere
+    ("supply_chain", ("华南",), "华东", False), ("manager", (), "华东", False),
 ])
 def test_allowed_for_region(role: str, regions: tuple[str, ...], region: str | None, ok: bool) -> None:
     assert allowed_for_region(role, regions, region) is ok

@@ -207,3 +207,12 @@ async def test_an_approval_that_confirms_the_order_assigns_the_designing_owner(w
     await handle_event(ButtonPressed(Sender("telegram", "101", "101", "101"), token, "cb"), w.ctx)
     async with w.engine.connect() as conn:
         assert (await conn.execute(select(ORDERS.c.stage, ORDERS.c.owner_user_id))).one() == ("designing", member)
+
+
+async def test_company_wide_supply_chain_may_own_any_regions_order(world: World, owner_rules: RuleSet) -> None:
+    w = world
+    oid, *_ = await _stalled(w, owner_rules)
+    everywhere = await w.user("总跟单", "supply_chain", [])
+    await assign(SqlOwners(w.engine), Assigner(5, "东区经理", "manager", ("华东",)), str(oid), "总跟单", w.clock.now())
+    async with w.engine.connect() as conn:
+        assert (await conn.execute(select(ORDERS.c.owner_user_id).where(ORDERS.c.id == oid))).scalar_one() == everywhere
