@@ -37,6 +37,7 @@ class OrderDetail:
     pending_approvals: int = 0
     pending_confirmations: int = 0  # pending requests of a kind that gates confirmation (engine.approvals)
     owner_user_id: int | None = None
+    owner_name: str | None = None  # the owner's user name
     notes: list[dict[str, Any]] = field(default_factory=list)
 
 

@@ -45,7 +45,7 @@ from storage.models import (
     UserRow,
 )
 from storage.order_moves import apply_move
-from storage.orders_repo import SqlOrders, order_from_row
+from storage.orders_repo import OWNER_NAME, SqlOrders, order_from_row
 
 ORDERS, APPROVALS, OUTBOX, REFS = OrderRow.__table__, ApprovalRow.__table__, OutboxRow.__table__, MessageRefRow.__table__
 USERS, IDENTITIES, AUDIT, TRANSITIONS = (UserRow.__table__, ChatIdentityRow.__table__, AuditRow.__table__,
@@ -68,14 +68,6 @@ def _approval(row: Any) -> Approval:
         escalation_level=row.escalation_level, rule_id=row.rule_id, decided_by=row.decided_by,
         decided_at=row.decided_at, reason=row.reason or "",
     )
-
-
-def _owner_name() -> Any:
-    users = UserRow.__table__.alias("owner")
-    return select(users.c.name).where(users.c.id == ORDERS.c.owner_user_id).scalar_subquery().label("owner_name")
-
-
-OWNER_NAME = _owner_name()  # the owner's name beside each order row (cards name the owner)
 
 
 def _view(row: Any, rank: tuple[int, int] | None = None) -> OrderView:

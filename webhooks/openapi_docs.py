@@ -119,6 +119,8 @@ class OrderOut(_Doc):
     priority: int = Field(examples=[65])
     flagged: bool = False
     production_base: str | None = Field(default=None, examples=["HZ"])
+    owner: str | None = Field(default=None, description="the owner's user name (see POST /api/orders/{id}/assign)",
+                              examples=["张三"])
     work_order_no: str | None = None
     tracking: Any = None
     pending_approvals: Any = None

@@ -44,12 +44,15 @@ async def test_assign_over_http_with_its_refusals(client: httpx.AsyncClient, run
         assert (resp.status_code, resp.json().get("error")) == (status, code), (name, body, resp.text)
     assert (await client.post(URL, json={"user": "跟单"})).status_code == 401
     assert await _owner(runtime) is None
+    assert (await client.get("/api/orders/generic:G00000001", headers=who["ops"])).json()["owner"] is None
 
     resp = await client.post(URL, json={"user": "跟单"}, headers=who["east"])
     assert resp.status_code == 200, resp.text
     assert resp.json() == {"order_id": resp.json()["order_id"], "key": "generic:G00000001", "owner": "跟单",
                            "previous": None}
     assert await _owner(runtime) is not None
+    shown = (await client.get("/api/orders/generic:G00000001", headers=who["ops"])).json()
+    assert shown["owner"] == "跟单"  # the API names the owner too
     async with runtime.db.connect() as conn:
         [audit] = (await conn.execute(select(AUDIT).where(AUDIT.c.action == "order.assigned"))).all()
     assert (audit.actor, audit.detail["to"]) == ("east", "跟单")
