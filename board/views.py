@@ -56,6 +56,7 @@ class CardView:
     next: str
     next_label: str
     move_label: str
+    owned: bool = False  # the owner badge: a name, or 未分配 shown as unassigned
 
 
 def card_view(card: BoardCard, now: datetime, lang: str, hooks: Sequence[Callable[[Any], Sequence[str]]] = ()
@@ -87,6 +88,7 @@ def card_view(card: BoardCard, now: datetime, lang: str, hooks: Sequence[Callabl
         waiting=bool(card.pending_approvals), age=bt("in_stage", lang) + " " + fmt_duration(now - card.stage_entered_at, lang),
         next=nxt.value if nxt else "", next_label=next_label,
         move_label=bt("move_to", lang, stage=next_label) if nxt else "",
+        owned=bool(card.owner),
     )
 
 

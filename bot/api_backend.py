@@ -34,6 +34,7 @@ class SqlApiBackend:
     chat: ChatRepo | None = None  # approvals are decided over the chat core's repository (the same use case)
     delivery: OutboxDelivery | None = None  # None: the notifier's sweep edits the cards (approval_outcome rows)
     refunds: RefundDeps | None = None  # the refund use cases' dependencies (webhooks/refunds_api.py)
+    owners: Any = None  # handlers.owners.OwnerStore (storage.owners.SqlOwners): POST /api/orders/{ref}/assign
 
     def rules(self) -> RuleSet:
         return self.current_rules()

@@ -61,6 +61,10 @@ class LiveDeadlines:
     def deadline_for(self, order: Order, stage: Stage, entered_at: datetime) -> datetime | None:
         return self._rules().deadline_for(order, stage, entered_at)
 
+    def owner_need_for(self, order: Order, stage: Stage, base: str | None) -> Any:
+        """The owner the current rules ask for a stage entered (handlers.orders.plan_move)."""
+        return self._rules().owner_need_for(order, stage, base)
+
 
 def chat_token_key(settings: Any) -> bytes:
     """The button-token signing key: `ORDERHUB_TOKEN_KEY` when set (needed when processes run on several hosts),
@@ -137,6 +141,9 @@ def build_chat_core(db: AsyncEngine, redis: aioredis.Redis, channels: Mapping[st
                       limiter=RedisAttemptLimiter(redis), deadlines=LiveDeadlines(rules), delivery=notifier,
                       language=language, timezone=timezone)
     ctx.notes = note_chat(repo, rules)  # exception notes from chat (/note, replies) and their corrections
+    from storage.owners import SqlOwners
+
+    ctx.owners = SqlOwners(db, repo.events)  # `/assign ORDER NAME` (handlers.owner_chat), announced to boards
     if refunds is not None:  # customers' refunds in chat; finance's decisions carry on to their refunds
         deps = replace(refunds, delivery=notifier)
         ctx.refunds = deps

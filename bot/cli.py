@@ -16,6 +16,7 @@ from rich.table import Table
 
 from bot import cli_approvals, cli_help, cli_priority, cli_refunds, cli_rules, cli_telegram, cli_tracking, event_loop
 from bot import cli_notes
+from bot import cli_orders  # noqa: F401 - registers `orders assign` on cli_tracking.orders_app
 from bot.cli_runtime import run_user_command, run_with_runtime
 from bot.settings import Settings
 from bot.wiring import Runtime

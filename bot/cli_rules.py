@@ -201,7 +201,18 @@ async def _explain(settings: Any, rules: RuleSet | None, ref: str, stored: bool,
         lines.append(_T[lang]["stored"].format(old=old_version[:12], new=rules.version[:12]))
     decisions = evaluate(order, facts, rules, now)
     return lines + refund_line + explain_lines(decisions.to_json(), f"{order.key} (#{order.id})", lang, tz) + \
-        _carrier_lines(rules, order, decisions.to_json().get("region"), lang)
+        _carrier_lines(rules, order, decisions.to_json().get("region"), lang) + \
+        _owner_lines(rules, order, decisions.to_json().get("region"), decisions.route, lang)
+
+
+def _owner_lines(rules: RuleSet, order: Any, region: str | None, route: Any, lang: str) -> list[str]:
+    """The `owners:` rows considered for the order's current stage (only when the file has any)."""
+    from engine.rules.owners import explain_owner_lines
+
+    if not rules.owners:
+        return []
+    base = getattr(order, "production_base", None) or (route.base if route is not None else None)
+    return ["", *explain_owner_lines(rules.owners, order.stage, region, base, rules.product_types_of(order), lang)]
 
 
 def _carrier_lines(rules: RuleSet, order: Any, region: str | None, lang: str) -> list[str]:

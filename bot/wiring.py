@@ -36,6 +36,7 @@ from storage.notes_repo import SqlTrendNotes
 from storage.orders_repo import SqlOrders
 from storage.proof_files import ProofDirectory
 from storage.redis_conn import EmbeddedRedis, connect, consumer_name
+from storage.owners import SqlOwners
 from storage.refunds_repo import SqlRefunds
 from storage.reports_repo import SqlReports
 from storage.rules_repo import RulesRepo
@@ -260,7 +261,7 @@ class Runtime:
         chat_repo = SqlChatRepo(self.db, events)
         api = SqlApiBackend(SqlOrders(self.db, events), self.users, SqlReports(self.db),
                             self.clock, self.current_rules, SqlTrendNotes(self.db), chat_repo, s.language,
-                            chat=chat_repo, refunds=self.refund_deps())
+                            chat=chat_repo, refunds=self.refund_deps(), owners=SqlOwners(self.db, events))
         logistics = LogisticsIntake(push_verifiers(s), self.tracking_queue)
         return AppServices(config=config, intake=self.queue, adapters=self.adapters, queue_depth=self.queue.depth,
                            dead_letters=self.queue.dead_count, worker_beats=self.queue.worker_beats, api=api,

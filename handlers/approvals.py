@@ -179,7 +179,7 @@ async def record_decision(deps: Deciders, decided: Decided, user: UserInfo, view
         reason = (approval.reason or "rejected") if target == Stage.CANCELLED else f"approval {approval.id}"
         try:
             move = plan_move(view.order, target.value, reason, user.name, now, deps.deadlines,
-                             pending_confirmations=0, by_approval=approval.id)
+                             pending_confirmations=0, by_approval=approval.id, base=view.production_base)
         except (TransitionError, MoveRefused):
             move = None
     supersede_ids = [a.id for a in machine.closed_by_rejection(approval, others)]

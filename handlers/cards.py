@@ -80,6 +80,13 @@ def eta(view: OrderView) -> str:
     return str(install) if install else ""
 
 
+def owner_field(view: OrderView, language: str) -> list[tuple[str, str]]:
+    """`负责人: 张三` when the order has an owner (assigned by the rules or a person); nothing otherwise."""
+    from engine.owner_text import t as owner_t
+
+    return [(owner_t("f.owner", language), view.owner_name)] if view.owner_name else []
+
+
 def staff_order_fields(view: OrderView, language: str, timezone: str) -> list[tuple[str, str]]:
     o, d = view.order, view.order.data
     fields = [
@@ -89,6 +96,7 @@ def staff_order_fields(view: OrderView, language: str, timezone: str) -> list[tu
         (t("f.stage", language), label(o.stage, language)),
         (t("f.priority", language), priority_words(view, language)),
         (t("f.created", language), fmt_time(d.created_at, timezone)),
+        *owner_field(view, language),
     ]
     custom = _custom(view, language)
     if custom:
@@ -196,6 +204,7 @@ def stall_card(view: OrderView, alert_id: int, level: int, overdue: timedelta, k
         (t("f.city", language), o.data.customer.city + (f" ({o.region})" if o.region else "")),
         (t("f.amount", language), fmt_money(o.data.amount, o.data.currency)),
         (t("stall.level", language), _levels_words(level, role, levels, roles, language)),
+        *owner_field(view, language),
     ]
     return Card(t("stall.title", language, order=order_title(view)), tuple(fields),
                 status if status is not None else t("stall.status_open", language), buttons)

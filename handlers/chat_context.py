@@ -47,6 +47,7 @@ class ChatContext:
     on_refund: Any = None  # handlers.refunds.on_finance_decided bound to its deps (see handlers.approvals.Deciders)
     refunds: Any = None  # handlers.refunds.RefundDeps: customers' refund requests and proof photos in chat
     notes: Any = None  # handlers.note_chat.NoteChat: exception notes from chat and their corrections
+    owners: Any = None  # handlers.owners.OwnerStore: `/assign ORDER NAME`; None when not wired
 
     def channel(self, platform: str) -> ChatChannel:
         return self.channels[platform]

@@ -59,6 +59,8 @@ class OrderView:
     completed_at: datetime | None = None
     flagged: bool = False  # among the top `top_fraction` of open orders at the last priority refresh (🔴)
     rank: tuple[int, int] | None = None  # (open orders scoring higher, open orders) when the reader looked it up
+    owner_name: str | None = None  # the owner's user name, shown on cards
+    production_base: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from engine.text import t
 from engine.tokens import TokenError, verify
 from handlers import approvals, note_chat, queries, refund_chat, stalls, tracking_chat
+from handlers import approvals, queries, refund_chat, stalls, tracking_chat
+from handlers import owner_chat
 from handlers.chat import ButtonPressed, CommandReceived, ContactShared, InboundEvent, PhotoReceived, TextReceived
 from handlers.chat_context import ChatContext
 from handlers.replies import toast
@@ -36,6 +38,8 @@ async def handle_event(event: InboundEvent, ctx: ChatContext) -> None:
             await note_chat.handle_command(event, ctx)
         case CommandReceived() if event.command in tracking_chat.COMMANDS:
             await tracking_chat.handle_command(event, ctx)
+        case CommandReceived() if event.command in owner_chat.COMMANDS:
+            await owner_chat.handle_command(event, ctx)
         case CommandReceived():
             await queries.handle_command(event, ctx)
         case ContactShared():

@@ -22,6 +22,7 @@ from engine.channels import ChannelAdapter, stored_channel
 from engine.order import Order, OrderData, Transition
 from engine.rules import ApprovalNeed, Facts, RuleSet, evaluate
 from engine.rules.evaluate import make_ctx
+from engine.rules.owners import OwnerNeed
 from engine.stages import END_STATES, Stage
 from handlers.ports import IntakeEntry, StoreUnavailable
 from handlers import metrics
@@ -67,6 +68,7 @@ class OrderPlan:
     existing_id: int | None = None  # set for an update of a stored order
     requested_by: str = "system"  # who caused the order (the queue entry's requester): its approvals name them
     items_json: list[dict[str, Any]] | None = None  # `data.items` dumped in JSON mode, when the hash already did
+    owner: OwnerNeed | None = None  # the rules' `owners:` row for the stage entered; None: none
 
     @property
     def key(self) -> OrderKey:
@@ -458,12 +460,14 @@ def plan_new_order(
         transitions.append(Transition(now, Stage.PENDING_CONFIRM, Stage.DESIGNING, "system", "auto-confirmed"))
         order.stage = stage
         deadline = rules.deadline_for(order, stage, now, facts, like=ctx)
+    base = decisions.route.base if decisions.route else None
     return OrderPlan(
         channel=channel, data=data, payload_hash=digest, received_at=received, stage=stage, stage_entered_at=now,
         stage_deadline=deadline, region=decisions.region, priority=decisions.priority,
-        production_base=decisions.route.base if decisions.route else None,
+        production_base=base,
         decisions=decisions.to_json(trace=False), rules_version=rules.version, transitions=transitions,
         approvals=_approvals(decisions.approvals, now), items_json=items_json,
+        owner=rules.owner_need_for(order, stage, base) if rules.owners else None,
     )
 
 
@@ -500,6 +504,7 @@ def plan_update(
             order.stage = Stage.DESIGNING
             plan.stage, plan.stage_entered_at = Stage.DESIGNING, now
             plan.stage_deadline = rules.deadline_for(order, Stage.DESIGNING, now, facts)
+            plan.owner = rules.owner_need_for(order, Stage.DESIGNING, plan.production_base) if rules.owners else None
             plan.transitions.append(
                 Transition(now, Stage.PENDING_CONFIRM, Stage.DESIGNING, "system", "auto-confirmed after change")
             )

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from engine.order import Order
+from engine.rules.owners import OwnerNeed
 from engine.rules.routing import DEFAULT_WORK_ORDER_FORMAT
 from engine.stages import END_STATES, BOARD, Stage, TransitionError, check_transition
 
@@ -36,6 +37,7 @@ class OrderDetail:
     pending_approvals: int = 0
     pending_confirmations: int = 0  # pending requests of a kind that gates confirmation (engine.approvals)
     owner_user_id: int | None = None
+    owner_name: str | None = None  # the owner's user name
     notes: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -65,6 +67,9 @@ class Move:
     # confirming (pending_confirm → designing): the local day and the rules' format of the production work-order
     # number storage gives the order if it has a production base and no number yet
     work_order: tuple[date, str] | None = None
+    # what the rules' `owners:` rows ask for the stage entered (engine.rules.owners); storage picks and writes the
+    # owner in the move's transaction. None: no row, the owner stays.
+    owner: OwnerNeed | None = None
 
 
 class OrderEvents(Protocol):
@@ -139,14 +144,15 @@ def is_routine(current: Stage, target: Stage) -> bool:
 
 
 def plan_move(order: Order, to: str, reason: str, actor: str, now: datetime, rules: Deadlines, *,
-              pending_confirmations: int, by_approval: int | None = None) -> Move:
+              pending_confirmations: int, by_approval: int | None = None, base: str | None = None) -> Move:
     """Every check a move of a stored order gets, wherever it comes from; the Move to apply, or an exception.
 
     - the stage machine (TransitionError names the allowed next stages);
     - the approval guard: an order waiting in pending_confirm for a confirmation request goes to designing only by
       that request's decision (`by_approval`, whose caller has made sure no level is left pending);
     - a cancellation needs a reason; the deadline of the new stage comes from the SLA rules;
-    - anything but one routine step forward counts as a manual intervention.
+    - anything but one routine step forward counts as a manual intervention;
+    - the owner the rules' `owners:` rows ask for the new stage (`base`: the order's production base).
     """
     current = order.stage
     target = check_transition(current, to)
@@ -163,7 +169,9 @@ def plan_move(order: Order, to: str, reason: str, actor: str, now: datetime, rul
     work_order = None
     if current is Stage.PENDING_CONFIRM and target is Stage.DESIGNING:
         work_order = work_order_plan(rules, now)
-    return Move(order.id, current, target, actor, reason, deadline, manual=manual, work_order=work_order)
+    owner_for = getattr(rules, "owner_need_for", None)
+    owner = owner_for(moved, target, base) if callable(owner_for) and target not in END_STATES else None
+    return Move(order.id, current, target, actor, reason, deadline, manual=manual, work_order=work_order, owner=owner)
 
 
 def work_order_plan(rules: object, now: datetime) -> tuple[date, str]:
@@ -182,7 +190,7 @@ async def transition(store: OrderStore, rules: Deadlines, ref: str, to: str, rea
     if detail is None:
         raise OrderNotFound(ref)
     move = plan_move(detail.order, to, reason, actor, now, rules,
-                     pending_confirmations=detail.pending_confirmations)
+                     pending_confirmations=detail.pending_confirmations, base=detail.production_base)
     if not await store.move(move, now):
         raise MoveRefused("changed", "the order changed while you were moving it; look again and retry")
     updated = await store.get(str(detail.order.id))

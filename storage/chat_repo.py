@@ -45,7 +45,7 @@ from storage.models import (
     UserRow,
 )
 from storage.order_moves import apply_move
-from storage.orders_repo import SqlOrders, order_from_row
+from storage.orders_repo import OWNER_NAME, SqlOrders, order_from_row
 
 ORDERS, APPROVALS, OUTBOX, REFS = OrderRow.__table__, ApprovalRow.__table__, OutboxRow.__table__, MessageRefRow.__table__
 USERS, IDENTITIES, AUDIT, TRANSITIONS = (UserRow.__table__, ChatIdentityRow.__table__, AuditRow.__table__,
@@ -73,7 +73,8 @@ def _approval(row: Any) -> Approval:
 def _view(row: Any, rank: tuple[int, int] | None = None) -> OrderView:
     return OrderView(order=order_from_row(row), version=row.payload_hash, tracking=row.tracking,
                      owner_user_id=row.owner_user_id, snoozed_until=row.snoozed_until, completed_at=row.completed_at,
-                     flagged=bool(row.flagged), rank=rank)
+                     flagged=bool(row.flagged), rank=rank, owner_name=row._mapping.get("owner_name"),
+                     production_base=row.production_base)
 
 
 def _item(row: Any) -> OutboxItem:
@@ -214,13 +215,13 @@ class SqlChatRepo(SqlOrders):
     async def _orders(self, *conds: Any, order_by: Any = None, limit: int = 1000) -> list[OrderView]:
         async with self.engine.connect() as conn:
             order = order_by if isinstance(order_by, tuple) else (order_by if order_by is not None else ORDERS.c.id,)
-            rows = (await conn.execute(select(ORDERS).where(*conds).order_by(*order).limit(limit))).all()
+            rows = (await conn.execute(select(ORDERS, OWNER_NAME).where(*conds).order_by(*order).limit(limit))).all()
         return [_view(r) for r in rows]
 
     async def order(self, order_id: int) -> OrderView | None:
         """One order, with its rank among the open orders (the "前 10 %" of staff cards) when it is open."""
         async with self.engine.connect() as conn:
-            row = (await conn.execute(select(ORDERS).where(ORDERS.c.id == order_id))).first()
+            row = (await conn.execute(select(ORDERS, OWNER_NAME).where(ORDERS.c.id == order_id))).first()
             if row is None:
                 return None
             if row.stage not in _OPEN:

@@ -264,6 +264,8 @@ class PgIntakeUnit(SqlIntakeUnit):
     async def insert_new(self, plans: list[OrderPlan], encoded: object | None = None) -> set[OrderKey]:
         stmt = encoded if isinstance(encoded, EncodedInsert) else self.encode(plans, self.now)
         rows = await self._run(stmt.sql, stmt.params)
+        if any(p.owner is not None for p in plans):
+            await self.assign_owners(plans, {(ch, ext): oid for oid, ch, ext in rows})
         return {(ch, ext) for _, ch, ext in rows}
 
     async def _children(self, plans: list[OrderPlan], ids: dict[OrderKey, int]) -> None:

@@ -23,6 +23,7 @@ from handlers.intake import ApprovalHistory, ExistingOrder, HistoryAsk, OrderKey
 from handlers.orders import Move
 from storage.models import ApprovalRow, OrderRow, OutboxRow, StageTransitionRow
 from storage.order_moves import apply_move
+from storage.owners import assign_owners
 
 # The facts the rules read about a batch's customers, in ONE statement for the whole batch, set-based (a join per
 # kind of fact, not a subquery per order): `{asked}` is the dialect's table k(i, cid, at, ch, ext) of the asked
@@ -216,7 +217,14 @@ class SqlIntakeUnit:
         ids = {(r.channel, r.external_id): r.id for r in rows}
         won = [p for p in plans if p.key in ids]
         await self._children(won, ids)
+        await self.assign_owners(won, ids)
         return set(ids)
+
+    async def assign_owners(self, plans: list[OrderPlan], ids: dict[OrderKey, int]) -> None:
+        """New orders get the owner the rules ask for their first stage, in this same transaction."""
+        wanted = [(ids[p.key], p.owner) for p in plans if p.owner is not None and p.key in ids]
+        if wanted:
+            await assign_owners(self.conn, wanted, self.now)
 
     async def apply_update(self, plan: OrderPlan, supersede_pending: bool) -> None:
         """The changed content; the stage of the stored order is never written here but by the one move
@@ -229,7 +237,7 @@ class SqlIntakeUnit:
         moves = [t for t in plan.transitions if t.from_stage is not None]
         for t in moves:  # the auto-confirmation of a changed order that no longer needs approval
             await apply_move(self.conn, Move(plan.existing_id, t.from_stage, t.to_stage, t.actor, t.reason,
-                                             plan.stage_deadline), self.now, self.announced)
+                                             plan.stage_deadline, owner=plan.owner), self.now, self.announced)
         if not moves:  # the deadline of the stage it was planned for, if it is still there
             await self.conn.execute(update(ORDERS).where(
                 ORDERS.c.id == plan.existing_id, ORDERS.c.stage == plan.stage.value).values(

@@ -29,6 +29,8 @@ class OrderRow(Base):
         Index("ix_orders_created_at", "created_at"),
         # the rules' history facts at intake: a customer's earlier orders, counted from the index alone
         Index("ix_orders_customer_created", "customer_id", "created_at"),
+        # least-loaded owner pools count each member's open orders (storage.owners)
+        Index("ix_orders_owner_stage", "owner_user_id", "stage"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -438,4 +440,15 @@ class WorkOrderCounterRow(Base):
 
     base: Mapped[str] = mapped_column(String(64), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class OwnerCursorRow(Base):
+    """A round-robin owner pool's turn counter (one row per rules row and region), bumped by one atomic
+    upsert…RETURNING inside the transaction that enters the stage: the row lock queues concurrent assignments to
+    the same pool, so several workers never hand out the same turn (storage.owners)."""
+
+    __tablename__ = "owner_cursors"
+
+    pool_key: Mapped[str] = mapped_column(String(200), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, default=0)

@@ -19,6 +19,7 @@ from engine.rules.routing import work_order_no
 from engine.stages import Stage
 from handlers.orders import Move, moved_event
 from storage.models import ApprovalRow, AuditRow, OrderRow, OutboxRow, StageTransitionRow, WorkOrderCounterRow
+from storage.owners import assign_owner
 
 ORDERS, TRANSITIONS, AUDIT = OrderRow.__table__, StageTransitionRow.__table__, AuditRow.__table__
 APPROVALS, OUTBOX, COUNTERS = ApprovalRow.__table__, OutboxRow.__table__, WorkOrderCounterRow.__table__
@@ -65,6 +66,8 @@ async def apply_move(conn: AsyncConnection, move: Move, now: datetime, announced
         return False
     if move.work_order is not None and row.production_base and not row.work_order_no:
         await _assign_work_order(conn, move.order_id, row.production_base, *move.work_order)
+    if move.owner is not None:  # the owner the rules ask for the stage entered, in this same transaction
+        await assign_owner(conn, move.order_id, move.owner, now)
     announced.append(moved_event(move, row.region))
     await conn.execute(insert(TRANSITIONS).values(
         order_id=move.order_id, at=now, from_stage=move.from_stage.value, to_stage=move.to_stage.value,

@@ -12,11 +12,15 @@ from engine.approvals import gates_confirmation
 from engine.order import Customer, Item, Order, OrderData, Transition
 from engine.stages import Stage
 from handlers.orders import Move, OrderDetail, OrderEvents, OrderQuery, announce
-from storage.models import ApprovalRow, ExceptionNoteRow, OrderRow, StageTransitionRow
+from storage.models import ApprovalRow, ExceptionNoteRow, OrderRow, StageTransitionRow, UserRow
 from storage.order_moves import apply_move
 
 ORDERS, TRANSITIONS, APPROVALS, NOTES = (OrderRow.__table__, StageTransitionRow.__table__, ApprovalRow.__table__,
                                          ExceptionNoteRow.__table__)
+_OWNERS = UserRow.__table__.alias("owner")
+# the owner's name beside each order row (cards and the API name the owner)
+OWNER_NAME = (select(_OWNERS.c.name).where(_OWNERS.c.id == ORDERS.c.owner_user_id).scalar_subquery()
+              .label("owner_name"))
 
 
 def order_from_row(row: Any, history: list[Transition] | None = None) -> Order:
@@ -65,7 +69,7 @@ class SqlOrders:
 
     async def get(self, ref: str, *, with_history: bool = True) -> OrderDetail | None:
         async with self.engine.connect() as conn:
-            row = (await conn.execute(select(ORDERS).where(parse_ref(ref)))).first()
+            row = (await conn.execute(select(ORDERS, OWNER_NAME).where(parse_ref(ref)))).first()
             if row is None:
                 return None
             history: list[Transition] = []
@@ -96,7 +100,7 @@ class SqlOrders:
             updated_at=row.updated_at, production_base=row.production_base, work_order_no=row.work_order_no,
             tracking=row.tracking, flagged=row.flagged, decisions=row.decisions, rules_version=row.rules_version,
             completed_at=row.completed_at, pending_approvals=pending, pending_confirmations=confirmations,
-            owner_user_id=row.owner_user_id, notes=notes or [],
+            owner_user_id=row.owner_user_id, owner_name=row._mapping.get("owner_name"), notes=notes or [],
         )
 
     async def list(self, query: OrderQuery) -> tuple[int, list[OrderDetail]]:
@@ -116,7 +120,7 @@ class SqlOrders:
         async with self.engine.connect() as conn:
             total = (await conn.execute(select(func.count()).select_from(ORDERS).where(*conds))).scalar_one()
             rows = (await conn.execute(
-                select(ORDERS).where(*conds).order_by(ORDERS.c.id.desc()).limit(query.limit).offset(query.offset)
+                select(ORDERS, OWNER_NAME).where(*conds).order_by(ORDERS.c.id.desc()).limit(query.limit).offset(query.offset)
             )).all()
         return total, [self._detail(r, []) for r in rows]
 

@@ -99,6 +99,7 @@ def order_json(d: OrderDetail, language: str = "zh", user: Principal | None = No
         "id": o.id, "key": o.key, "channel": o.channel, **data,
         "stage": o.stage.value, "stage_label": label(o.stage, language), "stage_entered_at": o.stage_entered_at,
         "stage_deadline": o.stage_deadline, "region": o.region, "priority": o.priority, "flagged": d.flagged,
+        "owner": d.owner_name,
         "production_base": d.production_base, "work_order_no": d.work_order_no, "tracking": d.tracking,
         "pending_approvals": d.pending_approvals, "received_at": d.received_at, "updated_at": d.updated_at,
         "completed_at": d.completed_at, "rules_version": d.rules_version,

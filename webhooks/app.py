@@ -56,6 +56,9 @@ def create_app(services: AppServices) -> FastAPI:
         from webhooks import notes_api
 
         app.include_router(notes_api.router)
+        from webhooks import owners_api
+
+        app.include_router(owners_api.router)
         if services.tracking is not None:
             from webhooks import tracking_api
 

@@ -120,6 +120,8 @@ class OrderOut(_Doc):
     priority: int = Field(examples=[65])
     flagged: bool = False
     production_base: str | None = Field(default=None, examples=["HZ"])
+    owner: str | None = Field(default=None, description="the owner's user name (see POST /api/orders/{id}/assign)",
+                              examples=["张三"])
     work_order_no: str | None = None
     tracking: Any = None
     pending_approvals: Any = None
@@ -236,6 +238,13 @@ class RefundListOut(_Doc):
     items: list[RefundOut]
 
 
+class AssignOut(_Doc):
+    order_id: int = Field(examples=[42])
+    key: str = Field(examples=["tmall:TM123"])
+    owner: str = Field(description="the new owner's user name", examples=["张三"])
+    previous: str | None = Field(default=None, description="the owner before (null: none)", examples=["李四"])
+
+
 # (method, path) → (status, model) of the success response
 RESPONSES: dict[tuple[str, str], tuple[str, type[BaseModel]]] = {
     ("post", "/webhooks/orders/{channel}"): ("202", AcceptedOut),
@@ -244,6 +253,7 @@ RESPONSES: dict[tuple[str, str], tuple[str, type[BaseModel]]] = {
     ("post", "/api/orders/{ref}/transition"): ("200", OrderOut),
     ("post", "/api/orders/{ref}/notes"): ("201", NoteOut),
     ("post", "/api/notes/{note_id}/category"): ("200", RelabelOut),
+    ("post", "/api/orders/{ref}/assign"): ("200", AssignOut),
     ("get", "/api/approvals"): ("200", ApprovalListOut),
     ("post", "/api/approvals/{approval_id}/decision"): ("200", DecisionOut),
     ("post", "/webhooks/logistics/{carrier}"): ("200", CarrierAnswerOut),

@@ -350,6 +350,27 @@ class FieldLabel(_M):
     unit: str = ""
 
 
+class OwnerPool(_M):
+    """Users holding `role` who may work in the order's region (admins anywhere), one picked by `strategy`."""
+
+    role: Role
+    strategy: Literal["round_robin", "least_loaded"] = "round_robin"
+
+
+class OwnerRule(_M):
+    """Who owns an order entering `stage`: the first row whose stage and optional region/base/product match.
+
+    `user`: a named user; `pool`: one of the users with a role (round-robin, or the one with fewest open orders)."""
+
+    id: Id
+    stage: Stage
+    region: str | None = None
+    base: str | None = None
+    product: str | None = Field(default=None, description="a product type id the order contains")
+    user: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    pool: OwnerPool | None = None
+
+
 class RulesFile(_M):
     """The whole rules file (`orderhub rules schema` prints this as JSON Schema)."""
 
@@ -374,6 +395,8 @@ class RulesFile(_M):
     priority: Priority = Field(default_factory=Priority)
     anomalies: Anomalies = Field(default_factory=Anomalies)
     carriers: CarrierRules = Field(default_factory=CarrierRules)
+    # Who owns an order in each stage (engine.rules.owners), applied when the order enters the stage.
+    owners: list[OwnerRule] = Field(default_factory=list)
     # Display names of item attributes and custom fields on cards and customer replies (over built-in defaults).
     field_names: dict[str, FieldLabel] = Field(default_factory=dict)
 

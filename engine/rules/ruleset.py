@@ -26,6 +26,7 @@ from engine.rules.decisions import Escalation
 from engine.rules.facts import Facts
 from engine.rules.fields import Ctx
 from engine.rules.model import ApprovalLevel, RulesFile
+from engine.rules.owners import COwner, OwnerNeed, owner_need
 from engine.rules.routing import haversine_km
 from engine.stages import Stage
 
@@ -99,6 +100,7 @@ class RuleSet:
     city_coords: dict[str, tuple[float, float]]
     holiday_coverage: dict[str, int | None] = field(default_factory=dict)  # calendar → last year its holidays cover
     holiday_source: str = ""  # the official holiday data merged in ("" when none was given)
+    owners: tuple[COwner, ...] = ()  # the `owners:` rows in file order (engine.rules.owners)
     _sku_cache: dict[str, str | None] = field(default_factory=dict)
     _capable_cache: dict[tuple[str, ...], tuple[str, ...]] = field(default_factory=dict)
     _dist_cache: dict[tuple[str, tuple[str, ...]], tuple[tuple[str, float], ...]] = field(default_factory=dict)
@@ -275,6 +277,15 @@ class RuleSet:
             return None
         return self.add_times(lim, entered_at, lim.offsets or (lim.limit,))[0]  # offsets[0] is the limit: evaluate's memo
 
+    # --- owners -------------------------------------------------------------------------------------------------
+
+    def owner_need_for(self, order: Order, stage: Stage, base: str | None) -> OwnerNeed | None:
+        """What the `owners:` rows ask for `order` entering `stage` (None: no row; the owner stays)."""
+        if not self.owners:
+            return None
+        region = self.order_region(order.data.customer.city)
+        return owner_need(self.owners, Stage(stage), region, base, self.product_types_of(order))[0]
+
     # --- anomalies (data for the classifier, which lives outside the rules package) -------------------------------
 
     @property
@@ -429,6 +440,8 @@ def compile_model(m: RulesFile, *, version: str, source: str, text: str,
             if rcp.region is not None and rcp.region not in m.regions:
                 col.add((*loc, "notify", j, "region"), f"unknown region {rcp.region!r}{_one_of(m.regions)}")
 
+    owners = _compile_owners(m, col, claim)
+
     if col.problems:
         return None, col.problems
     for cal in calendars.values():
@@ -460,8 +473,31 @@ def compile_model(m: RulesFile, *, version: str, source: str, text: str,
         city_coords=dict(m.routing.cities) | {b.city: b.coords for b in m.bases.values() if b.city not in m.routing.cities},
         holiday_coverage=coverage,
         holiday_source=official.source if official is not None else "",
+        owners=owners,
     )
     return rs, []
+
+
+def _compile_owners(m: RulesFile, col: _Collector, claim: Any) -> tuple[COwner, ...]:
+    """`owners:` rows, each naming known regions, bases and product types, and exactly one of user / pool."""
+    out = []
+    for i, row in enumerate(m.owners):
+        loc: Loc = ("owners", i)
+        claim(row.id, loc)
+        if row.stage in (Stage.COMPLETED, Stage.CANCELLED):
+            col.add((*loc, "stage"), f"{row.stage.value} is an end state; nobody owns it")
+        if row.region is not None and row.region not in m.regions:
+            col.add((*loc, "region"), f"unknown region {row.region!r}{_one_of(m.regions)}")
+        if row.base is not None and row.base not in m.bases:
+            col.add((*loc, "base"), f"unknown production base {row.base!r}{_one_of(m.bases)}")
+        if row.product is not None and row.product not in m.product_types:
+            col.add((*loc, "product"), f"unknown product type {row.product!r}{_one_of(m.product_types)}")
+        if (row.user is None) == (row.pool is None):
+            col.add(loc, "an owners row needs exactly one of `user: NAME` or `pool: {role: ..., strategy: ...}`")
+        pool = row.pool
+        out.append(COwner(row.id, row.stage, row.region, row.base, row.product, row.user,
+                          pool.role if pool else None, pool.strategy if pool else "round_robin"))
+    return tuple(out)
 
 
 def _zone(name: str, loc: Loc, col: _Collector) -> ZoneInfo:

@@ -1,0 +1,113 @@
+"""Reassigning an order's owner: THE use case behind `POST /api/orders/{id}/assign`, `orderhub orders assign`
+and the chat command `/assign ORDER NAME`, so all three refuse the same things the same way.
+
+Who may: admins, and managers of the order's region. Whom: an existing, active staff user allowed in the order's
+region (engine.rules.owners.allowed_for_region). Anything else is an `AssignRefused` and nothing changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from engine.order import check_text
+from engine.rules.owners import Candidate, allowed_for_region
+
+MAX_NAME = 64
+MAX_REF = 100
+
+
+@dataclass(frozen=True, slots=True)
+class OrderOwnerFacts:
+    id: int
+    key: str  # channel:external_id
+    region: str | None
+    stage: str
+    owner_user_id: int | None
+    owner_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Assigner:
+    """The person reassigning (API bearer, CLI `--as`, chat sender)."""
+
+    id: int
+    name: str
+    role: str
+    regions: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Assigned:
+    order_id: int
+    order_key: str
+    owner: str
+    previous: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"order_id": self.order_id, "key": self.order_key, "owner": self.owner, "previous": self.previous}
+
+
+class AssignRefused(ValueError):
+    """`code`: bad_input | order_not_found | forbidden | user_not_found | user_inactive | user_not_allowed |
+    changed; `status`: the HTTP status the API answers with."""
+
+    STATUS = {"bad_input": 422, "order_not_found": 404, "forbidden": 403, "user_not_found": 404,
+              "user_inactive": 409, "user_not_allowed": 409, "changed": 409}
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.status = self.STATUS.get(code, 400)
+
+
+class OwnerStore(Protocol):
+    async def order(self, ref: str) -> OrderOwnerFacts | None: ...
+
+    async def user(self, name: str) -> Candidate | None: ...
+
+    async def set_owner(self, order_id: int, previous: int | None, user_id: int, actor: str, now: datetime,
+                        detail: dict[str, Any]) -> bool: ...
+
+
+def may_assign(actor: Assigner, region: str | None) -> bool:
+    """Admins anywhere; a manager only for an order of one of their regions (an order of no region: admins)."""
+    return actor.role == "admin" or (actor.role == "manager" and region is not None and region in actor.regions)
+
+
+def _clean(value: str, what: str, limit: int) -> str:
+    value = value.strip()
+    if not value:
+        raise AssignRefused("bad_input", f"the {what} is missing")
+    if len(value) > limit:
+        raise AssignRefused("bad_input", f"the {what} is longer than {limit} characters")
+    try:
+        check_text(value)  # what no database column takes (NUL, lone surrogates)
+    except ValueError:
+        raise AssignRefused("bad_input", f"the {what} contains a NUL or an invalid character") from None
+    return value
+
+
+async def assign(store: OwnerStore, actor: Assigner, ref: str, name: str, now: datetime) -> Assigned:
+    """Make `name` the owner of order `ref`; raises AssignRefused (nothing changed) when anything is wrong."""
+    ref, name = _clean(ref, "order", MAX_REF), _clean(name, "user name", MAX_NAME)
+    order = await store.order(ref)
+    if order is None:
+        raise AssignRefused("order_not_found", f"no order {ref!r} (use the internal id or channel:external_id)")
+    if not may_assign(actor, order.region):
+        raise AssignRefused("forbidden", f"a {actor.role} of {', '.join(actor.regions) or 'no region'} may not "
+                                         f"reassign an order of {order.region or 'no region'}")
+    target = await store.user(name)
+    if target is None or target.role == "customer":
+        raise AssignRefused("user_not_found", f"no staff user named {name!r}")
+    if not target.active:
+        raise AssignRefused("user_inactive", f"{target.name} is not active")
+    if not allowed_for_region(target.role, target.regions, order.region):
+        raise AssignRefused("user_not_allowed", f"{target.name} ({target.role} of "
+                                                f"{', '.join(target.regions) or 'no region'}) may not own an order "
+                                                f"of {order.region or 'no region'}")
+    detail = {"from": order.owner_name, "to": target.name, "stage": order.stage}
+    if not await store.set_owner(order.id, order.owner_user_id, target.user_id, actor.name, now, detail):
+        raise AssignRefused("changed", "the order's owner changed while you were assigning it; look again")
+    return Assigned(order.id, order.key, target.name, order.owner_name)
