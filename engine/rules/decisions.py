@@ -126,6 +126,8 @@ class Decisions:
     escalations: list[Escalation] = field(default_factory=list)
     priority: int = 0
     route: Route | None = None
+    # SKUs known to be short at every base that could make the order (stock routing): the order gets a 库存不足 note
+    out_of_stock: tuple[str, ...] = ()
     refund: RefundOutcome | None = None
     trace: list[RuleTrace] = field(default_factory=list)
     inputs: EvalInputs | None = None
@@ -203,6 +205,8 @@ class Decisions:
             "fired": [t.rule_id for t in self.trace if t.matched],
             "inputs": None if self.inputs is None else self.inputs.to_json(),
         }
+        if self.out_of_stock:  # only when set: summaries stored before the key existed still compare equal
+            out["out_of_stock"] = list(self.out_of_stock)
         errors = {t.rule_id: t.error for t in self.trace if t.error is not None}
         if errors:
             out["errors"] = errors

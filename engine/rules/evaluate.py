@@ -233,13 +233,17 @@ def _route(ctx: Ctx, order: Order, facts: Facts, rules: RuleSet, d: Decisions, t
         if reads is not None:
             reads["stock"] = {k: v for k, v in facts.stock.items() if k.split(":", 1)[0] in capable}
         ok_bases = []
+        everywhere: set[str] | None = None  # SKUs known short at every capable base so far
         for b in capable:
             short = [i.sku for i in order.data.items if (q := facts.stock.get(f"{b}:{i.sku}")) is not None and q < i.qty]
+            everywhere = set(short) if everywhere is None else everywhere & set(short)
             if short:
                 excluded.append(f"{b} (short of {', '.join(short)})")
             else:
                 ok_bases.append(b)
         capable_set = set(ok_bases)
+        if everywhere:
+            d.out_of_stock = tuple(sorted(everywhere))
     note = f"excluded: {'; '.join(excluded)}" if excluded else ""
     if not capable_set:
         if not full:
