@@ -33,6 +33,7 @@ app.add_typer(cli_approvals.app, name="approvals", help="Approval requests: list
 app.add_typer(cli_refunds.app, name="refunds", help="Refunds: request, list, show, decide.")
 app.add_typer(cli_tracking.orders_app, name="orders")
 app.add_typer(cli_priority.app, name="priority")
+app.add_typer(__import__("bot.cli_stock", fromlist=["app"]).app, name="stock")
 console = Console()
 
 
