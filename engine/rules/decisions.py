@@ -106,12 +106,16 @@ class EvalInputs:
     # The history counts intake's lookup gave (complaints_30d, previous_orders, exception_notes_30d), when they
     # were the only facts: enough to evaluate the stored decision again. None: default facts, or facts beyond them.
     history: dict[str, int] | None = None
+    # the stock levels intake passed (`"<base>:<sku>"` → units), recorded with `history` so routing replays too
+    stock: dict[str, int] | None = None
 
     def to_json(self) -> dict[str, Any]:
         out = {"order_id": self.order_id, "stage": self.stage, "stage_entered_at": _iso(self.stage_entered_at),
                "now": _iso(self.now), "default_facts": self.default_facts}
         if self.history is not None:
             out["history"] = dict(self.history)
+        if self.stock:
+            out["stock"] = dict(self.stock)
         return out
 
 

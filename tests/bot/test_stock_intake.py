@@ -10,6 +10,7 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.cli_rules import _explain
 from bot.wiring import Runtime
 from handlers.stock import AUTHOR
 from storage.notes_repo import SqlTrendNotes
@@ -55,6 +56,10 @@ async def test_intake_routes_to_the_nearest_base_with_stock(client: httpx.AsyncC
     assert (await _row(db, "STK003")).production_base == "HZ"  # no stock known: distance alone
     for ext in ("STK001", "STK002", "STK003"):
         assert await _notes(db, (await _row(db, ext)).id) == []
+    # the stock it saw is recorded with the decision: `rules explain --stored` replays the routing
+    assert (await _row(db, "STK001")).decisions["inputs"]["stock"] == {"HZ:CUR-STK-A": 1, "FS:CUR-STK-A": 5}
+    lines = "\n".join(await _explain(runtime.settings, runtime.current_rules(), "generic:STK001", True, "en"))
+    assert "could not be" not in lines and "FS" in lines
 
 
 async def test_out_of_stock_everywhere_notes_once(client: httpx.AsyncClient, runtime: Runtime,
