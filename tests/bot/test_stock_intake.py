@@ -60,6 +60,9 @@ async def test_intake_routes_to_the_nearest_base_with_stock(client: httpx.AsyncC
     assert (await _row(db, "STK001")).decisions["inputs"]["stock"] == {"HZ:CUR-STK-A": 1, "FS:CUR-STK-A": 5}
     lines = "\n".join(await _explain(runtime.settings, runtime.current_rules(), "generic:STK001", True, "en"))
     assert "could not be" not in lines and "FS" in lines
+    # a live explain reads the stock table as intake does: Hangzhou short of the 2 ordered
+    live = "\n".join(await _explain(runtime.settings, runtime.current_rules(), "generic:STK001", False, "en"))
+    assert "HZ (short of CUR-STK-A)" in live
 
 
 async def test_out_of_stock_everywhere_notes_once(client: httpx.AsyncClient, runtime: Runtime,
