@@ -2,10 +2,12 @@
 match (tests/engine/test_lib_classifier_fast.py) and the baseline bench/classify.py measures in the same run."""
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from rapidfuzz import fuzz, process
 
+from engine.anomaly import Category, Classification, classify
 from engine.anomaly_lib_classifier import Example, LibResult
 from engine.anomaly_library import TERMS
 
@@ -74,3 +76,27 @@ def classify_note(text: str, tokens: Sequence[str], examples: Sequence[Example] 
     margin = (top - second) / top
     confidence = round(evidence * (0.5 + 0.5 * margin), 3)
     return LibResult(ranked[0][0] if confidence >= threshold else None, confidence, ranked)
+
+
+# --- the note use case's classification before the fast path (handlers.notes.classify_text) ----------------------
+
+def categories_from_rules(raw: Mapping[str, Any], default_threshold: float) -> tuple[Category, ...]:
+    """Adapt the rules file's anomaly section (pydantic models or plain dicts) into classifier categories."""
+    out = []
+    for cid, c in raw.items():
+        get = c.get if isinstance(c, Mapping) else lambda k, d=None, c=c: getattr(c, k, d)
+        name = get("name")
+        zh = name.get("zh") if isinstance(name, Mapping) else getattr(name, "zh", str(name))
+        en = name.get("en") if isinstance(name, Mapping) else getattr(name, "en", zh)
+        threshold = get("threshold")
+        out.append(Category(cid, zh or cid, en or zh or cid, tuple(get("keywords", ()) or ()),
+                            tuple(get("examples", ()) or ()), default_threshold if threshold is None else threshold))
+    return tuple(out)
+
+
+def classify_text(text: str, rules: Any, tokens: Callable[[str], list[str]]) -> Classification:
+    cats = categories_from_rules(rules.anomaly_categories, rules.model.anomalies.threshold)
+    lib = classify_note(text, tokens(text))
+    if lib.category is not None and lib.category in {c.id for c in cats}:
+        return Classification(lib.category, lib.confidence, "library")
+    return classify(text, cats)

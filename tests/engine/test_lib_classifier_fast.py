@@ -97,3 +97,23 @@ def test_a_changed_list_of_examples_is_not_served_from_a_stale_index() -> None:
     examples[0] = Example(" ".join(tokens("窗帘杆装歪了要重装")), "quality_issue")
     assert classify_note(text, tokens(text), examples) == reference.classify_note(text, tokens(text), examples)
     assert classify_note(text, tokens(text), examples).ranked[0][0] == "quality_issue"
+
+
+def test_note_use_case_classifies_as_before() -> None:
+    """handlers.notes.classify_text (what every stored note goes through) with the remembered rule categories."""
+    from bot.settings import BUNDLED_RULES
+    from engine.anomaly import categories_from_rules
+    from engine.rules import load_rules
+    from handlers.notes import classify_text
+
+    rules = load_rules(BUNDLED_RULES.read_text(encoding="utf-8"), str(BUNDLED_RULES))
+    raw, threshold = rules.anomaly_categories, rules.model.anomalies.threshold
+    assert categories_from_rules(raw, threshold) == reference.categories_from_rules(raw, threshold)
+    assert categories_from_rules(raw, threshold) is categories_from_rules(rules.anomaly_categories, threshold)
+    assert categories_from_rules(raw, 0.9) == reference.categories_from_rules(raw, 0.9)  # another threshold
+    as_dicts = {cid: c.model_dump() for cid, c in raw.items()}
+    assert categories_from_rules(as_dicts, threshold) == reference.categories_from_rules(raw, threshold)
+    as_dicts["stock_shortage"]["keywords"] = ["changed"]  # plain dicts are not remembered: a change shows
+    assert categories_from_rules(as_dicts, threshold) != reference.categories_from_rules(raw, threshold)
+    for text in SAMPLES:
+        assert classify_text(text, rules) == reference.classify_text(text, rules, tokens), text
