@@ -47,10 +47,12 @@ class StockNoteDeps:
 
 
 def note_text(skus: Iterable[str], language: str = "zh") -> str:
+    """The note's text. The English one keeps the Chinese words too: the classifier's library is Chinese, and the
+    note must be filed under 库存不足 whatever the language."""
     listed = "、".join(skus) if language == "zh" else ", ".join(skus)
     if language == "zh":
         return f"库存不足：{listed} 在所有可生产的基地都缺货，无法分配生产基地"
-    return f"Out of stock: {listed} is short at every base that makes it; no production base assigned"
+    return f"Out of stock (库存不足, 缺货): {listed} is short at every base that makes it; no production base assigned"
 
 
 async def note_out_of_stock(deps: StockNoteDeps, rules: RuleSet, short: Sequence[tuple[OrderKey, tuple[str, ...]]],

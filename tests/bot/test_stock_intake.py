@@ -94,3 +94,16 @@ async def test_stock_restocked_routes_again_without_a_note(client: httpx.AsyncCl
     row = await _row(db, "STK008")
     assert row.production_base == "LF" and "out_of_stock" not in row.decisions
     assert await _notes(db, row.id) == []
+
+
+def test_the_note_is_filed_under_stock_shortage_in_either_language() -> None:
+    from bot.settings import BUNDLED_RULES
+    from engine.rules import load_rules
+    from handlers.notes import classify_text
+    from handlers.stock import note_text
+
+    rules = load_rules(BUNDLED_RULES.read_text(encoding="utf-8"), str(BUNDLED_RULES))
+    for lang in ("zh", "en"):
+        text = note_text(["CUR-A-280", "SOFA-9"], lang)
+        assert "CUR-A-280" in text and "SOFA-9" in text
+        assert classify_text(text, rules).category == "stock_shortage", lang
