@@ -9,9 +9,10 @@ lib_classifier_reference.py, checked by tests/engine/test_lib_classifier_fast.py
   character are looked up in a dict (`_TermTable`), and the weights summed in the library's order (same floats);
 - fuzzy token hits: the best near-identical term per token is a pure function of the token, memoised (bounded);
 - learned examples: an `ExampleIndex` (built once per example set: pass a tuple, or build it when corrections
-  change) splits every example into its token set. `fuzz.token_set_ratio` of two token sets that share no token is
-  exactly `fuzz.ratio` of their sorted, space-joined forms, which rapidfuzz scores against all examples at once;
-  only the examples that share a token with the note (an inverted index) need the full `token_set_ratio`.
+  change) reduces every example to its token set, scored once per distinct set. `fuzz.token_set_ratio` of two
+  token sets that share no token is exactly `fuzz.ratio` of their sorted, space-joined forms, which rapidfuzz scores
+  against all examples in one call; only the sets that share a token with the note (an inverted index) need the
+  full `token_set_ratio`, in a second call.
 """
 
 from __future__ import annotations
@@ -124,21 +125,31 @@ def _term_scores(text: str, tokens: Sequence[str], terms: Mapping[str, Mapping[s
 
 
 class ExampleIndex:
-    """Learned examples prepared once for many notes: their token sets, sorted forms and an inverted token index."""
+    """Learned examples prepared once for many notes. `token_set_ratio` reads only a text's set of tokens, so
+    examples are scored per distinct token set (its sorted, space-joined form: repeated corrections cost nothing),
+    with an inverted index from token to the forms that hold it."""
 
-    __slots__ = ("examples", "texts", "sorted_texts", "categories", "postings")
+    __slots__ = ("examples", "forms", "members", "postings")
 
     def __init__(self, examples: Sequence[Example]) -> None:
         self.examples = tuple(examples)
-        self.texts = [ex.text for ex in self.examples]
-        self.categories = [ex.category for ex in self.examples]
-        self.sorted_texts: list[str] = []
+        form_ids: dict[str, int] = {}
+        self.forms: list[str] = []
+        self.members: list[list[tuple[int, str]]] = []  # per form: (example position, category), in example order
         postings: dict[str, list[int]] = {}
-        for i, text in enumerate(self.texts):
-            toks = set(text.split())
-            self.sorted_texts.append(" ".join(sorted(toks)))
-            for tok in toks:
-                postings.setdefault(tok, []).append(i)
+        for i, ex in enumerate(self.examples):
+            toks = set(ex.text.split())
+            if not toks:
+                continue  # scores 0 against anything
+            form = " ".join(sorted(toks))
+            f = form_ids.get(form)
+            if f is None:
+                f = form_ids[form] = len(self.forms)
+                self.forms.append(form)
+                self.members.append([])
+                for tok in toks:
+                    postings.setdefault(tok, []).append(f)
+            self.members[f].append((i, ex.category))
         self.postings = postings
 
     def __len__(self) -> int:
@@ -148,7 +159,8 @@ class ExampleIndex:
         """Per category, the best `token_set_ratio / 100` (≥ the cutoff) of `joined` against its examples; exactly
         what scoring every example with `fuzz.token_set_ratio` gives."""
         toks = set(joined.split())
-        if not toks or not self.texts:
+        forms = self.forms
+        if not toks or not forms:
             return {}
         shared: set[int] = set()
         for tok in toks:
@@ -156,24 +168,24 @@ class ExampleIndex:
             if ids:
                 shared.update(ids)
         scores: dict[int, float] = {}
-        if len(shared) < len(self.texts):
-            query = " ".join(sorted(toks))
-            for _, score, i in process.extract(query, self.sorted_texts, scorer=fuzz.ratio, limit=None,
+        query = " ".join(sorted(toks))
+        if len(shared) < len(forms):  # no token in common: token_set_ratio is the ratio of the sorted forms
+            for _, score, f in process.extract(query, forms, scorer=fuzz.ratio, limit=None,
                                                score_cutoff=EXAMPLE_CUTOFF):
-                if i not in shared and self.sorted_texts[i]:
-                    scores[i] = score
-        if shared:  # one batch call: a Python-level call per example costs more than the scoring itself
+                if f not in shared:
+                    scores[f] = score
+        if shared:  # one batch call: a Python-level call per form costs more than the scoring itself
             ids = sorted(shared)
-            texts = self.texts
-            for _, score, j in process.extract(joined, [texts[i] for i in ids], scorer=fuzz.token_set_ratio,
+            for _, score, j in process.extract(query, [forms[f] for f in ids], scorer=fuzz.token_set_ratio,
                                                limit=None, score_cutoff=EXAMPLE_CUTOFF):
                 scores[ids[j]] = score
+        members = self.members
+        hits = sorted((-score, i, cat) for f, score in scores.items() for i, cat in members[f])
         best: dict[str, float] = {}
-        cats = self.categories
-        # best score first, then example order: the order `process.extract` returns, so categories new to the note
-        # enter the scores in the same order (ties in the ranking keep it)
-        for i, score in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0])):
-            cat, sim = cats[i], score / 100.0
+        # best score first, then example order: the order `process.extract` over the examples returns, so categories
+        # new to the note enter the scores in the same order (ties in the ranking keep it)
+        for neg, _, cat in hits:
+            sim = -neg / 100.0
             if sim > best.get(cat, 0.0):
                 best[cat] = sim
         return best

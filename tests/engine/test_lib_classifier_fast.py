@@ -117,3 +117,20 @@ def test_note_use_case_classifies_as_before() -> None:
     assert categories_from_rules(as_dicts, threshold) != reference.categories_from_rules(raw, threshold)
     for text in SAMPLES:
         assert classify_text(text, rules) == reference.classify_text(text, rules, tokens), text
+
+
+def test_many_repeated_and_reordered_corrections_match_the_reference() -> None:
+    """Corrections repeat (the same note corrected again, the same words in another order): scored per token set."""
+    rng = random.Random(5)
+    cats = sorted({c for c, _ in LABELLED})
+    examples = []
+    for _ in range(400):
+        c, t = rng.choice(LABELLED)
+        toks = tokens(t)
+        if rng.random() < 0.3:
+            rng.shuffle(toks)
+        examples.append(Example(" ".join(toks), rng.choice(cats) if rng.random() < 0.2 else c))
+    frozen = tuple(examples)
+    assert len(ExampleIndex(frozen).forms) < len(frozen)
+    for text in SAMPLES[::3]:
+        _same(text, tokens(text), frozen)
