@@ -9,7 +9,7 @@ lib_classifier_reference.py, checked by tests/engine/test_lib_classifier_fast.py
   character are looked up in a dict (`_TermTable`), and the weights summed in the library's order (same floats);
 - fuzzy token hits: the best near-identical term per token is a pure function of the token, memoised (bounded);
 - learned examples: an `ExampleIndex` (built once per example set: pass a tuple, or build it when corrections
-  change) reduces every example to its token set, scored once per distinct set. `fuzz.token_set_ratio` of two
+  change; a list is scored as it is) reduces every example to its token set, scored once per distinct set. `fuzz.token_set_ratio` of two
   token sets that share no token is exactly `fuzz.ratio` of their sorted, space-joined forms, which rapidfuzz scores
   against all examples in one call; only the sets that share a token with the note (an inverted index) need the
   full `token_set_ratio`, in a second call.
@@ -194,21 +194,29 @@ class ExampleIndex:
 _INDEXES: dict[int, tuple[tuple[Example, ...], ExampleIndex]] = {}
 
 
-def example_index(examples: Sequence[Example] | ExampleIndex) -> ExampleIndex:
-    """The index of an example set: remembered for a tuple (immutable, so the same object is the same set), built
-    afresh for a list (which may have changed since)."""
+def example_index(examples: tuple[Example, ...] | ExampleIndex) -> ExampleIndex:
+    """The index of an example set, remembered for a tuple (immutable: the same object is the same set)."""
     if isinstance(examples, ExampleIndex):
         return examples
-    if isinstance(examples, tuple):
-        known = _INDEXES.get(id(examples))
-        if known is not None and known[0] is examples:
-            return known[1]
-        index = ExampleIndex(examples)
-        if len(_INDEXES) >= 8:
-            _INDEXES.clear()
-        _INDEXES[id(examples)] = (examples, index)  # the strong reference keeps the id from being reused
-        return index
-    return ExampleIndex(examples)
+    known = _INDEXES.get(id(examples))
+    if known is not None and known[0] is examples:
+        return known[1]
+    index = ExampleIndex(examples)
+    if len(_INDEXES) >= 8:
+        _INDEXES.clear()
+    _INDEXES[id(examples)] = (examples, index)  # the strong reference keeps the id from being reused
+    return index
+
+
+def _similar_unindexed(joined: str, examples: Sequence[Example]) -> dict[str, float]:
+    """`ExampleIndex.similar` for a sequence that may change between calls (a list): every example scored."""
+    best: dict[str, float] = {}
+    for _, score, i in process.extract(joined, [ex.text for ex in examples], scorer=fuzz.token_set_ratio,
+                                       limit=None, score_cutoff=EXAMPLE_CUTOFF):
+        cat, sim = examples[i].category, score / 100.0
+        if sim > best.get(cat, 0.0):
+            best[cat] = sim
+    return best
 
 
 def classify_note(text: str, tokens: Sequence[str], examples: Sequence[Example] | ExampleIndex = (),
@@ -218,7 +226,10 @@ def classify_note(text: str, tokens: Sequence[str], examples: Sequence[Example] 
         return LibResult(None, 0.0, ())
     scores = _term_scores(text, tokens, terms)
     if len(examples):
-        best = example_index(examples).similar(" ".join(tokens))
+        joined = " ".join(tokens)
+        # a tuple or an ExampleIndex: the prepared index; a list (which may change): scored as it is
+        best = (example_index(examples).similar(joined) if isinstance(examples, (tuple, ExampleIndex))
+                else _similar_unindexed(joined, examples))
         for cid, sim in best.items():
             if sim >= 0.6:  # a close corrected example outweighs a single library term
                 scores[cid] = scores.get(cid, 0.0) + 2.5 * (sim - 0.5)

@@ -55,6 +55,8 @@ def test_learned_examples_match_the_reference(seed: int) -> None:
     frozen = tuple(examples)
     for text in SAMPLES:
         _same(text, tokens(text), frozen)
+    for text in SAMPLES[:60]:  # a list (scored as it is, no index) gives the same too
+        assert classify_note(text, tokens(text), list(frozen)) == reference.classify_note(text, tokens(text), frozen)
     index = ExampleIndex(frozen)  # a prepared index gives the same as the tuple
     for text in SAMPLES[:50]:
         assert classify_note(text, tokens(text), index) == reference.classify_note(text, tokens(text), frozen)
