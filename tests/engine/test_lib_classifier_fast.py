@@ -136,3 +136,15 @@ def test_many_repeated_and_reordered_corrections_match_the_reference() -> None:
     assert len(ExampleIndex(frozen).forms) < len(frozen)
     for text in SAMPLES[::3]:
         _same(text, tokens(text), frozen)
+
+
+def test_remembered_tokens_are_a_fresh_list_and_the_same_as_jieba() -> None:
+    from handlers.tokenizer import _jieba
+
+    text = "德邦那边还压在中转站，客户催了"
+    first = tokens(text)
+    first.append("changed")  # a caller changing its list must not change the next caller's
+    expected = [t for t in _jieba().lcut(text, HMM=False) if t.strip()]
+    assert tokens(text) == expected and tokens(text) is not tokens(text)
+    long_text = text * 20  # past the cached length: still tokenised the same way
+    assert tokens(long_text) == [t for t in _jieba().lcut(long_text, HMM=False) if t.strip()]
