@@ -172,7 +172,7 @@ async def _explain(settings: Any, rules: RuleSet | None, ref: str, stored: bool,
             assert order is not None
             now = datetime.now(UTC)
             old_version, old_decisions = await repo.stored_decisions(order.id)
-            facts = (await repo.facts_for([order], now))[order.id]
+            facts = (await repo.facts_for([order], now, stock=True))[order.id]
             refund_line, facts, now = await _with_refund(engine, order.id, refund_id, facts, now, lang)
             maker = None  # the rules version that made the stored decisions, when their trace must be recomputed
             if stored and old_decisions and "trace" not in old_decisions and old_version:
@@ -307,7 +307,7 @@ async def _diff(settings: Any, old: RuleSet, new: RuleSet, days: int, lang: str)
     now = datetime.now(UTC)
     try:
         orders = await repo.orders_created_since(now - timedelta(days=days))
-        facts = await repo.facts_for(orders, now)
+        facts = await repo.facts_for(orders, now, stock=True)
     except SQLAlchemyError as e:
         _fail(_T[lang]["db"].format(err=type(e).__name__ + ": " + str(e).splitlines()[0]))
     finally:

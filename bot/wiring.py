@@ -18,6 +18,7 @@ from bot.note_wiring import note_learning
 from bot.ocr import RapidOcrReader
 from bot.rules_runtime import RulesRuntime
 from bot.settings import Settings
+from bot.stock_wiring import stock_intake
 from bot.worker import IntakeWorker, WorkerOptions
 from engine.channels import ChannelAdapter, default_adapters
 from engine.display import names_from_rules
@@ -176,7 +177,8 @@ class Runtime:
     def intake_worker(self, consumer: str | None = None) -> IntakeWorker:
         s = self.settings
         store = SqlIntakeStore(self.db, self.clock, self.order_events())  # auto-confirmations reach the boards
-        processor = IntakeProcessor(store, self.adapters, self.current_rules)
+        processor = IntakeProcessor(store, self.adapters, self.current_rules,
+                                    **stock_intake(self.db, self.order_events(), s.language))
         options = WorkerOptions(
             consumer=consumer or consumer_name(), batch_size=s.intake_batch_size, max_attempts=s.intake_max_attempts,
             retry_backoff_s=s.intake_retry_backoff_s, claim_idle_s=s.intake_claim_idle_s,

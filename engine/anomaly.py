@@ -31,17 +31,44 @@ class Classification:
 
 
 def categories_from_rules(raw: Mapping[str, Any], default_threshold: float) -> tuple[Category, ...]:
-    """Adapt the rules file's anomaly section (pydantic models or plain dicts) into classifier categories."""
+    """Adapt the rules file's anomaly section (pydantic models or plain dicts) into classifier categories.
+
+    Asked for every note (twice: classification and trend names), so the answer for frozen rules models is
+    remembered: the same model objects (a loaded RuleSet's) give the same categories. Plain dicts may change and are
+    adapted afresh."""
+    values = tuple(raw.values())
+    frozen = all(_is_frozen_model(c) for c in values)
+    key = (default_threshold, tuple(raw), tuple(map(id, values)))
+    if frozen:
+        hit = _MEMO.get(key)
+        if hit is not None and all(a is b for a, b in zip(hit[0], values, strict=True)):
+            return hit[1]
     out = []
     for cid, c in raw.items():
         get = c.get if isinstance(c, Mapping) else lambda k, d=None, c=c: getattr(c, k, d)
         name = get("name")
-        zh = name.get("zh") if isinstance(name, Mapping) else getattr(name, "zh", str(name))
-        en = name.get("en") if isinstance(name, Mapping) else getattr(name, "en", zh)
+        if isinstance(name, Mapping):
+            zh, en = name.get("zh"), name.get("en")
+        else:
+            zh = getattr(name, "zh") if hasattr(name, "zh") else str(name)
+            en = getattr(name, "en", zh)
         threshold = get("threshold")
         out.append(Category(cid, zh or cid, en or zh or cid, tuple(get("keywords", ()) or ()),
                             tuple(get("examples", ()) or ()), default_threshold if threshold is None else threshold))
-    return tuple(out)
+    result = tuple(out)
+    if frozen:
+        if len(_MEMO) >= 16:  # a few rules versions at a time (hot reload); the oldest go
+            _MEMO.clear()
+        _MEMO[key] = (values, result)  # the strong references keep the ids from being reused
+    return result
+
+
+_MEMO: dict[tuple[Any, ...], tuple[tuple[Any, ...], tuple[Category, ...]]] = {}
+
+
+def _is_frozen_model(c: Any) -> bool:
+    config = getattr(type(c), "model_config", None)
+    return isinstance(config, Mapping) and bool(config.get("frozen"))
 
 
 def _keyword_score(hits: int) -> float:

@@ -55,6 +55,21 @@ _STRINGS: dict[str, dict[str, str]] = {
     "r.no_phone": {"zh": "没有电话：该客户无法通过手机号验证查询订单",
                    "en": "no phone: this customer cannot verify themselves to ask about the order"},
     "r.order_refused": {"zh": "同一订单 {order} 的其他行有问题", "en": "another row of order {order} has a problem"},
+    # orderhub stock import
+    "stk.missing_columns": {"zh": "缺少列：{columns}（需要 sku、base、quantity）：{path}",
+                            "en": "missing column(s): {columns} (sku, base and quantity are needed): {path}"},
+    "stk.written": {"zh": "已从 {path} 导入 {n} 条库存（{mode}）", "en": "imported {n} stock level(s) from {path} ({mode})"},
+    "stk.mode_merge": {"zh": "合并：文件中没有的库存保持不变", "en": "merged: pairs not in the file are kept"},
+    "stk.mode_replace": {"zh": "替换：文件中没有的库存已删除", "en": "replaced: pairs not in the file are removed"},
+    "stk.nothing": {"zh": "有问题的行未修正前，不导入任何库存：{path}",
+                    "en": "nothing imported until the refused rows are fixed: {path}"},
+    "stk.empty": {"zh": "文件中没有库存行：{path}", "en": "the file has no stock rows: {path}"},
+    "r.unknown_base": {"zh": "基地「{base}」不在规则的 bases 中（{known}）",
+                       "en": "base “{base}” is not in the rules' bases ({known})"},
+    "r.duplicate_pair": {"zh": "与第 {row} 行重复（同一商品编码和基地）",
+                         "en": "repeats row {row} (same SKU and base)"},
+    "r.bad_text": {"zh": "{field}含有不可用的字符（NUL 或无效编码）",
+                   "en": "{field} contains characters no database takes (NUL or broken encoding)"},
     # orderhub queue status
     "q.title": {"zh": "接单队列", "en": "intake queue"},
     "q.depth": {"zh": "队列中", "en": "in queue"},
@@ -170,6 +185,8 @@ FIELD_NAMES: dict[str, dict[str, str]] = {
     "currency": {"zh": "币种", "en": "currency"},
     "notes": {"zh": "备注", "en": "remark"},
     "items": {"zh": "商品", "en": "items"},
+    "base": {"zh": "基地", "en": "base"},
+    "quantity": {"zh": "库存数量", "en": "quantity"},
 }
 
 

@@ -10,7 +10,7 @@ import asyncio
 import hashlib
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,6 +25,7 @@ from engine.rules.evaluate import make_ctx
 from engine.rules.owners import OwnerNeed
 from engine.stages import END_STATES, Stage
 from handlers.ports import IntakeEntry, StoreUnavailable
+from handlers.stock import StockLevels
 from handlers import metrics
 
 OrderKey = tuple[str, str]  # (channel, external_id)
@@ -148,6 +149,8 @@ class BatchResult:
     inserted: int = 0
     updated: int = 0
     duplicates: int = 0
+    # stored (inserted or updated) orders whose SKUs are short at every capable base: (key, SKUs), for the 库存不足 note
+    out_of_stock: list[tuple[OrderKey, tuple[str, ...]]] = field(default_factory=list)
 
 
 def describe_error(exc: BaseException) -> str:
@@ -235,6 +238,10 @@ class IntakeProcessor:
     # Below this many orders a batch plans faster than the lookup's round trip, and such batches are the
     # latency-sensitive ones (a quiet queue): plan them all and let the transaction sort out the redeliveries.
     lookup_min_batch: int = 50
+    stock: StockLevels | None = None  # the stock table, read once per batch when the rules route by stock
+    # after a commit: the batch's orders short of stock everywhere (handlers.stock.note_out_of_stock); a failure is
+    # logged, never the batch's (its orders are stored)
+    on_out_of_stock: Callable[[list[tuple[OrderKey, tuple[str, ...]]], RuleSet, datetime], Awaitable[object]] | None = None
 
     async def process(self, entries: list[IntakeEntry], now: datetime) -> BatchResult:
         return await self.commit(await self.prepare(entries, now))
@@ -260,6 +267,7 @@ class IntakeProcessor:
                 result.done.append(valid[key][0].id)
             valid[key] = (entry, channel, data)
         history = asyncio.ensure_future(self._history(valid, now)) if valid else None
+        stock = asyncio.ensure_future(self._stock(valid)) if valid and self._uses_stock() else None
         lookup = (asyncio.ensure_future(self._known(list(valid)))
                   if len(valid) >= self.lookup_min_batch else None)
         if (lookup is not None or history is not None) and yield_every:
@@ -277,9 +285,12 @@ class IntakeProcessor:
             parsed[key] = (entry, channel, data, digest)
         try:
             facts = await history if history is not None else {}
+            if stock is not None:
+                _with_stock(facts, valid, await stock)
         except BaseException:
-            if lookup is not None:
-                lookup.cancel()
+            for task in (lookup, stock):
+                if task is not None:
+                    task.cancel()
             raise
         stored = await lookup if lookup is not None else None
         rules = self.rules()
@@ -326,6 +337,15 @@ class IntakeProcessor:
                              exception_notes_30d=h.notes if h else 0)
         return out
 
+    def _uses_stock(self) -> bool:
+        return self.stock is not None and self.rules().model.routing.use_stock
+
+    async def _stock(self, valid: Mapping[OrderKey, tuple[IntakeEntry, str, OrderData]]) -> dict[str, int]:
+        """The stock levels of every SKU of the batch, one lookup; a failure is the batch's (retried), never
+        "route as if nothing were known"."""
+        assert self.stock is not None
+        return await self.stock.levels(sorted({i.sku for (_, _, d) in valid.values() for i in d.items}))
+
     async def _known(self, keys: list[OrderKey]) -> dict[OrderKey, ExistingOrder] | None:
         if not keys:
             return {}
@@ -338,9 +358,15 @@ class IntakeProcessor:
     async def commit(self, batch: PreparedBatch) -> BatchResult:
         """Store a prepared batch in one transaction; the entry ids in `done` are safe to acknowledge after this."""
         try:
-            return await self._commit(batch)
+            result = await self._commit(batch)
         finally:
             batch.written.set()
+        if result.out_of_stock and self.on_out_of_stock is not None:
+            try:
+                await self.on_out_of_stock(result.out_of_stock, batch.rules, batch.now)
+            except Exception:  # noqa: BLE001 - the orders are stored and acknowledged; the note is best effort
+                log.exception("库存不足 notes for %d order(s) failed", len(result.out_of_stock))
+        return result
 
     async def _commit(self, batch: PreparedBatch) -> BatchResult:
         result = batch.result
@@ -367,6 +393,7 @@ class IntakeProcessor:
     async def _store(self, items: list[Item], batch: PreparedBatch, result: BatchResult) -> None:
         rules, now = batch.rules, batch.now
         inserted = updated = duplicates = asked = 0
+        short: list[tuple[OrderKey, tuple[str, ...]]] = []
         async with self.store.unit() as unit:
             looked_up = batch.stored
             if looked_up is None:
@@ -394,11 +421,15 @@ class IntakeProcessor:
                     await unit.apply_update(plan, supersede_pending=_supersedes(known, plan))
                     updated += 1
                     asked += len(plan.approvals)
+                    _note_short(short, plan)
             if new_plans:
                 ahead = batch.plans.values()  # encoded in `prepare`: usable when these are exactly the plans inserted
                 as_encoded = len(new_plans) == len(ahead) and all(a is b for a, b in zip(new_plans, ahead))
                 won = await unit.insert_new(new_plans, batch.encoded if as_encoded else None)
                 inserted = len(won)
+                for p in new_plans:
+                    if p.key in won:
+                        _note_short(short, p)
                 asked += sum(len(p.approvals) for p in new_plans if p.key in won)
                 lost = [p for p in new_plans if p.key not in won]
                 # Another worker stored these keys between our lookup and our insert (it has committed: the insert
@@ -415,13 +446,39 @@ class IntakeProcessor:
                     await unit.apply_update(plan, supersede_pending=_supersedes(known, plan))
                     updated += 1
                     asked += len(plan.approvals)
+                    _note_short(short, plan)
             if items is batch.items:  # the whole batch (not the one-by-one retry after a refusal)
                 batch.written.set()
         metrics.APPROVALS_REQUESTED.inc(asked)  # committed: the unit is closed
         result.inserted += inserted
         result.updated += updated
         result.duplicates += duplicates
+        result.out_of_stock += short
         result.done.extend(entry.id for entry, *_ in items)
+
+
+def _note_short(short: list[tuple[OrderKey, tuple[str, ...]]], plan: OrderPlan) -> None:
+    skus = plan.decisions.get("out_of_stock")
+    if skus:
+        short.append((plan.key, tuple(skus)))
+
+
+def _with_stock(facts: dict[OrderKey, Facts], valid: Mapping[OrderKey, tuple[IntakeEntry, str, OrderData]],
+                levels: Mapping[str, int]) -> None:
+    """Each order's facts get the stock of its own SKUs (`"<base>:<sku>"` → units), what the engine's routing reads."""
+    if not levels:
+        return
+    by_sku: dict[str, list[tuple[str, int]]] = {}
+    for k, q in levels.items():
+        by_sku.setdefault(k.split(":", 1)[1], []).append((k, q))
+    for key, (_, _, data) in valid.items():
+        stock = {k: q for i in data.items for k, q in by_sku.get(i.sku, ())}
+        if stock:
+            f = facts.get(key)
+            if f is None:
+                facts[key] = Facts(stock=stock)
+            else:
+                f.stock = stock
 
 
 def _by(plan: OrderPlan, entry: IntakeEntry) -> OrderPlan:

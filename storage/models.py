@@ -452,3 +452,15 @@ class OwnerCursorRow(Base):
 
     pool_key: Mapped[str] = mapped_column(String(200), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class StockRow(Base):
+    """Units on hand of one SKU at one production base (`orderhub stock import`): what `routing.use_stock` reads.
+    A (sku, base) without a row is "unknown" and does not block routing."""
+
+    __tablename__ = "stock"
+
+    sku: Mapped[str] = mapped_column(String(64), primary_key=True)
+    base: Mapped[str] = mapped_column(String(64), primary_key=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime]

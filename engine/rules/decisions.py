@@ -106,12 +106,16 @@ class EvalInputs:
     # The history counts intake's lookup gave (complaints_30d, previous_orders, exception_notes_30d), when they
     # were the only facts: enough to evaluate the stored decision again. None: default facts, or facts beyond them.
     history: dict[str, int] | None = None
+    # the stock levels intake passed (`"<base>:<sku>"` → units), recorded with `history` so routing replays too
+    stock: dict[str, int] | None = None
 
     def to_json(self) -> dict[str, Any]:
         out = {"order_id": self.order_id, "stage": self.stage, "stage_entered_at": _iso(self.stage_entered_at),
                "now": _iso(self.now), "default_facts": self.default_facts}
         if self.history is not None:
             out["history"] = dict(self.history)
+        if self.stock:
+            out["stock"] = dict(self.stock)
         return out
 
 
@@ -126,6 +130,8 @@ class Decisions:
     escalations: list[Escalation] = field(default_factory=list)
     priority: int = 0
     route: Route | None = None
+    # SKUs known to be short at every base that could make the order (stock routing): the order gets a 库存不足 note
+    out_of_stock: tuple[str, ...] = ()
     refund: RefundOutcome | None = None
     trace: list[RuleTrace] = field(default_factory=list)
     inputs: EvalInputs | None = None
@@ -203,6 +209,8 @@ class Decisions:
             "fired": [t.rule_id for t in self.trace if t.matched],
             "inputs": None if self.inputs is None else self.inputs.to_json(),
         }
+        if self.out_of_stock:  # only when set: summaries stored before the key existed still compare equal
+            out["out_of_stock"] = list(self.out_of_stock)
         errors = {t.rule_id: t.error for t in self.trace if t.error is not None}
         if errors:
             out["errors"] = errors

@@ -30,7 +30,7 @@ _HISTORY_FIELDS = ("complaints_30d", "previous_orders", "exception_notes_30d")
 def history_of(facts: Facts) -> dict[str, int] | None:
     """The history counts of `facts` when nothing else is set (what intake looks up), else None."""
     counts = {name: getattr(facts, name) for name in _HISTORY_FIELDS}
-    return counts if Facts(**counts) == facts else None
+    return counts if Facts(**counts, stock=facts.stock) == facts else None
 
 
 def _region_note(ctx: Ctx, rules: RuleSet) -> str:
@@ -66,8 +66,9 @@ def evaluate(
     full = trace
     out: list[RuleTrace] = []
     default = facts == _NO_FACTS
-    inputs = EvalInputs(order.id, order.stage.value, order.stage_entered_at, now, default,
-                        None if default else history_of(facts))
+    history = None if default else history_of(facts)
+    inputs = EvalInputs(order.id, order.stage.value, order.stage_entered_at, now, default, history,
+                        dict(facts.stock) if history is not None and facts.stock else None)
     d = Decisions(rules_version=rules.version, region=ctx.o_region, inputs=inputs, full_trace=full)
     if full or ctx.o_region is not None:
         out.append(
@@ -233,13 +234,17 @@ def _route(ctx: Ctx, order: Order, facts: Facts, rules: RuleSet, d: Decisions, t
         if reads is not None:
             reads["stock"] = {k: v for k, v in facts.stock.items() if k.split(":", 1)[0] in capable}
         ok_bases = []
+        everywhere: set[str] | None = None  # SKUs known short at every capable base so far
         for b in capable:
             short = [i.sku for i in order.data.items if (q := facts.stock.get(f"{b}:{i.sku}")) is not None and q < i.qty]
+            everywhere = set(short) if everywhere is None else everywhere & set(short)
             if short:
                 excluded.append(f"{b} (short of {', '.join(short)})")
             else:
                 ok_bases.append(b)
         capable_set = set(ok_bases)
+        if everywhere:
+            d.out_of_stock = tuple(sorted(everywhere))
     note = f"excluded: {'; '.join(excluded)}" if excluded else ""
     if not capable_set:
         if not full:

@@ -260,7 +260,9 @@ def reproduce(stored: Mapping[str, Any], order: Order, rules: RuleSet) -> Decisi
     if not inputs.get("default_facts") and not isinstance(history, Mapping):
         return None
     try:
-        facts = Facts() if inputs.get("default_facts") else Facts(**{k: int(v) for k, v in history.items()})
+        stock = inputs.get("stock") or {}
+        facts = Facts() if inputs.get("default_facts") else Facts(**{k: int(v) for k, v in history.items()},
+                                                                  stock={str(k): int(v) for k, v in stock.items()})
         again = replace(order, id=int(inputs["order_id"]), stage=Stage(inputs["stage"]),
                         stage_entered_at=datetime.fromisoformat(inputs["stage_entered_at"]))
         decisions = evaluate(again, facts, rules, datetime.fromisoformat(inputs["now"]))
