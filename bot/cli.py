@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bot import cli_approvals, cli_help, cli_priority, cli_refunds, cli_rules, cli_telegram, cli_tracking, event_loop
+from bot import cli_approvals, cli_carriers, cli_help, cli_priority, cli_refunds, cli_rules, cli_telegram, cli_tracking, event_loop
 from bot.cli_runtime import run_user_command, run_with_runtime
 from bot.settings import Settings
 from bot.wiring import Runtime
@@ -33,6 +33,7 @@ app.add_typer(cli_approvals.app, name="approvals", help="Approval requests: list
 app.add_typer(cli_refunds.app, name="refunds", help="Refunds: request, list, show, decide.")
 app.add_typer(cli_tracking.orders_app, name="orders")
 app.add_typer(cli_priority.app, name="priority")
+app.add_typer(cli_carriers.app, name="carriers")
 console = Console()
 
 

@@ -28,6 +28,9 @@ class Action(StrEnum):
     SNOOZE = "sz"
     ADVANCE = "av"
     ORDER_DETAILS = "od"
+    CARRIER_SWITCH = "cs"
+    CARRIER_UNDO = "cu"
+    REFUND_START = "rf"
 
 
 class TokenError(ValueError):

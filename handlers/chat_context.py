@@ -46,6 +46,7 @@ class ChatContext:
     login_links: LoginLinks | None = None
     on_refund: Any = None  # handlers.refunds.on_finance_decided bound to its deps (see handlers.approvals.Deciders)
     refunds: Any = None  # handlers.refunds.RefundDeps: customers' refund requests and proof photos in chat
+    carrier_switch: Any = None  # handlers.carrier_switch.SwitchDeps: the degradation card's Switch / Undo buttons
 
     def channel(self, platform: str) -> ChatChannel:
         return self.channels[platform]
