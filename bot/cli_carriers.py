@@ -28,11 +28,11 @@ def _run(as_user: str, fn: Any) -> None:
         try:
             return await fn(rt, rt.carrier_switch_deps(), Viewer(u.id, u.role, u.regions), u.name)
         except SwitchRefused as exc:
-            return exc
+            return exc.message(rt.settings.language)
 
     out = run_user_command(wrapped)
-    if isinstance(out, Exception):
-        console.print(f"[red]refused:[/] {escape(str(out))}", soft_wrap=True, highlight=False)
+    if isinstance(out, str):
+        console.print(f"[red]refused:[/] {escape(out)}", soft_wrap=True, highlight=False)
         raise typer.Exit(1)
     console.print(escape(out.text), soft_wrap=True, highlight=False)
     if out.undo_of is None:

@@ -167,7 +167,7 @@ class Runtime:
 
         editor = RulesFileEditor(lambda: self.settings.rules_path, self.rules.repo, protected=[BUNDLED_RULES],
                                  official=official_holidays(), reload=self.rules.poll)
-        repo = SqlChatRepo(self.db)
+        repo = SqlChatRepo(self.db, self.order_events())
         return SwitchDeps(editor, self.current_rules, repo, repo, self.settings.language)
 
     def refund_queue(self) -> RedisIntakeQueue:

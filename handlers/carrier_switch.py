@@ -76,7 +76,7 @@ async def switch_carrier(deps: SwitchDeps, viewer: Viewer, actor: str, region: s
     """Make `carrier` the primary of `region` as a new rules version. Raises SwitchRefused (code `forbidden`,
     `unknown_region`, `unknown_carrier`, `already`, `invalid`)."""
     if not may_switch_carrier(viewer, region):
-        raise SwitchRefused("forbidden", ct("switch.forbidden", deps.language, region=region))
+        raise SwitchRefused("forbidden", region=region)
     rules = deps.rules()
     plan = plan_switch(rules.model.carriers, set(rules.model.regions), region, carrier)
     return await _apply(deps, viewer, actor, plan, now, source=source, undo_of=None, alert_id=alert_id)
@@ -88,12 +88,12 @@ async def undo_switch(deps: SwitchDeps, viewer: Viewer, actor: str, switch_id: i
     `forbidden`, `undone`, `changed`, `invalid`)."""
     item = await deps.outbox.outbox_item(switch_id)
     if item is None or item.kind != KIND or item.payload.get("undo_of") is not None:
-        raise SwitchRefused("not_found", f"no carrier switch {switch_id}")
+        raise SwitchRefused("not_found", id=switch_id)
     region = str(item.payload["region"])
     if not may_switch_carrier(viewer, region):
-        raise SwitchRefused("forbidden", ct("switch.forbidden", deps.language, region=region))
+        raise SwitchRefused("forbidden", region=region)
     if await deps.outbox.existing_keys([_undo_key(switch_id)]):
-        raise SwitchRefused("undone", f"carrier switch {switch_id} was undone already")
+        raise SwitchRefused("undone", id=switch_id)
     done = Switch(region, choice_of(item.payload.get("before")), choice_of(item.payload.get("after")))
     plan = plan_undo(deps.rules().model.carriers, done)
     return await _apply(deps, viewer, actor, plan, now, source=source, undo_of=switch_id)
@@ -111,7 +111,7 @@ async def _apply(deps: SwitchDeps, viewer: Viewer, actor: str, plan: Switch, now
         rules = await deps.editor.set(("carriers", "regions", plan.region), entry if entry is not None else MISSING,
                                       by=f"{actor} ({'carrier undo' if undo_of else 'carrier switch'})", now=now)
     except RulesEditRefused as e:
-        raise SwitchRefused("invalid", str(e)) from None
+        raise SwitchRefused("invalid", detail=str(e)) from None
     carriers = rules.model.carriers
     old, _ = _describe(plan.before, carriers.default, lang)
     new, backup = _describe(plan.after, carriers.default, lang)
@@ -127,7 +127,7 @@ async def _apply(deps: SwitchDeps, viewer: Viewer, actor: str, plan: Switch, now
                        recipient_role=carriers.degradation.notify_role)
     ids = await deps.outbox.enqueue([row, notice], now)
     if not ids:
-        raise SwitchRefused("undone", f"carrier switch {undo_of} was undone already")
+        raise SwitchRefused("undone", id=undo_of)
     switch_id = ids[0]
     await deps.audit.audit(AuditEntry(actor, "carrier.undo" if undo_of else "carrier.switch",
                                       f"region:{plan.region}",
@@ -187,7 +187,7 @@ async def on_button(event: ButtonPressed, tok: ActionToken, ctx: ChatContext) ->
             done = ct("switch.toast_undone", lang, region=result.switch.region, carrier=_name(back, lang))
             status = ct("switch.status_undone", lang, by=user.name)
     except SwitchRefused as e:
-        text = str(e) if e.code == "forbidden" else ct("switch.refused", lang, detail=str(e))
+        text = e.message(lang) if e.code == "forbidden" else ct("switch.refused", lang, detail=e.message(lang))
         await toast(channel, event.callback_id, text, alert=True)
         return
     await toast(channel, event.callback_id, done)

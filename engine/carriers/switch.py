@@ -11,16 +11,21 @@ from dataclasses import dataclass
 from typing import get_args
 
 from engine.carriers.rules import CarrierChoice, CarrierId, CarrierRules
+from engine.carriers.text import t
 
 CARRIERS: tuple[str, ...] = get_args(CarrierId)
 
 
 class SwitchRefused(ValueError):
-    """Why a switch cannot be made: `code` is unknown_region | unknown_carrier | already | changed."""
+    """Why a switch (or undo) is not made: `code` is forbidden | unknown_region | unknown_carrier | already | changed
+    | not_found | undone | invalid; `str()` is English, `message(lang)` the sentence for people."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+    def __init__(self, code: str, **params: object) -> None:
+        super().__init__(t(f"switch.err.{code}", "en", **params))
+        self.code, self.params = code, params
+
+    def message(self, language: str) -> str:
+        return t(f"switch.err.{self.code}", language, **self.params)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,14 +52,13 @@ def choice_of(data: object) -> CarrierChoice | None:
 def plan_switch(rules: CarrierRules, regions: frozenset[str] | set[str], region: str, carrier: str) -> Switch:
     """The edit that makes `carrier` the primary of `region` (one of the rules file's `regions`)."""
     if region not in regions:
-        raise SwitchRefused("unknown_region", f"unknown region {region!r} (the rules file has: "
-                                              f"{', '.join(sorted(regions)) or 'none'})")
+        raise SwitchRefused("unknown_region", region=region, known="、".join(sorted(regions)) or "-")
     if carrier not in CARRIERS:
-        raise SwitchRefused("unknown_carrier", f"unknown carrier {carrier!r} (one of {', '.join(CARRIERS)})")
+        raise SwitchRefused("unknown_carrier", carrier=carrier, known=", ".join(CARRIERS))
     own = rules.regions.get(region)
     current = own or rules.default
     if current.primary == carrier:
-        raise SwitchRefused("already", f"{region} already ships with {carrier}")
+        raise SwitchRefused("already", region=region, carrier=carrier)
     backup = current.primary
     return Switch(region, own, CarrierChoice(primary=carrier, backup=backup))  # type: ignore[arg-type]
 
@@ -62,5 +66,5 @@ def plan_switch(rules: CarrierRules, regions: frozenset[str] | set[str], region:
 def plan_undo(rules: CarrierRules, done: Switch) -> Switch:
     """The edit that reverts `done`, refused when the region's entry is no longer what `done` wrote."""
     if rules.regions.get(done.region) != done.after:
-        raise SwitchRefused("changed", f"the rules for {done.region} changed since that switch; switch explicitly")
+        raise SwitchRefused("changed", region=done.region)
     return Switch(done.region, done.after, done.before)
