@@ -30,6 +30,8 @@ async def handle_event(event: InboundEvent, ctx: ChatContext) -> None:
                 await stalls.on_button(event, tok, ctx)
             elif tok.action in carrier_switch.ACTIONS:
                 await carrier_switch.on_button(event, tok, ctx)
+            elif tok.action in refund_chat.ACTIONS:
+                await refund_chat.on_button(event, tok, ctx)
             else:
                 await queries.on_button(event, tok, ctx)
         case CommandReceived() if event.command in tracking_chat.COMMANDS:
