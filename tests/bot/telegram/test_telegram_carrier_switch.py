@@ -5,7 +5,6 @@ another version; another region's manager is refused and nothing is written."""
 
 from __future__ import annotations
 
-import functools
 import random
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -21,14 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.rules_runtime import RulesRuntime
 from bot.settings import BUNDLED_RULES
 from bot.telegram.channel import TelegramChannel
-from bot.telegram.runner import SECRET_HEADER, UpdateConsumer, make_router
-from bot.telegram.service import telegram_updates
+from bot.telegram.runner import SECRET_HEADER, UpdateConsumer
 from engine.carriers import TrackEvent
 from handlers.carrier_switch import SwitchDeps
 from handlers.carrier_trends import check_degradation
 from handlers.carriers import Party, ShipmentRequest
-from handlers.dispatch import handle_event
-from handlers.orders import transition
 from handlers.tracking import TrackingDeps, ship
 from storage.db import make_sessionmaker
 from storage.models import AuditRow, RuleVersionRow
@@ -37,12 +33,11 @@ from storage.orders_repo import SqlOrders
 from storage.rules_file import RulesFileEditor
 from storage.rules_repo import RulesRepo
 from storage.tracking_repo import SqlTracking
+from tests.bot.telegram.conftest import webhook_route
 from tests.chatfake import FakeTime
 from tests.engine.test_carrier_performance import NOW, month
 from tests.handlers.conftest import Clock, World, make_world
 from tests.standins.telegram_api import TelegramStandIn, parse_html
-from webhooks.app import create_app
-from webhooks.services import AppServices, WebhookConfig
 
 SECRET = "switch-secret"
 SOUTH, EAST, CHAIN = 701, 702, 700  # 华南 manager, 华东 manager, supply chain
@@ -85,12 +80,7 @@ async def sw(db: AsyncEngine, channel: TelegramChannel, redis: aioredis.Redis, t
     w = make_world(db, runtime.current, channel, clock, FakeTime(clock=clock))
     editor = RulesFileEditor(lambda: path, runtime.repo, protected=[BUNDLED_RULES], reload=runtime.poll)
     w.ctx.carrier_switch = SwitchDeps(editor, lambda: runtime.current, w.repo, w.repo)
-    queue = telegram_updates(redis)
-    await queue.ensure_group()
-    app = create_app(AppServices(config=WebhookConfig(webhook_secrets={}), intake=None,  # type: ignore[arg-type]
-                                 adapters={}, queue_depth=queue.depth, extra_routers=[make_router(SECRET, queue.push)]))
-    consumer = UpdateConsumer(queue, functools.partial(handle_event, ctx=w.ctx), channel=channel, consumer="sw")
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+    async with webhook_route(redis, channel, w.ctx, SECRET, "sw") as (client, consumer):
         yield w, client, consumer, runtime, path
 
 

@@ -5,7 +5,6 @@ finance's card and finance's button approves it; bad files are refused with a cl
 
 from __future__ import annotations
 
-import functools
 import io
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -20,20 +19,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.settings import BUNDLED_RULES
 from bot.telegram.channel import TelegramChannel
-from bot.telegram.runner import SECRET_HEADER, UpdateConsumer, make_router
-from bot.telegram.service import telegram_updates
+from bot.telegram.runner import SECRET_HEADER, UpdateConsumer
 from engine.refunds import RefundState, ReturnStatus
 from engine.rules import RuleSet, load_rules
-from handlers.dispatch import handle_event
 from handlers.refunds import RefundDeps, on_finance_decided
 from storage.models import StageTransitionRow
 from storage.proof_files import ProofDirectory
 from storage.refunds_repo import SqlRefunds
+from tests.bot.telegram.conftest import webhook_route
 from tests.chatfake import FakeTime
 from tests.handlers.conftest import T0, Clock, World, make_world
 from tests.standins.telegram_api import TelegramStandIn, parse_html
-from webhooks.app import create_app
-from webhooks.services import AppServices, WebhookConfig
 
 SECRET = "refund-secret"
 CUSTOMER = 4242
@@ -66,12 +62,7 @@ async def tg(db: AsyncEngine, channel: TelegramChannel, redis: aioredis.Redis, t
                       w.notifier, after_sales="400-800-1234")
     w.ctx.refunds = deps
     w.ctx.on_refund = lambda a, left, now: on_finance_decided(deps, a, left, now)
-    queue = telegram_updates(redis)
-    await queue.ensure_group()
-    app = create_app(AppServices(config=WebhookConfig(webhook_secrets={}), intake=None,  # type: ignore[arg-type]
-                                 adapters={}, queue_depth=queue.depth, extra_routers=[make_router(SECRET, queue.push)]))
-    consumer = UpdateConsumer(queue, functools.partial(handle_event, ctx=w.ctx), channel=channel, consumer="e2e")
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+    async with webhook_route(redis, channel, w.ctx, SECRET, "e2e") as (client, consumer):
         yield w, client, consumer, deps
 
 

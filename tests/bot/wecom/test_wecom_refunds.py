@@ -28,6 +28,7 @@ from handlers.refunds import RefundDeps
 from storage.models import StageTransitionRow
 from storage.proof_files import ProofDirectory
 from storage.refunds_repo import SqlRefunds
+from tests.bot.wecom.conftest import no_sleep
 from tests.bot.wecom.test_wecom_callback import click_xml, message_xml
 from tests.chatfake import FakeTime
 from tests.handlers.conftest import T0, Clock, World, make_world
@@ -99,7 +100,7 @@ class Wecom:
 def _world(db: AsyncEngine, rules: RuleSet, wecom_api: WecomStandIn, codes: MemoryResponseCodes, tmp_path: Path,
            ocr: Any) -> tuple[World, RefundDeps, WecomChannel]:
     channel = WecomChannel(wecom_api.corp_id, wecom_api.secret, AGENT_ID, wecom_api.url, codes=codes, timeout=5.0,
-                           sleep=_no_sleep)
+                           sleep=no_sleep)
     clock = Clock(T0)
     w = make_world(db, rules, channel, clock, FakeTime(clock=clock))
     repo = SqlRefunds(db)
@@ -107,10 +108,6 @@ def _world(db: AsyncEngine, rules: RuleSet, wecom_api: WecomStandIn, codes: Memo
                       after_sales="400-800-1234")
     w.ctx.refunds = deps
     return w, deps, channel
-
-
-async def _no_sleep(_: float) -> None:
-    return None
 
 
 @pytest.fixture(scope="module")
