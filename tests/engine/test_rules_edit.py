@@ -3,6 +3,7 @@ other line survive; a removal takes the mappings it empties with it; an invalid 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -75,3 +76,15 @@ async def test_the_editor_never_writes_an_invalid_file(tmp_path: Path) -> None:
     rules = await editor.set(("carriers", "regions", "华南"), {"primary": "deppon"}, by="t", now=datetime.now(UTC))
     assert rules.model.carriers.choice("华南").primary == "deppon" and path.read_text(encoding="utf-8") == rules.text
     assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".rules.yaml.*.tmp"))
+
+
+async def test_concurrent_edits_never_lose_each_other(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(BUNDLED_RULES.read_text(encoding="utf-8"), encoding="utf-8")
+    editor = RulesFileEditor(lambda: path, None)
+    now = datetime.now(UTC)
+    await asyncio.gather(*(editor.set(("carriers", "regions", region), {"primary": "deppon"}, by="t", now=now)
+                           for region in ("华东", "华南", "华北", "西南")))
+    carriers = load_rules(path.read_text(encoding="utf-8")).model.carriers
+    assert {r: c.primary for r, c in carriers.regions.items()} == dict.fromkeys(("华东", "华南", "华北", "西南"),
+                                                                                "deppon")

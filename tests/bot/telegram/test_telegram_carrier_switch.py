@@ -153,6 +153,8 @@ async def test_switch_and_undo_from_the_degradation_card(sw, telegram_api: Teleg
 
     toast = await _press(client, consumer, telegram_api, SOUTH, data)
     assert "已切换" in toast and "德邦快递" in toast
+    [edited] = [e for e in telegram_api.ok_calls("editMessageText") if str(e["chat_id"]) == str(SOUTH)]
+    assert "华南经理" in parse_html(edited["text"]) and not edited.get("reply_markup")  # no button left to press
     text = path.read_text(encoding="utf-8")
     assert text.startswith(original) and "华南: {primary: deppon, backup: sf}" in text  # comments and order kept
     assert runtime.current.model.carriers.choice("华南").primary == "deppon"
