@@ -168,7 +168,7 @@ class Runtime:
         editor = RulesFileEditor(lambda: self.settings.rules_path, self.rules.repo, protected=[BUNDLED_RULES],
                                  official=official_holidays(), reload=self.rules.poll)
         repo = SqlChatRepo(self.db, self.order_events())
-        return SwitchDeps(editor, self.current_rules, repo, repo, self.settings.language)
+        return SwitchDeps(editor, self.current_rules, repo, repo, self.settings.language, users=repo)
 
     def refund_queue(self) -> RedisIntakeQueue:
         """Verified Taobao refund pushes: the intake's stream implementation on the refund keys."""

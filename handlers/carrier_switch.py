@@ -6,7 +6,7 @@ A switch is a rules edit — `carriers.regions.<region>` written as a new rules 
 / `rules explain` show why. Only admins and that region's managers may switch (engine.access). Each switch is
 audited (`carrier.switch` / `carrier.undo`) and becomes an outbox row (`carrier_switched`) to the person who made
 it, with an Undo button; its id is the switch id the CLI's `undo` takes. The degradation alert's role is told in
-plain text. An undo writes back the entry there was before, as another new version, once, and only while the
+plain text (or, when the person has no linked chat, gets that card itself). An undo writes back the entry there was before, as another new version, once, and only while the
 region's entry is still what the switch wrote.
 """
 
@@ -30,7 +30,7 @@ from engine.tokens import Action, ActionToken, sign
 from handlers.carrier_trends import KIND as DEGRADED
 from handlers.chat import Button, ButtonPressed, Card, SendError
 from handlers.chat_context import ChatContext
-from handlers.chat_ports import AuditEntry, AuditLog, NewOutbox, OutboxStore
+from handlers.chat_ports import AuditEntry, AuditLog, NewOutbox, OutboxStore, UserDirectory
 from handlers.replies import toast
 from handlers.rules_edit import RulesEditor, RulesEditRefused
 
@@ -47,6 +47,7 @@ class SwitchDeps:
     outbox: OutboxStore
     audit: AuditLog
     language: str = "zh"
+    users: UserDirectory | None = None  # to tell whether the person switching has a chat to get the Undo card in
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,10 +123,14 @@ async def _apply(deps: SwitchDeps, viewer: Viewer, actor: str, plan: Switch, now
                                "undo_of": undo_of, "alert_id": alert_id, "source": source,
                                "carrier": carriers.choice(plan.region).primary}
     dedup = _undo_key(undo_of) if undo_of else f"carrier_switch:{uuid.uuid4().hex}"
-    row = NewOutbox(dedup, KIND, now, payload, recipient_user_id=viewer.user_id)
-    notice = NewOutbox(f"{dedup}:notice", NOTICE, now, {"text": text},
-                       recipient_role=carriers.degradation.notify_role)
-    ids = await deps.outbox.enqueue([row, notice], now)
+    role = carriers.degradation.notify_role
+    linked = deps.users is None or bool(await deps.users.identities_of([viewer.user_id]))
+    if linked:  # the card with Undo to whoever switched, the news to the alert's role
+        rows = [NewOutbox(dedup, KIND, now, payload, recipient_user_id=viewer.user_id),
+                NewOutbox(f"{dedup}:notice", NOTICE, now, {"text": text}, recipient_role=role)]
+    else:  # switched from the CLI by someone with no chat: the alert's role gets the card (Undo stays checked)
+        rows = [NewOutbox(dedup, KIND, now, payload, recipient_role=role)]
+    ids = await deps.outbox.enqueue(rows, now)
     if not ids:
         raise SwitchRefused("undone", id=undo_of)
     switch_id = ids[0]

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.settings import BUNDLED_RULES
 from engine.rules import load_rules
-from storage.models import AuditRow, RuleVersionRow
+from storage.models import AuditRow, OutboxRow, RuleVersionRow
 from tests.bot.test_cli_users import cli, env  # noqa: F401 - the fixture
 
 
@@ -46,7 +46,10 @@ async def test_switch_and_undo_from_the_cli(env: dict[str, str], db: AsyncEngine
             RuleVersionRow.hash == rules.version))).scalar_one()
         audit = (await conn.execute(select(AuditRow.actor, AuditRow.detail).where(
             AuditRow.action == "carrier.switch"))).one()
+        card = (await conn.execute(select(OutboxRow.recipient_user_id, OutboxRow.recipient_role).where(
+            OutboxRow.id == int(switch_id)))).one()
     assert "南经理" in loaded_by and audit.actor == "南经理" and audit.detail["source"] == "cli"
+    assert tuple(card) == (None, "supply_chain")  # no chat of their own: the Undo card goes to the alert's role
 
     assert (await cli(env, "carriers", "undo", switch_id, "--as", "东经理")).exit_code == 1
     undone = await cli(env, "carriers", "undo", switch_id, "--as", "南经理")

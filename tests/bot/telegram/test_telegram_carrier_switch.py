@@ -79,7 +79,7 @@ async def sw(db: AsyncEngine, channel: TelegramChannel, redis: aioredis.Redis, t
     clock = Clock(NOW)
     w = make_world(db, runtime.current, channel, clock, FakeTime(clock=clock))
     editor = RulesFileEditor(lambda: path, runtime.repo, protected=[BUNDLED_RULES], reload=runtime.poll)
-    w.ctx.carrier_switch = SwitchDeps(editor, lambda: runtime.current, w.repo, w.repo)
+    w.ctx.carrier_switch = SwitchDeps(editor, lambda: runtime.current, w.repo, w.repo, users=w.repo)
     async with webhook_route(redis, channel, w.ctx, SECRET, "sw") as (client, consumer):
         yield w, client, consumer, runtime, path
 
