@@ -57,7 +57,7 @@ def carriers_switch(
 
 @app.command("undo")
 def carriers_undo(
-    switch_id: Annotated[int, typer.Argument(min=1, max=2**62, help="The switch id `carriers switch` printed.")],
+    switch_id: Annotated[int, typer.Argument(min=1, max=2**31 - 1, help="The switch id `carriers switch` printed.")],
     as_user: AsUser,
 ) -> None:
     """Restore the region's carrier from before the switch, as another new rules version."""

@@ -149,7 +149,7 @@ def degraded_card(outbox_id: int, payload: Mapping[str, Any], key: bytes, lang: 
     head, *rest = str(payload.get("text", "")).split("\n")
     backup = payload.get("backup")
     buttons = ()
-    if backup and backup != payload.get("carrier"):
+    if backup and backup != payload.get("carrier") and payload.get("region"):  # no region: nothing to switch
         buttons = (Button(ct("switch.button", lang, carrier=_name(str(backup), lang)),
                           sign(key, Action.CARRIER_SWITCH, outbox_id)),)
     return Card(head, status="\n".join(rest), buttons=buttons)
@@ -177,7 +177,8 @@ async def on_button(event: ButtonPressed, tok: ActionToken, ctx: ChatContext) ->
     try:
         if tok.action == Action.CARRIER_SWITCH:
             alert = await deps.outbox.outbox_item(tok.id)
-            if alert is None or alert.kind != DEGRADED or not alert.payload.get("backup"):
+            if alert is None or alert.kind != DEGRADED or not alert.payload.get("backup") \
+                    or not alert.payload.get("region"):
                 await toast(channel, event.callback_id, ct("switch.gone", lang), alert=True)
                 return
             result = await switch_carrier(deps, viewer, user.name, str(alert.payload["region"]),

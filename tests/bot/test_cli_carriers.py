@@ -58,6 +58,9 @@ async def test_switch_and_undo_from_the_cli(env: dict[str, str], db: AsyncEngine
     twice = await cli(env, "carriers", "undo", switch_id, "--as", "南经理")
     assert twice.exit_code == 1 and "undone" in twice.output
     assert (await cli(env, "carriers", "undo", "999", "--as", "南经理")).exit_code == 1
+    huge = await cli(env, "carriers", "undo", str(2**63), "--as", "南经理")  # refused by the CLI, never the database
+    assert huge.exit_code == 2 and "Traceback" not in huge.output
+    assert (await cli(env, "carriers", "switch", "华\x00南", "deppon", "--as", "root")).exit_code == 1
 
 
 async def test_the_bundled_example_is_never_edited(env: dict[str, str], db: AsyncEngine) -> None:  # noqa: F811
