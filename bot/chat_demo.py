@@ -1,8 +1,10 @@
 """The chat part of `orderhub demo`: after the day's intake, the transcript of what people see and do in chat —
-approval cards, a refused and an accepted press, a rejection with its reason, a stall alert acknowledged, and a
-customer's status query — all through the real chat core and the console channel.
+approval cards, a refused and an accepted press, a rejection with its reason, a stall alert acknowledged, a
+customer's status query and (given the refund use cases) the refund button under it, a reason, and finance's
+approval — all through the real chat core and the console channel.
 
-    await run_chat_demo(rt.db, rt.redis, rt.current_rules, rt.clock, console, prefix=prefix, language=...)
+    await run_chat_demo(rt.db, rt.redis, rt.current_rules, rt.clock, console, prefix=prefix, language=...,
+                        refunds=rt.refund_deps())
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import redis.asyncio as aioredis
 from rich.console import Console
@@ -18,19 +21,46 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.chat_wiring import build_chat_core
 from bot.console_channel import ConsoleChannel
+from engine.refund_text import rt
+from engine.refunds import RefundState
 from engine.rules import RuleSet
 from engine.stall import ladder_from_rules
 from engine.text import mask_phone
 from engine.text_cli import tc
+from engine.tokens import Action, sign
 from handlers.cards import approval_card, stall_card
 from handlers.chat import Button, ButtonPressed, CommandReceived, ContactShared, Sender, TextReceived
 from handlers.ports import Clock
+from handlers.refunds import RefundDeps
 from handlers.rate_limit import ChatRateLimiter
 from handlers.stalls import scan_stalls
 from storage.models import ApprovalRow, OrderRow
 from storage.users_repo import SqlUsers, UserError
 
 PLATFORM = "console"
+
+
+async def _refund(core: Any, refunds: RefundDeps, view: Any, press: Callable[[str, Button], ButtonPressed],
+                  key: bytes, language: str, console: Console) -> bool:
+    """The status reply's refund button, a reason button, and — the amount being over the finance threshold —
+    finance's approval card pressed; True when the refund ends approved. The buttons are the ones the core sent
+    (same tokens: the core signs them with this key)."""
+    console.rule(f"[bold]{tc('d.c_refund', language)}")
+    oid = view.order.id
+    await core.handle(press("customer-1", Button(rt("btn.refund", language), sign(key, Action.REFUND_START, oid))))
+    reason = Button(rt("reason.changed_mind", language), sign(key, Action.REFUND_START, oid, "changed_mind"))
+    await core.handle(press("customer-1", reason))
+    mine = await refunds.refunds.of_order(oid)
+    if not mine:
+        return False
+    refund = mine[-1]
+    if refund.state is RefundState.WAITING_FINANCE and refund.approval_id is not None:
+        await core.notifier.run_once(limit=100)
+        approval = await core.repo.approval(refund.approval_id)
+        card = approval_card(approval, await core.repo.order(oid), key, language)
+        await core.handle(press("finance", card.buttons[0]))
+        refund = await refunds.refunds.refund(refund.id)
+    return refund is not None and refund.state is RefundState.APPROVED
 
 
 async def _ensure_user(users: SqlUsers, name: str, role: str, regions: list[str], chat_id: str, clock: Clock) -> None:
@@ -42,20 +72,23 @@ async def _ensure_user(users: SqlUsers, name: str, role: str, regions: list[str]
 
 
 async def run_chat_demo(db: AsyncEngine, redis: aioredis.Redis, rules: Callable[[], RuleSet], clock: Clock,
-                        console: Console, *, prefix: str, language: str = "zh") -> bool:
+                        console: Console, *, prefix: str, language: str = "zh",
+                        refunds: RefundDeps | None = None) -> bool:
     """Returns True when every step behaved as it should (the demo doubles as a smoke test)."""
     rs = rules()
-    names: dict[str, str] = {"ops-admin": "运营主管 (admin)", "owner": "跟单员小李"}
+    names: dict[str, str] = {"ops-admin": "运营主管 (admin)", "owner": "跟单员小李", "finance": "财务小王"}
     users = SqlUsers(db)
     for region in rs.model.regions:
         names[f"mgr-{region}"] = f"{region}经理"
         await _ensure_user(users, f"{region}经理", "manager", [region], f"mgr-{region}", clock)
     await _ensure_user(users, "运营主管", "admin", [], "ops-admin", clock)
     await _ensure_user(users, "跟单员小李", "supply_chain", [], "owner", clock)
+    await _ensure_user(users, "财务小王", "finance", [], "finance", clock)
 
     channel = ConsoleChannel(console, platform=PLATFORM, names=names, show_at_most=3, language=language)
     key = secrets.token_bytes(32)
-    core = build_chat_core(db, redis, {PLATFORM: channel}, clock, rules, token_key=key, language=language)
+    core = build_chat_core(db, redis, {PLATFORM: channel}, clock, rules, token_key=key, language=language,
+                           refunds=refunds)
     core.notifier.limiter = ChatRateLimiter(interval_s=0, group_per_minute=10**9)  # a terminal has no flood limit
     ok = True
 
@@ -135,6 +168,8 @@ async def run_chat_demo(db: AsyncEngine, redis: aioredis.Redis, rules: Callable[
     typo = tc("d.where_is", language, order=view.order.data.external_id[:-1])
     channel.said(customer, typo)
     await core.handle(TextReceived(cust, typo))
+    if refunds is not None:
+        ok &= await _refund(core, refunds, view, press, key, language, console)
     await core.close()
     console.print(f"[green]{tc('d.chat_ok', language)}[/]" if ok else f"[red]{tc('d.chat_bad', language)}[/]")
     return ok

@@ -14,8 +14,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bot import cli_approvals, cli_help, cli_priority, cli_refunds, cli_rules, cli_telegram, cli_tracking, event_loop
-from bot import cli_notes, cli_stock
+from bot import cli_approvals, cli_carriers, cli_help, cli_notes, cli_priority, cli_refunds, cli_rules, cli_stock
+from bot import cli_telegram, cli_tracking, event_loop
 from bot import cli_orders  # noqa: F401 - registers `orders assign` on cli_tracking.orders_app
 from bot.cli_runtime import run_user_command, run_with_runtime
 from bot.settings import Settings
@@ -37,6 +37,7 @@ app.add_typer(cli_tracking.orders_app, name="orders")
 app.add_typer(cli_priority.app, name="priority")
 app.add_typer(cli_notes.app, name="notes")
 app.add_typer(cli_stock.app, name="stock")
+app.add_typer(cli_carriers.app, name="carriers")
 console = Console()
 
 

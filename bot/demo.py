@@ -155,7 +155,7 @@ async def run_demo(settings: Settings, n_orders: int, console: Console) -> bool:
         ok = stored == n_orders and statuses.get(202, 0) == len(deliveries)
         console.print(f"[green]{tc('d.ok', lang)}[/]" if ok else f"[red]{tc('d.missing', lang)}[/]")
         chat_ok = await run_chat_demo(rt.db, rt.redis, rt.current_rules, rt.clock, console, prefix=prefix,
-                                      language=settings.language)
+                                      language=settings.language, refunds=rt.refund_deps())
         chart = await write_demo_chart(rt, settings)
         console.print(tc("d.chart", lang, path=str(chart)), soft_wrap=True, markup=False, highlight=False)
         return ok and chat_ok

@@ -160,6 +160,19 @@ class Runtime:
                                        self.settings.after_sales_contact)
         return self._refunds if delivery is None else replace(self._refunds, delivery=delivery)
 
+    def carrier_switch_deps(self) -> Any:
+        """The carrier switch use case over this runtime: edits of the rules file in effect (never the bundled
+        example), stored as versions and installed in this process at once; other processes' watchers follow."""
+        from bot.holidays import official_holidays
+        from bot.settings import BUNDLED_RULES
+        from handlers.carrier_switch import SwitchDeps
+        from storage.rules_file import RulesFileEditor
+
+        editor = RulesFileEditor(lambda: self.settings.rules_path, self.rules.repo, protected=[BUNDLED_RULES],
+                                 official=official_holidays(), reload=self.rules.poll)
+        repo = SqlChatRepo(self.db, self.order_events())
+        return SwitchDeps(editor, self.current_rules, repo, repo, self.settings.language, users=repo)
+
     def refund_queue(self) -> RedisIntakeQueue:
         """Verified Taobao refund pushes: the intake's stream implementation on the refund keys."""
         if self._refund_queue is None:

@@ -39,3 +39,8 @@ def sees_full_phone(viewer: Viewer, region: str | None, owner_user_id: int | Non
 
 def may_handle_refunds(viewer: Viewer) -> bool:
     return viewer.role in ("admin", "finance")
+
+
+def may_switch_carrier(viewer: Viewer, region: str) -> bool:
+    """Switch a region's carrier (a rules edit): admins, and the managers of that region."""
+    return viewer.role == "admin" or (viewer.role == "manager" and region in viewer.regions)

@@ -38,6 +38,13 @@ _STRINGS: dict[str, dict[str, str]] = {
     "err.order": {"zh": "未找到您的订单 {order}。", "en": "Order {order} not found among your orders."},
     "err.generic": {"zh": "退款申请未受理：{detail}", "en": "The refund request was not accepted: {detail}"},
     "btn.refund": {"zh": "申请退款", "en": "Request a refund"},
+    "btn.prompt": {"zh": "如需退款，请点下方按钮", "en": "Need a refund? Press the button"},
+    "btn.pick_reason": {"zh": "订单 {order} 申请退款：请选择原因", "en": "Refund of order {order}: pick a reason"},
+    "btn.other_reason": {"zh": "其他原因请发送：我要退款 {order} <原因>", "en": "Another reason: send “refund {order} <reason>”"},
+    "reason.changed_mind": {"zh": "不想要了", "en": "Changed my mind"},
+    "reason.wrong_size": {"zh": "尺寸不符", "en": "Wrong size"},
+    "reason.quality": {"zh": "质量问题", "en": "Quality problem"},
+    "reason.too_slow": {"zh": "等待时间太长", "en": "Taking too long"},
     # the finance card's extra fields
     "f.refund": {"zh": "退款", "en": "Refund"},
     "f.reason": {"zh": "原因", "en": "Reason"},

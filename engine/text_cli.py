@@ -153,6 +153,9 @@ _STRINGS: dict[str, dict[str, str]] = {
     "d.c_reject": {"zh": "聊天：{order} 被驳回并说明原因", "en": "chat: {order} rejected with a reason"},
     "d.c_reason": {"zh": "客户改单，重新下单", "en": "The customer changed the order; it will be placed again"},
     "d.c_stall": {"zh": "聊天：超时提醒", "en": "chat: a stall alert"},
+    "d.c_refund": {"zh": "聊天：顾客在订单状态下点「申请退款」，选原因；金额超过 2,000，财务批准",
+                   "en": "chat: the customer presses “Request a refund” under the status, picks a reason; over 2,000, "
+                         "finance approves"},
     "d.c_customer": {"zh": "聊天：顾客查询订单进度", "en": "chat: a customer asks where the order is"},
     "d.pressed": {"zh": "按下「{button}」", "en": "pressed “{button}”"},
     "d.customer": {"zh": "顾客", "en": "Customer"},

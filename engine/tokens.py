@@ -30,6 +30,9 @@ class Action(StrEnum):
     ORDER_DETAILS = "od"
     NOTE_MENU = "nm"  # an exception note's "correct category" menu (ref: page)
     NOTE_SET = "ns"  # set an exception note's category (ref: engine.note_learning.category_ref)
+    CARRIER_SWITCH = "cs"
+    CARRIER_UNDO = "cu"
+    REFUND_START = "rf"
 
 
 class TokenError(ValueError):

@@ -1,7 +1,9 @@
 """Carrier performance → a proactive suggestion: a degraded carrier × region becomes one alert to the rules'
 recipient role (supply chain by default) with the figures and the backup carrier the rules name for it.
 
-One alert per pair per ISO week (the outbox dedup key), however often the check runs.
+One alert per pair per ISO week (the outbox dedup key), however often the check runs; the same card goes to that
+region's managers, who (with the admins) may press its button switching the region to the backup carrier
+(handlers/carrier_switch.py).
 """
 
 from __future__ import annotations
@@ -48,12 +50,16 @@ async def check_degradation(facts: TransitFacts, outbox: OutboxStore, rules: Cal
     for f in hits:
         choice = carrier_rules.choice(f.region)
         backup = choice.backup if choice.primary == f.carrier else choice.primary
-        items.append(NewOutbox(
-            f"{KIND}:{f.carrier}:{f.region}:{year}-W{week:02d}", KIND, now,
-            {"text": alert_text(f, backup, language), "carrier": f.carrier, "region": f.region, "backup": backup,
-             "recent_p50_h": f.recent_p50_h, "recent_p90_h": f.recent_p90_h, "base_p50_h": f.base_p50_h,
-             "base_p90_h": f.base_p90_h, "recent_n": f.recent_n, "base_n": f.base_n},
-            recipient_role=carrier_rules.degradation.notify_role))
+        key = f"{KIND}:{f.carrier}:{f.region}:{year}-W{week:02d}"
+        payload = {"text": alert_text(f, backup, language), "carrier": f.carrier, "region": f.region,
+                   "backup": backup, "recent_p50_h": f.recent_p50_h, "recent_p90_h": f.recent_p90_h,
+                   "base_p50_h": f.base_p50_h, "base_p90_h": f.base_p90_h, "recent_n": f.recent_n,
+                   "base_n": f.base_n}
+        role = carrier_rules.degradation.notify_role
+        items.append(NewOutbox(key, KIND, now, payload, recipient_role=role))
+        if role != "manager" and f.region:  # the region's managers may press the card's Switch button too
+            items.append(NewOutbox(f"{key}:manager", KIND, now, payload, recipient_role="manager",
+                                   recipient_region=f.region))
     if items:
         await outbox.enqueue(items, now)
     return list(hits)

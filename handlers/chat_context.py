@@ -48,6 +48,7 @@ class ChatContext:
     refunds: Any = None  # handlers.refunds.RefundDeps: customers' refund requests and proof photos in chat
     notes: Any = None  # handlers.note_chat.NoteChat: exception notes from chat and their corrections
     owners: Any = None  # handlers.owners.OwnerStore: `/assign ORDER NAME`; None when not wired
+    carrier_switch: Any = None  # handlers.carrier_switch.SwitchDeps: the degradation card's Switch / Undo buttons
 
     def channel(self, platform: str) -> ChatChannel:
         return self.channels[platform]

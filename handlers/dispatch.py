@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from engine.text import t
 from engine.tokens import TokenError, verify
-from handlers import approvals, note_chat, queries, refund_chat, stalls, tracking_chat
-from handlers import approvals, queries, refund_chat, stalls, tracking_chat
-from handlers import owner_chat
+from handlers import approvals, carrier_switch, note_chat, owner_chat, queries, refund_chat, stalls, tracking_chat
 from handlers.chat import ButtonPressed, CommandReceived, ContactShared, InboundEvent, PhotoReceived, TextReceived
 from handlers.chat_context import ChatContext
 from handlers.replies import toast
@@ -32,6 +30,10 @@ async def handle_event(event: InboundEvent, ctx: ChatContext) -> None:
                 await stalls.on_button(event, tok, ctx)
             elif tok.action in note_chat.ACTIONS:
                 await note_chat.on_button(event, tok, ctx)
+            elif tok.action in carrier_switch.ACTIONS:
+                await carrier_switch.on_button(event, tok, ctx)
+            elif tok.action in refund_chat.ACTIONS:
+                await refund_chat.on_button(event, tok, ctx)
             else:
                 await queries.on_button(event, tok, ctx)
         case CommandReceived() if event.command in note_chat.COMMANDS:

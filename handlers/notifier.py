@@ -22,6 +22,9 @@ from engine.approvals import Status
 from engine.digest import ChartData, chart_from_payload, chart_summary
 from engine.text import TEXT_BUDGET, shorten, t
 from handlers import metrics
+from handlers.carrier_switch import KIND as SWITCHED
+from handlers.carrier_switch import degraded_card, switched_card
+from handlers.carrier_trends import KIND as DEGRADED
 from handlers.cards import approval_card, stall_card, trend_card
 from handlers.note_cards import note_review_card
 from handlers.notes import REVIEW_KIND
@@ -238,6 +241,10 @@ class Notifier:
             return trend_card(item.payload, lang), "", None
         if item.kind == REVIEW_KIND:  # a low-confidence exception note, for a person to classify
             return note_review_card(item.payload, self.token_key, lang), "", None
+        if item.kind == DEGRADED:
+            return degraded_card(item.id, item.payload, self.token_key, lang), "", None
+        if item.kind == SWITCHED:
+            return switched_card(item.id, item.payload, self.token_key, lang), "", None
         if item.kind in _ADMIN_ALERTS:
             return None, shorten(_ADMIN_ALERTS[item.kind](item.payload, lang), TEXT_BUDGET), None
         # plain-text rows (the morning digest, admin notices): composed within TEXT_BUDGET when queued

@@ -3,24 +3,31 @@
 Customers prove who they are by sharing their *own* contact (the platform says whose contact it is) or by an
 order number plus the last four digits of its phone (5 failed tries an hour, then locked an hour). From then on
 they see only their own orders: every lookup, fuzzy matching included, searches that set and nothing else.
+A reply about one order carries a "申请退款" button when the order is refundable (handlers.refunds.refundable); the
+press is handled by handlers.refund_chat.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 
 from rapidfuzz import fuzz
 
 from engine.approvals import earlier_levels_pending, may_decide
+from engine.refund_text import rt
 from engine.stages import Stage, label
 from engine.text import fmt_money, role_name, t
-from engine.tokens import Action, ActionToken
+from engine.tokens import Action, ActionToken, sign
 from handlers.cards import customer_status_text, list_pages, order_detail_pages, order_line
-from handlers.chat import ButtonPressed, CommandReceived, ContactShared, Outgoing, Sender, TextReceived
+from handlers.chat import Button, ButtonPressed, Card, CommandReceived, ContactShared, Outgoing, Sender, TextReceived
 from handlers.chat_ports import NewOutbox, OrderView, UserInfo
 from handlers.chat_context import ChatContext
+from handlers.refunds import refundable
 from handlers.replies import send, send_pages, toast
+
+log = logging.getLogger(__name__)
 
 MAX_FAILED_TRIES = 5
 # "Order number + last 4 digits" has 10,000 answers per order: besides each identity's 5 tries, every order and the
@@ -47,6 +54,27 @@ def _limit_key(sender: Sender, scope: str) -> str:
 
 async def _reply(ctx: ChatContext, sender: Sender, text: str, **kw: bool) -> None:
     await send(ctx.channel(sender.platform), Outgoing(chat_id=sender.chat_id, text=text, **kw))
+
+
+async def _status(ctx: ChatContext, sender: Sender, view: OrderView) -> None:
+    """A customer's one-order status reply, with the refund button under it when the order is refundable."""
+    text = customer_status_text(view, ctx.language, ctx.timezone)
+    await send(ctx.channel(sender.platform), Outgoing(chat_id=sender.chat_id, text=text,
+                                                      card=await _refund_card(ctx, view)))
+
+
+async def _refund_card(ctx: ChatContext, view: OrderView) -> Card | None:
+    if ctx.refunds is None:
+        return None
+    try:
+        if not await refundable(ctx.refunds, view.order.id, ctx.clock.now()):
+            return None
+    except Exception:  # the status is what was asked for: a failed check drops only the button
+        log.exception("refundable check of order %s failed", view.order.id)
+        return None
+    lang = ctx.language
+    return Card(rt("btn.prompt", lang),
+                buttons=(Button(rt("btn.refund", lang), sign(ctx.token_key, Action.REFUND_START, view.order.id)),))
 
 
 async def _pages(ctx: ChatContext, sender: Sender, pages: Sequence[str]) -> None:
@@ -262,7 +290,7 @@ async def handle_text(event: TextReceived, ctx: ChatContext) -> None:
     query = _ORDER_NO_RE.search(text)
     if query is None:
         if len(views) == 1:
-            await _reply(ctx, sender, customer_status_text(views[0], lang, ctx.timezone))
+            await _status(ctx, sender, views[0])
         else:
             await _pages(ctx, sender, [customer_status_text(v, lang, ctx.timezone) for v in views[:10]])
         return
@@ -271,7 +299,7 @@ async def handle_text(event: TextReceived, ctx: ChatContext) -> None:
         listing = ", ".join(v.order.data.external_id for v in views[:20])
         await _reply(ctx, sender, t("cust.not_found", lang, q=query.group(0), list=listing))
         return
-    await _reply(ctx, sender, customer_status_text(best, lang, ctx.timezone))
+    await _status(ctx, sender, best)
 
 
 def best_match(query: str, views: Sequence[OrderView]) -> OrderView | None:
@@ -323,7 +351,7 @@ async def _verify_by_order(ctx: ChatContext, sender: Sender, number: str, last4:
         return
     await ctx.repo.grant_order_access(sender.platform, sender.user_id, sender.chat_id, view.order.id,
                                       ctx.clock.now())
-    await _reply(ctx, sender, customer_status_text(view, lang, ctx.timezone))
+    await _status(ctx, sender, view)
 
 
 async def _tell_admin_of_burst(ctx: ChatContext, scope: str, failures: int) -> None:
@@ -356,4 +384,4 @@ async def on_button(event: ButtonPressed, tok: ActionToken, ctx: ChatContext) ->
         await toast(channel, event.callback_id, t("toast.not_found", lang), alert=True)
         return
     await toast(channel, event.callback_id, "")
-    await _reply(ctx, event.sender, customer_status_text(mine[tok.id], lang, ctx.timezone))
+    await _status(ctx, event.sender, mine[tok.id])

@@ -1,6 +1,7 @@
-"""Refunds in chat, for customers: "我要退款 TM123 原因" starts one (only for an order the customer proved is
-theirs); a photo sent while a refund waits for its proof is that proof. Both call handlers.refunds; the customer's
-answer for each step is the refund's own message (sent through the outbox)."""
+"""Refunds in chat, for customers: "我要退款 TM123 原因", or the "申请退款" button under their order's status reply
+(then a reason button), starts one — only for an order the customer proved is theirs; a photo sent while a refund
+waits for its proof is that proof. All call handlers.refunds; the customer's answer for each step is the refund's own
+message (sent through the outbox)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,27 @@ import re
 
 from engine.refund_text import rt
 from engine.refunds import MAX_PROOF_BYTES
-from handlers.chat import FileTooLarge, FileUnavailable, Outgoing, PhotoReceived, TextReceived
+from engine.text import t
+from engine.tokens import Action, ActionToken, sign
+from handlers.chat import (
+    Button,
+    ButtonPressed,
+    Card,
+    FileTooLarge,
+    FileUnavailable,
+    Outgoing,
+    PhotoReceived,
+    Sender,
+    TextReceived,
+)
 from handlers.chat_context import ChatContext
+from handlers.chat_ports import OrderView
 from handlers.queries import _staff, best_match, own_orders
 from handlers.refunds import RefundError, attach_proof, request_refund
-from handlers.replies import send
+from handlers.replies import send, toast
+
+ACTIONS = frozenset({Action.REFUND_START})
+REASONS = ("changed_mind", "wrong_size", "quality", "too_slow")  # the reason buttons (token refs), in order
 
 _REQUEST = re.compile(r"^\s*(?:我要退款|申请退款|退款申请|/?refund)\s*([A-Za-z0-9][A-Za-z0-9:_-]{1,63})?\s*(.*)$",
                       re.IGNORECASE | re.DOTALL)
@@ -43,14 +60,47 @@ async def handle_text(event: TextReceived, ctx: ChatContext) -> bool:
         hint = f"我要退款 {ext} <原因>" if lang == "zh" else f"refund {ext} <reason>"
         await _say(ctx, sender.platform, sender.chat_id, rt("ask.reason", lang, order=ext) + "\n" + hint)
         return True
+    await _request(ctx, sender, view, reason[:500])
+    return True
+
+
+async def _request(ctx: ChatContext, sender: Sender, view: OrderView, reason: str) -> None:
+    """The customer's refund of their order, through the one request use case; its answer is the refund's message."""
     try:
-        await request_refund(ctx.refunds, str(view.order.id), amount=None, reason=reason[:500],
+        await request_refund(ctx.refunds, str(view.order.id), amount=None, reason=reason,
                              requested_by=f"customer:{view.order.data.customer.id}", source="chat",
                              now=ctx.clock.now(), notify=(sender.platform, sender.chat_id),
                              actor=f"{sender.platform}:{sender.user_id}")
     except RefundError as exc:
-        await _say(ctx, sender.platform, sender.chat_id, rt("err.generic", lang, detail=str(exc)))
-    return True
+        await _say(ctx, sender.platform, sender.chat_id, rt("err.generic", ctx.language, detail=str(exc)))
+
+
+async def on_button(event: ButtonPressed, tok: ActionToken, ctx: ChatContext) -> None:
+    """The status reply's "申请退款" (no ref): the reason buttons; a reason button (ref = its code): the request.
+    Only the customer's own orders; staff request refunds with the amount, through the API or the CLI."""
+    sender, lang = event.sender, ctx.language
+    channel = ctx.channel(sender.platform)
+    if ctx.refunds is None or await _staff(ctx, sender) is not None:
+        await toast(channel, event.callback_id, t("toast.stale", lang), alert=True)
+        return
+    mine = {v.order.id: v for v in await own_orders(ctx, sender) or []}
+    view = mine.get(tok.id)
+    if view is None:
+        await toast(channel, event.callback_id, t("toast.not_found", lang), alert=True)
+        return
+    if tok.ref and tok.ref not in REASONS:
+        await toast(channel, event.callback_id, t("toast.stale", lang), alert=True)
+        return
+    await toast(channel, event.callback_id, "")
+    ext = view.order.data.external_id
+    if not tok.ref:
+        buttons = tuple(Button(rt(f"reason.{r}", lang), sign(ctx.token_key, Action.REFUND_START, view.order.id, r))
+                        for r in REASONS)
+        card = Card(rt("btn.pick_reason", lang, order=ext), status=rt("btn.other_reason", lang, order=ext),
+                    buttons=buttons)
+        await send(channel, Outgoing(chat_id=sender.chat_id, card=card))
+        return
+    await _request(ctx, sender, view, rt(f"reason.{tok.ref}", lang))
 
 
 async def handle_photo(event: PhotoReceived, ctx: ChatContext) -> None:

@@ -363,6 +363,29 @@ async def request_refund(deps: RefundDeps, order_ref: str, *, amount: Any, reaso
     return saved
 
 
+OPEN = frozenset({RefundState.REQUESTED, RefundState.WAITING_PROOF, RefundState.VERIFYING,
+                  RefundState.WAITING_FINANCE})
+
+
+async def refundable(deps: RefundDeps, order_id: int, now: datetime) -> bool:
+    """Whether a customer's refund of what is left of the order would be taken up now (the status reply's button):
+    not cancelled, no refund of it still open, money left, and the matrix would not refuse it (`request_refund`
+    decides again when it is asked — this only spares the customer a button that can only say no)."""
+    detail = await deps.orders.get(str(order_id))
+    if detail is None or detail.order.stage is Stage.CANCELLED:
+        return False
+    refunds = await deps.refunds.of_order(order_id)
+    if any(r.state in OPEN for r in refunds):
+        return False
+    o = detail.order
+    left = o.data.amount - sum((r.amount for r in refunds if r.state is not RefundState.REJECTED), Decimal(0))
+    if left <= 0:
+        return False
+    req = rf.refund_request(left, now, "customer", o.stage, tracking_facts(detail), o.stage_entered_at)
+    outcome = evaluate(o, Facts(refund=req), deps.rules(), now).refund
+    return outcome is not None and outcome.action != "reject"
+
+
 @dataclass(frozen=True, slots=True)
 class ProofResult:
     refund: Refund

@@ -22,7 +22,9 @@ class Sent:
 
     @property
     def text(self) -> str:
-        return self.message.card.as_text() if self.message.card else self.message.text
+        """What the person reads: the text first, then the card (as the adapters send both)."""
+        card = self.message.card.as_text() if self.message.card else ""
+        return "\n".join(p for p in (self.message.text, card) if p)
 
 
 @dataclass

@@ -11,6 +11,7 @@ never broadcast). What differs from Telegram, and how:
   message to the person who pressed (`callback_id` is their userid); an empty answer sends nothing.
 - `force_reply`: plain text; the core takes the person's next message as the reply anyway.
 - `request_contact`: WeCom cannot share a phone number, so the person is asked for "order number + last 4 digits".
+- `download` (a refund's proof photo): `media/get` with the image message's MediaId, streamed and size-capped.
 - Outbox sends carry `Outgoing.extra["send_key"]` (handlers/send_attempts.py): the card's task_id is derived from it
   and every part goes with `enable_duplicate_check=1`, so a takeover's resend of an unfinished send is dropped by
   WeCom as a duplicate (identical request JSON within `duplicate_check_interval`).
@@ -27,11 +28,20 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from bot.split_send import send_later_part
-from bot.wecom.client import DEFAULT_API_ROOT, WecomApi
+from bot.wecom.client import DEFAULT_API_ROOT, WecomApi, fetch_media
 from bot.wecom.codes import MemoryResponseCodes, ResponseCodes
 from bot.wecom.render import REPLACE_NAME_MAX, cut, render_card, text_chunks
 from engine.text import t
-from handlers.chat import Card, ChatRef, Outgoing, OutgoingPhoto, PermanentSendError, RetryableSendError
+from handlers.chat import (
+    Card,
+    ChatRef,
+    FileUnavailable,
+    Outgoing,
+    OutgoingPhoto,
+    PermanentSendError,
+    RetryableSendError,
+    SendError,
+)
 from handlers.send_attempts import SEND_KEY
 
 if TYPE_CHECKING:
@@ -121,6 +131,15 @@ class WecomChannel:
             ref = await send_later_part(lambda: self.send(Outgoing(chat_id=photo.chat_id, text=photo.caption)),
                                         self._sleep)
         return ref
+
+    async def download(self, file_ref: str, max_bytes: int) -> bytes:
+        """A photo a member sent (its MediaId), through `media/get`; FileTooLarge past `max_bytes` (checked before
+        reading when WeCom says the length), FileUnavailable when WeCom cannot hand it over (an expired media_id:
+        temporary media live 3 days)."""
+        try:
+            return await self.api.call("media/get", lambda c: fetch_media(c, file_ref, max_bytes))
+        except SendError as exc:
+            raise FileUnavailable(str(exc)) from None
 
     async def update(self, ref: ChatRef, card: Card) -> None:
         """Edit the card in place with its newest unused response_code."""

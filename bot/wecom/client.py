@@ -14,6 +14,7 @@ gettoken hands every caller the same valid token).
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from wechatpy.session import SessionStorage
 from wechatpy.session.memorystorage import MemoryStorage
 
 from bot.wecom.errors import TOKEN_INVALID, install_log_redaction, scrub, translate
+from handlers.chat import FileTooLarge
 
 T = TypeVar("T")
 DEFAULT_API_ROOT = "https://qyapi.weixin.qq.com"
@@ -62,6 +64,39 @@ class OrderHubWeChatClient(WeChatClient):
         self.expires_at = None
 
 
+MEDIA_CHUNK = 64 * 1024
+
+
+def fetch_media(client: OrderHubWeChatClient, media_id: str, max_bytes: int) -> bytes:
+    """`GET <root>/cgi-bin/media/get?media_id=…`: a file a member sent (wechatpy's `media.download` would go to the
+    hard-coded qyapi host and read any size). Streamed; refused past `max_bytes` by its Content-Length before any
+    of it is read, or as soon as more arrives. An error comes back as JSON (errcode), not as a file."""
+    res = client._http.get(client.API_BASE_URL + "media/get", timeout=client.timeout, stream=True,
+                           params={"access_token": client.access_token, "media_id": media_id})
+    try:
+        if res.status_code >= 400:
+            raise WeChatClientException(None, None, client=client, request=res.request, response=res)
+        ctype = res.headers.get("Content-Type", "").lower()
+        if "json" in ctype or ctype.startswith("text/"):
+            try:
+                result = json.loads(res.raw.read(MEDIA_CHUNK, decode_content=True) or b"{}")
+            except ValueError:
+                result = {}
+            raise WeChatClientException(int(result.get("errcode", -1)), str(result.get("errmsg", "not a file")),
+                                        client=client, response=res)
+        length = res.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > max_bytes:
+            raise FileTooLarge(f"{length} bytes")
+        data = bytearray()
+        for chunk in res.iter_content(MEDIA_CHUNK):
+            data += chunk
+            if len(data) > max_bytes:
+                raise FileTooLarge(f"more than {max_bytes} bytes")
+        return bytes(data)
+    finally:
+        res.close()
+
+
 class WecomApi:
     """Async façade: `await api.call("message/send", lambda c: c.message.send(...))`."""
 
@@ -94,6 +129,8 @@ class WecomApi:
         secrets = self._secrets()
         try:
             return await asyncio.to_thread(self._run, fn)
+        except FileTooLarge:
+            raise
         except Exception as exc:  # noqa: BLE001 — every failure leaves as a send error, scrubbed
             raise translate(exc, what, *secrets, *self._secrets()) from None
 

@@ -4,7 +4,8 @@
 - other text → TextReceived (a reject reason, "TM123 到哪了", "order number + last 4 digits")
 - event template_card_event → ButtonPressed: EventKey is our button token, TaskId names the card (the ChatRef's
   message id) and ResponseCode, the one-time code that may edit it, is stored before the core sees the press
-- everything else (enter_agent, subscribe, images, voice, location…) → None
+- image → PhotoReceived: MediaId is the file reference the channel's `download` fetches with `media/get`
+- everything else (enter_agent, subscribe, voice, location…) → None
 wechatpy 1.8 predates template_card_event, so the XML is read with xmltodict directly.
 """
 
@@ -19,7 +20,7 @@ from xml.parsers.expat import ExpatError
 import xmltodict
 
 from bot.wecom.codes import ResponseCodes
-from handlers.chat import ButtonPressed, ChatRef, CommandReceived, InboundEvent, Sender, TextReceived
+from handlers.chat import ButtonPressed, ChatRef, CommandReceived, InboundEvent, PhotoReceived, Sender, TextReceived
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,9 @@ class EventReader:
         kind = str(data["MsgType"]).lower()
         if kind == "event":
             return await self._event(data, sender)
+        if kind == "image":
+            media_id = str(data.get("MediaId") or "").strip()
+            return PhotoReceived(sender=sender, file_ref=media_id) if media_id else None
         if kind != "text":
             return None
         text = str(data.get("Content") or "").strip()

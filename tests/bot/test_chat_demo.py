@@ -15,7 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.chat_demo import run_chat_demo
 from bot.settings import BUNDLED_RULES
 from engine.rules import load_rules
+from handlers.refunds import RefundDeps
 from storage.models import ApprovalRow, OrderRow, OutboxRow
+from storage.refunds_repo import SqlRefunds
 
 
 class Clock:
@@ -49,14 +51,20 @@ async def test_chat_demo_transcript(db: AsyncEngine, redis: aioredis.Redis) -> N
     await _order(db, "D1-000002", "广州", "华南", "9000.00", "pending_confirm", True)
     await _order(db, "D1-000003", "上海", "华东", "3000.00", "designing", False)
     out = StringIO()
+    repo = SqlRefunds(db)
+    refunds = RefundDeps(repo, repo, lambda: rules)
     ok = await run_chat_demo(db, redis, lambda: rules, Clock(), Console(file=out, width=120, color_system=None),
-                             prefix="D1-")
+                             prefix="D1-", refunds=refunds)
     text = out.getvalue()
     assert ok, text
     for piece in ("审批请求 · 订单 D1-000001", "无权审批此订单", "✅ 已批准", "请回复驳回", "❌ 已驳回", "客户改单",
                   "⏰ 订单超时 · D1-000003", "已确认", "只接受您本人的联系方式", "📦 D1-000001", "138****8000"):
         assert piece in text, piece
     assert "按下「批准」" in text and "按下「驳回」" in text and "按下「确认」" in text  # which button, not "a button"
+    for piece in ("按下「申请退款」", "按下「不想要了」", "财务小王", "财务已批准"):  # the refund, end to end
+        assert piece in text, piece
+    [refund] = await SqlRefunds(db).of_order(1)
+    assert refund.state.value == "approved" and refund.reason == "不想要了" and refund.approval_id is not None
 
 
 async def test_chat_demo_is_english_throughout_when_configured(db: AsyncEngine, redis: aioredis.Redis) -> None:

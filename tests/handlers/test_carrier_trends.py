@@ -32,6 +32,8 @@ async def test_degradation_becomes_one_alert_per_pair_and_week() -> None:
     hits = await check_degradation(Facts(), outbox, lambda: rules, NOW)  # type: ignore[arg-type]
     await check_degradation(Facts(), outbox, lambda: rules, NOW + timedelta(hours=6))  # type: ignore[arg-type]
     assert [(h.carrier, h.region) for h in hits] == [("sf", "华南")]
-    (row,) = outbox.rows.values()
+    row, managers = outbox.rows.values()
     assert row.recipient_role == "supply_chain"  # type: ignore[attr-defined]
+    assert (managers.recipient_role, managers.recipient_region) == ("manager", "华南")  # type: ignore[attr-defined]
+    assert managers.payload == row.payload  # type: ignore[attr-defined]
     assert "德邦快递" in row.payload["text"] and "p50" in row.payload["text"]  # type: ignore[attr-defined]

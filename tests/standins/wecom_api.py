@@ -152,6 +152,8 @@ class WecomStandIn:
                 result = self._gettoken(query)
             else:
                 self._check_token(query.get("access_token", ""))
+                if method == "media/get":
+                    return self._media_get(query)
                 handler = getattr(self, "_m_" + method.replace("/", "_"), None)
                 if handler is None:
                     raise Fault(http_status=404, errmsg="not found")
@@ -270,6 +272,27 @@ class WecomStandIn:
         else:
             raise Fault(40008, "invalid message type")
         return result
+
+    def add_media(self, data: bytes) -> str:
+        """A file a member sent the app (an image message's MediaId), for `media/get` to hand out."""
+        media_id = f"media-in-{next(self._ids)}"
+        with self._lock:
+            self.media[media_id] = data
+        return media_id
+
+    def _media_get(self, query: dict[str, str]) -> Response:
+        """`GET media/get?access_token&media_id`: the file itself (Content-Type by its content, Content-Length,
+        Content-Disposition), or errcode 40007 as JSON for an unknown or expired media_id — as WeCom answers."""
+        media_id = query.get("media_id", "")
+        with self._lock:
+            data = self.media.get(media_id)
+        if data is None:
+            raise Fault(40007, "invalid media_id")
+        self._record("media/get", query, {}, None)
+        kind = ("image/jpeg" if data[:3] == b"\xff\xd8\xff" else "image/png" if data[:8] == b"\x89PNG\r\n\x1a\n"
+                else "application/octet-stream")
+        return Response(data, media_type=kind, headers={
+            "Content-Disposition": f'attachment; filename="{media_id}.jpg"', "Cache-Control": "no-cache"})
 
     def _m_media_upload(self, body: dict[str, Any]) -> dict[str, Any]:
         """Temporary media: `?type=image`, multipart field `media` with a filename; PNG/JPG, 5 B to 10 MB."""

@@ -3,11 +3,20 @@ enabled in tests/conftest.py, makes sure nothing reaches the real api.telegram.o
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
 
+import httpx
 import pytest
 
 from bot.telegram.channel import TelegramChannel
+from bot.telegram.runner import UpdateConsumer, make_router
+from bot.telegram.service import telegram_updates
+from handlers.dispatch import handle_event
+from webhooks.app import create_app
+from webhooks.services import AppServices, WebhookConfig
 from tests.standins.telegram_api import TelegramStandIn, running_standin
 
 
@@ -23,3 +32,17 @@ async def channel(telegram_api: TelegramStandIn) -> AsyncIterator[TelegramChanne
     await ch.start()
     yield ch
     await ch.close()
+
+
+@asynccontextmanager
+async def webhook_route(redis: Any, channel: TelegramChannel, ctx: Any, secret: str, consumer: str
+                        ) -> AsyncIterator[tuple[httpx.AsyncClient, UpdateConsumer]]:
+    """Our Telegram webhook route in the real app, its update queue, and the consumer handing updates to the chat
+    core (`ctx`): post an update to the client, then `await consumer.drain()`."""
+    queue = telegram_updates(redis)
+    await queue.ensure_group()
+    app = create_app(AppServices(config=WebhookConfig(webhook_secrets={}), intake=None,  # type: ignore[arg-type]
+                                 adapters={}, queue_depth=queue.depth, extra_routers=[make_router(secret, queue.push)]))
+    updates = UpdateConsumer(queue, functools.partial(handle_event, ctx=ctx), channel=channel, consumer=consumer)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        yield client, updates

@@ -5,7 +5,6 @@ finance's card and finance's button approves it; bad files are refused with a cl
 
 from __future__ import annotations
 
-import functools
 import io
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -20,20 +19,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.settings import BUNDLED_RULES
 from bot.telegram.channel import TelegramChannel
-from bot.telegram.runner import SECRET_HEADER, UpdateConsumer, make_router
-from bot.telegram.service import telegram_updates
+from bot.telegram.runner import SECRET_HEADER, UpdateConsumer
 from engine.refunds import RefundState, ReturnStatus
 from engine.rules import RuleSet, load_rules
-from handlers.dispatch import handle_event
 from handlers.refunds import RefundDeps, on_finance_decided
 from storage.models import StageTransitionRow
 from storage.proof_files import ProofDirectory
 from storage.refunds_repo import SqlRefunds
+from tests.bot.telegram.conftest import webhook_route
 from tests.chatfake import FakeTime
 from tests.handlers.conftest import T0, Clock, World, make_world
 from tests.standins.telegram_api import TelegramStandIn, parse_html
-from webhooks.app import create_app
-from webhooks.services import AppServices, WebhookConfig
 
 SECRET = "refund-secret"
 CUSTOMER = 4242
@@ -66,12 +62,7 @@ async def tg(db: AsyncEngine, channel: TelegramChannel, redis: aioredis.Redis, t
                       w.notifier, after_sales="400-800-1234")
     w.ctx.refunds = deps
     w.ctx.on_refund = lambda a, left, now: on_finance_decided(deps, a, left, now)
-    queue = telegram_updates(redis)
-    await queue.ensure_group()
-    app = create_app(AppServices(config=WebhookConfig(webhook_secrets={}), intake=None,  # type: ignore[arg-type]
-                                 adapters={}, queue_depth=queue.depth, extra_routers=[make_router(SECRET, queue.push)]))
-    consumer = UpdateConsumer(queue, functools.partial(handle_event, ctx=w.ctx), channel=channel, consumer="e2e")
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+    async with webhook_route(redis, channel, w.ctx, SECRET, "e2e") as (client, consumer):
         yield w, client, consumer, deps
 
 
@@ -182,3 +173,30 @@ async def test_over_2000_goes_to_finance_whose_button_approves_and_the_customer_
     assert len(said) == 2 and "财务已批准" in said[1]
     [refund] = await deps.refunds.of_order(oid)
     assert refund.state is RefundState.APPROVED
+
+
+async def test_the_refund_button_under_the_status_reply(tg, telegram_api: TelegramStandIn):
+    w, client, consumer, deps = tg
+    oid = await _customer_order(w, "TM20251111-000005", amount="900.00", stage="designing")
+    await _post(client, consumer, _message(CUSTOMER, text="TM20251111-000005 到哪了"))
+    [status] = [m for m in telegram_api.ok_calls("sendMessage") if str(m["chat_id"]) == str(CUSTOMER)]
+    assert "TM20251111-000005" in parse_html(status["text"])  # the status and its button in one message
+    [[button]] = status["reply_markup"]["inline_keyboard"]
+    assert button["text"] == "申请退款"
+
+    async def press(data: str) -> None:
+        message_id = max(mid for chat, mid in telegram_api.messages if chat == str(CUSTOMER))
+        await _post(client, consumer, {"update_id": next(_ids), "callback_query": {
+            "id": f"cbq-{next(_ids)}", "from": {"id": CUSTOMER, "is_bot": False, "first_name": "王"},
+            "chat_instance": "ci", "data": data,
+            "message": {"message_id": message_id, "date": 1731290000, "text": "status",
+                        "from": {"id": 7000001, "is_bot": True, "first_name": "OrderHub"},
+                        "chat": {"id": CUSTOMER, "type": "private", "first_name": "王"}}}})
+
+    await press(button["callback_data"])
+    reasons = [b for row in telegram_api.ok_calls("sendMessage")[-1]["reply_markup"]["inline_keyboard"] for b in row]
+    assert [b["text"] for b in reasons] == ["不想要了", "尺寸不符", "质量问题", "等待时间太长"]
+    await press(reasons[2]["callback_data"])
+    [refund] = await deps.refunds.of_order(oid)
+    assert (refund.state, refund.reason) == (RefundState.APPROVED, "质量问题")
+    assert "已通过" in _said_to(telegram_api, CUSTOMER)[-1]
