@@ -362,10 +362,11 @@ def users_list() -> None:
         table = Table(title=tc("u.title", lang))
         for col in ("u.id", "u.name", "u.role", "u.regions", "u.phone", "u.chats"):
             table.add_column(tc(col, lang))
-        platforms = {"telegram": "Telegram", "wecom": "企业微信" if lang == "zh" else "WeCom"}
+        from bot.platforms import label
+
         for user, idents in await rt.users.list():
             table.add_row(str(user.id), user.name, role_name(user.role, lang), ", ".join(user.regions),
-                          user.phone or "", ", ".join(f"{platforms.get(p, p)} {i}" for p, i in idents))
+                          user.phone or "", ", ".join(f"{label(p, lang)} {i}" for p, i in idents))
         console.print(table)
 
     run_with_runtime(_run, upgrade=True)

@@ -49,6 +49,15 @@ async def _reply(ctx: ChatContext, sender: Sender, text: str, **kw: bool) -> Non
     await send(ctx.channel(sender.platform), Outgoing(chat_id=sender.chat_id, text=text, **kw))
 
 
+async def _ask_for_phone(ctx: ChatContext, sender: Sender, text: str) -> None:
+    """`text` with a share-my-number button where the platform has one; elsewhere the person is asked for
+    "order number + last 4 digits" instead (the other way to prove an order is theirs)."""
+    if ctx.channel(sender.platform).capabilities.contact_sharing:
+        await _reply(ctx, sender, text, request_contact=True)
+    else:
+        await _reply(ctx, sender, t("cust.verify_by_order", ctx.language))
+
+
 async def _pages(ctx: ChatContext, sender: Sender, pages: Sequence[str]) -> None:
     await send_pages(ctx.channel(sender.platform), sender.chat_id, pages)
 
@@ -85,7 +94,7 @@ async def handle_command(event: CommandReceived, ctx: ChatContext) -> None:
         if staff:
             await _reply(ctx, sender, t("staff.help", lang))
         else:
-            await _reply(ctx, sender, t("cust.welcome", lang), request_contact=True)
+            await _ask_for_phone(ctx, sender, t("cust.welcome", lang))
         return
     if cmd not in ("order", "stalled", "pending", "find", "board", "top"):
         await _reply(ctx, sender, t("unknown_command", lang))
@@ -222,11 +231,11 @@ async def handle_contact(event: ContactShared, ctx: ChatContext) -> None:
     """Accept only the sender's own contact: a forwarded contact card proves nothing about the sender."""
     sender, lang = event.sender, ctx.language
     if event.contact_user_id is None or str(event.contact_user_id) != str(sender.user_id):
-        await _reply(ctx, sender, t("cust.contact_not_own", lang), request_contact=True)
+        await _ask_for_phone(ctx, sender, t("cust.contact_not_own", lang))
         return
     phone = normalise_phone(event.phone)
     if len(phone) < 7:
-        await _reply(ctx, sender, t("cust.contact_not_own", lang), request_contact=True)
+        await _ask_for_phone(ctx, sender, t("cust.contact_not_own", lang))
         return
     await ctx.repo.link_customer_phone(sender.platform, sender.user_id, sender.chat_id, phone, sender.display_name,
                                        ctx.clock.now())
@@ -254,7 +263,7 @@ async def handle_text(event: TextReceived, ctx: ChatContext) -> None:
         return
     views = await own_orders(ctx, sender)
     if views is None:
-        await _reply(ctx, sender, t("cust.need_verify", lang), request_contact=True)
+        await _ask_for_phone(ctx, sender, t("cust.need_verify", lang))
         return
     if not views:
         await _reply(ctx, sender, t("cust.no_orders", lang))

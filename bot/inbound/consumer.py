@@ -11,7 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bot.inbound.queue import QueuedUpdate, UpdateQueue
+from storage.stream_queue import QueuedUpdate, UpdateQueue
 from handlers.chat import InboundEvent
 from storage.redis_conn import consumer_name
 
