@@ -59,7 +59,7 @@ class InboundConsumer:
             event = await self.reader(entry.raw)
         except Exception:
             log.exception("%s update %s could not be read; dropped", self.name, entry.id)
-            await self.queue.ack(entry.id)
+            await self.queue.ack([entry.id])
             return True
         if event is not None:
             try:
@@ -71,7 +71,7 @@ class InboundConsumer:
                     log.exception("%s update %s failed; will retry", self.name, entry.id)
                     await self.queue.retry(entry)
                     return False
-        await self.queue.ack(entry.id)
+        await self.queue.ack([entry.id])
         return True
 
     async def drain(self) -> int:

@@ -191,7 +191,7 @@ async def test_the_consumer_is_the_one_the_runtime_runs(stack: Stack) -> None:
     wecom = stack.chat.platform("wecom")
     assert wecom is not None
     consumer = wecom.consumer(stack.chat.core.handle)
-    assert isinstance(consumer, InboundConsumer) and consumer.queue.key == "orderhub:wecom:events"
+    assert isinstance(consumer, InboundConsumer) and consumer.queue.stream == "orderhub:wecom:events"
     assert [r.path for router in stack.chat.routers for r in router.routes] == ["/webhooks/wecom"] * 2
 
 
