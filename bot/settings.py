@@ -1,4 +1,5 @@
-"""One settings class (SPEC §4), built at start-up, never at import."""
+"""One settings class, built at start-up, never at import; each chat adapter gets only its own small settings model
+from it (`Settings.telegram()`, `Settings.wecom()`), not the whole of it."""
 
 from __future__ import annotations
 

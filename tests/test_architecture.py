@@ -228,3 +228,15 @@ def test_the_shared_code_names_no_chat_platform() -> None:
                                                             r"bot\.wecom)\b", code):
                     offenders.append(f"{path.relative_to(ROOT)}:{no} {line.strip()}")
     assert not offenders, offenders
+
+
+STREAM_CONSUMING = re.compile(r"\.(xreadgroup|xautoclaim|xclaim|xack)\(|'XACK'|\"XACK\"")
+
+
+def test_one_stream_queue_implementation() -> None:
+    """Reading, reclaiming and acknowledging stream entries live in storage/stream_queue.py only: the chat inbound
+    queues and the intake/tracking/refund queues are built on it, not on copies of it."""
+    offenders = [f"{p.relative_to(ROOT)}:{no}" for p in _production_files() if p.name != "stream_queue.py"
+                 for no, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+                 if STREAM_CONSUMING.search(line)]
+    assert not offenders, offenders
