@@ -10,8 +10,7 @@ from bot.board_wiring import build_board
 from bot.chat_runtime import ChatRuntime
 from bot.gc_tuning import freeze_startup_objects, tune_gc
 from bot.settings import Settings
-from bot.telegram.service import telegram_updates, webhook_router
-from bot.wecom.service import callback_router, event_queue
+from bot.platforms import http_routes
 from bot.wiring import Runtime
 from handlers.chat_context import ChatContext
 from webhooks.app import create_app
@@ -20,7 +19,7 @@ from webhooks.app import create_app
 def create_asgi_app(runtime: Runtime | None = None, extra_routers: Sequence[APIRouter] | None = None,
                     chat_ctx: ChatContext | None = None) -> FastAPI:
     """With `runtime`, the caller (serve, demo) owns it and passes the chat routes it serves; without, this is an
-    `orderhub api` worker: its own Runtime, and the Telegram webhook and WeCom callback routes when configured."""
+    `orderhub api` worker: its own Runtime, and the inbound routes of every configured chat platform."""
     if runtime is None:  # an `api --workers N` child process starts with no logging set up
         from bot.logs import configure_logging
 
@@ -32,9 +31,7 @@ def create_asgi_app(runtime: Runtime | None = None, extra_routers: Sequence[APIR
     if extra_routers is not None:
         services.extra_routers.extend(extra_routers)
     elif runtime is None:
-        routers = (webhook_router(rt.settings, telegram_updates(rt.redis)),
-                   callback_router(rt.settings, event_queue(rt.redis)))
-        services.extra_routers.extend(r for r in routers if r is not None)
+        services.extra_routers.extend(http_routes(rt.settings, rt.redis))
     # The web board at /board; its approval decisions go through the caller's chat core (or one of our own).
     services.mounts.append(("/board", build_board(rt, chat_ctx or ChatRuntime.build(rt).core.ctx)))
     if runtime is not None:  # the caller (serve, demo) starts the rules itself

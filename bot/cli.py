@@ -300,12 +300,22 @@ def users_link(
     name: str,
     telegram: Annotated[str | None, typer.Option(help="Telegram user id.")] = None,
     wecom: Annotated[str | None, typer.Option(help="WeCom userid.")] = None,
+    chat: Annotated[str | None, typer.Option(metavar="PLATFORM:ID", help="Any registered chat platform's id.")] = None,
 ) -> None:
     """Tie a chat identity to a user."""
-    if bool(telegram) == bool(wecom):
-        console.print("[red]error:[/] give exactly one of --telegram or --wecom")
+    from bot.platforms import PLATFORMS
+
+    given = [(p, i) for p, i in (("telegram", telegram), ("wecom", wecom)) if i]
+    if chat:
+        on, _, chat_id = chat.partition(":")
+        given.append((on, chat_id))
+    if len(given) != 1 or not all(given[0]):
+        console.print("[red]error:[/] give exactly one of --telegram, --wecom or --chat PLATFORM:ID")
         raise typer.Exit(2)
-    platform, ident = ("telegram", telegram) if telegram else ("wecom", wecom)
+    platform, ident = given[0]
+    if platform not in (names := [e.name for e in PLATFORMS]):
+        console.print(f"[red]error:[/] unknown chat platform {escape(platform)}; known: {', '.join(names)}")
+        raise typer.Exit(2)
 
     async def _run(rt: Runtime) -> None:
         await rt.users.link(name, platform, str(ident), datetime.now(UTC))
@@ -367,10 +377,11 @@ def users_list() -> None:
         table = Table(title=tc("u.title", lang))
         for col in ("u.id", "u.name", "u.role", "u.regions", "u.phone", "u.chats"):
             table.add_column(tc(col, lang))
-        platforms = {"telegram": "Telegram", "wecom": "企业微信" if lang == "zh" else "WeCom"}
+        from bot.platforms import label
+
         for user, idents in await rt.users.list():
             table.add_row(str(user.id), user.name, role_name(user.role, lang), ", ".join(user.regions),
-                          user.phone or "", ", ".join(f"{platforms.get(p, p)} {i}" for p, i in idents))
+                          user.phone or "", ", ".join(f"{label(p, lang)} {i}" for p, i in idents))
         console.print(table)
 
     run_with_runtime(_run, upgrade=True)

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from bot.holidays import official_holidays
-from engine.rules import RulesError, RuleSet, evaluate, json_schema, load_rules
+from bot.rules_runtime import compile_rules
+from engine.rules import RulesError, RuleSet, evaluate, json_schema
 from engine.rules.diff import render as render_diff
 from engine.rules.diff import replay
 from engine.rules.explain import explain_lines, reproduce
@@ -94,7 +94,7 @@ def _load_file(path: Path, lang: str) -> RuleSet:
     except (OSError, UnicodeDecodeError) as e:
         _fail(f"{path}: {e}")
     try:
-        return load_rules(text, str(path), official=official_holidays())
+        return compile_rules(text, str(path))
     except RulesError as e:
         _fail(e.render(lang))
     raise AssertionError("unreachable")  # pragma: no cover
@@ -163,8 +163,7 @@ async def _explain(settings: Any, rules: RuleSet | None, ref: str, stored: bool,
                     _fail(_T[lang]["no_version"].format(v=version))
                 if len(found) > 1:
                     _fail(_T[lang]["ambiguous"].format(v=version, hashes=", ".join(v.hash[:12] for v in found)))
-                rules = load_rules(found[0].text, f"{found[0].source_path}@{found[0].hash[:12]}",
-                                   official=official_holidays())
+                rules = compile_rules(found[0].text, f"{found[0].source_path}@{found[0].hash[:12]}")
             assert rules is not None
             order = await repo.find_order(ref)
             if order is None:
@@ -179,8 +178,7 @@ async def _explain(settings: Any, rules: RuleSet | None, ref: str, stored: bool,
                 if old_version == rules.version:
                     maker = rules
                 elif (found_maker := await repo.get_version(old_version)) is not None:
-                    maker = load_rules(found_maker.text, f"{found_maker.source_path}@{found_maker.hash[:12]}",
-                                       official=official_holidays())
+                    maker = compile_rules(found_maker.text, f"{found_maker.source_path}@{found_maker.hash[:12]}")
         except SQLAlchemyError as e:
             _fail(_T[lang]["db"].format(err=type(e).__name__ + ": " + str(e).splitlines()[0]))
             raise AssertionError("unreachable") from None  # pragma: no cover
@@ -291,7 +289,7 @@ def diff(
     new_rules = _load_file(new, lang)
     cur_path = current or settings.rules_path
     try:
-        cur_rules = load_rules(cur_path.read_text(encoding="utf-8"), str(cur_path), official=official_holidays())
+        cur_rules = compile_rules(cur_path.read_text(encoding="utf-8"), str(cur_path))
     except RulesError as e:
         _fail(_T[lang]["bad_current"] + "\n" + e.render(lang))
     except OSError as e:
@@ -317,9 +315,10 @@ async def _diff(settings: Any, old: RuleSet, new: RuleSet, days: int, lang: str)
 
 
 def _repo(settings: Any) -> tuple[Any, Any]:
-    from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
-
+    """The rules repository on the runtime's own database engine (bot/wiring.py), not one of our own."""
+    from bot.wiring import database_engine
+    from storage.db import make_sessionmaker
     from storage.rules_repo import RulesRepo
 
-    engine = create_async_engine(settings.async_database_url)
-    return RulesRepo(async_sessionmaker(engine, expire_on_commit=False)), engine
+    engine = database_engine(settings)
+    return RulesRepo(make_sessionmaker(engine)), engine

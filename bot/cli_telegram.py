@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from bot.settings import Settings
+from bot.settings import Settings, TelegramSettings
 from bot.telegram.channel import TelegramChannel
 from bot.telegram.runner import delete_webhook, set_commands, set_webhook, webhook_url
 from bot.telegram.service import webhook_secret
@@ -22,14 +22,19 @@ from handlers.chat import SendError
 app = typer.Typer(help="Telegram bot set-up: webhook and command menu.", no_args_is_help=True)
 
 
-def _run(action: Callable[[TelegramChannel], Awaitable[None]]) -> None:
-    settings = Settings()
-    if settings.telegram_token is None:
+def _config() -> TelegramSettings:
+    config = Settings().telegram()
+    if config is None:
         typer.echo("ORDERHUB_TELEGRAM_TOKEN is not set.", err=True)
         raise typer.Exit(2)
+    return config
+
+
+def _run(action: Callable[[TelegramChannel], Awaitable[None]]) -> None:
+    config = _config()
 
     async def main() -> None:
-        channel = TelegramChannel.from_settings(settings)
+        channel = TelegramChannel.from_config(config)
         try:
             await action(channel)
         finally:
@@ -53,11 +58,9 @@ def set_webhook_cmd(
     if not base:
         typer.echo("give the public URL (or set ORDERHUB_PUBLIC_URL).", err=True)
         raise typer.Exit(2)
-    if settings.telegram_token is None:
-        typer.echo("ORDERHUB_TELEGRAM_TOKEN is not set.", err=True)
-        raise typer.Exit(2)
+    config = _config()
     target = webhook_url(base)
-    secret = webhook_secret(settings)  # the same one `serve` checks: configured, or derived from the token
+    secret = webhook_secret(config)  # the same one `serve` checks: configured, or derived from the token
     _run(lambda ch: set_webhook(ch, target, secret, drop_pending=drop_pending))
     typer.echo(f"webhook set: {target}")
 

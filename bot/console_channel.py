@@ -9,7 +9,7 @@ from rich.panel import Panel
 from rich.text import Text
 
 from engine.text_cli import tc
-from handlers.chat import Card, ChatRef, Outgoing
+from handlers.chat import Capabilities, Card, ChatRef, Outgoing
 
 
 class ConsoleChannel:
@@ -18,6 +18,7 @@ class ConsoleChannel:
     def __init__(self, console: Console | None = None, *, platform: str = "console",
                  names: dict[str, str] | None = None, show_at_most: int | None = None, language: str = "zh") -> None:
         self.platform = platform
+        self.capabilities = Capabilities(photos=False, group_prefixes=("-", "group:"))  # prints what it is told
         self.language = language
         self.console = console or Console()
         self.names = names or {}

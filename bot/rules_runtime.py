@@ -30,6 +30,11 @@ from storage.rules_repo import RulesRepo
 log = logging.getLogger("orderhub.rules")
 
 
+def compile_rules(text: str, source: str) -> RuleSet:
+    """A rules text → a RuleSet, with the official holidays: the one way every process (and the CLI) loads rules."""
+    return load_rules(text, source, official=official_holidays())
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -176,7 +181,7 @@ class RulesRuntime:
             raise RulesError(
                 [RuleIssue(str(self.path), None, None, "", f"the file is not UTF-8 text (byte {e.start})")]
             ) from None
-        return load_rules(text, str(self.path), official=official_holidays())
+        return compile_rules(text, str(self.path))
 
     async def _install(self, rules: RuleSet, *, notify: bool = True) -> None:
         if self.repo is not None:

@@ -1,4 +1,5 @@
-"""One settings class (SPEC §4), built at start-up, never at import."""
+"""One settings class, built at start-up, never at import; each chat adapter gets only its own small settings model
+from it (`Settings.telegram()`, `Settings.wecom()`), not the whole of it."""
 
 from __future__ import annotations
 
@@ -6,12 +7,38 @@ import json
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from engine.digest import parse_at
 
 BUNDLED_RULES = Path(__file__).resolve().parent.parent / "engine" / "rules.example.yaml"
+
+
+class TelegramSettings(BaseModel):
+    """What the Telegram adapter reads (ORDERHUB_TELEGRAM_*, the public URL for webhook mode), and nothing else."""
+
+    model_config = ConfigDict(frozen=True)
+    token: SecretStr
+    api_url: str
+    webhook_secret: SecretStr | None
+    public_url: str | None  # set: webhook mode at <public_url>/webhooks/telegram; unset: long polling
+    language: str
+    max_body_bytes: int
+
+
+class WecomSettings(BaseModel):
+    """What the WeCom adapter reads (the five ORDERHUB_WECOM_* credentials and the API root), and nothing else."""
+
+    model_config = ConfigDict(frozen=True)
+    corp_id: str
+    agent_id: str
+    secret: SecretStr
+    token: SecretStr
+    aes_key: SecretStr
+    api_url: str
+    language: str
+    max_body_bytes: int
 
 
 class Settings(BaseSettings):
@@ -104,6 +131,23 @@ class Settings(BaseSettings):
             return None
         at = parse_at(value)  # a typo fails at start-up, not silently at 08:30
         return f"{at.hour:02d}:{at.minute:02d}"
+
+    def telegram(self) -> TelegramSettings | None:
+        """The Telegram adapter's settings; None when ORDERHUB_TELEGRAM_TOKEN is unset (no Telegram)."""
+        if self.telegram_token is None:
+            return None
+        return TelegramSettings(token=self.telegram_token, api_url=self.telegram_api_url,
+                                webhook_secret=self.telegram_webhook_secret, public_url=self.public_url,
+                                language=self.language, max_body_bytes=self.max_body_bytes)
+
+    def wecom(self) -> WecomSettings | None:
+        """The WeCom adapter's settings; None unless all five WeCom credentials are set."""
+        if not (self.wecom_corp_id and self.wecom_agent_id and self.wecom_secret and self.wecom_token
+                and self.wecom_aes_key):
+            return None
+        return WecomSettings(corp_id=self.wecom_corp_id, agent_id=self.wecom_agent_id, secret=self.wecom_secret,
+                             token=self.wecom_token, aes_key=self.wecom_aes_key, api_url=self.wecom_api_url,
+                             language=self.language, max_body_bytes=self.max_body_bytes)
 
     @property
     def rules_path(self) -> Path:

@@ -59,6 +59,12 @@ class SystemClock:
         return datetime.now(UTC)
 
 
+def database_engine(settings: Settings) -> AsyncEngine:
+    """The database engine every process and command uses (its driver, connect and statement timeouts)."""
+    return make_engine(settings.async_database_url, connect_timeout_s=settings.db_connect_timeout_s,
+                       statement_timeout_s=settings.db_statement_timeout_s)
+
+
 @dataclass
 class Runtime:
     """Everything a process needs, built once at start-up from Settings and closed on the way out."""
@@ -86,8 +92,7 @@ class Runtime:
             embedded = EmbeddedRedis(settings.data_dir)
             redis_url = embedded.url()
         redis = connect(redis_url)
-        db = make_engine(settings.async_database_url, connect_timeout_s=settings.db_connect_timeout_s,
-                         statement_timeout_s=settings.db_statement_timeout_s)
+        db = database_engine(settings)
         # the chain ORDERHUB_RULES → ./rules.yaml → bundled, resolved again on every poll (as the CLI resolves it)
         rules = RulesRuntime(lambda: settings.rules_path, RulesRepo(make_sessionmaker(db)), language=settings.language,
                              on_change=show_field_names)

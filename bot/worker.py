@@ -14,11 +14,11 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from bot import worker_metrics as metrics
 from handlers.intake import BatchResult, IntakeProcessor, PreparedBatch, describe_error
 from handlers.ports import Clock, IntakeEntry, StoreUnavailable
 from storage.dead_letters import SqlDeadLetters
 from storage.intake_queue import RedisIntakeQueue
-from webhooks import metrics
 
 log = logging.getLogger("orderhub.worker")
 

@@ -125,11 +125,12 @@ _STRINGS: dict[str, dict[str, str]] = {
                    "en": "Your sign-in link for the order board (valid 10 minutes, works once; do not forward it):\n{url}"},
     "board.unavailable": {"zh": "订单看板暂未开放。", "en": "The order board is not available."},
     "unknown_command": {"zh": "不认识的命令，发送 /help 查看帮助。", "en": "Unknown command; send /help."},
-    # WeCom (no contact sharing, no toasts, cards capped by the template-card limits)
-    "wecom.verify_by_order": {
-        "zh": "请发送“订单号 手机后四位”（例如 TM20251111-000123 8000）查询订单（企业微信不支持分享手机号）。",
-        "en": "Please send “order number + last 4 phone digits” (e.g. TM20251111-000123 8000); WeCom cannot share phone numbers.",
+    # a platform without contact sharing (WeCom): the customer proves an order by its number and 4 digits
+    "cust.verify_by_order": {
+        "zh": "请发送“订单号 手机后四位”（例如 TM20251111-000123 8000）查询订单（此聊天应用不支持分享手机号）。",
+        "en": "Please send “order number + last 4 phone digits” (e.g. TM20251111-000123 8000); this chat app cannot share phone numbers.",
     },
+    # WeCom (cards capped by the template-card limits)
     "wecom.see_above": {"zh": "完整内容见上一条消息", "en": "Full details in the message above"},
     # admin notices
     "admin.holidays_run_out": {

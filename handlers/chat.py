@@ -138,8 +138,30 @@ class PermanentSendError(SendError):
     """Blocked by the user, chat not found, bad request: retrying will not help; record it and tell an admin."""
 
 
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a chat platform can do, declared by its adapter: handlers ask this, never the platform's name.
+
+    contact_sharing: a button that shares the person's phone number (else they verify by order number + last 4).
+    toasts:          a press can be answered with a pop-up (else the adapter's `answer` stands in, e.g. a short text).
+    photos:          an image can be sent (else its caption goes as text).
+    card_edits:      a sent card can be edited in place (else the copy stays as sent).
+    group_prefixes:  chat ids of group chats start with one of these (groups get the per-minute flood limit).
+    """
+
+    contact_sharing: bool = True
+    toasts: bool = True
+    photos: bool = True
+    card_edits: bool = True
+    group_prefixes: tuple[str, ...] = ()
+
+    def is_group(self, chat_id: str) -> bool:
+        return bool(self.group_prefixes) and chat_id.startswith(self.group_prefixes)
+
+
 class ChatChannel(Protocol):
     platform: str
+    capabilities: Capabilities
 
     async def send(self, message: Outgoing) -> ChatRef: ...
 
@@ -157,7 +179,7 @@ class PhotoChannel(Protocol):
 
 async def send_photo_or_text(channel: ChatChannel, photo: OutgoingPhoto) -> ChatRef:
     """The photo where the platform can show one, else its caption as plain text (the numbers always arrive)."""
-    if isinstance(channel, PhotoChannel):
+    if channel.capabilities.photos and isinstance(channel, PhotoChannel):
         return await channel.send_photo(photo)
     if not photo.caption:
         raise PermanentSendError("this chat platform cannot show images and the photo has no caption")

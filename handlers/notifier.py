@@ -41,7 +41,7 @@ from handlers.chat import (
 from handlers.chat_ports import ChatRepo, Identity, NewOutbox, OutboxItem, UserInfo
 from handlers.mail import MAIL_PLATFORM, MailSender, stall_mail
 from handlers.ports import Clock
-from handlers.rate_limit import ChatRateLimiter, is_group
+from handlers.rate_limit import ChatRateLimiter
 from handlers.send_attempts import AttemptedSends, SendAttempts
 
 log = logging.getLogger(__name__)
@@ -387,8 +387,8 @@ class Notifier:
         card = approval_card(approval, view, self.token_key, self.language, self.timezone)
         for ref in await self.repo.refs_of_approval(approval.id):
             channel = self.channels.get(ref.platform)
-            if channel is None:
-                continue  # that platform is not configured in this process; its copy stays as it was
+            if channel is None or not channel.capabilities.card_edits:
+                continue  # not configured in this process, or its cards cannot be edited: the copy stays as sent
             try:
                 await self._with_retries(ref.platform, ref.chat_id, lambda r=ref, c=channel: c.update(r, card))
             except PermanentSendError as exc:  # message deleted, chat gone: nothing left to edit
@@ -399,13 +399,14 @@ class Notifier:
                             ) -> ChatRef | None:
         """One message: rate-limited, 429 waited out exactly, 5xx/timeouts retried with backoff."""
         key = f"{platform}:{chat_id}"
+        group = self.channels[platform].capabilities.is_group(chat_id)
         last: RetryableSendError | None = None
         for attempt in range(INLINE_TRIES):
-            blocked = self.limiter.wait_needed(key, is_group(chat_id))
+            blocked = self.limiter.wait_needed(key, group)
             if blocked > INLINE_WAIT_MAX_S:  # this chat is under a long flood wait: defer, don't hold the sweep
                 reason = str(last) if last is not None else "chat is rate limited"
                 raise _StillRetryable(RetryableSendError(reason, retry_after=blocked))
-            await self.limiter.acquire(key, is_group(chat_id))
+            await self.limiter.acquire(key, group)
             try:
                 return await call()
             except RetryableSendError as exc:

@@ -77,6 +77,15 @@ async def _refund_card(ctx: ChatContext, view: OrderView) -> Card | None:
                 buttons=(Button(rt("btn.refund", lang), sign(ctx.token_key, Action.REFUND_START, view.order.id)),))
 
 
+async def _ask_for_phone(ctx: ChatContext, sender: Sender, text: str) -> None:
+    """`text` with a share-my-number button where the platform has one; elsewhere the person is asked for
+    "order number + last 4 digits" instead (the other way to prove an order is theirs)."""
+    if ctx.channel(sender.platform).capabilities.contact_sharing:
+        await _reply(ctx, sender, text, request_contact=True)
+    else:
+        await _reply(ctx, sender, t("cust.verify_by_order", ctx.language))
+
+
 async def _pages(ctx: ChatContext, sender: Sender, pages: Sequence[str]) -> None:
     await send_pages(ctx.channel(sender.platform), sender.chat_id, pages)
 
@@ -113,7 +122,7 @@ async def handle_command(event: CommandReceived, ctx: ChatContext) -> None:
         if staff:
             await _reply(ctx, sender, t("staff.help", lang))
         else:
-            await _reply(ctx, sender, t("cust.welcome", lang), request_contact=True)
+            await _ask_for_phone(ctx, sender, t("cust.welcome", lang))
         return
     if cmd not in ("order", "stalled", "pending", "find", "board", "top"):
         await _reply(ctx, sender, t("unknown_command", lang))
@@ -250,11 +259,11 @@ async def handle_contact(event: ContactShared, ctx: ChatContext) -> None:
     """Accept only the sender's own contact: a forwarded contact card proves nothing about the sender."""
     sender, lang = event.sender, ctx.language
     if event.contact_user_id is None or str(event.contact_user_id) != str(sender.user_id):
-        await _reply(ctx, sender, t("cust.contact_not_own", lang), request_contact=True)
+        await _ask_for_phone(ctx, sender, t("cust.contact_not_own", lang))
         return
     phone = normalise_phone(event.phone)
     if len(phone) < 7:
-        await _reply(ctx, sender, t("cust.contact_not_own", lang), request_contact=True)
+        await _ask_for_phone(ctx, sender, t("cust.contact_not_own", lang))
         return
     await ctx.repo.link_customer_phone(sender.platform, sender.user_id, sender.chat_id, phone, sender.display_name,
                                        ctx.clock.now())
@@ -282,7 +291,7 @@ async def handle_text(event: TextReceived, ctx: ChatContext) -> None:
         return
     views = await own_orders(ctx, sender)
     if views is None:
-        await _reply(ctx, sender, t("cust.need_verify", lang), request_contact=True)
+        await _ask_for_phone(ctx, sender, t("cust.need_verify", lang))
         return
     if not views:
         await _reply(ctx, sender, t("cust.no_orders", lang))

@@ -1,4 +1,5 @@
 """Per-chat flood control for outgoing messages: ~1 message/s per chat and 20/min per group (Telegram's limits).
+Which chats are groups each platform declares (`Capabilities.group_prefixes`).
 
 Time and sleep are injected, so tests run on a fake clock and can see every wait. A 429's `retry_after` blocks
 the chat for exactly that long (`block`), so the next send to it waits it out.
@@ -13,11 +14,6 @@ from collections.abc import Awaitable, Callable
 
 PER_CHAT_INTERVAL_S = 1.0
 GROUP_PER_MINUTE = 20
-
-
-def is_group(chat_id: str) -> bool:
-    """Telegram group and channel ids are negative; WeCom group chats are named `group:<id>` by the adapter."""
-    return chat_id.startswith(("-", "group:"))
 
 
 class ChatRateLimiter:

@@ -17,6 +17,10 @@ _MAX_WAIT_S = 30.0
 
 
 async def toast(channel: ChatChannel, callback_id: str, text: str, alert: bool = False) -> None:
+    """Answer a press. A platform with toasts is always answered (Telegram's client spins until it is); one
+    without is answered only when there is something to say (its adapter shows it otherwise: WeCom a short text)."""
+    if not channel.capabilities.toasts and not text.strip():
+        return
     try:
         await channel.answer(callback_id, text, alert)
     except SendError as exc:  # a lost toast is not worth failing the use case

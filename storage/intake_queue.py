@@ -1,5 +1,6 @@
 """The intake queue on Redis streams: durable before 202, consumer groups to spread the work, retries with backoff,
-a dead-letter stream, and reclaiming what a crashed worker left pending.
+a dead-letter stream, and reclaiming what a crashed worker left pending (the stream mechanics: `StreamQueue`,
+storage/stream_queue.py, shared with the chat platforms' inbound queues).
 
 An entry is one order. A failed entry is moved atomically to a retry sorted set (score = when it may run again) and
 comes back as a new stream entry carrying its attempt count; after `max_attempts` it goes to the dead-letter stream.
@@ -18,7 +19,7 @@ import redis.asyncio as aioredis
 
 from handlers.ports import IntakeEntry
 from storage import keys
-from storage.redis_conn import create_group
+from storage.stream_queue import RawEntry, StreamQueue, as_str
 
 # Move due retries back into the stream atomically, so a crash can neither lose nor double one.
 _PROMOTE_DUE = """
@@ -30,18 +31,6 @@ for _, member in ipairs(due) do
 end
 return #due
 """
-
-# Acknowledge and delete a batch's entries atomically, the ids sent once (not once per command).
-_ACK_DELETE = """
-local n = #ARGV
-for i = 2, n, 1000 do
-  local j = math.min(i + 999, n)
-  redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, i, j))
-  redis.call('XDEL', KEYS[1], unpack(ARGV, i, j))
-end
-return n - 1
-"""
-
 
 # Forget a consumer only while it owns no pending entry (checked and deleted in one step, so none is orphaned).
 _DEL_IDLE_CONSUMER = """
@@ -76,7 +65,7 @@ class QueueStatus:
     consumers: int
 
 
-class RedisIntakeQueue:
+class RedisIntakeQueue(StreamQueue):
     def __init__(
         self,
         redis: aioredis.Redis,
@@ -86,14 +75,12 @@ class RedisIntakeQueue:
         retry_key: str = keys.INTAKE_RETRY_ZSET,
         dead_stream: str = keys.DEAD_LETTER_STREAM,
     ) -> None:
-        self.redis = redis
-        self.stream, self.group, self.retry_key, self.dead_stream = stream, group, retry_key, dead_stream
+        super().__init__(redis, stream, group)
+        self.retry_key, self.dead_stream = retry_key, dead_stream
         self._buffer: list[tuple[str, Sequence[bytes], int, asyncio.Future[None], str]] = []
         self._flushing = False
         self._promote = redis.register_script(_PROMOTE_DUE)
-        self._ack_delete = redis.register_script(_ACK_DELETE)
         self._del_consumer = redis.register_script(_DEL_IDLE_CONSUMER)
-        self._claim_cursor = "0-0"
 
     # --- producer side --------------------------------------------------------------------------------------------
 
@@ -135,28 +122,14 @@ class RedisIntakeQueue:
 
     # --- consumer side --------------------------------------------------------------------------------------------
 
-    async def ensure_group(self) -> None:
-        await create_group(self.redis, self.stream, self.group)
-
     async def read(self, consumer: str, count: int, block_ms: int | None) -> list[IntakeEntry]:
         """Up to `count` new entries; `block_ms=None` returns at once, a number waits that long for the first one."""
-        resp = await self.redis.xreadgroup(self.group, consumer, {self.stream: ">"}, count=count, block=block_ms)
-        if not resp:
-            return []
-        return [_entry(eid, fields) for eid, fields in resp[0][1] if fields]
+        return [_entry(e) for e in await self._read(consumer, count, block_ms)]
 
     async def read_own_pending(self, consumer: str, count: int) -> list[IntakeEntry]:
         """What this consumer was given and has not acknowledged (after an outage or a crashed loop): retried at
         once rather than after another consumer's XAUTOCLAIM delay."""
-        resp = await self.redis.xreadgroup(self.group, consumer, {self.stream: "0"}, count=count)
-        if not resp:
-            return []
-        entries, deleted = [], []
-        for eid, fields in resp[0][1]:
-            (entries.append(_entry(eid, fields)) if fields else deleted.append(eid))
-        if deleted:
-            await self.redis.xack(self.stream, self.group, *deleted)
-        return entries
+        return [_entry(e) for e in await self._read(consumer, count, None, own=True)]
 
     async def beat(self, consumer: str, now_unix: float) -> None:
         """This consumer's loop is turning (what /healthz reads)."""
@@ -167,54 +140,26 @@ class RedisIntakeQueue:
 
     async def worker_beats(self) -> dict[str, float]:
         raw = await self.redis.hgetall(keys.INTAKE_WORKERS)
-        return {_s(k): float(v) for k, v in raw.items()}
+        return {as_str(k): float(v) for k, v in raw.items()}
 
     async def reclaim(self, consumer: str, min_idle_ms: int, count: int) -> list[IntakeEntry]:
         """Take over entries another (crashed) worker left pending for longer than `min_idle_ms`."""
-        resp = await self.redis.xautoclaim(
-            self.stream, self.group, consumer, min_idle_time=min_idle_ms, start_id=self._claim_cursor, count=count
-        )
-        next_cursor, claimed = resp[0], resp[1]
-        self._claim_cursor = next_cursor.decode() if isinstance(next_cursor, bytes) else next_cursor
-        entries, deleted = [], []
-        for eid, fields in claimed:
-            if fields:
-                entries.append(_entry(eid, fields))
-            else:  # trimmed while pending: nothing left to process
-                deleted.append(eid)
-        if deleted:
-            await self.redis.xack(self.stream, self.group, *deleted)
-        return entries
-
-    async def ack(self, ids: Sequence[str]) -> None:
-        if not ids:
-            return
-        await self._ack_delete(keys=[self.stream], args=[self.group, *ids])
+        return [_entry(e) for e in await self._reclaim(consumer, min_idle_ms, count)]
 
     async def retry_later(self, entry: IntakeEntry, due_unix: float) -> None:
         member = orjson.dumps(
             {"id": entry.id, "c": entry.channel, "b": entry.body.decode(), "a": entry.attempts + 1,
              "t": entry.received_ms, "r": entry.requested_by}
         )
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.zadd(self.retry_key, {member: due_unix})
-        pipe.xack(self.stream, self.group, entry.id)
-        pipe.xdel(self.stream, entry.id)
-        await pipe.execute()
+        await self._settle(entry.id, lambda pipe: pipe.zadd(self.retry_key, {member: due_unix}))
 
     async def promote_due(self, now_unix: float, limit: int = 500) -> int:
         return int(await self._promote(keys=[self.retry_key, self.stream], args=[now_unix, limit]))
 
     async def dead_letter(self, entry: IntakeEntry, error: str) -> None:
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.xadd(
-            self.dead_stream,
-            {"c": entry.channel, "b": entry.body, "a": entry.attempts + 1, "e": error[:2000], "id": entry.id,
-             "r": entry.requested_by},
-        )
-        pipe.xack(self.stream, self.group, entry.id)
-        pipe.xdel(self.stream, entry.id)
-        await pipe.execute()
+        fields = {"c": entry.channel, "b": entry.body, "a": entry.attempts + 1, "e": error[:2000], "id": entry.id,
+                  "r": entry.requested_by}
+        await self._settle(entry.id, lambda pipe: pipe.xadd(self.dead_stream, fields))
 
     # --- operators ------------------------------------------------------------------------------------------------
 
@@ -227,7 +172,7 @@ class RedisIntakeQueue:
         pipe.xlen(self.dead_stream)
         pipe.xinfo_groups(self.stream)
         depth, pending, retrying, dead, groups = await pipe.execute()
-        group = next((g for g in groups if _s(g["name"]) == self.group), None)
+        group = next((g for g in groups if as_str(g["name"]) == self.group), None)
         lag = group.get("lag") if group else None
         pending_n = int(pending["pending"])
         waiting = int(lag) if lag is not None else max(int(depth) - pending_n, 0)
@@ -240,7 +185,7 @@ class RedisIntakeQueue:
         """The group's consumers with their idle time (since they last asked for entries) and pending count."""
         await self.ensure_group()
         rows = await self.redis.xinfo_consumers(self.stream, self.group)
-        return [ConsumerInfo(str(_s(r["name"])), int(r["idle"]), int(r["pending"])) for r in rows]
+        return [ConsumerInfo(str(as_str(r["name"])), int(r["idle"]), int(r["pending"])) for r in rows]
 
     async def prune_consumers(self, gone_idle_ms: int = GONE_IDLE_MS) -> list[str]:
         """XGROUP DELCONSUMER for consumers silent longer than `gone_idle_ms` that own no pending entry (a live
@@ -253,14 +198,14 @@ class RedisIntakeQueue:
         return removed
 
     async def depth(self) -> int:
-        return int(await self.redis.xlen(self.stream)) + int(await self.redis.zcard(self.retry_key))
+        return await self.stream_length() + int(await self.redis.zcard(self.retry_key))
 
     async def dead_count(self) -> int:
         return int(await self.redis.xlen(self.dead_stream))
 
     async def dead_entries(self, limit: int = 1000) -> list[dict[str, Any]]:
         rows = await self.redis.xrange(self.dead_stream, count=limit)
-        return [{"dead_id": _s(eid), **{_s(k): _s(v) for k, v in f.items()}} for eid, f in rows]
+        return [{"dead_id": as_str(eid), **{as_str(k): as_str(v) for k, v in f.items()}} for eid, f in rows]
 
     async def replay_dead(self, limit: int = 10_000) -> int:
         """Put dead letters back at the end of the intake stream with a fresh attempt count."""
@@ -279,13 +224,10 @@ class RedisIntakeQueue:
         return moved
 
 
-def _s(value: Any) -> Any:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _entry(eid: Any, fields: dict[bytes, bytes]) -> IntakeEntry:
+def _entry(raw: RawEntry) -> IntakeEntry:
+    eid, fields = raw
     return IntakeEntry(
-        id=_s(eid),
+        id=eid,
         channel=fields[b"c"].decode(),
         body=fields[b"b"],
         attempts=int(fields.get(b"a", b"0")),

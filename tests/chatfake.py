@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from handlers.chat import Card, ChatRef, Outgoing, PermanentSendError, RetryableSendError, SendError
+from handlers.chat import Capabilities, Card, ChatRef, Outgoing, PermanentSendError, RetryableSendError, SendError
 
 
 @dataclass
@@ -37,8 +37,10 @@ class Answer:
 class FakeChannel:
     """Implements `handlers.chat.ChatChannel`; everything it was asked to do is in `sent`, `updates`, `answers`."""
 
-    def __init__(self, platform: str = "telegram", *, seed: int = 0) -> None:
+    def __init__(self, platform: str = "telegram", *, seed: int = 0,
+                 capabilities: Capabilities | None = None) -> None:
         self.platform = platform
+        self.capabilities = capabilities or Capabilities(group_prefixes=("-", "group:"))
         self.sent: list[Sent] = []
         self.updates: list[tuple[ChatRef, Card]] = []
         self.answers: list[Answer] = []

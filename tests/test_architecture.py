@@ -192,3 +192,51 @@ def test_every_caller_of_apply_move_announces_after_its_commit() -> None:
             if not (announces or via_unit):
                 offenders.append(f"{path.relative_to(ROOT)}:{fn.lineno} {fn.name} moves without announcing")
     assert found >= 3 and not offenders, offenders
+
+
+# --- one way to the database, one way to the chat platforms ---------------------------------------------------------
+ENGINE_FACTORIES = {"create_async_engine", "create_engine", "make_engine"}
+ENGINE_BUILDERS = {Path("storage/db.py"), Path("bot/wiring.py"), Path("storage/migrations/env.py")}
+
+
+def test_every_process_and_command_gets_its_engine_from_wiring() -> None:
+    """`bot/wiring.database_engine` is the one place an engine is made for a process or a command (its driver and
+    timeouts); a command building its own (as `orderhub rules` once did) would run without them."""
+    offenders = []
+    for path in _production_files():
+        rel = path.relative_to(ROOT)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and ast.unparse(node.func).split(".")[-1] in ENGINE_FACTORIES \
+                    and rel not in ENGINE_BUILDERS:
+                offenders.append(f"{rel}:{node.lineno} {ast.unparse(node.func)}()")
+    assert not offenders, offenders
+
+
+PLATFORM_NAMES = re.compile(r"""["'](telegram|wecom)["']""")
+PLATFORM_BLIND = [Path("bot/chat_runtime.py"), Path("bot/asgi.py"), Path("bot/platform.py"), Path("handlers")]
+
+
+def test_the_shared_code_names_no_chat_platform() -> None:
+    """The runtime, the ASGI app and the handlers iterate the registry (bot/platforms.py) and read capabilities;
+    a platform's name in them is a platform check creeping back."""
+    offenders = []
+    for target in PLATFORM_BLIND:
+        for path in [ROOT / target] if target.suffix else sorted((ROOT / target).rglob("*.py")):
+            for no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                code = line.split("#", 1)[0]
+                if PLATFORM_NAMES.search(code) or re.search(r"\b(TelegramService|WecomService|bot\.telegram|"
+                                                            r"bot\.wecom)\b", code):
+                    offenders.append(f"{path.relative_to(ROOT)}:{no} {line.strip()}")
+    assert not offenders, offenders
+
+
+STREAM_CONSUMING = re.compile(r"\.(xreadgroup|xautoclaim|xclaim|xack)\(|'XACK'|\"XACK\"")
+
+
+def test_one_stream_queue_implementation() -> None:
+    """Reading, reclaiming and acknowledging stream entries live in storage/stream_queue.py only: the chat inbound
+    queues and the intake/tracking/refund queues are built on it, not on copies of it."""
+    offenders = [f"{p.relative_to(ROOT)}:{no}" for p in _production_files() if p.name != "stream_queue.py"
+                 for no, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+                 if STREAM_CONSUMING.search(line)]
+    assert not offenders, offenders

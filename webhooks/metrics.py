@@ -1,4 +1,5 @@
-"""Prometheus metrics. In `serve` one registry holds all; separate `worker` processes expose their own port.
+"""The HTTP edge's Prometheus metrics and the scrape body. In `serve` one registry holds all (the worker's own,
+bot/worker_metrics.py, included); separate `worker` processes expose their own port.
 
 Under `api --workers N` every HTTP worker is its own process: prometheus-client's multiprocess mode
 (PROMETHEUS_MULTIPROC_DIR, set by the `api` command under the data dir and emptied at start) keeps each process's
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client import multiprocess as _mp
 
 from handlers.metrics import (  # noqa: F401 - re-exported: the business metrics are served with these
@@ -26,17 +27,10 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 INTAKE_ACCEPTED = Counter("orderhub_intake_accepted_total", "Orders accepted into the intake queue", ["channel"])
 INTAKE_REJECTED = Counter("orderhub_intake_rejected_total", "Webhook requests refused", ["reason"])
-INTAKE_STORED = Counter("orderhub_intake_processed_total", "Queue entries processed by workers", ["outcome"])
 # Every process reads the same Redis value: across processes the most recent reading is the value.
 QUEUE_DEPTH = Gauge("orderhub_queue_depth", "Intake entries not yet stored (stream + retry set)",
                     multiprocess_mode="mostrecent")
 DEAD_LETTERS = Gauge("orderhub_dead_letters", "Entries in the dead-letter stream", multiprocess_mode="mostrecent")
-BATCH_SECONDS = Histogram(
-    "orderhub_intake_batch_seconds", "Time to store one intake batch",
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
-)
-BATCH_SIZE = Histogram("orderhub_intake_batch_size", "Entries per intake batch", buckets=(1, 10, 50, 100, 250, 500))
-WORKER_RESTARTS = Counter("orderhub_worker_restarts_total", "Worker loops restarted after a crash", ["loop"])
 INTAKE_WORKERS = Gauge("orderhub_intake_workers", "Intake workers by state, as /healthz last saw them", ["state"])
 
 

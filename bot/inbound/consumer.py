@@ -11,7 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bot.inbound.queue import QueuedUpdate, UpdateQueue
+from storage.stream_queue import QueuedUpdate, UpdateQueue
 from handlers.chat import InboundEvent
 from storage.redis_conn import consumer_name
 
@@ -59,7 +59,7 @@ class InboundConsumer:
             event = await self.reader(entry.raw)
         except Exception:
             log.exception("%s update %s could not be read; dropped", self.name, entry.id)
-            await self.queue.ack(entry.id)
+            await self.queue.ack([entry.id])
             return True
         if event is not None:
             try:
@@ -71,7 +71,7 @@ class InboundConsumer:
                     log.exception("%s update %s failed; will retry", self.name, entry.id)
                     await self.queue.retry(entry)
                     return False
-        await self.queue.ack(entry.id)
+        await self.queue.ack([entry.id])
         return True
 
     async def drain(self) -> int:

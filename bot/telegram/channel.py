@@ -45,6 +45,7 @@ from bot.telegram.errors import install_log_redaction, is_not_modified, translat
 from bot.telegram.render import TEXT_LIMIT, render_chunks, render_single
 from handlers.chat import (
     Button,
+    Capabilities,
     Card,
     ChatRef,
     FileTooLarge,
@@ -56,7 +57,7 @@ from handlers.chat import (
 )
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
+    from bot.settings import TelegramSettings
 
 T = TypeVar("T")
 
@@ -80,6 +81,7 @@ def keyboard(buttons: tuple[Button, ...]) -> InlineKeyboardMarkup:
 
 class TelegramChannel:
     platform = "telegram"
+    capabilities = Capabilities(group_prefixes=("-",))  # group and channel ids are negative
 
     def __init__(
         self,
@@ -119,10 +121,8 @@ class TelegramChannel:
         self.bot_id: int | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> TelegramChannel:
-        if settings.telegram_token is None:
-            raise ValueError("ORDERHUB_TELEGRAM_TOKEN is not set")
-        return cls(settings.telegram_token.get_secret_value(), settings.telegram_api_url, language=settings.language)
+    def from_config(cls, config: TelegramSettings) -> TelegramChannel:
+        return cls(config.token.get_secret_value(), config.api_url, language=config.language)
 
     def __repr__(self) -> str:  # never the token
         return f"TelegramChannel(username={self.username!r})"

@@ -24,7 +24,7 @@ from telegram import BotCommand
 from telegram.error import Conflict, InvalidToken, RetryAfter, TelegramError
 
 from bot.inbound.consumer import EventHandler, InboundConsumer
-from bot.inbound.queue import UpdateQueue
+from storage.stream_queue import UpdateQueue
 from bot.telegram.channel import TelegramChannel
 from bot.telegram.errors import retry_after_seconds, scrub
 from bot.telegram.updates import to_event

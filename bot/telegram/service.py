@@ -1,4 +1,5 @@
-"""Everything Telegram in one object for the composition root: build from Settings, start, run, close.
+"""Everything Telegram in one object, the `ChatPlatform` (bot/platform.py) registered as `TELEGRAM`: build from its
+settings (`Settings.telegram()`), start, run, close.
 
     tg = TelegramService.build(settings, redis)              # None when ORDERHUB_TELEGRAM_TOKEN is unset
     services.extra_routers.append(tg.router)                 # webhook mode only (router is None when polling)
@@ -7,7 +8,7 @@
     task = asyncio.create_task(tg.run(stop, handle))         # consumer (+ poller in polling mode)
     await tg.close()
 
-Mode: ORDERHUB_PUBLIC_URL set → webhook at <public_url>/webhooks/telegram, else long polling (SPEC §4).
+Mode: ORDERHUB_PUBLIC_URL set → webhook at <public_url>/webhooks/telegram, else long polling (README, Telegram).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from typing import TYPE_CHECKING
 
 from fastapi import APIRouter
 
-from bot.inbound.queue import UpdateQueue
+from bot.inbound.consumer import InboundConsumer
+from bot.platform import PlatformEntry
 from bot.telegram.channel import TelegramChannel
 from bot.telegram.runner import (
     EventHandler,
@@ -34,39 +36,45 @@ from bot.telegram.runner import (
 )
 from handlers.chat import PermanentSendError, RetryableSendError
 from storage import keys
+from storage.stream_queue import UpdateQueue
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
-    from bot.settings import Settings
+    from bot.settings import Settings, TelegramSettings
 
 log = logging.getLogger(__name__)
 
 
 def telegram_updates(redis: aioredis.Redis) -> UpdateQueue:
-    return UpdateQueue(redis, keys.TELEGRAM_UPDATES, "telegram-consumers")
+    return UpdateQueue(redis, keys.TELEGRAM_UPDATES, keys.TELEGRAM_GROUP)
 
 
-def webhook_secret(settings: Settings) -> str:
+def webhook_secret(config: TelegramSettings) -> str:
     """ORDERHUB_TELEGRAM_WEBHOOK_SECRET, or one derived from the bot token: stable across restarts and replicas,
     and only guessable by someone who holds the token already (who could read the updates anyway)."""
-    if settings.telegram_webhook_secret is not None:
-        return settings.telegram_webhook_secret.get_secret_value()
-    assert settings.telegram_token is not None
-    token = settings.telegram_token.get_secret_value()
+    if config.webhook_secret is not None:
+        return config.webhook_secret.get_secret_value()
+    token = config.token.get_secret_value()
     return hashlib.sha256(b"orderhub/telegram-webhook/" + token.encode()).hexdigest()
 
 
-def webhook_router(settings: Settings, queue: UpdateQueue) -> APIRouter | None:
-    """`POST /webhooks/telegram` when Telegram is configured in webhook mode; HTTP-only processes (`orderhub api`)
-    mount just this: the route only queues the update for a consumer elsewhere."""
-    if settings.telegram_token is None or not settings.public_url:
+def webhook_router(config: TelegramSettings, queue: UpdateQueue) -> APIRouter | None:
+    """`POST /webhooks/telegram` in webhook mode (None when polling); HTTP-only processes (`orderhub api`) mount
+    just this: the route only queues the update for a consumer elsewhere."""
+    if not config.public_url:
         return None
-    return make_router(webhook_secret(settings), queue.push, max_body_bytes=settings.max_body_bytes)
+    return make_router(webhook_secret(config), queue.push, max_body_bytes=config.max_body_bytes)
+
+
+def routes(settings: Settings, redis: aioredis.Redis) -> APIRouter | None:
+    config = settings.telegram()
+    return None if config is None else webhook_router(config, telegram_updates(redis))
 
 
 @dataclass
 class TelegramService:
+    name = "telegram"
     channel: TelegramChannel
     queue: UpdateQueue
     public_url: str | None
@@ -75,11 +83,13 @@ class TelegramService:
 
     @classmethod
     def build(cls, settings: Settings, redis: aioredis.Redis) -> TelegramService | None:
-        if settings.telegram_token is None:
+        """From `settings.telegram()` only; None when Telegram is not configured."""
+        config = settings.telegram()
+        if config is None:
             return None
         queue = telegram_updates(redis)
-        return cls(TelegramChannel.from_settings(settings), queue, settings.public_url, webhook_secret(settings),
-                   webhook_router(settings, queue))
+        return cls(TelegramChannel.from_config(config), queue, config.public_url, webhook_secret(config),
+                   webhook_router(config, queue))
 
     @property
     def webhook_mode(self) -> bool:
@@ -104,14 +114,18 @@ class TelegramService:
         except (RetryableSendError, PermanentSendError) as exc:
             log.warning("telegram set-up incomplete (menu/webhook): %s", exc)
 
-    async def run(self, stop: asyncio.Event, handle: EventHandler | None, *, poll: bool | None = None) -> None:
+    def consumer(self, handle: EventHandler, name: str | None = None) -> InboundConsumer:
+        return UpdateConsumer(self.queue, handle, channel=self.channel, consumer=name)
+
+    async def run(self, stop: asyncio.Event, handle: EventHandler | None, *, poll: bool = True) -> None:
         """Until `stop`: the consumer feeding `handle` (the core's handle_event bound to its context; None: no
-        consumer in this process), and the poller (default: in polling mode). Both share the queue, so several
-        processes can run consumers; run one poller only (Telegram answers 409 to a second getUpdates)."""
+        consumer in this process), and with `poll` the poller (in polling mode only: a webhook is never polled).
+        Both share the queue, so several processes can run consumers; run one poller only (Telegram answers 409
+        to a second getUpdates)."""
         loops = []
         if handle is not None:
-            loops.append(UpdateConsumer(self.queue, handle, channel=self.channel).run(stop))
-        if not self.webhook_mode if poll is None else poll:
+            loops.append(self.consumer(handle).run(stop))
+        if poll and not self.webhook_mode:
             loops.append(Poller(self.channel, self.queue.push).run(stop))
         await asyncio.gather(*loops)
 
@@ -120,3 +134,6 @@ class TelegramService:
 
     async def close(self) -> None:
         await self.channel.close()
+
+
+TELEGRAM = PlatformEntry("telegram", {"zh": "Telegram", "en": "Telegram"}, TelegramService.build, routes)

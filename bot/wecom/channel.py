@@ -10,7 +10,8 @@ never broadcast). What differs from Telegram, and how:
 - `answer` (Telegram's toast): WeCom has none for application messages, so a non-empty answer is a short text
   message to the person who pressed (`callback_id` is their userid); an empty answer sends nothing.
 - `force_reply`: plain text; the core takes the person's next message as the reply anyway.
-- `request_contact`: WeCom cannot share a phone number, so the person is asked for "order number + last 4 digits".
+- `request_contact`: WeCom cannot share a phone number (`capabilities`), so handlers ask for "order number + last 4
+  digits" instead and never set it.
 - `download` (a refund's proof photo): `media/get` with the image message's MediaId, streamed and size-capped.
 - Outbox sends carry `Outgoing.extra["send_key"]` (handlers/send_attempts.py): the card's task_id is derived from it
   and every part goes with `enable_duplicate_check=1`, so a takeover's resend of an unfinished send is dropped by
@@ -31,8 +32,8 @@ from bot.split_send import send_later_part
 from bot.wecom.client import DEFAULT_API_ROOT, WecomApi, fetch_media
 from bot.wecom.codes import MemoryResponseCodes, ResponseCodes
 from bot.wecom.render import REPLACE_NAME_MAX, cut, render_card, text_chunks
-from engine.text import t
 from handlers.chat import (
+    Capabilities,
     Card,
     ChatRef,
     FileUnavailable,
@@ -45,7 +46,7 @@ from handlers.chat import (
 from handlers.send_attempts import SEND_KEY
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
+    from bot.settings import WecomSettings
 
 PLATFORM = "wecom"
 DEDUP_INTERVAL_S = 1800  # duplicate_check_interval of an outbox send (WeCom's default; at most 4 h)
@@ -55,6 +56,8 @@ ANSWER_MAX = 200  # characters: an answer stands in for a toast, keep it short
 
 class WecomChannel:
     platform = PLATFORM
+    # No phone-number sharing and no toasts (`answer` sends a short text instead); group chats are `group:<id>`.
+    capabilities = Capabilities(contact_sharing=False, toasts=False, group_prefixes=("group:",))
     dedup_window_s = DEDUP_INTERVAL_S - DEDUP_MARGIN_S  # a resend within this is deduplicated by WeCom
 
     def __init__(
@@ -76,11 +79,9 @@ class WecomChannel:
         self._sleep = sleep
 
     @classmethod
-    def from_settings(cls, settings: Settings, codes: ResponseCodes | None = None) -> WecomChannel:
-        if not (settings.wecom_corp_id and settings.wecom_secret and settings.wecom_agent_id):
-            raise ValueError("ORDERHUB_WECOM_CORP_ID, _SECRET and _AGENT_ID must be set")
-        return cls(settings.wecom_corp_id, settings.wecom_secret.get_secret_value(), settings.wecom_agent_id,
-                   settings.wecom_api_url, codes=codes, language=settings.language)
+    def from_config(cls, config: WecomSettings, codes: ResponseCodes | None = None) -> WecomChannel:
+        return cls(config.corp_id, config.secret.get_secret_value(), config.agent_id, config.api_url, codes=codes,
+                   language=config.language)
 
     def __repr__(self) -> str:
         return f"WecomChannel(agent_id={self.agent_id})"
@@ -92,7 +93,7 @@ class WecomChannel:
 
     async def send(self, message: Outgoing) -> ChatRef:
         user = _userid(message.chat_id)
-        text = t("wecom.verify_by_order", self.language) if message.request_contact else message.text
+        text = message.text  # `request_contact` never comes: the capabilities say WeCom has no contact sharing
         parts: list[dict[str, Any]] = [_text(chunk) for chunk in text_chunks(text)] if text else []
         task_id = ""
         key = message.extra.get(SEND_KEY, "")

@@ -1,4 +1,5 @@
-"""WeCom as the composition root uses it: channel, callback route, event queue and consumer, built from Settings.
+"""WeCom as the composition root uses it, the `ChatPlatform` (bot/platform.py) registered as `WECOM`: channel,
+callback route, event queue and consumer, built from its settings (`Settings.wecom()`).
 
     wecom = WecomService.build(settings, redis)          # None unless the five WeCom settings are set
     app routers += [wecom.router]                        # GET/POST /webhooks/wecom (only queues)
@@ -19,45 +20,42 @@ from fastapi import APIRouter
 from wechatpy.enterprise.crypto import WeChatCrypto
 
 from bot.inbound.consumer import EventHandler, InboundConsumer
-from bot.inbound.queue import UpdateQueue
+from bot.platform import PlatformEntry
 from bot.wecom.callback import NonceMemory, make_router
 from bot.wecom.channel import WecomChannel
 from bot.wecom.codes import RedisResponseCodes
 from bot.wecom.events import EventReader
 from storage import keys
+from storage.stream_queue import UpdateQueue
 
 if TYPE_CHECKING:
     import asyncio
 
     import redis.asyncio as aioredis
 
-    from bot.settings import Settings
-
-GROUP = "wecom-consumers"
-
-
-def configured(settings: Settings) -> bool:
-    return bool(settings.wecom_corp_id and settings.wecom_secret and settings.wecom_agent_id
-                and settings.wecom_token and settings.wecom_aes_key)
+    from bot.settings import Settings, WecomSettings
 
 
 def event_queue(redis: aioredis.Redis) -> UpdateQueue:
-    return UpdateQueue(redis, key=keys.WECOM_EVENTS, group=GROUP)
+    return UpdateQueue(redis, key=keys.WECOM_EVENTS, group=keys.WECOM_GROUP)
 
 
-def callback_router(settings: Settings, queue: UpdateQueue) -> APIRouter | None:
-    """The callback route for HTTP-only processes (`orderhub api`): it only queues, consumers run elsewhere."""
-    if not configured(settings):
-        return None
-    assert settings.wecom_token is not None and settings.wecom_aes_key is not None
-    crypto = WeChatCrypto(settings.wecom_token.get_secret_value(), settings.wecom_aes_key.get_secret_value(),
-                          settings.wecom_corp_id)
-    return make_router(crypto, queue.push, max_body_bytes=settings.max_body_bytes,
+def callback_router(config: WecomSettings, queue: UpdateQueue) -> APIRouter:
+    """`GET/POST /webhooks/wecom`: it only queues, consumers run elsewhere (or in this process)."""
+    crypto = WeChatCrypto(config.token.get_secret_value(), config.aes_key.get_secret_value(), config.corp_id)
+    return make_router(crypto, queue.push, max_body_bytes=config.max_body_bytes,
                        nonces=NonceMemory(queue.redis, keys.WECOM_NONCES))
+
+
+def routes(settings: Settings, redis: aioredis.Redis) -> APIRouter | None:
+    """The callback route for HTTP-only processes (`orderhub api`); None when WeCom is not configured."""
+    config = settings.wecom()
+    return None if config is None else callback_router(config, event_queue(redis))
 
 
 @dataclass
 class WecomService:
+    name = "wecom"
     channel: WecomChannel
     queue: UpdateQueue
     reader: EventReader
@@ -65,22 +63,29 @@ class WecomService:
 
     @classmethod
     def build(cls, settings: Settings, redis: aioredis.Redis) -> WecomService | None:
-        if not configured(settings):
+        """From `settings.wecom()` only; None unless all five WeCom credentials are set."""
+        config = settings.wecom()
+        if config is None:
             return None
         codes = RedisResponseCodes(redis)
         queue = event_queue(redis)
-        router = callback_router(settings, queue)
-        assert router is not None
-        channel = WecomChannel.from_settings(settings, codes)
-        return cls(channel, queue, EventReader(codes, channel.agent_id), router)
+        channel = WecomChannel.from_config(config, codes)
+        return cls(channel, queue, EventReader(codes, channel.agent_id), callback_router(config, queue))
+
+    async def start(self, *, register: bool) -> None:
+        """Nothing to learn or register through the API (the callback URL is entered in the admin console)."""
 
     def consumer(self, handle: EventHandler, name: str | None = None) -> InboundConsumer:
         return InboundConsumer(self.queue, handle, consumer=name, read=self.reader, name="wecom")
 
-    async def run(self, stop: asyncio.Event, handle: EventHandler) -> None:
+    async def run(self, stop: asyncio.Event, handle: EventHandler | None, *, poll: bool = False) -> None:
         """Until `stop`: queued callbacks → events → `handle` (the core's handle_event); several processes may
-        run it, they share the stream's consumer group."""
-        await self.consumer(handle).run(stop)
+        run it, they share the stream's consumer group. WeCom only pushes: `poll` has nothing to do."""
+        if handle is not None:
+            await self.consumer(handle).run(stop)
 
     async def close(self) -> None:
         await self.channel.close()
+
+
+WECOM = PlatformEntry("wecom", {"zh": "企业微信", "en": "WeCom"}, WecomService.build, routes)

@@ -52,15 +52,16 @@ async def stack(settings: Settings, db: AsyncEngine,
     runtime = Runtime.build(s)
     await runtime.start_rules(watch=False)
     chat = ChatRuntime.build(runtime)
-    assert chat.telegram is not None
-    await chat.telegram.start()
+    telegram = chat.platform("telegram")
+    assert telegram is not None
+    await telegram.start(register=True)
     now = runtime.clock.now()
     for name, region, tg in (("东区经理", "华东", "101"), ("南区经理", "华南", "202")):
         await runtime.users.add(name, "manager", [region], None, None, now)
         await runtime.users.link(name, "telegram", tg, now)
     app = create_asgi_app(runtime, chat.routers, chat.core.ctx)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
-        yield Stack(runtime, chat, client, telegram_api, webhook_secret(s))
+        yield Stack(runtime, chat, client, telegram_api, webhook_secret(s.telegram()))
     await chat.close()
     await runtime.close()
 

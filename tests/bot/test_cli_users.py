@@ -71,7 +71,18 @@ def test_invite_for_an_unknown_user_is_a_clear_error(env: dict[str, str], db: As
 
 def test_link_needs_exactly_one_platform(env: dict[str, str], db: AsyncEngine) -> None:
     result = runner.invoke(app, ["users", "link", "x"], env=env)
-    assert result.exit_code == 2 and "exactly one of --telegram or --wecom" in result.output
+    assert result.exit_code == 2 and "exactly one of --telegram, --wecom or --chat" in result.output
+    both = runner.invoke(app, ["users", "link", "x", "--telegram", "1", "--chat", "wecom:zhangsan"], env=env)
+    assert both.exit_code == 2 and "exactly one" in both.output
+
+
+def test_link_by_platform_name_knows_the_registered_platforms(env: dict[str, str], db: AsyncEngine) -> None:
+    assert runner.invoke(app, ["users", "add", "张经理", "--role", "manager", "--region", "华东"], env=env).exit_code == 0
+    unknown = runner.invoke(app, ["users", "link", "张经理", "--chat", "icq:123"], env=env)
+    assert unknown.exit_code == 2 and "unknown chat platform icq" in unknown.output and "wecom" in unknown.output
+    linked = runner.invoke(app, ["users", "link", "张经理", "--chat", "wecom:zhangsan"], env=env)
+    assert linked.exit_code == 0, linked.output
+    assert "企业微信 zhangsan" in runner.invoke(app, ["users", "list"], env=env).output
 
 
 def test_a_region_the_rules_do_not_name_is_refused(env: dict[str, str], db: AsyncEngine) -> None:

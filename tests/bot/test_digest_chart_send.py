@@ -12,7 +12,7 @@ import pytest
 from bot.telegram.channel import CAPTION_LIMIT, TelegramChannel
 from bot.wecom.channel import WecomChannel
 from bot.wecom.codes import MemoryResponseCodes
-from handlers.chat import Card, ChatRef, Outgoing, OutgoingPhoto, PermanentSendError, send_photo_or_text
+from handlers.chat import Capabilities, Card, ChatRef, Outgoing, OutgoingPhoto, PermanentSendError, send_photo_or_text
 from tests.standins import telegram_api as tg_standin
 from tests.standins import wecom_api as wc_standin
 
@@ -111,6 +111,7 @@ class TextOnly:
     """A channel without send_photo (the console, a future platform)."""
 
     platform = "console"
+    capabilities = Capabilities(photos=False)
 
     def __init__(self) -> None:
         self.sent: list[Outgoing] = []
@@ -126,6 +127,19 @@ class TextOnly:
 
 async def test_a_platform_without_photos_gets_the_caption_as_text() -> None:
     ch = TextOnly()
+    await send_photo_or_text(ch, OutgoingPhoto("c1", tiny_png(), "各阶段在途订单：待确认 3"))
+    assert [m.text for m in ch.sent] == ["各阶段在途订单：待确认 3"]
+
+
+class PhotosOff(TextOnly):
+    """Has send_photo, but declares it cannot show photos: the declaration is what counts."""
+
+    async def send_photo(self, photo: OutgoingPhoto) -> ChatRef:
+        raise AssertionError("a platform without the photos capability got a photo")
+
+
+async def test_the_photos_capability_decides_not_the_method() -> None:
+    ch = PhotosOff()
     await send_photo_or_text(ch, OutgoingPhoto("c1", tiny_png(), "各阶段在途订单：待确认 3"))
     assert [m.text for m in ch.sent] == ["各阶段在途订单：待确认 3"]
     with pytest.raises(PermanentSendError):

@@ -18,7 +18,7 @@ from bot.wecom.channel import WecomChannel
 from bot.wecom.codes import MemoryResponseCodes
 from engine.rules import RuleSet, load_rules
 from handlers import metrics
-from handlers.chat import ChatRef, Outgoing
+from handlers.chat import Capabilities, ChatRef, Outgoing
 from handlers.notifier import Notifier
 from handlers.stalls import scan_stalls
 from storage.models import ChatIdentityRow, MessageRefRow, OutboxRow, SendAttemptRow
@@ -37,6 +37,7 @@ class KilledAfterSend:
 
     def __init__(self, inner: Any) -> None:
         self.inner, self.platform, self.kills = inner, inner.platform, 1
+        self.capabilities = inner.capabilities
         self.dedup_window_s = getattr(inner, "dedup_window_s", 0)
 
     async def send(self, message: Outgoing) -> ChatRef:
@@ -111,6 +112,7 @@ async def _stall_alert(db: AsyncEngine, rules: RuleSet, platform: str, chat: str
 class _Placeholder:
     def __init__(self, platform: str) -> None:
         self.platform = platform
+        self.capabilities = Capabilities()
 
 
 async def _kill_mid_send(w: World, channel: Any, *, attempts: bool = True) -> None:

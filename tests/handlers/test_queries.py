@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from engine.tokens import Action, sign
-from handlers.chat import ButtonPressed, CommandReceived, ContactShared, Sender, TextReceived
+from handlers.chat import ButtonPressed, Capabilities, CommandReceived, ContactShared, Sender, TextReceived
 from handlers.dispatch import handle_event
 from storage.models import ChatIdentityRow, UserRow
 from tests.handlers.conftest import KEY, World
@@ -38,6 +38,19 @@ async def test_start_asks_for_the_contact(world: World) -> None:
     await handle_event(CommandReceived(ALICE, "start"), world.ctx)
     msg = world.channel.sent[-1].message
     assert msg.request_contact and "分享手机号" in msg.text
+
+
+async def test_without_contact_sharing_start_asks_for_order_number_and_digits(world: World) -> None:
+    """A platform that declares no contact sharing (WeCom) is never sent a share button: the handler asks for the
+    other proof, which `_verify_by_order` then accepts."""
+    world.channel.capabilities = Capabilities(contact_sharing=False)
+    await _two_customers(world)
+    await handle_event(CommandReceived(ALICE, "start"), world.ctx)
+    msg = world.channel.sent[-1].message
+    assert not msg.request_contact and "订单号 手机后四位" in msg.text and "分享手机号”按钮" not in msg.text
+    await handle_event(TextReceived(ALICE, "TM20251111-000123 8000"), world.ctx)
+    assert "TM20251111-000123" in world.channel.sent[-1].text
+    _no_bob(world)
 
 
 async def test_own_contact_shows_own_orders_only(world: World) -> None:

@@ -53,6 +53,7 @@ class TimedChannel:
 
     def __init__(self, inner: TelegramChannel, time: FakeTime) -> None:
         self.inner, self.time, self.platform = inner, time, inner.platform
+        self.capabilities = inner.capabilities
         self.attempts: list[Attempt] = []
 
     async def send(self, message: Outgoing) -> ChatRef:

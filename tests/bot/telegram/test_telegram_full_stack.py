@@ -24,7 +24,7 @@ from bot.asgi import create_asgi_app
 from bot.chat_runtime import ChatRuntime
 from bot.settings import Settings
 from bot.telegram.runner import SECRET_HEADER, UpdateConsumer
-from bot.telegram.service import webhook_secret
+from bot.telegram.service import TelegramService, webhook_secret
 from bot.wiring import Runtime
 from handlers.stalls import scan_stalls
 from storage.models import ApprovalRow, AuditRow, OrderRow
@@ -62,9 +62,9 @@ class Stack:
         assert resp.status_code == 200
 
     def consumer(self, name: str = "c1") -> UpdateConsumer:
-        assert self.chat.telegram is not None
-        return UpdateConsumer(self.chat.telegram.queue, self.chat.core.handle, channel=self.chat.telegram.channel,
-                              consumer=name)
+        telegram = self.chat.platform("telegram")
+        assert isinstance(telegram, TelegramService)
+        return UpdateConsumer(telegram.queue, self.chat.core.handle, channel=telegram.channel, consumer=name)
 
     def cards(self) -> list[dict[str, Any]]:
         """Every card sent, with the message id the stand-in gave it."""
@@ -82,15 +82,16 @@ async def stack(settings: Settings, db: AsyncEngine, telegram_api: TelegramStand
     runtime = Runtime.build(s)
     await runtime.start_rules(watch=False)
     chat = ChatRuntime.build(runtime)
-    assert chat.telegram is not None
-    await chat.telegram.start()
+    telegram = chat.platform("telegram")
+    assert telegram is not None
+    await telegram.start(register=True)
     now = runtime.clock.now()
     for name, region, tg in (("东区经理", "华东", "101"), ("东区副经理", "华东", "102"), ("南区经理", "华南", "202")):
         await runtime.users.add(name, "manager", [region], None, None, now)
         await runtime.users.link(name, "telegram", tg, now)
     app = create_asgi_app(runtime, chat.routers)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
-        yield Stack(runtime, chat, client, telegram_api, webhook_secret(s))
+        yield Stack(runtime, chat, client, telegram_api, webhook_secret(s.telegram()))
     await chat.close()
     await runtime.close()
 
@@ -140,8 +141,9 @@ async def test_two_simultaneous_presses_make_one_decision_and_both_cards_show_it
     by_chat = {c["chat_id"]: c for c in cards}
     await stack.press(101, by_chat["101"], button=0)  # approve
     await stack.press(102, by_chat["102"], button=0)  # approve, at the same moment
-    assert stack.chat.telegram is not None
-    queue = stack.chat.telegram.queue
+    telegram = stack.chat.platform("telegram")
+    assert isinstance(telegram, TelegramService)
+    queue = telegram.queue
     await queue.ensure_group()
     first, second = stack.consumer("c1"), stack.consumer("c2")
     [e1] = await queue.read("c1", count=1)

@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from typer.testing import CliRunner
 
 from bot.cli_telegram import app as telegram_cli
-from bot.inbound.queue import UpdateQueue
+from storage.stream_queue import UpdateQueue
 from bot.settings import Settings
 from bot.telegram.channel import TelegramChannel
 from bot.telegram.runner import COMMANDS, Poller, UpdateConsumer, set_commands, set_webhook, webhook_url
@@ -158,7 +158,7 @@ def test_cli_set_and_delete_webhook(cli_env: TelegramStandIn, monkeypatch: pytes
     assert derived.exit_code == 0, derived.output
     # No secret configured: the one serve's route will check, derived from the token (and not the token itself).
     assert cli_env.webhook is not None
-    assert cli_env.webhook["secret_token"] == webhook_secret(Settings(_env_file=None))
+    assert cli_env.webhook["secret_token"] == webhook_secret(Settings(_env_file=None).telegram())
     assert cli_env.token.partition(":")[2] not in cli_env.webhook["secret_token"]
 
     monkeypatch.setenv("ORDERHUB_TELEGRAM_WEBHOOK_SECRET", "cli_secret-1")

@@ -37,11 +37,11 @@ def test_no_token_no_telegram(tmp_path: Path, redis: aioredis.Redis) -> None:
 
 def test_secret_is_configured_or_derived_from_the_token(telegram_api: TelegramStandIn, tmp_path: Path) -> None:
     configured = settings_for(telegram_api, tmp_path, telegram_webhook_secret="mine_1")
-    assert webhook_secret(configured) == "mine_1"
-    derived = webhook_secret(settings_for(telegram_api, tmp_path))
-    assert derived == webhook_secret(settings_for(telegram_api, tmp_path))  # stable across processes
+    assert webhook_secret(configured.telegram()) == "mine_1"
+    derived = webhook_secret(settings_for(telegram_api, tmp_path).telegram())
+    assert derived == webhook_secret(settings_for(telegram_api, tmp_path).telegram())  # stable across processes
     other = Settings(_env_file=None, telegram_token="1:other-token-abcdef", data_dir=tmp_path)
-    assert derived != webhook_secret(other) and telegram_api.token not in derived
+    assert derived != webhook_secret(other.telegram()) and telegram_api.token not in derived
 
 
 async def test_webhook_mode_registers_and_serves_the_route(telegram_api: TelegramStandIn, tmp_path: Path,

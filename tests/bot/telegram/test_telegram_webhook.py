@@ -10,7 +10,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from bot.inbound.queue import UpdateQueue
+from storage.stream_queue import UpdateQueue
 from bot.telegram.runner import SECRET_HEADER, UpdateConsumer, make_router
 from bot.telegram.service import telegram_updates
 from engine.channels import default_adapters

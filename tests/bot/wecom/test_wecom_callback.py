@@ -16,7 +16,7 @@ import xmltodict
 from wechatpy.enterprise.crypto import WeChatCrypto
 
 from bot.inbound.consumer import InboundConsumer
-from bot.inbound.queue import UpdateQueue
+from storage.stream_queue import UpdateQueue
 from bot.wecom import callback as callback_module
 from bot.wecom.callback import NonceMemory, make_router
 from bot.wecom.codes import RedisResponseCodes

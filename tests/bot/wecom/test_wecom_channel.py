@@ -67,11 +67,11 @@ def test_card_edit_cuts_overflow_into_the_subtitle_with_a_count() -> None:
     assert not rendered.complete and len(sub) <= SUBTITLE_MAX and sub.endswith(")") and "… (+" in sub
 
 
-async def test_a_text_with_contact_request_asks_for_order_number_and_digits(wecom: WecomChannel,
-                                                                            wecom_api: WecomStandIn) -> None:
-    await wecom.send(Outgoing(chat_id="kehu1", text="请点击下方“分享手机号”按钮", request_contact=True))
-    [sent] = wecom_api.ok_calls("message/send")
-    assert "订单号 手机后四位" in sent["text"]["content"] and "分享手机号”按钮" not in sent["text"]["content"]
+def test_wecom_declares_what_it_cannot_do() -> None:
+    """Handlers read these instead of the platform's name: no share-contact button, no toast, `group:` chats."""
+    caps = WecomChannel.capabilities
+    assert not caps.contact_sharing and not caps.toasts and caps.photos and caps.card_edits
+    assert caps.is_group("group:wr123") and not caps.is_group("zhangsan") and not caps.is_group("-100")
 
 
 async def test_update_uses_the_newest_response_code_once(wecom: WecomChannel, wecom_api: WecomStandIn) -> None:

@@ -66,8 +66,9 @@ class Stack:
         await self._callback(message_xml(user, text, next(_msg_ids)))
 
     async def drain(self) -> int:
-        assert self.chat.wecom is not None
-        return await self.chat.wecom.consumer(self.chat.core.handle, "c1").drain()
+        wecom = self.chat.platform("wecom")
+        assert wecom is not None
+        return await wecom.consumer(self.chat.core.handle, "c1").drain()
 
     def cards(self) -> list[dict[str, Any]]:
         return [{**c["template_card"], "touser": c["touser"]} for c in self.api.ok_calls("message/send")
@@ -87,7 +88,7 @@ async def stack(settings: Settings, db: AsyncEngine, wecom_api: WecomStandIn) ->
     runtime = Runtime.build(s)
     await runtime.start_rules(watch=False)
     chat = ChatRuntime.build(runtime)
-    assert chat.wecom is not None and "wecom" in chat.platforms
+    assert chat.platform("wecom") is not None and "wecom" in chat.core.ctx.channels
     now = runtime.clock.now()
     for name, region, userid in (("东区经理", "华东", "dong1"), ("东区副经理", "华东", "dong2"),
                                  ("南区经理", "华南", "nan1")):
@@ -187,9 +188,10 @@ async def test_start_asks_a_customer_for_order_number_not_a_contact(stack: Stack
 
 
 async def test_the_consumer_is_the_one_the_runtime_runs(stack: Stack) -> None:
-    assert stack.chat.wecom is not None
-    consumer = stack.chat.wecom.consumer(stack.chat.core.handle)
-    assert isinstance(consumer, InboundConsumer) and consumer.queue.key == "orderhub:wecom:events"
+    wecom = stack.chat.platform("wecom")
+    assert wecom is not None
+    consumer = wecom.consumer(stack.chat.core.handle)
+    assert isinstance(consumer, InboundConsumer) and consumer.queue.stream == "orderhub:wecom:events"
     assert [r.path for router in stack.chat.routers for r in router.routes] == ["/webhooks/wecom"] * 2
 
 

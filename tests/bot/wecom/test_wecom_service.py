@@ -12,7 +12,7 @@ from pydantic import SecretStr
 
 from bot.asgi import create_asgi_app
 from bot.settings import Settings
-from bot.wecom.service import WecomService, callback_router, event_queue
+from bot.wecom.service import WECOM, WecomService
 from handlers.chat import CommandReceived, InboundEvent
 from tests.bot.wecom.test_wecom_callback import AES_KEY, TOKEN, message_xml
 from tests.standins.wecom_api import AGENT_ID, WecomStandIn
@@ -32,7 +32,7 @@ def wecom_settings(api: WecomStandIn, tmp_path: Path, **over: object) -> Setting
 def test_any_missing_setting_means_no_wecom(wecom_api: WecomStandIn, tmp_path: Path, redis: aioredis.Redis,
                                             missing: str) -> None:
     s = wecom_settings(wecom_api, tmp_path, **{missing: None})
-    assert WecomService.build(s, redis) is None and callback_router(s, event_queue(redis)) is None
+    assert WecomService.build(s, redis) is None and WECOM.routes(s, redis) is None and s.wecom() is None
 
 
 async def test_service_consumes_queued_callbacks_until_stopped(wecom_api: WecomStandIn, tmp_path: Path,
