@@ -146,6 +146,8 @@ class Capabilities:
     toasts:          a press can be answered with a pop-up (else the adapter's `answer` stands in, e.g. a short text).
     photos:          an image can be sent (else its caption goes as text).
     card_edits:      a sent card can be edited in place (else the copy stays as sent).
+    replies:         an inbound message says which of ours it replies to (else a note is taken from a staff member's
+                     next message soon after one of our cards: handlers.note_chat).
     group_prefixes:  chat ids of group chats start with one of these (groups get the per-minute flood limit).
     """
 
@@ -153,6 +155,7 @@ class Capabilities:
     toasts: bool = True
     photos: bool = True
     card_edits: bool = True
+    replies: bool = True
     group_prefixes: tuple[str, ...] = ()
 
     def is_group(self, chat_id: str) -> bool:

@@ -92,7 +92,7 @@ async def handle_command(event: CommandReceived, ctx: ChatContext) -> None:
 
 
 async def handle_text(event: TextReceived, ctx: ChatContext) -> bool:
-    """A reply to one of our one-order cards (or, on WeCom, a message soon after one) from staff is a note on that
+    """A reply to one of our one-order cards (or, where the platform has no replies, a message soon after one) from staff is a note on that
     order. False: not a note; the text goes on to the order lookup."""
     notes: NoteChat | None = ctx.notes
     sender = event.sender
@@ -101,7 +101,7 @@ async def handle_text(event: TextReceived, ctx: ChatContext) -> bool:
     if event.reply_to is not None:
         r = event.reply_to
         order_id = await notes.cards.card_order(r.platform, r.chat_id, r.message_id)
-    elif sender.platform == "wecom" and _follow_up_text(event.text):
+    elif not ctx.channel(sender.platform).capabilities.replies and _follow_up_text(event.text):
         order_id = await notes.cards.recent_card_order(sender.platform, sender.chat_id, ctx.clock.now() - FOLLOW_UP)
     else:
         return False

@@ -57,7 +57,7 @@ ANSWER_MAX = 200  # characters: an answer stands in for a toast, keep it short
 class WecomChannel:
     platform = PLATFORM
     # No phone-number sharing and no toasts (`answer` sends a short text instead); group chats are `group:<id>`.
-    capabilities = Capabilities(contact_sharing=False, toasts=False, group_prefixes=("group:",))
+    capabilities = Capabilities(contact_sharing=False, toasts=False, replies=False, group_prefixes=("group:",))
     dedup_window_s = DEDUP_INTERVAL_S - DEDUP_MARGIN_S  # a resend within this is deduplicated by WeCom
 
     def __init__(

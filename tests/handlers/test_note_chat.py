@@ -9,7 +9,7 @@ from sqlalchemy import insert, select, update
 
 from bot.note_wiring import note_chat
 from engine.tokens import Action, verify
-from handlers.chat import ButtonPressed, ChatRef, CommandReceived, Sender, TextReceived
+from handlers.chat import ButtonPressed, Capabilities, ChatRef, CommandReceived, Sender, TextReceived
 from handlers.dispatch import handle_event
 from storage.models import AuditRow, ChatIdentityRow, ExceptionNoteRow, NoteExampleRow, OrderRow, OutboxRow
 from tests.chatfake import FakeChannel, FakeTime
@@ -110,7 +110,8 @@ async def test_a_reply_to_an_alert_card_is_a_note_on_its_order(world: World) -> 
 
 async def test_wecom_follow_up_after_a_card_is_a_note_within_the_window(db, rules):  # type: ignore[no-untyped-def]
     clock = Clock()
-    world = wire(make_world(db, rules, FakeChannel("wecom"), clock, FakeTime(clock=clock)))
+    world = wire(make_world(db, rules, FakeChannel("wecom", capabilities=Capabilities(replies=False)), clock,
+                            FakeTime(clock=clock)))
     uid = await world.user("东区经理", "manager", ["华东"])
     async with world.engine.begin() as conn:
         await conn.execute(insert(ChatIdentityRow.__table__).values(
