@@ -149,7 +149,7 @@ _STRINGS: dict[str, dict[str, str]] = {
     "admin.dead_letter": {"zh": "⚠️ 一个来自{channel}的订单尝试 {attempts} 次仍无法入库，已暂停处理（编号 {entry_id}）：{error}\n"
                                 "修复原因后执行 orderhub queue replay-dead 重新处理。",
                           "en": "⚠️ An order from {channel} could not be stored after {attempts} tries and is set aside "
-                                "(entry {entry_id}): {error}\nFix the cause, then run orderhub queue replay-dead."},
+                                "(number {entry_id}): {error}\nFix the cause, then run orderhub queue replay-dead."},
     # stall escalations by e-mail (the supervisor's copy of the chat card)
     "mail.stall_subject": {"zh": "【OrderHub】订单超时升级 {order} · {stage} · 超时 {overdue}",
                            "en": "[OrderHub] Order escalated {order} · {stage} · overdue by {overdue}"},

@@ -12,7 +12,7 @@ from typing import Any
 
 from engine.approvals import Approval, Status
 from engine.digest import trend_phrase
-from engine.display import FieldName, describe
+from engine.display import FieldName, describe, order_words_from_key
 from engine.rules.explain import person
 from engine.rules.priority import rank_percent
 from engine.stages import Stage, label
@@ -285,7 +285,7 @@ def trend_card(payload: Mapping[str, Any], language: str = "zh") -> Card:
     category = payload.get("category_en" if language == "en" else "category_zh") or payload.get("category", "")
     what = trend_phrase(int(payload.get("count", 0)), payload.get("window_s"), str(payload.get("per", "all")),
                         payload.get("group"), language)
-    orders = [str(o) for o in payload.get("orders") or []]
+    orders = [order_words_from_key(str(o), language) for o in payload.get("orders") or []]
     shown = ("、" if language != "en" else ", ").join(orders[:TREND_ORDERS_SHOWN])
     if len(orders) > TREND_ORDERS_SHOWN:
         shown += " " + t("items.more_plain", language, n=len(orders) - TREND_ORDERS_SHOWN)

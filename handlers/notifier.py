@@ -20,6 +20,7 @@ from typing import Any
 
 from engine.approvals import Status
 from engine.digest import ChartData, chart_from_payload, chart_summary
+from engine.display import channel_name
 from engine.text import TEXT_BUDGET, shorten, t
 from handlers import metrics
 from handlers.cards import approval_card, stall_card, trend_card
@@ -61,16 +62,6 @@ class _StillRetryable(Exception):
 def _rules_invalid(payload: Mapping[str, Any], lang: str) -> str:
     error = payload.get("error_zh" if lang == "zh" else "error") or payload.get("error", "")
     return t("admin.rules_invalid", lang, path=payload.get("path", ""), error=shorten(str(error), 3000))
-
-
-CHANNEL_NAMES = {"tmall": {"zh": "天猫", "en": "Tmall"}, "generic": {"zh": "接口", "en": "the order API"},
-                 "import": {"zh": "导入文件", "en": "an import file"}}
-
-
-def channel_name(channel: str, lang: str) -> str:
-    """A channel as business people call it (天猫, not `tmall`)."""
-    names = CHANNEL_NAMES.get(channel)
-    return names.get(lang, names["zh"]) if names else channel
 
 
 def _dead_letter(payload: Mapping[str, Any], lang: str) -> str:
