@@ -29,6 +29,7 @@ from engine.refunds import ProofVerdict, RefundState, ReturnStatus, TrackingFact
 from engine.rules import Facts, RuleSet
 from engine.rules.evaluate import evaluate
 from engine.stages import END_STATES, Stage
+from handlers import metrics
 from handlers.chat_ports import AuditEntry, NewOutbox, OutboxDelivery
 from handlers.orders import Move, MoveRefused, OrderDetail, OrderStore, TransitionError, plan_move
 
@@ -287,8 +288,15 @@ async def _step(deps: RefundDeps, refund: Refund, new: Refund, detail: OrderDeta
         outbox=lambda r: customer_outbox(r, ext, deps.language, why, now))
     if saved is None:
         raise RefundError("changed", "the refund changed meanwhile; look again", 409)
+    _count_decision(refund.state, saved.state)
     await _deliver(deps, [f"refund:{saved.id}:{saved.state.value}"])
     return saved
+
+
+def _count_decision(before: RefundState | None, after: RefundState) -> None:
+    """The decided-refunds metric, once per refund: when it first reaches approved or rejected (committed)."""
+    if after in rf.DECIDED and (before is None or before not in rf.DECIDED):
+        metrics.REFUNDS_DECIDED.labels(outcome=after.value).inc()
 
 
 def _why_rejected(deps: RefundDeps, message: str) -> str:
@@ -359,6 +367,8 @@ async def request_refund(deps: RefundDeps, order_ref: str, *, amount: Any, reaso
         if existing is None:
             raise RefundError("changed", "the order changed while the refund was stored; try again", 409)
         return existing
+    metrics.REFUNDS_REQUESTED.inc()
+    _count_decision(None, saved.state)
     await _deliver(deps, [f"refund:{saved.id}:{saved.state.value}"])
     return saved
 
