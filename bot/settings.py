@@ -1,4 +1,4 @@
-"""One settings class (SPEC §4), built at start-up, never at import."""
+"""One settings class, built at start-up, never at import."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     wecom_aes_key: SecretStr | None = None
     wecom_api_url: str = "https://qyapi.weixin.qq.com"
 
-    # Carriers (SPEC §7); a carrier is on when its credentials are set. The API URLs are the servers' roots.
+    # Carriers; a carrier is on when its credentials are set. The API URLs are the servers' roots.
     sf_api_url: str = "https://bspgw.sf-express.com"
     sf_partner_id: str | None = None
     sf_checkword: SecretStr | None = None

@@ -201,7 +201,7 @@ class Runtime:
         return self._carriers
 
     def order_events(self) -> OrderEvents:
-        """Every stored move and decision is announced here, after its commit, to every open board (SPEC §10)."""
+        """Every stored move and decision is announced here, after its commit, to every open board."""
         from storage.board_repo import RedisBoardEvents
 
         return RedisBoardEvents(self.redis)

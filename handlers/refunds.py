@@ -259,7 +259,7 @@ async def _deliver(deps: RefundDeps, keys: Sequence[str]) -> None:
 
 
 def _cancel_move(deps: RefundDeps, detail: OrderDetail, refund: Refund, actor: str, now: datetime) -> Move | None:
-    """A full refund cancels the order (SPEC §1: cancelled includes fully refunded), through the one move use case;
+    """A full refund cancels the order (cancelled includes fully refunded), through the one move use case;
     a partial one leaves the order as it is (the refund records its items)."""
     o = detail.order
     if o.stage in END_STATES:

@@ -141,7 +141,7 @@ def order_row(plan: OrderPlan) -> dict[str, Any]:
         "production_base": plan.production_base,
         "rules_version": plan.rules_version,
         "decisions": plan.decisions,
-        # An approval is a human action beyond routine stage moves (SPEC §6 manual intervention rate).
+        # An approval is a human action beyond routine stage moves (it counts towards the manual intervention rate).
         "manual_intervention": bool(plan.approvals),
     }
 

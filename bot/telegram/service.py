@@ -7,7 +7,7 @@
     task = asyncio.create_task(tg.run(stop, handle))         # consumer (+ poller in polling mode)
     await tg.close()
 
-Mode: ORDERHUB_PUBLIC_URL set → webhook at <public_url>/webhooks/telegram, else long polling (SPEC §4).
+Mode: ORDERHUB_PUBLIC_URL set → webhook at <public_url>/webhooks/telegram, else long polling.
 """
 
 from __future__ import annotations

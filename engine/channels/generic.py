@@ -1,4 +1,4 @@
-"""The `generic` channel: the canonical JSON of SPEC §1 as it is."""
+"""The `generic` channel: the canonical order JSON as it is."""
 
 from __future__ import annotations
 
