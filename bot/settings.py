@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     db_connect_timeout_s: float = 10.0
     db_statement_timeout_s: float = 60.0
     signature_tolerance_s: int = 300
+    # Chat send attempts (the record a new scheduler leader checks before resending) of delivered or failed
+    # messages are deleted after this many days, hourly, by the scheduler leader.
+    send_attempts_keep_days: int = Field(30, ge=1, le=3650)
 
     @field_validator("webhook_secrets", mode="before")
     @classmethod

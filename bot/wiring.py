@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -38,6 +38,7 @@ from storage.redis_conn import EmbeddedRedis, connect, consumer_name
 from storage.refunds_repo import SqlRefunds
 from storage.reports_repo import SqlReports
 from storage.rules_repo import RulesRepo
+from storage.send_attempts import SqlSendAttempts
 from storage.users_repo import SqlUsers
 from storage import keys
 from storage.tracking_repo import SqlTracking
@@ -236,6 +237,19 @@ class Runtime:
 
         return [("carrier_poll", 600.0, poll), ("tracking_stalls", 900.0, stalls),
                 ("carrier_degradation", 6 * 3600.0, degradation)]
+
+    def housekeeping_jobs(self) -> list[tuple[str, float, Any]]:
+        """Leader-only, hourly: chat send attempts of settled messages older than `send_attempts_keep_days` go
+        (the table grows by one row per message sent; only a pending message's attempts are ever read)."""
+        attempts, keep = SqlSendAttempts(self.db), timedelta(days=self.settings.send_attempts_keep_days)
+
+        async def prune_attempts() -> int:
+            removed = await attempts.prune(self.clock.now() - keep)
+            if removed:
+                log.info("deleted %d chat send attempt(s) older than %d days", removed, keep.days)
+            return removed
+
+        return [("send_attempts_prune", 3600.0, prune_attempts)]
 
     def tracking_service(self) -> TrackingService:
         from bot.carriers.build import sender
