@@ -1,4 +1,10 @@
-"""The composition root: the one module that knows the concrete classes and connects them."""
+"""The composition root of the processes: `Runtime` builds the concrete stores, queues, workers and use-case
+dependencies from `Settings`, once per process.
+
+It is not the only module that names concrete classes: the chat side is wired in bot/chat_wiring.py and
+bot/chat_runtime.py, the board in bot/board_wiring.py, and the CLI builds a Runtime and picks what it needs. What
+holds is the other direction: handlers/ and engine/ never import a concrete store or adapter (the architecture
+test enforces it), so each can be tested with fakes."""
 
 from __future__ import annotations
 

@@ -73,7 +73,10 @@ def _custom(view: OrderView, language: str = "zh") -> str:
 
 
 def eta(view: OrderView) -> str:
-    """The install date the customer asked for when known, else the current stage's deadline."""
+    """The install date the customer asked for (custom field `install_date`), or "" when none was given.
+
+    Only that date is an ETA a customer was promised; the caller shows the current stage's deadline instead, under
+    its own label ("本阶段预计完成"), so a stage deadline is never passed off as the date of the whole order."""
     install = view.order.data.custom_fields.get("install_date")
     return str(install) if install else ""
 
