@@ -75,10 +75,12 @@ class UpdateQueue:
         pipe.xdel(self.key, entry_id)
         await pipe.execute()
 
-    async def retry(self, entry: QueuedUpdate) -> None:
-        """Put a failed entry back at the end with one more attempt counted, atomically with its ack."""
+    async def retry(self, entry: QueuedUpdate, *, counted: bool = True) -> None:
+        """Put a failed entry back at the end, atomically with its ack: with one more attempt counted, or (an
+        outage, not the entry's fault) with its count as it was."""
         pipe = self.redis.pipeline(transaction=True)
-        pipe.xadd(self.key, {"u": entry.raw, "a": entry.attempts + 1}, maxlen=MAXLEN, approximate=True)
+        pipe.xadd(self.key, {"u": entry.raw, "a": entry.attempts + (1 if counted else 0)}, maxlen=MAXLEN,
+                  approximate=True)
         pipe.xack(self.key, self.group, entry.id)
         pipe.xdel(self.key, entry.id)
         await pipe.execute()
