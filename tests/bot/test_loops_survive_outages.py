@@ -144,3 +144,40 @@ async def test_a_scheduler_job_that_fails_in_an_outage_runs_again_next_time() ->
     await wrapped()  # the outage: logged, not raised into APScheduler
     await wrapped()
     assert calls == ["run", "run"] and sched.runs["probe"] == 1
+
+
+async def test_after_a_database_outage_the_workers_own_pending_entries_are_retried_at_once(
+        runtime: Any, db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not after the reclaim interval (here 300 s: the orders would never arrive within the test's wait)."""
+    import time
+
+    from sqlalchemy import func, select
+
+    from handlers.intake import IntakeProcessor
+    from handlers.ports import StoreUnavailable
+    from storage.models import OrderRow
+    from tests.factories import order_json
+
+    runtime.settings.intake_claim_idle_s = 300.0
+    await runtime.queue.enqueue("generic", [json.dumps(order_json(i)).encode() for i in range(5)])
+    worker = runtime.intake_worker()
+    real_commit, failures = IntakeProcessor.commit, []
+
+    async def commit(self: IntakeProcessor, prepared: Any) -> Any:
+        if len(failures) < 2:
+            failures.append(1)
+            raise StoreUnavailable("database restarting")
+        return await real_commit(self, prepared)
+
+    monkeypatch.setattr(IntakeProcessor, "commit", commit)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run_forever(stop))
+    deadline, stored = time.monotonic() + 30, 0
+    while time.monotonic() < deadline and stored < 5:
+        async with db.connect() as conn:
+            stored = (await conn.execute(select(func.count()).select_from(OrderRow))).scalar_one()
+        await asyncio.sleep(0.1)
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    assert len(failures) == 2 and stored == 5
+    assert (await runtime.queue.status()).pending == 0
