@@ -77,7 +77,8 @@ CHANNEL_NAMES: dict[str, dict[str, str]] = {
     "generic": {"zh": "接口", "en": "the order API"},
     "import": {"zh": "导入文件", "en": "an import file"},
 }
-_CHANNEL_SHORT = {"generic": {"zh": "自有渠道", "en": "own shop"}, "import": {"zh": "导入", "en": "imported"}}  # next to an order number, "接口" reads oddly
+_CHANNEL_SHORT = {"generic": {"zh": "自有渠道", "en": "own shop"},
+                  "import": {"zh": "导入", "en": "imported"}}  # next to an order number, "接口" reads oddly
 
 
 def channel_name(channel: str, language: str = "zh") -> str:

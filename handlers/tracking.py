@@ -161,7 +161,8 @@ async def _deliver(deps: TrackingDeps, shipment: Shipment, ev: TrackEvent | None
     for who, uid in (("customer", customer), ("owner", owner)):
         if uid is None:
             continue
-        text = t(f"tracking.delivered_{who}", lang, order=detail.order.data.external_id, waybill=shipment.waybill, line=line)
+        text = t(f"tracking.delivered_{who}", lang, order=detail.order.data.external_id, waybill=shipment.waybill,
+                 line=line)
         rows.append(NewOutbox(f"tracking:{shipment.id}:delivered:{who}", "tracking_update", now,
                               {"text": text, "order_id": shipment.order_id}, recipient_user_id=uid))
     if rows:
@@ -237,8 +238,8 @@ async def ship(deps: TrackingDeps, carriers: Mapping[str, CarrierClient], ref: s
             log.warning("subscribing %s %s failed: %s", chosen, waybill, exc)
     customer, _ = await deps.tracking.contacts(order.id)
     if customer is not None:
-        text = t("tracking.shipped_customer", deps.language, order=order.data.external_id, carrier=t(f"carrier.{chosen}",
-                 deps.language), waybill=waybill)
+        text = t("tracking.shipped_customer", deps.language, order=order.data.external_id,
+                 carrier=t(f"carrier.{chosen}", deps.language), waybill=waybill)
         await deps.outbox.enqueue([NewOutbox(f"tracking:{shipment.id}:shipped", "tracking_update", now,
                                              {"text": text, "order_id": order.id}, recipient_user_id=customer)], now)
     return ShipResult(moved, shipment, created, tuple(tried))
