@@ -5,6 +5,7 @@ per act, however often a scan runs."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from engine.stall import ladder_from_rules
 from handlers import metrics
@@ -66,3 +67,34 @@ async def test_refunds_requested_and_decided_are_counted(world: World, tmp_path:
                          now=world.clock.now())  # not shipped: approved at once by the default matrix
     assert value(metrics.REFUNDS_REQUESTED) == requested + 1
     assert value(metrics.REFUNDS_DECIDED, outcome="approved") == approved + 1
+
+
+async def test_retried_and_failed_sends_are_counted_by_platform(world: World) -> None:
+    from handlers.chat import PermanentSendError, RetryableSendError
+    from handlers.chat_ports import NewOutbox
+
+    await world.user("东区经理", "manager", ["华东"], tg="101")
+    await world.repo.enqueue([NewOutbox("notice:m", "notice", world.clock.now(), {"text": "提醒"},
+                                        recipient_role="manager", recipient_region="华东")], world.clock.now())
+    retried, failed = value(metrics.NOTIFY_RETRIED, platform="telegram"), value(metrics.NOTIFY_FAILED,
+                                                                                  platform="telegram")
+    world.channel.script = [RetryableSendError("Bad Gateway"), PermanentSendError("bot was blocked by the user")]
+    await world.notifier.run_once()
+    assert value(metrics.NOTIFY_RETRIED, platform="telegram") == retried + 1
+    assert value(metrics.NOTIFY_FAILED, platform="telegram") == failed + 1
+
+
+async def test_approval_requests_are_counted_when_intake_commits(runtime: Any) -> None:
+    import json
+    from decimal import Decimal
+
+    from tests.factories import order_json
+
+    asked = value(metrics.APPROVALS_REQUESTED)
+    big = order_json(1, amount=Decimal("8000.00"), city="杭州")  # over the bundled rules' manager threshold
+    await runtime.queue.enqueue("generic", [json.dumps(big).encode(), json.dumps(order_json(2)).encode()])
+    await runtime.intake_worker().run(burst=True)
+    assert value(metrics.APPROVALS_REQUESTED) == asked + 1
+    await runtime.queue.enqueue("generic", [json.dumps(big).encode()])  # the same order again: nothing new asked
+    await runtime.intake_worker().run(burst=True)
+    assert value(metrics.APPROVALS_REQUESTED) == asked + 1
