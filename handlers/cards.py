@@ -128,7 +128,12 @@ def approval_status(approval: Approval, language: str, timezone: str) -> str:
             return t("approval.approved", language, who=approval.decided_by, when=when)
         case Status.REJECTED:
             return t("approval.rejected", language, who=approval.decided_by, when=when, reason=shorten(approval.reason, 300))
-        case Status.SUPERSEDED:
+        case Status.SUPERSEDED:  # why, from the reason storage wrote (storage/order_moves.py, chat_repo.py)
+            reason = approval.reason or ""
+            if reason == "order cancelled":
+                return t("approval.void_cancelled", language, when=when)
+            if reason.startswith("order decided by"):
+                return t("approval.void_decided", language, when=when)
             return t("approval.superseded", language)
     region = f" · {approval.region}" if approval.region else ""
     status = t("approval.pending", language, level=approval.level, role=role_name(approval.required_role, language),

@@ -88,3 +88,21 @@ def test_rendered_texts_built_from_keys_show_no_prefix(lang: str) -> None:
         assert not re.search(r"\b(?:tmall|generic|import)\b", text), text
     assert "TM1" in trend and "G2" in trend and "TM9" in digest and "G8" in digest
     assert ("天猫" if lang == "zh" else "Tmall") in dead
+
+
+@pytest.mark.parametrize(("reason", "zh", "en"), [
+    ("order cancelled", "已失效：订单已取消", "Void: the order was cancelled"),
+    ("order decided by 12", "已失效：订单已由另一项审批决定", "another approval of this order decided it"),
+    ("order changed after the request", "已失效：订单已变更，已发出新的审批", "the order changed"),
+])
+def test_a_void_approval_card_says_why_it_is_void(reason: str, zh: str, en: str) -> None:
+    """A cancelled order's request card used to say "the order changed, a new request was sent" — untrue."""
+    from engine.approvals import Approval, Status
+    from handlers.cards import approval_status
+
+    void = Approval(1, 2, "order", 1, "manager", "华东", Decimal("8000.00"), "v1", Status.SUPERSEDED, "system",
+                    datetime(2025, 11, 11, tzinfo=UTC), decided_by="system", decided_at=datetime(2025, 11, 11, 3,
+                                                                                                  tzinfo=UTC),
+                    reason=reason)
+    assert zh in approval_status(void, "zh", "Asia/Shanghai")
+    assert en in approval_status(void, "en", "Asia/Shanghai")
