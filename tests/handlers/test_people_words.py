@@ -106,3 +106,14 @@ def test_a_void_approval_card_says_why_it_is_void(reason: str, zh: str, en: str)
                     reason=reason)
     assert zh in approval_status(void, "zh", "Asia/Shanghai")
     assert en in approval_status(void, "en", "Asia/Shanghai")
+
+
+def test_every_kind_of_message_has_a_name_for_the_admin() -> None:
+    from engine.text import MESSAGE_KINDS, message_kind
+
+    kinds = {"approval_request", "approval_outcome", "stall_alert", "trend_alert", "digest", "carrier_degraded",
+             "tracking_update", "tracking_stall", "refund_update", "dead_letter", "admin_notice"}
+    for lang in LANGUAGES:
+        assert kinds <= set(MESSAGE_KINDS[lang]), lang
+        assert all("_" not in message_kind(k, lang) for k in kinds)
+    assert message_kind("something_new", "en") == "message"
