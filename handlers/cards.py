@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from engine.approvals import Approval, Status
+from engine.carriers import CARRIERS, TrackStatus
+from engine.carriers.text import t as carrier_t
 from engine.digest import trend_phrase
 from engine.display import FieldName, describe, order_words_from_key
 from engine.rules.explain import person
@@ -214,21 +216,28 @@ def order_detail_pages(view: OrderView, language: str, timezone: str) -> list[st
     lines.append(f"{t('f.deadline', language)}: {fmt_time(o.stage_deadline, timezone)}")
     lines.append(f"{t('f.progress', language)}: {progress_line(o.stage, language)}")
     if view.tracking:
-        lines.append(f"{t('f.tracking', language)}: {tracking_text(view.tracking)}")
+        lines.append(f"{t('f.tracking', language)}: {tracking_text(view.tracking, language)}")
     lines.append(f"{t('f.items', language)} ({len(o.data.items)}):")
     lines += item_lines(view, language)
     return paginate(lines, header=f"📦 {order_title(view)}", language=language)
 
 
-def tracking_text(tracking: Any) -> str:
+def tracking_text(tracking: Any, language: str = "zh") -> str:
+    """"顺丰速运 SF1234567890123 运输中": the carrier and the status in words (the summary stores their keys)."""
     if not tracking:
         return "—"
     if isinstance(tracking, dict):
-        carrier = tracking.get("carrier", "")
+        carrier = str(tracking.get("carrier") or "")
         waybill = tracking.get("waybill") or tracking.get("tracking_no") or ""
-        status = tracking.get("status") or tracking.get("last_event") or ""
+        status = str(tracking.get("status") or "")
+        status = carrier_t(f"status.{status}", language) if status in _TRACK_STATUSES else (
+            status or tracking.get("last_event") or "")
+        carrier = carrier_t(f"carrier.{carrier}", language) if carrier in CARRIERS else carrier
         return shorten(" ".join(str(x) for x in (carrier, waybill, status) if x), 200)
     return shorten(str(tracking), 200)
+
+
+_TRACK_STATUSES = {s.value for s in TrackStatus}
 
 
 def scan_lines(tracking: Any, timezone: str) -> list[str]:
@@ -271,7 +280,7 @@ def customer_status_text(view: OrderView, language: str, timezone: str) -> str:
         elif o.stage_deadline is not None:
             lines.append(f"{t('f.stage_eta', language)}: {fmt_date(o.stage_deadline, timezone)}")
     if view.tracking:
-        lines.append(f"{t('f.tracking', language)}: {tracking_text(view.tracking)}")
+        lines.append(f"{t('f.tracking', language)}: {tracking_text(view.tracking, language)}")
         lines += scan_lines(view.tracking, timezone)
     items = item_lines(view, language)
     if len(items) > 10:

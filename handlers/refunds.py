@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from engine import refunds as rf
 from engine.approvals import Approval, Status
-from engine.carriers import TrackStatus
+from engine.carriers import CARRIERS, TrackStatus
 from engine.carriers.text import t as ct
 from engine.refund_text import rt
 from engine.refunds import ProofVerdict, RefundState, ReturnStatus, TrackingFacts, WaybillPattern
@@ -275,7 +275,7 @@ def _local(iso: Any, tz: Any) -> str:
 
 
 def _carrier(code: Any, lang: str) -> str:
-    return ct(f"carrier.{code}", lang) if code in ("sf", "deppon", "kuaidi100") else str(code or "?")
+    return ct(f"carrier.{code}", lang) if code in CARRIERS else str(code or "?")
 
 
 async def _deliver(deps: RefundDeps, keys: Sequence[str]) -> None:

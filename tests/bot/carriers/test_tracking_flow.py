@@ -255,7 +255,9 @@ async def test_chat_ship_and_track_for_staff_and_scans_in_the_customer_reply(
     assert "/ship" in channel.sent[-1].text  # usage
     view = await SqlChatRepo(db).order(order_id)
     assert view is not None
-    assert "12-01 14:01 快件到达【上海浦江中转场】" in customer_status_text(view, "zh", "Asia/Shanghai")
+    said = customer_status_text(view, "zh", "Asia/Shanghai")
+    assert "12-01 14:01 快件到达【上海浦江中转场】" in said
+    assert f"物流: 顺丰速运 {waybill} 运输中" in said and "in_transit" not in said  # carrier and status in words
 
 
 async def test_a_poisoned_push_is_dead_lettered_alone(rt: Runtime, api: httpx.AsyncClient, db: AsyncEngine) -> None:
