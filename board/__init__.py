@@ -1,1 +1,1 @@
-"""The six-stage web board (SPEC §10): server-rendered pages over injected services, mounted at /board."""
+"""The six-stage web board: server-rendered pages over injected services, mounted at /board."""

@@ -9,6 +9,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from engine.display import order_words
 from engine.rules import RuleSet
 from engine.rules.explain import explain_lines, reproduce
 from engine.stages import BOARD, Stage, label
@@ -141,7 +142,7 @@ def why_lines(detail: OrderDetail, rules: RuleSet, lang: str, timezone: str) -> 
     if not stored:
         return []
     tz = ZoneInfo(timezone)
-    name = f"{detail.order.key} (#{detail.order.id})"
+    name = order_words(detail.order.channel, detail.order.data.external_id, lang)
     try:
         if "trace" not in stored and stored.get("rules_version") == rules.version:
             again = reproduce(stored, detail.order, rules)

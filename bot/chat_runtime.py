@@ -64,6 +64,7 @@ class ChatRuntime:
                                board_url=s.public_url or "http://127.0.0.1:8000",
                                refunds=runtime.refund_deps())
         core.extra_jobs.extend(runtime.tracking_jobs())
+        core.extra_jobs.extend(runtime.housekeeping_jobs())
         core.ctx.tracking = runtime.tracking_service()  # /ship and /track
         core.ctx.carrier_switch = runtime.carrier_switch_deps()  # the degradation card's Switch / Undo
         return cls(core, configured)

@@ -207,6 +207,7 @@ def import_file(
 def queue_status() -> None:
     """Depth, in progress, retrying and failed entries; the workers with when they last asked for work. Workers
     that have stopped (silent for 2 minutes, owning nothing) are removed from the count."""
+    from engine.display import channel_name
     from engine.text_cli import tc
 
     async def _run(rt: Runtime) -> None:
@@ -231,7 +232,8 @@ def queue_status() -> None:
         if removed:
             console.print(tc("q.removed", lang, n=len(removed), names=", ".join(removed)), soft_wrap=True)
         for entry in (await rt.queue.dead_entries(limit=20)):
-            console.print("[red]" + escape(tc("q.dead_line", lang, id=entry["dead_id"], channel=entry.get("c"),
+            channel = channel_name(str(entry.get("c", "?")), lang)
+            console.print("[red]" + escape(tc("q.dead_line", lang, id=entry["dead_id"], channel=channel,
                                                 tries=entry.get("a"), error=entry.get("e"))) + "[/]", soft_wrap=True)
 
     run_with_runtime(_run)
@@ -239,12 +241,13 @@ def queue_status() -> None:
 
 @queue_app.command("replay-dead")
 def queue_replay_dead() -> None:
-    """Put every dead letter back into the intake queue (after fixing what killed it)."""
+    """Put every order that could not be stored back into the intake queue (after fixing what stopped it)."""
+    from engine.text_cli import tc
 
     async def _run(rt: Runtime) -> None:
         moved = await rt.queue.replay_dead()
         await rt.dead_letters.mark_all_replayed(rt.clock.now())
-        console.print(f"replayed {moved} dead letter(s)")
+        console.print(tc("q.replayed", rt.settings.language, n=moved))
 
     run_with_runtime(_run, upgrade=True)
 

@@ -1,10 +1,10 @@
 """Garbage-collector settings for the long-running processes (`api`, `worker`, `serve`).
 
-Measured on the intake path: with CPython's default thresholds (700, 10, 10) a loaded `orderhub api` spent about a
-quarter of its CPU in cyclic GC, mostly full collections re-scanning the objects built at start-up (FastAPI routes,
-pydantic schemas, the compiled rules, SQLAlchemy metadata), which never die. Freezing them after start-up and
-collecting young objects less often raised single-order intake by ~40 %. Reference counting still frees almost
-everything at once; only cycles wait a little longer, so memory stays bounded.
+With CPython's default thresholds (700, 10, 10) a loaded `orderhub api` spends much of its CPU in cyclic GC, mostly
+full collections re-scanning the objects built at start-up (FastAPI routes, pydantic schemas, the compiled rules,
+SQLAlchemy metadata), which never die. Freezing them after start-up and collecting young objects less often removes
+that work (bench/intake.py measures it). Reference counting still frees almost everything at once; only cycles wait
+a little longer, so memory stays bounded.
 """
 
 from __future__ import annotations

@@ -1,10 +1,14 @@
-"""The chat scheduler: stall scan, approval escalation, the outbox sweep and the morning digest, run only by the
-lease holder.
+"""The chat scheduler: stall scan, approval escalation, the outbox sweep, the morning digest and the leader-only
+jobs of other parts (carrier polling, nightly priority refresh, housekeeping), run only by the lease holder.
 
-Every process may start one; the Redis lease (storage.lease) makes exactly one of them act, so N processes never
-send an alert N times. Jobs are plain async functions over the chat core (arq's shape); APScheduler v3 only
-times them. The outbox sweep runs on the leader too, so two notifiers never race for the same row. The digest is
-a cron job in the configured time zone; taking the lease also runs a catch-up, so a leader that starts (or takes
+`orderhub serve` and `orderhub scheduler` start one (a plain `worker` does not); the Redis lease (storage.lease)
+makes exactly one of them act, so N processes never queue an alert N times (the outbox's unique dedup keys make
+that hold even across a leader change). Jobs are plain async functions over the chat core (arq's shape);
+APScheduler v3 only times them. The outbox sweep runs on the leader only, so two sweeps never race for a row; a
+decision's immediate delivery (its card edits, a refund's reply) runs in the process that made the decision, and
+there only the row's status, re-read under that process's lock, keeps it from a second send — a sweep on the leader
+at the same instant can still send such a row twice (send_attempts counts a resend it notices). The digest is a
+cron job in the configured time zone; taking the lease also runs a catch-up, so a leader that starts (or takes
 over) after the digest time still sends today's digest, and its dedup keys keep it to one.
 """
 

@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     wecom_aes_key: SecretStr | None = None
     wecom_api_url: str = "https://qyapi.weixin.qq.com"
 
-    # Carriers (SPEC §7); a carrier is on when its credentials are set. The API URLs are the servers' roots.
+    # Carriers; a carrier is on when its credentials are set. The API URLs are the servers' roots.
     sf_api_url: str = "https://bspgw.sf-express.com"
     sf_partner_id: str | None = None
     sf_checkword: SecretStr | None = None
@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     db_connect_timeout_s: float = 10.0
     db_statement_timeout_s: float = 60.0
     signature_tolerance_s: int = 300
+    # Chat send attempts (the record a new scheduler leader checks before resending) of delivered or failed
+    # messages are deleted after this many days, hourly, by the scheduler leader.
+    send_attempts_keep_days: int = Field(30, ge=1, le=3650)
 
     @field_validator("webhook_secrets", mode="before")
     @classmethod

@@ -1,4 +1,10 @@
-"""The composition root: the one module that knows the concrete classes and connects them."""
+"""The composition root of the processes: `Runtime` builds the concrete stores, queues, workers and use-case
+dependencies from `Settings`, once per process.
+
+It is not the only module that names concrete classes: the chat side is wired in bot/chat_wiring.py and
+bot/chat_runtime.py, the board in bot/board_wiring.py, and the CLI builds a Runtime and picks what it needs. What
+holds is the other direction: handlers/ and engine/ never import a concrete store or adapter (the architecture
+test enforces it), so each can be tested with fakes."""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -41,6 +47,7 @@ from storage.owners import SqlOwners
 from storage.refunds_repo import SqlRefunds
 from storage.reports_repo import SqlReports
 from storage.rules_repo import RulesRepo
+from storage.send_attempts import SqlSendAttempts
 from storage.users_repo import SqlUsers
 from storage import keys
 from storage.tracking_repo import SqlTracking
@@ -223,7 +230,7 @@ class Runtime:
         return self._carriers
 
     def order_events(self) -> OrderEvents:
-        """Every stored move and decision is announced here, after its commit, to every open board (SPEC §10)."""
+        """Every stored move and decision is announced here, after its commit, to every open board."""
         from storage.board_repo import RedisBoardEvents
 
         return RedisBoardEvents(self.redis)
@@ -258,6 +265,19 @@ class Runtime:
 
         return [("carrier_poll", 600.0, poll), ("tracking_stalls", 900.0, stalls),
                 ("carrier_degradation", 6 * 3600.0, degradation)]
+
+    def housekeeping_jobs(self) -> list[tuple[str, float, Any]]:
+        """Leader-only, hourly: chat send attempts of settled messages older than `send_attempts_keep_days` go
+        (the table grows by one row per message sent; only a pending message's attempts are ever read)."""
+        attempts, keep = SqlSendAttempts(self.db), timedelta(days=self.settings.send_attempts_keep_days)
+
+        async def prune_attempts() -> int:
+            removed = await attempts.prune(self.clock.now() - keep)
+            if removed:
+                log.info("deleted %d chat send attempt(s) older than %d days", removed, keep.days)
+            return removed
+
+        return [("send_attempts_prune", 3600.0, prune_attempts)]
 
     def tracking_service(self) -> TrackingService:
         from bot.carriers.build import sender

@@ -1,4 +1,4 @@
-"""Who may do what to an order (SPEC §5), in one place for the API and chat.
+"""Who may do what to an order, in one place for the API and chat.
 
 admin: everything. manager: acts on the orders of their regions. The order's owner (assigned for its stage) acts
 on it whatever their role. finance: refunds, never order moves. supply_chain and everyone else on staff: read.

@@ -1,4 +1,4 @@
-"""Bundled anomaly category library: domain terms per SPEC §11 category, weighted by how decisive they are.
+"""Bundled anomaly category library: domain terms per anomaly category, weighted by how decisive they are.
 
 Pure data (no I/O) so the engine stays pure; the tokenizer (jieba) adds these terms to its dictionary at the edge.
 Weights: 1.0 = decisive on its own, 0.6 = strong hint, 0.3 = weak hint that needs company.

@@ -135,7 +135,7 @@ class Refused:
 Outcome = Decided | Refused
 
 
-REGIONAL_ROLES = frozenset({"manager"})  # roles held per region (SPEC: roles); the others act company-wide
+REGIONAL_ROLES = frozenset({"manager"})  # roles held per region; the others act company-wide
 
 
 def may_decide(approval: Approval, actor: Actor) -> bool:

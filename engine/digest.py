@@ -12,6 +12,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from engine.display import order_words_from_key
 from engine.kpi import Kpis
 from engine.stages import BOARD, label
 from engine.text import TEXT_BUDGET, fmt_duration, fmt_money, role_name, shorten, t
@@ -129,7 +130,8 @@ def _sections(d: DigestData, lang: str) -> list[tuple[list[str], list[str], int]
     stalled = [f"· {label(s, lang) if s in {b.value for b in BOARD} else s}：{d.stalled_by_stage[s]}"
                for s in stages]
     approvals = [
-        "· " + t("digest.approval_line", lang, order=a.order_ref, amount=fmt_money(a.amount, a.currency),
+        "· " + t("digest.approval_line", lang, order=order_words_from_key(a.order_ref, lang),
+                 amount=fmt_money(a.amount, a.currency),
                  city=a.city or "—", waited=fmt_duration(d.now - a.requested_at, lang),
                  who=role_name(a.role, lang) + (f" {a.region}" if a.region else ""))
         for a in d.pending_oldest

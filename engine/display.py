@@ -68,3 +68,34 @@ def names_from_rules(field_names: Mapping[str, Any]) -> dict[str, FieldName]:
     for key, label in field_names.items():
         out[key] = FieldName(label.name.zh, label.name.en, label.unit)
     return out
+
+
+# Channels and orders as business people name them: the channel's display name and the channel's own order number,
+# never the internal key `tmall:TM…` (which exists to keep two channels' numbers apart in the database).
+CHANNEL_NAMES: dict[str, dict[str, str]] = {
+    "tmall": {"zh": "天猫", "en": "Tmall"},
+    "generic": {"zh": "接口", "en": "the order API"},
+    "import": {"zh": "导入文件", "en": "an import file"},
+}
+_CHANNEL_SHORT = {"generic": {"zh": "自有渠道", "en": "own shop"},
+                  "import": {"zh": "导入", "en": "imported"}}  # next to an order number, "接口" reads oddly
+
+
+def channel_name(channel: str, language: str = "zh") -> str:
+    """A channel as business people call it (天猫, not `tmall`); an unknown channel keeps its own name."""
+    names = CHANNEL_NAMES.get(channel)
+    return names.get(language, names["zh"]) if names else channel
+
+
+def order_words(channel: str, external_id: str, language: str = "zh") -> str:
+    """`TM20251111-000123（天猫）`: the channel's own order number and, in brackets, the channel's display name —
+    for lists that mix channels; a card about one order shows the number alone."""
+    names = _CHANNEL_SHORT.get(channel) or CHANNEL_NAMES.get(channel)
+    name = names.get(language, names["zh"]) if names else channel
+    return f"{external_id}（{name}）" if language != "en" else f"{external_id} ({name})"
+
+
+def order_words_from_key(key: str, language: str = "zh") -> str:
+    """`tmall:TM1` (an order's internal key, as stored in digests and trend payloads) in people's words."""
+    channel, sep, external_id = key.partition(":")
+    return order_words(channel, external_id, language) if sep else key

@@ -1,4 +1,4 @@
-"""The canonical order (SPEC §1) and the stored order snapshot the rest of the engine reasons about."""
+"""The canonical order and the stored order snapshot the rest of the engine reasons about."""
 
 from __future__ import annotations
 

@@ -54,6 +54,20 @@ _STRINGS: dict[str, dict[str, str]] = {
     "f.tracking": {"zh": "物流状态", "en": "Tracking"},
     "f.rule": {"zh": "规则", "en": "Rule"},
     "f.history": {"zh": "进度", "en": "History"},
+    "history": {"zh": "申请时阶段 {stage} · 发货 {shipped} · 签收 {delivered}",
+                "en": "stage when asked {stage} · shipped {shipped} · delivered {delivered}"},
+    "towards_merchant": {"zh": "正发往商家", "en": "on its way back to us"},
+    "state.requested": {"zh": "已申请", "en": "requested"},
+    "state.waiting_proof": {"zh": "等待退货凭证", "en": "waiting for proof"},
+    "state.verifying": {"zh": "人工核实中", "en": "being checked"},
+    "state.waiting_finance": {"zh": "等待财务审批", "en": "waiting for finance"},
+    "state.approved": {"zh": "已通过", "en": "approved"},
+    "state.rejected": {"zh": "未通过", "en": "refused"},
+    "state.refunded": {"zh": "已退款", "en": "refunded"},
+    "verdict.confirmed": {"zh": "承运商已确认退件", "en": "the carrier confirmed the return"},
+    "verdict.unreadable": {"zh": "未识别到运单号", "en": "no waybill number read"},
+    "verdict.wrong_carrier": {"zh": "运单号不属于可查询的承运商", "en": "not a carrier we can track"},
+    "verdict.not_moving": {"zh": "承运商暂无退件记录", "en": "the carrier shows no return yet"},
 }
 
 

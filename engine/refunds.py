@@ -1,7 +1,7 @@
 """Refunds, pure: the state machine, the facts a refund is decided on, what a proof photo's text says, and what the
 carrier's tracking of the return means. No I/O, no clock (`now` is passed in).
 
-States (SPEC §8): requested → waiting_proof → verifying → approved | rejected | waiting_finance → refunded.
+States: requested → waiting_proof → verifying → approved | rejected | waiting_finance → refunded.
 The rules' `refunds.matrix` picks the first step (engine.rules.evaluate); this module says where each outcome leads.
 """
 
@@ -195,7 +195,7 @@ class ProofVerdict(StrEnum):
 class ReturnStatus:
     """The carrier's neutral view of a return waybill: last status and whether it heads to the merchant."""
 
-    status: str | None  # a neutral tracking status (SPEC §7) or None when the carrier knows nothing
+    status: str | None  # a neutral tracking status or None when the carrier knows nothing
     towards_merchant: bool | None = None  # None: the carrier does not say
 
 

@@ -24,6 +24,9 @@ _STRINGS: dict[str, dict[str, str]] = {
     "approval.approved": {"zh": "✅ 已批准 · {who} · {when}", "en": "✅ Approved · {who} · {when}"},
     "approval.rejected": {"zh": "❌ 已驳回 · {who} · {when} · 原因：{reason}", "en": "❌ Rejected · {who} · {when} · reason: {reason}"},
     "approval.superseded": {"zh": "⚪ 已失效：订单已变更，已发出新的审批", "en": "⚪ Void: the order changed, a new request was sent"},
+    "approval.void_cancelled": {"zh": "⚪ 已失效：订单已取消 · {when}", "en": "⚪ Void: the order was cancelled · {when}"},
+    "approval.void_decided": {"zh": "⚪ 已失效：订单已由另一项审批决定 · {when}",
+                              "en": "⚪ Void: another approval of this order decided it · {when}"},
     "approval.ask_reason": {"zh": "请回复驳回订单 {order} 的原因：", "en": "Please reply with the reason to reject order {order}:"},
     "approval.reason_recorded": {"zh": "已驳回订单 {order}，原因已记录。", "en": "Order {order} rejected; reason recorded."},
     "btn.approve": {"zh": "批准", "en": "Approve"},
@@ -145,12 +148,15 @@ _STRINGS: dict[str, dict[str, str]] = {
                                  "verification that way is paused."},
     "admin.verify_all": {"zh": "全部订单", "en": "all orders"},
     "admin.send_failed": {"zh": "⚠️ 消息无法送达 {chat}（{kind}）：{error}", "en": "⚠️ Could not deliver to {chat} ({kind}): {error}"},
+    "admin.every_recipient": {"zh": "任何收件人", "en": "any recipient"},
+    "admin.recipient": {"zh": "{name}（{platform}）", "en": "{name} ({platform})"},
+    "admin.no_recipient": {"zh": "没有在聊天中绑定账号的{who}", "en": "nobody linked in chat as {who}"},
     "admin.rules_invalid": {"zh": "⚠️ 规则文件 {path} 有错误，系统仍按上一个有效版本运行。\n{error}",
                             "en": "⚠️ The rules file {path} has errors; the last good version keeps running.\n{error}"},
     "admin.dead_letter": {"zh": "⚠️ 一个来自{channel}的订单尝试 {attempts} 次仍无法入库，已暂停处理（编号 {entry_id}）：{error}\n"
                                 "修复原因后执行 orderhub queue replay-dead 重新处理。",
                           "en": "⚠️ An order from {channel} could not be stored after {attempts} tries and is set aside "
-                                "(entry {entry_id}): {error}\nFix the cause, then run orderhub queue replay-dead."},
+                                "(number {entry_id}): {error}\nFix the cause, then run orderhub queue replay-dead."},
     # stall escalations by e-mail (the supervisor's copy of the chat card)
     "mail.stall_subject": {"zh": "【OrderHub】订单超时升级 {order} · {stage} · 超时 {overdue}",
                            "en": "[OrderHub] Order escalated {order} · {stage} · overdue by {overdue}"},
@@ -199,6 +205,35 @@ def t(key: str, language: str = "zh", **kw: object) -> str:
     """The string `key` in `language` (Chinese when unknown), formatted with `kw`."""
     entry = _STRINGS[key]
     return entry.get(language, entry["zh"]).format(**kw)
+
+
+# What each kind of chat message is, for an admin told that one could not be delivered.
+MESSAGE_KINDS = {
+    "zh": {"approval_request": "审批请求", "approval_outcome": "审批卡片更新", "stall_alert": "超时提醒",
+           "trend_alert": "异常趋势提醒", "digest": "早报", "carrier_degraded": "承运商时效提醒",
+           "tracking_update": "物流通知", "tracking_stall": "物流停滞提醒", "refund_update": "退款通知",
+           "dead_letter": "入库失败提醒", "rules_invalid": "规则文件错误提醒", "admin_notice": "管理员通知"},
+    "en": {"approval_request": "approval request", "approval_outcome": "approval card update",
+           "stall_alert": "stall alert", "trend_alert": "anomaly trend alert", "digest": "morning digest",
+           "carrier_degraded": "carrier slow-down alert", "tracking_update": "shipping notice",
+           "tracking_stall": "tracking stall alert", "refund_update": "refund notice",
+           "dead_letter": "could-not-store alert", "rules_invalid": "rules file alert", "admin_notice": "admin notice"},
+}
+
+
+def message_kind(kind: str, language: str = "zh") -> str:
+    """An outbox row's kind as people say it (超时提醒, not `stall_alert`); any other kind is just a message."""
+    names = MESSAGE_KINDS.get(language, MESSAGE_KINDS["zh"])
+    return names.get(kind, "消息" if language != "en" else "message")
+
+
+PLATFORM_NAMES = {"telegram": {"zh": "Telegram", "en": "Telegram"}, "wecom": {"zh": "企业微信", "en": "WeCom"},
+                  "email": {"zh": "邮件", "en": "e-mail"}}
+
+
+def platform_name(platform: str, language: str = "zh") -> str:
+    names = PLATFORM_NAMES.get(platform)
+    return names.get(language, names["zh"]) if names else platform
 
 
 def role_name(role: str, language: str = "zh") -> str:

@@ -87,6 +87,7 @@ _STRINGS: dict[str, dict[str, str]] = {
     "q.silent": {"zh": "无响应", "en": "not answering"},
     "q.ago": {"zh": "{s} 秒前", "en": "{s} s ago"},
     "q.removed": {"zh": "已移除 {n} 个已停止的 worker：{names}", "en": "removed {n} stopped worker(s): {names}"},
+    "q.replayed": {"zh": "已将 {n} 个处理失败的订单放回接单队列", "en": "put {n} failed order(s) back into the intake queue"},
     "q.dead_line": {"zh": "失败 {id} 渠道 {channel} 尝试 {tries} 次：{error}",
                     "en": "failed {id} channel {channel}, {tries} tries: {error}"},
     # orderhub users

@@ -21,7 +21,7 @@ MAX_TEXT = 64  # free-text filter bound
 
 @dataclass(frozen=True, slots=True)
 class BoardFilter:
-    """The filters of SPEC §10, plus the viewer's scope (`regions`: None = every region)."""
+    """The board's filters, plus the viewer's scope (`regions`: None = every region)."""
 
     city: str | None = None
     region: str | None = None

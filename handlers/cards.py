@@ -11,8 +11,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from engine.approvals import Approval, Status
+from engine.carriers import CARRIERS, TrackStatus
+from engine.carriers.text import t as carrier_t
 from engine.digest import trend_phrase
-from engine.display import FieldName, describe
+from engine.display import FieldName, describe, order_words_from_key
 from engine.rules.explain import person
 from engine.rules.priority import rank_percent
 from engine.stages import Stage, label
@@ -75,7 +77,10 @@ def _custom(view: OrderView, language: str = "zh") -> str:
 
 
 def eta(view: OrderView) -> str:
-    """The install date the customer asked for when known, else the current stage's deadline."""
+    """The install date the customer asked for (custom field `install_date`), or "" when none was given.
+
+    Only that date is an ETA a customer was promised; the caller shows the current stage's deadline instead, under
+    its own label ("本阶段预计完成"), so a stage deadline is never passed off as the date of the whole order."""
     install = view.order.data.custom_fields.get("install_date")
     return str(install) if install else ""
 
@@ -135,7 +140,12 @@ def approval_status(approval: Approval, language: str, timezone: str) -> str:
             return t("approval.approved", language, who=approval.decided_by, when=when)
         case Status.REJECTED:
             return t("approval.rejected", language, who=approval.decided_by, when=when, reason=shorten(approval.reason, 300))
-        case Status.SUPERSEDED:
+        case Status.SUPERSEDED:  # why, from the reason storage wrote (storage/order_moves.py, chat_repo.py)
+            reason = approval.reason or ""
+            if reason == "order cancelled":
+                return t("approval.void_cancelled", language, when=when)
+            if reason.startswith("order decided by"):
+                return t("approval.void_decided", language, when=when)
             return t("approval.superseded", language)
     region = f" · {approval.region}" if approval.region else ""
     status = t("approval.pending", language, level=approval.level, role=role_name(approval.required_role, language),
@@ -217,21 +227,28 @@ def order_detail_pages(view: OrderView, language: str, timezone: str) -> list[st
     lines.append(f"{t('f.deadline', language)}: {fmt_time(o.stage_deadline, timezone)}")
     lines.append(f"{t('f.progress', language)}: {progress_line(o.stage, language)}")
     if view.tracking:
-        lines.append(f"{t('f.tracking', language)}: {tracking_text(view.tracking)}")
+        lines.append(f"{t('f.tracking', language)}: {tracking_text(view.tracking, language)}")
     lines.append(f"{t('f.items', language)} ({len(o.data.items)}):")
     lines += item_lines(view, language)
     return paginate(lines, header=f"📦 {order_title(view)}", language=language)
 
 
-def tracking_text(tracking: Any) -> str:
+def tracking_text(tracking: Any, language: str = "zh") -> str:
+    """"顺丰速运 SF1234567890123 运输中": the carrier and the status in words (the summary stores their keys)."""
     if not tracking:
         return "—"
     if isinstance(tracking, dict):
-        carrier = tracking.get("carrier", "")
+        carrier = str(tracking.get("carrier") or "")
         waybill = tracking.get("waybill") or tracking.get("tracking_no") or ""
-        status = tracking.get("status") or tracking.get("last_event") or ""
+        status = str(tracking.get("status") or "")
+        status = carrier_t(f"status.{status}", language) if status in _TRACK_STATUSES else (
+            status or tracking.get("last_event") or "")
+        carrier = carrier_t(f"carrier.{carrier}", language) if carrier in CARRIERS else carrier
         return shorten(" ".join(str(x) for x in (carrier, waybill, status) if x), 200)
     return shorten(str(tracking), 200)
+
+
+_TRACK_STATUSES = {s.value for s in TrackStatus}
 
 
 def scan_lines(tracking: Any, timezone: str) -> list[str]:
@@ -274,7 +291,7 @@ def customer_status_text(view: OrderView, language: str, timezone: str) -> str:
         elif o.stage_deadline is not None:
             lines.append(f"{t('f.stage_eta', language)}: {fmt_date(o.stage_deadline, timezone)}")
     if view.tracking:
-        lines.append(f"{t('f.tracking', language)}: {tracking_text(view.tracking)}")
+        lines.append(f"{t('f.tracking', language)}: {tracking_text(view.tracking, language)}")
         lines += scan_lines(view.tracking, timezone)
     items = item_lines(view, language)
     if len(items) > 10:
@@ -296,7 +313,7 @@ def trend_card(payload: Mapping[str, Any], language: str = "zh") -> Card:
     category = payload.get("category_en" if language == "en" else "category_zh") or payload.get("category", "")
     what = trend_phrase(int(payload.get("count", 0)), payload.get("window_s"), str(payload.get("per", "all")),
                         payload.get("group"), language)
-    orders = [str(o) for o in payload.get("orders") or []]
+    orders = [order_words_from_key(str(o), language) for o in payload.get("orders") or []]
     shown = ("、" if language != "en" else ", ").join(orders[:TREND_ORDERS_SHOWN])
     if len(orders) > TREND_ORDERS_SHOWN:
         shown += " " + t("items.more_plain", language, n=len(orders) - TREND_ORDERS_SHOWN)

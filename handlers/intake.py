@@ -503,7 +503,7 @@ def plan_new_order(
     channel: str, data: OrderData, digest: str, received: datetime, rules: RuleSet, now: datetime, *,
     items_json: list[dict[str, Any]] | None = None, facts: Facts | None = None,
 ) -> OrderPlan:
-    """A new order starts in pending_confirm; with no approval needed it is confirmed at once (SPEC §1).
+    """A new order starts in pending_confirm; with no approval needed it is confirmed at once.
     `facts`: the customer's history as the batch's lookup found it (None: none)."""
     order = Order(id=0, channel=channel, data=data, stage=Stage.PENDING_CONFIRM, stage_entered_at=now)
     facts = facts or Facts()

@@ -26,6 +26,6 @@ APPROVALS_ESCALATED = Counter("orderhub_approvals_escalated_total", "Unanswered 
 STALL_ALERTS = Counter("orderhub_stall_alerts_total", "Stall alerts queued, by escalation level", ["level"])
 STALL_ACTIONS = Counter("orderhub_stall_actions_total", "Stall alert buttons pressed", ["action"])
 
-# Refunds (SPEC's finance flow) are counted here once that flow lands; the family exists so dashboards can be built.
+# Refunds: counted by handlers/refunds.py after the save commits (a decision once per refund).
 REFUNDS_REQUESTED = Counter("orderhub_refunds_requested_total", "Refund requests created")
 REFUNDS_DECIDED = Counter("orderhub_refunds_decided_total", "Refund decisions recorded", ["outcome"])

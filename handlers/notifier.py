@@ -20,7 +20,8 @@ from typing import Any
 
 from engine.approvals import Status
 from engine.digest import ChartData, chart_from_payload, chart_summary
-from engine.text import TEXT_BUDGET, shorten, t
+from engine.display import channel_name
+from engine.text import TEXT_BUDGET, message_kind, platform_name, role_name, shorten, t
 from handlers import metrics
 from handlers.carrier_switch import KIND as SWITCHED
 from handlers.carrier_switch import degraded_card, switched_card
@@ -66,16 +67,6 @@ class _StillRetryable(Exception):
 def _rules_invalid(payload: Mapping[str, Any], lang: str) -> str:
     error = payload.get("error_zh" if lang == "zh" else "error") or payload.get("error", "")
     return t("admin.rules_invalid", lang, path=payload.get("path", ""), error=shorten(str(error), 3000))
-
-
-CHANNEL_NAMES = {"tmall": {"zh": "天猫", "en": "Tmall"}, "generic": {"zh": "接口", "en": "the order API"},
-                 "import": {"zh": "导入文件", "en": "an import file"}}
-
-
-def channel_name(channel: str, lang: str) -> str:
-    """A channel as business people call it (天猫, not `tmall`)."""
-    names = CHANNEL_NAMES.get(channel)
-    return names.get(lang, names["zh"]) if names else channel
 
 
 def _dead_letter(payload: Mapping[str, Any], lang: str) -> str:
@@ -185,11 +176,14 @@ class Notifier:
         await self.repo.mark_failed(item.id, shorten(error, 500), now)
         await self._tell_admin(item, "-", error)
 
-    async def _tell_admin(self, item: OutboxItem, chat: str, error: str) -> None:
+    async def _tell_admin(self, item: OutboxItem, chat: str, error: str, who: str | None = None) -> None:
+        """`chat` keys the notice (one per row and chat); `who` names the recipient in people's words."""
         if item.kind == "admin_notice":  # never loop: a notice that cannot reach an admin is only logged
             log.error("admin notice %s undeliverable: %s", item.id, error)
             return
-        text = t("admin.send_failed", self.language, chat=chat, kind=item.kind, error=shorten(error, 300))
+        who = who or (t("admin.every_recipient", self.language) if chat == "-" else chat)  # "-": the row as a whole
+        text = t("admin.send_failed", self.language, chat=who, kind=message_kind(item.kind, self.language),
+                 error=shorten(error, 300))
         notice = NewOutbox(f"notice:sendfail:{item.id}:{chat}", "admin_notice", self.clock.now(), {"text": text},
                            recipient_role="admin")
         await self.repo.enqueue([notice], self.clock.now())
@@ -267,7 +261,10 @@ class Notifier:
             error = (f"no linked recipient for {item.recipient_role or item.recipient_user_id}"
                      f"{' / ' + item.recipient_region if item.recipient_region else ''}")
             if item.attempts == 0:
-                await self._tell_admin(item, "-", error)
+                region = f" · {item.recipient_region}" if item.recipient_region else ""
+                who = role_name(item.recipient_role, self.language) if item.recipient_role else "#" + str(
+                    item.recipient_user_id)
+                await self._tell_admin(item, "-", t("admin.no_recipient", self.language, who=who + region))
             if item.attempts + 1 >= MAX_ROW_ATTEMPTS:
                 await self.repo.mark_failed(item.id, error, self.clock.now())
             else:
@@ -293,7 +290,10 @@ class Notifier:
             except PermanentSendError as exc:
                 metrics.NOTIFY_FAILED.labels(platform=ident.platform).inc()
                 permanent.append(f"{ident.platform}:{chat_id}: {exc}")
-                await self._tell_admin(item, f"{ident.platform}:{chat_id}", str(exc))
+                name = next((u.name for u in users if u.id == ident.user_id), chat_id)
+                await self._tell_admin(item, f"{ident.platform}:{chat_id}", str(exc),
+                                       t("admin.recipient", self.language, name=name,
+                                         platform=platform_name(ident.platform, self.language)))
                 continue
             assert ref is not None
             await self.repo.record_sent(item.id, approval_id, ref, self.clock.now())

@@ -1,8 +1,12 @@
-"""Staff use cases on one order, shared by the HTTP API and the chat commands: read, move, annotate.
+"""Use cases on one stored order and the store port they need (read, list, move, add a note), shared by the HTTP
+API, the board, the chat and the CLI.
 
-`plan_move` + `transition` are THE order-move use case: the API, the stall card's Advance button, approval
-decisions and the CLI all go through them, and `storage.order_moves.apply_move` is the one storage function that
-writes the stage of a stored order (tests/test_architecture.py enforces it).
+`plan_move` (+ `transition`, which reads the order and applies the plan) is where every move of a stored order that
+a person or a follow-up asks for is checked: the API, the board, the stall card's Advance button, approval
+decisions, a full refund's cancellation and a carrier's shipped/delivered (also when the CLI ships). Intake's own
+moves — a new order confirmed at once, an update re-planned — are planned by handlers/intake.py with the rules of
+intake instead. Either way `storage.order_moves.apply_move`, a compare-and-set on the current stage, is the one
+storage function that writes the stage (tests/test_architecture.py enforces it), so two moves never undo each other.
 """
 
 from __future__ import annotations

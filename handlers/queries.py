@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from rapidfuzz import fuzz
 
 from engine.approvals import earlier_levels_pending, may_decide
+from engine.display import order_words
 from engine.refund_text import rt
 from engine.stages import Stage, label
 from engine.text import fmt_money, role_name, t
@@ -349,7 +350,8 @@ async def _verify_by_order(ctx: ChatContext, sender: Sender, number: str, last4:
         if everywhere == MAX_FAILED_GLOBAL:
             await _tell_admin_of_burst(ctx, "all", everywhere)
         if on_order == MAX_FAILED_PER_ORDER and view is not None:
-            await _tell_admin_of_burst(ctx, view.order.key, on_order)
+            await _tell_admin_of_burst(ctx, view.order.key, on_order,
+                                      order_words(view.order.channel, view.order.data.external_id, lang))
         left = MAX_FAILED_TRIES - failures
         if left <= 0 or everywhere >= MAX_FAILED_GLOBAL or on_order >= MAX_FAILED_PER_ORDER:
             locked = max(await ctx.limiter.locked_for(key), await ctx.limiter.locked_for(GLOBAL_VERIFY_KEY),
@@ -363,10 +365,11 @@ async def _verify_by_order(ctx: ChatContext, sender: Sender, number: str, last4:
     await _status(ctx, sender, view)
 
 
-async def _tell_admin_of_burst(ctx: ChatContext, scope: str, failures: int) -> None:
-    """One admin notice per burst (the dedup key holds the hour): the limit was reached on an order or overall."""
+async def _tell_admin_of_burst(ctx: ChatContext, scope: str, failures: int, words: str | None = None) -> None:
+    """One admin notice per burst (the dedup key holds the hour): the limit was reached on an order or overall;
+    `words` names the order as people do (the scope is its internal key)."""
     now = ctx.clock.now()
-    label_ = t("admin.verify_all", ctx.language) if scope == "all" else scope
+    label_ = t("admin.verify_all", ctx.language) if scope == "all" else (words or scope)
     notice = NewOutbox(f"notice:verify_burst:{scope}:{now:%Y%m%d%H}", "admin_notice", now,
                        {"text": t("admin.verify_burst", ctx.language, scope=label_, n=failures)},
                        recipient_role="admin")

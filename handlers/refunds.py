@@ -24,11 +24,14 @@ from typing import Any, Protocol
 
 from engine import refunds as rf
 from engine.approvals import Approval, Status
+from engine.carriers import CARRIERS, TrackStatus
+from engine.carriers.text import t as ct
 from engine.refund_text import rt
 from engine.refunds import ProofVerdict, RefundState, ReturnStatus, TrackingFacts, WaybillPattern
 from engine.rules import Facts, RuleSet
 from engine.rules.evaluate import evaluate
-from engine.stages import END_STATES, Stage
+from engine.stages import END_STATES, Stage, label
+from handlers import metrics
 from handlers.chat_ports import AuditEntry, NewOutbox, OutboxDelivery
 from handlers.orders import Move, MoveRefused, OrderDetail, OrderStore, TransitionError, plan_move
 
@@ -232,20 +235,47 @@ def finance_fields(deps: RefundDeps, refund: Refund, earlier: Sequence[Refund]) 
          (rt("f.rule", lang), f"{refund.rule_id} · {refund.decision.get('message', '')}"[:200])]
     before = [r for r in earlier if r.id != refund.id and r.state is not RefundState.REJECTED]
     if before:
-        f.append((rt("f.refunded_before", lang), ", ".join(f"#{r.id} ¥{r.amount:,.2f} {r.state.value}"
-                                                             for r in before[:5])))
+        f.append((rt("f.refunded_before", lang), ", ".join(
+            f"#{r.id} ¥{r.amount:,.2f} {rt(f'state.{r.state.value}', lang)}" for r in before[:5])))
     facts = refund.decision.get("facts", {})
-    f.append((rt("f.history", lang), f"{facts.get('stage', '')} · shipped {facts.get('shipped_at') or '-'} · "
-                                     f"delivered {facts.get('delivered_at') or '-'}"))
+    tz = getattr(deps.rules(), "tz", None)
+    stage = facts.get("stage", "")
+    shown_stage = label(stage, lang) if stage in _STAGES else stage or "—"
+    f.append((rt("f.history", lang), rt("history", lang, stage=shown_stage,
+                                        shipped=_local(facts.get("shipped_at"), tz),
+                                        delivered=_local(facts.get("delivered_at"), tz))))
     p = refund.proof
     if p:
-        f.append((rt("f.proof", lang), f"{p.get('type')} {p.get('bytes', 0) // 1024} KiB · {p.get('verdict')}"
-                                       f" · refund #{refund.id} proof (GET /api/refunds/{refund.id})"))
-        f.append((rt("f.ocr", lang), f"{p.get('waybill') or '-'} ({p.get('carrier') or '?'}) · "
+        verdict = p.get("verdict")
+        f.append((rt("f.proof", lang), f"{str(p.get('type') or '').upper()} {p.get('bytes', 0) // 1024} KiB"
+                                       + (f" · {rt(f'verdict.{verdict}', lang)}" if verdict in _VERDICTS else "")))
+        f.append((rt("f.ocr", lang), f"{p.get('waybill') or '—'} ({_carrier(p.get('carrier'), lang)}) · "
                                      + (p.get("ocr_text") or "").replace("\n", " ")[:160]))
-        f.append((rt("f.tracking", lang), f"{p.get('tracking_status') or '-'}"
-                                          f"{' → merchant' if p.get('towards_merchant') else ''}"))
+        status = p.get("tracking_status")
+        towards = " · " + rt("towards_merchant", lang) if p.get("towards_merchant") else ""
+        f.append((rt("f.tracking", lang), (ct(f"status.{status}", lang) if status in _TRACK_STATUSES else "—")
+                  + towards))
     return f
+
+
+_STAGES = {s.value for s in Stage}
+_VERDICTS = {v.value for v in ProofVerdict}
+_TRACK_STATUSES = {s.value for s in TrackStatus}
+
+
+def _local(iso: Any, tz: Any) -> str:
+    """A stored ISO instant as local `MM-DD HH:MM` for a card; "—" when there is none."""
+    if not iso:
+        return "—"
+    try:
+        at = datetime.fromisoformat(str(iso))
+    except ValueError:
+        return str(iso)
+    return (at.astimezone(tz) if tz is not None else at).strftime("%m-%d %H:%M")
+
+
+def _carrier(code: Any, lang: str) -> str:
+    return ct(f"carrier.{code}", lang) if code in CARRIERS else str(code or "?")
 
 
 async def _deliver(deps: RefundDeps, keys: Sequence[str]) -> None:
@@ -258,7 +288,7 @@ async def _deliver(deps: RefundDeps, keys: Sequence[str]) -> None:
 
 
 def _cancel_move(deps: RefundDeps, detail: OrderDetail, refund: Refund, actor: str, now: datetime) -> Move | None:
-    """A full refund cancels the order (SPEC §1: cancelled includes fully refunded), through the one move use case;
+    """A full refund cancels the order (cancelled includes fully refunded), through the one move use case;
     a partial one leaves the order as it is (the refund records its items)."""
     o = detail.order
     if o.stage in END_STATES:
@@ -287,8 +317,15 @@ async def _step(deps: RefundDeps, refund: Refund, new: Refund, detail: OrderDeta
         outbox=lambda r: customer_outbox(r, ext, deps.language, why, now))
     if saved is None:
         raise RefundError("changed", "the refund changed meanwhile; look again", 409)
+    _count_decision(refund.state, saved.state)
     await _deliver(deps, [f"refund:{saved.id}:{saved.state.value}"])
     return saved
+
+
+def _count_decision(before: RefundState | None, after: RefundState) -> None:
+    """The decided-refunds metric, once per refund: when it first reaches approved or rejected (committed)."""
+    if after in rf.DECIDED and (before is None or before not in rf.DECIDED):
+        metrics.REFUNDS_DECIDED.labels(outcome=after.value).inc()
 
 
 def _why_rejected(deps: RefundDeps, message: str) -> str:
@@ -359,6 +396,8 @@ async def request_refund(deps: RefundDeps, order_ref: str, *, amount: Any, reaso
         if existing is None:
             raise RefundError("changed", "the order changed while the refund was stored; try again", 409)
         return existing
+    metrics.REFUNDS_REQUESTED.inc()
+    _count_decision(None, saved.state)
     await _deliver(deps, [f"refund:{saved.id}:{saved.state.value}"])
     return saved
 

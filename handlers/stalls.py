@@ -159,7 +159,7 @@ async def on_button(event: ButtonPressed, tok: ActionToken, ctx: ChatContext) ->
         status = t("stall.status_advanced", lang, who=user.name, stage=label(nxt, lang),
                    when=fmt_time(now, ctx.timezone))
         note, keep_buttons = "toast.advanced", False
-    metrics.STALL_ACTIONS.labels(action=tok.action.value).inc()
+    metrics.STALL_ACTIONS.labels(action=tok.action.name.lower()).inc()  # ack, snooze, advance
     await toast(channel, event.callback_id, t(note, lang, stage=label(allowed_next(stage)[0], lang)
                                              if allowed_next(stage) else ""))
     level = int(item.payload.get("level", 0))

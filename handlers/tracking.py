@@ -161,7 +161,8 @@ async def _deliver(deps: TrackingDeps, shipment: Shipment, ev: TrackEvent | None
     for who, uid in (("customer", customer), ("owner", owner)):
         if uid is None:
             continue
-        text = t(f"tracking.delivered_{who}", lang, order=detail.order.key, waybill=shipment.waybill, line=line)
+        text = t(f"tracking.delivered_{who}", lang, order=detail.order.data.external_id, waybill=shipment.waybill,
+                 line=line)
         rows.append(NewOutbox(f"tracking:{shipment.id}:delivered:{who}", "tracking_update", now,
                               {"text": text, "order_id": shipment.order_id}, recipient_user_id=uid))
     if rows:
@@ -237,8 +238,8 @@ async def ship(deps: TrackingDeps, carriers: Mapping[str, CarrierClient], ref: s
             log.warning("subscribing %s %s failed: %s", chosen, waybill, exc)
     customer, _ = await deps.tracking.contacts(order.id)
     if customer is not None:
-        text = t("tracking.shipped_customer", deps.language, order=order.key, carrier=t(f"carrier.{chosen}",
-                 deps.language), waybill=waybill)
+        text = t("tracking.shipped_customer", deps.language, order=order.data.external_id,
+                 carrier=t(f"carrier.{chosen}", deps.language), waybill=waybill)
         await deps.outbox.enqueue([NewOutbox(f"tracking:{shipment.id}:shipped", "tracking_update", now,
                                              {"text": text, "order_id": order.id}, recipient_user_id=customer)], now)
     return ShipResult(moved, shipment, created, tuple(tried))
@@ -299,8 +300,10 @@ async def scan_stalls(deps: TrackingDeps, now: datetime, limit: int = 500) -> in
     rows = []
     for s in stalled:
         last = s.last_event_at or s.picked_up_at or now
-        text = t("tracking.stalled", deps.language, carrier=s.carrier, waybill=s.waybill, order=s.order_id,
-                 hours=int((now - last).total_seconds() // 3600))
+        detail = await deps.orders.get(str(s.order_id), with_history=False)  # its number, as people know it
+        number = detail.order.data.external_id if detail is not None else str(s.order_id)
+        text = t("tracking.stalled", deps.language, carrier=t(f"carrier.{s.carrier}", deps.language),
+                 waybill=s.waybill, order=number, hours=int((now - last).total_seconds() // 3600))
         rows.append(NewOutbox(f"tracking_stall:{s.id}:{last.isoformat()}", "tracking_stall", now,
                               {"text": text, "order_id": s.order_id}, recipient_role="supply_chain"))
     return len(await deps.outbox.enqueue(rows, now)) if rows else 0

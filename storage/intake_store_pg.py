@@ -4,10 +4,10 @@ A 500-order batch is two statements: the lookup of stored keys (joined to a JSON
 `INSERT … SELECT FROM json_to_recordset(…$1…) AS u(col type, …)` of the orders whose data-modifying CTEs also
 insert their transitions, approvals and the approvals' outbox rows, joined to the orders actually inserted. orjson
 encodes a table's rows in one call and asyncpg sends those bytes as they are (a bytea parameter: as a str they were
-decoded from UTF-8 and encoded again, which cost more than the encoding). With one typed array per column (as
-before) asyncpg's array encoder checked every element against `collections.abc` classes, ~10 % of the worker's CPU.
-Through SQLAlchemy Core the same batch cost ~4x more than arrays (per-row TypeDecorator and JSON processing, a
-13,000-parameter statement rendered each time, a tuple `IN` planned badly) and five round trips. Everything still
+decoded from UTF-8 and encoded again, which cost more than the encoding). Not one typed array per column:
+asyncpg's array encoder checks every element against `collections.abc` classes. Not SQLAlchemy Core: per-row
+TypeDecorator and JSON processing, a statement with thousands of parameters rendered each time, a tuple `IN`
+planned badly, and more round trips (bench/intake.py compares the paths). Everything still
 runs on the SQLAlchemy connection (`exec_driver_sql`), so the transaction, the pool and the exception types are
 SQLAlchemy's, and `apply_update` (rare) stays on Core.
 

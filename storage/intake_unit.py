@@ -102,11 +102,29 @@ UNBOUND_KINDS = [k.value for k, o in OUTCOMES.items() if not o.binds_order_versi
 OUTBOX = OutboxRow.__table__
 
 
+# PostgreSQL SQLSTATEs that say the server, not the statement's data, is the trouble: connection exceptions
+# (class 08), a cancelled statement (57014: the statement timeout of storage/db.py fired on a frozen server),
+# shutdown and start-up (57P01-57P03), out of resources (class 53).
+_SERVER_TROUBLE = ("08", "57014", "57P01", "57P02", "57P03", "53")
+
+
+def _sqlstate(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    for candidate in (orig, getattr(orig, "__cause__", None)):
+        code = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+        if isinstance(code, str):
+            return code
+    return ""
+
+
 def is_unavailable(exc: BaseException) -> bool:
-    """Connection loss, a locked SQLite file, a server restarting: the database's fault, not the batch's."""
+    """Connection loss, a locked SQLite file, a server restarting or frozen (statement timeout): the database's
+    fault, not the batch's."""
     if isinstance(exc, (OperationalError, InterfaceError, ConnectionError, OSError, TimeoutError)):
         return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+    if not isinstance(exc, DBAPIError):
+        return False
+    return exc.connection_invalidated or _sqlstate(exc).startswith(_SERVER_TROUBLE)
 
 
 def order_values(plan: OrderPlan, now: datetime) -> dict[str, Any]:
@@ -142,7 +160,7 @@ def order_row(plan: OrderPlan) -> dict[str, Any]:
         "production_base": plan.production_base,
         "rules_version": plan.rules_version,
         "decisions": plan.decisions,
-        # An approval is a human action beyond routine stage moves (SPEC §6 manual intervention rate).
+        # An approval is a human action beyond routine stage moves (it counts towards the manual intervention rate).
         "manual_intervention": bool(plan.approvals),
     }
 

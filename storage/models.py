@@ -400,7 +400,7 @@ class TrackingEventRow(Base):
 
 
 class RefundRow(Base):
-    """One refund request of an order (SPEC §8); its steps are audited as `refund.*` on subject `refund:<id>`.
+    """One refund request of an order; its steps are audited as `refund.*` on subject `refund:<id>`.
 
     `(source, source_ref)` is unique: the Taobao push of one refund delivered twice is one refund.
     """

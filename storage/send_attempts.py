@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handlers.send_attempts import SendAttempt
-from storage.models import SendAttemptRow
+from storage.models import OutboxRow, SendAttemptRow
 
-ATTEMPTS = SendAttemptRow.__table__
+ATTEMPTS, OUTBOX = SendAttemptRow.__table__, OutboxRow.__table__
 
 
 class SqlSendAttempts:
@@ -40,3 +40,14 @@ class SqlSendAttempts:
             return None
         return SendAttempt(row.id, row.outbox_id, row.platform, row.chat_id, row.send_key, bool(row.resend),
                            row.started_at, row.finished_at, row.message_id, row.error)
+
+    async def prune(self, before: datetime, limit: int = 10_000) -> int:
+        """Delete attempts started before `before` whose outbox row is settled (sent or failed): a takeover reads
+        attempts only of pending rows, so a settled row's attempts are history. At most `limit` per call, so one
+        pass never holds a long transaction; returns how many went."""
+        settled = select(OUTBOX.c.id).where(OUTBOX.c.status != "pending")
+        old = (select(ATTEMPTS.c.id).where(ATTEMPTS.c.started_at < before, ATTEMPTS.c.outbox_id.in_(settled))
+               .order_by(ATTEMPTS.c.id).limit(limit))
+        async with self.engine.begin() as conn:
+            res = await conn.execute(delete(ATTEMPTS).where(ATTEMPTS.c.id.in_(old)))
+            return int(res.rowcount or 0)

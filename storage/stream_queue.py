@@ -141,9 +141,11 @@ class UpdateQueue(StreamQueue):
     async def reclaim(self, consumer: str, min_idle_ms: int, count: int = 50) -> list[QueuedUpdate]:
         return [_update(e) for e in await self._reclaim(consumer, min_idle_ms, count)]
 
-    async def retry(self, entry: QueuedUpdate) -> None:
-        """Put a failed entry back at the end with one more attempt counted, atomically with its ack."""
-        await self._settle(entry.id, lambda pipe: pipe.xadd(self.stream, {"u": entry.raw, "a": entry.attempts + 1},
+    async def retry(self, entry: QueuedUpdate, *, counted: bool = True) -> None:
+        """Put a failed entry back at the end, atomically with its ack: with one more attempt counted, or (an
+        outage, not the entry's fault) with its count as it was."""
+        attempts = entry.attempts + (1 if counted else 0)
+        await self._settle(entry.id, lambda pipe: pipe.xadd(self.stream, {"u": entry.raw, "a": attempts},
                                                             maxlen=MAXLEN, approximate=True))
 
     async def depth(self) -> int:

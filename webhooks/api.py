@@ -1,4 +1,4 @@
-"""`/api/*`: the staff API. Bearer token of a staff user; a customer never reaches it (SPEC §2)."""
+"""`/api/*`: the staff API. Bearer token of a staff user; a customer never reaches it."""
 
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ def viewer(user: Principal) -> Viewer:
 
 
 def require_act(user: Principal, d: OrderDetail) -> None:
-    """SPEC §5 on every write to an order: admins, the order's own-region managers, its owner."""
+    """Who may write to an order: admins, the order's own-region managers, its owner."""
     if not may_act_on_order(viewer(user), d.order.region, d.owner_user_id):
         raise ApiError(403, "forbidden", f"a {user.role} of {', '.join(user.regions) or 'no region'} may not act on "
                                          f"an order of {d.order.region or 'no region'}")
@@ -218,7 +218,7 @@ async def decide_approval(approval_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
 
 @router.get("/kpis")
 async def kpis(user: Staff, api: Api, since: WindowTime = None, until: WindowTime = None) -> dict[str, Any]:
-    """The four KPIs of SPEC §6 over [since, until) (default: the last 30 days)."""
+    """The four KPIs over [since, until) (default: the last 30 days)."""
     end = until or api.clock.now()
     start = since or max(end - timedelta(days=30), EARLIEST)
     start, end = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (start, end))

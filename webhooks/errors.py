@@ -1,4 +1,4 @@
-"""Every error leaves as `{"error": "<code>", "detail": "<sentence>"}` (SPEC §2)."""
+"""Every error leaves as `{"error": "<code>", "detail": "<sentence>"}`."""
 
 from __future__ import annotations
 

@@ -55,7 +55,7 @@ class RefundBody(BaseModel):
 
 @router.post("/orders/{ref}/refunds", status_code=201)
 async def create_refund(ref: str, body: RefundBody, user: Staff, api: Api) -> dict[str, Any]:
-    """A refund request, decided at once by the rules' refund matrix (SPEC §8)."""
+    """A refund request, decided at once by the rules' refund matrix."""
     deps = _deps(api)
     detail = await api.orders.get(ref, with_history=False)
     if detail is None:

@@ -1,4 +1,4 @@
-"""`POST /api/orders/{id}/ship` and `GET /api/orders/{id}/tracking` (SPEC §2): authenticate, parse, call the use
+"""`POST /api/orders/{id}/ship` and `GET /api/orders/{id}/tracking`: authenticate, parse, call the use
 case (handlers.tracking through services.tracking), answer."""
 
 from __future__ import annotations

@@ -11,9 +11,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from storage.stream_queue import QueuedUpdate, UpdateQueue
+import redis.asyncio as aioredis
+
 from handlers.chat import InboundEvent
+from storage.intake_unit import is_unavailable
 from storage.redis_conn import consumer_name
+from storage.stream_queue import QueuedUpdate, UpdateQueue
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +29,9 @@ class InboundConsumer:
     events to the chat core, one at a time (chat order kept).
 
     A handler failure puts the update back with an attempt counted; after `max_attempts` it is dropped with an
-    error log (a poison update must not block every chat behind it). `name` (the platform) labels the logs.
+    error log (a poison update must not block every chat behind it). A failure because the database or Redis is
+    away is not the update's fault: it goes back uncounted, so a press made during an outage is handled once the
+    outage ends instead of being dropped after three quick tries. `name` (the platform) labels the logs.
     """
 
     def __init__(
@@ -64,7 +69,12 @@ class InboundConsumer:
         if event is not None:
             try:
                 await self.handle(event)
-            except Exception:
+            except Exception as exc:
+                if is_unavailable(exc) or isinstance(exc, aioredis.RedisError):
+                    log.warning("%s update %s: the database or Redis is unavailable (%s); kept for a retry",
+                                self.name, entry.id, type(exc).__name__)
+                    await self.queue.retry(entry, counted=False)
+                    return False
                 if entry.attempts + 1 >= self.max_attempts:
                     log.exception("%s update %s failed %d times; dropped", self.name, entry.id, entry.attempts + 1)
                 else:

@@ -8,7 +8,7 @@ settings (`Settings.telegram()`), start, run, close.
     task = asyncio.create_task(tg.run(stop, handle))         # consumer (+ poller in polling mode)
     await tg.close()
 
-Mode: ORDERHUB_PUBLIC_URL set → webhook at <public_url>/webhooks/telegram, else long polling (README, Telegram).
+Mode: ORDERHUB_PUBLIC_URL set → webhook at <public_url>/webhooks/telegram, else long polling.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`GET, POST /webhooks/wecom`: the WeCom application's callback URL (SPEC §2).
+"""`GET, POST /webhooks/wecom`: the WeCom application's callback URL.
 
 GET is the URL check WeCom makes when an admin saves the callback settings: `msg_signature` over (Token, timestamp,
 nonce, echostr), and the decrypted echostr must come back as the body. POST carries one encrypted XML message or

@@ -2,9 +2,9 @@
 
 wechatpy is synchronous (requests), so every call runs in a worker thread (`asyncio.to_thread`). Two wechatpy habits
 are changed here:
-- the API root: wechatpy hard-codes `https://qyapi.weixin.qq.com` (gettoken included); SPEC §4 wants every call at
-  `<ORDERHUB_WECOM_API_URL>/cgi-bin/<method>`, so the base URL is set per instance and gettoken is ours (with the
-  request timeout wechatpy forgets there);
+- the API root: wechatpy hard-codes `https://qyapi.weixin.qq.com` (gettoken included); OrderHub sends every call
+  to `<ORDERHUB_WECOM_API_URL>/cgi-bin/<method>` (the stand-in in tests, a proxy in some networks), so the base
+  URL is set per instance and gettoken is ours (with the request timeout wechatpy forgets there);
 - token refresh: wechatpy's `auto_retry` re-fetches on 40014/42001 and retries *without a bound*; we refresh once
   and give up with a send error after that.
 The token lives in wechatpy's session storage (memory by default: one token per process, which WeCom allows —

@@ -1,4 +1,4 @@
-"""The neutral tracking vocabulary every carrier is mapped into (SPEC §7)."""
+"""The neutral tracking vocabulary every carrier is mapped into."""
 
 from __future__ import annotations
 

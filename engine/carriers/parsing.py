@@ -23,11 +23,11 @@ class PushFormatError(ValueError):
 
 
 S = TrackStatus
-# SF opCode (SPEC §7): 50 picked up, 44 out for delivery, 80 delivered; failure codes → exception; 99 returning.
+# SF opCode: 50 picked up, 44 out for delivery, 80 delivered; failure codes → exception; 99 returning.
 SF_CODES: dict[str, TrackStatus] = {"50": S.PICKED_UP, "54": S.PICKED_UP, "44": S.OUT_FOR_DELIVERY,
                                     "204": S.OUT_FOR_DELIVERY, "80": S.DELIVERED, "8000": S.DELIVERED,
                                     "70": S.EXCEPTION, "33": S.EXCEPTION, "77": S.EXCEPTION, "99": S.RETURNING}
-# Kuaidi100 lastResult.state (SPEC §7).
+# Kuaidi100 lastResult.state.
 K100_STATES: dict[str, TrackStatus] = {"1": S.PICKED_UP, "0": S.IN_TRANSIT, "5": S.OUT_FOR_DELIVERY,
                                        "3": S.DELIVERED, "2": S.EXCEPTION, "6": S.RETURNING, "4": S.RETURNED}
 # Kuaidi100's per-scan label (data[].status) for the scans before the newest.

@@ -1,4 +1,4 @@
-"""Verifying a carrier's push in its own scheme, and the answer each carrier expects (SPEC §7)."""
+"""Verifying a carrier's push in its own scheme, and the answer each carrier expects."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Each carrier's signature arithmetic, exactly as it documents it (pure hashing; secrets are passed in).
 
-- SF 丰桥 standard API (SPEC §7): msgDigest = Base64(MD5(urlencode_utf8(msgData + timestamp + checkword))), where
+- SF 丰桥 standard API: msgDigest = Base64(MD5(urlencode_utf8(msgData + timestamp + checkword))), where
   urlencode is Java's URLEncoder (space → '+'), i.e. Python's `quote_plus`.
 - Deppon 德邦开放平台: a form of companyCode, params, timestamp, digest with
   digest = Base64(hex(MD5(params + appkey + timestamp))) — Base64 of the 32-character lower-case hex string, not of
@@ -9,7 +9,7 @@
   POST (`application/x-www-form-urlencoded`) with fields companyCode, digest, timestamp, params; public clients call
   `.../dop-interface-async/standard-order/createOrderNotify.action` and
   `.../dop-interface-sync/standard-query/newTraceQuery.action`.
-- Kuaidi100 快递100: a subscription push carries `sign = upper(MD5(param + salt))` (SPEC §7); a real-time query
+- Kuaidi100 快递100: a subscription push carries `sign = upper(MD5(param + salt))`; a real-time query
   (`/poll/query.do`) is signed `upper(MD5(param + key + customer))`.
 """
 

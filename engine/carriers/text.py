@@ -17,8 +17,8 @@ _STRINGS: dict[str, dict[str, str]] = {
         "zh": "📬 订单 {order} 已签收（运单 {waybill}），已转入「待安装」。{line}",
         "en": "📬 Order {order} was delivered (waybill {waybill}) and is now awaiting installation. {line}"},
     "tracking.stalled": {
-        "zh": "🚚 物流停滞：{carrier} 运单 {waybill}（订单 #{order}）已 {hours} 小时无新轨迹。",
-        "en": "🚚 Tracking stalled: {carrier} waybill {waybill} (order #{order}) has had no scan for {hours} hours."},
+        "zh": "🚚 物流停滞：{carrier} 运单 {waybill}（订单 {order}）已 {hours} 小时无新轨迹。",
+        "en": "🚚 Tracking stalled: {carrier} waybill {waybill} (order {order}) has had no scan for {hours} hours."},
     "tracking.none": {"zh": "订单 {order} 暂无物流信息。", "en": "Order {order} has no tracking yet."},
     "tracking.header": {"zh": "🚚 {carrier} {waybill} · {status}", "en": "🚚 {carrier} {waybill} · {status}"},
     "tracking.shipped_staff": {"zh": "已发货：订单 {order} · {carrier} {waybill}",

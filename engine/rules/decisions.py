@@ -218,8 +218,9 @@ class Decisions:
 
 
 # A batch's orders share their instants (`now`, and the memoised SLA deadlines, warnings and escalation rungs), and
-# isoformat() of an aware datetime costs ~10x a dict hit: the summaries of a batch format each instant once. The key
-# holds the zone and fold too: equal instants in other zones (or either side of a DST fold) print differently.
+# isoformat() of an aware datetime costs far more than a dict hit: the summaries of a batch format each instant
+# once. The key holds the zone and fold too: equal instants in other zones (or either side of a DST fold) print
+# differently.
 _ISO_MEMO: dict[tuple[datetime, tzinfo | None, int], str] = {}
 
 

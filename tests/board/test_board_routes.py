@@ -260,7 +260,7 @@ async def test_drawer_shows_history_notes_tracking_and_why(bw: BoardWorld, clien
     drawer = (await client.get(f"/board/orders/{oid}", headers=HTML)).text
     assert "物流延迟，快递三天没有更新" in drawer and "SF123" in drawer and "已揽收" in drawer
     assert "规则判定" in drawer and "流转记录" in drawer
-    assert "订单 tmall:SF-1 (#1) 的规则判定" in drawer and "命中" in drawer  # engine.rules.explain's lines
+    assert "订单 SF-1（天猫） 的规则判定" in drawer and "命中" in drawer  # engine.rules.explain's lines
     assert (await client.post(f"/board/orders/{oid}/notes", json={"text": ""},
                               headers={"x-csrf-token": csrf})).status_code == 422
 

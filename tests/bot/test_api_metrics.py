@@ -56,3 +56,6 @@ def test_metrics_under_two_workers_equal_the_orders_accepted(database_url: str, 
             proc.wait(20)
         except subprocess.TimeoutExpired:
             proc.kill()
+    logged = proc.stdout.read().decode() if proc.stdout else ""
+    assert f"OrderHub API listening on http://127.0.0.1:{port} (2 HTTP worker processes)" in logged, logged
+    assert "Traceback" not in logged and "apscheduler" not in logged.lower()  # quiet by default

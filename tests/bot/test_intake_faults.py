@@ -313,11 +313,16 @@ async def test_cli_replay_dead_puts_the_entry_back(runtime: Runtime, db: AsyncEn
         "ORDERHUB_RULES": str(BUNDLED_RULES),
         "ORDERHUB_DATA_DIR": str(settings.data_dir),
     }
+    env.pop("ORDERHUB_LANGUAGE", None)  # the default, Chinese
+    shown = await asyncio.create_subprocess_exec(*ORDERHUB, "queue", "status", cwd=ROOT, env=env,
+                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    listed = (await asyncio.wait_for(shown.communicate(), 60))[0].decode()
+    assert "渠道 接口" in listed and "渠道 generic" not in listed, listed  # the channel as people call it
     proc = await asyncio.create_subprocess_exec(*ORDERHUB, "queue", "replay-dead", cwd=ROOT, env=env,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     out, _ = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, out.decode()
-    assert "replayed 1 dead letter" in out.decode()
+    assert "已将 1 个处理失败的订单放回接单队列" in out.decode() and "dead letter" not in out.decode()
 
     status = await runtime.queue.status()
     assert (status.depth, status.dead) == (1, 0)

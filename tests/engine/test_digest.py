@@ -41,11 +41,11 @@ def data(*, pending: int = 2, categories: int = 2, trends: int = 1, regions: tup
     [
         ("zh", ["☀️ 早报 · 2025-11-12", "订单准确率：95.1%", "平均履约周期：6.2 天", "人工干预率：12.0%",
                 "系统可用率：99.9%", "昨日新增订单：412", "当前超时订单：7", "· 设计中：3", "· 生产中：4",
-                "待审批：2", "tmall:TM0000 ¥8,000.00 杭州 · 已等待 1天6小时 · 经理 华东", "· 物流延迟：5",
+                "待审批：2", "TM0000（天猫） ¥8,000.00 杭州 · 已等待 1天6小时 · 经理 华东", "· 物流延迟：5",
                 "📈 趋势：物流延迟 连续 5 条 · 基地 HZ", "无法入库、等待处理的订单：2"]),
         ("en", ["☀️ Morning digest · 2025-11-12", "Order accuracy: 95.1%", "Average fulfilment cycle: 6.2 days",
                 "Manual intervention rate: 12.0%", "Availability: 99.9%", "Orders received yesterday: 412",
-                "Orders stalled now: 7", "waiting 1d6h · manager 华东", "· Logistics delay：5",
+                "Orders stalled now: 7", "TM0000 (Tmall) ¥8,000.00", "waiting 1d6h · manager 华东", "· Logistics delay：5",
                 "📈 Trend: Logistics delay 5 in a row · base HZ", "Orders that could not be stored, waiting: 2"]),
     ],
 )

@@ -1,4 +1,4 @@
-"""The stage machine of SPEC §1 as a table: forward one stage at a time, or cancel; end states go nowhere."""
+"""The stage machine as a table: forward one stage at a time, or cancel; end states go nowhere."""
 
 from __future__ import annotations
 

@@ -101,7 +101,8 @@ async def test_permanent_error_is_recorded_and_an_admin_told(world: World) -> No
         row = (await conn.execute(select(OUTBOX).where(OUTBOX.c.dedup_key == "notice:0"))).one()
     assert "blocked" in row.last_error
     admin = world.channel.texts_to("900")
-    assert len(admin) == 1 and "telegram:100" in admin[0] and "blocked" in admin[0]
+    assert len(admin) == 1 and "经理0（Telegram）" in admin[0] and "blocked" in admin[0]  # the person, not an id
+    assert "telegram:" not in admin[0] and "notice" not in admin[0]
 
 
 async def test_no_recipient_tells_admin_waits_for_a_link_then_fails(world: World) -> None:
@@ -112,7 +113,7 @@ async def test_no_recipient_tells_admin_waits_for_a_link_then_fails(world: World
     await world.notifier.run_once()
     assert dict(await _statuses(world))["x"] == "pending"
     admin = world.channel.texts_to("900")
-    assert len(admin) == 1 and "no linked recipient for manager / 西南" in admin[0]
+    assert len(admin) == 1 and "没有在聊天中绑定账号的经理 · 西南" in admin[0] and "manager" not in admin[0]
     uid = await world.user("西南经理", "manager", ["西南"], tg="404")  # links in time
     assert uid
     await world.drain()

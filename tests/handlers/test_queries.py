@@ -238,7 +238,7 @@ async def test_many_identities_guessing_one_order_are_stopped_per_order_and_an_a
     async with world.engine.connect() as conn:
         notices = (await conn.execute(select(OutboxRow).where(OutboxRow.kind == "admin_notice"))).all()
     assert len(notices) == 1 and notices[0].recipient_role == "admin"
-    assert "TM20251111-000124" in notices[0].payload["text"]
+    assert "TM20251111-000124（天猫）" in notices[0].payload["text"] and "tmall:" not in notices[0].payload["text"]
 
 
 async def test_guessing_across_all_orders_is_limited_globally(world: World) -> None:

@@ -171,6 +171,8 @@ async def test_over_threshold_goes_to_finance_and_finance_approves(world: World,
     await world.drain()
     card = [s for s in world.channel.sent if s.ref.chat_id == "900"]
     assert len(card) == 1
+    shown = card[0].message.card.as_text()  # the finance card in people's words: no state keys, no API paths
+    assert "申请时阶段 设计中 · 发货 — · 签收 —" in shown and "designing" not in shown and "/api/" not in shown
     hook = lambda ap, left, now: on_finance_decided(deps, ap, left, now)  # noqa: E731
     await decide(Deciders(world.repo, world.rules, world.notifier, hook), r.approval_id, fin, Verdict.APPROVE, "",
                  world.clock.now())
@@ -265,3 +267,31 @@ async def test_rules_waybill_patterns_reach_the_proof_reading(world: World, proo
                              source="chat", now=world.clock.now())
     res = await attach_proof(deps, r.id, JPEG, "customer:C-TM77", world.clock.now())
     assert (res.verdict, res.waybill) == (ProofVerdict.CONFIRMED, "DP1234567890")
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_finance_card_speaks_peoples_words(world: World, proofs, lang: str) -> None:
+    """Stage, refund states, the proof's verdict and the carrier's status in words; times local; no API paths."""
+    from dataclasses import replace as copy
+    from datetime import UTC, datetime
+
+    from handlers.refunds import Refund, finance_fields
+
+    now = datetime(2025, 11, 11, 2, 0, tzinfo=UTC)
+    facts = {"stage": "shipped", "shipped_at": "2025-11-09T01:00:00+00:00", "delivered_at": None}
+    refund = Refund(5, 1, "chat", None, Decimal("900.00"), "质量问题", (), RefundState.WAITING_FINANCE, "r1",
+                    {"message": "", "facts": facts}, "customer:C1", now, now,
+                    proof={"type": "jpeg", "bytes": 4096, "verdict": "confirmed", "waybill": "SF1234567890123",
+                           "carrier": "sf", "ocr_text": "SF 1234", "tracking_status": "in_transit",
+                           "towards_merchant": True})
+    earlier = [copy(refund, id=3, state=RefundState.APPROVED, amount=Decimal("100.00"), proof=None)]
+    text = "\n".join(f"{k}: {v}" for k, v in finance_fields(copy(deps_for(world, proofs), language=lang), refund,
+                                                            earlier))
+    expected = {"zh": ["已发货", "11-09 09:00", "#3 ¥100.00 已通过", "JPEG 4 KiB · 承运商已确认退件", "顺丰速运",
+                       "运输中 · 正发往商家"],
+                "en": ["Shipped", "11-09 09:00", "#3 ¥100.00 approved", "the carrier confirmed the return",
+                       "SF Express", "in transit · on its way back to us"]}[lang]
+    for piece in expected:
+        assert piece in text, (piece, text)
+    for raw in ("waiting_finance", "in_transit", "KiB · confirmed", "/api/", "shipped 2025", "→ merchant"):
+        assert raw not in text, (raw, text)

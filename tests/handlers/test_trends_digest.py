@@ -53,7 +53,7 @@ async def test_five_delays_at_one_base_alert_supply_chain_once(world: World) -> 
     await world.drain()
     text = world.channel.texts_to("501")[0]
     assert text.startswith("📈 异常趋势 · 物流延迟")
-    assert "连续 5 条 · 基地 HZ" in text and "tmall:TM0、tmall:TM1" in text and "five-in-a-row-per-base" in text
+    assert "连续 5 条 · 基地 HZ" in text and "TM0（天猫）、TM1（天猫）" in text and "tmall:" not in text and "five-in-a-row-per-base" in text
     assert len(world.channel.texts_to("502")) == 1
 
 
@@ -115,7 +115,7 @@ async def test_the_digest_goes_once_to_each_linked_recipient(world: World) -> No
                   "· 物流延迟：1", "无法入库、等待处理的订单：1"):
         assert piece in everything, piece
     assert "早报 · 2025-11-11（华东）" in east and "当前超时订单：1" in east and "待审批：1" in east
-    assert "tmall:TM-E2" in east and "tmall:TM-S2" not in east
+    assert "TM-E2（天猫）" in east and "TM-S2" not in east and "tmall:" not in east
 
     await world.drain()
 
@@ -146,5 +146,5 @@ def test_trend_card_in_english_with_a_window_and_many_orders() -> None:
     card = trend_card(payload, "en")
     assert card.title == "📈 Anomaly trend · Logistics delay"
     text = card.as_text()
-    assert "25 within 1d · carrier SF" in text and "tmall:TM0, tmall:TM1" in text
-    assert "tmall:TM19" in text and "tmall:TM20" not in text and "… and 5 more" in text
+    assert "25 within 1d · carrier SF" in text and "TM0 (Tmall), TM1 (Tmall)" in text
+    assert "TM19 (Tmall)" in text and "TM20" not in text and "tmall:" not in text and "… and 5 more" in text

@@ -65,7 +65,7 @@ async def test_cancelling_closes_the_orders_pending_approvals(client: httpx.Asyn
                              headers=who["east"])
     assert resp.status_code == 200 and resp.json()["stage"] == "cancelled" and resp.json()["pending_approvals"] == 0
     approval = await _approval(runtime, "generic:G00000003")
-    assert approval.status == "superseded"
+    assert approval.status == "superseded" and approval.reason == "order cancelled"  # the card says why (cards.py)
     async with runtime.db.connect() as conn:  # the card edit is queued (the notifier edits every copy)
         keys = (await conn.execute(select(OUTBOX.c.dedup_key))).scalars().all()
     assert f"approval_outcome:{approval.id}" in keys

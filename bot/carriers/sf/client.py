@@ -1,4 +1,4 @@
-"""SF Express 丰桥 standard API (SPEC §7): form POSTs to `<root>/std/service` with partnerID, requestID,
+"""SF Express 丰桥 standard API: form POSTs to `<root>/std/service` with partnerID, requestID,
 serviceCode, timestamp (ms), msgData (JSON) and msgDigest = Base64(MD5(urlencode(msgData + timestamp + checkword))).
 
 The answer is `{"apiResultCode": "A1000", "apiErrorMsg", "apiResultData": "<JSON string>"}`, the business result

@@ -93,6 +93,7 @@ async def test_sf_ship_push_twice_and_delivery_moves_the_order(rt: Runtime, api:
     assert r.json()["created"] and waybill.startswith("SF") and r.json()["order"]["stage"] == "shipped"
     shipped = await rows(db, OutboxRow, OutboxRow.dedup_key.like("tracking:%:shipped"))
     assert len(shipped) == 1 and waybill in shipped[0].payload["text"]
+    assert "G00000001" in shipped[0].payload["text"] and "generic:" not in shipped[0].payload["text"]  # people's words
 
     routes = [c.sf_route(waybill, "2026-12-01 09:00:00", "50", "顺丰速运 已收取快件", "广州天河"),
               c.sf_route(waybill, "2026-12-01 14:01:00", "31", "快件到达", "上海浦江中转场")]
@@ -120,6 +121,7 @@ async def test_sf_ship_push_twice_and_delivery_moves_the_order(rt: Runtime, api:
     assert len(moves) == 1 and moves[0].actor == "carrier:sf"
     told = await rows(db, OutboxRow, OutboxRow.dedup_key.like("tracking:%:delivered:%"))
     assert len(told) == 1  # the customer (the order has no owner yet)
+    assert "G00000001" in told[0].payload["text"] and "generic:" not in told[0].payload["text"]
     assert len(await rows(db, TrackingEventRow)) == 3
 
 
@@ -221,6 +223,8 @@ async def test_poller_fetches_routes_of_silent_waybills_and_stalls_fire_once(
     assert await scan_stalls(deps, later + timedelta(minutes=15)) == 0
     stall = await rows(db, OutboxRow, OutboxRow.kind == "tracking_stall")
     assert len(stall) == 1 and stall[0].recipient_role == "supply_chain" and waybill in stall[0].payload["text"]
+    said = stall[0].payload["text"]  # the order's own number and the carrier's name, not internal ids or keys
+    assert "G00000007" in said and "顺丰速运" in said and f"#{order_id}" not in said and " sf " not in said
 
 
 async def test_chat_ship_and_track_for_staff_and_scans_in_the_customer_reply(
@@ -251,7 +255,9 @@ async def test_chat_ship_and_track_for_staff_and_scans_in_the_customer_reply(
     assert "/ship" in channel.sent[-1].text  # usage
     view = await SqlChatRepo(db).order(order_id)
     assert view is not None
-    assert "12-01 14:01 快件到达【上海浦江中转场】" in customer_status_text(view, "zh", "Asia/Shanghai")
+    said = customer_status_text(view, "zh", "Asia/Shanghai")
+    assert "12-01 14:01 快件到达【上海浦江中转场】" in said
+    assert f"物流: 顺丰速运 {waybill} 运输中" in said and "in_transit" not in said  # carrier and status in words
 
 
 async def test_a_poisoned_push_is_dead_lettered_alone(rt: Runtime, api: httpx.AsyncClient, db: AsyncEngine) -> None:
