@@ -108,7 +108,9 @@ class ChatCore:
     async def start_scheduler(self, **every: float) -> ChatScheduler:
         jobs = ChatJobs(self.repo, self.ctx.clock, self.notifier, lambda: ladder_from_rules(self.rules().escalation),
                         self.digest_job(), self.extra_jobs,
-                        daily=[("priority_refresh", time(0, 0), self.timezone, self.refresh_priorities)])
+                        daily=[("priority_refresh", time(0, 0), self.timezone, self.refresh_priorities)],
+                        plan_for=lambda order: self.rules().stage_ladder(order),
+                        policy=lambda: self.rules().group_policy)
         self.scheduler = await start_scheduler(self.redis, jobs, **every)
         return self.scheduler
 
@@ -131,7 +133,8 @@ def build_chat_core(db: AsyncEngine, redis: aioredis.Redis, channels: Mapping[st
                     refunds: RefundDeps | None = None) -> ChatCore:
     repo = SqlChatRepo(db, RedisBoardEvents(redis))  # chat moves and decisions reach every open board
     notifier = Notifier(repo, channels, clock, token_key=token_key, language=language, timezone=timezone,
-                        mailer=mailer, attempts=SqlSendAttempts(db), chart_renderer=render_digest_chart)
+                        mailer=mailer, attempts=SqlSendAttempts(db), chart_renderer=render_digest_chart,
+                        quiet_bypass_level=lambda: rules().model.sla.quiet_bypass_level)
     ctx = ChatContext(channels=channels, repo=repo, clock=clock, token_key=token_key,
                       limiter=RedisAttemptLimiter(redis), deadlines=LiveDeadlines(rules), delivery=notifier,
                       language=language, timezone=timezone)

@@ -28,6 +28,9 @@ class Action(StrEnum):
     SNOOZE = "sz"
     ADVANCE = "av"
     ORDER_DETAILS = "od"
+    GROUP_ACK = "ga"  # a grouped stall card: acknowledge every order on it
+    GROUP_SNOOZE = "gs"
+    GROUP_PAGE = "gp"  # ref: the page to show
 
 
 class TokenError(ValueError):

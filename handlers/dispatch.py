@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from engine.text import t
 from engine.tokens import TokenError, verify
-from handlers import approvals, queries, refund_chat, stalls, tracking_chat
+from handlers import alert_groups, approvals, queries, refund_chat, stalls, tracking_chat
 from handlers.chat import ButtonPressed, CommandReceived, ContactShared, InboundEvent, PhotoReceived, TextReceived
 from handlers.chat_context import ChatContext
 from handlers.replies import toast
@@ -28,6 +28,8 @@ async def handle_event(event: InboundEvent, ctx: ChatContext) -> None:
                 await approvals.on_button(event, tok, ctx)
             elif tok.action in stalls.ACTIONS:
                 await stalls.on_button(event, tok, ctx)
+            elif tok.action in alert_groups.ACTIONS:
+                await alert_groups.on_button(event, tok, ctx)
             else:
                 await queries.on_button(event, tok, ctx)
         case CommandReceived() if event.command in tracking_chat.COMMANDS:
