@@ -1,0 +1,34 @@
+"""Helpers for the stall-ladder and grouped-card tests: one scheduler pass as the leader runs it, and seeding a base's
+stalled orders (intake writes `production_base`; the world's `order` helper does not)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import update
+
+from engine.stall import ladder_from_rules
+from handlers.alert_groups import advance_groups
+from handlers.stalls import scan_stalls
+from storage.models import OrderRow
+from tests.handlers.conftest import World
+
+
+async def tick(w: World) -> list[int]:
+    """The leader's stall job: the scan with the rules' ladder and grouping, then the group steps."""
+    policy = w.rules.group_policy
+    ids = await scan_stalls(w.repo, w.clock, ladder_from_rules(w.rules.escalation),
+                            plan_for=w.rules.stage_ladder, policy=policy)
+    return ids + await advance_groups(w.repo, w.clock, policy)
+
+
+async def base_orders(w: World, n: int, *, owner: int, base: str = "HZ", deadline: datetime, prefix: str = "TM-HZ",
+                      stage: str = "in_production", start: int = 0) -> list[int]:
+    ids = []
+    for i in range(start, start + n):
+        oid = await w.order(f"{prefix}-{i:03d}", stage=stage, deadline=deadline, owner=owner, amount="3000")
+        ids.append(oid)
+    async with w.engine.begin() as conn:
+        await conn.execute(update(OrderRow.__table__).where(OrderRow.__table__.c.id.in_(ids))
+                           .values(production_base=base))
+    return ids
