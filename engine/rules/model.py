@@ -230,13 +230,30 @@ class SlaLimit(_M):
     warn_at: Fraction | None = None
 
 
+def parse_short_duration(value: object) -> timedelta:
+    """A duration that may also be in seconds (`30s`): grouping windows are Alertmanager's, which are that short."""
+    if isinstance(value, str) and re.fullmatch(r"\d{1,6}s", value.strip()):
+        return timedelta(seconds=int(value.strip()[:-1]))
+    return parse_duration(value)
+
+
+ShortDuration = Annotated[
+    timedelta,
+    BeforeValidator(parse_short_duration),
+    PlainSerializer(lambda td: f"{int(td.total_seconds())}s", return_type=str),
+    WithJsonSchema({"type": "string", "pattern": r"^(\d+s|(\d+d)?(\d+h)?(\d+m)?)$", "examples": ["30s", "5m", "4h"]}),
+]
+
+
 class Grouping(_M):
     """Stall alerts for one recipient grouped into one card, with Alertmanager's meaning (engine/alert_groups.py)."""
 
     group_by: list[Literal["stage", "base", "region"]] = Field(default_factory=lambda: ["stage", "base", "region"])
-    group_wait: Duration = Field(default=timedelta(seconds=30), description="a new group waits this long for more")
-    group_interval: Duration = Field(default=timedelta(minutes=5), description="wait before showing alerts that joined")
-    repeat_interval: Duration | None = Field(default=None, description="re-post a still-open group card; empty: never")
+    group_wait: ShortDuration = Field(default=timedelta(seconds=30), description="a new group waits this long for more")
+    group_interval: ShortDuration = Field(default=timedelta(minutes=5),
+                                          description="wait before showing alerts that joined")
+    repeat_interval: ShortDuration | None = Field(default=None,
+                                                  description="re-post a still-open group card; empty: never")
 
     @field_validator("group_by")
     @classmethod

@@ -150,18 +150,19 @@ def test_group_key_uses_the_policy_labels() -> None:
 
 @pytest.mark.parametrize("grouping", [
     {"group_by": ["stage", "colour"]}, {"group_by": ["stage", "stage"]}, {"group_interval": "0m"},
-    {"group_interval": "10m", "repeat_interval": "5m"}, {"group_wait": "soon"}, {"surprise": 1}])
+    {"group_interval": "10m", "repeat_interval": "5m"}, {"group_wait": "soon"}, {"group_wait": "99999999s"},
+    {"surprise": 1}])
 def test_bad_grouping_is_refused_by_the_rules_model(grouping: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         RulesFile.model_validate({"sla": {"grouping": grouping}})
 
 
 def test_rules_grouping_keys_reach_the_policy() -> None:
-    m = RulesFile.model_validate({"sla": {"grouping": {"group_by": ["base"], "group_wait": "1m",
+    m = RulesFile.model_validate({"sla": {"grouping": {"group_by": ["base"], "group_wait": "45s",
                                                         "group_interval": "10m", "repeat_interval": "2h"}}})
     g = m.sla.grouping
     assert (g.group_by, g.group_wait, g.group_interval, g.repeat_interval) == (
-        ["base"], timedelta(minutes=1), timedelta(minutes=10), timedelta(hours=2))
+        ["base"], timedelta(seconds=45), timedelta(minutes=10), timedelta(hours=2))
 
 
 # --- quiet hours --------------------------------------------------------------------------------------------------

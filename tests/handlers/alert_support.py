@@ -32,3 +32,18 @@ async def base_orders(w: World, n: int, *, owner: int, base: str = "HZ", deadlin
         await conn.execute(update(OrderRow.__table__).where(OrderRow.__table__.c.id.in_(ids))
                            .values(production_base=base))
     return ids
+
+
+async def burst(w: World, owner: int, *, n: int = 20) -> None:
+    """`n` orders of base HZ stall together (3 days late); the leader's passes over group_wait; all delivered."""
+    from datetime import timedelta
+
+    await base_orders(w, n, owner=owner, deadline=w.clock.now() - timedelta(days=3, minutes=5))
+    await tick(w)
+    w.clock.advance(seconds=31)
+    await tick(w)
+    await w.drain()
+    for _ in range(3):  # the leader keeps scanning: nothing more for these stalls at this level
+        w.clock.advance(seconds=30)
+        await tick(w)
+        await w.drain()
