@@ -70,6 +70,7 @@ class ChatRuntime:
                                board_url=s.public_url or "http://127.0.0.1:8000",
                                refunds=runtime.refund_deps())
         core.extra_jobs.extend(runtime.tracking_jobs())
+        core.stall_every_s = s.stall_scan_every_s
         core.ctx.tracking = runtime.tracking_service()  # /ship and /track
         return cls(core, telegram, wecom)
 

@@ -89,6 +89,7 @@ class ChatCore:
     timezone: str = "Asia/Shanghai"
     language: str = "zh"
     extra_jobs: list[tuple[str, float, Callable[[], Awaitable[object]]]] = field(default_factory=list)
+    stall_every_s: float = 60  # ORDERHUB_STALL_SCAN_EVERY_S: how often the leader scans for warnings and stalls
 
     def digest_job(self) -> DigestJob | None:
         """The morning digest over this core's database, in its time zone and language."""
@@ -111,6 +112,7 @@ class ChatCore:
                         daily=[("priority_refresh", time(0, 0), self.timezone, self.refresh_priorities)],
                         plan_for=lambda order: self.rules().stage_ladder(order),
                         policy=lambda: self.rules().group_policy)
+        every = {"stall_every_s": self.stall_every_s, "groups_every_s": min(5.0, self.stall_every_s), **every}
         self.scheduler = await start_scheduler(self.redis, jobs, **every)
         return self.scheduler
 

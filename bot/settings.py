@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     db_connect_timeout_s: float = 10.0
     db_statement_timeout_s: float = 60.0
     signature_tolerance_s: int = 300
+    # How often the scheduler leader scans for stall warnings and breaches (grouped cards are checked every 5 s).
+    stall_scan_every_s: float = Field(default=60.0, gt=0, le=3600)
 
     @field_validator("webhook_secrets", mode="before")
     @classmethod
