@@ -431,8 +431,10 @@ class Notifier:
             await self.repo.mark_sent(item.id, self.clock.now())
             return
         target = await self.repo.outbox_item(group.card_outbox_id)
-        if target is not None and target.status == "pending":  # the card itself has not gone out yet: after it
-            raise _StillRetryable(RetryableSendError("group card not sent yet", retry_after=2))
+        if target is not None and target.status == "pending":
+            # the card has not gone out yet (quiet hours, a retry): it is rendered when sent, joiners included
+            await self.repo.mark_sent(item.id, self.clock.now(), error="card not sent yet; it will show these")
+            return
         card = render_group(group, entries, self.token_key, self.language)
         for ref in await self.repo.refs_of_outbox(group.card_outbox_id):
             channel = self.channels.get(ref.platform)

@@ -143,13 +143,16 @@ def _rcpt_label(row: NewOutbox) -> str:
 
 
 async def _mail_copy(repo: ChatRepo, view: OrderView, now: datetime, overdue_s: int) -> NewOutbox:
-    """The breach's e-mail copy: to the owner's supervisor; for an order without one, the region's managers."""
+    """The breach's e-mail copy: to the owner's supervisor; for an order without one, the region's managers (the
+    admins for an order in no region, never every manager)."""
     payload = {"order_id": view.order.id, "stage": view.order.stage.value, "overdue_s": overdue_s}
     key = mail_key(view.order.id, view.order.stage.value)
     owner = await repo.user(view.owner_user_id) if view.owner_user_id else None
     if owner is not None and owner.supervisor_id:
         return NewOutbox(key, MAIL_KIND, now, payload, recipient_user_id=owner.supervisor_id)
-    return NewOutbox(key, MAIL_KIND, now, payload, recipient_role="manager", recipient_region=view.order.region)
+    if view.order.region:
+        return NewOutbox(key, MAIL_KIND, now, payload, recipient_role="manager", recipient_region=view.order.region)
+    return NewOutbox(key, MAIL_KIND, now, payload, recipient_role="admin")
 
 
 async def _drop_covered(repo: ChatRepo, by_recipient: dict[tuple[int | None, str | None, str | None], int]) -> None:

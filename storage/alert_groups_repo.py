@@ -45,13 +45,23 @@ class SqlAlertGroups:
 
     engine: AsyncEngine
 
-    async def _open_group(self, conn: AsyncConnection, held: HeldAlert, now: datetime) -> int:
+    async def _join_group(self, conn: AsyncConnection, held: HeldAlert, now: datetime) -> int:
+        """The open group of the alert's key (opened if none), its version bumped: a group step decided before this
+        alert joined (a close above all) then fails its compare-and-set instead of closing over the new alert."""
         a = held.alert
-        await conn.execute(insert_ignore(self.engine, GROUPS, ["open_key"]).values(
-            group_key=held.group_key, open_key=held.group_key, recipient_user_id=a.recipient_user_id,
-            recipient_role=a.recipient_role, recipient_region=a.recipient_region, labels=dict(held.labels),
-            first_at=now, last_sent_at=None, shown=0, version=0, card_outbox_id=None, closed_at=None))
-        return int((await conn.execute(select(GROUPS.c.id).where(GROUPS.c.open_key == held.group_key))).scalar_one())
+        for _ in range(5):
+            await conn.execute(insert_ignore(self.engine, GROUPS, ["open_key"]).values(
+                group_key=held.group_key, open_key=held.group_key, recipient_user_id=a.recipient_user_id,
+                recipient_role=a.recipient_role, recipient_region=a.recipient_region, labels=dict(held.labels),
+                first_at=now, last_sent_at=None, shown=0, version=0, card_outbox_id=None, closed_at=None))
+            gid = (await conn.execute(select(GROUPS.c.id).where(GROUPS.c.open_key == held.group_key))).scalar()
+            if gid is None:
+                continue  # closed between the two statements: open a new one
+            bumped = await conn.execute(update(GROUPS).where(GROUPS.c.id == gid, GROUPS.c.open_key.is_not(None))
+                                        .values(version=GROUPS.c.version + 1))
+            if bumped.rowcount == 1:
+                return int(gid)
+        raise RuntimeError(f"alert group {held.group_key!r} keeps closing under a new alert")
 
     async def hold_alerts(self, alerts: Sequence[HeldAlert], now: datetime) -> list[int]:
         ids: list[int] = []
@@ -61,7 +71,7 @@ class SqlAlertGroups:
                 exists = (await conn.execute(select(OUTBOX.c.id).where(OUTBOX.c.dedup_key == a.dedup_key))).first()
                 if exists is not None:
                     continue  # sent or held before: never a second time
-                gid = await self._open_group(conn, held, now)
+                gid = await self._join_group(conn, held, now)
                 new_id = (await conn.execute(insert_ignore(self.engine, OUTBOX, ["dedup_key"]).values(
                     dedup_key=a.dedup_key, kind=a.kind, created_at=now, due_at=a.due_at,
                     recipient_user_id=a.recipient_user_id, recipient_role=a.recipient_role,

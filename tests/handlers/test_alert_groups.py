@@ -218,3 +218,68 @@ async def test_quiet_hours_hold_chat_alerts_until_they_end_and_severe_ones_ring(
     await w.notifier.run_once()
     [head] = w.channel.to("301")  # the region's managers, the region head's rung
     assert head.message.card is not None and "已升级到区域负责人" in head.message.card.as_text()
+
+
+async def test_a_joiner_while_the_card_waits_for_quiet_hours_is_on_it_when_it_goes_out(world: World) -> None:
+    w = world
+    owner = await _owner(w)
+    async with w.engine.begin() as conn:  # T0 is 10:00 in Shanghai
+        await conn.execute(update(UserRow.__table__).where(UserRow.__table__.c.id == owner)
+                           .values(quiet_hours="09:00-12:00"))
+    await base_orders(w, 3, owner=owner, deadline=w.clock.now() - timedelta(hours=1))
+    await tick(w)
+    w.clock.advance(seconds=31)
+    await tick(w)
+    await w.notifier.run_once()
+    await base_orders(w, 1, owner=owner, deadline=w.clock.now() - timedelta(minutes=1), start=3)
+    w.clock.advance(minutes=6)
+    await tick(w)
+    for _ in range(25):  # many passes while the card waits: the edit never piles up failed attempts
+        await w.notifier.run_once()
+        w.clock.advance(seconds=10)
+    assert w.channel.to("200") == []
+    async with w.engine.connect() as conn:
+        rows = (await conn.execute(select(OUTBOX).where(OUTBOX.c.kind == "stall_group"))).all()
+    assert sorted(r.status for r in rows) == ["pending", "sent"] and all(r.attempts <= 1 for r in rows)
+    w.clock.at = w.clock.now().replace(hour=4, minute=0, second=0)  # 12:00 in Shanghai
+    await w.notifier.run_once()
+    [card] = [s.message.card for s in w.channel.to("200")]
+    assert card is not None and card.title.startswith("⏰ 生产中超时 4 单 · 基地 HZ")
+    assert w.channel.to("900") == []  # nothing failed, no admin told
+
+
+async def test_two_schedulers_racing_take_each_group_step_once(world: World) -> None:
+    import asyncio
+
+    from handlers.alert_groups import advance_groups
+
+    w = world
+    owner = await _owner(w)
+    await base_orders(w, 4, owner=owner, deadline=w.clock.now() - timedelta(hours=1))
+    await tick(w)
+    w.clock.advance(seconds=31)
+    policy = w.rules.group_policy
+    await asyncio.gather(*(advance_groups(w.repo, w.clock, policy) for _ in range(4)))
+    async with w.engine.connect() as conn:
+        cards = (await conn.execute(select(OUTBOX).where(OUTBOX.c.kind == "stall_group"))).all()
+    assert len(cards) == 1
+    await w.drain()
+    assert len(w.channel.to("200")) == 1
+
+
+async def test_an_alert_joining_a_group_about_to_close_is_never_lost(world: World) -> None:
+    from handlers.chat_ports import HeldAlert, NewOutbox
+
+    w = world
+    now = w.clock.now()
+
+    def held(key: str) -> HeldAlert:
+        return HeldAlert(NewOutbox(key, "stall_alert", now, {"order_id": 1, "stage": "designing", "level": 0},
+                                   recipient_role="manager", recipient_region="华东"), "g|x", {"stage": "designing"})
+
+    [first] = await w.repo.hold_alerts([held("stall:1:designing:0")], now)
+    [group] = await w.repo.open_groups()
+    await w.repo.hold_alerts([held("stall:2:designing:0")], now)  # joins after the step was decided on `group`
+    assert not await w.repo.close_group(group.id, group.version, now)  # the stale close is refused
+    members = await w.repo.group_members(group.id)
+    assert [m.status for m in members] == ["held", "held"] and members[0].id == first
