@@ -60,7 +60,8 @@ def order_steps(view: OrderView, ladder: Sequence[Rung], plan_for: PlanFor | Non
 async def scan_stalls(repo: ChatRepo, clock: Clock, ladder: Sequence[Rung] = DEFAULT_LADDER, *,
                       plan_for: PlanFor | None = None, policy: GroupPolicy | None = None,
                       lookahead: timedelta = LOOKAHEAD) -> list[int]:
-    """Queue the alerts newly due per (order, stage, level); return the new outbox ids.
+    """Queue the alerts newly due per (order, stage, level); return the new chat alerts' outbox ids (the e-mail
+    copies are queued alongside, not returned).
 
     With `plan_for` (the rules' `stage_ladder`) the owner is warned at `warn_at` before the breach; at the breach
     the owner's supervisor also gets one e-mail copy (`stall_mail`, key `stallmail:<order>:<stage>`). With `policy`
@@ -119,7 +120,9 @@ async def scan_stalls(repo: ChatRepo, clock: Clock, ladder: Sequence[Rung] = DEF
                                    recipient_role=role, recipient_region=region), view))
         if 0 in owed and mail_key(oid, stage) not in sent:
             mails.append(await _mail_copy(repo, view, now, overdue_s))
-    ids = await repo.enqueue(mails, now) if mails else []
+    if mails:
+        await repo.enqueue(mails, now)
+    ids: list[int] = []
     if rows and policy is not None:
         held = [HeldAlert(row, group_key(_rcpt_label(row), _labels(view), policy), _labels(view))
                 for row, view in rows]
