@@ -336,7 +336,8 @@ def users_set_quiet(
 
     run_user_command(_run)
     lang = Settings().language
-    console.print(tc("u.quiet", lang, name=escape(name), spec=spec) if spec else tc("u.quiet_off", lang, name=escape(name)))
+    said = tc("u.quiet", lang, name=escape(name), spec=spec) if spec else tc("u.quiet_off", lang, name=escape(name))
+    console.print(said)
 
 
 @users_app.command("invite")

@@ -252,8 +252,8 @@ class AuditLog(Protocol):
     async def audit(self, entry: AuditEntry, now: datetime) -> None: ...
 
 
-class ChatRepo(UserDirectory, OrderReader, OrderStore, ApprovalStore, OutboxStore, StallStore, AlertGroupStore, AuditLog,
-               Protocol):
+class ChatRepo(UserDirectory, OrderReader, OrderStore, ApprovalStore, OutboxStore, StallStore, AlertGroupStore,
+               AuditLog, Protocol):
     """Everything the chat core reads and writes; orders move only through `handlers.orders` (OrderStore.move)."""
 
 

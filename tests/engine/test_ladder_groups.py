@@ -27,7 +27,8 @@ def local(y: int, mo: int, d: int, h: int, mi: int = 0) -> datetime:
 
 
 def order(stage: Stage, entered: datetime, *, region: str = "西南", city: str = "成都") -> Order:
-    data = OrderData(external_id="TM-1", created_at=entered, customer=Customer(id="C1", name="王女士", phone="13800138000", city=city),
+    customer = Customer(id="C1", name="王女士", phone="13800138000", city=city)
+    data = OrderData(external_id="TM-1", created_at=entered, customer=customer,
                      items=[Item(sku="CUR-1", name="窗帘", qty=1, unit_price=Decimal("100"))], amount=Decimal("100"))
     return Order(1, "tmall", data, stage, entered.astimezone(UTC), region=region)
 
