@@ -44,7 +44,7 @@ from storage.models import (
     StallAckRow,
     UserRow,
 )
-from storage.alert_groups_repo import SqlAlertGroups, outbox_item
+from storage.alert_groups_repo import SqlAlertGroups, insert_ignore, outbox_item
 from storage.order_moves import apply_move
 from storage.orders_repo import SqlOrders, order_from_row
 
@@ -98,13 +98,7 @@ class SqlChatRepo(SqlAlertGroups, SqlOrders):
         super().__init__(engine, events)
 
     def _insert_ignore(self, table: Any, index: list[str]) -> Any:
-        if self.engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-            return pg_insert(table).on_conflict_do_nothing(index_elements=index)
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        return sqlite_insert(table).on_conflict_do_nothing(index_elements=index)
+        return insert_ignore(self.engine, table, index)
 
     # --- users and identities -------------------------------------------------------------------------------------
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from typing import Any
+
 from sqlalchemy import update
 
 from engine.stall import ladder_from_rules
 from handlers.alert_groups import advance_groups
 from handlers.stalls import scan_stalls
 from storage.models import OrderRow
-from tests.handlers.conftest import World
+from tests.handlers.conftest import KEY, T0, Clock, World, make_world
 
 
 async def tick(w: World) -> list[int]:
@@ -47,3 +49,19 @@ async def burst(w: World, owner: int, *, n: int = 20) -> None:
         w.clock.advance(seconds=30)
         await tick(w)
         await w.drain()
+
+
+def mailing_world(db: Any, rules: Any, channel: Any, smtp_url: str) -> World:
+    """The chat core around a real platform channel, its notifier also mailing through `smtp_url`."""
+    from bot.mail import SmtpMailSender
+    from handlers.notifier import Notifier
+    from handlers.rate_limit import ChatRateLimiter
+    from tests.chatfake import FakeTime
+
+    clock = Clock(T0)
+    fake_time = FakeTime(clock=clock)
+    w = make_world(db, rules, channel, clock, fake_time)
+    w.notifier = Notifier(w.repo, {channel.platform: channel}, clock, token_key=KEY, sleep=fake_time.sleep,
+                          limiter=ChatRateLimiter(monotonic=fake_time.monotonic, sleep=fake_time.sleep),
+                          mailer=SmtpMailSender(smtp_url, "OrderHub <orderhub@localhost>", timeout=5))
+    return w

@@ -4,21 +4,15 @@ SMTP server once per order, with the order's facts and never an unmasked phone."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.mail import SmtpMailSender
 from bot.settings import BUNDLED_RULES
 from bot.telegram.channel import TelegramChannel
 from engine.rules import RuleSet, load_rules
 from engine.tokens import Action, verify
-from handlers.notifier import Notifier
-from handlers.rate_limit import ChatRateLimiter
-from tests.chatfake import FakeTime
-from tests.handlers.alert_support import burst
-from tests.handlers.conftest import KEY, T0, Clock, World, make_world
+from tests.handlers.alert_support import burst, mailing_world
+from tests.handlers.conftest import KEY, World
 from tests.standins.smtp import SmtpStandIn
 from tests.standins.telegram_api import TEXT_LIMIT, TelegramStandIn, parse_html, utf16_len
 
@@ -31,15 +25,8 @@ def tg_rules() -> RuleSet:
 
 
 @pytest.fixture
-async def tg_world(db: AsyncEngine, tg_rules: RuleSet, channel: TelegramChannel,
-                   smtp_server: SmtpStandIn) -> AsyncIterator[World]:
-    clock = Clock(T0)
-    fake_time = FakeTime(clock=clock)
-    w = make_world(db, tg_rules, channel, clock, fake_time)
-    w.notifier = Notifier(w.repo, {"telegram": channel}, clock, token_key=KEY, sleep=fake_time.sleep,
-                          limiter=ChatRateLimiter(monotonic=fake_time.monotonic, sleep=fake_time.sleep),
-                          mailer=SmtpMailSender(smtp_server.url, "OrderHub <orderhub@localhost>", timeout=5))
-    yield w
+def tg_world(db: AsyncEngine, tg_rules: RuleSet, channel: TelegramChannel, smtp_server: SmtpStandIn) -> World:
+    return mailing_world(db, tg_rules, channel, smtp_server.url)
 
 
 async def test_twenty_stalls_of_one_base_are_one_grouped_card(tg_world: World, telegram_api: TelegramStandIn,

@@ -4,24 +4,18 @@ the order's facts and never an unmasked phone."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.mail import SmtpMailSender
 from bot.settings import BUNDLED_RULES
 from bot.wecom.channel import WecomChannel
 from bot.wecom.render import BUTTONS_MAX, ROWS_MAX, TITLE_MAX, VALUE_MAX
 from engine.rules import RuleSet, load_rules
 from engine.tokens import Action, verify
-from handlers.notifier import Notifier
-from handlers.rate_limit import ChatRateLimiter
 from storage.models import ChatIdentityRow
-from tests.chatfake import FakeTime
-from tests.handlers.alert_support import burst
-from tests.handlers.conftest import KEY, T0, Clock, World, make_world
+from tests.handlers.alert_support import burst, mailing_world
+from tests.handlers.conftest import KEY, World
 from tests.standins.smtp import SmtpStandIn
 from tests.standins.wecom_api import WecomStandIn
 
@@ -34,15 +28,8 @@ def rules() -> RuleSet:
 
 
 @pytest.fixture
-async def wc_world(db: AsyncEngine, rules: RuleSet, wecom: WecomChannel,
-                   smtp_server: SmtpStandIn) -> AsyncIterator[World]:
-    clock = Clock(T0)
-    fake_time = FakeTime(clock=clock)
-    w = make_world(db, rules, wecom, clock, fake_time)
-    w.notifier = Notifier(w.repo, {"wecom": wecom}, clock, token_key=KEY, sleep=fake_time.sleep,
-                          limiter=ChatRateLimiter(monotonic=fake_time.monotonic, sleep=fake_time.sleep),
-                          mailer=SmtpMailSender(smtp_server.url, "OrderHub <orderhub@localhost>", timeout=5))
-    yield w
+def wc_world(db: AsyncEngine, rules: RuleSet, wecom: WecomChannel, smtp_server: SmtpStandIn) -> World:
+    return mailing_world(db, rules, wecom, smtp_server.url)
 
 
 async def _link(w: World, user_id: int, userid: str) -> None:
