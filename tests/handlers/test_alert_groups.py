@@ -283,3 +283,46 @@ async def test_an_alert_joining_a_group_about_to_close_is_never_lost(world: Worl
     assert not await w.repo.close_group(group.id, group.version, now)  # the stale close is refused
     members = await w.repo.group_members(group.id)
     assert [m.status for m in members] == ["held", "held"] and members[0].id == first
+
+
+async def test_a_single_card_becomes_the_group_card_when_more_join(world: World) -> None:
+    w = world
+    owner = await _owner(w)
+    await base_orders(w, 1, owner=owner, deadline=w.clock.now() - timedelta(hours=1))
+    await tick(w)
+    w.clock.advance(seconds=31)
+    await tick(w)
+    await w.drain()
+    [single] = w.channel.to("200")
+    assert single.message.card.title == "⏰ 订单超时 · TM-HZ-000"
+    await base_orders(w, 2, owner=owner, deadline=w.clock.now() - timedelta(minutes=1), start=1)
+    await tick(w)
+    w.clock.advance(minutes=5)
+    await tick(w)
+    await w.drain()
+    assert len(w.channel.to("200")) == 1  # still one message: edited
+    [(ref, card)] = w.channel.updates
+    assert ref == single.ref and card.title.startswith("⏰ 生产中超时 3 单 · 基地 HZ")
+
+
+async def test_repeat_interval_reposts_a_still_open_group(world: World) -> None:
+    from dataclasses import replace
+
+    from handlers.alert_groups import advance_groups
+
+    w = world
+    owner = await _owner(w)
+    await base_orders(w, 2, owner=owner, deadline=w.clock.now() - timedelta(minutes=10))
+    policy = replace(w.rules.group_policy, repeat_interval=timedelta(hours=1))
+    await tick(w)
+    w.clock.advance(seconds=31)
+    await advance_groups(w.repo, w.clock, policy)
+    await w.drain()
+    w.clock.advance(minutes=30)
+    await advance_groups(w.repo, w.clock, policy)
+    await w.drain()
+    assert len(w.channel.to("200")) == 1
+    w.clock.advance(minutes=31)
+    await advance_groups(w.repo, w.clock, policy)
+    await w.drain()
+    assert [s.message.card.title for s in w.channel.to("200")] == ["⏰ 生产中超时 2 单 · 基地 HZ · 最久 10 分"] * 2
