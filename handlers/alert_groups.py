@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from engine.alert_groups import Act, GroupPolicy, GroupState, decide
 from engine.text import fmt_time, t
@@ -45,8 +45,9 @@ def _open(m: OutboxItem, views: dict[int, OrderView], acked: dict[int, str]) -> 
 
 
 def entries_of(members: Sequence[OutboxItem], views: dict[int, OrderView], acked: dict[int, str],
-               shown_only: bool = True) -> list[Entry]:
-    """The open alerts of a group, one per order (its highest level)."""
+               now: datetime | None = None, shown_only: bool = True) -> list[Entry]:
+    """The open alerts of a group, one per order (its highest level), overdue as of `now` (when given; else as
+    of the alert)."""
     best: dict[int, OutboxItem] = {}
     for m in members:
         if not _open(m, views, acked) or (shown_only and m.status not in SHOWN):
@@ -54,13 +55,18 @@ def entries_of(members: Sequence[OutboxItem], views: dict[int, OrderView], acked
         oid = int(m.payload["order_id"])
         if oid not in best or int(m.payload.get("level", 0)) > int(best[oid].payload.get("level", 0)):
             best[oid] = m
-    return [Entry(views[oid], int(m.payload.get("level", 0)), timedelta(seconds=int(m.payload.get("overdue_s", 0))))
-            for oid, m in best.items()]
+    def overdue(view: OrderView, m: OutboxItem) -> timedelta:
+        deadline = view.order.stage_deadline
+        if now is not None and deadline is not None:
+            return now - deadline
+        return timedelta(seconds=int(m.payload.get("overdue_s", 0)))
+
+    return [Entry(views[oid], int(m.payload.get("level", 0)), overdue(views[oid], m)) for oid, m in best.items()]
 
 
-async def group_entries(repo: ChatRepo, group: AlertGroup) -> list[Entry]:
+async def group_entries(repo: ChatRepo, group: AlertGroup, now: datetime | None = None) -> list[Entry]:
     members, views, acked = await _members(repo, group)
-    return entries_of(members, views, acked)
+    return entries_of(members, views, acked, now)
 
 
 async def advance_groups(repo: ChatRepo, clock: Clock, policy: GroupPolicy) -> list[int]:
@@ -121,7 +127,7 @@ async def on_button(event: ButtonPressed, tok: ActionToken, ctx: ChatContext) ->
     if user is None or group is None or not user.is_staff:
         await toast(channel, event.callback_id, t("toast.no_permission", lang), alert=True)
         return
-    entries = await group_entries(ctx.repo, group)
+    entries = await group_entries(ctx.repo, group, now)
     mine = [e for e in entries if may_act(user, e.view)]
     if tok.action == Action.GROUP_PAGE:
         if not mine:

@@ -251,7 +251,7 @@ class Notifier:
             return stall_card(view, item.id, 0, overdue, self.token_key, lang, tz, role="owner"), "", None
         if item.kind == GROUP_KIND:
             group = await self.repo.alert_group(int(item.payload["group_id"]))
-            entries = await group_entries(self.repo, group) if group is not None else []
+            entries = await group_entries(self.repo, group, self.clock.now()) if group is not None else []
             if group is None or not entries:
                 return None  # everything on it was handled before it went out
             return render_group(group, entries, self.token_key, lang), "", None
@@ -426,7 +426,7 @@ class Notifier:
     async def _edit_group_card(self, item: OutboxItem) -> None:
         """A group's update: edit every copy of its card (a single alert's card becomes the group card)."""
         group = await self.repo.alert_group(int(item.payload["group_id"]))
-        entries = await group_entries(self.repo, group) if group is not None else []
+        entries = await group_entries(self.repo, group, self.clock.now()) if group is not None else []
         if group is None or group.card_outbox_id is None or not entries:
             await self.repo.mark_sent(item.id, self.clock.now())
             return

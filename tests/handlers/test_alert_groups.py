@@ -325,4 +325,5 @@ async def test_repeat_interval_reposts_a_still_open_group(world: World) -> None:
     w.clock.advance(minutes=31)
     await advance_groups(w.repo, w.clock, policy)
     await w.drain()
-    assert [s.message.card.title for s in w.channel.to("200")] == ["⏰ 生产中超时 2 单 · 基地 HZ · 最久 10 分"] * 2
+    assert [s.message.card.title for s in w.channel.to("200")] == [  # re-posted, as old as the stalls are now
+        "⏰ 生产中超时 2 单 · 基地 HZ · 最久 10 分", "⏰ 生产中超时 2 单 · 基地 HZ · 最久 1 小时"]
