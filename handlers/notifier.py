@@ -272,8 +272,9 @@ class Notifier:
             return
         card, text, approval_id = rendered
         users = await self._addressees(item)
-        if item.kind == MAIL_KIND and self.mailer is None:
-            await self.repo.mark_sent(item.id, self.clock.now(), error="no SMTP configured: e-mail copy not sent")
+        if item.kind == MAIL_KIND and (self.mailer is None or not any(u.email for u in users)):
+            why = "no SMTP configured" if self.mailer is None else "no e-mail address for the supervisor"
+            await self.repo.mark_sent(item.id, self.clock.now(), error=f"{why}: e-mail copy not sent")
             return
         quiet_until_at, chat_users = self._quiet(item, users)
         recipients = await self._recipients(item, chat_users) if item.kind != MAIL_KIND else []

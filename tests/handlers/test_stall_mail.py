@@ -197,3 +197,16 @@ async def test_the_smtp_password_never_reaches_rows_notices_or_logs(world: World
     assert world.channel.texts_to("900")  # the admin was told it was given up
     for text in (stored, caplog.text, " ".join(world.channel.texts_to("900"))):
         assert "Pa55-w0rd-s3cret" not in text
+
+
+async def test_a_supervisor_without_an_address_is_no_error(world: World, smtp_server: SmtpStandIn) -> None:
+    _mailing(world, smtp_server.url)
+    await world.user("管理员", "admin", [], tg="900")
+    boss = await world.user("主管", "manager", ["华东"], tg="300")
+    owner = await world.user("跟单员", "supply_chain", [], tg="200", supervisor_id=boss)
+    await world.order("TM-NOMAIL", stage="designing", deadline=world.clock.now(), owner=owner)
+    row_id = await _breach(world)
+    await world.drain()
+    row = await _row(world, row_id)
+    assert row.status == "sent" and "no e-mail address" in row.last_error
+    assert smtp_server.messages == [] and world.channel.to("900") == []  # no admin notice per breach
