@@ -60,7 +60,7 @@ class OrderView:
     completed_at: datetime | None = None
     flagged: bool = False  # among the top `top_fraction` of open orders at the last priority refresh (🔴)
     rank: tuple[int, int] | None = None  # (open orders scoring higher, open orders) when the reader looked it up
-    base: str | None = None  # the production base (groups stall alerts)
+    production_base: str | None = None  # groups stall alerts
 
 
 @dataclass(frozen=True, slots=True)

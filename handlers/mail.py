@@ -43,7 +43,7 @@ def breach_mail(view: OrderView, card: Card, overdue: timedelta, owner: str | No
     facts = [f"{t('f.order', language)}: {o.data.external_id}",
              f"{t('f.customer', language)}: {mask_name(o.data.customer.name)} {mask_phone(o.data.customer.phone)}",
              f"{t('f.owner', language)}: {owner or '—'}"]
-    if view.base:
-        facts.append(f"{t('f.base', language)}: {view.base}")
+    if view.production_base:
+        facts.append(f"{t('f.base', language)}: {view.production_base}")
     body = "\n".join([t("mail.breach_intro", language), "", card.as_text(), *facts, "", t("mail.stall_act", language)])
     return subject, body + "\n"

@@ -135,7 +135,7 @@ async def scan_stalls(repo: ChatRepo, clock: Clock, ladder: Sequence[Rung] = DEF
 
 
 def _labels(view: OrderView) -> dict[str, str | None]:
-    return {"stage": view.order.stage.value, "base": view.base, "region": view.order.region}
+    return {"stage": view.order.stage.value, "base": view.production_base, "region": view.order.region}
 
 
 def _rcpt_label(row: NewOutbox) -> str:

@@ -75,7 +75,7 @@ def _approval(row: Any) -> Approval:
 def _view(row: Any, rank: tuple[int, int] | None = None) -> OrderView:
     return OrderView(order=order_from_row(row), version=row.payload_hash, tracking=row.tracking,
                      owner_user_id=row.owner_user_id, snoozed_until=row.snoozed_until, completed_at=row.completed_at,
-                     flagged=bool(row.flagged), rank=rank, base=row.production_base)
+                     flagged=bool(row.flagged), rank=rank, production_base=row.production_base)
 
 
 _item = outbox_item
