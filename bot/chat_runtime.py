@@ -65,6 +65,7 @@ class ChatRuntime:
                                refunds=runtime.refund_deps())
         core.extra_jobs.extend(runtime.tracking_jobs())
         core.extra_jobs.extend(runtime.housekeeping_jobs())
+        core.stall_every_s = s.stall_scan_every_s
         core.ctx.tracking = runtime.tracking_service()  # /ship and /track
         core.ctx.carrier_switch = runtime.carrier_switch_deps()  # the degradation card's Switch / Undo
         return cls(core, configured)

@@ -94,6 +94,7 @@ class ChatCore:
     timezone: str = "Asia/Shanghai"
     language: str = "zh"
     extra_jobs: list[tuple[str, float, Callable[[], Awaitable[object]]]] = field(default_factory=list)
+    stall_every_s: float = 60  # ORDERHUB_STALL_SCAN_EVERY_S: how often the leader scans for warnings and stalls
 
     def digest_job(self) -> DigestJob | None:
         """The morning digest over this core's database, in its time zone and language."""
@@ -113,7 +114,10 @@ class ChatCore:
     async def start_scheduler(self, **every: float) -> ChatScheduler:
         jobs = ChatJobs(self.repo, self.ctx.clock, self.notifier, lambda: ladder_from_rules(self.rules().escalation),
                         self.digest_job(), self.extra_jobs,
-                        daily=[("priority_refresh", time(0, 0), self.timezone, self.refresh_priorities)])
+                        daily=[("priority_refresh", time(0, 0), self.timezone, self.refresh_priorities)],
+                        plan_for=lambda order: self.rules().stage_ladder(order),
+                        policy=lambda: self.rules().group_policy)
+        every = {"stall_every_s": self.stall_every_s, "groups_every_s": min(5.0, self.stall_every_s), **every}
         self.scheduler = await start_scheduler(self.redis, jobs, **every)
         return self.scheduler
 
@@ -136,7 +140,8 @@ def build_chat_core(db: AsyncEngine, redis: aioredis.Redis, channels: Mapping[st
                     refunds: RefundDeps | None = None) -> ChatCore:
     repo = SqlChatRepo(db, RedisBoardEvents(redis))  # chat moves and decisions reach every open board
     notifier = Notifier(repo, channels, clock, token_key=token_key, language=language, timezone=timezone,
-                        mailer=mailer, attempts=SqlSendAttempts(db), chart_renderer=render_digest_chart)
+                        mailer=mailer, attempts=SqlSendAttempts(db), chart_renderer=render_digest_chart,
+                        quiet_bypass_level=lambda: rules().model.sla.quiet_bypass_level)
     ctx = ChatContext(channels=channels, repo=repo, clock=clock, token_key=token_key,
                       limiter=RedisAttemptLimiter(redis), deadlines=LiveDeadlines(rules), delivery=notifier,
                       language=language, timezone=timezone)

@@ -329,6 +329,35 @@ def users_link(
     console.print(tc("u.linked", Settings().language, name=name, platform=platform, ident=ident))
 
 
+@users_app.command("set-quiet")
+def users_set_quiet(
+    name: str,
+    hours: Annotated[str, typer.Argument(help="HH:MM-HH:MM in the installation's time zone (22:00-08:00 runs past "
+                                              "midnight), or `off`.")],
+) -> None:
+    """Quiet hours: no chat alerts for NAME in this window (held, delivered when it ends) except escalations at the
+    rules' `sla.quiet_bypass_level` and above; the supervisor's e-mail copy is unaffected."""
+    from engine.quiet import parse_quiet
+    from engine.text_cli import tc
+
+    spec: str | None = None
+    if hours.strip().lower() != "off":
+        try:
+            parse_quiet(hours)
+        except ValueError as exc:
+            console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
+            raise typer.Exit(2) from None
+        spec = hours.strip()
+
+    async def _run(rt: Runtime) -> None:
+        await rt.users.set_quiet_hours(name, spec)
+
+    run_user_command(_run)
+    lang = Settings().language
+    said = tc("u.quiet", lang, name=escape(name), spec=spec) if spec else tc("u.quiet_off", lang, name=escape(name))
+    console.print(said)
+
+
 @users_app.command("invite")
 def users_invite(
     name: str,

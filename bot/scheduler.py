@@ -25,13 +25,15 @@ import redis.asyncio as aioredis
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from engine.alert_groups import GroupPolicy
 from engine.stall import Rung
+from handlers.alert_groups import advance_groups
 from handlers.approvals import escalate_due
 from handlers.chat_ports import ChatRepo
 from handlers.digest import DigestJob
 from handlers.notifier import Notifier
 from handlers.ports import Clock
-from handlers.stalls import scan_stalls
+from handlers.stalls import PlanFor, scan_stalls
 from storage.keys import SCHEDULER_LEASE
 from storage.lease import RedisLease
 
@@ -49,20 +51,25 @@ class ChatJobs:
     extra: Sequence[tuple[str, float, Callable[[], Awaitable[object]]]] = ()
     # leader-only daily jobs: (name, local time, time zone, job), e.g. the nightly priority refresh at 00:00
     daily: Sequence[tuple[str, time, str, Callable[[], Awaitable[object]]]] = ()
+    # the rules' stall ladder of an order (warning, breach, rungs in business time) and their grouping policy;
+    # None: the plain ladder of `ladder` and one card per alert
+    plan_for: PlanFor | None = None
+    policy: Callable[[], GroupPolicy] | None = None
 
 
 class ChatScheduler:
     def __init__(self, lease: RedisLease, jobs: ChatJobs, *, stall_every_s: float = 60, escalation_every_s: float = 60,
-                 outbox_every_s: float = 2, lease_every_s: float | None = None) -> None:
+                 outbox_every_s: float = 2, lease_every_s: float | None = None, groups_every_s: float = 5) -> None:
         self.lease = lease
         self.jobs = jobs
         self.runs: Counter[str] = Counter()
         self._running: set[asyncio.Task[object]] = set()  # job passes in progress: stop() lets them finish
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         every = {"lease": lease_every_s or lease.ttl_ms / 1000 / 3, "stall_scan": stall_every_s,
-                 "escalation": escalation_every_s, "outbox": outbox_every_s}
+                 "escalation": escalation_every_s, "outbox": outbox_every_s, "alert_groups": groups_every_s}
         jobs_by_name: dict[str, Callable[[], Awaitable[object]]] = {
             "stall_scan": self._stall_scan, "escalation": self._escalation, "outbox": self._outbox,
+            "alert_groups": self._groups,  # group_wait / group_interval are seconds to minutes: checked often
         }
         self.scheduler.add_job(self._tick_lease, "interval", seconds=every["lease"], id="lease", max_instances=1,
                                coalesce=True, next_run_time=datetime.now(UTC))
@@ -109,7 +116,15 @@ class ChatScheduler:
         return job
 
     async def _stall_scan(self) -> None:
-        await scan_stalls(self.jobs.repo, self.jobs.clock, self.jobs.ladder())
+        policy = self.jobs.policy() if self.jobs.policy is not None else None
+        await scan_stalls(self.jobs.repo, self.jobs.clock, self.jobs.ladder(), plan_for=self.jobs.plan_for,
+                          policy=policy)
+        if policy is not None:
+            await advance_groups(self.jobs.repo, self.jobs.clock, policy)
+
+    async def _groups(self) -> None:
+        if self.jobs.policy is not None:
+            await advance_groups(self.jobs.repo, self.jobs.clock, self.jobs.policy())
 
     async def _escalation(self) -> None:
         await escalate_due(self.jobs.repo, self.jobs.clock)

@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     # messages are deleted after this many days, hourly, by the scheduler leader.
     send_attempts_keep_days: int = Field(30, ge=1, le=3650)
 
+    # How often the scheduler leader scans for stall warnings and breaches (grouped cards are checked every 5 s).
+    stall_scan_every_s: float = Field(default=60.0, gt=0, le=3600)
+
     @field_validator("webhook_secrets", mode="before")
     @classmethod
     def _parse_secrets(cls, value: object) -> object:

@@ -102,6 +102,10 @@ _STRINGS: dict[str, dict[str, str]] = {
                  "en": "{name}: send [bold]/link {code}[/] to the bot within {days} day(s); the code works once"},
     "u.added": {"zh": "已添加 {name}（{role}）", "en": "added {name} ({role})"},
     "u.linked": {"zh": "已将 {name} 绑定到 {platform} {ident}", "en": "linked {name} to {platform} {ident}"},
+    "u.quiet": {"zh": "{name} 的免打扰时段：{spec}（期间聊天提醒留到结束后送达；严重升级照常提醒，邮件抄送不受影响）",
+                "en": "{name}'s quiet hours: {spec} (chat alerts are held until they end; severe escalations still "
+                      "ring; e-mail copies are unaffected)"},
+    "u.quiet_off": {"zh": "{name} 已关闭免打扰时段", "en": "{name} has no quiet hours any more"},
     # orderhub report
     "k.title": {"zh": "近 {days} 天指标", "en": "KPIs, last {days} days"},
     "k.kpi": {"zh": "指标", "en": "KPI"},

@@ -33,6 +33,9 @@ class Action(StrEnum):
     CARRIER_SWITCH = "cs"
     CARRIER_UNDO = "cu"
     REFUND_START = "rf"
+    GROUP_ACK = "ga"  # a grouped stall card: acknowledge every order on it
+    GROUP_SNOOZE = "gs"
+    GROUP_PAGE = "gp"  # ref: the page to show
 
 
 class TokenError(ValueError):

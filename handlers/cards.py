@@ -207,16 +207,19 @@ def stall_card(view: OrderView, alert_id: int, level: int, overdue: timedelta, k
             Button(t("btn.advance", language), sign(key, Action.ADVANCE, alert_id, stage)),
             Button(t("btn.details", language), sign(key, Action.ORDER_DETAILS, o.id)),
         )
+    warning = level < 0  # the warning before the breach: time left instead of overdue
     fields = [
         (t("f.stage", language), label(o.stage, language)),
-        (t("stall.overdue", language), fmt_duration(overdue, language)),
+        (t("stall.left", language), fmt_duration(-overdue, language)) if warning
+        else (t("stall.overdue", language), fmt_duration(overdue, language)),
         (t("stall.deadline", language), fmt_time(o.stage_deadline, timezone)),
         (t("f.city", language), o.data.customer.city + (f" ({o.region})" if o.region else "")),
         (t("f.amount", language), fmt_money(o.data.amount, o.data.currency)),
-        (t("stall.level", language), _levels_words(level, role, levels, roles, language)),
+        (t("stall.level", language), t("stall.warning", language, who=person(role or "owner", language))
+         if warning else _levels_words(level, role, levels, roles, language)),
         *owner_field(view, language),
     ]
-    return Card(t("stall.title", language, order=order_title(view)), tuple(fields),
+    return Card(t("stall.warn_title" if warning else "stall.title", language, order=order_title(view)), tuple(fields),
                 status if status is not None else t("stall.status_open", language), buttons)
 
 

@@ -27,6 +27,7 @@ class UserInfo:
     phone: str | None = None
     supervisor_id: int | None = None
     email: str | None = None  # escalations go here too when SMTP is configured
+    quiet_hours: str | None = None  # "22:00-08:00": chat alerts held until it ends (engine/quiet.py)
 
     @property
     def is_staff(self) -> bool:
@@ -87,6 +88,7 @@ class OutboxItem:
     recipient_role: str | None = None
     recipient_region: str | None = None
     last_error: str | None = None
+    group_id: int | None = None  # a stall alert held for / shown on a grouped card
 
 
 StageMove = Move  # an order transition to record together with a decision (one transaction)
@@ -203,11 +205,56 @@ class StallStore(Protocol):
     async def snooze(self, order_id: int, until: datetime, actor: str, now: datetime) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class HeldAlert:
+    """A stall alert that waits for its group's decision (engine/alert_groups.py) instead of going out alone."""
+
+    alert: NewOutbox
+    group_key: str
+    labels: Mapping[str, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class AlertGroup:
+    id: int
+    group_key: str
+    labels: Mapping[str, Any]
+    first_at: datetime
+    last_sent_at: datetime | None
+    shown: int
+    version: int
+    card_outbox_id: int | None
+    recipient_user_id: int | None = None
+    recipient_role: str | None = None
+    recipient_region: str | None = None
+
+
+class AlertGroupStore(Protocol):
+    async def hold_alerts(self, alerts: Sequence[HeldAlert], now: datetime) -> list[int]:
+        """Store each alert (unique dedup key) as held in the open group of its key, opening it if needed; return
+        the ids of alerts new to the store."""
+        ...
+    async def open_groups(self, limit: int = 500) -> list[AlertGroup]: ...
+    async def alert_group(self, group_id: int) -> AlertGroup | None: ...
+    async def group_members(self, group_id: int) -> list[OutboxItem]: ...
+    async def advance_group(self, group_id: int, expected_version: int, now: datetime, *, card: NewOutbox | None,
+                            show_ids: Sequence[int], single_id: int | None = None) -> int | None:
+        """One group step in one transaction, only if the group is still at `expected_version` (another scheduler
+        may have taken it): queue `card` (or release the single alert `single_id` to go out alone), mark
+        `show_ids` as shown; return the card's outbox id, None when the step was already taken."""
+        ...
+    async def close_group(self, group_id: int, expected_version: int, now: datetime) -> bool: ...
+    async def defer_outbox(self, outbox_id: int, due_at: datetime, note: str) -> None:
+        """Hold a row until `due_at` without counting a failed attempt (quiet hours)."""
+        ...
+
+
 class AuditLog(Protocol):
     async def audit(self, entry: AuditEntry, now: datetime) -> None: ...
 
 
-class ChatRepo(UserDirectory, OrderReader, OrderStore, ApprovalStore, OutboxStore, StallStore, AuditLog, Protocol):
+class ChatRepo(UserDirectory, OrderReader, OrderStore, ApprovalStore, OutboxStore, StallStore, AlertGroupStore,
+               AuditLog, Protocol):
     """Everything the chat core reads and writes; orders move only through `handlers.orders` (OrderStore.move)."""
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from engine.text import t
 from engine.tokens import TokenError, verify
-from handlers import approvals, carrier_switch, note_chat, owner_chat, queries, refund_chat, stalls, tracking_chat
+from handlers import alert_groups, approvals, carrier_switch, note_chat, owner_chat, queries, refund_chat, stalls
+from handlers import tracking_chat
 from handlers.chat import ButtonPressed, CommandReceived, ContactShared, InboundEvent, PhotoReceived, TextReceived
 from handlers.chat_context import ChatContext
 from handlers.replies import toast
@@ -34,6 +35,8 @@ async def handle_event(event: InboundEvent, ctx: ChatContext) -> None:
                 await carrier_switch.on_button(event, tok, ctx)
             elif tok.action in refund_chat.ACTIONS:
                 await refund_chat.on_button(event, tok, ctx)
+            elif tok.action in alert_groups.ACTIONS:
+                await alert_groups.on_button(event, tok, ctx)
             else:
                 await queries.on_button(event, tok, ctx)
         case CommandReceived() if event.command in note_chat.COMMANDS:

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Protocol
 
 from engine.stages import label
-from engine.text import fmt_duration, t
+from engine.text import fmt_duration, mask_name, mask_phone, t
 from handlers.cards import order_title
 from handlers.chat import Card
 from handlers.chat_ports import OrderView
@@ -31,3 +31,19 @@ def stall_mail(view: OrderView, card: Card, overdue: timedelta, language: str = 
     subject = t("mail.stall_subject", language, order=order_title(view), stage=label(view.order.stage, language),
                 overdue=fmt_duration(overdue, language))
     return subject, f"{card.as_text()}\n\n{t('mail.stall_act', language)}\n"
+
+
+def breach_mail(view: OrderView, card: Card, overdue: timedelta, owner: str | None, language: str = "zh",
+                timezone: str = "Asia/Shanghai") -> tuple[str, str]:
+    """(subject, body) of the breach's copy to the supervisor: the order's facts as on the card, the owner, the
+    customer only masked (a mailbox is forwarded and archived: never a full phone number), how to act in chat."""
+    o = view.order
+    subject = t("mail.breach_subject", language, order=order_title(view), stage=label(o.stage, language),
+                overdue=fmt_duration(overdue, language))
+    facts = [f"{t('f.order', language)}: {o.data.external_id}",
+             f"{t('f.customer', language)}: {mask_name(o.data.customer.name)} {mask_phone(o.data.customer.phone)}",
+             f"{t('f.owner', language)}: {owner or '—'}"]
+    if view.production_base:
+        facts.append(f"{t('f.base', language)}: {view.production_base}")
+    body = "\n".join([t("mail.breach_intro", language), "", card.as_text(), *facts, "", t("mail.stall_act", language)])
+    return subject, body + "\n"

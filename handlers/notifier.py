@@ -6,8 +6,12 @@ can edit every copy. Platform errors are classified by the adapters: `RetryableS
 `retry_after`, 5xx, timeouts) is retried with backoff, `PermanentSendError` (blocked, chat not found) is recorded
 on the row and an admin is told.
 
-Escalated stall alerts (level >= 1) also go by e-mail to the recipients that have an address, when a `MailSender`
-is given: recorded as an ("email", user id) reference like a chat, so each goes once per row and recipient.
+A stall's breach also queues one `stall_mail` row: the copy to the owner's supervisor's mailbox, sent when a
+`MailSender` is given and recorded as an ("email", user id) reference like a chat, so it goes once per row and
+recipient. Grouped stall cards (`stall_group`) are sent like any card, or, for a group's update, edit the card
+already sent. Quiet hours (engine/quiet.py) hold a person's chat alerts until the window ends, unless the alert's
+ladder level rings through (`quiet_bypass_level`); the held row is deferred, never dropped, and the e-mail copy
+ignores them.
 """
 
 from __future__ import annotations
@@ -15,12 +19,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from engine.approvals import Status
 from engine.digest import ChartData, chart_from_payload, chart_summary
 from engine.display import channel_name
+from engine.quiet import may_ring, quiet_until
 from engine.text import TEXT_BUDGET, message_kind, platform_name, role_name, shorten, t
 from handlers import metrics
 from handlers.carrier_switch import KIND as SWITCHED
@@ -40,10 +45,12 @@ from handlers.chat import (
     send_photo_or_text,
 )
 from handlers.chat_ports import ChatRepo, Identity, NewOutbox, OutboxItem, UserInfo
-from handlers.mail import MAIL_PLATFORM, MailSender, stall_mail
+from handlers.alert_groups import GROUP_KIND, group_entries, render_group
+from handlers.mail import MAIL_PLATFORM, MailSender, breach_mail
 from handlers.ports import Clock
 from handlers.rate_limit import ChatRateLimiter
 from handlers.send_attempts import AttemptedSends, SendAttempts
+from handlers.stalls import KIND, MAIL_KIND
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +103,10 @@ class Notifier:
         mailer: MailSender | None = None,
         attempts: SendAttempts | None = None,
         chart_renderer: Callable[[ChartData, str], bytes] | None = None,
+        quiet_bypass_level: Callable[[], int | None] = lambda: 2,
     ) -> None:
         self.repo = repo
+        self.quiet_bypass_level = quiet_bypass_level  # read per row: the rules may have been reloaded
         self.chart_renderer = chart_renderer  # ChartData -> PNG (bot/digest_chart.py); None: digests stay text
         self.channels = channels
         self.clock = clock
@@ -155,6 +164,8 @@ class Notifier:
             try:
                 if fresh.kind == "approval_outcome":
                     await self._edit_approval_cards(fresh)
+                elif fresh.kind == GROUP_KIND and fresh.payload.get("mode") == "edit":
+                    await self._edit_group_card(fresh)
                 else:
                     await self._send_row(fresh)
             except _StillRetryable as exc:
@@ -231,6 +242,18 @@ class Notifier:
                               levels=item.payload.get("levels"), role=item.payload.get("role"),
                               roles=item.payload.get("roles"))
             return card, "", None
+        if item.kind == MAIL_KIND:
+            view = await self.repo.order(int(item.payload["order_id"]))
+            if view is None or view.order.stage.value != item.payload.get("stage"):
+                return None
+            overdue = timedelta(seconds=int(item.payload.get("overdue_s", 0)))
+            return stall_card(view, item.id, 0, overdue, self.token_key, lang, tz, role="owner"), "", None
+        if item.kind == GROUP_KIND:
+            group = await self.repo.alert_group(int(item.payload["group_id"]))
+            entries = await group_entries(self.repo, group, self.clock.now()) if group is not None else []
+            if group is None or not entries:
+                return None  # everything on it was handled before it went out
+            return render_group(group, entries, self.token_key, lang), "", None
         if item.kind == "trend_alert":
             return trend_card(item.payload, lang), "", None
         if item.kind == REVIEW_KIND:  # a low-confidence exception note, for a person to classify
@@ -254,8 +277,16 @@ class Notifier:
             return
         card, text, approval_id = rendered
         users = await self._addressees(item)
-        recipients = await self._recipients(item, users)
+        if item.kind == MAIL_KIND and (self.mailer is None or not any(u.email for u in users)):
+            why = "no SMTP configured" if self.mailer is None else "no e-mail address for the supervisor"
+            await self.repo.mark_sent(item.id, self.clock.now(), error=f"{why}: e-mail copy not sent")
+            return
+        quiet_until_at, chat_users = self._quiet(item, users)
+        recipients = await self._recipients(item, chat_users) if item.kind != MAIL_KIND else []
         mail_to = self._mail_recipients(item, users)
+        if not recipients and not mail_to and quiet_until_at is not None:
+            await self.repo.defer_outbox(item.id, quiet_until_at, "quiet hours")  # delivered when they end
+            return
         if not recipients and not mail_to:
             # Someone may link their chat soon (/link): tell an admin now, keep trying for a while, then give up.
             error = (f"no linked recipient for {item.recipient_role or item.recipient_user_id}"
@@ -304,6 +335,9 @@ class Notifier:
         if delivered == 0 and permanent:
             await self.repo.mark_failed(item.id, shorten("; ".join(permanent), 500), self.clock.now())
             return
+        if quiet_until_at is not None:  # the others are reached (recorded); the row comes back for the quiet ones
+            await self.repo.defer_outbox(item.id, quiet_until_at, "quiet hours")
+            return
         await self.repo.mark_sent(item.id, self.clock.now(), error=shorten("; ".join(permanent), 500) or None)
 
     async def _platform_send(self, outbox_id: int, platform: str, message: Outgoing
@@ -342,9 +376,31 @@ class Notifier:
 
     # --- e-mail (escalated stall alerts) ----------------------------------------------------------------------------
 
+    def _quiet(self, item: OutboxItem, users: Sequence[UserInfo]) -> tuple[datetime | None, list[UserInfo]]:
+        """(when the earliest quiet window among `users` ends, the users to reach in chat now) for a stall alert or
+        group card; other rows, and alerts severe enough to ring through, reach everyone now."""
+        if item.kind not in (KIND, GROUP_KIND) or "chat_id" in item.payload:
+            return None, list(users)
+        level = int(item.payload.get("level", 0))
+        if may_ring(level, self.quiet_bypass_level()):
+            return None, list(users)
+        now = self.clock.now()
+        ends: list[datetime] = []
+        awake: list[UserInfo] = []
+        for u in users:
+            try:
+                end = quiet_until(u.quiet_hours, now, self.timezone)
+            except ValueError:  # a malformed stored window never holds alerts back
+                end = None
+            if end is None:
+                awake.append(u)
+            else:
+                ends.append(end)
+        return (min(ends) if ends else None), awake
+
     def _mail_recipients(self, item: OutboxItem, users: Sequence[UserInfo]) -> list[UserInfo]:
-        """Who gets this row by e-mail: only escalation rungs of a stall alert, only people with an address."""
-        if self.mailer is None or item.kind != "stall_alert" or int(item.payload.get("level", 0)) < 1:
+        """Who gets this row by e-mail: the breach's copy (`stall_mail`), only people with an address."""
+        if self.mailer is None or item.kind != MAIL_KIND:
             return []
         return [u for u in users if u.email]
 
@@ -357,7 +413,8 @@ class Notifier:
         if view is None:
             return 0, None
         overdue = timedelta(seconds=int(item.payload.get("overdue_s", 0)))
-        subject, body = stall_mail(view, card, overdue, self.language)
+        owner = await self.repo.user(view.owner_user_id) if view.owner_user_id else None
+        subject, body = breach_mail(view, card, overdue, owner.name if owner else None, self.language, self.timezone)
         retry: RetryableSendError | None = None
         mailed = 0
         for user in users:
@@ -377,6 +434,29 @@ class Notifier:
             await self.repo.record_sent(item.id, None, ref, self.clock.now())
             mailed += 1
         return mailed, retry
+
+    async def _edit_group_card(self, item: OutboxItem) -> None:
+        """A group's update: edit every copy of its card (a single alert's card becomes the group card)."""
+        group = await self.repo.alert_group(int(item.payload["group_id"]))
+        entries = await group_entries(self.repo, group, self.clock.now()) if group is not None else []
+        if group is None or group.card_outbox_id is None or not entries:
+            await self.repo.mark_sent(item.id, self.clock.now())
+            return
+        target = await self.repo.outbox_item(group.card_outbox_id)
+        if target is not None and target.status == "pending":
+            # the card has not gone out yet (quiet hours, a retry): it is rendered when sent, joiners included
+            await self.repo.mark_sent(item.id, self.clock.now(), error="card not sent yet; it will show these")
+            return
+        card = render_group(group, entries, self.token_key, self.language)
+        for ref in await self.repo.refs_of_outbox(group.card_outbox_id):
+            channel = self.channels.get(ref.platform)
+            if channel is None or ref.platform == MAIL_PLATFORM:
+                continue
+            try:
+                await self._with_retries(ref.platform, ref.chat_id, lambda r=ref, c=channel: c.update(r, card))
+            except PermanentSendError as exc:
+                log.info("group card %s not editable: %s", ref, exc)
+        await self.repo.mark_sent(item.id, self.clock.now())
 
     async def _edit_approval_cards(self, item: OutboxItem) -> None:
         approval = await self.repo.approval(int(item.payload["approval_id"]))

@@ -7,18 +7,21 @@ repeated every minute, or run by two processes, never sends an alert twice.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from datetime import timedelta
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 
-from engine.notify_policy import AlertKey, levels_to_announce, needs_notify
-from engine.stages import Stage, allowed_next, label
-from engine.stall import DEFAULT_LADDER, Rung, find_stalls
+from engine.alert_groups import GroupPolicy, group_key
+from engine.ladder import Step, due_steps, mail_key, plan, shifted
+from engine.notify_policy import levels_to_announce
+from engine.order import Order
+from engine.stages import END_STATES, Stage, allowed_next, label
+from engine.stall import DEFAULT_LADDER, Rung
 from engine.text import fmt_time, t
 from engine.tokens import Action, ActionToken
 from handlers import metrics
 from handlers.cards import stall_card
 from handlers.chat import ButtonPressed, SendError
-from handlers.chat_ports import ChatRepo, NewOutbox, OrderView, UserInfo
+from handlers.chat_ports import ChatRepo, HeldAlert, NewOutbox, OrderView, UserInfo
 from handlers.chat_context import ChatContext
 from handlers.orders import MoveRefused, TransitionError, transition
 from handlers.ports import Clock
@@ -28,53 +31,131 @@ log = logging.getLogger(__name__)
 ACTIONS = frozenset({Action.ACK, Action.SNOOZE, Action.ADVANCE})
 SNOOZE_FOR = timedelta(hours=4)
 KIND = "stall_alert"
+MAIL_KIND = "stall_mail"  # the breach's one e-mail copy to the supervisor (chat quiet hours and grouping aside)
 
 
-async def scan_stalls(repo: ChatRepo, clock: Clock, ladder: Sequence[Rung] = DEFAULT_LADDER) -> list[int]:
-    """Queue the alerts newly due per (order, stage, level); return the new outbox ids.
+PlanFor = Callable[[Order], "tuple[Step, ...] | None"]
+LOOKAHEAD = timedelta(days=14)  # orders whose deadline is this close are read for their warning
+
+
+def order_steps(view: OrderView, ladder: Sequence[Rung], plan_for: PlanFor | None) -> tuple[Step, ...]:
+    """The ladder of the order's stage: the rules' own (warning and rungs in business time), moved to the stored
+    deadline when that differs (a paused clock); without rules, `ladder`'s rungs in wall-clock time after it."""
+    o = view.order
+    if o.stage in END_STATES or o.stage_deadline is None:
+        return ()
+    planned = None
+    if plan_for is not None:
+        try:
+            planned = plan_for(o)
+        except Exception:  # a rules problem must not stop the alerts: fall back to the plain ladder
+            log.exception("stall ladder of order %s could not be computed from the rules", o.id)
+    if planned:
+        breach = next((s for s in planned if s.level == 0), None)
+        return shifted(planned, o.stage_deadline - breach.at) if breach else planned
+    rungs = sorted(ladder, key=lambda r: r.after) or list(DEFAULT_LADDER)
+    return plan(o.stage_deadline, None, [(r.role, o.stage_deadline + r.after) for r in rungs])
+
+
+async def scan_stalls(repo: ChatRepo, clock: Clock, ladder: Sequence[Rung] = DEFAULT_LADDER, *,
+                      plan_for: PlanFor | None = None, policy: GroupPolicy | None = None,
+                      lookahead: timedelta = LOOKAHEAD) -> list[int]:
+    """Queue the alerts newly due per (order, stage, level); return the new chat alerts' outbox ids (the e-mail
+    copies are queued alongside, not returned).
+
+    With `plan_for` (the rules' `stage_ladder`) the owner is warned at `warn_at` before the breach; at the breach
+    the owner's supervisor also gets one e-mail copy (`stall_mail`, key `stallmail:<order>:<stage>`). With `policy`
+    the chat alerts are held for their group's card instead of going out one by one; `advance_groups`
+    (handlers/alert_groups.py, run right after by the scheduler) then sends, edits or releases the cards.
 
     A late scan (an order first seen 9 h overdue) owes every rung reached, not just the highest: it sends one
     alert naming all those levels to each rung's recipients (the owner, the supervisor, the region's managers),
     one row per distinct recipient, keyed by the highest level that recipient gets — still at most once per order,
     stage and level, since a level at or below one already sent counts as sent."""
     now = clock.now()
-    views = {v.order.id: v for v in await repo.overdue_orders(now)}
-    stalls = find_stalls((v.order for v in views.values()), now, ladder)
-    if not stalls:
+    views = {v.order.id: v for v in await repo.overdue_orders(now + lookahead if plan_for is not None else now)}
+    if not views:
         return []
-    all_keys = {(s.order_id, level): AlertKey(s.order_id, s.stage, level) for s in stalls for level, _ in s.due}
-    sent = await repo.existing_keys([k.dedup_key for k in all_keys.values()])
-    acked = await repo.acked_stages([s.order_id for s in stalls])
-    rows: list[NewOutbox] = []
-    for stall in stalls:
-        view = views[stall.order_id]
-        sent_levels = {lv for lv, _ in stall.due if all_keys[(stall.order_id, lv)].dedup_key in sent}
-        owed = levels_to_announce([lv for lv, _ in stall.due], sent_levels)
+    acked = await repo.acked_stages(list(views))
+    due: dict[int, list[Step]] = {}
+    for oid, view in views.items():
+        steps = due_steps(order_steps(view, ladder, plan_for), now, acked=acked.get(oid) == view.order.stage.value,
+                          snoozed_until=view.snoozed_until)
+        if steps:
+            due[oid] = steps
+    keys = [s.dedup_key(oid, views[oid].order.stage.value) for oid, steps in due.items() for s in steps]
+    keys += [mail_key(oid, views[oid].order.stage.value) for oid in due]
+    sent = await repo.existing_keys(keys)
+    rows: list[tuple[NewOutbox, OrderView]] = []
+    mails: list[NewOutbox] = []
+    for oid, steps in due.items():
+        view = views[oid]
+        stage = view.order.stage.value
+        overdue_s = int((now - view.order.stage_deadline).total_seconds()) if view.order.stage_deadline else 0
+        rungs = [s for s in steps if s.level >= 0]
+        if not rungs:  # only the warning is due
+            warn = steps[0]
+            if warn.dedup_key(oid, stage) not in sent:
+                user_id, role, region = await _recipient(repo, warn.role, view)
+                payload = {"order_id": oid, "stage": stage, "level": warn.level, "levels": [warn.level],
+                           "role": warn.role, "roles": [warn.role], "overdue_s": overdue_s, "step": warn.kind}
+                rows.append((NewOutbox(warn.dedup_key(oid, stage), KIND, now, payload, recipient_user_id=user_id,
+                                       recipient_role=role, recipient_region=region), view))
+            continue
+        sent_levels = {s.level for s in rungs if s.dedup_key(oid, stage) in sent}
+        owed = levels_to_announce([s.level for s in rungs], sent_levels)
         if not owed:
             continue
-        top = all_keys[(stall.order_id, owed[-1])]
-        decision = needs_notify(top, already_sent=False, now=now, snoozed_until=view.snoozed_until,
-                                acked_stage=acked.get(stall.order_id))
-        if not decision.send:
-            continue
-        roles = dict(stall.due)
+        roles = {s.level: s.role for s in rungs}
         by_recipient: dict[tuple[int | None, str | None, str | None], int] = {}
         for level in owed:
             by_recipient[await _recipient(repo, roles[level], view)] = level  # ascending: the highest level wins
         await _drop_covered(repo, by_recipient)
         for (user_id, role, region), level in by_recipient.items():
-            key = all_keys[(stall.order_id, level)]
-            payload = {"order_id": stall.order_id, "stage": stall.stage, "level": level, "levels": owed,
-                       "role": roles[level], "roles": [roles[lv] for lv in owed],
-                       "overdue_s": int(stall.overdue.total_seconds())}
-            rows.append(NewOutbox(key.dedup_key, KIND, now, payload, recipient_user_id=user_id,
-                                  recipient_role=role, recipient_region=region))
-    if not rows:
-        return []
-    ids = await repo.enqueue(rows, now)
-    for row in rows:
+            step = next(s for s in rungs if s.level == level)
+            payload = {"order_id": oid, "stage": stage, "level": level, "levels": owed,
+                       "role": roles[level], "roles": [roles[lv] for lv in owed], "overdue_s": overdue_s,
+                       "step": step.kind}
+            rows.append((NewOutbox(step.dedup_key(oid, stage), KIND, now, payload, recipient_user_id=user_id,
+                                   recipient_role=role, recipient_region=region), view))
+        if 0 in owed and mail_key(oid, stage) not in sent:
+            mails.append(await _mail_copy(repo, view, now, overdue_s))
+    if mails:
+        await repo.enqueue(mails, now)
+    ids: list[int] = []
+    if rows and policy is not None:
+        held = [HeldAlert(row, group_key(_rcpt_label(row), _labels(view), policy), _labels(view))
+                for row, view in rows]
+        ids += await repo.hold_alerts(held, now)
+    elif rows:
+        ids += await repo.enqueue([row for row, _ in rows], now)
+    for row, _ in rows:
         metrics.STALL_ALERTS.labels(level=str(row.payload.get("level", "?"))).inc()
     return ids
+
+
+def _labels(view: OrderView) -> dict[str, str | None]:
+    return {"stage": view.order.stage.value, "base": view.production_base, "region": view.order.region}
+
+
+def _rcpt_label(row: NewOutbox) -> str:
+    """Who, and whether a warning: warnings ("due soon") and overdue alerts never share a card."""
+    who = (f"u{row.recipient_user_id}" if row.recipient_user_id is not None
+           else f"r{row.recipient_role}@{row.recipient_region or ''}")
+    return f"{who}/{'warn' if int(row.payload.get('level', 0)) < 0 else 'due'}"
+
+
+async def _mail_copy(repo: ChatRepo, view: OrderView, now: datetime, overdue_s: int) -> NewOutbox:
+    """The breach's e-mail copy: to the owner's supervisor; for an order without one, the region's managers (the
+    admins for an order in no region, never every manager)."""
+    payload = {"order_id": view.order.id, "stage": view.order.stage.value, "overdue_s": overdue_s}
+    key = mail_key(view.order.id, view.order.stage.value)
+    owner = await repo.user(view.owner_user_id) if view.owner_user_id else None
+    if owner is not None and owner.supervisor_id:
+        return NewOutbox(key, MAIL_KIND, now, payload, recipient_user_id=owner.supervisor_id)
+    if view.order.region:
+        return NewOutbox(key, MAIL_KIND, now, payload, recipient_role="manager", recipient_region=view.order.region)
+    return NewOutbox(key, MAIL_KIND, now, payload, recipient_role="admin")
 
 
 async def _drop_covered(repo: ChatRepo, by_recipient: dict[tuple[int | None, str | None, str | None], int]) -> None:

@@ -44,6 +44,7 @@ from storage.models import (
     StallAckRow,
     UserRow,
 )
+from storage.alert_groups_repo import SqlAlertGroups, insert_ignore, outbox_item
 from storage.order_moves import apply_move
 from storage.orders_repo import OWNER_NAME, SqlOrders, order_from_row
 
@@ -57,7 +58,8 @@ _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are ty
 
 
 def _user(row: Any) -> UserInfo:
-    return UserInfo(row.id, row.name, row.role, tuple(row.regions or ()), row.phone, row.supervisor_id, row.email)
+    return UserInfo(row.id, row.name, row.role, tuple(row.regions or ()), row.phone, row.supervisor_id, row.email,
+                    row.quiet_hours)
 
 
 def _approval(row: Any) -> Approval:
@@ -77,12 +79,7 @@ def _view(row: Any, rank: tuple[int, int] | None = None) -> OrderView:
                      production_base=row.production_base)
 
 
-def _item(row: Any) -> OutboxItem:
-    return OutboxItem(
-        id=row.id, dedup_key=row.dedup_key, kind=row.kind, due_at=row.due_at, payload=row.payload or {},
-        status=row.status, attempts=row.attempts, recipient_user_id=row.recipient_user_id,
-        recipient_role=row.recipient_role, recipient_region=row.recipient_region, last_error=row.last_error,
-    )
+_item = outbox_item
 
 
 def _hash_code(code: str) -> str:
@@ -95,20 +92,14 @@ def _phone_variants(phone: str) -> list[str]:
     return [phone, "+86" + phone, "86" + phone, "+86 " + phone, "+86-" + phone]
 
 
-class SqlChatRepo(SqlOrders):
+class SqlChatRepo(SqlAlertGroups, SqlOrders):
     """Implements `handlers.chat_ports.ChatRepo` (its order reads and the one move are `SqlOrders`')."""
 
     def __init__(self, engine: AsyncEngine, events: OrderEvents | None = None) -> None:
         super().__init__(engine, events)
 
     def _insert_ignore(self, table: Any, index: list[str]) -> Any:
-        if self.engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-            return pg_insert(table).on_conflict_do_nothing(index_elements=index)
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        return sqlite_insert(table).on_conflict_do_nothing(index_elements=index)
+        return insert_ignore(self.engine, table, index)
 
     # --- users and identities -------------------------------------------------------------------------------------
 

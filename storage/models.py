@@ -177,6 +177,29 @@ class OutboxRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None]
+    # a stall alert held for, or shown on, a grouped card (status held|grouped); None for every other row
+    group_id: Mapped[int | None] = mapped_column(Integer, index=True)
+
+
+class AlertGroupRow(Base):
+    """One recipient's group of stall alerts (engine/alert_groups.py). `open_key` is the group key while the group
+    is open and NULL once closed: unique, so one open group per key even with two schedulers."""
+
+    __tablename__ = "alert_groups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    group_key: Mapped[str] = mapped_column(String(240))
+    open_key: Mapped[str | None] = mapped_column(String(240), unique=True)
+    recipient_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    recipient_role: Mapped[str | None] = mapped_column(String(20))
+    recipient_region: Mapped[str | None] = mapped_column(String(50))
+    labels: Mapped[dict[str, Any]]
+    first_at: Mapped[datetime]
+    last_sent_at: Mapped[datetime | None]
+    shown: Mapped[int] = mapped_column(Integer, default=0)
+    version: Mapped[int] = mapped_column(Integer, default=0)  # cards sent or edited so far: the next card's key
+    card_outbox_id: Mapped[int | None] = mapped_column(Integer)
+    closed_at: Mapped[datetime | None]
 
 
 class MessageRefRow(Base):
@@ -228,6 +251,7 @@ class UserRow(Base):
     supervisor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime]
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    quiet_hours: Mapped[str | None] = mapped_column(String(11))  # "22:00-08:00": chat alerts held (engine/quiet.py)
 
 
 class ChatIdentityRow(Base):

@@ -92,6 +92,13 @@ class SqlUsers:
                 user_id=row.id, platform=platform, external_id=external_id, chat_id=external_id, linked_at=now))
         return _user(row)
 
+    async def set_quiet_hours(self, name: str, spec: str | None) -> None:
+        """Store NAME's quiet hours (`22:00-08:00`, checked by engine/quiet.py) or clear them (None)."""
+        async with self.engine.begin() as conn:
+            done = await conn.execute(USERS.update().where(USERS.c.name == name).values(quiet_hours=spec))
+        if done.rowcount != 1:
+            raise UserError(f"no user named {name!r}")
+
     async def by_name(self, name: str) -> User:
         async with self.engine.connect() as conn:
             row = (await conn.execute(select(USERS).where(USERS.c.name == name))).first()

@@ -18,6 +18,7 @@ from pydantic import (
     Discriminator,
     field_validator,
     Field,
+    model_validator,
     PlainSerializer,
     Tag,
     WithJsonSchema,
@@ -229,6 +230,47 @@ class SlaLimit(_M):
     warn_at: Fraction | None = None
 
 
+def parse_short_duration(value: object) -> timedelta:
+    """A duration that may also be in seconds (`30s`): grouping windows are Alertmanager's, which are that short."""
+    if isinstance(value, str) and re.fullmatch(r"\d{1,6}s", value.strip()):
+        return timedelta(seconds=int(value.strip()[:-1]))
+    return parse_duration(value)
+
+
+ShortDuration = Annotated[
+    timedelta,
+    BeforeValidator(parse_short_duration),
+    PlainSerializer(lambda td: f"{int(td.total_seconds())}s", return_type=str),
+    WithJsonSchema({"type": "string", "pattern": r"^(\d+s|(\d+d)?(\d+h)?(\d+m)?)$", "examples": ["30s", "5m", "4h"]}),
+]
+
+
+class Grouping(_M):
+    """Stall alerts for one recipient grouped into one card, with Alertmanager's meaning (engine/alert_groups.py)."""
+
+    group_by: list[Literal["stage", "base", "region"]] = Field(default_factory=lambda: ["stage", "base", "region"])
+    group_wait: ShortDuration = Field(default=timedelta(seconds=30), description="a new group waits this long for more")
+    group_interval: ShortDuration = Field(default=timedelta(minutes=5),
+                                          description="wait before showing alerts that joined")
+    repeat_interval: ShortDuration | None = Field(default=None,
+                                                  description="re-post a still-open group card; empty: never")
+
+    @field_validator("group_by")
+    @classmethod
+    def _distinct(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("group_by lists a label twice")
+        return v
+
+    @model_validator(mode="after")
+    def _positive(self) -> "Grouping":
+        if self.group_interval <= timedelta(0):
+            raise ValueError("group_interval must be longer than zero")
+        if self.repeat_interval is not None and self.repeat_interval < self.group_interval:
+            raise ValueError("repeat_interval must not be shorter than group_interval")
+        return self
+
+
 class Sla(_M):
     calendar: str = "default"
     warn_at: Fraction = 0.8
@@ -236,6 +278,12 @@ class Sla(_M):
     pause_when: Condition | None = None
     escalation: list[EscalationStep] = Field(default_factory=list)
     limits: list[SlaLimit] = Field(default_factory=list)
+    grouping: Grouping = Field(default_factory=Grouping)
+    quiet_bypass_level: int | None = Field(
+        default=2, ge=0, le=10,
+        description="ladder level from which stall alerts ring through a user's quiet hours (0 = the breach, "
+                    "1 = the supervisor rung, 2 = the region head); empty: none do",
+    )
 
 
 class ProductType(_M):

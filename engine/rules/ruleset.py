@@ -12,6 +12,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from engine.alert_groups import GroupPolicy
+from engine.ladder import Step
+from engine.ladder import plan as ladder_plan
 from engine.order import Order
 from engine.rules.calendar import (
     BusinessCalendar,
@@ -237,6 +240,26 @@ class RuleSet:
             self._ladder_cache.clear()
         out = self._ladder_cache[key] = (times[0], times[1], ladder)
         return out
+
+    def stage_ladder(self, order: Order, facts: Facts | None = None) -> tuple[Step, ...] | None:
+        """The stall ladder of `order`'s current stage (engine/ladder.py): warning, breach and escalation rungs in
+        the limit's time (business time unless the limit says otherwise), or None (no limit, or clock paused)."""
+        stage = Stage(order.stage)
+        if stage in self.sla_pause_stages:
+            return None
+        ctx = self.context(order, facts or Facts(), order.stage_entered_at)
+        if self.sla_pause_when is not None and _safe_test(self.sla_pause_when, ctx):
+            return None
+        lim, _ = self.sla_limit_for(ctx, stage)
+        if lim is None:
+            return None
+        deadline, warn, ladder = self.sla_ladder(lim, order.stage_entered_at)
+        return ladder_plan(deadline, warn, [(e.role, e.at) for e in ladder])
+
+    @property
+    def group_policy(self) -> GroupPolicy:
+        g = self.model.sla.grouping
+        return GroupPolicy(tuple(g.group_by), g.group_wait, g.group_interval, g.repeat_interval)
 
     def context(self, order: Order, facts: Facts, now: datetime) -> Ctx:
         """The evaluation context of `order` under these rules.

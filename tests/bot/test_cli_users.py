@@ -91,3 +91,23 @@ def test_a_region_the_rules_do_not_name_is_refused(env: dict[str, str], db: Asyn
     assert "unknown region 西北" in result.output and "华东" in result.output
     assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
     assert runner.invoke(app, ["users", "list"], env=env).output.count("西北经理") == 0
+
+
+async def test_set_quiet_stores_the_window_and_refuses_bad_ones(env: dict[str, str], db: AsyncEngine) -> None:
+    from sqlalchemy import select
+
+    from storage.models import UserRow
+
+    assert (await cli(env, "users", "add", "跟单员", "--role", "supply_chain")).exit_code == 0
+    done = await cli(env, "users", "set-quiet", "跟单员", "22:00-08:00")
+    assert done.exit_code == 0 and "22:00-08:00" in done.output, done.output
+    for bad in ("25:00-08:00", "22:00", "22:00-22:00", "22:00-08:00\x00"):
+        refused = await cli(env, "users", "set-quiet", "跟单员", bad)
+        assert refused.exit_code == 2 and "error" in refused.output, (bad, refused.output)
+    unknown = await cli(env, "users", "set-quiet", "nobody", "22:00-08:00")
+    assert unknown.exit_code != 0 and "nobody" in unknown.output
+    async with db.connect() as conn:
+        assert (await conn.execute(select(UserRow.__table__.c.quiet_hours))).scalars().all() == ["22:00-08:00"]
+    assert (await cli(env, "users", "set-quiet", "跟单员", "off")).exit_code == 0
+    async with db.connect() as conn:
+        assert (await conn.execute(select(UserRow.__table__.c.quiet_hours))).scalars().all() == [None]

@@ -121,8 +121,12 @@ async def _kill_mid_send(w: World, channel: Any, *, attempts: bool = True) -> No
 
 
 async def _rows(w: World, table: Any) -> list[Any]:
+    """The table's rows; for the outbox, the chat rows (not the breach's e-mail copy, `stall_mail`)."""
+    query = select(table).order_by(table.c.id)
+    if table is OutboxRow.__table__:
+        query = query.where(table.c.kind != "stall_mail")
     async with w.engine.connect() as conn:
-        return list((await conn.execute(select(table).order_by(table.c.id))).all())
+        return list((await conn.execute(query)).all())
 
 
 def _resent(platform: str, outcome: str) -> float:

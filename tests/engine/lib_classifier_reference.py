@@ -96,7 +96,9 @@ def categories_from_rules(raw: Mapping[str, Any], default_threshold: float) -> t
 
 def classify_text(text: str, rules: Any, tokens: Callable[[str], list[str]]) -> Classification:
     cats = categories_from_rules(rules.anomaly_categories, rules.model.anomalies.threshold)
-    lib = classify_note(text, tokens(text))
-    if lib.category is not None and lib.category in {c.id for c in cats}:
+    known = {c.id for c in cats}  # the use case scores only the library terms of the rules' own categories
+    terms = TERMS if known >= TERMS.keys() else {cid: w for cid, w in TERMS.items() if cid in known}
+    lib = classify_note(text, tokens(text), terms=terms)
+    if lib.category is not None and lib.category in known:
         return Classification(lib.category, lib.confidence, "library")
     return classify(text, cats)

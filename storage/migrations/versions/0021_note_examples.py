@@ -11,7 +11,7 @@ from alembic import op
 import storage.types
 
 revision: str = '0021'
-down_revision: str | None = '0017'
+down_revision: str | None = '0019'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
