@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from engine.display import order_words_from_key
 from engine.note_learning import category_ref
 from engine.note_text import nt
 from engine.text import shorten
@@ -78,6 +79,7 @@ def relabelled_card(note_id: int, category: str, actor: str, names: Mapping[str,
 
 
 def trend_notes_text(notes: Iterable[Mapping[str, Any]], lang: str) -> str:
-    """One line per note of a trend: `order：text`."""
+    """One line per note of a trend: `TM1（天猫）：text` (the stored key in people's words)."""
     sep = ": " if lang == "en" else "："
-    return "\n".join(f"{n.get('order', '')}{sep}{n.get('text', '')}" for n in notes if n.get("text"))
+    return "\n".join(f"{order_words_from_key(str(n.get('order', '')), lang)}{sep}{n.get('text', '')}"
+                     for n in notes if n.get("text"))

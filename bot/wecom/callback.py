@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import struct
 import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
@@ -31,7 +32,8 @@ CALLBACK_PATH = "/webhooks/wecom"
 Sig = Annotated[str, Query(alias="msg_signature")]  # module level: FastAPI resolves the annotations by name
 # What a signed but undecryptable payload raises: wrong corp id (WeChatException), bad base64/padding/UTF-8
 # (ValueError), a body that is not XML or lacks <Encrypt> (ExpatError, KeyError, TypeError).
-_UNREADABLE = (WeChatException, ValueError, KeyError, TypeError, ExpatError)
+# a body encrypted with another key decrypts to garbage: its length prefix may be cut short (struct.error)
+_UNREADABLE = (WeChatException, ValueError, KeyError, TypeError, ExpatError, struct.error)
 EventSink = Callable[[str, bytes], Awaitable[Any]]  # (dedup id, decrypted XML) → queued; UpdateQueue.push fits
 FRESH_S = 300  # a callback stamped further than this from our clock is refused (a capture replayed later)
 NONCE_TTL_S = 900  # nonces are remembered for longer than the ±FRESH_S window, so a replay inside it is caught

@@ -176,7 +176,7 @@ async def test_trend_card_lists_the_notes_and_their_orders(world: World) -> None
     await world.drain()
     trend = next(t for t in world.channel.texts_to("301") if t.startswith("📈"))
     for i in range(5):
-        assert f"tmall:TM{i}：顺丰第{i}车滞留中转站" in trend
+        assert f"TM{i}（天猫）：顺丰第{i}车滞留中转站" in trend
 
 
 async def test_a_note_from_elsewhere_names_its_order_on_the_review_card(world: World) -> None:

@@ -185,3 +185,12 @@ async def test_the_signature_is_compared_in_constant_time(callback: Callback,
     monkeypatch.setattr(WeChatCrypto, "_decrypt_message", lambda *a, **k: pytest.fail("wechatpy compared first"))
     resp = await callback.post(message_xml("zhangsan", "/help", 9), tamper=True)
     assert resp.status_code == 401 and compared
+
+
+async def test_bodies_encrypted_with_other_keys_are_400_never_500(callback: Callback) -> None:
+    """Garbage from a wrong key is sometimes too short for its length prefix (struct.error): still a clean 400."""
+    for i in range(40):
+        other = WeChatCrypto(TOKEN, chr(ord("B") + i % 20) * 43, CORP_ID)
+        query, body = encrypted(other, message_xml("zhangsan", "/help", 100 + i))
+        assert (await callback.client.post(f"/webhooks/wecom?{query}", content=body)).status_code == 400
+    assert await callback.queue.depth() == 0
