@@ -140,6 +140,13 @@ _STRINGS: dict[str, dict[str, str]] = {
               "holidays and make-up workdays. Upgrade chinesecalendar (pip install -U chinesecalendar) or add {next}'s "
               "dates to calendars.{calendar}.holidays in the rules file.",
     },
+    "admin.library_categories_missing": {
+        "zh": "🏷️ 规则文件的 anomalies.categories 缺少内置分类库的分类：{ids}。这些类别的异常备注会被归入其他类别或未分类；"
+              "如非有意，请按 engine/rules.example.yaml 补上（id 与分类库一致）。",
+        "en": "🏷️ The rules file's anomalies.categories lacks categories of the bundled library: {ids}. Exception "
+              "notes of these kinds are filed under another category or none; unless that is intended, add them "
+              "as in engine/rules.example.yaml (the library's ids).",
+    },
     "admin.verify_burst": {"zh": "⚠️ 客户验证尝试异常：{scope} 一小时内失败 {n} 次，已暂停该方式的验证。",
                            "en": "⚠️ Customer verification burst: {n} failed tries in an hour on {scope}; "
                                  "verification that way is paused."},

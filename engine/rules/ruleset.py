@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from engine.anomaly_library import TERMS
 from engine.order import Order
 from engine.rules.calendar import (
     BusinessCalendar,
@@ -291,6 +292,13 @@ class RuleSet:
     @property
     def anomaly_categories(self) -> dict[str, Any]:
         return dict(self.model.anomalies.categories)
+
+    def library_gaps(self) -> list[str]:
+        """The bundled category library's ids (SPEC §11) this file has no category for, in library order: a note
+        the library would put there is filed under a weaker match or none. A warning, not an error: a merchant may
+        leave a category out on purpose."""
+        have = self.model.anomalies.categories
+        return [cid for cid in TERMS if cid not in have]
 
     @property
     def trends(self) -> list[Any]:
