@@ -101,8 +101,8 @@ _STRINGS: dict[str, dict[str, str]] = {
     "cust.pick": {"zh": "您有多个订单，请发送订单号：{list}", "en": "You have several orders; send an order number: {list}"},
     # staff
     "staff.help": {
-        "zh": "/order 订单号 — 订单详情\n/stalled [城市|阶段] — 超时订单\n/pending — 等我审批的订单\n/top — 优先级最高的重点订单\n/note 订单号 内容 — 异常备注（或直接回复提醒卡片）\n/find 文本 — 搜索订单\n/link 邀请码 — 绑定账号\n/board — 订单看板登录链接\n/help — 帮助",
-        "en": "/order ID — order details\n/stalled [city|stage] — overdue orders\n/pending — approvals waiting for me\n/top — the flagged top of open orders\n/note ID TEXT — exception note (or reply to an alert card)\n/find TEXT — search orders\n/link CODE — link your account\n/board — sign-in link for the order board\n/help — this help",
+        "zh": "/order 订单号 — 订单详情\n/stalled [城市|阶段] — 超时订单\n/pending — 等我审批的订单\n/top — 优先级最高的重点订单\n/note 订单号 内容 — 异常备注（或直接回复提醒卡片）\n/assign 订单号 用户名 — 改派订单负责人（管理员、区域经理）\n/find 文本 — 搜索订单\n/link 邀请码 — 绑定账号\n/board — 订单看板登录链接\n/help — 帮助",
+        "en": "/order ID — order details\n/stalled [city|stage] — overdue orders\n/pending — approvals waiting for me\n/top — the flagged top of open orders\n/note ID TEXT — exception note (or reply to an alert card)\n/assign ID NAME — reassign an order's owner (admins, region managers)\n/find TEXT — search orders\n/link CODE — link your account\n/board — sign-in link for the order board\n/help — this help",
     },
     "staff.only": {"zh": "此命令仅限已绑定的员工使用。", "en": "This command is for linked staff only."},
     "staff.order_not_found": {"zh": "找不到订单 {q}", "en": "Order {q} not found"},
