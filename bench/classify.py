@@ -1,6 +1,8 @@
 """Anomaly classifier accuracy and throughput: today's classifier vs the bundled library, zero-shot and after
 learning from corrections of a held-back half; the library's fast path against its straightforward version
-(the baseline, tests/engine/lib_classifier_reference.py) in the same run. Usage: python bench/classify.py"""
+(the baseline, tests/engine/lib_classifier_reference.py) in the same run; the real note path (handlers.notes) with
+the bundled rules against their old six-category set, and with learned corrections re-scored as a list per note
+(before) against prepared once per example set (after). Usage: python bench/classify.py"""
 
 from __future__ import annotations
 
