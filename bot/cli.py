@@ -397,6 +397,36 @@ def users_login_link(name: str) -> None:
     print(link)
 
 
+@users_app.command("deactivate")
+def users_deactivate(
+    name: str,
+    actor: Annotated[str, typer.Option("--as", help="Who deactivates (recorded in the audit log).")] = "cli",
+) -> None:
+    """Deactivate a user: no sign-in, no chat commands, no alerts. Their open orders get the owner the rules'
+    `owners:` row for the order's stage picks now, or none; each change is audited."""
+    from engine.text_cli import tc
+    from handlers.owners import AssignRefused, deactivate_owner
+    from storage.owner_deactivation import SqlOwnerDeactivation
+    from storage.users_repo import UserError
+
+    async def _run(rt: Runtime):  # type: ignore[no-untyped-def]
+        await rt.start_rules(watch=False)
+        try:
+            return await deactivate_owner(SqlOwnerDeactivation(rt.db, rt.order_events()), rt.current_rules(), name, actor,
+                                          rt.clock.now())
+        except AssignRefused as exc:
+            raise UserError(str(exc)) from None
+
+    done = run_user_command(_run)
+    lang = Settings().language
+    console.print(escape(tc("u.deactivated", lang, name=done.user, n=len(done.repicked) + len(done.cleared),
+                            repicked=len(done.repicked), cleared=len(done.cleared))), soft_wrap=True, highlight=False)
+    for key, owner in done.repicked:
+        console.print(escape(f"  {key} → {owner}"), soft_wrap=True, highlight=False)
+    for key in done.cleared:
+        console.print(escape(f"  {key} → -"), soft_wrap=True, highlight=False)
+
+
 @users_app.command("list")
 def users_list() -> None:
     """Users with their roles, regions and chat identities."""

@@ -124,6 +124,9 @@ def check(
     for calendar, year in rules.holiday_gaps(datetime.now(rules.tz).date()):
         typer.echo(_T[lang]["warning"] + t("admin.holidays_run_out", lang, calendar=calendar, year=year, next=year + 1,
                                             source=rules.holiday_source or "rules file"))
+    gaps = rules.library_gaps()
+    if gaps:
+        typer.echo(_T[lang]["warning"] + t("admin.library_categories_missing", lang, ids=", ".join(gaps)))
 
 
 @app.command()

@@ -193,6 +193,10 @@ class RulesRuntime:
         self._current = rules
         self.last_error = None
         log.info("rules version %s active (from %s)", rules.version[:12], rules.source)
+        gaps = rules.library_gaps()
+        if gaps:
+            log.warning("rules version %s: anomalies.categories lacks the bundled library's %s (their notes are "
+                        "filed under a weaker match or none)", rules.version[:12], ", ".join(gaps))
         if self.on_change is not None and old is not None and notify:
             self.on_change(rules)
 

@@ -129,7 +129,7 @@ class ExampleIndex:
     examples are scored per distinct token set (its sorted, space-joined form: repeated corrections cost nothing),
     with an inverted index from token to the forms that hold it."""
 
-    __slots__ = ("examples", "forms", "members", "postings")
+    __slots__ = ("examples", "forms", "members", "postings", "_last")
 
     def __init__(self, examples: Sequence[Example]) -> None:
         self.examples = tuple(examples)
@@ -151,6 +151,7 @@ class ExampleIndex:
                     postings.setdefault(tok, []).append(f)
             self.members[f].append((i, ex.category))
         self.postings = postings
+        self._last: tuple[str, list[tuple[float, int, str]]] | None = None
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -158,10 +159,36 @@ class ExampleIndex:
     def similar(self, joined: str) -> dict[str, float]:
         """Per category, the best `token_set_ratio / 100` (≥ the cutoff) of `joined` against its examples; exactly
         what scoring every example with `fuzz.token_set_ratio` gives."""
+        best: dict[str, float] = {}
+        # best score first, then example order: the order `process.extract` over the examples returns, so categories
+        # new to the note enter the scores in the same order (ties in the ranking keep it)
+        for neg, _, cat in self._hits(joined):
+            sim = -neg / 100.0
+            if sim > best.get(cat, 0.0):
+                best[cat] = sim
+        return best
+
+    def nearest(self, joined: str) -> tuple[str, float] | None:
+        """(category, token_set_ratio 0-100) of the closest example, the earliest on a tie: what
+        `process.extractOne` over the examples' texts returns (above the cutoff)."""
+        hits = self._hits(joined)
+        return (hits[0][2], -hits[0][0]) if hits else None
+
+    def _hits(self, joined: str) -> list[tuple[float, int, str]]:
+        """(-score, example position, category) of every example scoring at least the cutoff, best first. The last
+        note's answer is remembered: the use case asks for the nearest example and the scores of the same note."""
+        last = self._last
+        if last is not None and last[0] == joined:
+            return last[1]
+        hits = self._score(joined)
+        self._last = (joined, hits)
+        return hits
+
+    def _score(self, joined: str) -> list[tuple[float, int, str]]:
         toks = set(joined.split())
         forms = self.forms
         if not toks or not forms:
-            return {}
+            return []
         shared: set[int] = set()
         for tok in toks:
             ids = self.postings.get(tok)
@@ -180,15 +207,7 @@ class ExampleIndex:
                                                limit=None, score_cutoff=EXAMPLE_CUTOFF):
                 scores[ids[j]] = score
         members = self.members
-        hits = sorted((-score, i, cat) for f, score in scores.items() for i, cat in members[f])
-        best: dict[str, float] = {}
-        # best score first, then example order: the order `process.extract` over the examples returns, so categories
-        # new to the note enter the scores in the same order (ties in the ranking keep it)
-        for neg, _, cat in hits:
-            sim = -neg / 100.0
-            if sim > best.get(cat, 0.0):
-                best[cat] = sim
-        return best
+        return sorted((-score, i, cat) for f, score in scores.items() for i, cat in members[f])
 
 
 _INDEXES: dict[int, tuple[tuple[Example, ...], ExampleIndex]] = {}

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from rapidfuzz import fuzz, process
 
 from engine.access import Viewer, may_act_on_order
+from engine.anomaly_lib_classifier import ExampleIndex
 
 CATEGORY_MAX = 32  # the notes' category column
 CANDIDATES = 3  # buttons on a low-confidence note's card
@@ -73,3 +74,10 @@ def nearest_example(joined: str, examples: Sequence[tuple[str, str]], cutoff: fl
     hit = process.extractOne(joined, [text for text, _ in examples], scorer=fuzz.token_set_ratio,
                              score_cutoff=cutoff)
     return None if hit is None else (examples[hit[2]][1], round(hit[1] / 100.0, 3))
+
+
+def nearest_in(index: ExampleIndex, joined: str, cutoff: float = LEARNED_MATCH) -> tuple[str, float] | None:
+    """`nearest_example` over prepared examples (an index built once per example set, not a scan per note): the
+    same answer, read off the index's scores. `cutoff` must not be below the index's own (EXAMPLE_CUTOFF)."""
+    hit = index.nearest(joined) if joined else None
+    return None if hit is None or hit[1] < cutoff else (hit[0], round(hit[1] / 100.0, 3))

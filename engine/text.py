@@ -133,8 +133,8 @@ _STRINGS: dict[str, dict[str, str]] = {
     "cust.pick": {"zh": "您有多个订单，请发送订单号：{list}", "en": "You have several orders; send an order number: {list}"},
     # staff
     "staff.help": {
-        "zh": "/order 订单号 — 订单详情\n/stalled [城市|阶段] — 超时订单\n/pending — 等我审批的订单\n/top — 优先级最高的重点订单\n/note 订单号 内容 — 异常备注（或直接回复提醒卡片）\n/find 文本 — 搜索订单\n/link 邀请码 — 绑定账号\n/board — 订单看板登录链接\n/help — 帮助",
-        "en": "/order ID — order details\n/stalled [city|stage] — overdue orders\n/pending — approvals waiting for me\n/top — the flagged top of open orders\n/note ID TEXT — exception note (or reply to an alert card)\n/find TEXT — search orders\n/link CODE — link your account\n/board — sign-in link for the order board\n/help — this help",
+        "zh": "/order 订单号 — 订单详情\n/stalled [城市|阶段] — 超时订单\n/pending — 等我审批的订单\n/top — 优先级最高的重点订单\n/note 订单号 内容 — 异常备注（或直接回复提醒卡片）\n/assign 订单号 用户名 — 改派订单负责人（管理员、区域经理）\n/find 文本 — 搜索订单\n/link 邀请码 — 绑定账号\n/board — 订单看板登录链接\n/help — 帮助",
+        "en": "/order ID — order details\n/stalled [city|stage] — overdue orders\n/pending — approvals waiting for me\n/top — the flagged top of open orders\n/note ID TEXT — exception note (or reply to an alert card)\n/assign ID NAME — reassign an order's owner (admins, region managers)\n/find TEXT — search orders\n/link CODE — link your account\n/board — sign-in link for the order board\n/help — this help",
     },
     "staff.only": {"zh": "此命令仅限已绑定的员工使用。", "en": "This command is for linked staff only."},
     "staff.order_not_found": {"zh": "找不到订单 {q}", "en": "Order {q} not found"},
@@ -171,6 +171,13 @@ _STRINGS: dict[str, dict[str, str]] = {
         "en": "📅 The holidays of calendar '{calendar}' end with {year} ({source}): deadlines after that ignore public "
               "holidays and make-up workdays. Upgrade chinesecalendar (pip install -U chinesecalendar) or add {next}'s "
               "dates to calendars.{calendar}.holidays in the rules file.",
+    },
+    "admin.library_categories_missing": {
+        "zh": "🏷️ 规则文件的 anomalies.categories 缺少内置分类库的分类：{ids}。这些类别的异常备注会被归入其他类别或未分类；"
+              "如非有意，请按 engine/rules.example.yaml 补上（id 与分类库一致）。",
+        "en": "🏷️ The rules file's anomalies.categories lacks categories of the bundled library: {ids}. Exception "
+              "notes of these kinds are filed under another category or none; unless that is intended, add them "
+              "as in engine/rules.example.yaml (the library's ids).",
     },
     "admin.verify_burst": {"zh": "⚠️ 客户验证尝试异常：{scope} 一小时内失败 {n} 次，已暂停该方式的验证。",
                            "en": "⚠️ Customer verification burst: {n} failed tries in an hour on {scope}; "

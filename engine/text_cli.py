@@ -101,6 +101,9 @@ _STRINGS: dict[str, dict[str, str]] = {
     "u.invite": {"zh": "{name}：请在 {days} 天内向机器人发送 [bold]/link {code}[/]；邀请码只能使用一次",
                  "en": "{name}: send [bold]/link {code}[/] to the bot within {days} day(s); the code works once"},
     "u.added": {"zh": "已添加 {name}（{role}）", "en": "added {name} ({role})"},
+    "u.deactivated": {"zh": "已停用 {name}；其 {n} 个未完成订单：{repicked} 个按规则改派，{cleared} 个暂无负责人",
+                      "en": "deactivated {name}; their {n} open orders: {repicked} re-picked by the rules, "
+                            "{cleared} left without an owner"},
     "u.linked": {"zh": "已将 {name} 绑定到 {platform} {ident}", "en": "linked {name} to {platform} {ident}"},
     "u.quiet": {"zh": "{name} 的免打扰时段：{spec}（期间聊天提醒留到结束后送达；严重升级照常提醒，邮件抄送不受影响）",
                 "en": "{name}'s quiet hours: {spec} (chat alerts are held until they end; severe escalations still "

@@ -16,9 +16,9 @@ from functools import lru_cache
 from typing import Protocol
 
 from engine.anomaly import Category, Classification, categories_from_rules, classify
-from engine.anomaly_lib_classifier import Example, classify_note
+from engine.anomaly_lib_classifier import Example, ExampleIndex, classify_note
 from engine.anomaly_library import TERMS
-from engine.note_learning import CANDIDATES, candidates, nearest_example, needs_review
+from engine.note_learning import CANDIDATES, candidates, nearest_in, needs_review
 from handlers.tokenizer import tokens
 from engine.rules import RuleSet
 from engine.trends import (
@@ -80,11 +80,12 @@ def analyse(text: str, rules: RuleSet, examples: Sequence[tuple[str, str]] = ()
     example similarity), restricted to the rules' categories."""
     cats = categories_from_rules(rules.anomaly_categories, rules.model.anomalies.threshold)
     known = [c.id for c in cats]
-    learned = [Example(_joined_tokens(t), c) for t, c in examples if c in known]
     toks = tokens(text)
-    lib = classify_note(text, toks, learned, terms=_library_for(frozenset(known)))
+    joined = " ".join(toks)
+    taught = learned(examples, frozenset(known)) if examples else None
+    lib = classify_note(text, toks, taught.index if taught is not None else (), terms=_library_for(frozenset(known)))
     ranked = [cid for cid, _ in lib.ranked]
-    near = nearest_example(" ".join(toks), [(ex.text, ex.category) for ex in learned])
+    near = taught.nearest(joined) if taught is not None else None  # a person decided a note like this one
     if near is not None:
         result = Classification(near[0], near[1], "learned")
     elif lib.category is not None and lib.category in known:
@@ -96,6 +97,36 @@ def analyse(text: str, rules: RuleSet, examples: Sequence[tuple[str, str]] = ()
     if len(set(ranked) & set(known)) < CANDIDATES:  # the library had too few: the rules' examples rank the rest
         ranked += [c.id for c in sorted(cats, key=lambda c: -_similarity(text, c))]  # stable: file order on ties
     return result, candidates(ranked, known)
+
+
+@dataclass(frozen=True, slots=True)
+class Learned:
+    """People's corrections prepared for classifying many notes: the examples of the rules' categories as jieba
+    tokens, indexed once (engine.anomaly_lib_classifier.ExampleIndex)."""
+
+    index: ExampleIndex
+
+    def nearest(self, joined: str) -> tuple[str, float] | None:
+        """`engine.note_learning.nearest_example` over the same examples, read off the index's scores."""
+        return nearest_in(self.index, joined)
+
+
+_LEARNED: dict[tuple[tuple[tuple[str, str], ...], frozenset[str]], Learned] = {}
+LEARNED_SETS = 4  # example sets remembered: the current one, plus a few while rules or corrections change
+
+
+def learned(examples: Sequence[tuple[str, str]], known: frozenset[str]) -> Learned:
+    """The prepared form of an example set, rebuilt only when the set (its content and order: what a correction
+    changes) or the rules' categories change. Keyed by the set itself: hashing it costs far less than one
+    unindexed scoring pass, and a different set can never be served a stale index."""
+    key = (tuple(examples), known)
+    hit = _LEARNED.get(key)
+    if hit is None:
+        hit = Learned(ExampleIndex(tuple(Example(_joined_tokens(t), c) for t, c in key[0] if c in known)))
+        if len(_LEARNED) >= LEARNED_SETS:
+            _LEARNED.pop(next(iter(_LEARNED)))  # the oldest set
+        _LEARNED[key] = hit
+    return hit
 
 
 @lru_cache(maxsize=64)

@@ -1,5 +1,6 @@
 """Reassigning an order's owner: THE use case behind `POST /api/orders/{id}/assign`, `orderhub orders assign`
-and the chat command `/assign ORDER NAME`, so all three refuse the same things the same way.
+and the chat command `/assign ORDER NAME`, so all three refuse the same things the same way. Also what happens to
+a deactivated user's open orders (`orderhub users deactivate`): the rules pick their owners again.
 
 Who may: admins, and managers of the order's region. Whom: an existing, active staff user allowed in the order's
 region (engine.rules.owners.allowed_for_region). Anything else is an `AssignRefused` and nothing changes.
@@ -7,12 +8,14 @@ region (engine.rules.owners.allowed_for_region). Anything else is an `AssignRefu
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from engine.order import check_text
-from engine.rules.owners import Candidate, allowed_for_region
+from engine.order import Order, check_text
+from engine.rules.owners import Candidate, OwnerNeed, allowed_for_region
+from engine.stages import Stage
 
 MAX_NAME = 64
 MAX_REF = 100
@@ -111,3 +114,56 @@ async def assign(store: OwnerStore, actor: Assigner, ref: str, name: str, now: d
     if not await store.set_owner(order.id, order.owner_user_id, target.user_id, actor.name, now, detail):
         raise AssignRefused("changed", "the order's owner changed while you were assigning it; look again")
     return Assigned(order.id, order.key, target.name, order.owner_name)
+
+
+# --- deactivating an owner ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OwnedOrder:
+    """An open order of the user being deactivated, with what the rules' `owners:` rows read."""
+
+    id: int
+    key: str
+    order: Order
+    base: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Deactivated:
+    user: str
+    was_active: bool
+    repicked: tuple[tuple[str, str], ...]  # (order key, the owner the rules picked)
+    cleared: tuple[str, ...]  # order keys left without an owner (no row, or nobody else fits)
+
+
+class OwnerNeeds(Protocol):
+    def owner_need_for(self, order: Order, stage: Stage, base: str | None) -> OwnerNeed | None: ...
+
+
+NeedsFor = Callable[[Sequence[OwnedOrder]], list[OwnerNeed | None]]
+
+
+class DeactivateStore(Protocol):
+    async def deactivate(self, name: str, needs: NeedsFor, actor: str, now: datetime) -> Deactivated | None:
+        """In one transaction: the user inactive, then each open order they own re-picked by the same assignment
+        code as a stage entry (storage.owners.assign_owners) or, when the rules give nobody, its owner cleared;
+        audited. None: no such user."""
+        ...
+
+
+async def deactivate_owner(store: DeactivateStore, rules: OwnerNeeds, name: str, actor: str,
+                           now: datetime) -> Deactivated:
+    """Deactivate a user so that no alert goes to them any more: their open orders get the owner the rules' row
+    for the order's current stage picks among the remaining active users (as if the order entered the stage
+    now), or no owner (the ladder's other rungs still reach the supervisor and region head). Raises
+    AssignRefused (bad_input, user_not_found)."""
+    name = _clean(name, "user name", MAX_NAME)
+
+    def needs(orders: Sequence[OwnedOrder]) -> list[OwnerNeed | None]:
+        return [rules.owner_need_for(o.order, o.order.stage, o.base) for o in orders]
+
+    done = await store.deactivate(name, needs, actor, now)
+    if done is None:
+        raise AssignRefused("user_not_found", f"no user named {name!r}")
+    return done

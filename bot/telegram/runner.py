@@ -43,11 +43,12 @@ UpdateSink = Callable[[int, bytes], Awaitable[Any]]  # (update_id, raw JSON) →
 COMMANDS: dict[str, list[tuple[str, str]]] = {
     "zh": [("order", "查看订单：/order 订单号"), ("stalled", "超期订单：/stalled [城市|阶段]"),
            ("pending", "等我审批的订单"), ("top", "重点订单（优先级最高）"),
-           ("note", "异常备注：/note 订单号 内容"), ("find", "搜索订单：/find 关键词"), ("help", "帮助"),
+           ("note", "异常备注：/note 订单号 内容"), ("assign", "改派负责人：/assign 订单号 用户名"), ("find", "搜索订单：/find 关键词"), ("help", "帮助"),
            ("link", "绑定员工账号：/link 邀请码"), ("start", "开始 / 查询我的订单")],
     "en": [("order", "Show an order: /order ID"), ("stalled", "Overdue orders: /stalled [city|stage]"),
            ("pending", "Approvals waiting for me"), ("top", "Flagged top orders"),
-           ("note", "Exception note: /note ORDER text"), ("find", "Search orders: /find TEXT"), ("help", "Help"),
+           ("note", "Exception note: /note ORDER text"), ("assign", "Reassign an order: /assign ORDER NAME"),
+           ("find", "Search orders: /find TEXT"), ("help", "Help"),
            ("link", "Link your staff account: /link CODE"), ("start", "Start / check my orders")],
 }
 

@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine.alert_groups import GroupPolicy
+from engine.anomaly_library import TERMS
 from engine.ladder import Step
 from engine.ladder import plan as ladder_plan
 from engine.order import Order
@@ -314,6 +315,13 @@ class RuleSet:
     @property
     def anomaly_categories(self) -> dict[str, Any]:
         return dict(self.model.anomalies.categories)
+
+    def library_gaps(self) -> list[str]:
+        """The bundled category library's ids (SPEC §11) this file has no category for, in library order: a note
+        the library would put there is filed under a weaker match or none. A warning, not an error: a merchant may
+        leave a category out on purpose."""
+        have = self.model.anomalies.categories
+        return [cid for cid in TERMS if cid not in have]
 
     @property
     def trends(self) -> list[Any]:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.wiring import Runtime
 from storage.models import AuditRow, OrderRow
@@ -47,3 +48,35 @@ async def test_assign_from_the_terminal(env: dict[str, str], client: httpx.Async
     async with runtime.db.connect() as conn:
         assert (await conn.execute(select(AUDIT.c.actor).where(AUDIT.c.action == "order.assigned"))
                 ).scalars().all() == ["east"]
+
+
+async def test_deactivating_a_user_re_picks_their_open_orders(env: dict[str, str], client: httpx.AsyncClient,  # noqa: F811
+                                                              runtime: Runtime, tmp_path: Path) -> None:
+    """`orderhub users deactivate NAME`: the user can no longer sign in, and their open order gets the owner the
+    rules' `owners:` row picks (here the other manager of 华东), audited."""
+    from bot.settings import BUNDLED_RULES
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(BUNDLED_RULES.read_text(encoding="utf-8") + "\nowners:\n  - {id: design-east, stage: designing, "
+                     "region: 华东, pool: {role: manager, strategy: round_robin}}\n", encoding="utf-8")
+    token = await add_user(runtime, "东一", "manager", ["华东"])
+    await add_user(runtime, "东二", "manager", ["华东"])
+    await seed(client, runtime, [order_json(1, amount=Decimal("1000.00"), city="杭州")])
+    first = (await runtime.users.by_name("东一")).id
+    async with runtime.db.begin() as conn:
+        await conn.execute(update(ORDERS).values(owner_user_id=first, stage="designing"))
+    assert (await client.get("/api/orders", headers={"Authorization": f"Bearer {token}"})).status_code == 200
+
+    result = await cli(env | {"ORDERHUB_RULES": str(rules), "ORDERHUB_LANGUAGE": "en"},
+                       "users", "deactivate", "东一", "--as", "ops")
+    assert result.exit_code == 0, result.output
+    assert "deactivated 东一; their 1 open orders: 1 re-picked by the rules, 0 left without an owner" in result.output
+    assert "generic:G00000001 → 东二" in result.output
+    assert await _owner(runtime) == (await runtime.users.by_name("东二")).id
+    assert (await client.get("/api/orders", headers={"Authorization": f"Bearer {token}"})).status_code == 401
+    async with runtime.db.connect() as conn:
+        actions = (await conn.execute(select(AUDIT.c.action).where(AUDIT.c.actor == "ops"))).scalars().all()
+    assert actions == ["user.deactivated", "order.assigned"]
+
+    ghost = await cli(env, "users", "deactivate", "无此人")
+    assert ghost.exit_code == 2 and "无此人" in ghost.output

@@ -280,10 +280,27 @@ def test_check_warns_when_the_holidays_run_out(tmp_path: Path) -> None:
     assert "calendars.default.holidays" in result.output
     far = tmp_path / "far.yaml"
     far.write_text("calendars:\n  default:\n    official: none\n    holidays: [2999-10-01]\n", encoding="utf-8")
-    assert "warning" not in runner.invoke(app, ["check", str(far), "-l", "en"]).output
+    assert "calendar 'default'" not in runner.invoke(app, ["check", str(far), "-l", "en"]).output
     none = tmp_path / "none.yaml"  # no holidays at all, by choice: nothing to run out
     none.write_text("calendars:\n  default:\n    official: none\n", encoding="utf-8")
-    assert "warning" not in runner.invoke(app, ["check", str(none), "-l", "en"]).output
+    assert "calendar 'default'" not in runner.invoke(app, ["check", str(none), "-l", "en"]).output
+
+
+def test_check_warns_when_a_library_category_is_missing(tmp_path: Path) -> None:
+    """A merchant's file with only some of the bundled library's categories is valid, with a warning naming the
+    missing ids; the bundled example has them all (no such warning)."""
+    few = tmp_path / "few.yaml"
+    few.write_text(edited("    stock_shortage:\n      name: {zh: 库存不足, en: Stock shortage}",
+                          "    stock_shortage_old:\n      name: {zh: 库存不足, en: Stock shortage}")
+                   .replace("    missing_docs:", "    docs_missing:"), encoding="utf-8")
+    result = runner.invoke(app, ["check", str(few), "-l", "en"])
+    assert result.exit_code == 0, result.output  # a warning, not an error
+    assert "warning: " in result.output and "lacks categories of the bundled library: stock_shortage, missing_docs." \
+        in result.output
+    zh = runner.invoke(app, ["check", str(few)])
+    assert zh.exit_code == 0 and "警告：" in zh.output and "缺少内置分类库的分类：stock_shortage, missing_docs" in zh.output
+    bundled = runner.invoke(app, ["check", str(EXAMPLE_PATH), "-l", "en"])
+    assert bundled.exit_code == 0 and "bundled library" not in bundled.output
 
 
 def test_explain_shows_the_carrier_rows_considered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -218,3 +218,20 @@ async def test_admins_are_told_once_when_the_holidays_run_out(tmp_path: Path) ->
         assert (notice.kind, notice.recipient_role) == ("admin_notice", "admin")
         assert notice.dedup_key == f"holidays_run_out:default:{data.last_year}"
         assert f"end with {data.last_year}" in notice.payload["text"] and "chinesecalendar" in notice.payload["text"]
+
+
+@pytest.mark.asyncio
+async def test_loading_a_file_without_a_library_category_warns_and_still_installs_it(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(EXAMPLE_TEXT, encoding="utf-8")
+    async with temp_db(tmp_path / "db.sqlite") as sessions:
+        with caplog.at_level("WARNING", logger="orderhub.rules"):
+            rt = RulesRuntime(path, RulesRepo(sessions), confirm_delay=0)
+            await rt.start()
+            assert not [r for r in caplog.records if "bundled library" in r.getMessage()]  # the example has all nine
+            path.write_text(edited("    customer_change:", "    client_change:"), encoding="utf-8")
+            assert await rt.poll()  # installed: a warning, not an error
+        assert "client_change" in rt.current.anomaly_categories
+        [warning] = [r for r in caplog.records if "bundled library" in r.getMessage()]
+        assert "lacks the bundled library's customer_change" in warning.getMessage()

@@ -102,3 +102,31 @@ def classify_text(text: str, rules: Any, tokens: Callable[[str], list[str]]) -> 
     if lib.category is not None and lib.category in known:
         return Classification(lib.category, lib.confidence, "library")
     return classify(text, cats)
+
+
+def analyse(text: str, rules: Any, examples: Sequence[tuple[str, str]] = ()) -> tuple[Classification, tuple[str, ...]]:
+    """handlers.notes.analyse before its learned examples were prepared once per set (issue 13 follow-up): the
+    corrections re-tokenized into a list on every note, scored as a list, the nearest one found by a scan."""
+    from engine.anomaly_lib_classifier import classify_note as lib_classify
+    from engine.note_learning import CANDIDATES, candidates, nearest_example
+    from handlers import notes
+    from handlers.tokenizer import tokens
+
+    cats = categories_from_rules(rules.anomaly_categories, rules.model.anomalies.threshold)
+    known = [c.id for c in cats]
+    learned = [Example(notes._joined_tokens(t), c) for t, c in examples if c in known]
+    toks = tokens(text)
+    lib = lib_classify(text, toks, learned, terms=notes._library_for(frozenset(known)))
+    ranked = [cid for cid, _ in lib.ranked]
+    near = nearest_example(" ".join(toks), [(ex.text, ex.category) for ex in learned])
+    if near is not None:
+        result = Classification(near[0], near[1], "learned")
+    elif lib.category is not None and lib.category in known:
+        result = Classification(lib.category, lib.confidence, "library")
+    else:
+        result = classify(text, cats)
+    if result.category is not None:
+        ranked.insert(0, result.category)
+    if len(set(ranked) & set(known)) < CANDIDATES:
+        ranked += [c.id for c in sorted(cats, key=lambda c: -notes._similarity(text, c))]
+    return result, candidates(ranked, known)

@@ -15,11 +15,14 @@ CATEGORIES = categories_from_rules(RULES.anomaly_categories, RULES.model.anomali
 @pytest.mark.parametrize(
     ("note", "expected"),
     [
-        ("仓库停电，无法出库", "production_disruption"),
+        ("车间停电，无法排产", "production_delay"),
         ("快递五天没有更新了", "logistics_delay"),
         ("客户反馈包裹还没到", "logistics_delay"),
         ("米白色亚麻面料库存不足，需要补货", "stock_shortage"),
-        ("安装师傅没有高空作业证", "qualification_missing"),
+        ("缺少窗帘面料阻燃检测报告", "missing_docs"),
+        ("收货地址没有门牌号", "address_unclear"),
+        ("客户要换成米白色", "customer_change"),
+        ("量尺时宽度量错了", "measurement_error"),
         ("窗帘有明显色差", "quality_issue"),
         ("客户很满意，谢谢", None),
         ("", None),
@@ -30,9 +33,9 @@ def test_notes_fall_into_the_expected_category(note: str, expected: str | None) 
 
 
 def test_classification_says_what_matched() -> None:
-    result = classify("仓库停电，无法出库", CATEGORIES)
+    result = classify("缝纫设备故障停工半天", CATEGORIES)
     assert result.score == 1.0
-    assert result.matched == "仓库停电，无法出库"
+    assert result.matched == "缝纫设备故障停工半天"
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from engine.anomaly_library import TERMS
 from engine.rules import RulesError, json_schema, load_rules, rules_hash
 from tests.engine.rules_support import EXAMPLE, EXAMPLE_TEXT, edited
 
@@ -430,8 +431,13 @@ def test_the_example_encodes_the_business() -> None:
     assert [s.role for s in m.sla.escalation] == ["owner", "supervisor", "region_head"]
     designing = next(lim for lim in m.sla.limits if lim.id == "sla-designing")
     assert (designing.stage.value, designing.limit.total_seconds() / 3600, designing.business_time) == ("designing", 48, True)
-    names = {c.name.zh: c.name.en for c in m.anomalies.categories.values()}
-    assert {"物流延迟", "库存不足", "资质缺失"} <= set(names) and all(names.values())
+    names = {cid: c.name.zh for cid, c in m.anomalies.categories.items()}
+    assert names == {  # SPEC §11, in the library's order: a category the rules lack can never be a note's answer
+        "logistics_delay": "物流延迟", "stock_shortage": "库存不足", "missing_docs": "资料缺失",
+        "quality_issue": "质量问题", "production_delay": "生产延误", "address_unclear": "地址不清",
+        "customer_change": "客户变更", "measurement_error": "测量错误", "install_issue": "安装问题"}
+    assert list(names) == list(TERMS) and EXAMPLE.library_gaps() == []
+    assert all(c.name.en for c in m.anomalies.categories.values())
     assert all(c.keywords and c.examples for c in m.anomalies.categories.values())
     five = next(t for t in m.anomalies.trends if t.consecutive is not None)
     assert five.consecutive == 5 and five.notify

@@ -54,7 +54,7 @@ async def test_note_command_is_classified_and_answered_with_a_correct_button(wor
     assert menu is not None and len(menu.buttons) == 6 and menu.buttons[-1].label == "更多类别 ›"
     await handle_event(ButtonPressed(sender("101"), menu.buttons[-1].token, "cb2"), world.ctx)
     page2 = world.channel.to("101")[-1].message.card
-    assert [b.label for b in page2.buttons] == ["安装问题", "更多类别 ›"]  # the 6th category, then back to page 1
+    assert [b.label for b in page2.buttons] == ["地址不清", "客户变更", "测量错误", "安装问题", "更多类别 ›"]  # 6th-9th, then back
     stock = next(b for b in menu.buttons if b.label == "库存不足")
     pressed = world.channel.to("101")[-2].ref
     await handle_event(ButtonPressed(sender("101"), stock.token, "cb3", pressed), world.ctx)
@@ -206,5 +206,6 @@ async def test_english_cards(world: World) -> None:
     await world.drain()
     review = world.channel.to("301")[-1].message.card
     assert review.title == "🔎 Note to confirm · order tmall:TM1" and review.buttons[-1].label == "More ›"
-    assert {b.label for b in review.buttons[:3]} <= {"Logistics delay", "Stock shortage", "Missing qualification",
-                                                     "Quality issue", "Production disruption", "Installation issue"}
+    assert {b.label for b in review.buttons[:3]} <= {
+        "Logistics delay", "Stock shortage", "Missing documents", "Quality issue", "Production delay",
+        "Unclear address", "Customer change", "Measurement error", "Installation issue"}

@@ -109,9 +109,9 @@ async def test_notes_are_classified_on_arrival(
     resp = await client.post("/api/orders/generic:G00000001/notes", json={"text": "仓库停电，无法出库"},
                              headers=admin)
     assert resp.status_code == 201
-    assert resp.json()["category"] == "production_disruption"
+    assert resp.json()["category"] == "production_delay"
     order = (await client.get("/api/orders/generic:G00000001", headers=admin)).json()
-    assert order["exception_notes"][0]["category"] == "production_disruption"
+    assert order["exception_notes"][0]["category"] == "production_delay"
 
 
 async def test_kpis_from_completed_orders(client: httpx.AsyncClient, runtime: Runtime, admin: dict[str, str]) -> None:

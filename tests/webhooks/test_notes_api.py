@@ -31,35 +31,35 @@ async def test_a_correction_through_the_api_changes_the_next_similar_note(client
                                                                           runtime: Runtime) -> None:
     admin = bearer(await add_user(runtime, "ops", "admin"))
     await seed(client, runtime, [order_json(1, amount=Decimal("1000.00"), city="杭州")])
-    first = await note(client, admin, "缺少安装确认单签字")
-    assert first["category"] == "install_issue"  # the library's 安装 decides: wrong, it is a missing document
-    before = await note(client, admin, "安装确认单还没签字")
+    first = await note(client, admin, "安装后发现窗帘短了一截")
+    assert first["category"] == "install_issue"  # the library's 安装 decides: wrong, it was measured short
+    before = await note(client, admin, "安装后窗帘短了一截")
     assert before["category"] == "install_issue"
 
-    resp = await client.post(f"/api/notes/{first['id']}/category", json={"category": "qualification_missing"},
+    resp = await client.post(f"/api/notes/{first['id']}/category", json={"category": "measurement_error"},
                              headers=admin)
     assert resp.status_code == 200, resp.text
     assert resp.json() == {"id": first["id"], "order_id": first["order_id"], "order": ORDER,
-                           "previous": "install_issue", "category": "qualification_missing"}
+                           "previous": "install_issue", "category": "measurement_error"}
 
-    after = await note(client, admin, "安装确认单还没签字")
-    assert after["category"] == "qualification_missing" and after["matched"] == "learned"
+    after = await note(client, admin, "安装后窗帘短了一截")
+    assert after["category"] == "measurement_error" and after["matched"] == "learned"
     unrelated = await note(client, admin, "安装师傅没有按时上门")
     assert unrelated["category"] == "install_issue"  # a correction teaches its case, not the whole category
 
     detail = (await client.get(f"/api/orders/{ORDER}", headers=admin)).json()
     cats = {n["text"]: n["category"] for n in detail["exception_notes"]}
     assert [n["id"] for n in detail["exception_notes"]][0] == first["id"]  # what a correction names
-    assert cats["缺少安装确认单签字"] == "qualification_missing"
+    assert cats["安装后发现窗帘短了一截"] == "measurement_error"
     async with runtime.db.connect() as conn:
         ex = (await conn.execute(select(NoteExampleRow.__table__))).one()
         audit = (await conn.execute(select(AuditRow.__table__).where(AuditRow.__table__.c.action == "note_relabel"))
                  ).one()
     assert (ex.note_id, ex.text, ex.category, ex.previous, ex.corrected_by) == (
-        first["id"], "缺少安装确认单签字", "qualification_missing", "install_issue", "ops")
+        first["id"], "安装后发现窗帘短了一截", "measurement_error", "install_issue", "ops")
     assert ex.rules_version == runtime.current_rules().version and ex.library_version
     assert audit.actor == "ops" and audit.subject == f"note:{first['id']}"
-    assert audit.detail == {"order_id": first["order_id"], "from": "install_issue", "to": "qualification_missing",
+    assert audit.detail == {"order_id": first["order_id"], "from": "install_issue", "to": "measurement_error",
                             "via": "api"}
 
 

@@ -117,11 +117,22 @@ async def test_polling_waits_out_flood_control_and_server_errors(channel: Telegr
 async def test_set_commands_registers_the_menu_in_order(channel: TelegramChannel,
                                                         telegram_api: TelegramStandIn) -> None:
     await set_commands(channel)
-    assert [c["command"] for c in telegram_api.commands] == ["order", "stalled", "pending", "top", "note", "find",
-                                                             "help", "link", "start"]
+    assert [c["command"] for c in telegram_api.commands] == ["order", "stalled", "pending", "top", "note", "assign",
+                                                             "find", "help", "link", "start"]
     assert telegram_api.commands[0]["description"] == COMMANDS["zh"][0][1]
     await set_commands(channel, "en")
     assert telegram_api.commands[-1] == {"command": "start", "description": "Start / check my orders"}
+    assert {"command": "assign", "description": "Reassign an order: /assign ORDER NAME"} in telegram_api.commands
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_every_menu_command_is_in_the_staff_help(lang: str) -> None:
+    """The menu and `/help` name the same commands (`/start` is the customer's entry, not a staff command)."""
+    from engine.text import t
+
+    helped = {line.split()[0].lstrip("/") for line in t("staff.help", lang).splitlines()}
+    assert {c for c, _ in COMMANDS[lang] if c != "start"} <= helped
+    assert [c for c, _ in COMMANDS["zh"]] == [c for c, _ in COMMANDS["en"]]
 
 
 async def test_set_webhook_sends_the_secret(channel: TelegramChannel, telegram_api: TelegramStandIn) -> None:
@@ -170,7 +181,7 @@ def test_cli_set_and_delete_webhook(cli_env: TelegramStandIn, monkeypatch: pytes
     assert result.exit_code == 0 and cli_env.webhook is None
 
     result = runner.invoke(telegram_cli, ["set-commands"])
-    assert result.exit_code == 0 and len(cli_env.commands) == 9  # /top, then /note joined the menu
+    assert result.exit_code == 0 and len(cli_env.commands) == 10  # /top, /note, then /assign joined the menu
 
 
 def test_cli_reports_errors_without_the_token(cli_env: TelegramStandIn, monkeypatch: pytest.MonkeyPatch) -> None:
