@@ -178,7 +178,7 @@ def create_board(services: BoardServices) -> FastAPI:
         data = await columns(request, who)
         return _render("board.html", **page_ctx(request, who, **data),
                        cities=sorted(city_region), regions=sorted(set(city_region.values())),
-                       owners=await services.source.owners(), client_words=orjson.dumps(words(lang)).decode())
+                       owners=await services.source.owners(scope), client_words=orjson.dumps(words(lang)).decode())
 
     @app.get("/columns", response_class=HTMLResponse)
     async def columns_fragment(request: Request, who: Who) -> HTMLResponse:
