@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import orjson
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Path as PathParam, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
@@ -24,11 +24,14 @@ from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
+from engine.access import Viewer as Actor
 from engine.approvals import Status, may_decide
 from engine.stages import Stage, TransitionError, label
 from engine.text import fmt_money, fmt_time, mask_phone, role_name
 from handlers.board import COLUMNS
 from handlers.chat_ports import UserInfo
+from handlers.note_learning import RelabelRefused, relabel
+from handlers.notes import category_names
 from handlers.orders import MoveRefused, OrderNotFound, transition
 
 from board.auth import COOKIE, LINK_TTL, SESSION_TTL, Session
@@ -114,6 +117,10 @@ class MoveBody(BaseModel):
 
 class NoteBody(BaseModel):
     text: str = Field(min_length=1, max_length=2000)
+
+
+class CategoryBody(BaseModel):
+    category: str = Field(min_length=1, max_length=64)
 
 
 class DecisionBody(BaseModel):
@@ -258,13 +265,18 @@ def create_board(services: BoardServices) -> FastAPI:
         o = detail.order
         history = [{"at": fmt_time(h.at, tz), "from": label(h.from_stage, lang) if h.from_stage else "—",
                     "to": label(h.to_stage, lang), "by": h.actor, "reason": h.reason} for h in o.history]
-        notes = [{"at": fmt_time(n["at"], tz), "author": n["author"], "text": n["text"],
-                  "category": n.get("category") or ""} for n in detail.notes]
+        may_relabel = services.notes is not None
+        notes = [{"id": n.get("id"), "at": fmt_time(n["at"], tz), "author": n["author"], "text": n["text"],
+                  "category": n.get("category") or "",
+                  "relabel": may_relabel and n.get("kind", "exception") == "exception" and n.get("id") is not None}
+                 for n in detail.notes]
+        names = category_names(services.rules()) if may_relabel else {}
+        categories = [(cid, zh if lang == "zh" else en) for cid, (zh, en) in names.items()]
         tracking = detail.tracking if isinstance(detail.tracking, dict) else None
         return _render("drawer.html", **page_ctx(
             request, who, o=o, detail=detail, stage_label=label(o.stage, lang), phone=mask_phone(o.data.customer.phone),
             amount=fmt_money(o.data.amount, o.data.currency), deadline=fmt_time(o.stage_deadline, tz), created=fmt_time(o.data.created_at, tz), history=history,
-            notes=notes, approvals=approvals, tracking=tracking, why=why_lines(detail, services.rules(), lang, tz)))
+            notes=notes, categories=categories, approvals=approvals, tracking=tracking, why=why_lines(detail, services.rules(), lang, tz)))
 
     # --- acting -------------------------------------------------------------------------------------------------
 
@@ -294,6 +306,24 @@ def create_board(services: BoardServices) -> FastAPI:
         await services.events.publish({"kind": "noted", "order_id": order_id, "region": detail.order.region,
                                        "by": who.user.name})
         return _json({**note, "message": bt("note.saved", lang, category=note.get("category") or "—")}, 201)
+
+    @app.post("/notes/{note_id}/category")
+    async def correct_category(note_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)], body: CategoryBody,
+                               who: Changer) -> Response:
+        """The one correction use case (as `POST /api/notes/{id}/category`, the chat button and the CLI): audited,
+        and later similar notes are classified with it."""
+        if services.notes is None:
+            raise BoardError(404, "not_found", bt("relabel.note_not_found", lang))
+        actor = Actor(who.user.id, who.user.role, tuple(who.user.regions))
+        try:
+            done = await relabel(services.notes, note_id, body.category.strip(), who.user.name,
+                                 actor, "board", services.clock.now())
+        except RelabelRefused as exc:
+            status = {"note_not_found": 404, "forbidden": 403, "unknown_category": 422}.get(exc.code, 409)
+            raise BoardError(status, exc.code, bt(f"relabel.{exc.code}", lang)) from None
+        name = dict(category_names(services.rules())).get(done.category, (done.category, done.category))
+        return _json({"ok": True, **done.as_dict(),
+                      "message": bt("relabel.saved", lang, category=name[0] if lang == "zh" else name[1])})
 
     @app.post("/approvals/{approval_id}/decision")
     async def decide(approval_id: int, body: DecisionBody, who: Changer) -> Response:

@@ -10,6 +10,7 @@ from engine.approvals import Approval
 from engine.rules import RuleSet
 from handlers.board import BoardEvents, BoardSource
 from handlers.chat_ports import UserInfo
+from handlers.note_learning import NoteLearning
 from handlers.orders import OrderDetail, OrderStore
 from handlers.ports import Clock
 
@@ -49,3 +50,4 @@ class BoardServices:
     secure_cookies: bool = False
     page_size: int = 30  # cards per column and page; "load more" fetches the next page
     badge_hooks: Sequence[Callable[[Any], Sequence[str]]] = ()  # later features add badges here (card -> labels)
+    notes: NoteLearning | None = None  # the note correction use case; None: the drawer offers no correction

@@ -50,6 +50,7 @@ def board_auth(runtime: Runtime) -> BoardAuth:
 def build_board(runtime: Runtime, ctx: ChatContext, *, events: BoardEvents | None = None) -> FastAPI:
     """The board app over this runtime's database and Redis; decisions go through `ctx` (the chat core)."""
     from bot.api_backend import SqlApiBackend
+    from bot.note_wiring import note_learning
     from storage.notes_repo import SqlTrendNotes
     from storage.reports_repo import SqlReports
 
@@ -69,5 +70,6 @@ def build_board(runtime: Runtime, ctx: ChatContext, *, events: BoardEvents | Non
         source=SqlBoard(runtime.db), orders=orders, directory=ctx.repo, decide=decide, add_note=add_note,  # type: ignore[arg-type]
         events=events, auth=board_auth(runtime), rules=runtime.current_rules, clock=runtime.clock,
         language=s.language, timezone=s.timezone, secure_cookies=(s.public_url or "").startswith("https://"),
+        notes=note_learning(runtime.db, runtime.current_rules),
     )
     return create_board(services)

@@ -176,6 +176,27 @@ async def test_approving_from_the_drawer_edits_the_chat_cards(live: Any) -> None
     assert await page.locator("#drawer form.decide").count() == 0  # decided: no buttons left
 
 
+async def test_adding_a_note_and_correcting_its_category_in_the_drawer(live: Any) -> None:
+    bw, url, browser = live
+    ids = await seed(bw)
+    uid = await bw.staff("li", "admin")
+    page = await signed_in_page(bw, browser, uid)
+    await page.click('.card[data-number="HZ-DES"] button.open')
+    await page.fill("#note-text", "物流延迟，快递三天没有更新")
+    await page.click('#drawer form.note button[type="submit"]')
+    await page.wait_for_selector("#drawer form.relabel")
+    assert "备注已保存" in (await page.text_content("#toast") or "")
+    form = page.locator("#drawer form.relabel")
+    assert await form.locator("select").input_value() == "logistics_delay"
+    other = await form.locator("option:not([selected])").first.get_attribute("value")
+    await form.locator("select").select_option(other)
+    await form.locator("button").click()
+    await page.wait_for_function("document.querySelector('#toast').textContent.includes('分类已更正')")
+    await page.wait_for_selector(f'#drawer form.relabel option[value="{other}"][selected]', state="attached")
+    detail = await bw.runtime.app_services().api.orders.get(str(ids["HZ-DES"]))
+    assert [n["category"] for n in detail.notes] == [other]
+
+
 async def test_a_second_browser_sees_the_change_live(live: Any) -> None:
     bw, url, browser = live
     await seed(bw)
