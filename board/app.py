@@ -273,10 +273,13 @@ def create_board(services: BoardServices) -> FastAPI:
         names = category_names(services.rules()) if may_relabel else {}
         categories = [(cid, zh if lang == "zh" else en) for cid, (zh, en) in names.items()]
         tracking = detail.tracking if isinstance(detail.tracking, dict) else None
+        refunds = [{"id": r.id, "amount": fmt_money(r.amount, o.data.currency), "reason": r.reason,
+                    "state": bt(f"refund.{r.state.value}", lang), "by": r.requested_by, "at": fmt_time(r.requested_at, tz)}
+                   for r in (await services.refunds(order_id) if services.refunds is not None else [])]
         return _render("drawer.html", **page_ctx(
             request, who, o=o, detail=detail, stage_label=label(o.stage, lang), phone=mask_phone(o.data.customer.phone),
             amount=fmt_money(o.data.amount, o.data.currency), deadline=fmt_time(o.stage_deadline, tz), created=fmt_time(o.data.created_at, tz), history=history,
-            notes=notes, categories=categories, approvals=approvals, tracking=tracking, why=why_lines(detail, services.rules(), lang, tz)))
+            notes=notes, categories=categories, approvals=approvals, refunds=refunds, tracking=tracking, why=why_lines(detail, services.rules(), lang, tz)))
 
     # --- acting -------------------------------------------------------------------------------------------------
 
