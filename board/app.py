@@ -274,7 +274,8 @@ def create_board(services: BoardServices) -> FastAPI:
         categories = [(cid, zh if lang == "zh" else en) for cid, (zh, en) in names.items()]
         tracking = detail.tracking if isinstance(detail.tracking, dict) else None
         refunds = [{"id": r.id, "amount": fmt_money(r.amount, o.data.currency), "reason": r.reason,
-                    "state": bt(f"refund.{r.state.value}", lang), "by": r.requested_by, "at": fmt_time(r.requested_at, tz)}
+                    "state": bt(f"refund.{r.state.value}", lang), "by": r.requested_by,
+                    "at": fmt_time(r.requested_at, tz)}
                    for r in (await services.refunds(order_id) if services.refunds is not None else [])]
         return _render("drawer.html", **page_ctx(
             request, who, o=o, detail=detail, stage_label=label(o.stage, lang), phone=mask_phone(o.data.customer.phone),
