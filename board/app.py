@@ -20,12 +20,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, select_autoescape
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from engine.access import Viewer as Actor
 from engine.approvals import Status, may_decide
+from engine.order import check_text
 from engine.stages import Stage, TransitionError, label
 from engine.text import fmt_money, fmt_time, mask_phone, role_name
 from handlers.board import COLUMNS
@@ -110,25 +111,29 @@ async def _form(request: Request) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
 
 
+Text = AfterValidator(check_text)  # NUL and lone surrogates: a 422 here, not a database error later
+
+
 class MoveBody(BaseModel):
     to: str = Field(max_length=32)
-    reason: str = Field(default="", max_length=500)
+    reason: Annotated[str, Field(default="", max_length=500), Text]
 
 
 class NoteBody(BaseModel):
-    text: str = Field(min_length=1, max_length=2000)
+    text: Annotated[str, Field(min_length=1, max_length=2000), Text]
 
 
 class CategoryBody(BaseModel):
-    category: str = Field(min_length=1, max_length=64)
+    category: Annotated[str, Field(min_length=1, max_length=64), Text]
 
 
 class DecisionBody(BaseModel):
     decision: str = Field(pattern="^(approve|reject)$")
-    reason: str = Field(default="", max_length=500)
+    reason: Annotated[str, Field(default="", max_length=500), Text]
 
 
 Who = Annotated[Viewer, Depends(viewer)]
+DbId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]  # a row id: out of range is a 422, never a database overflow
 Changer = Annotated[Viewer, Depends(changer)]
 
 
@@ -253,7 +258,7 @@ def create_board(services: BoardServices) -> FastAPI:
         return detail
 
     @app.get("/orders/{order_id}", response_class=HTMLResponse)
-    async def drawer(request: Request, order_id: int, who: Who) -> HTMLResponse:
+    async def drawer(request: Request, order_id: DbId, who: Who) -> HTMLResponse:
         detail = await visible_detail(order_id, who)
         tz = services.timezone
         actor = who.user.as_actor()
@@ -285,7 +290,7 @@ def create_board(services: BoardServices) -> FastAPI:
     # --- acting -------------------------------------------------------------------------------------------------
 
     @app.post("/orders/{order_id}/move")
-    async def move(order_id: int, body: MoveBody, who: Changer) -> Response:
+    async def move(order_id: DbId, body: MoveBody, who: Changer) -> Response:
         await visible_detail(order_id, who)
         try:
             moved = await transition(services.orders, services.rules(), str(order_id), body.to, body.reason,
@@ -304,7 +309,7 @@ def create_board(services: BoardServices) -> FastAPI:
                                     stage=label(moved.order.stage, lang))})
 
     @app.post("/orders/{order_id}/notes")
-    async def add_note(order_id: int, body: NoteBody, who: Changer) -> Response:
+    async def add_note(order_id: DbId, body: NoteBody, who: Changer) -> Response:
         detail = await visible_detail(order_id, who)
         note = await services.add_note(detail, body.text.strip() or body.text, who.user.name)
         await services.events.publish({"kind": "noted", "order_id": order_id, "region": detail.order.region,
@@ -312,8 +317,7 @@ def create_board(services: BoardServices) -> FastAPI:
         return _json({**note, "message": bt("note.saved", lang, category=note.get("category") or "—")}, 201)
 
     @app.post("/notes/{note_id}/category")
-    async def correct_category(note_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)], body: CategoryBody,
-                               who: Changer) -> Response:
+    async def correct_category(note_id: DbId, body: CategoryBody, who: Changer) -> Response:
         """The one correction use case (as `POST /api/notes/{id}/category`, the chat button and the CLI): audited,
         and later similar notes are classified with it."""
         if services.notes is None:
@@ -330,7 +334,7 @@ def create_board(services: BoardServices) -> FastAPI:
                       "message": bt("relabel.saved", lang, category=name[0] if lang == "zh" else name[1])})
 
     @app.post("/approvals/{approval_id}/decision")
-    async def decide(approval_id: int, body: DecisionBody, who: Changer) -> Response:
+    async def decide(approval_id: DbId, body: DecisionBody, who: Changer) -> Response:
         approval = await services.directory.approval(approval_id)
         if approval is None:
             raise BoardError(404, "not_found", bt("decision.not_found", lang))
