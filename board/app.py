@@ -15,20 +15,24 @@ from typing import Annotated, Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import orjson
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Path as PathParam, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, select_autoescape
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
+from engine.access import Viewer as Actor
 from engine.approvals import Status, may_decide
+from engine.order import check_text
 from engine.stages import Stage, TransitionError, label
 from engine.text import fmt_money, fmt_time, mask_phone, role_name
 from handlers.board import COLUMNS
 from handlers.chat_ports import UserInfo
+from handlers.note_learning import RelabelRefused, relabel
+from handlers.notes import category_names
 from handlers.orders import MoveRefused, OrderNotFound, transition
 
 from board.auth import COOKIE, LINK_TTL, SESSION_TTL, Session
@@ -107,21 +111,29 @@ async def _form(request: Request) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
 
 
+Text = AfterValidator(check_text)  # NUL and lone surrogates: a 422 here, not a database error later
+
+
 class MoveBody(BaseModel):
     to: str = Field(max_length=32)
-    reason: str = Field(default="", max_length=500)
+    reason: Annotated[str, Field(default="", max_length=500), Text]
 
 
 class NoteBody(BaseModel):
-    text: str = Field(min_length=1, max_length=2000)
+    text: Annotated[str, Field(min_length=1, max_length=2000), Text]
+
+
+class CategoryBody(BaseModel):
+    category: Annotated[str, Field(min_length=1, max_length=64), Text]
 
 
 class DecisionBody(BaseModel):
     decision: str = Field(pattern="^(approve|reject)$")
-    reason: str = Field(default="", max_length=500)
+    reason: Annotated[str, Field(default="", max_length=500), Text]
 
 
 Who = Annotated[Viewer, Depends(viewer)]
+DbId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]  # a row id: out of range is a 422, never a database overflow
 Changer = Annotated[Viewer, Depends(changer)]
 
 
@@ -178,7 +190,7 @@ def create_board(services: BoardServices) -> FastAPI:
         data = await columns(request, who)
         return _render("board.html", **page_ctx(request, who, **data),
                        cities=sorted(city_region), regions=sorted(set(city_region.values())),
-                       owners=await services.source.owners(), client_words=orjson.dumps(words(lang)).decode())
+                       owners=await services.source.owners(scope), client_words=orjson.dumps(words(lang)).decode())
 
     @app.get("/columns", response_class=HTMLResponse)
     async def columns_fragment(request: Request, who: Who) -> HTMLResponse:
@@ -246,7 +258,7 @@ def create_board(services: BoardServices) -> FastAPI:
         return detail
 
     @app.get("/orders/{order_id}", response_class=HTMLResponse)
-    async def drawer(request: Request, order_id: int, who: Who) -> HTMLResponse:
+    async def drawer(request: Request, order_id: DbId, who: Who) -> HTMLResponse:
         detail = await visible_detail(order_id, who)
         tz = services.timezone
         actor = who.user.as_actor()
@@ -258,18 +270,27 @@ def create_board(services: BoardServices) -> FastAPI:
         o = detail.order
         history = [{"at": fmt_time(h.at, tz), "from": label(h.from_stage, lang) if h.from_stage else "—",
                     "to": label(h.to_stage, lang), "by": h.actor, "reason": h.reason} for h in o.history]
-        notes = [{"at": fmt_time(n["at"], tz), "author": n["author"], "text": n["text"],
-                  "category": n.get("category") or ""} for n in detail.notes]
+        may_relabel = services.notes is not None
+        notes = [{"id": n.get("id"), "at": fmt_time(n["at"], tz), "author": n["author"], "text": n["text"],
+                  "category": n.get("category") or "",
+                  "relabel": may_relabel and n.get("kind", "exception") == "exception" and n.get("id") is not None}
+                 for n in detail.notes]
+        names = category_names(services.rules()) if may_relabel else {}
+        categories = [(cid, zh if lang == "zh" else en) for cid, (zh, en) in names.items()]
         tracking = detail.tracking if isinstance(detail.tracking, dict) else None
+        refunds = [{"id": r.id, "amount": fmt_money(r.amount, o.data.currency), "reason": r.reason,
+                    "state": bt(f"refund.{r.state.value}", lang), "by": r.requested_by,
+                    "at": fmt_time(r.requested_at, tz)}
+                   for r in (await services.refunds(order_id) if services.refunds is not None else [])]
         return _render("drawer.html", **page_ctx(
             request, who, o=o, detail=detail, stage_label=label(o.stage, lang), phone=mask_phone(o.data.customer.phone),
             amount=fmt_money(o.data.amount, o.data.currency), deadline=fmt_time(o.stage_deadline, tz), created=fmt_time(o.data.created_at, tz), history=history,
-            notes=notes, approvals=approvals, tracking=tracking, why=why_lines(detail, services.rules(), lang, tz)))
+            notes=notes, categories=categories, approvals=approvals, refunds=refunds, tracking=tracking, why=why_lines(detail, services.rules(), lang, tz)))
 
     # --- acting -------------------------------------------------------------------------------------------------
 
     @app.post("/orders/{order_id}/move")
-    async def move(order_id: int, body: MoveBody, who: Changer) -> Response:
+    async def move(order_id: DbId, body: MoveBody, who: Changer) -> Response:
         await visible_detail(order_id, who)
         try:
             moved = await transition(services.orders, services.rules(), str(order_id), body.to, body.reason,
@@ -288,15 +309,32 @@ def create_board(services: BoardServices) -> FastAPI:
                                     stage=label(moved.order.stage, lang))})
 
     @app.post("/orders/{order_id}/notes")
-    async def add_note(order_id: int, body: NoteBody, who: Changer) -> Response:
+    async def add_note(order_id: DbId, body: NoteBody, who: Changer) -> Response:
         detail = await visible_detail(order_id, who)
         note = await services.add_note(detail, body.text.strip() or body.text, who.user.name)
         await services.events.publish({"kind": "noted", "order_id": order_id, "region": detail.order.region,
                                        "by": who.user.name})
         return _json({**note, "message": bt("note.saved", lang, category=note.get("category") or "—")}, 201)
 
+    @app.post("/notes/{note_id}/category")
+    async def correct_category(note_id: DbId, body: CategoryBody, who: Changer) -> Response:
+        """The one correction use case (as `POST /api/notes/{id}/category`, the chat button and the CLI): audited,
+        and later similar notes are classified with it."""
+        if services.notes is None:
+            raise BoardError(404, "not_found", bt("relabel.note_not_found", lang))
+        actor = Actor(who.user.id, who.user.role, tuple(who.user.regions))
+        try:
+            done = await relabel(services.notes, note_id, body.category.strip(), who.user.name,
+                                 actor, "board", services.clock.now())
+        except RelabelRefused as exc:
+            status = {"note_not_found": 404, "forbidden": 403, "unknown_category": 422}.get(exc.code, 409)
+            raise BoardError(status, exc.code, bt(f"relabel.{exc.code}", lang)) from None
+        name = dict(category_names(services.rules())).get(done.category, (done.category, done.category))
+        return _json({"ok": True, **done.as_dict(),
+                      "message": bt("relabel.saved", lang, category=name[0] if lang == "zh" else name[1])})
+
     @app.post("/approvals/{approval_id}/decision")
-    async def decide(approval_id: int, body: DecisionBody, who: Changer) -> Response:
+    async def decide(approval_id: DbId, body: DecisionBody, who: Changer) -> Response:
         approval = await services.directory.approval(approval_id)
         if approval is None:
             raise BoardError(404, "not_found", bt("decision.not_found", lang))

@@ -10,7 +10,9 @@ from engine.approvals import Approval
 from engine.rules import RuleSet
 from handlers.board import BoardEvents, BoardSource
 from handlers.chat_ports import UserInfo
+from handlers.note_learning import NoteLearning
 from handlers.orders import OrderDetail, OrderStore
+from handlers.refunds import Refund
 from handlers.ports import Clock
 
 from board.auth import BoardAuth
@@ -31,6 +33,8 @@ class Directory(Protocol):
 Decide = Callable[[UserInfo, int, str, str], Awaitable[str]]
 # (order, text, author) -> the stored note as the API answers it
 AddNote = Callable[[OrderDetail, str, str], Awaitable[dict[str, Any]]]
+# order id -> its refunds, oldest first (storage.refunds_repo.SqlRefunds.of_order)
+RefundsOf = Callable[[int], Awaitable[list[Refund]]]
 
 
 @dataclass
@@ -49,3 +53,5 @@ class BoardServices:
     secure_cookies: bool = False
     page_size: int = 30  # cards per column and page; "load more" fetches the next page
     badge_hooks: Sequence[Callable[[Any], Sequence[str]]] = ()  # later features add badges here (card -> labels)
+    notes: NoteLearning | None = None  # the note correction use case; None: the drawer offers no correction
+    refunds: RefundsOf | None = None  # None: the drawer has no refunds section

@@ -94,7 +94,7 @@ def card_view(card: BoardCard, now: datetime, lang: str, hooks: Sequence[Callabl
 
 
 def _text(params: Mapping[str, str], name: str) -> str | None:
-    value = (params.get(name) or "").strip()[:MAX_TEXT]
+    value = (params.get(name) or "").replace("\x00", "").strip()[:MAX_TEXT]  # no column holds a NUL
     return value or None
 
 

@@ -50,7 +50,9 @@ def board_auth(runtime: Runtime) -> BoardAuth:
 def build_board(runtime: Runtime, ctx: ChatContext, *, events: BoardEvents | None = None) -> FastAPI:
     """The board app over this runtime's database and Redis; decisions go through `ctx` (the chat core)."""
     from bot.api_backend import SqlApiBackend
+    from bot.note_wiring import note_learning
     from storage.notes_repo import SqlTrendNotes
+    from storage.refunds_repo import SqlRefunds
     from storage.reports_repo import SqlReports
 
     s = runtime.settings
@@ -69,5 +71,6 @@ def build_board(runtime: Runtime, ctx: ChatContext, *, events: BoardEvents | Non
         source=SqlBoard(runtime.db), orders=orders, directory=ctx.repo, decide=decide, add_note=add_note,  # type: ignore[arg-type]
         events=events, auth=board_auth(runtime), rules=runtime.current_rules, clock=runtime.clock,
         language=s.language, timezone=s.timezone, secure_cookies=(s.public_url or "").startswith("https://"),
+        notes=note_learning(runtime.db, runtime.current_rules), refunds=SqlRefunds(runtime.db).of_order,
     )
     return create_board(services)

@@ -77,8 +77,8 @@ class BoardSource(Protocol):
 
     async def card(self, order_id: int) -> BoardCard | None: ...
 
-    async def owners(self) -> list[str]:
-        """Names that own at least one open order (the owner filter's choices)."""
+    async def owners(self, regions: tuple[str, ...] | None = None) -> list[str]:
+        """Names that own at least one open order in `regions` (None: any region): the owner filter's choices."""
         ...
 
 

@@ -135,10 +135,11 @@ class SqlBoard:
             row = (await conn.execute(stmt)).first()
         return _card(row) if row is not None else None
 
-    async def owners(self) -> list[str]:
-        stmt = (select(USERS.c.name).where(USERS.c.id.in_(
-            select(ORDERS.c.owner_user_id).where(ORDERS.c.stage.in_([s.value for s in COLUMNS]),
-                                                 ORDERS.c.owner_user_id.is_not(None)))).order_by(USERS.c.name))
+    async def owners(self, regions: tuple[str, ...] | None = None) -> list[str]:
+        # the same scope as the columns: a manager is not shown who owns orders of other regions
+        open_owned = conditions(BoardFilter(regions=regions), datetime.min) + [ORDERS.c.owner_user_id.is_not(None)]
+        stmt = (select(USERS.c.name).where(USERS.c.id.in_(select(ORDERS.c.owner_user_id).where(*open_owned)))
+                .order_by(USERS.c.name))
         async with self.engine.connect() as conn:
             return [r[0] for r in (await conn.execute(stmt)).all()]
 

@@ -171,6 +171,11 @@
         toast(res.ok ? res.data.message : (res.data.detail || String(res.status)), !res.ok);
         if (res.ok) loadDrawer(id, false);
       });
+    } else if (form.classList.contains("relabel")) {
+      post("/notes/" + form.dataset.note + "/category", { category: form.elements.category.value }).then(function (res) {
+        toast(res.ok ? res.data.message : (res.data.detail || String(res.status)), !res.ok);
+        if (res.ok) loadDrawer(id, false);
+      });
     } else if (form.classList.contains("decide")) {
       var decision = e.submitter ? e.submitter.value : "approve";
       post("/approvals/" + form.dataset.approval + "/decision",

@@ -19,8 +19,9 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from sqlalchemy import update
 
-from tests.board.conftest import BoardWorld, build_board_world
+from tests.board.conftest import ORDERS, BoardWorld, build_board_world
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -176,6 +177,27 @@ async def test_approving_from_the_drawer_edits_the_chat_cards(live: Any) -> None
     assert await page.locator("#drawer form.decide").count() == 0  # decided: no buttons left
 
 
+async def test_adding_a_note_and_correcting_its_category_in_the_drawer(live: Any) -> None:
+    bw, url, browser = live
+    ids = await seed(bw)
+    uid = await bw.staff("li", "admin")
+    page = await signed_in_page(bw, browser, uid)
+    await page.click('.card[data-number="HZ-DES"] button.open')
+    await page.fill("#note-text", "物流延迟，快递三天没有更新")
+    await page.click('#drawer form.note button[type="submit"]')
+    await page.wait_for_selector("#drawer form.relabel")
+    assert "备注已保存" in (await page.text_content("#toast") or "")
+    form = page.locator("#drawer form.relabel")
+    assert await form.locator("select").input_value() == "logistics_delay"
+    other = await form.locator("option:not([selected])").first.get_attribute("value")
+    await form.locator("select").select_option(other)
+    await form.locator("button").click()
+    await page.wait_for_function("document.querySelector('#toast').textContent.includes('分类已更正')")
+    await page.wait_for_selector(f'#drawer form.relabel option[value="{other}"][selected]', state="attached")
+    detail = await bw.runtime.app_services().api.orders.get(str(ids["HZ-DES"]))
+    assert [n["category"] for n in detail.notes] == [other]
+
+
 async def test_a_second_browser_sees_the_change_live(live: Any) -> None:
     bw, url, browser = live
     await seed(bw)
@@ -246,17 +268,30 @@ async def test_screenshots_desktop_and_phone(live: Any, tmp_path: Path) -> None:
                        amount=f"{1200 + 731 * i}.00", priority=i % 7, flagged=i % 11 == 0,
                        name=["王女士", "李先生", "张女士", "陈先生"][i % 4], created_days_ago=1 + i % 5,
                        deadline=bw.clock.now() - timedelta(hours=2 + i) if i % 5 == 0 else None)
+    owners = [await bw.staff(name, "supply_chain") for name in ("zhou", "wu")]
+    async with bw.runtime.db.begin() as conn:  # two of every three orders have an owner: the 👤 badge names them
+        for i in range(0, 36, 3):
+            for j, owner in enumerate(owners):
+                await conn.execute(update(ORDERS).where(ORDERS.c.external_id == f"TM20251111-{i + j:06d}")
+                                   .values(owner_user_id=owner))
+        for i in range(36):  # time in the stage, so the cards' "本阶段" reads like a working day
+            await conn.execute(update(ORDERS).where(ORDERS.c.external_id == f"TM20251111-{i:06d}")
+                               .values(stage_entered_at=bw.clock.now() - timedelta(hours=1 + 7 * (i % 6))))
     uid = await bw.staff("zhao", "manager", ["华东", "华南", "华北", "西南"])
     desktop = await signed_in_page(bw, browser, uid, viewport={"width": 1440, "height": 900})
+    badges = await desktop.locator(".card .owner").all_text_contents()
+    assert "👤 zhou" in badges and "👤 wu" in badges and "👤 未分配" in badges
     await desktop.screenshot(path=str(out / "board-desktop.png"))
     await desktop.click('.card[data-number="HZ-WAIT"] button.open')
     await desktop.wait_for_selector("#drawer form.decide")
     await desktop.screenshot(path=str(out / "board-drawer.png"))
+    wall = await signed_in_page(bw, browser, uid, viewport={"width": 2560, "height": 1440})
+    await wall.screenshot(path=str(out / "board-wall.png"))
     phone = await signed_in_page(bw, browser, uid, viewport={"width": 390, "height": 844}, is_mobile=True,
                                  has_touch=True, device_scale_factor=2)
     await phone.screenshot(path=str(out / "board-phone.png"))
     # on a phone nothing is wider than the screen but the column strip, which scrolls sideways by itself
     overflow = await phone.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 1
-    for name in ("board-desktop.png", "board-drawer.png", "board-phone.png"):
+    for name in ("board-desktop.png", "board-drawer.png", "board-wall.png", "board-phone.png"):
         assert (out / name).stat().st_size > 10_000

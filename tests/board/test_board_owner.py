@@ -43,3 +43,27 @@ async def test_owner_badge_filter_and_live_reassignment(bw: BoardWorld, client: 
     page = (await client.get("/board/columns", params={"owner": "wu"}, headers=HTML)).text
     assert card_numbers(page) == {"HZ-1"} and "👤 wu" in page
     assert card_numbers((await client.get("/board/columns", params={"owner": "zhou"}, headers=HTML)).text) == set()
+
+
+async def test_the_owner_filter_offers_only_owners_in_the_managers_regions(bw: BoardWorld,
+                                                                         client: httpx.AsyncClient) -> None:
+    admin = await bw.staff("li", "admin")
+    south = await bw.staff("chen", "manager", ["华南"])
+    await bw.staff("zhou", "supply_chain", ["华东"])
+    await bw.staff("wu", "supply_chain", ["华南"])
+    await bw.order("HZ-1", stage="designing", city="杭州")
+    await bw.order("GZ-1", stage="designing", city="广州")
+    for number, owner in (("HZ-1", "zhou"), ("GZ-1", "wu")):
+        resp = await client.post(f"/api/orders/tmall:{number}/assign", json={"user": owner},
+                                 headers={"Authorization": f"Bearer {bw.tokens['li']}"})
+        assert resp.status_code == 200, resp.text
+    await bw.sign_in(client, admin)
+    board = (await client.get("/board/", headers=HTML)).text
+    assert '<option value="zhou">zhou</option>' in board and '<option value="wu">wu</option>' in board
+    client.cookies.clear()
+    await bw.sign_in(client, south)
+    board = (await client.get("/board/", headers=HTML)).text
+    assert '<option value="wu">wu</option>' in board
+    assert "zhou" not in board  # who owns 华东 orders is not a 华南 manager's business
+    # and filtering by that name anyway shows nothing of 华东
+    assert card_numbers((await client.get("/board/columns", params={"owner": "zhou"}, headers=HTML)).text) == set()

@@ -371,3 +371,10 @@ async def test_a_refund_being_handled_shows_its_badge(bw: BoardWorld, client: ht
     page = (await client.get("/board/", headers=HTML)).text
     cards = dict(re.findall(r'data-number="([^"]+)"(.*?)</li>', page, re.S))
     assert "退款中" in cards["HZ-REFUND"] and "退款中" not in cards["HZ-REFUSED"]
+    # the drawer lists the order's refunds with their state
+    drawer = (await client.get(f"/board/orders/{open_id}", headers=HTML)).text
+    section = re.search(r'<section class="refunds">.*?</section>', drawer, re.S).group(0)
+    assert "退款" in section and "#1 · ¥100.00 · <strong>待退货凭证</strong> · user:1 · x" in section
+    assert "已拒绝" in (await client.get(f"/board/orders/{done_id}", headers=HTML)).text
+    plain = await bw.order("HZ-PLAIN", city="杭州", stage="designing")
+    assert 'class="refunds"' not in (await client.get(f"/board/orders/{plain}", headers=HTML)).text
