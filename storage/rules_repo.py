@@ -12,10 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.order import Order
 from engine.rules.facts import Facts
+from handlers.outbox_kinds import rules_invalid
+from handlers.outbox_kinds import rules_invalid_key as invalid_dedup_key
 from storage.models import ExceptionNoteRow, OrderRow, OutboxRow, RuleVersionRow, StageTransitionRow, StockRow
 from storage.orders_repo import order_from_row, transition_from_row
+from storage.outbox_rows import outbox_values
 
-RULES_INVALID = "rules_invalid"
+__all__ = ["RulesRepo", "StoredVersion", "invalid_dedup_key"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,10 +28,6 @@ class StoredVersion:
     source_path: str
     loaded_at: datetime
     loaded_by: str
-
-
-def invalid_dedup_key(sha256: str) -> str:
-    return f"{RULES_INVALID}:{sha256}"
 
 
 class RulesRepo:
@@ -108,17 +107,7 @@ class RulesRepo:
         async with self._sessions() as s:
             if await s.scalar(select(OutboxRow.id).where(OutboxRow.dedup_key == key)) is not None:
                 return False
-            s.add(
-                OutboxRow(
-                    dedup_key=key,
-                    kind=RULES_INVALID,
-                    created_at=now,
-                    due_at=now,
-                    recipient_role="admin",
-                    payload={"error": error, "error_zh": error_zh or error, "path": path},
-                    status="pending",
-                )
-            )
+            s.add(OutboxRow(**outbox_values(rules_invalid(sha256, error, error_zh or error, path, now), now)))
             try:
                 await s.commit()
             except IntegrityError:
