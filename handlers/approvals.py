@@ -1,8 +1,9 @@
 """Approval use cases: a press on Approve / Reject / Details, the reject reason, escalation of silent requests.
 
 Requests themselves are outbox rows (`approval_request`, dedup `approval:<id>`, built by
-`handlers.outbox_kinds.approval_request`) written by the intake worker; the notifier renders them. A decision is stored by compare-and-set together with the order's move, the audit
-entry and an `approval_outcome` outbox row that edits every copy of the card, in one transaction.
+`handlers.outbox_kinds.approval_request`) written by the intake worker; the notifier renders them. A decision is
+stored by compare-and-set together with the order's move, the audit entry and an `approval_outcome` outbox row that
+edits every copy of the card, in one transaction.
 """
 
 from __future__ import annotations

@@ -6,8 +6,12 @@ can edit every copy. Platform errors are classified by the adapters: `RetryableS
 `retry_after`, 5xx, timeouts) is retried with backoff, `PermanentSendError` (blocked, chat not found) is recorded
 on the row and an admin is told.
 
-Escalated stall alerts (level >= 1) also go by e-mail to the recipients that have an address, when a `MailSender`
-is given: recorded as an ("email", user id) reference like a chat, so each goes once per row and recipient.
+One row goes through named stages (`Notifier._send_row`): render (the `RENDERERS` table, keyed by kind; rows are
+built by their kind's constructor, `handlers/outbox_kinds.py` or the producing use case) → address (the users, their
+chats, their e-mail addresses) → dedup (the references of earlier passes) → rate-limit and send (per chat, and the
+e-mail integration) → record. Escalated stall alerts (level >= 1) also go by e-mail to the recipients that have an
+address, when a `MailSender` is given: recorded as an ("email", user id) reference like a chat, so each goes once per
+row and recipient.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -24,9 +29,12 @@ from engine.text import TEXT_BUDGET, shorten, t
 from handlers import metrics
 from handlers.carrier_switch import KIND as SWITCHED
 from handlers.carrier_switch import degraded_card, switched_card
+from handlers.carrier_switch import NOTICE as SWITCH_NOTICE
 from handlers.carrier_trends import KIND as DEGRADED
 from handlers.cards import approval_card, stall_card, trend_card
+from handlers.digest import KIND as DIGEST
 from handlers.note_cards import note_review_card
+from handlers.notes import KIND as TREND
 from handlers.notes import REVIEW_KIND
 from handlers.chat import (
     Card,
@@ -38,11 +46,20 @@ from handlers.chat import (
     RetryableSendError,
     send_photo_or_text,
 )
-from handlers.chat_ports import ChatRepo, Identity, NewOutbox, OutboxItem, UserInfo
+from handlers.chat_ports import ChatRepo, Identity, OutboxItem, UserInfo
 from handlers.mail import MAIL_PLATFORM, MailSender, stall_mail
+from handlers.outbox_kinds import (
+    ADMIN_NOTICE,
+    APPROVAL_OUTCOME,
+    APPROVAL_REQUEST,
+    DEAD_LETTER,
+    RULES_INVALID,
+    admin_notice,
+)
 from handlers.ports import Clock
 from handlers.rate_limit import ChatRateLimiter
 from handlers.send_attempts import AttemptedSends, SendAttempts
+from handlers.stalls import KIND as STALL
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +100,125 @@ def _dead_letter(payload: Mapping[str, Any], lang: str) -> str:
              entry_id=payload.get("entry_id", "?"), error=shorten(str(payload.get("error", "")), 500))
 
 
-# Alerts written by storage (dead letters, rejected rules files) carry facts, not text: worded here, per language.
-_ADMIN_ALERTS: dict[str, Callable[[Mapping[str, Any], str], str]] = {
-    "rules_invalid": _rules_invalid, "dead_letter": _dead_letter}
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """What a row says: a card or a text; the approval whose copies these are (edited on its decision); an e-mail
+    (subject, body) for the addressees with an address; digest chart figures, drawn only if a chat still needs them."""
+
+    card: Card | None = None
+    text: str = ""
+    approval_id: int | None = None
+    mail: tuple[str, str] | None = None
+    chart: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RenderContext:
+    """What a renderer may read: the repository, the token key of its buttons, the language and time zone, and
+    whether an e-mail integration is configured (then an escalation says what to mail)."""
+
+    repo: ChatRepo
+    token_key: bytes
+    language: str
+    timezone: str
+    mails: bool = False
+
+
+# A renderer: the row's content, or None when the row no longer needs sending (decided, moved on); an exception
+# retries the row and finally tells an admin.
+Renderer = Callable[[OutboxItem, RenderContext], Awaitable[Rendered | None]]
+
+
+async def _render_approval(item: OutboxItem, ctx: RenderContext) -> Rendered | None:
+    approval = await ctx.repo.approval(int(item.payload["approval_id"]))
+    if approval is None or approval.status != Status.PENDING:
+        return None  # decided before it went out: nothing to ask any more
+    view = await ctx.repo.order(approval.order_id)
+    if view is None:
+        return None
+    extra = item.payload.get("fields") or ()  # what a refund request brings to its card
+    return Rendered(approval_card(approval, view, ctx.token_key, ctx.language, ctx.timezone, extra),
+                    approval_id=approval.id)
+
+
+async def _render_stall(item: OutboxItem, ctx: RenderContext) -> Rendered | None:
+    view = await ctx.repo.order(int(item.payload["order_id"]))
+    if view is None or view.order.stage.value != item.payload.get("stage"):
+        return None  # the order moved on before the alert went out
+    overdue = timedelta(seconds=int(item.payload.get("overdue_s", 0)))
+    level = int(item.payload.get("level", 0))
+    card = stall_card(view, item.id, level, overdue, ctx.token_key, ctx.language, ctx.timezone,
+                      levels=item.payload.get("levels"), role=item.payload.get("role"),
+                      roles=item.payload.get("roles"))
+    mail = stall_mail(view, card, overdue, ctx.language) if ctx.mails and level >= 1 else None  # escalations only
+    return Rendered(card, mail=mail)
+
+
+def _card(build: Callable[[OutboxItem, RenderContext], Card]) -> Renderer:
+    """A renderer for a row whose card is built from its payload alone."""
+    async def render(item: OutboxItem, ctx: RenderContext) -> Rendered | None:
+        return Rendered(build(item, ctx))
+    return render
+
+
+def _facts(word: Callable[[Mapping[str, Any], str], str]) -> Renderer:
+    """Alerts of storage's making (dead letters, rejected rules files) carry facts, not text: worded here."""
+    async def render(item: OutboxItem, ctx: RenderContext) -> Rendered | None:
+        return Rendered(text=shorten(word(item.payload, ctx.language), TEXT_BUDGET))
+    return render
+
+
+async def render_text(item: OutboxItem, ctx: RenderContext) -> Rendered | None:
+    """Plain-text rows (admin notices, updates to one chat), composed within TEXT_BUDGET when queued; also the
+    renderer of a kind missing from the table: a row with nothing to say is retried, then an admin is told."""
+    text = str(item.payload.get("text", ""))
+    if not text:
+        raise ValueError(f"outbox row of kind {item.kind!r} has nothing to say")
+    return Rendered(text=shorten(text, TEXT_BUDGET))
+
+
+async def _render_digest(item: OutboxItem, ctx: RenderContext) -> Rendered | None:
+    """The digest text, and the chart figures when it carries them (drawn at send time, see `_chart`)."""
+    text = await render_text(item, ctx)
+    raw = item.payload.get("chart")
+    return Rendered(text=text.text, chart=raw) if text is not None and isinstance(raw, Mapping) else text
+
+
+RENDERERS: dict[str, Renderer] = {
+    APPROVAL_REQUEST: _render_approval,
+    STALL: _render_stall,
+    TREND: _card(lambda item, ctx: trend_card(item.payload, ctx.language)),
+    REVIEW_KIND: _card(lambda item, ctx: note_review_card(item.payload, ctx.token_key, ctx.language)),  # to classify
+    DEGRADED: _card(lambda item, ctx: degraded_card(item.id, item.payload, ctx.token_key, ctx.language)),
+    SWITCHED: _card(lambda item, ctx: switched_card(item.id, item.payload, ctx.token_key, ctx.language)),
+    RULES_INVALID: _facts(_rules_invalid),
+    DEAD_LETTER: _facts(_dead_letter),
+    DIGEST: _render_digest,
+    ADMIN_NOTICE: render_text,
+    SWITCH_NOTICE: render_text,
+    "refund_update": render_text,
+    "tracking_update": render_text,
+    "tracking_stall": render_text,
+}
+
+
+@dataclass(slots=True)
+class _Addressed:
+    """Where a row goes: chats of linked users (or the one chat the row names) and users to e-mail."""
+
+    chats: list[Identity]
+    mail_to: list[UserInfo]
+
+
+@dataclass(slots=True)
+class _Progress:
+    """One pass over a row: what earlier passes reached (dedup), what this pass delivered, what failed for good, and a
+    deferred e-mail (then the row comes back for it)."""
+
+    done: set[tuple[str, str]]
+    delivered: int = 0
+    permanent: list[str] = field(default_factory=list)
+    mail_retry: RetryableSendError | None = None
 
 
 class Notifier:
@@ -105,8 +238,10 @@ class Notifier:
         mailer: MailSender | None = None,
         attempts: SendAttempts | None = None,
         chart_renderer: Callable[[ChartData, str], bytes] | None = None,
+        renderers: Mapping[str, Renderer] | None = None,
     ) -> None:
         self.repo = repo
+        self.renderers = {**RENDERERS, **(renderers or {})}  # by kind; a kind missing here is sent as plain text
         self.chart_renderer = chart_renderer  # ChartData -> PNG (bot/digest_chart.py); None: digests stay text
         self.channels = channels
         self.clock = clock
@@ -162,7 +297,7 @@ class Notifier:
             if fresh is None or fresh.status != "pending":
                 return
             try:
-                if fresh.kind == "approval_outcome":
+                if fresh.kind == APPROVAL_OUTCOME:  # edits the copies sent, sends nothing new
                     await self._edit_approval_cards(fresh)
                 else:
                     await self._send_row(fresh)
@@ -186,15 +321,38 @@ class Notifier:
         await self._tell_admin(item, "-", error)
 
     async def _tell_admin(self, item: OutboxItem, chat: str, error: str) -> None:
-        if item.kind == "admin_notice":  # never loop: a notice that cannot reach an admin is only logged
+        if item.kind == ADMIN_NOTICE:  # never loop: a notice that cannot reach an admin is only logged
             log.error("admin notice %s undeliverable: %s", item.id, error)
             return
         text = t("admin.send_failed", self.language, chat=chat, kind=item.kind, error=shorten(error, 300))
-        notice = NewOutbox(f"notice:sendfail:{item.id}:{chat}", "admin_notice", self.clock.now(), {"text": text},
-                           recipient_role="admin")
+        notice = admin_notice(f"notice:sendfail:{item.id}:{chat}", text, self.clock.now())
         await self.repo.enqueue([notice], self.clock.now())
 
-    # --- recipients and content -----------------------------------------------------------------------------------
+    # --- the stages of one row: render → address → dedup → rate-limit and send → record ----------------------------
+
+    async def _send_row(self, item: OutboxItem) -> None:
+        rendered = await self._render(item)
+        if rendered is None:
+            await self.repo.mark_sent(item.id, self.clock.now())
+            return
+        to = await self._address(item, rendered)
+        if not to.chats and not to.mail_to:
+            await self._unaddressed(item)
+            return
+        progress = await self._dedup(item)
+        if to.mail_to:
+            await self._send_mails(item, rendered, to.mail_to, progress)
+        await self._send_chats(item, rendered, to.chats, progress)
+        await self._record(item, progress)
+
+    async def _render(self, item: OutboxItem) -> Rendered | None:
+        """The row's content by its kind's renderer, or None when the row no longer needs sending."""
+        ctx = RenderContext(self.repo, self.token_key, self.language, self.timezone, mails=self.mailer is not None)
+        return await self.renderers.get(item.kind, render_text)(item, ctx)
+
+    async def _address(self, item: OutboxItem, rendered: Rendered) -> _Addressed:
+        users = await self._addressees(item)
+        return _Addressed(await self._recipients(item, users), self._mail_recipients(rendered, users))
 
     async def _addressees(self, item: OutboxItem) -> list[UserInfo]:
         """The people a row is for: one user, or everyone holding its role (and region)."""
@@ -216,95 +374,54 @@ class Notifier:
                 out.append(ident)
         return out
 
-    async def _render(self, item: OutboxItem) -> tuple[Card | None, str, int | None] | None:
-        """(card, text, approval_id) for a row, or None when the row no longer needs sending."""
-        lang, tz = self.language, self.timezone
-        if item.kind == "approval_request":
-            approval = await self.repo.approval(int(item.payload["approval_id"]))
-            if approval is None or approval.status != Status.PENDING:
-                return None  # decided before it went out: nothing to ask any more
-            view = await self.repo.order(approval.order_id)
-            if view is None:
-                return None
-            extra = item.payload.get("fields") or ()  # what a refund request brings to its card
-            return approval_card(approval, view, self.token_key, lang, tz, extra), "", approval.id
-        if item.kind == "stall_alert":
-            view = await self.repo.order(int(item.payload["order_id"]))
-            if view is None or view.order.stage.value != item.payload.get("stage"):
-                return None  # the order moved on before the alert went out
-            overdue = timedelta(seconds=int(item.payload.get("overdue_s", 0)))
-            card = stall_card(view, item.id, int(item.payload.get("level", 0)), overdue, self.token_key, lang, tz,
-                              levels=item.payload.get("levels"), role=item.payload.get("role"),
-                              roles=item.payload.get("roles"))
-            return card, "", None
-        if item.kind == "trend_alert":
-            return trend_card(item.payload, lang), "", None
-        if item.kind == REVIEW_KIND:  # a low-confidence exception note, for a person to classify
-            return note_review_card(item.payload, self.token_key, lang), "", None
-        if item.kind == DEGRADED:
-            return degraded_card(item.id, item.payload, self.token_key, lang), "", None
-        if item.kind == SWITCHED:
-            return switched_card(item.id, item.payload, self.token_key, lang), "", None
-        if item.kind in _ADMIN_ALERTS:
-            return None, shorten(_ADMIN_ALERTS[item.kind](item.payload, lang), TEXT_BUDGET), None
-        # plain-text rows (the morning digest, admin notices): composed within TEXT_BUDGET when queued
-        text = str(item.payload.get("text", ""))
-        if not text:
-            raise ValueError(f"outbox row of kind {item.kind!r} has nothing to say")  # retried, then an admin is told
-        return None, shorten(text, TEXT_BUDGET), None
+    async def _unaddressed(self, item: OutboxItem) -> None:
+        """Someone may link their chat soon (/link): tell an admin now, keep trying for a while, then give up."""
+        error = (f"no linked recipient for {item.recipient_role or item.recipient_user_id}"
+                 f"{' / ' + item.recipient_region if item.recipient_region else ''}")
+        if item.attempts == 0:
+            await self._tell_admin(item, "-", error)
+        if item.attempts + 1 >= MAX_ROW_ATTEMPTS:
+            await self.repo.mark_failed(item.id, error, self.clock.now())
+        else:
+            await self.repo.mark_retry(item.id, self.clock.now() + timedelta(seconds=backoff(item.attempts)), error)
 
-    async def _send_row(self, item: OutboxItem) -> None:
-        rendered = await self._render(item)
-        if rendered is None:
-            await self.repo.mark_sent(item.id, self.clock.now())
-            return
-        card, text, approval_id = rendered
-        users = await self._addressees(item)
-        recipients = await self._recipients(item, users)
-        mail_to = self._mail_recipients(item, users)
-        if not recipients and not mail_to:
-            # Someone may link their chat soon (/link): tell an admin now, keep trying for a while, then give up.
-            error = (f"no linked recipient for {item.recipient_role or item.recipient_user_id}"
-                     f"{' / ' + item.recipient_region if item.recipient_region else ''}")
-            if item.attempts == 0:
-                await self._tell_admin(item, "-", error)
-            if item.attempts + 1 >= MAX_ROW_ATTEMPTS:
-                await self.repo.mark_failed(item.id, error, self.clock.now())
-            else:
-                await self.repo.mark_retry(item.id, self.clock.now() + timedelta(seconds=backoff(item.attempts)),
-                                           error)
-            return
+    async def _dedup(self, item: OutboxItem) -> _Progress:
+        """The chats (and e-mail recipients) reached on earlier passes: skipped on this one."""
         done = {(r.platform, r.chat_id) for r in await self.repo.refs_of_outbox(item.id)}
-        delivered = len(done)
-        permanent: list[str] = []
-        mailed, mail_retry = await self._send_mails(item, card, mail_to, done, permanent) if mail_to else (0, None)
-        delivered += mailed
-        chart = await self._chart(item) if any((r.platform, str(r.chat_id)) not in done for r in recipients) else None
-        for ident in recipients:
+        return _Progress(done, delivered=len(done))
+
+    async def _send_chats(self, item: OutboxItem, rendered: Rendered, chats: Sequence[Identity],
+                          progress: _Progress) -> None:
+        """Each chat not reached yet: rate-limited and retried (`_with_retries`), each delivery recorded at once."""
+        pending = [ident for ident in chats if (ident.platform, str(ident.chat_id)) not in progress.done]
+        chart = await self._chart(item, rendered.chart) if pending and rendered.chart is not None else None
+        for ident in pending:
             chat_id = str(ident.chat_id)
-            if (ident.platform, chat_id) in done:
-                continue  # reached on an earlier pass
             if chart is not None:
                 await self._send_chart(item, ident.platform, chat_id, *chart)
-            message = Outgoing(chat_id=chat_id, card=card, text=text)
+            message = Outgoing(chat_id=chat_id, card=rendered.card, text=rendered.text)
             send, adopted = await self._platform_send(item.id, ident.platform, message)
             try:
                 ref = adopted or await self._with_retries(ident.platform, chat_id, send)
             except PermanentSendError as exc:
                 metrics.NOTIFY_FAILED.labels(platform=ident.platform).inc()
-                permanent.append(f"{ident.platform}:{chat_id}: {exc}")
+                progress.permanent.append(f"{ident.platform}:{chat_id}: {exc}")
                 await self._tell_admin(item, f"{ident.platform}:{chat_id}", str(exc))
                 continue
             assert ref is not None
-            await self.repo.record_sent(item.id, approval_id, ref, self.clock.now())
+            await self.repo.record_sent(item.id, rendered.approval_id, ref, self.clock.now())
             metrics.NOTIFY_SENT.labels(platform=ident.platform).inc()
-            delivered += 1
-        if mail_retry is not None:  # chats reached are recorded; the row comes back for the e-mail alone
-            raise _StillRetryable(RetryableSendError(f"e-mail: {mail_retry}"))
-        if delivered == 0 and permanent:
-            await self.repo.mark_failed(item.id, shorten("; ".join(permanent), 500), self.clock.now())
+            progress.delivered += 1
+
+    async def _record(self, item: OutboxItem, progress: _Progress) -> None:
+        """The row's outcome: sent (with the chats that failed for good), failed, or back later for an e-mail."""
+        if progress.mail_retry is not None:  # chats reached are recorded; the row comes back for the e-mail alone
+            raise _StillRetryable(RetryableSendError(f"e-mail: {progress.mail_retry}"))
+        error = shorten("; ".join(progress.permanent), 500)
+        if progress.delivered == 0 and progress.permanent:
+            await self.repo.mark_failed(item.id, error, self.clock.now())
             return
-        await self.repo.mark_sent(item.id, self.clock.now(), error=shorten("; ".join(permanent), 500) or None)
+        await self.repo.mark_sent(item.id, self.clock.now(), error=error or None)
 
     async def _platform_send(self, outbox_id: int, platform: str, message: Outgoing
                              ) -> tuple[Callable[[], Awaitable[ChatRef]], ChatRef | None]:
@@ -319,10 +436,9 @@ class Notifier:
 
     # --- the digest chart ------------------------------------------------------------------------------------------
 
-    async def _chart(self, item: OutboxItem) -> tuple[bytes, str] | None:
+    async def _chart(self, item: OutboxItem, raw: Mapping[str, Any]) -> tuple[bytes, str] | None:
         """(PNG, its numbers as text) for a digest row that carries chart figures, or None (text only)."""
-        raw = item.payload.get("chart") if item.kind == "digest" else None
-        if self.chart_renderer is None or not isinstance(raw, Mapping):
+        if self.chart_renderer is None:
             return None
         try:
             data = chart_from_payload(raw)
@@ -340,43 +456,36 @@ class Notifier:
         except (PermanentSendError, _StillRetryable) as exc:
             log.warning("digest chart to %s:%s not sent (%s); the text follows", platform, chat_id, exc)
 
-    # --- e-mail (escalated stall alerts) ----------------------------------------------------------------------------
+    # --- the e-mail integration (escalated stall alerts) -----------------------------------------------------------
 
-    def _mail_recipients(self, item: OutboxItem, users: Sequence[UserInfo]) -> list[UserInfo]:
-        """Who gets this row by e-mail: only escalation rungs of a stall alert, only people with an address."""
-        if self.mailer is None or item.kind != "stall_alert" or int(item.payload.get("level", 0)) < 1:
+    def _mail_recipients(self, rendered: Rendered, users: Sequence[UserInfo]) -> list[UserInfo]:
+        """Who gets this row by e-mail: rows whose renderer wrote an e-mail, people with an address."""
+        if self.mailer is None or rendered.mail is None:
             return []
         return [u for u in users if u.email]
 
-    async def _send_mails(self, item: OutboxItem, card: Card | None, users: Sequence[UserInfo],
-                          done: set[tuple[str, str]], permanent: list[str]) -> tuple[int, RetryableSendError | None]:
-        """Mail each user not mailed on an earlier pass; return how many were mailed now and the last retryable
-        error (then the row is retried with its backoff)."""
-        assert self.mailer is not None and card is not None
-        view = await self.repo.order(int(item.payload["order_id"]))
-        if view is None:
-            return 0, None
-        overdue = timedelta(seconds=int(item.payload.get("overdue_s", 0)))
-        subject, body = stall_mail(view, card, overdue, self.language)
-        retry: RetryableSendError | None = None
-        mailed = 0
+    async def _send_mails(self, item: OutboxItem, rendered: Rendered, users: Sequence[UserInfo],
+                          progress: _Progress) -> None:
+        """Mail each user not mailed on an earlier pass; a retryable error defers the row (with its backoff) once the
+        chats are done."""
+        assert self.mailer is not None and rendered.mail is not None
+        subject, body = rendered.mail
         for user in users:
-            if (MAIL_PLATFORM, str(user.id)) in done:
+            if (MAIL_PLATFORM, str(user.id)) in progress.done:
                 continue
             try:
                 await self.mailer.send(str(user.email), subject, body)
             except RetryableSendError as exc:
                 log.warning("e-mail for outbox row %s to user %s deferred: %s", item.id, user.id, exc)
-                retry = exc
+                progress.mail_retry = exc
                 continue
             except PermanentSendError as exc:
-                permanent.append(f"{MAIL_PLATFORM}:{user.email}: {exc}")
+                progress.permanent.append(f"{MAIL_PLATFORM}:{user.email}: {exc}")
                 await self._tell_admin(item, f"{MAIL_PLATFORM}:{user.email}", str(exc))
                 continue
             ref = ChatRef(MAIL_PLATFORM, str(user.id), str(item.id))
             await self.repo.record_sent(item.id, None, ref, self.clock.now())
-            mailed += 1
-        return mailed, retry
+            progress.delivered += 1
 
     async def _edit_approval_cards(self, item: OutboxItem) -> None:
         approval = await self.repo.approval(int(item.payload["approval_id"]))
