@@ -58,8 +58,11 @@ from handlers.outbox_kinds import (
 )
 from handlers.ports import Clock
 from handlers.rate_limit import ChatRateLimiter
+from handlers.refunds import UPDATE_KIND as REFUND_UPDATE
 from handlers.send_attempts import AttemptedSends, SendAttempts
 from handlers.stalls import KIND as STALL
+from handlers.tracking import STALL_KIND as TRACKING_STALL
+from handlers.tracking import UPDATE_KIND as TRACKING_UPDATE
 
 log = logging.getLogger(__name__)
 
@@ -196,9 +199,9 @@ RENDERERS: dict[str, Renderer] = {
     DIGEST: _render_digest,
     ADMIN_NOTICE: render_text,
     SWITCH_NOTICE: render_text,
-    "refund_update": render_text,
-    "tracking_update": render_text,
-    "tracking_stall": render_text,
+    REFUND_UPDATE: render_text,
+    TRACKING_UPDATE: render_text,
+    TRACKING_STALL: render_text,
 }
 
 

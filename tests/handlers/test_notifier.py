@@ -324,10 +324,11 @@ async def test_an_unknown_kind_with_nothing_to_say_ends_failed_and_an_admin_is_t
 def test_every_kind_a_producer_writes_has_a_renderer() -> None:
     """Kinds built by their constructors (and the producers' KIND constants) are in the table, not left to the
     plain-text fallback by accident."""
-    from handlers import carrier_switch, carrier_trends, digest, notes, outbox_kinds, stalls
+    from handlers import carrier_switch, carrier_trends, digest, notes, outbox_kinds, refunds, stalls, tracking
 
     written = {outbox_kinds.APPROVAL_REQUEST, outbox_kinds.ADMIN_NOTICE, outbox_kinds.DEAD_LETTER,
                outbox_kinds.RULES_INVALID, stalls.KIND, digest.KIND, notes.KIND, notes.REVIEW_KIND,
-               carrier_trends.KIND, carrier_switch.KIND, carrier_switch.NOTICE}
+               carrier_trends.KIND, carrier_switch.KIND, carrier_switch.NOTICE, refunds.UPDATE_KIND,
+               tracking.UPDATE_KIND, tracking.STALL_KIND}
     assert written <= set(RENDERERS)
     assert outbox_kinds.APPROVAL_OUTCOME not in RENDERERS  # it edits the copies sent, it renders nothing new
