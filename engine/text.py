@@ -194,8 +194,6 @@ _STRINGS: dict[str, dict[str, str]] = {
                           "en": "⚠️ An order from {channel} could not be stored after {attempts} tries and is set aside "
                                 "(number {entry_id}): {error}\nFix the cause, then run orderhub queue replay-dead."},
     # stall escalations by e-mail (the supervisor's copy of the chat card)
-    "mail.stall_subject": {"zh": "【OrderHub】订单超时升级 {order} · {stage} · 超时 {overdue}",
-                           "en": "[OrderHub] Order escalated {order} · {stage} · overdue by {overdue}"},
     "mail.stall_act": {"zh": "请在 Telegram 或企业微信中打开这条提醒，用卡片上的按钮处理（确认 / 暂停 4 小时 / 推进阶段）。",
                        "en": "Open this alert in Telegram or WeCom and use its buttons (Acknowledge / Snooze 4 h / Advance stage)."},
     # anomaly trends and the morning digest

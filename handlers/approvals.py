@@ -1,8 +1,9 @@
 """Approval use cases: a press on Approve / Reject / Details, the reject reason, escalation of silent requests.
 
-Requests themselves are outbox rows (`approval_request`, dedup `approval:<id>`) written by the intake worker;
-the notifier renders them. A decision is stored by compare-and-set together with the order's move, the audit
-entry and an `approval_outcome` outbox row that edits every copy of the card, in one transaction.
+Requests themselves are outbox rows (`approval_request`, dedup `approval:<id>`, built by
+`handlers.outbox_kinds.approval_request`) written by the intake worker; the notifier renders them. A decision is
+stored by compare-and-set together with the order's move, the audit entry and an `approval_outcome` outbox row that
+edits every copy of the card, in one transaction.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from handlers.chat import ButtonPressed, Outgoing, TextReceived
 from handlers.chat_ports import AuditEntry, AwaitingReason, ChatRepo, NewOutbox, OrderView, OutboxDelivery, UserInfo
 from handlers.chat_context import ChatContext
 from handlers.orders import Deadlines, MoveRefused, TransitionError, plan_move
+from handlers.outbox_kinds import approval_outcome, approval_request
 from handlers.ports import Clock
 from handlers.replies import send, send_pages, toast
 
@@ -32,28 +34,14 @@ REASON_WAIT = timedelta(hours=1)  # a Reject press waits this long for its reaso
 
 
 def request_outbox(approval: Approval, now: datetime, *, escalation_level: int = 0) -> NewOutbox:
-    """The outbox row that sends a request card (the intake worker writes the level-0 one the same way)."""
+    """The outbox row that sends a request card: to the required role, or on escalation to the escalation role."""
     if escalation_level:
-        return NewOutbox(
-            dedup_key=f"approval:{approval.id}:esc:{escalation_level}",
-            kind="approval_request",
-            due_at=now,
-            payload={"approval_id": approval.id, "order_id": approval.order_id, "escalation_level": escalation_level},
-            recipient_role=machine.ESCALATION_ROLE,
-        )
-    return NewOutbox(
-        dedup_key=f"approval:{approval.id}",
-        kind="approval_request",
-        due_at=now,
-        payload={"approval_id": approval.id, "order_id": approval.order_id},
-        recipient_role=approval.required_role,
-        recipient_region=approval.region,
-    )
+        return approval_request(approval.id, approval.order_id, now, role=machine.ESCALATION_ROLE,
+                                escalation_level=escalation_level)
+    return approval_request(approval.id, approval.order_id, now, role=approval.required_role, region=approval.region)
 
 
-def outcome_outbox(approval_id: int, now: datetime) -> NewOutbox:
-    """Edits every stored copy of the request card to show the outcome (no recipients: refs say where)."""
-    return NewOutbox(f"approval_outcome:{approval_id}", "approval_outcome", now, {"approval_id": approval_id})
+outcome_outbox = approval_outcome  # the row that edits every copy of a decided request's card
 
 
 _TOASTS = {

@@ -26,13 +26,6 @@ class MailSender(Protocol):
         ...
 
 
-def stall_mail(view: OrderView, card: Card, overdue: timedelta, language: str = "zh") -> tuple[str, str]:
-    """(subject, body) of an escalated stall alert: the card as text plus how to act on it in chat."""
-    subject = t("mail.stall_subject", language, order=order_title(view), stage=label(view.order.stage, language),
-                overdue=fmt_duration(overdue, language))
-    return subject, f"{card.as_text()}\n\n{t('mail.stall_act', language)}\n"
-
-
 def breach_mail(view: OrderView, card: Card, overdue: timedelta, owner: str | None, language: str = "zh",
                 timezone: str = "Asia/Shanghai") -> tuple[str, str]:
     """(subject, body) of the breach's copy to the supervisor: the order's facts as on the card, the owner, the
@@ -41,8 +34,9 @@ def breach_mail(view: OrderView, card: Card, overdue: timedelta, owner: str | No
     subject = t("mail.breach_subject", language, order=order_title(view), stage=label(o.stage, language),
                 overdue=fmt_duration(overdue, language))
     facts = [f"{t('f.order', language)}: {o.data.external_id}",
-             f"{t('f.customer', language)}: {mask_name(o.data.customer.name)} {mask_phone(o.data.customer.phone)}",
-             f"{t('f.owner', language)}: {owner or '—'}"]
+             f"{t('f.customer', language)}: {mask_name(o.data.customer.name)} {mask_phone(o.data.customer.phone)}"]
+    if not view.owner_name:  # the card names an owner it knows; else the one looked up, or that there is none
+        facts.append(f"{t('f.owner', language)}: {owner or '—'}")
     if view.production_base:
         facts.append(f"{t('f.base', language)}: {view.production_base}")
     body = "\n".join([t("mail.breach_intro", language), "", card.as_text(), *facts, "", t("mail.stall_act", language)])

@@ -6,12 +6,18 @@ can edit every copy. Platform errors are classified by the adapters: `RetryableS
 `retry_after`, 5xx, timeouts) is retried with backoff, `PermanentSendError` (blocked, chat not found) is recorded
 on the row and an admin is told.
 
-A stall's breach also queues one `stall_mail` row: the copy to the owner's supervisor's mailbox, sent when a
-`MailSender` is given and recorded as an ("email", user id) reference like a chat, so it goes once per row and
-recipient. Grouped stall cards (`stall_group`) are sent like any card, or, for a group's update, edit the card
-already sent. Quiet hours (engine/quiet.py) hold a person's chat alerts until the window ends, unless the alert's
-ladder level rings through (`quiet_bypass_level`); the held row is deferred, never dropped, and the e-mail copy
-ignores them.
+One row goes through named stages (`Notifier._send_row`): render (the `RENDERERS` table, keyed by kind; rows are
+built by their kind's constructor, `handlers/outbox_kinds.py` or the producing use case) → address (the users, their
+chats, their e-mail addresses) → dedup (the references of earlier passes) → rate-limit and send (per chat, and the
+e-mail integration) → record. Escalated stall alerts (level >= 1) also go by e-mail to the recipients that have an
+address, when a `MailSender` is given: recorded as an ("email", user id) reference like a chat, so each goes once per
+row and recipient.
+
+A stall's breach also queues one `stall_mail` row: the copy to the owner's supervisor's mailbox (its renderer
+writes only the e-mail; escalations are chat only). Grouped stall cards (`stall_group`) are sent like any card, or,
+for a group's update, edit the card already sent. Quiet hours (engine/quiet.py) hold a person's chat alerts until the
+window ends, unless the alert's ladder level rings through (`quiet_bypass_level`); the held row is deferred, never
+dropped, and the e-mail copy ignores them.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,9 +37,12 @@ from engine.text import TEXT_BUDGET, message_kind, platform_name, role_name, sho
 from handlers import metrics
 from handlers.carrier_switch import KIND as SWITCHED
 from handlers.carrier_switch import degraded_card, switched_card
+from handlers.carrier_switch import NOTICE as SWITCH_NOTICE
 from handlers.carrier_trends import KIND as DEGRADED
 from handlers.cards import approval_card, stall_card, trend_card
+from handlers.digest import KIND as DIGEST
 from handlers.note_cards import note_review_card
+from handlers.notes import KIND as TREND
 from handlers.notes import REVIEW_KIND
 from handlers.chat import (
     Card,
@@ -44,13 +54,25 @@ from handlers.chat import (
     RetryableSendError,
     send_photo_or_text,
 )
-from handlers.chat_ports import ChatRepo, Identity, NewOutbox, OutboxItem, UserInfo
 from handlers.alert_groups import GROUP_KIND, group_entries, render_group
+from handlers.chat_ports import ChatRepo, Identity, OutboxItem, UserInfo
 from handlers.mail import MAIL_PLATFORM, MailSender, breach_mail
+from handlers.outbox_kinds import (
+    ADMIN_NOTICE,
+    APPROVAL_OUTCOME,
+    APPROVAL_REQUEST,
+    DEAD_LETTER,
+    RULES_INVALID,
+    admin_notice,
+)
 from handlers.ports import Clock
 from handlers.rate_limit import ChatRateLimiter
+from handlers.refunds import UPDATE_KIND as REFUND_UPDATE
 from handlers.send_attempts import AttemptedSends, SendAttempts
-from handlers.stalls import KIND, MAIL_KIND
+from handlers.stalls import KIND as STALL
+from handlers.stalls import MAIL_KIND
+from handlers.tracking import STALL_KIND as TRACKING_STALL
+from handlers.tracking import UPDATE_KIND as TRACKING_UPDATE
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +103,152 @@ def _dead_letter(payload: Mapping[str, Any], lang: str) -> str:
              entry_id=payload.get("entry_id", "?"), error=shorten(str(payload.get("error", "")), 500))
 
 
-# Alerts written by storage (dead letters, rejected rules files) carry facts, not text: worded here, per language.
-_ADMIN_ALERTS: dict[str, Callable[[Mapping[str, Any], str], str]] = {
-    "rules_invalid": _rules_invalid, "dead_letter": _dead_letter}
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """What a row says: a card or a text; the approval whose copies these are (edited on its decision); an e-mail
+    (subject, body) for the addressees with an address; digest chart figures, drawn only if a chat still needs them."""
+
+    card: Card | None = None
+    text: str = ""
+    approval_id: int | None = None
+    mail: tuple[str, str] | None = None
+    chart: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RenderContext:
+    """What a renderer may read: the repository, the token key of its buttons, the language and time zone, the
+    time of this pass, and whether an e-mail integration is configured."""
+
+    repo: ChatRepo
+    token_key: bytes
+    language: str
+    timezone: str
+    now: datetime
+    mails: bool = False
+
+
+# A renderer: the row's content, or None when the row no longer needs sending (decided, moved on); an exception
+# retries the row and finally tells an admin.
+Renderer = Callable[[OutboxItem, RenderContext], Awaitable[Rendered | None]]
+
+
+async def _render_approval(item: OutboxItem, ctx: RenderContext) -> Rendered | None:
+    approval = await ctx.repo.approval(int(item.payload["approval_id"]))
+    if approval is None or approval.status != Status.PENDING:
+        return None  # decided before it went out: nothing to ask any more
+    view = await ctx.repo.order(approval.order_id)
+    if view is None:
+        return None
+    extra = item.payload.get("fields") or ()  # what a refund request brings to its card
+    return Rendered(approval_card(approval, view, ctx.token_key, ctx.language, ctx.timezone, extra),
+                    approval_id=approval.id)
+
+
+async def _render_stall(item: OutboxItem, ctx: RenderContext) -> Rendered | None:
+    view = await ctx.repo.order(int(item.payload["order_id"]))
+    if view is None or view.order.stage.value != item.payload.get("stage"):
+        return None  # the order moved on before the alert went out
+    overdue = timedelta(seconds=int(item.payload.get("overdue_s", 0)))
+    level = int(item.payload.get("level", 0))
+    card = stall_card(view, item.id, level, overdue, ctx.token_key, ctx.language, ctx.timezone,
+                      levels=item.payload.get("levels"), role=item.payload.get("role"),
+                      roles=item.payload.get("roles"))
+    return Rendered(card)  # escalations are chat only: the breach's e-mail copy is its own row (`stall_mail`)
+
+
+async def _render_breach_mail(item: OutboxItem, ctx: RenderContext) -> Rendered | None:
+    """The breach's copy to the supervisor's mailbox: an e-mail only (no chat), the order's facts, the phone masked."""
+    view = await ctx.repo.order(int(item.payload["order_id"]))
+    if view is None or view.order.stage.value != item.payload.get("stage"):
+        return None
+    overdue = timedelta(seconds=int(item.payload.get("overdue_s", 0)))
+    card = stall_card(view, item.id, 0, overdue, ctx.token_key, ctx.language, ctx.timezone, role="owner")
+    owner = view.owner_name
+    if owner is None and view.owner_user_id:
+        user = await ctx.repo.user(view.owner_user_id)
+        owner = user.name if user else None
+    return Rendered(mail=breach_mail(view, card, overdue, owner, ctx.language, ctx.timezone))
+
+
+async def _render_group(item: OutboxItem, ctx: RenderContext) -> Rendered | None:
+    group = await ctx.repo.alert_group(int(item.payload["group_id"]))
+    entries = await group_entries(ctx.repo, group, ctx.now) if group is not None else []
+    if group is None or not entries:
+        return None  # everything on it was handled before it went out
+    return Rendered(render_group(group, entries, ctx.token_key, ctx.language))
+
+
+def _card(build: Callable[[OutboxItem, RenderContext], Card]) -> Renderer:
+    """A renderer for a row whose card is built from its payload alone."""
+    async def render(item: OutboxItem, ctx: RenderContext) -> Rendered | None:
+        return Rendered(build(item, ctx))
+    return render
+
+
+def _facts(word: Callable[[Mapping[str, Any], str], str]) -> Renderer:
+    """Alerts of storage's making (dead letters, rejected rules files) carry facts, not text: worded here."""
+    async def render(item: OutboxItem, ctx: RenderContext) -> Rendered | None:
+        return Rendered(text=shorten(word(item.payload, ctx.language), TEXT_BUDGET))
+    return render
+
+
+async def render_text(item: OutboxItem, ctx: RenderContext) -> Rendered | None:
+    """Plain-text rows (admin notices, updates to one chat), composed within TEXT_BUDGET when queued; also the
+    renderer of a kind missing from the table: a row with nothing to say is retried, then an admin is told."""
+    text = str(item.payload.get("text", ""))
+    if not text:
+        raise ValueError(f"outbox row of kind {item.kind!r} has nothing to say")
+    return Rendered(text=shorten(text, TEXT_BUDGET))
+
+
+async def _render_digest(item: OutboxItem, ctx: RenderContext) -> Rendered | None:
+    """The digest text, and the chart figures when it carries them (drawn at send time, see `_chart`)."""
+    text = await render_text(item, ctx)
+    raw = item.payload.get("chart")
+    return Rendered(text=text.text, chart=raw) if text is not None and isinstance(raw, Mapping) else text
+
+
+RENDERERS: dict[str, Renderer] = {
+    APPROVAL_REQUEST: _render_approval,
+    STALL: _render_stall,
+    MAIL_KIND: _render_breach_mail,
+    GROUP_KIND: _render_group,
+    TREND: _card(lambda item, ctx: trend_card(item.payload, ctx.language)),
+    REVIEW_KIND: _card(lambda item, ctx: note_review_card(item.payload, ctx.token_key, ctx.language)),  # to classify
+    DEGRADED: _card(lambda item, ctx: degraded_card(item.id, item.payload, ctx.token_key, ctx.language)),
+    SWITCHED: _card(lambda item, ctx: switched_card(item.id, item.payload, ctx.token_key, ctx.language)),
+    RULES_INVALID: _facts(_rules_invalid),
+    DEAD_LETTER: _facts(_dead_letter),
+    DIGEST: _render_digest,
+    ADMIN_NOTICE: render_text,
+    SWITCH_NOTICE: render_text,
+    REFUND_UPDATE: render_text,
+    TRACKING_UPDATE: render_text,
+    TRACKING_STALL: render_text,
+}
+
+
+@dataclass(slots=True)
+class _Addressed:
+    """Where a row goes: chats of linked users (or the one chat the row names) and users to e-mail; the people it is
+    for; and, when some of them are in their quiet hours, when the earliest window ends (the row comes back then)."""
+
+    chats: list[Identity]
+    mail_to: list[UserInfo]
+    users: list[UserInfo]
+    quiet_until: datetime | None = None
+
+
+@dataclass(slots=True)
+class _Progress:
+    """One pass over a row: what earlier passes reached (dedup), what this pass delivered, what failed for good, and a
+    deferred e-mail (then the row comes back for it)."""
+
+    done: set[tuple[str, str]]
+    delivered: int = 0
+    permanent: list[str] = field(default_factory=list)
+    mail_retry: RetryableSendError | None = None
 
 
 class Notifier:
@@ -104,9 +269,11 @@ class Notifier:
         attempts: SendAttempts | None = None,
         chart_renderer: Callable[[ChartData, str], bytes] | None = None,
         quiet_bypass_level: Callable[[], int | None] = lambda: 2,
+        renderers: Mapping[str, Renderer] | None = None,
     ) -> None:
         self.repo = repo
         self.quiet_bypass_level = quiet_bypass_level  # read per row: the rules may have been reloaded
+        self.renderers = {**RENDERERS, **(renderers or {})}  # by kind; a kind missing here is sent as plain text
         self.chart_renderer = chart_renderer  # ChartData -> PNG (bot/digest_chart.py); None: digests stay text
         self.channels = channels
         self.clock = clock
@@ -162,7 +329,7 @@ class Notifier:
             if fresh is None or fresh.status != "pending":
                 return
             try:
-                if fresh.kind == "approval_outcome":
+                if fresh.kind == APPROVAL_OUTCOME:  # edits the copies sent, sends nothing new
                     await self._edit_approval_cards(fresh)
                 elif fresh.kind == GROUP_KIND and fresh.payload.get("mode") == "edit":
                     await self._edit_group_card(fresh)
@@ -189,17 +356,50 @@ class Notifier:
 
     async def _tell_admin(self, item: OutboxItem, chat: str, error: str, who: str | None = None) -> None:
         """`chat` keys the notice (one per row and chat); `who` names the recipient in people's words."""
-        if item.kind == "admin_notice":  # never loop: a notice that cannot reach an admin is only logged
+        if item.kind == ADMIN_NOTICE:  # never loop: a notice that cannot reach an admin is only logged
             log.error("admin notice %s undeliverable: %s", item.id, error)
             return
         who = who or (t("admin.every_recipient", self.language) if chat == "-" else chat)  # "-": the row as a whole
         text = t("admin.send_failed", self.language, chat=who, kind=message_kind(item.kind, self.language),
                  error=shorten(error, 300))
-        notice = NewOutbox(f"notice:sendfail:{item.id}:{chat}", "admin_notice", self.clock.now(), {"text": text},
-                           recipient_role="admin")
+        notice = admin_notice(f"notice:sendfail:{item.id}:{chat}", text, self.clock.now())
         await self.repo.enqueue([notice], self.clock.now())
 
-    # --- recipients and content -----------------------------------------------------------------------------------
+    # --- the stages of one row: render → address → dedup → rate-limit and send → record ----------------------------
+
+    async def _send_row(self, item: OutboxItem) -> None:
+        rendered = await self._render(item)
+        if rendered is None:
+            await self.repo.mark_sent(item.id, self.clock.now())
+            return
+        to = await self._address(item, rendered)
+        if not to.chats and not to.mail_to:
+            if to.quiet_until is not None:
+                await self.repo.defer_outbox(item.id, to.quiet_until, "quiet hours")  # delivered when they end
+            elif rendered.mail is not None and rendered.card is None and not rendered.text:  # an e-mail copy only
+                why = "no SMTP configured" if self.mailer is None else "no e-mail address for the supervisor"
+                await self.repo.mark_sent(item.id, self.clock.now(), error=f"{why}: e-mail copy not sent")
+            else:
+                await self._unaddressed(item)
+            return
+        progress = await self._dedup(item)
+        if to.mail_to:
+            await self._send_mails(item, rendered, to.mail_to, progress)
+        await self._send_chats(item, rendered, to.chats, progress, to.users)
+        await self._record(item, progress, to.quiet_until)
+
+    async def _render(self, item: OutboxItem) -> Rendered | None:
+        """The row's content by its kind's renderer, or None when the row no longer needs sending."""
+        ctx = RenderContext(self.repo, self.token_key, self.language, self.timezone, self.clock.now(),
+                            mails=self.mailer is not None)
+        return await self.renderers.get(item.kind, render_text)(item, ctx)
+
+    async def _address(self, item: OutboxItem, rendered: Rendered) -> _Addressed:
+        users = await self._addressees(item)
+        quiet_until_at, awake = self._quiet(item, users)
+        says = rendered.card is not None or bool(rendered.text)  # an e-mail-only row goes to no chat
+        chats = await self._recipients(item, awake) if says else []
+        return _Addressed(chats, self._mail_recipients(rendered, users), list(users), quiet_until_at)
 
     async def _addressees(self, item: OutboxItem) -> list[UserInfo]:
         """The people a row is for: one user, or everyone holding its role (and region)."""
@@ -221,124 +421,64 @@ class Notifier:
                 out.append(ident)
         return out
 
-    async def _render(self, item: OutboxItem) -> tuple[Card | None, str, int | None] | None:
-        """(card, text, approval_id) for a row, or None when the row no longer needs sending."""
-        lang, tz = self.language, self.timezone
-        if item.kind == "approval_request":
-            approval = await self.repo.approval(int(item.payload["approval_id"]))
-            if approval is None or approval.status != Status.PENDING:
-                return None  # decided before it went out: nothing to ask any more
-            view = await self.repo.order(approval.order_id)
-            if view is None:
-                return None
-            extra = item.payload.get("fields") or ()  # what a refund request brings to its card
-            return approval_card(approval, view, self.token_key, lang, tz, extra), "", approval.id
-        if item.kind == "stall_alert":
-            view = await self.repo.order(int(item.payload["order_id"]))
-            if view is None or view.order.stage.value != item.payload.get("stage"):
-                return None  # the order moved on before the alert went out
-            overdue = timedelta(seconds=int(item.payload.get("overdue_s", 0)))
-            card = stall_card(view, item.id, int(item.payload.get("level", 0)), overdue, self.token_key, lang, tz,
-                              levels=item.payload.get("levels"), role=item.payload.get("role"),
-                              roles=item.payload.get("roles"))
-            return card, "", None
-        if item.kind == MAIL_KIND:
-            view = await self.repo.order(int(item.payload["order_id"]))
-            if view is None or view.order.stage.value != item.payload.get("stage"):
-                return None
-            overdue = timedelta(seconds=int(item.payload.get("overdue_s", 0)))
-            return stall_card(view, item.id, 0, overdue, self.token_key, lang, tz, role="owner"), "", None
-        if item.kind == GROUP_KIND:
-            group = await self.repo.alert_group(int(item.payload["group_id"]))
-            entries = await group_entries(self.repo, group, self.clock.now()) if group is not None else []
-            if group is None or not entries:
-                return None  # everything on it was handled before it went out
-            return render_group(group, entries, self.token_key, lang), "", None
-        if item.kind == "trend_alert":
-            return trend_card(item.payload, lang), "", None
-        if item.kind == REVIEW_KIND:  # a low-confidence exception note, for a person to classify
-            return note_review_card(item.payload, self.token_key, lang), "", None
-        if item.kind == DEGRADED:
-            return degraded_card(item.id, item.payload, self.token_key, lang), "", None
-        if item.kind == SWITCHED:
-            return switched_card(item.id, item.payload, self.token_key, lang), "", None
-        if item.kind in _ADMIN_ALERTS:
-            return None, shorten(_ADMIN_ALERTS[item.kind](item.payload, lang), TEXT_BUDGET), None
-        # plain-text rows (the morning digest, admin notices): composed within TEXT_BUDGET when queued
-        text = str(item.payload.get("text", ""))
-        if not text:
-            raise ValueError(f"outbox row of kind {item.kind!r} has nothing to say")  # retried, then an admin is told
-        return None, shorten(text, TEXT_BUDGET), None
+    async def _unaddressed(self, item: OutboxItem) -> None:
+        """Someone may link their chat soon (/link): tell an admin now, keep trying for a while, then give up."""
+        error = (f"no linked recipient for {item.recipient_role or item.recipient_user_id}"
+                 f"{' / ' + item.recipient_region if item.recipient_region else ''}")
+        if item.attempts == 0:
+            region = f" · {item.recipient_region}" if item.recipient_region else ""
+            who = role_name(item.recipient_role, self.language) if item.recipient_role else "#" + str(
+                item.recipient_user_id)
+            await self._tell_admin(item, "-", t("admin.no_recipient", self.language, who=who + region))
+        if item.attempts + 1 >= MAX_ROW_ATTEMPTS:
+            await self.repo.mark_failed(item.id, error, self.clock.now())
+        else:
+            await self.repo.mark_retry(item.id, self.clock.now() + timedelta(seconds=backoff(item.attempts)), error)
 
-    async def _send_row(self, item: OutboxItem) -> None:
-        rendered = await self._render(item)
-        if rendered is None:
-            await self.repo.mark_sent(item.id, self.clock.now())
-            return
-        card, text, approval_id = rendered
-        users = await self._addressees(item)
-        if item.kind == MAIL_KIND and (self.mailer is None or not any(u.email for u in users)):
-            why = "no SMTP configured" if self.mailer is None else "no e-mail address for the supervisor"
-            await self.repo.mark_sent(item.id, self.clock.now(), error=f"{why}: e-mail copy not sent")
-            return
-        quiet_until_at, chat_users = self._quiet(item, users)
-        recipients = await self._recipients(item, chat_users) if item.kind != MAIL_KIND else []
-        mail_to = self._mail_recipients(item, users)
-        if not recipients and not mail_to and quiet_until_at is not None:
-            await self.repo.defer_outbox(item.id, quiet_until_at, "quiet hours")  # delivered when they end
-            return
-        if not recipients and not mail_to:
-            # Someone may link their chat soon (/link): tell an admin now, keep trying for a while, then give up.
-            error = (f"no linked recipient for {item.recipient_role or item.recipient_user_id}"
-                     f"{' / ' + item.recipient_region if item.recipient_region else ''}")
-            if item.attempts == 0:
-                region = f" · {item.recipient_region}" if item.recipient_region else ""
-                who = role_name(item.recipient_role, self.language) if item.recipient_role else "#" + str(
-                    item.recipient_user_id)
-                await self._tell_admin(item, "-", t("admin.no_recipient", self.language, who=who + region))
-            if item.attempts + 1 >= MAX_ROW_ATTEMPTS:
-                await self.repo.mark_failed(item.id, error, self.clock.now())
-            else:
-                await self.repo.mark_retry(item.id, self.clock.now() + timedelta(seconds=backoff(item.attempts)),
-                                           error)
-            return
+    async def _dedup(self, item: OutboxItem) -> _Progress:
+        """The chats (and e-mail recipients) reached on earlier passes: skipped on this one."""
         done = {(r.platform, r.chat_id) for r in await self.repo.refs_of_outbox(item.id)}
-        delivered = len(done)
-        permanent: list[str] = []
-        mailed, mail_retry = await self._send_mails(item, card, mail_to, done, permanent) if mail_to else (0, None)
-        delivered += mailed
-        chart = await self._chart(item) if any((r.platform, str(r.chat_id)) not in done for r in recipients) else None
-        for ident in recipients:
+        return _Progress(done, delivered=len(done))
+
+    async def _send_chats(self, item: OutboxItem, rendered: Rendered, chats: Sequence[Identity],
+                          progress: _Progress, users: Sequence[UserInfo] = ()) -> None:
+        """Each chat not reached yet: rate-limited and retried (`_with_retries`), each delivery recorded at once."""
+        pending = [ident for ident in chats if (ident.platform, str(ident.chat_id)) not in progress.done]
+        chart = await self._chart(item, rendered.chart) if pending and rendered.chart is not None else None
+        for ident in pending:
             chat_id = str(ident.chat_id)
-            if (ident.platform, chat_id) in done:
-                continue  # reached on an earlier pass
             if chart is not None:
                 await self._send_chart(item, ident.platform, chat_id, *chart)
-            message = Outgoing(chat_id=chat_id, card=card, text=text)
+            message = Outgoing(chat_id=chat_id, card=rendered.card, text=rendered.text)
             send, adopted = await self._platform_send(item.id, ident.platform, message)
             try:
                 ref = adopted or await self._with_retries(ident.platform, chat_id, send)
             except PermanentSendError as exc:
                 metrics.NOTIFY_FAILED.labels(platform=ident.platform).inc()
-                permanent.append(f"{ident.platform}:{chat_id}: {exc}")
+                progress.permanent.append(f"{ident.platform}:{chat_id}: {exc}")
                 name = next((u.name for u in users if u.id == ident.user_id), chat_id)
                 await self._tell_admin(item, f"{ident.platform}:{chat_id}", str(exc),
                                        t("admin.recipient", self.language, name=name,
                                          platform=platform_name(ident.platform, self.language)))
                 continue
             assert ref is not None
-            await self.repo.record_sent(item.id, approval_id, ref, self.clock.now())
+            await self.repo.record_sent(item.id, rendered.approval_id, ref, self.clock.now())
             metrics.NOTIFY_SENT.labels(platform=ident.platform).inc()
-            delivered += 1
-        if mail_retry is not None:  # chats reached are recorded; the row comes back for the e-mail alone
-            raise _StillRetryable(RetryableSendError(f"e-mail: {mail_retry}"))
-        if delivered == 0 and permanent:
-            await self.repo.mark_failed(item.id, shorten("; ".join(permanent), 500), self.clock.now())
+            progress.delivered += 1
+
+    async def _record(self, item: OutboxItem, progress: _Progress, quiet_until_at: datetime | None = None) -> None:
+        """The row's outcome: sent (with the chats that failed for good), failed, or back later for an e-mail or for
+        the people in their quiet hours."""
+        if progress.mail_retry is not None:  # chats reached are recorded; the row comes back for the e-mail alone
+            raise _StillRetryable(RetryableSendError(f"e-mail: {progress.mail_retry}"))
+        error = shorten("; ".join(progress.permanent), 500)
+        if progress.delivered == 0 and progress.permanent:
+            await self.repo.mark_failed(item.id, error, self.clock.now())
             return
         if quiet_until_at is not None:  # the others are reached (recorded); the row comes back for the quiet ones
             await self.repo.defer_outbox(item.id, quiet_until_at, "quiet hours")
             return
-        await self.repo.mark_sent(item.id, self.clock.now(), error=shorten("; ".join(permanent), 500) or None)
+        await self.repo.mark_sent(item.id, self.clock.now(), error=error or None)
 
     async def _platform_send(self, outbox_id: int, platform: str, message: Outgoing
                              ) -> tuple[Callable[[], Awaitable[ChatRef]], ChatRef | None]:
@@ -353,10 +493,9 @@ class Notifier:
 
     # --- the digest chart ------------------------------------------------------------------------------------------
 
-    async def _chart(self, item: OutboxItem) -> tuple[bytes, str] | None:
+    async def _chart(self, item: OutboxItem, raw: Mapping[str, Any]) -> tuple[bytes, str] | None:
         """(PNG, its numbers as text) for a digest row that carries chart figures, or None (text only)."""
-        raw = item.payload.get("chart") if item.kind == "digest" else None
-        if self.chart_renderer is None or not isinstance(raw, Mapping):
+        if self.chart_renderer is None:
             return None
         try:
             data = chart_from_payload(raw)
@@ -374,12 +513,12 @@ class Notifier:
         except (PermanentSendError, _StillRetryable) as exc:
             log.warning("digest chart to %s:%s not sent (%s); the text follows", platform, chat_id, exc)
 
-    # --- e-mail (escalated stall alerts) ----------------------------------------------------------------------------
+    # --- quiet hours -----------------------------------------------------------------------------------------------
 
     def _quiet(self, item: OutboxItem, users: Sequence[UserInfo]) -> tuple[datetime | None, list[UserInfo]]:
         """(when the earliest quiet window among `users` ends, the users to reach in chat now) for a stall alert or
         group card; other rows, and alerts severe enough to ring through, reach everyone now."""
-        if item.kind not in (KIND, GROUP_KIND) or "chat_id" in item.payload:
+        if item.kind not in (STALL, GROUP_KIND) or "chat_id" in item.payload:
             return None, list(users)
         level = int(item.payload.get("level", 0))
         if may_ring(level, self.quiet_bypass_level()):
@@ -398,42 +537,36 @@ class Notifier:
                 ends.append(end)
         return (min(ends) if ends else None), awake
 
-    def _mail_recipients(self, item: OutboxItem, users: Sequence[UserInfo]) -> list[UserInfo]:
-        """Who gets this row by e-mail: the breach's copy (`stall_mail`), only people with an address."""
-        if self.mailer is None or item.kind != MAIL_KIND:
+    # --- the e-mail integration (the breach's copy to the supervisor) -----------------------------------------------
+
+    def _mail_recipients(self, rendered: Rendered, users: Sequence[UserInfo]) -> list[UserInfo]:
+        """Who gets this row by e-mail: rows whose renderer wrote an e-mail, people with an address."""
+        if self.mailer is None or rendered.mail is None:
             return []
         return [u for u in users if u.email]
 
-    async def _send_mails(self, item: OutboxItem, card: Card | None, users: Sequence[UserInfo],
-                          done: set[tuple[str, str]], permanent: list[str]) -> tuple[int, RetryableSendError | None]:
-        """Mail each user not mailed on an earlier pass; return how many were mailed now and the last retryable
-        error (then the row is retried with its backoff)."""
-        assert self.mailer is not None and card is not None
-        view = await self.repo.order(int(item.payload["order_id"]))
-        if view is None:
-            return 0, None
-        overdue = timedelta(seconds=int(item.payload.get("overdue_s", 0)))
-        owner = await self.repo.user(view.owner_user_id) if view.owner_user_id else None
-        subject, body = breach_mail(view, card, overdue, owner.name if owner else None, self.language, self.timezone)
-        retry: RetryableSendError | None = None
-        mailed = 0
+    async def _send_mails(self, item: OutboxItem, rendered: Rendered, users: Sequence[UserInfo],
+                          progress: _Progress) -> None:
+        """Mail each user not mailed on an earlier pass; a retryable error defers the row (with its backoff) once the
+        chats are done."""
+        assert self.mailer is not None and rendered.mail is not None
+        subject, body = rendered.mail
         for user in users:
-            if (MAIL_PLATFORM, str(user.id)) in done:
+            if (MAIL_PLATFORM, str(user.id)) in progress.done:
                 continue
             try:
                 await self.mailer.send(str(user.email), subject, body)
             except RetryableSendError as exc:
                 log.warning("e-mail for outbox row %s to user %s deferred: %s", item.id, user.id, exc)
-                retry = exc
+                progress.mail_retry = exc
                 continue
             except PermanentSendError as exc:
-                permanent.append(f"{MAIL_PLATFORM}:{user.email}: {exc}")
+                progress.permanent.append(f"{MAIL_PLATFORM}:{user.email}: {exc}")
                 await self._tell_admin(item, f"{MAIL_PLATFORM}:{user.email}", str(exc))
                 continue
             ref = ChatRef(MAIL_PLATFORM, str(user.id), str(item.id))
             await self.repo.record_sent(item.id, None, ref, self.clock.now())
-            mailed += 1
-        return mailed, retry
+            progress.delivered += 1
 
     async def _edit_group_card(self, item: OutboxItem) -> None:
         """A group's update: edit every copy of its card (a single alert's card becomes the group card)."""

@@ -23,8 +23,9 @@ from engine.text import fmt_money, role_name, t
 from engine.tokens import Action, ActionToken, sign
 from handlers.cards import customer_status_text, list_pages, order_detail_pages, order_line
 from handlers.chat import Button, ButtonPressed, Card, CommandReceived, ContactShared, Outgoing, Sender, TextReceived
-from handlers.chat_ports import NewOutbox, OrderView, UserInfo
+from handlers.chat_ports import OrderView, UserInfo
 from handlers.chat_context import ChatContext
+from handlers.outbox_kinds import admin_notice
 from handlers.refunds import refundable
 from handlers.replies import send, send_pages, toast
 
@@ -370,9 +371,8 @@ async def _tell_admin_of_burst(ctx: ChatContext, scope: str, failures: int, word
     `words` names the order as people do (the scope is its internal key)."""
     now = ctx.clock.now()
     label_ = t("admin.verify_all", ctx.language) if scope == "all" else (words or scope)
-    notice = NewOutbox(f"notice:verify_burst:{scope}:{now:%Y%m%d%H}", "admin_notice", now,
-                       {"text": t("admin.verify_burst", ctx.language, scope=label_, n=failures)},
-                       recipient_role="admin")
+    notice = admin_notice(f"notice:verify_burst:{scope}:{now:%Y%m%d%H}",
+                          t("admin.verify_burst", ctx.language, scope=label_, n=failures), now)
     await ctx.repo.enqueue([notice], now)
 
 

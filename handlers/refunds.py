@@ -38,6 +38,7 @@ from handlers.orders import Move, MoveRefused, OrderDetail, OrderStore, Transiti
 log = logging.getLogger(__name__)
 MAX_ITEMS = 100
 MAX_REASON = 500
+UPDATE_KIND = "refund_update"  # plain text to the chat that asked for the refund
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +221,7 @@ def customer_outbox(refund: Refund, order_ext: str, language: str, why: str, now
     """The customer's one message for this step, to the chat the request came from (none for API/Taobao)."""
     if not (refund.notify_platform and refund.notify_chat_id):
         return []
-    return [NewOutbox(f"refund:{refund.id}:{refund.state.value}", "refund_update", now,
+    return [NewOutbox(f"refund:{refund.id}:{refund.state.value}", UPDATE_KIND, now,
                       {"platform": refund.notify_platform, "chat_id": refund.notify_chat_id, "refund_id": refund.id,
                        "text": _message(refund, order_ext, language, why)})]
 

@@ -27,6 +27,8 @@ from handlers.orders import MoveRefused, OrderNotFound, OrderStore, transition
 
 log = logging.getLogger(__name__)
 TERMINAL = {TrackStatus.DELIVERED, TrackStatus.RETURNED}
+UPDATE_KIND = "tracking_update"  # plain text to a customer or staff chat: shipped, delivered
+STALL_KIND = "tracking_stall"  # plain text to supply chain: a picked-up shipment with no scan for too long
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +165,7 @@ async def _deliver(deps: TrackingDeps, shipment: Shipment, ev: TrackEvent | None
             continue
         text = t(f"tracking.delivered_{who}", lang, order=detail.order.data.external_id, waybill=shipment.waybill,
                  line=line)
-        rows.append(NewOutbox(f"tracking:{shipment.id}:delivered:{who}", "tracking_update", now,
+        rows.append(NewOutbox(f"tracking:{shipment.id}:delivered:{who}", UPDATE_KIND, now,
                               {"text": text, "order_id": shipment.order_id}, recipient_user_id=uid))
     if rows:
         await deps.outbox.enqueue(rows, now)
@@ -240,7 +242,7 @@ async def ship(deps: TrackingDeps, carriers: Mapping[str, CarrierClient], ref: s
     if customer is not None:
         text = t("tracking.shipped_customer", deps.language, order=order.data.external_id,
                  carrier=t(f"carrier.{chosen}", deps.language), waybill=waybill)
-        await deps.outbox.enqueue([NewOutbox(f"tracking:{shipment.id}:shipped", "tracking_update", now,
+        await deps.outbox.enqueue([NewOutbox(f"tracking:{shipment.id}:shipped", UPDATE_KIND, now,
                                              {"text": text, "order_id": order.id}, recipient_user_id=customer)], now)
     return ShipResult(moved, shipment, created, tuple(tried))
 
@@ -304,6 +306,6 @@ async def scan_stalls(deps: TrackingDeps, now: datetime, limit: int = 500) -> in
         number = detail.order.data.external_id if detail is not None else str(s.order_id)
         text = t("tracking.stalled", deps.language, carrier=t(f"carrier.{s.carrier}", deps.language),
                  waybill=s.waybill, order=number, hours=int((now - last).total_seconds() // 3600))
-        rows.append(NewOutbox(f"tracking_stall:{s.id}:{last.isoformat()}", "tracking_stall", now,
+        rows.append(NewOutbox(f"tracking_stall:{s.id}:{last.isoformat()}", STALL_KIND, now,
                               {"text": text, "order_id": s.order_id}, recipient_role="supply_chain"))
     return len(await deps.outbox.enqueue(rows, now)) if rows else 0

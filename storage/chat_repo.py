@@ -47,6 +47,7 @@ from storage.models import (
 from storage.alert_groups_repo import SqlAlertGroups, insert_ignore, outbox_item
 from storage.order_moves import apply_move
 from storage.orders_repo import OWNER_NAME, SqlOrders, order_from_row
+from storage.outbox_rows import outbox_values
 
 ORDERS, APPROVALS, OUTBOX, REFS = OrderRow.__table__, ApprovalRow.__table__, OutboxRow.__table__, MessageRefRow.__table__
 USERS, IDENTITIES, AUDIT, TRANSITIONS = (UserRow.__table__, ChatIdentityRow.__table__, AuditRow.__table__,
@@ -374,11 +375,7 @@ class SqlChatRepo(SqlAlertGroups, SqlOrders):
     async def _enqueue(self, conn: AsyncConnection, items: Sequence[NewOutbox], now: datetime) -> list[int]:
         ids: list[int] = []
         for it in items:
-            stmt = self._insert_ignore(OUTBOX, ["dedup_key"]).values(
-                dedup_key=it.dedup_key, kind=it.kind, created_at=now, due_at=it.due_at,
-                recipient_user_id=it.recipient_user_id, recipient_role=it.recipient_role,
-                recipient_region=it.recipient_region, payload=dict(it.payload), status="pending", attempts=0,
-            ).returning(OUTBOX.c.id)
+            stmt = self._insert_ignore(OUTBOX, ["dedup_key"]).values(outbox_values(it, now)).returning(OUTBOX.c.id)
             new_id = (await conn.execute(stmt)).scalar()
             if new_id is not None:
                 ids.append(int(new_id))

@@ -9,8 +9,10 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from handlers.outbox_kinds import dead_letter
 from handlers.ports import IntakeEntry
 from storage.models import DeadLetterRow, OutboxRow
+from storage.outbox_rows import outbox_values
 
 DEAD = DeadLetterRow.__table__
 OUTBOX = OutboxRow.__table__
@@ -31,10 +33,7 @@ class SqlDeadLetters:
             )
             await conn.execute(
                 self._insert(OUTBOX).on_conflict_do_nothing(index_elements=["dedup_key"]),
-                {"dedup_key": f"dead_letter:{entry.id}", "kind": "dead_letter", "created_at": now, "due_at": now,
-                 "recipient_role": "admin", "status": "pending", "attempts": 0,
-                 "payload": {"entry_id": entry.id, "channel": entry.channel, "error": error[:500],
-                             "attempts": entry.attempts + 1}},
+                outbox_values(dead_letter(entry.id, entry.channel, error, entry.attempts + 1, now), now),
             )
 
     async def list(self, include_replayed: bool = False) -> list[dict[str, Any]]:

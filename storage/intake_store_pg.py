@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from sqlalchemy import JSON, Boolean, Integer, Table
@@ -31,7 +31,9 @@ from sqlalchemy.dialects import postgresql
 
 from engine.order import Transition
 from engine.stages import Stage
+from handlers.chat_ports import NewOutbox
 from handlers.intake import ExistingOrder, HistoryAsk, OrderKey, OrderPlan, PlannedApproval, StoredHistory
+from handlers.outbox_kinds import approval_request
 from storage.intake_unit import (
     APPROVALS,
     HISTORY_SQL,
@@ -43,6 +45,7 @@ from storage.intake_unit import (
     history_of_rows,
     order_row,
 )
+from storage.outbox_rows import outbox_values
 from storage.types import MoneyCents, UTCDateTime
 
 # The keys as one JSON array of [channel, external_id] pairs (bytes, like the rows below): two text[] arrays cost
@@ -195,10 +198,44 @@ def records_insert(table: Table, rows: Sequence[dict[str, Any]], suffix: str = "
     return stmt
 
 
+class _Col:
+    """A column expression standing in for a value, so the bulk SQL takes its row from the one constructor
+    (`handlers.outbox_kinds.approval_request`): the row's fields become the SELECT list over the inserted approvals."""
+
+    def __init__(self, sql: str) -> None:
+        self.sql = sql
+
+    def __format__(self, spec: str) -> str:
+        return f"\x00{self.sql}\x00"  # inside an f-string (a dedup key): split out again by `_sql_value`
+
+
+def _sql_value(value: Any) -> str:
+    if isinstance(value, _Col):
+        return value.sql
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise TypeError(f"no SQL for {value!r} in a bulk outbox row")
+    if isinstance(value, int):
+        return str(value)
+    parts = value.split("\x00")  # literal, expression, literal, …
+    terms = [f"({p})::text" if i % 2 else "'" + p.replace("'", "''") + "'" for i, p in enumerate(parts) if p or not i]
+    return " || ".join(terms)
+
+
+def _outbox_select(row: NewOutbox, created_at: _Col) -> str:
+    """`INSERT INTO outbox … SELECT <the row's fields as SQL>`, the FROM clause left to the caller."""
+    values = {**outbox_values(row, cast(datetime, created_at)),
+              "payload": "json_build_object(" + ", ".join(f"{_sql_value(k)}, {_sql_value(v)}"
+                                                          for k, v in row.payload.items()) + ")"}
+    values = {k: v for k, v in values.items() if v is not None}
+    sql = {k: v if k == "payload" else _sql_value(v) for k, v in values.items()}
+    return f"INSERT INTO {OUTBOX.name} ({', '.join(sql)}) SELECT {', '.join(sql.values())}"
+
+
 _OUTBOX_FOR_APPROVALS = (
-    f"INSERT INTO {OUTBOX.name} (dedup_key, kind, created_at, due_at, recipient_role, recipient_region, payload, "
-    "status, attempts) SELECT 'approval:' || a.id, 'approval_request', ${now}::timestamp, ${now}::timestamp, "
-    "a.required_role, a.region, json_build_object('approval_id', a.id, 'order_id', a.order_id), 'pending', 0 FROM a "
+    _outbox_select(approval_request(_Col("a.id"), _Col("a.order_id"), _Col("${now}::timestamp"),
+                                    role=_Col("a.required_role"), region=_Col("a.region")),
+                   _Col("${now}::timestamp"))
+    + " FROM a "
     # levels run in order: only the lowest level of each (order, kind) is sent now (storage.intake_unit.first_levels)
     "WHERE a.level = (SELECT min(b.level) FROM a b WHERE b.order_id = a.order_id AND b.kind = a.kind)"
 )

@@ -21,8 +21,10 @@ from engine.approvals import OUTCOMES
 from engine.stages import Stage
 from handlers.intake import ApprovalHistory, ExistingOrder, HistoryAsk, OrderKey, OrderPlan, StoredHistory
 from handlers.orders import Move
+from handlers.outbox_kinds import approval_outcome, approval_request
 from storage.models import ApprovalRow, OrderRow, OutboxRow, StageTransitionRow
 from storage.order_moves import apply_move
+from storage.outbox_rows import outbox_values
 from storage.owners import assign_owners
 
 # The facts the rules read about a batch's customers, in ONE statement for the whole batch, set-based (a join per
@@ -274,9 +276,7 @@ class SqlIntakeUnit:
             )).scalars().all()
             if voided:
                 await self.conn.execute(self._insert(OUTBOX).on_conflict_do_nothing(index_elements=["dedup_key"]), [
-                    {"dedup_key": f"approval_outcome:{i}", "kind": "approval_outcome", "created_at": self.now,
-                     "due_at": self.now, "payload": {"approval_id": i}, "status": "pending", "attempts": 0}
-                    for i in voided])
+                    outbox_values(approval_outcome(i, self.now), self.now) for i in voided])
         if plan.approvals:
             plan = await self._reopen_asked_before(plan)
         await self._children([plan], {plan.key: plan.existing_id})
@@ -300,11 +300,10 @@ class SqlIntakeUnit:
                 requested_at=self.now, escalate_at=a.escalate_at, escalation_level=0, decided_by=None,
                 decided_at=None, reason="asked again: the order changed back to this content"))
             stamp = int(self.now.timestamp() * 1000)
-            await self.conn.execute(self._insert(OUTBOX).on_conflict_do_nothing(index_elements=["dedup_key"]), [
-                {"dedup_key": f"approval:{approval_id}:{stamp}", "kind": "approval_request", "created_at": self.now,
-                 "due_at": self.now, "recipient_role": a.need.role, "recipient_region": a.need.region,
-                 "payload": {"approval_id": approval_id, "order_id": plan.existing_id}, "status": "pending",
-                 "attempts": 0}])
+            row = approval_request(approval_id, plan.existing_id, self.now, role=a.need.role, region=a.need.region,
+                                   again=stamp)
+            await self.conn.execute(self._insert(OUTBOX).on_conflict_do_nothing(index_elements=["dedup_key"]),
+                                    [outbox_values(row, self.now)])
         return replace(plan, approvals=fresh)
 
     async def _children(self, plans: list[OrderPlan], ids: dict[OrderKey, int]) -> None:
@@ -329,10 +328,6 @@ class SqlIntakeUnit:
             APPROVALS.c.level,
         )
         rows = first_levels((await self.conn.execute(stmt, approvals)).all())
-        await self.conn.execute(
-            OUTBOX.insert(),
-            [{"dedup_key": f"approval:{r.id}", "kind": "approval_request", "created_at": self.now, "due_at": self.now,
-              "recipient_role": r.required_role, "recipient_region": r.region,
-              "payload": {"approval_id": r.id, "order_id": r.order_id}, "status": "pending", "attempts": 0}
-             for r in rows],
-        )
+        await self.conn.execute(OUTBOX.insert(), [
+            outbox_values(approval_request(r.id, r.order_id, self.now, role=r.required_role, region=r.region), self.now)
+            for r in rows])

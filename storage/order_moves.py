@@ -18,7 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from engine.rules.routing import work_order_no
 from engine.stages import Stage
 from handlers.orders import Move, moved_event
+from handlers.outbox_kinds import approval_outcome
 from storage.models import ApprovalRow, AuditRow, OrderRow, OutboxRow, StageTransitionRow, WorkOrderCounterRow
+from storage.outbox_rows import outbox_values
 from storage.owners import assign_owner
 
 ORDERS, TRANSITIONS, AUDIT = OrderRow.__table__, StageTransitionRow.__table__, AuditRow.__table__
@@ -82,6 +84,5 @@ async def apply_move(conn: AsyncConnection, move: Move, now: datetime, announced
             .returning(APPROVALS.c.id))).scalars().all()
         if closed:
             await conn.execute(_insert_ignore(conn)(OUTBOX).on_conflict_do_nothing(index_elements=["dedup_key"]), [
-                {"dedup_key": f"approval_outcome:{i}", "kind": "approval_outcome", "created_at": now, "due_at": now,
-                 "payload": {"approval_id": i}, "status": "pending", "attempts": 0} for i in closed])
+                outbox_values(approval_outcome(i, now), now) for i in closed])
     return True

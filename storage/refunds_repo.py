@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from engine.refunds import RefundState
 from handlers.chat_ports import AuditEntry, NewOutbox
 from handlers.orders import Move, announce
+from handlers.outbox_kinds import approval_request
 from handlers.refunds import FinanceLevel, Refund
 from storage.chat_repo import SqlChatRepo
 from storage.models import ApprovalRow, AuditRow, RefundRow
@@ -149,9 +150,8 @@ class SqlRefunds(SqlChatRepo):
             if lv.level == lowest:
                 if first_id is None:
                     first_id = int(aid)
-                await self._enqueue(conn, [NewOutbox(f"approval:{aid}", "approval_request", now,
-                                                     {"approval_id": int(aid), "order_id": refund.order_id,
-                                                      "refund_id": refund.id, "fields": fields},
-                                                     recipient_role=lv.role, recipient_region=lv.region)], now)
+                await self._enqueue(conn, [approval_request(int(aid), refund.order_id, now, role=lv.role,
+                                                            region=lv.region, refund_id=refund.id, fields=fields)],
+                                    now)
         await conn.execute(update(REFUNDS).where(REFUNDS.c.id == refund.id).values(approval_id=first_id))
         return Refund(**{**{f: getattr(refund, f) for f in Refund.__slots__}, "approval_id": first_id})

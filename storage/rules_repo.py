@@ -12,10 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from engine.order import Order
 from engine.rules.facts import Facts
+from handlers.chat_ports import NewOutbox
+from handlers.outbox_kinds import admin_notice, rules_invalid
+from handlers.outbox_kinds import rules_invalid_key as invalid_dedup_key
 from storage.models import ExceptionNoteRow, OrderRow, OutboxRow, RuleVersionRow, StageTransitionRow, StockRow
 from storage.orders_repo import order_from_row, transition_from_row
+from storage.outbox_rows import outbox_values
 
-RULES_INVALID = "rules_invalid"
+__all__ = ["RulesRepo", "StoredVersion", "invalid_dedup_key"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,10 +29,6 @@ class StoredVersion:
     source_path: str
     loaded_at: datetime
     loaded_by: str
-
-
-def invalid_dedup_key(sha256: str) -> str:
-    return f"{RULES_INVALID}:{sha256}"
 
 
 class RulesRepo:
@@ -87,41 +87,24 @@ class RulesRepo:
 
     async def record_notice(self, *, key: str, text: str, now: datetime) -> bool:
         """Queue one plain-text admin notice under dedup `key`, ever (across restarts and processes). True if new."""
-        async with self._sessions() as s:
-            if await s.scalar(select(OutboxRow.id).where(OutboxRow.dedup_key == key)) is not None:
-                return False
-            s.add(OutboxRow(dedup_key=key, kind="admin_notice", created_at=now, due_at=now, recipient_role="admin",
-                            payload={"text": text}, status="pending"))
-            try:
-                await s.commit()
-            except IntegrityError:  # another process queued it first
-                await s.rollback()
-                return False
-            return True
+        return await self._queue_once(admin_notice(key, text, now), now)
 
     async def record_invalid(self, *, sha256: str, error: str, path: str, now: datetime, error_zh: str | None = None) -> bool:
         """Queue one admin alert per broken file content (dedup key `rules_invalid:<sha256>`). True if new.
 
         payload: {"error": English report, "error_zh": Chinese report, "path": file}; the notifier picks the language.
         """
-        key = invalid_dedup_key(sha256)
+        return await self._queue_once(rules_invalid(sha256, error, error_zh or error, path, now), now)
+
+    async def _queue_once(self, row: NewOutbox, now: datetime) -> bool:
+        """The row, unless its dedup key was ever queued (by this or another process). True if new."""
         async with self._sessions() as s:
-            if await s.scalar(select(OutboxRow.id).where(OutboxRow.dedup_key == key)) is not None:
+            if await s.scalar(select(OutboxRow.id).where(OutboxRow.dedup_key == row.dedup_key)) is not None:
                 return False
-            s.add(
-                OutboxRow(
-                    dedup_key=key,
-                    kind=RULES_INVALID,
-                    created_at=now,
-                    due_at=now,
-                    recipient_role="admin",
-                    payload={"error": error, "error_zh": error_zh or error, "path": path},
-                    status="pending",
-                )
-            )
+            s.add(OutboxRow(**outbox_values(row, now)))
             try:
                 await s.commit()
-            except IntegrityError:
+            except IntegrityError:  # another process queued it first
                 await s.rollback()
                 return False
             return True

@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from handlers.chat import PermanentSendError, RetryableSendError
-from handlers.chat_ports import NewOutbox
-from handlers.notifier import Notifier
+from handlers.chat import Card, PermanentSendError, RetryableSendError
+from handlers.chat_ports import NewOutbox, OutboxItem
+from handlers.notifier import MAX_ROW_ATTEMPTS, RENDERERS, Notifier, RenderContext, Rendered
 from handlers.rate_limit import ChatRateLimiter
 from storage.models import OutboxRow
 from tests.chatfake import FakeTime
@@ -268,3 +268,68 @@ async def test_a_row_with_nothing_to_say_is_never_sent_empty(world: World) -> No
     await world.notifier.run_once()
     assert world.channel.sent == []
     assert await _statuses(world) == [("odd:1", "pending")]  # retried later, then failed with an admin notice
+
+
+def _notifier_with(world: World, renderers: dict) -> Notifier:
+    return Notifier(world.repo, {"telegram": world.channel}, world.clock, token_key=KEY, renderers=renderers,
+                    limiter=ChatRateLimiter(monotonic=world.time.monotonic, sleep=world.time.sleep),
+                    sleep=world.time.sleep)
+
+
+async def test_a_kind_registered_in_the_renderer_table_renders_and_sends_once(world: World) -> None:
+    """A new kind is one constructor and one table entry: its card goes to the row's role, recorded, never twice."""
+    seen: list[int] = []
+
+    async def render_refund_ping(item: OutboxItem, ctx: RenderContext) -> Rendered | None:
+        seen.append(item.id)
+        if item.payload.get("stale"):
+            return None  # no longer needs sending
+        return Rendered(Card(f"退款 #{item.payload['refund_id']}", fields=(("金额", "¥12.00"),)))
+
+    await world.user("经理", "manager", ["华东"], tg="100")
+    now = world.clock.now()
+    await world.repo.enqueue([
+        NewOutbox("refund_ping:7", "refund_ping", now, {"refund_id": 7}, recipient_role="manager",
+                  recipient_region="华东"),
+        NewOutbox("refund_ping:8", "refund_ping", now, {"refund_id": 8, "stale": True}, recipient_role="manager",
+                  recipient_region="华东")], now)
+    notifier = _notifier_with(world, {"refund_ping": render_refund_ping})
+    await notifier.run_once()
+    await notifier.run_once()
+    assert [s.message.card.title for s in world.channel.sent if s.message.card] == ["退款 #7"]
+    assert world.channel.sent[0].message.chat_id == "100" and len(world.channel.sent) == 1
+    assert await _statuses(world) == [("refund_ping:7", "sent"), ("refund_ping:8", "sent")]
+    assert len(seen) == 2  # each rendered once: a sent row is not picked up again
+    # Without the table entry the same kind is a plain-text row: no text, nothing is sent (see below).
+    assert "refund_ping" not in RENDERERS and "refund_ping" in notifier.renderers
+
+
+async def test_an_unknown_kind_with_nothing_to_say_ends_failed_and_an_admin_is_told(world: World) -> None:
+    await world.user("管理员", "admin", [], tg="900")
+    await world.user("经理", "manager", ["华东"], tg="100")
+    now = world.clock.now()
+    await world.repo.enqueue([
+        NewOutbox("odd:1", "mystery", now, {"order_id": 1}, recipient_role="manager", recipient_region="华东"),
+        NewOutbox("odd:2", "mystery", now, {"text": "纯文本"}, recipient_role="manager", recipient_region="华东"),
+    ], now)
+    await world.drain()
+    assert dict(await _statuses(world))["odd:1"] == "failed"
+    assert world.channel.texts_to("100") == ["纯文本"]  # an unknown kind with a text goes out as that text
+    async with world.engine.connect() as conn:
+        row = (await conn.execute(select(OUTBOX).where(OUTBOX.c.dedup_key == "odd:1"))).one()
+    assert row.attempts == MAX_ROW_ATTEMPTS and "nothing to say" in row.last_error  # retried, then given up
+    admin = world.channel.texts_to("900")
+    assert len(admin) == 1 and "mystery" in admin[0] and "nothing to say" in admin[0]
+
+
+def test_every_kind_a_producer_writes_has_a_renderer() -> None:
+    """Kinds built by their constructors (and the producers' KIND constants) are in the table, not left to the
+    plain-text fallback by accident."""
+    from handlers import carrier_switch, carrier_trends, digest, notes, outbox_kinds, refunds, stalls, tracking
+
+    written = {outbox_kinds.APPROVAL_REQUEST, outbox_kinds.ADMIN_NOTICE, outbox_kinds.DEAD_LETTER,
+               outbox_kinds.RULES_INVALID, stalls.KIND, digest.KIND, notes.KIND, notes.REVIEW_KIND,
+               carrier_trends.KIND, carrier_switch.KIND, carrier_switch.NOTICE, refunds.UPDATE_KIND,
+               tracking.UPDATE_KIND, tracking.STALL_KIND}
+    assert written <= set(RENDERERS)
+    assert outbox_kinds.APPROVAL_OUTCOME not in RENDERERS  # it edits the copies sent, it renders nothing new

@@ -129,3 +129,26 @@ async def test_pg_unit_refuses_an_over_long_value_as_core_does(db: AsyncEngine) 
     with pytest.raises(Exception, match="too long"):
         async with db.begin() as conn:
             await PgIntakeUnit(conn, NOW).insert_new([plan])
+
+
+def test_the_bulk_approval_outbox_sql_is_the_constructors_row() -> None:
+    """The PG unit's one-statement outbox rows come from `handlers.outbox_kinds.approval_request`: its dedup key,
+    payload and recipients become the SELECT list; literals are quoted, other values refused."""
+    from datetime import datetime
+
+    from handlers.chat_ports import NewOutbox
+    from storage.intake_store_pg import _OUTBOX_FOR_APPROVALS, _Col, _outbox_select
+
+    assert _OUTBOX_FOR_APPROVALS.startswith(
+        "INSERT INTO outbox (dedup_key, kind, created_at, due_at, recipient_role, recipient_region, payload, status, "
+        "attempts) SELECT 'approval:' || (a.id)::text, 'approval_request', ${now}::timestamp, ${now}::timestamp, "
+        "a.required_role, a.region, json_build_object('approval_id', a.id, 'order_id', a.order_id), 'pending', 0 "
+        "FROM a WHERE")
+    row = NewOutbox(f"x:{_Col('a.id')}:o'k", "k", _Col("now()"), {"n": 3, "s": "it's", "id": _Col("a.id")},
+                    recipient_user_id=_Col("a.user_id"))
+    sql = _outbox_select(row, _Col("now()"))
+    assert sql == ("INSERT INTO outbox (dedup_key, kind, created_at, due_at, recipient_user_id, payload, status, "
+                   "attempts) SELECT 'x:' || (a.id)::text || ':o''k', 'k', now(), now(), a.user_id, "
+                   "json_build_object('n', 3, 's', 'it''s', 'id', a.id), 'pending', 0")
+    with pytest.raises(TypeError):
+        _outbox_select(NewOutbox("k", "k", _Col("now()"), {"at": datetime(2025, 1, 1)}), _Col("now()"))
