@@ -21,7 +21,7 @@ from engine.kpi import Kpis
 from engine.refund_text import _STRINGS as REFUND_STRINGS
 from engine.text import _STRINGS as CHAT_STRINGS
 from handlers.cards import trend_card
-from handlers.notifier import _ADMIN_ALERTS
+from handlers.notifier import _dead_letter
 
 # Words of the machinery, not of the business: a person reading a chat message should never meet them.
 JARGON = re.compile(r"死信|dead[ -]?letter|outbox|\bstream\b|payload|\btoken\b|\bhash\b|consumer|redis|"
@@ -82,7 +82,7 @@ def test_rendered_texts_built_from_keys_show_no_prefix(lang: str) -> None:
         stalled_by_stage={}, pending_total=2, anomalies=[], trends=[], dead_letters=1,
         pending_oldest=[PendingApproval("tmall:TM9", Decimal("8000.00"), "上海", now, "manager", "华东"),
                         PendingApproval("generic:G8", Decimal("9000.00"), "广州", now, "manager", "华南")]), lang)
-    dead = _ADMIN_ALERTS["dead_letter"]({"channel": "tmall", "attempts": 5, "entry_id": "1-0", "error": "bad"}, lang)
+    dead = _dead_letter({"channel": "tmall", "attempts": 5, "entry_id": "1-0", "error": "bad"}, lang)
     for text in (trend, digest, dead):
         assert not jargon_in(text), text
         assert not re.search(r"\b(?:tmall|generic|import)\b", text), text
