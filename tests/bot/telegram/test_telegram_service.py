@@ -53,7 +53,7 @@ async def test_webhook_mode_registers_and_serves_the_route(telegram_api: Telegra
     await tg.start()
     assert tg.channel.username == "OrderHubBot"
     assert telegram_api.webhook == {"url": "https://hub.example.cn/webhooks/telegram", "secret_token": tg.secret}
-    assert len(telegram_api.commands) == 9
+    assert len(telegram_api.commands) == 10
 
     async def depth() -> int:
         return 0
@@ -90,7 +90,7 @@ async def test_polling_mode_has_no_route_and_polls(telegram_api: TelegramStandIn
     assert tg is not None and not tg.webhook_mode and tg.router is None
     services.append(tg)
     await tg.start()
-    assert telegram_api.webhook is None and len(telegram_api.commands) == 9
+    assert telegram_api.webhook is None and len(telegram_api.commands) == 10
     telegram_api.push_update({"message": {"message_id": 1, "date": 1, "text": "/help",
                                           "chat": {"id": 5, "type": "private"},
                                           "from": {"id": 5, "is_bot": False, "first_name": "x"}}})
