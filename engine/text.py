@@ -88,6 +88,11 @@ _STRINGS: dict[str, dict[str, str]] = {
     "toast.group_snoozed": {"zh": "已暂停 {n} 单 4 小时", "en": "Snoozed {n} for 4 hours"},
     "mail.breach_subject": {"zh": "【OrderHub】订单超时抄送 {order} · {stage} · 超时 {overdue}",
                             "en": "[OrderHub] Overdue order (copy) {order} · {stage} · overdue by {overdue}"},
+    "mail.breach_batch_subject": {"zh": "【OrderHub】订单超时抄送 {n} 单 · 最久超时 {overdue}",
+                                  "en": "[OrderHub] Overdue orders (copy): {n} · longest overdue by {overdue}"},
+    "mail.breach_batch_intro": {"zh": "您下属负责的 {n} 个订单已超时，已在聊天中提醒负责人。此邮件为抄送。",
+                                "en": "{n} orders your reports own are overdue; their owners were told in chat. "
+                                      "This is your copy."},
     "mail.breach_intro": {"zh": "您下属负责的订单已超时，已在聊天中提醒负责人。此邮件为抄送。",
                           "en": "An order your report owns is overdue; its owner was told in chat. This is your copy."},
     "btn.ack": {"zh": "确认", "en": "Acknowledge"},

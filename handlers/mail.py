@@ -8,6 +8,8 @@ same as the card and points back to chat. Senders raise `handlers.chat` errors, 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
@@ -30,14 +32,40 @@ def breach_mail(view: OrderView, card: Card, overdue: timedelta, owner: str | No
                 timezone: str = "Asia/Shanghai") -> tuple[str, str]:
     """(subject, body) of the breach's copy to the supervisor: the order's facts as on the card, the owner, the
     customer only masked (a mailbox is forwarded and archived: never a full phone number), how to act in chat."""
-    o = view.order
-    subject = t("mail.breach_subject", language, order=order_title(view), stage=label(o.stage, language),
+    subject = t("mail.breach_subject", language, order=order_title(view), stage=label(view.order.stage, language),
                 overdue=fmt_duration(overdue, language))
-    facts = [f"{t('f.order', language)}: {o.data.external_id}",
+    body = "\n".join([t("mail.breach_intro", language), "", *_breach_facts(view, card, owner, language), "",
+                      t("mail.stall_act", language)])
+    return subject, body + "\n"
+
+
+def breach_mail_batch(copies: Sequence[BreachCopy], language: str = "zh") -> tuple[str, str]:
+    """One e-mail for the breaches that fall due for one supervisor together (a burst of stalls at one base): the
+    mailbox gets one copy listing every order, as the chat gets one grouped card, not one message per order."""
+    longest = max(c.overdue for c in copies)
+    subject = t("mail.breach_batch_subject", language, n=len(copies), overdue=fmt_duration(longest, language))
+    parts = [t("mail.breach_batch_intro", language, n=len(copies))]
+    for c in sorted(copies, key=lambda c: -c.overdue):
+        parts += ["", "—" * 20, *_breach_facts(c.view, c.card, c.owner, language)]
+    return subject, "\n".join([*parts, "", t("mail.stall_act", language)]) + "\n"
+
+
+@dataclass(frozen=True, slots=True)
+class BreachCopy:
+    """What one breach's copy says: the order, its card, how long overdue, its owner's name."""
+
+    view: OrderView
+    card: Card
+    overdue: timedelta
+    owner: str | None
+
+
+def _breach_facts(view: OrderView, card: Card, owner: str | None, language: str) -> list[str]:
+    o = view.order
+    facts = [card.as_text(), f"{t('f.order', language)}: {o.data.external_id}",
              f"{t('f.customer', language)}: {mask_name(o.data.customer.name)} {mask_phone(o.data.customer.phone)}"]
     if not view.owner_name:  # the card names an owner it knows; else the one looked up, or that there is none
         facts.append(f"{t('f.owner', language)}: {owner or '—'}")
     if view.production_base:
         facts.append(f"{t('f.base', language)}: {view.production_base}")
-    body = "\n".join([t("mail.breach_intro", language), "", card.as_text(), *facts, "", t("mail.stall_act", language)])
-    return subject, body + "\n"
+    return facts

@@ -56,7 +56,7 @@ from handlers.chat import (
 )
 from handlers.alert_groups import GROUP_KIND, group_entries, render_group
 from handlers.chat_ports import ChatRepo, Identity, OutboxItem, UserInfo
-from handlers.mail import MAIL_PLATFORM, MailSender, breach_mail
+from handlers.mail import MAIL_PLATFORM, BreachCopy, MailSender, breach_mail, breach_mail_batch
 from handlers.outbox_kinds import (
     ADMIN_NOTICE,
     APPROVAL_OUTCOME,
@@ -157,8 +157,8 @@ async def _render_stall(item: OutboxItem, ctx: RenderContext) -> Rendered | None
     return Rendered(card)  # escalations are chat only: the breach's e-mail copy is its own row (`stall_mail`)
 
 
-async def _render_breach_mail(item: OutboxItem, ctx: RenderContext) -> Rendered | None:
-    """The breach's copy to the supervisor's mailbox: an e-mail only (no chat), the order's facts, the phone masked."""
+async def _breach_copy(item: OutboxItem, ctx: RenderContext) -> BreachCopy | None:
+    """What the breach's copy (`stall_mail`) says, or None when the order moved on before it went out."""
     view = await ctx.repo.order(int(item.payload["order_id"]))
     if view is None or view.order.stage.value != item.payload.get("stage"):
         return None
@@ -168,7 +168,15 @@ async def _render_breach_mail(item: OutboxItem, ctx: RenderContext) -> Rendered 
     if owner is None and view.owner_user_id:
         user = await ctx.repo.user(view.owner_user_id)
         owner = user.name if user else None
-    return Rendered(mail=breach_mail(view, card, overdue, owner, ctx.language, ctx.timezone))
+    return BreachCopy(view, card, overdue, owner)
+
+
+async def _render_breach_mail(item: OutboxItem, ctx: RenderContext) -> Rendered | None:
+    """The breach's copy to the supervisor's mailbox: an e-mail only (no chat), the order's facts, the phone masked."""
+    copy = await _breach_copy(item, ctx)
+    if copy is None:
+        return None
+    return Rendered(mail=breach_mail(copy.view, copy.card, copy.overdue, copy.owner, ctx.language, ctx.timezone))
 
 
 async def _render_group(item: OutboxItem, ctx: RenderContext) -> Rendered | None:
@@ -296,8 +304,17 @@ class Notifier:
         if not self.channels:
             return 0
         items = await self.repo.due_outbox(self.clock.now(), limit)
+        copies: dict[tuple[int | None, str | None, str | None], list[OutboxItem]] = {}
         for item in items:
-            await self._handle(item)
+            if item.kind == MAIL_KIND and self.mailer is not None:  # breach copies: one e-mail per supervisor
+                copies.setdefault((item.recipient_user_id, item.recipient_role, item.recipient_region), []).append(item)
+            else:
+                await self._handle(item)
+        for rows in copies.values():
+            if len(rows) == 1:
+                await self._handle(rows[0])
+            else:
+                await self._send_breach_copies(rows)
         return len(items)
 
     async def deliver_ids(self, outbox_ids: Sequence[int]) -> None:
@@ -567,6 +584,51 @@ class Notifier:
             ref = ChatRef(MAIL_PLATFORM, str(user.id), str(item.id))
             await self.repo.record_sent(item.id, None, ref, self.clock.now())
             progress.delivered += 1
+
+    async def _send_breach_copies(self, rows: Sequence[OutboxItem]) -> None:
+        """Breach copies due together for one recipient (a burst of stalls): one e-mail listing them all, recorded on
+        every row it covers, so each order's copy still goes once per row and recipient across restarts."""
+        assert self.mailer is not None
+        async with self._lock:
+            now = self.clock.now()
+            ctx = RenderContext(self.repo, self.token_key, self.language, self.timezone, now, mails=True)
+            todo: list[tuple[OutboxItem, BreachCopy]] = []
+            for row in rows:
+                fresh = await self.repo.outbox_item(row.id)
+                if fresh is None or fresh.status != "pending":
+                    continue
+                copy = await _breach_copy(fresh, ctx)
+                if copy is None:
+                    await self.repo.mark_sent(fresh.id, now)
+                else:
+                    todo.append((fresh, copy))
+            if not todo:
+                return
+            mail_to = [u for u in await self._addressees(todo[0][0]) if u.email]
+            errors: list[str] = []
+            for user in mail_to:
+                ref_user = (MAIL_PLATFORM, str(user.id))
+                pending = [(row, c) for row, c in todo
+                           if ref_user not in {(r.platform, r.chat_id) for r in await self.repo.refs_of_outbox(row.id)}]
+                if not pending:
+                    continue
+                subject, body = breach_mail_batch([c for _, c in pending], self.language)
+                try:
+                    await self.mailer.send(str(user.email), subject, body)
+                except RetryableSendError as exc:
+                    log.warning("breach copies %s to user %s deferred: %s", [r.id for r, _ in pending], user.id, exc)
+                    for row, _ in todo:
+                        await self._retry_later(row, f"e-mail: {exc}", None)
+                    return
+                except PermanentSendError as exc:
+                    errors.append(f"{MAIL_PLATFORM}:{user.email}: {exc}")
+                    await self._tell_admin(pending[0][0], f"{MAIL_PLATFORM}:{user.email}", str(exc))
+                    continue
+                for row, _ in pending:
+                    await self.repo.record_sent(row.id, None, ChatRef(MAIL_PLATFORM, str(user.id), str(row.id)), now)
+            why = None if mail_to else "no e-mail address for the supervisor: e-mail copy not sent"
+            for row, _ in todo:
+                await self.repo.mark_sent(row.id, now, error=why or shorten("; ".join(errors), 500) or None)
 
     async def _edit_group_card(self, item: OutboxItem) -> None:
         """A group's update: edit every copy of its card (a single alert's card becomes the group card)."""

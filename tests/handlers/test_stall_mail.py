@@ -210,3 +210,36 @@ async def test_a_supervisor_without_an_address_is_no_error(world: World, smtp_se
     row = await _row(world, row_id)
     assert row.status == "sent" and "no e-mail address" in row.last_error
     assert smtp_server.messages == [] and world.channel.to("900") == []  # no admin notice per breach
+
+
+async def test_copies_due_together_are_one_email_retried_as_one_and_sent_once(world: World) -> None:
+    """A burst (three orders of one owner breach in one scan): one e-mail listing all three; the server down at first
+    → every row waits for its backoff; once up → still one e-mail, and a restarted notifier sends nothing more."""
+    down = SmtpStandIn(free_port())
+    _mailing(world, down.url)
+    await world.user("管理员", "admin", [], tg="900")
+    boss = await world.user("主管", "manager", ["华东"], tg="300", email=BOSS)
+    owner_id = await world.user("跟单员", "supply_chain", [], tg="200", supervisor_id=boss)
+    for ext in ("TM-B1", "TM-B2", "TM-B3"):
+        await world.order(ext, stage="designing", deadline=world.clock.now(), owner=owner_id, phone="13812345678")
+    world.clock.advance(minutes=1)
+    await _scan(world)
+    copies = await world.repo.outbox_ids_for_keys([k for k in await _all_keys(world) if k.startswith("stallmail:")])
+    assert len(copies) == 3
+    await world.notifier.run_once()
+    assert {(await _row(world, i)).status for i in copies} == {"pending"}
+    down.start()
+    try:
+        world.clock.advance(minutes=5)
+        await world.notifier.run_once()
+        [mail] = down.to(BOSS)
+        body = mail.get_content()
+        assert all(f"订单: {ext}\n" in body for ext in ("TM-B1", "TM-B2", "TM-B3")) and "3" in mail["Subject"]
+        assert "13812345678" not in body and "138****5678" in body
+        assert {(await _row(world, i)).status for i in copies} == {"sent"}
+        _mailing(world, down.url)  # a restarted process
+        world.clock.advance(minutes=5)
+        await world.drain()
+        assert len(down.to(BOSS)) == 1
+    finally:
+        down.stop()
