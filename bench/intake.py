@@ -150,7 +150,7 @@ def process(args: Sequence[str], env: dict[str, str], log: Path) -> Iterator[sub
 
 
 def orderhub(*args: str) -> list[str]:
-    return [sys.executable, "-c", "from bot.cli import main; main()", *args]
+    return [sys.executable, "-c", "from bot.cli.main import main; main()", *args]
 
 
 def bare_server(port: int) -> list[str]:

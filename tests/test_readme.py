@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import typer.main
 
-from bot.cli import app
+from bot.cli.main import app
 from webhooks.signing import verify
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")

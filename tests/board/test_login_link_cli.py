@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
-from bot.cli import app
+from bot.cli.main import app
 
 runner = CliRunner()
 

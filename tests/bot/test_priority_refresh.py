@@ -148,7 +148,7 @@ async def test_refresh_reads_history_in_a_fixed_number_of_queries(
 
 
 def test_cli_priority_refresh(tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from bot.cli import app
+    from bot.cli.main import app
 
     url = f"sqlite:///{tmp_path / 'orderhub.db'}"
     now = datetime.now(UTC)

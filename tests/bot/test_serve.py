@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import create_engine, select
 from typer.testing import CliRunner
 
-from bot.cli import app as cli_app
+from bot.cli.main import app as cli_app
 from bot.demo import free_port
 from bot.settings import BUNDLED_RULES
 from storage.models import OrderRow, OutboxRow

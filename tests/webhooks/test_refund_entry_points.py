@@ -129,5 +129,5 @@ def test_only_the_refund_use_case_creates_refunds() -> None:
                 if name == "request_refund":
                     callers.add(str(path.relative_to(ROOT)))
     assert set(creators) == {"handlers/refunds.py"}
-    assert callers == {"webhooks/refunds_api.py", "bot/cli_refunds.py", "handlers/refund_chat.py",
+    assert callers == {"webhooks/refunds_api.py", "bot/cli/refunds.py", "handlers/refund_chat.py",
                        "bot/refund_worker.py"}

@@ -182,7 +182,7 @@ async def test_cli_ships_with_a_typed_waybill_and_tracks(rt: Runtime, api: httpx
 
     from typer.testing import CliRunner
 
-    from bot.cli import app
+    from bot.cli.main import app
     from bot.settings import BUNDLED_RULES
 
     order_id = await in_production(rt, api, 6)

@@ -10,7 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 from typer.testing import CliRunner
 
-from bot.cli_telegram import app as telegram_cli
+from bot.cli.telegram import app as telegram_cli
 from storage.stream_queue import UpdateQueue
 from bot.settings import Settings
 from bot.telegram.channel import TelegramChannel

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
-from bot.cli_runtime import run_user_command
+from bot.cli.runtime import run_user_command
 
 app = typer.Typer(help="Refunds: request, list, show, decide.", no_args_is_help=True)
 console = Console()

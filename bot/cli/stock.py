@@ -21,8 +21,8 @@ def import_stock_file(
 ) -> None:
     """Check every row, then write all of them in one transaction; any refused row (reported with its line
     number) means nothing is imported. Exit 1 with refused rows, 2 for a file that cannot be read."""
-    from bot.cli_runtime import run_user_command
-    from bot.stock_import import import_stock
+    from bot.cli.runtime import run_user_command
+    from bot.cli.stock_import import import_stock
     from bot.wiring import Runtime
 
     async def _run(rt: Runtime) -> int:

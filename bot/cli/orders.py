@@ -12,8 +12,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from bot.cli_runtime import run_user_command
-from bot.cli_tracking import orders_app
+from bot.cli.runtime import run_user_command
+from bot.cli.tracking import orders_app
 
 console = Console()
 

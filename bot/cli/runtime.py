@@ -1,7 +1,7 @@
 """How a CLI command runs: a Runtime built from the settings, closed afterwards; an operator's mistake is one line.
 
-Its own module so the command groups (cli_approvals, cli_refunds, cli_tracking, …) and the root app (bot.cli) that
-mounts them both use it without importing each other.
+Its own module so the command groups (bot/cli/approvals.py, refunds.py, tracking.py, …) and the root app
+(bot/cli/main.py) that mounts them both use it without importing each other.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from rich.console import Console
 from engine.stages import TransitionError
 from handlers.orders import MoveRefused, OrderNotFound
 from handlers.tracking import ShipRefused
-from bot.cli_runtime import run_with_runtime
+from bot.cli.runtime import run_with_runtime
 
 orders_app = typer.Typer(help="Work on one order: ship it, see its tracking.", no_args_is_help=True)
 console = Console()

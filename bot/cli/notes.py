@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from bot.cli_runtime import run_user_command, user_error
+from bot.cli.runtime import run_user_command, user_error
 
 app = typer.Typer(help="Exception notes: correct a category, export the learned examples.", no_args_is_help=True)
 console = Console()

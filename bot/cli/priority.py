@@ -16,7 +16,7 @@ def refresh(show: Annotated[int, typer.Option(help="List this many flagged order
     """Re-score every open order on its current history facts and flag the rules' top `top_fraction`.
 
     The same pass the scheduler's leader runs nightly at 00:00 local time; never moves an order."""
-    from bot.cli_runtime import run_with_runtime
+    from bot.cli.runtime import run_with_runtime
     from bot.wiring import Runtime
     from handlers.priority import RefreshResult, refresh_priorities
     from storage.priority_repo import SqlPriorities

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from engine.approvals import Refusal, Verdict
-from bot.cli_runtime import run_user_command, run_with_runtime
+from bot.cli.runtime import run_user_command, run_with_runtime
 
 app = typer.Typer(help="Approval requests: list and decide them.", no_args_is_help=True)
 console = Console()

@@ -1,6 +1,6 @@
 """`orderhub stock import FILE`: stock levels (SKU × production base → units) from CSV or XLSX.
 
-Read like `orderhub import` (bot.importer: UTF-8/GBK/GB18030 CSV or XLSX, bounded reads, one sentence for a file
+Read like `orderhub import` (bot.cli.importer: UTF-8/GBK/GB18030 CSV or XLSX, bounded reads, one sentence for a file
 that cannot be read). Columns `sku`, `base`, `quantity` (or 商品编码 / 基地 / 库存). Every row is checked before
 anything is written: a base the rules do not know, a quantity that is not a whole number in 0..1,000,000,000, a
 repeated (sku, base), NUL or broken text — each refused row is reported with its line number and the file is
@@ -19,7 +19,7 @@ from typing import Any
 from engine.order import check_text
 from engine.rules import RuleSet
 from engine.text_cli import field_name, tc
-from bot.importer import ImportFileError, RowError, read_rows
+from bot.cli.importer import ImportFileError, RowError, read_rows
 from handlers.stock import MAX_QUANTITY
 from storage.stock_repo import StockLevel
 
@@ -119,7 +119,7 @@ def check_rows(rows: Iterable[tuple[int, dict[str, Any]]], rules: RuleSet, langu
 
 async def import_stock(rt: Any, path: Path, console: Any, *, replace: bool = False) -> int:
     """Check the whole file, then write it in one transaction; print the refused rows. Returns their number."""
-    from bot.importer import _table
+    from bot.cli.importer import _table
     from storage.stock_repo import SqlStock
 
     lang = rt.settings.language

@@ -14,10 +14,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bot import cli_approvals, cli_carriers, cli_help, cli_notes, cli_priority, cli_refunds, cli_rules, cli_stock
-from bot import cli_telegram, cli_tracking, event_loop
-from bot import cli_orders  # noqa: F401 - registers `orders assign` on cli_tracking.orders_app
-from bot.cli_runtime import run_user_command, run_with_runtime
+from bot import event_loop
+from bot.cli import approvals as cli_approvals, carriers as cli_carriers, help as cli_help, notes as cli_notes
+from bot.cli import priority as cli_priority, refunds as cli_refunds, rules as cli_rules, stock as cli_stock
+from bot.cli import telegram as cli_telegram, tracking as cli_tracking
+from bot.cli import orders as cli_orders  # noqa: F401 - registers `orders assign` on cli_tracking.orders_app
+from bot.cli.runtime import run_user_command, run_with_runtime
 from bot.settings import Settings
 from bot.wiring import Runtime
 
@@ -186,7 +188,7 @@ def import_file(
                                                              "decide the approvals these orders need).")] = None,
 ) -> None:
     """CSV or XLSX orders into the intake queue, with a progress bar and a per-row error report."""
-    from bot.importer import import_orders
+    from bot.cli.importer import import_orders
     from storage.users_repo import UserError
 
     async def _run(rt: Runtime) -> int:

@@ -1,6 +1,6 @@
 """Help text a merchant can read: typer's rich help prints `<bool>` after every flag and `{file}` for a required
 argument (its own notation, explained nowhere). Flags show no type; arguments show as `FILE` / `[FILE]`, the
-convention every other command-line tool uses. Applied once, when bot.cli is imported; a typer without these hooks
+convention every other command-line tool uses. Applied once, when bot.cli.main is imported; a typer without these hooks
 is left alone."""
 
 from __future__ import annotations

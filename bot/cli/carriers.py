@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from bot.cli_runtime import run_user_command
+from bot.cli.runtime import run_user_command
 
 app = typer.Typer(help="Switch a region's carrier (a new rules version), or undo a switch.", no_args_is_help=True)
 console = Console()
