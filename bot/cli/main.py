@@ -171,7 +171,7 @@ def demo(
 ) -> None:
     """A simulated business day in its own data directory (never your database): orders through HTTP → queue →
     database, a summary, then the day's chat transcript (approvals, a stall alert, a customer's query)."""
-    from bot.demo import demo_settings, run_demo
+    from bot.demo.day import demo_settings, run_demo
     from engine.text_cli import tc
 
     settings = demo_settings(Settings(), data_dir)

@@ -267,7 +267,7 @@ async def test_a_chart_that_cannot_render_leaves_the_digest_text_going_out(db: A
 async def test_the_demo_writes_the_chart_into_its_data_dir(db: AsyncEngine, tmp_path: Path) -> None:
     from types import SimpleNamespace
 
-    from bot.demo import write_demo_chart
+    from bot.demo.day import write_demo_chart
     from bot.settings import Settings
 
     await seed(db)

@@ -24,7 +24,7 @@ from sqlalchemy import create_engine, select
 from typer.testing import CliRunner
 
 from bot.cli.main import app as cli_app
-from bot.demo import free_port
+from bot.demo.day import free_port
 from bot.settings import BUNDLED_RULES
 from storage.models import OrderRow, OutboxRow
 from tests.conftest import SECRETS

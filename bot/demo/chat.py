@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.chat_wiring import build_chat_core
-from bot.console_channel import ConsoleChannel
+from bot.demo.console_channel import ConsoleChannel
 from engine.refund_text import rt
 from engine.refunds import RefundState
 from engine.rules import RuleSet

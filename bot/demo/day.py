@@ -1,5 +1,5 @@
 """`orderhub demo`: a simulated business day through the real path — HTTP → queue → worker → database — and then
-the chat transcript of that day (bot/chat_demo.py)."""
+the chat transcript of that day (bot/demo/chat.py)."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from bot.asgi import create_asgi_app
-from bot.chat_demo import run_chat_demo
-from bot.samples import sample_order
+from bot.demo.chat import run_chat_demo
+from bot.demo.samples import sample_order
 from bot.settings import Settings
 from bot.wiring import Runtime
 from engine.stages import label
