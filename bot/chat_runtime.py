@@ -26,7 +26,7 @@ from fastapi import APIRouter
 
 from bot import platforms as registry
 from bot.chat_wiring import ChatCore, build_chat_core, chat_token_key
-from bot.mail import mail_sender_from
+from bot.adapters.mail import mail_sender_from
 from bot.platform import ChatPlatform
 
 if TYPE_CHECKING:

@@ -128,7 +128,7 @@ class ChatCore:
 
 def render_digest_chart(data: ChartData, language: str) -> bytes:
     """The digest chart as PNG; matplotlib is imported on the first digest, not when a process starts."""
-    from bot.digest_chart import render_chart
+    from bot.adapters.digest_chart import render_chart
 
     return render_chart(data, language)
 

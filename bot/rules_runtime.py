@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Self
 
-from bot.holidays import official_holidays
+from bot.adapters.holidays import official_holidays
 from engine.rules import RuleIssue, RulesError, RuleSet, load_rules
 from engine.text import t
 from storage.rules_repo import RulesRepo

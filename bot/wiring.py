@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.api_backend import SqlApiBackend
 from bot.note_wiring import note_learning
-from bot.ocr import RapidOcrReader
+from bot.adapters.ocr import RapidOcrReader
 from bot.rules_runtime import RulesRuntime
 from bot.settings import Settings
 from bot.stock_wiring import stock_intake
@@ -140,7 +140,7 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if self._carriers:
-            from bot.carriers.build import close_carriers
+            from bot.adapters.carriers.build import close_carriers
 
             await close_carriers(self._carriers)
         await self.redis.aclose()
@@ -162,7 +162,7 @@ class Runtime:
         """The refund use cases over this runtime: proofs under <data_dir>/proofs, offline OCR, the configured
         carriers as the return tracker (none configured: every proof is checked by a person)."""
         if self._refunds is None:
-            from bot.return_tracker import CarrierReturnTracker
+            from bot.adapters.return_tracker import CarrierReturnTracker
 
             repo = SqlRefunds(self.db, self.order_events())
             clients = self.carriers()
@@ -175,7 +175,7 @@ class Runtime:
     def carrier_switch_deps(self) -> Any:
         """The carrier switch use case over this runtime: edits of the rules file in effect (never the bundled
         example), stored as versions and installed in this process at once; other processes' watchers follow."""
-        from bot.holidays import official_holidays
+        from bot.adapters.holidays import official_holidays
         from bot.settings import BUNDLED_RULES
         from handlers.carrier_switch import SwitchDeps
         from storage.rules_file import RulesFileEditor
@@ -211,7 +211,7 @@ class Runtime:
         )
         return IntakeWorker(self.queue, processor, self.dead_letters, self.clock, options)
 
-    # --- carriers and tracking (bot/carriers, handlers/tracking) ----------------------------------------------------
+    # --- carriers and tracking (bot/adapters/carriers, handlers/tracking) ---------------------------------------------
 
     @property
     def tracking_queue(self) -> RedisIntakeQueue:
@@ -224,7 +224,7 @@ class Runtime:
 
     def carriers(self) -> dict[str, Any]:
         if self._carriers is None:
-            from bot.carriers.build import build_carriers
+            from bot.adapters.carriers.build import build_carriers
 
             self._carriers = dict(build_carriers(self.settings))
         return self._carriers
@@ -280,7 +280,7 @@ class Runtime:
         return [("send_attempts_prune", 3600.0, prune_attempts)]
 
     def tracking_service(self) -> TrackingService:
-        from bot.carriers.build import sender
+        from bot.adapters.carriers.build import sender
 
         return TrackingService(self.tracking_deps(), self.carriers(), self.clock, sender(self.settings))
 
@@ -295,7 +295,7 @@ class Runtime:
             max_body_bytes=s.max_body_bytes,
             timezone=s.timezone,
         )
-        from bot.carriers.build import push_verifiers
+        from bot.adapters.carriers.build import push_verifiers
 
         events = self.order_events()  # API moves and decisions reach every open board
         chat_repo = SqlChatRepo(self.db, events)

@@ -473,7 +473,7 @@ def report(days: Annotated[int, typer.Option(help="Window: the last N days.")] =
         from storage.digest_repo import SqlDigestSource
 
         s = rt.settings
-        from bot.holidays import official_holidays
+        from bot.adapters.holidays import official_holidays
 
         rules = load_rules(s.rules_path.read_text(encoding="utf-8"), str(s.rules_path),  # read-only: not recorded
                            official=official_holidays())
@@ -481,7 +481,7 @@ def report(days: Annotated[int, typer.Option(help="Window: the last N days.")] =
         data = await build_digest(source, rt.clock.now(), s.timezone, category_names(rules))
         console.print(compose_digest(data, s.language), markup=False, highlight=False)
         if chart is not None:
-            from bot.digest_chart import write_chart
+            from bot.adapters.digest_chart import write_chart
             from engine.digest import chart_summary
             from handlers.digest import build_chart
 

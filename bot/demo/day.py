@@ -88,7 +88,7 @@ async def post_all(url: str, secret: bytes, deliveries: list[list[dict]], concur
 
 async def write_demo_chart(rt: Runtime, settings: Settings) -> Path:
     """This morning's digest chart of the demo's data, as `<data dir>/digest-chart.png` (what chat would show)."""
-    from bot.digest_chart import write_chart
+    from bot.adapters.digest_chart import write_chart
     from handlers.digest import build_chart
     from handlers.notes import category_names
     from storage.digest_repo import SqlDigestSource

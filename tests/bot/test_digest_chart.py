@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
 from bot.cli.main import app
-from bot.digest_chart import cjk_family, cjk_font_path, render_chart, write_chart
+from bot.adapters.digest_chart import cjk_family, cjk_font_path, render_chart, write_chart
 from bot.settings import BUNDLED_RULES
 from bot.telegram.channel import TelegramChannel
 from bot.wecom.channel import WecomChannel

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.ocr import RapidOcrReader
+from bot.adapters.ocr import RapidOcrReader
 from bot.settings import BUNDLED_RULES
 from bot.wecom.channel import WecomChannel
 from bot.wecom.codes import MemoryResponseCodes

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from bot.carriers.http import CarrierHttp
+from bot.adapters.carriers.http import CarrierHttp
 from engine.carriers import TrackEvent
 from engine.carriers.parsing import PushFormatError, parse_sf_routes
 from engine.carriers.signing import sf_digest

@@ -1,5 +1,5 @@
 """Deppon (德邦开放平台) client."""
 
-from bot.carriers.deppon.client import DepponClient
+from bot.adapters.carriers.deppon.client import DepponClient
 
 __all__ = ["DepponClient"]

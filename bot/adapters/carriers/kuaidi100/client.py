@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import orjson
 
-from bot.carriers.http import CarrierHttp
+from bot.adapters.carriers.http import CarrierHttp
 from engine.carriers import TrackEvent
 from engine.carriers.parsing import PushFormatError, parse_k100_result
 from engine.carriers.signing import kuaidi100_query_sign

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from bot.carriers.http import CarrierHttp
+from bot.adapters.carriers.http import CarrierHttp
 from engine.carriers import TrackEvent
 from engine.carriers.parsing import CST, PushFormatError, parse_deppon_traces
 from engine.carriers.signing import deppon_digest

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from functools import partial
 
-from bot.carriers.deppon import DepponClient
-from bot.carriers.http import CarrierHttp
-from bot.carriers.kuaidi100 import Kuaidi100Client
-from bot.carriers.sf import SfClient
+from bot.adapters.carriers.deppon import DepponClient
+from bot.adapters.carriers.http import CarrierHttp
+from bot.adapters.carriers.kuaidi100 import Kuaidi100Client
+from bot.adapters.carriers.sf import SfClient
 from bot.settings import Settings
 from engine.carriers.push import PushSecrets, verify_push
 from handlers.carriers import CarrierClient, Party
