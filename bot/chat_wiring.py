@@ -29,7 +29,7 @@ import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.note_wiring import note_chat
-from bot.scheduler import ChatJobs, ChatScheduler, start_scheduler
+from bot.workers.scheduler import ChatJobs, ChatScheduler, start_scheduler
 from engine.digest import ChartData, parse_at
 from engine.order import Order
 from engine.rules import RuleSet

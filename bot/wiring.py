@@ -22,10 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.api_backend import SqlApiBackend
 from bot.note_wiring import note_learning
 from bot.adapters.ocr import RapidOcrReader
-from bot.rules_runtime import RulesRuntime
+from bot.workers.rules_runtime import RulesRuntime
 from bot.settings import Settings
 from bot.stock_wiring import stock_intake
-from bot.worker import IntakeWorker, WorkerOptions
+from bot.workers.intake import IntakeWorker, WorkerOptions
 from engine.channels import ChannelAdapter, default_adapters
 from engine.display import names_from_rules
 from engine.rules import RuleSet
@@ -52,7 +52,7 @@ from storage.users_repo import SqlUsers
 from storage import keys
 from storage.tracking_repo import SqlTracking
 from bot.tracking_api import TrackingService
-from bot.tracking_worker import TrackingWorker, TrackingWorkerOptions
+from bot.workers.tracking import TrackingWorker, TrackingWorkerOptions
 from handlers.carrier_trends import check_degradation
 from handlers.tracking import TrackingDeps, poll_routes
 from handlers.tracking import scan_stalls as scan_tracking_stalls
@@ -194,7 +194,7 @@ class Runtime:
         return self._refund_queue
 
     def refund_worker(self, consumer: str | None = None) -> Any:
-        from bot.refund_worker import RefundIntakeWorker
+        from bot.workers.refunds import RefundIntakeWorker
 
         return RefundIntakeWorker(self.refund_queue(), self.refund_deps(), self.dead_letters, self.clock,
                                   consumer=consumer or consumer_name(), max_attempts=self.settings.intake_max_attempts)

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from bot.rules_runtime import compile_rules
+from bot.workers.rules_runtime import compile_rules
 from engine.rules import RulesError, RuleSet, evaluate, json_schema
 from engine.rules.diff import render as render_diff
 from engine.rules.diff import replay

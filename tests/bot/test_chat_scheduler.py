@@ -14,7 +14,7 @@ from rich.console import Console
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.demo.console_channel import ConsoleChannel
-from bot.scheduler import ChatJobs, start_scheduler
+from bot.workers.scheduler import ChatJobs, start_scheduler
 from engine.stall import DEFAULT_LADDER
 from handlers.chat import Button, Card, ChatRef, Outgoing
 from handlers.chat_ports import NewOutbox

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from bot.chat_wiring import build_chat_core
 from bot.cli.main import app
-from bot.scheduler import ChatJobs, start_scheduler
+from bot.workers.scheduler import ChatJobs, start_scheduler
 from bot.settings import BUNDLED_RULES, Settings
 from engine.rules import load_rules
 from engine.stall import DEFAULT_LADDER

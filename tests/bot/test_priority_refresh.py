@@ -189,7 +189,7 @@ def test_cli_priority_refresh(tmp_path: Path, redis_url: str, monkeypatch: pytes
 def test_nightly_job_is_a_leader_only_midnight_cron_in_the_configured_zone() -> None:
     from apscheduler.triggers.cron import CronTrigger
 
-    from bot.scheduler import ChatJobs, ChatScheduler
+    from bot.workers.scheduler import ChatJobs, ChatScheduler
 
     class Lease:
         ttl_ms, held = 15_000, False

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.rules_runtime import RulesRuntime
+from bot.workers.rules_runtime import RulesRuntime
 from engine.rules import Facts, RulesError, evaluate, rules_hash
 from storage.models import OutboxRow, RuleVersionRow
 from storage.rules_repo import RulesRepo

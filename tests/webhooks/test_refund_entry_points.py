@@ -130,4 +130,4 @@ def test_only_the_refund_use_case_creates_refunds() -> None:
                     callers.add(str(path.relative_to(ROOT)))
     assert set(creators) == {"handlers/refunds.py"}
     assert callers == {"webhooks/refunds_api.py", "bot/cli/refunds.py", "handlers/refund_chat.py",
-                       "bot/refund_worker.py"}
+                       "bot/workers/refunds.py"}

@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.rules_runtime import RulesRuntime
+from bot.workers.rules_runtime import RulesRuntime
 from bot.settings import BUNDLED_RULES
 from bot.telegram.channel import TelegramChannel
 from bot.telegram.runner import SECRET_HEADER, UpdateConsumer

@@ -1,4 +1,4 @@
-"""The intake worker's Prometheus metrics, owned by the worker (bot/worker.py) rather than the HTTP edge.
+"""The intake worker's Prometheus metrics, owned by the worker (bot/workers/intake.py) rather than the HTTP edge.
 
 They register in prometheus-client's default registry like every other metric: `serve` (one process) scrapes them at
 /metrics with the rest, a separate `orderhub worker --metrics-port N` serves them on its own port.

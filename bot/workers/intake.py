@@ -14,7 +14,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from bot import worker_metrics as metrics
+from bot.workers import intake_metrics as metrics
 from handlers.intake import BatchResult, IntakeProcessor, PreparedBatch, describe_error
 from handlers.ports import Clock, IntakeEntry, StoreUnavailable
 from storage.dead_letters import SqlDeadLetters
