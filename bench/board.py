@@ -36,9 +36,9 @@ from rich.table import Table
 from sqlalchemy import insert
 
 from bot.asgi import create_asgi_app
-from bot.board_wiring import board_auth
+from bot.wiring.board import board_auth
 from bot.settings import BUNDLED_RULES, Settings
-from bot.wiring import Runtime
+from bot.wiring.runtime import Runtime
 from storage.models import ApprovalRow, OrderRow
 
 CITIES = ["杭州", "上海", "南京", "苏州", "宁波", "广州", "深圳", "北京", "天津", "成都", "重庆"]

@@ -501,7 +501,7 @@ async def _flush_redis(b: Backend) -> None:
 
 async def measure_drain(b: Backend, orders: Orders, quick: bool, rep: Report) -> None:
     from bot.gc_tuning import freeze_startup_objects, tune_gc
-    from bot.wiring import Runtime
+    from bot.wiring.runtime import Runtime
 
     await _flush_redis(b)  # what the HTTP runs left behind
     n = 20_000 if quick else 50_000

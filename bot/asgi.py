@@ -6,12 +6,12 @@ from collections.abc import Sequence
 
 from fastapi import APIRouter, FastAPI
 
-from bot.board_wiring import build_board
+from bot.wiring.board import build_board
 from bot.chat_runtime import ChatRuntime
 from bot.gc_tuning import freeze_startup_objects, tune_gc
 from bot.settings import Settings
 from bot.platforms import http_routes
-from bot.wiring import Runtime
+from bot.wiring.runtime import Runtime
 from handlers.chat_context import ChatContext
 from webhooks.app import create_app
 

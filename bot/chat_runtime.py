@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter
 
 from bot import platforms as registry
-from bot.chat_wiring import ChatCore, build_chat_core, chat_token_key
+from bot.wiring.chat import ChatCore, build_chat_core, chat_token_key
 from bot.adapters.mail import mail_sender_from
 from bot.platform import ChatPlatform
 
 if TYPE_CHECKING:
-    from bot.wiring import Runtime
+    from bot.wiring.runtime import Runtime
 
 log = logging.getLogger("orderhub.chat")
 

@@ -13,7 +13,7 @@ import uvicorn
 from bot.asgi import create_asgi_app
 from bot.chat_runtime import SCHEDULER, SERVE, ChatRuntime
 from bot.settings import Settings
-from bot.wiring import Runtime
+from bot.wiring.runtime import Runtime
 
 log = logging.getLogger("orderhub.serve")
 

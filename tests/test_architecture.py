@@ -196,12 +196,12 @@ def test_every_caller_of_apply_move_announces_after_its_commit() -> None:
 
 # --- one way to the database, one way to the chat platforms ---------------------------------------------------------
 ENGINE_FACTORIES = {"create_async_engine", "create_engine", "make_engine"}
-ENGINE_BUILDERS = {Path("storage/db.py"), Path("bot/wiring.py"), Path("storage/migrations/env.py")}
+ENGINE_BUILDERS = {Path("storage/db.py"), Path("bot/wiring/runtime.py"), Path("storage/migrations/env.py")}
 
 
 def test_every_process_and_command_gets_its_engine_from_wiring() -> None:
-    """`bot/wiring.database_engine` is the one place an engine is made for a process or a command (its driver and
-    timeouts); a command building its own (as `orderhub rules` once did) would run without them."""
+    """`bot.wiring.runtime.database_engine` is the one place an engine is made for a process or a command (its driver
+    and timeouts); a command building its own (as `orderhub rules` once did) would run without them."""
     offenders = []
     for path in _production_files():
         rel = path.relative_to(ROOT)

@@ -38,7 +38,7 @@ from engine.text_cli import field_name, pydantic_reason, tc
 from storage.users_repo import UserError
 
 if TYPE_CHECKING:
-    from bot.wiring import Runtime
+    from bot.wiring.runtime import Runtime
 
 CUSTOMER_COLUMNS = {"customer_id": "id", "customer_name": "name", "phone": "phone", "city": "city", "tier": "tier"}
 ITEM_COLUMNS = {"sku": "sku", "item_name": "name", "qty": "qty", "unit_price": "unit_price"}

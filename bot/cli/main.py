@@ -21,7 +21,7 @@ from bot.cli import telegram as cli_telegram, tracking as cli_tracking
 from bot.cli import orders as cli_orders  # noqa: F401 - registers `orders assign` on cli_tracking.orders_app
 from bot.cli.runtime import run_user_command, run_with_runtime
 from bot.settings import Settings
-from bot.wiring import Runtime
+from bot.wiring.runtime import Runtime
 
 cli_help.install()
 app = typer.Typer(help="OrderHub: a programmable order hub driven from WeCom and Telegram.", no_args_is_help=True)
@@ -384,7 +384,7 @@ def users_invite(
 @users_app.command("login-link")
 def users_login_link(name: str) -> None:
     """A one-time sign-in link for the web board (10 minutes, works once); printed on the last line."""
-    from bot.board_wiring import board_auth
+    from bot.wiring.board import board_auth
 
     async def _run(rt: Runtime) -> str:
         user = await rt.users.by_name(name)

@@ -33,7 +33,7 @@ def relabel_note(
     from handlers.note_learning import RelabelRefused, relabel
 
     async def _run(rt) -> str | None:  # type: ignore[no-untyped-def]
-        from bot.note_wiring import note_learning
+        from bot.wiring.notes import note_learning
 
         await rt.start_rules(watch=False)
         actor, name = None, "cli"
@@ -62,7 +62,7 @@ def export(out: Annotated[Path | None, typer.Option(help="Write the JSON here in
     from handlers.note_learning import export_examples
 
     async def _run(rt) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-        from bot.note_wiring import note_learning
+        from bot.wiring.notes import note_learning
 
         await rt.start_rules(watch=False)
         return await export_examples(note_learning(rt.db, rt.current_rules))

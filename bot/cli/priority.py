@@ -17,7 +17,7 @@ def refresh(show: Annotated[int, typer.Option(help="List this many flagged order
 
     The same pass the scheduler's leader runs nightly at 00:00 local time; never moves an order."""
     from bot.cli.runtime import run_with_runtime
-    from bot.wiring import Runtime
+    from bot.wiring.runtime import Runtime
     from handlers.priority import RefreshResult, refresh_priorities
     from storage.priority_repo import SqlPriorities
 

@@ -318,8 +318,8 @@ async def _diff(settings: Any, old: RuleSet, new: RuleSet, days: int, lang: str)
 
 
 def _repo(settings: Any) -> tuple[Any, Any]:
-    """The rules repository on the runtime's own database engine (bot/wiring.py), not one of our own."""
-    from bot.wiring import database_engine
+    """The rules repository on the runtime's own database engine (bot/wiring/runtime.py), not one of our own."""
+    from bot.wiring.runtime import database_engine
     from storage.db import make_sessionmaker
     from storage.rules_repo import RulesRepo
 

@@ -15,7 +15,7 @@ from rich.markup import escape
 
 from bot import event_loop
 from bot.settings import Settings
-from bot.wiring import Runtime
+from bot.wiring.runtime import Runtime
 from storage.users_repo import UserError
 
 T = TypeVar("T")

@@ -23,7 +23,7 @@ def import_stock_file(
     number) means nothing is imported. Exit 1 with refused rows, 2 for a file that cannot be read."""
     from bot.cli.runtime import run_user_command
     from bot.cli.stock_import import import_stock
-    from bot.wiring import Runtime
+    from bot.wiring.runtime import Runtime
 
     async def _run(rt: Runtime) -> int:
         return await import_stock(rt, file, console, replace=replace)

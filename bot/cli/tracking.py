@@ -27,7 +27,7 @@ def ship(
     actor: Annotated[str, typer.Option("--as", help="who ships (recorded in the order's history)")] = "cli",
 ) -> None:
     """Hand an order to a carrier: moves it to `shipped` and tells the customer the waybill."""
-    from bot.wiring import Runtime
+    from bot.wiring.runtime import Runtime
 
     if waybill and not carrier:
         console.print("[red]error:[/] --waybill needs --carrier")
@@ -50,7 +50,7 @@ def ship(
 @orders_app.command("track")
 def track(order: Annotated[str, typer.Argument(help="order id or channel:external_id")]) -> None:
     """The order's tracking timeline, newest scan first."""
-    from bot.wiring import Runtime
+    from bot.wiring.runtime import Runtime
 
     async def _run(rt: Runtime) -> dict[str, object]:
         return await rt.tracking_service().timeline(order)

@@ -19,7 +19,7 @@ from rich.console import Console
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.chat_wiring import build_chat_core
+from bot.wiring.chat import build_chat_core
 from bot.demo.console_channel import ConsoleChannel
 from engine.refund_text import rt
 from engine.refunds import RefundState

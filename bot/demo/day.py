@@ -24,7 +24,7 @@ from bot.asgi import create_asgi_app
 from bot.demo.chat import run_chat_demo
 from bot.demo.samples import sample_order
 from bot.settings import Settings
-from bot.wiring import Runtime
+from bot.wiring.runtime import Runtime
 from engine.stages import label
 from engine.text_cli import tc
 from storage.models import ApprovalRow, OrderRow

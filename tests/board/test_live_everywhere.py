@@ -18,7 +18,7 @@ from bot.asgi import create_asgi_app
 from bot.chat_runtime import ChatRuntime
 from bot.settings import Settings
 from bot.telegram.service import webhook_secret
-from bot.wiring import Runtime
+from bot.wiring.runtime import Runtime
 from handlers.stalls import scan_stalls
 from storage.models import ApprovalRow, OrderRow
 from tests.board.sse import board_feed

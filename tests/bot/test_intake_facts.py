@@ -14,7 +14,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from bot.cli.rules import _explain
-from bot.wiring import Runtime
+from bot.wiring.runtime import Runtime
 from engine.rules import evaluate
 from storage.models import ExceptionNoteRow, OrderRow
 from storage.rules_repo import RulesRepo

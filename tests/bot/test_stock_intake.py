@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.cli.rules import _explain
-from bot.wiring import Runtime
+from bot.wiring.runtime import Runtime
 from handlers.stock import AUTHOR
 from storage.notes_repo import SqlTrendNotes
 from storage.models import ExceptionNoteRow, OrderRow

@@ -17,7 +17,7 @@ from bot import platforms
 from bot.asgi import create_asgi_app
 from bot.chat_runtime import SERVE, ChatRuntime
 from bot.settings import Settings
-from bot.wiring import Runtime
+from bot.wiring.runtime import Runtime
 from storage.models import ApprovalRow, OrderRow
 from tests.conftest import SECRETS
 from tests.factories import order_json, signed

@@ -14,8 +14,8 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.chat_wiring import build_chat_core
-from bot.wiring import Runtime
+from bot.wiring.chat import build_chat_core
+from bot.wiring.runtime import Runtime
 from engine.refunds import RefundState
 from handlers.chat import ButtonPressed, Sender, TextReceived
 from handlers.orders import transition

@@ -25,7 +25,7 @@ from bot.chat_runtime import ChatRuntime
 from bot.settings import Settings
 from bot.telegram.runner import SECRET_HEADER, UpdateConsumer
 from bot.telegram.service import TelegramService, webhook_secret
-from bot.wiring import Runtime
+from bot.wiring.runtime import Runtime
 from handlers.stalls import scan_stalls
 from storage.models import ApprovalRow, AuditRow, OrderRow
 from tests.conftest import SECRETS

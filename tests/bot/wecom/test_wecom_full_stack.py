@@ -26,7 +26,7 @@ from bot.asgi import create_asgi_app
 from bot.chat_runtime import WORKER, ChatRuntime
 from bot.inbound.consumer import InboundConsumer
 from bot.settings import Settings
-from bot.wiring import Runtime
+from bot.wiring.runtime import Runtime
 from handlers.stalls import scan_stalls
 from storage.chat_repo import SqlChatRepo
 from storage.models import ApprovalRow, ChatIdentityRow, OrderRow

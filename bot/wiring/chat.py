@@ -28,7 +28,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.note_wiring import note_chat
+from bot.wiring.notes import note_chat
 from bot.workers.scheduler import ChatJobs, ChatScheduler, start_scheduler
 from engine.digest import ChartData, parse_at
 from engine.order import Order

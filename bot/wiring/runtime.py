@@ -1,8 +1,8 @@
 """The composition root of the processes: `Runtime` builds the concrete stores, queues, workers and use-case
 dependencies from `Settings`, once per process.
 
-It is not the only module that names concrete classes: the chat side is wired in bot/chat_wiring.py and
-bot/chat_runtime.py, the board in bot/board_wiring.py, and the CLI builds a Runtime and picks what it needs. What
+It is not the only module that names concrete classes: the chat side is wired in bot/wiring/chat.py and
+bot/chat_runtime.py, the board in bot/wiring/board.py, and the CLI builds a Runtime and picks what it needs. What
 holds is the other direction: handlers/ and engine/ never import a concrete store or adapter (the architecture
 test enforces it), so each can be tested with fakes."""
 
@@ -19,12 +19,12 @@ import orjson
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.api_backend import SqlApiBackend
-from bot.note_wiring import note_learning
+from bot.wiring.api_backend import SqlApiBackend
+from bot.wiring.notes import note_learning
 from bot.adapters.ocr import RapidOcrReader
 from bot.workers.rules_runtime import RulesRuntime
 from bot.settings import Settings
-from bot.stock_wiring import stock_intake
+from bot.wiring.stock import stock_intake
 from bot.workers.intake import IntakeWorker, WorkerOptions
 from engine.channels import ChannelAdapter, default_adapters
 from engine.display import names_from_rules
@@ -51,7 +51,7 @@ from storage.send_attempts import SqlSendAttempts
 from storage.users_repo import SqlUsers
 from storage import keys
 from storage.tracking_repo import SqlTracking
-from bot.tracking_api import TrackingService
+from bot.wiring.tracking_api import TrackingService
 from bot.workers.tracking import TrackingWorker, TrackingWorkerOptions
 from handlers.carrier_trends import check_degradation
 from handlers.tracking import TrackingDeps, poll_routes

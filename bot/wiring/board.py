@@ -23,7 +23,7 @@ from storage.board_repo import RedisBoardEvents, RedisNonces, SqlBoard
 from storage.orders_repo import SqlOrders
 
 if TYPE_CHECKING:
-    from bot.wiring import Runtime
+    from bot.wiring.runtime import Runtime
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 
@@ -41,7 +41,7 @@ async def decide_approval(ctx: ChatContext, user: UserInfo, approval_id: int, ve
 
 
 def board_auth(runtime: Runtime) -> BoardAuth:
-    from bot.chat_wiring import chat_token_key
+    from bot.wiring.chat import chat_token_key
 
     base = runtime.settings.public_url or DEFAULT_BASE_URL
     return BoardAuth(derive_key(chat_token_key(runtime.settings)), RedisNonces(runtime.redis), base)
@@ -49,8 +49,8 @@ def board_auth(runtime: Runtime) -> BoardAuth:
 
 def build_board(runtime: Runtime, ctx: ChatContext, *, events: BoardEvents | None = None) -> FastAPI:
     """The board app over this runtime's database and Redis; decisions go through `ctx` (the chat core)."""
-    from bot.api_backend import SqlApiBackend
-    from bot.note_wiring import note_learning
+    from bot.wiring.api_backend import SqlApiBackend
+    from bot.wiring.notes import note_learning
     from storage.notes_repo import SqlTrendNotes
     from storage.refunds_repo import SqlRefunds
     from storage.reports_repo import SqlReports

@@ -1,5 +1,5 @@
-"""Exception notes from chat and note corrections, wired over the database (one line in bot/chat_wiring.py and one
-in bot/wiring.py use this)."""
+"""Exception notes from chat and note corrections, wired over the database (one line in bot/wiring/chat.py and one
+in bot/wiring/runtime.py use this)."""
 
 from __future__ import annotations
 
