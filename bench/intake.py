@@ -500,7 +500,7 @@ async def _flush_redis(b: Backend) -> None:
 
 
 async def measure_drain(b: Backend, orders: Orders, quick: bool, rep: Report) -> None:
-    from bot.gc_tuning import freeze_startup_objects, tune_gc
+    from bot.processes.gc_tuning import freeze_startup_objects, tune_gc
     from bot.wiring.runtime import Runtime
 
     await _flush_redis(b)  # what the HTTP runs left behind
@@ -723,7 +723,7 @@ def main() -> None:
         console.print("[yellow]wrk not found: (a) and (b) use the Python load generator, which saturates sooner[/]")
     orders = Orders()
     names = ["sqlite", "postgres"] if args.db == "both" else [args.db]
-    from bot import event_loop  # the loop `orderhub worker` runs on: (c) drains in this process
+    from bot.processes import event_loop  # the loop `orderhub worker` runs on: (c) drains in this process
 
     reports = [event_loop.run(run_backend(name, args, orders)) for name in names]
     for rep in reports:

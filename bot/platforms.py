@@ -2,8 +2,8 @@
 
     PLATFORMS = [TELEGRAM, WECOM, MYCHAT]   # MYCHAT: a `PlatformEntry` (bot/platform.py) from bot/mychat/
 
-Everything that used to name the platforms iterates this list: `ChatRuntime.build` (bot/chat_runtime.py), the
-`orderhub api` routes (bot/asgi.py) and the CLI's names for them (`orderhub users list`).
+Everything that used to name the platforms iterates this list: `ChatRuntime.build` (bot/processes/chat_runtime.py), the
+`orderhub api` routes (bot/processes/asgi.py) and the CLI's names for them (`orderhub users list`).
 """
 
 from __future__ import annotations

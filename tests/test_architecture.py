@@ -213,7 +213,8 @@ def test_every_process_and_command_gets_its_engine_from_wiring() -> None:
 
 
 PLATFORM_NAMES = re.compile(r"""["'](telegram|wecom)["']""")
-PLATFORM_BLIND = [Path("bot/chat_runtime.py"), Path("bot/asgi.py"), Path("bot/platform.py"), Path("handlers")]
+PLATFORM_BLIND = [Path("bot/processes/chat_runtime.py"), Path("bot/processes/asgi.py"), Path("bot/platform.py"),
+                  Path("handlers")]
 
 
 def test_the_shared_code_names_no_chat_platform() -> None:

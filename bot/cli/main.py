@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bot import event_loop
+from bot.processes import event_loop
 from bot.cli import approvals as cli_approvals, carriers as cli_carriers, help as cli_help, notes as cli_notes
 from bot.cli import priority as cli_priority, refunds as cli_refunds, rules as cli_rules, stock as cli_stock
 from bot.cli import telegram as cli_telegram, tracking as cli_tracking
@@ -63,7 +63,7 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
     """Everything in one process: HTTP, the bots that are configured, intake worker, notifier, scheduler."""
-    from bot.serve import serve_all
+    from bot.processes.serve import serve_all
 
     _logging()
     event_loop.run(serve_all(Settings(), host, port))
@@ -84,7 +84,7 @@ def api(
     logging.getLogger("orderhub.api").info("OrderHub API listening on http://%s:%d (%d HTTP worker process%s)",
                                            host, port, workers, "" if workers == 1 else "es")
     # log_config=None: uvicorn's lines go through OrderHub's handler (level, format, redaction)
-    uvicorn.run("bot.asgi:create_asgi_app", factory=True, host=host, port=port, workers=workers,
+    uvicorn.run("bot.processes.asgi:create_asgi_app", factory=True, host=host, port=port, workers=workers,
                 log_level="warning", access_log=False, log_config=None)
 
 
@@ -118,8 +118,8 @@ def worker(
         start_http_server(metrics_port, addr="127.0.0.1")
 
     async def _run(rt: Runtime) -> None:
-        from bot.chat_runtime import WORKER, ChatRuntime
-        from bot.gc_tuning import freeze_startup_objects, tune_gc
+        from bot.processes.chat_runtime import WORKER, ChatRuntime
+        from bot.processes.gc_tuning import freeze_startup_objects, tune_gc
 
         await rt.start_rules(watch=not burst)
         stop = None if burst else _stop_event()
@@ -153,7 +153,7 @@ def scheduler() -> None:
     """The timed jobs: stall scan, approval escalation, morning digest, outbox sweep (and the Telegram poller in
     polling mode).
     Run one or more; a Redis lease lets exactly one act at a time."""
-    from bot.serve import run_scheduler
+    from bot.processes.serve import run_scheduler
 
     _logging()
 

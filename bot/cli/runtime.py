@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from bot import event_loop
+from bot.processes import event_loop
 from bot.settings import Settings
 from bot.wiring.runtime import Runtime
 from storage.users_repo import UserError

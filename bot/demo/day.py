@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
 
-from bot.asgi import create_asgi_app
+from bot.processes.asgi import create_asgi_app
 from bot.demo.chat import run_chat_demo
 from bot.demo.samples import sample_order
 from bot.settings import Settings

@@ -2,9 +2,9 @@
 dependencies from `Settings`, once per process.
 
 It is not the only module that names concrete classes: the chat side is wired in bot/wiring/chat.py and
-bot/chat_runtime.py, the board in bot/wiring/board.py, and the CLI builds a Runtime and picks what it needs. What
-holds is the other direction: handlers/ and engine/ never import a concrete store or adapter (the architecture
-test enforces it), so each can be tested with fakes."""
+bot/processes/chat_runtime.py, the board in bot/wiring/board.py, and the CLI builds a Runtime and picks what it needs.
+What holds is the other direction: handlers/ and engine/ never import a concrete store or adapter (the architecture test
+enforces it), so each can be tested with fakes."""
 
 from __future__ import annotations
 

@@ -14,8 +14,8 @@ from pydantic import SecretStr
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.asgi import create_asgi_app
-from bot.chat_runtime import ChatRuntime
+from bot.processes.asgi import create_asgi_app
+from bot.processes.chat_runtime import ChatRuntime
 from bot.settings import Settings
 from bot.telegram.service import webhook_secret
 from bot.wiring.runtime import Runtime

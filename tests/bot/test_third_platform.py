@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import platforms
-from bot.asgi import create_asgi_app
-from bot.chat_runtime import SERVE, ChatRuntime
+from bot.processes.asgi import create_asgi_app
+from bot.processes.chat_runtime import SERVE, ChatRuntime
 from bot.settings import Settings
 from bot.wiring.runtime import Runtime
 from storage.models import ApprovalRow, OrderRow

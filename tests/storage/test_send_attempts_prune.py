@@ -64,7 +64,7 @@ async def test_the_leaders_hourly_job_uses_the_configured_retention(runtime: Run
 
 
 async def test_serve_s_chat_runtime_schedules_the_prune(runtime: Runtime) -> None:
-    from bot.chat_runtime import ChatRuntime
+    from bot.processes.chat_runtime import ChatRuntime
 
     chat = ChatRuntime.build(runtime)
     assert "send_attempts_prune" in {name for name, _, _ in chat.core.extra_jobs}

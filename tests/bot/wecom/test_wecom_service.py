@@ -10,7 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 from pydantic import SecretStr
 
-from bot.asgi import create_asgi_app
+from bot.processes.asgi import create_asgi_app
 from bot.settings import Settings
 from bot.wecom.service import WECOM, WecomService
 from handlers.chat import CommandReceived, InboundEvent

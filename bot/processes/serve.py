@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import uvicorn
 
-from bot.asgi import create_asgi_app
-from bot.chat_runtime import SCHEDULER, SERVE, ChatRuntime
+from bot.processes.asgi import create_asgi_app
+from bot.processes.chat_runtime import SCHEDULER, SERVE, ChatRuntime
 from bot.settings import Settings
 from bot.wiring.runtime import Runtime
 

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from fastapi import APIRouter, FastAPI
 
 from bot.wiring.board import build_board
-from bot.chat_runtime import ChatRuntime
-from bot.gc_tuning import freeze_startup_objects, tune_gc
+from bot.processes.chat_runtime import ChatRuntime
+from bot.processes.gc_tuning import freeze_startup_objects, tune_gc
 from bot.settings import Settings
 from bot.platforms import http_routes
 from bot.wiring.runtime import Runtime
@@ -38,6 +38,6 @@ def create_asgi_app(runtime: Runtime | None = None, extra_routers: Sequence[APIR
         services.on_startup.clear()
     if runtime is None:  # we own it: close it with the app
         services.on_shutdown.append(rt.close)
-        tune_gc()  # this process is an HTTP worker: see bot/gc_tuning.py
+        tune_gc()  # this process is an HTTP worker: see bot/processes/gc_tuning.py
         services.on_startup.append(freeze_startup_objects)
     return create_app(services)
