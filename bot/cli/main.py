@@ -308,7 +308,7 @@ def users_link(
     chat: Annotated[str | None, typer.Option(metavar="PLATFORM:ID", help="Any registered chat platform's id.")] = None,
 ) -> None:
     """Tie a chat identity to a user."""
-    from bot.platforms import PLATFORMS
+    from bot.platforms.registry import PLATFORMS
 
     given = [(p, i) for p, i in (("telegram", telegram), ("wecom", wecom)) if i]
     if chat:
@@ -441,7 +441,7 @@ def users_list() -> None:
         table = Table(title=tc("u.title", lang))
         for col in ("u.id", "u.name", "u.role", "u.regions", "u.phone", "u.chats"):
             table.add_column(tc(col, lang))
-        from bot.platforms import label
+        from bot.platforms.registry import label
 
         for user, idents in await rt.users.list():
             table.add_row(str(user.id), user.name, role_name(user.role, lang), ", ".join(user.regions),

@@ -14,9 +14,9 @@ from typing import Annotated
 import typer
 
 from bot.settings import Settings, TelegramSettings
-from bot.telegram.channel import TelegramChannel
-from bot.telegram.runner import delete_webhook, set_commands, set_webhook, webhook_url
-from bot.telegram.service import webhook_secret
+from bot.platforms.telegram.channel import TelegramChannel
+from bot.platforms.telegram.runner import delete_webhook, set_commands, set_webhook, webhook_url
+from bot.platforms.telegram.service import webhook_secret
 from handlers.chat import SendError
 
 app = typer.Typer(help="Telegram bot set-up: webhook and command menu.", no_args_is_help=True)
@@ -42,7 +42,7 @@ def _run(action: Callable[[TelegramChannel], Awaitable[None]]) -> None:
 
     try:
         asyncio.run(main())
-    except (SendError, ValueError) as exc:  # messages are token-free (see bot/telegram/errors.py)
+    except (SendError, ValueError) as exc:  # messages are token-free (see bot/platforms/telegram/errors.py)
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
 

@@ -10,7 +10,7 @@ from bot.wiring.board import build_board
 from bot.processes.chat_runtime import ChatRuntime
 from bot.processes.gc_tuning import freeze_startup_objects, tune_gc
 from bot.settings import Settings
-from bot.platforms import http_routes
+from bot.platforms.registry import http_routes
 from bot.wiring.runtime import Runtime
 from handlers.chat_context import ChatContext
 from webhooks.app import create_app

@@ -1,7 +1,7 @@
 """The chat side of a process: the platforms Settings configure, the chat core over them, and the parts of it this
 process runs. Each process kind plays its own parts, so N processes never do the same job twice:
 
-The platforms are the ones bot/platforms.py lists that Settings configure; nothing here names one.
+The platforms are the ones bot/platforms/registry.py lists that Settings configure; nothing here names one.
 
     part        serve   api   worker   scheduler
     route        yes    yes     -         -       the webhook routes only queue updates (Telegram webhook mode, WeCom)
@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING
 
 from fastapi import APIRouter
 
-from bot import platforms as registry
+from bot.platforms import registry
 from bot.wiring.chat import ChatCore, build_chat_core, chat_token_key
 from bot.adapters.mail import mail_sender_from
-from bot.platform import ChatPlatform
+from bot.platforms.protocol import ChatPlatform
 
 if TYPE_CHECKING:
     from bot.wiring.runtime import Runtime

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.processes.asgi import create_asgi_app
 from bot.processes.chat_runtime import ChatRuntime
 from bot.settings import Settings
-from bot.telegram.service import webhook_secret
+from bot.platforms.telegram.service import webhook_secret
 from bot.wiring.runtime import Runtime
 from handlers.stalls import scan_stalls
 from storage.models import ApprovalRow, OrderRow

@@ -22,9 +22,9 @@ from typer.testing import CliRunner
 from bot.cli.main import app
 from bot.adapters.digest_chart import cjk_family, cjk_font_path, render_chart, write_chart
 from bot.settings import BUNDLED_RULES
-from bot.telegram.channel import TelegramChannel
-from bot.wecom.channel import WecomChannel
-from bot.wecom.codes import MemoryResponseCodes
+from bot.platforms.telegram.channel import TelegramChannel
+from bot.platforms.wecom.channel import WecomChannel
+from bot.platforms.wecom.codes import MemoryResponseCodes
 from engine.digest import CategoryCount, ChartData, chart_from_payload, chart_summary
 from engine.rules import load_rules
 from handlers.digest import DigestJob, build_chart

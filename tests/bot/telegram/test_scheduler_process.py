@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.processes.serve import run_scheduler
 from bot.settings import Settings
-from bot.telegram.service import telegram_updates
+from bot.platforms.telegram.service import telegram_updates
 from handlers.chat_ports import NewOutbox
 from storage.chat_repo import SqlChatRepo
 from storage.keys import SCHEDULER_LEASE

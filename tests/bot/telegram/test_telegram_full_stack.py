@@ -24,8 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.processes.asgi import create_asgi_app
 from bot.processes.chat_runtime import ChatRuntime
 from bot.settings import Settings
-from bot.telegram.runner import SECRET_HEADER, UpdateConsumer
-from bot.telegram.service import TelegramService, webhook_secret
+from bot.platforms.telegram.runner import SECRET_HEADER, UpdateConsumer
+from bot.platforms.telegram.service import TelegramService, webhook_secret
 from bot.wiring.runtime import Runtime
 from handlers.stalls import scan_stalls
 from storage.models import ApprovalRow, AuditRow, OrderRow

@@ -10,7 +10,7 @@ import httpx
 from sqlalchemy import select
 
 from bot.wiring.notes import note_chat
-from bot.telegram.runner import SECRET_HEADER, UpdateConsumer
+from bot.platforms.telegram.runner import SECRET_HEADER, UpdateConsumer
 from storage.models import ExceptionNoteRow
 from tests.bot.telegram.test_telegram_e2e import (  # noqa: F401 - the fixtures
     SECRET,

@@ -25,7 +25,7 @@ from wechatpy.enterprise.crypto import WeChatCrypto
 
 from bot.processes.asgi import create_asgi_app
 from bot.processes.chat_runtime import WORKER, ChatRuntime
-from bot.inbound.consumer import InboundConsumer
+from bot.platforms.inbound.consumer import InboundConsumer
 from bot.settings import Settings
 from bot.wiring.runtime import Runtime
 from handlers.stalls import scan_stalls

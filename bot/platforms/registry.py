@@ -1,6 +1,6 @@
 """The chat platforms OrderHub knows, in one list: adding one is its own package plus one line here.
 
-    PLATFORMS = [TELEGRAM, WECOM, MYCHAT]   # MYCHAT: a `PlatformEntry` (bot/platform.py) from bot/mychat/
+    PLATFORMS = [TELEGRAM, WECOM, MYCHAT]  # MYCHAT: a `PlatformEntry` (protocol.py) from bot/platforms/mychat/
 
 Everything that used to name the platforms iterates this list: `ChatRuntime.build` (bot/processes/chat_runtime.py), the
 `orderhub api` routes (bot/processes/asgi.py) and the CLI's names for them (`orderhub users list`).
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.platform import ChatPlatform, PlatformEntry
-from bot.telegram.service import TELEGRAM
-from bot.wecom.service import WECOM
+from bot.platforms.protocol import ChatPlatform, PlatformEntry
+from bot.platforms.telegram.service import TELEGRAM
+from bot.platforms.wecom.service import WECOM
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis

@@ -1,6 +1,6 @@
 """What a chat platform is to the rest of OrderHub: the `ChatPlatform` protocol and the `PlatformEntry` that registers
-one (the list itself is bot/platforms.py). The runtime, the ASGI app and the CLI iterate entries; nothing outside a
-platform's own package names it.
+one (the list itself is bot/platforms/registry.py). The runtime, the ASGI app and the CLI iterate entries; nothing
+outside a platform's own package names it.
 
 A platform's capabilities (contact sharing, toasts, photos, card edits, which chats are groups) are declared on its
 channel (`handlers.chat.Capabilities`): the handlers read them from there.
@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from bot.inbound.consumer import EventHandler, InboundConsumer
+from bot.platforms.inbound.consumer import EventHandler, InboundConsumer
 from handlers.chat import ChatChannel
 
 if TYPE_CHECKING:

@@ -1,4 +1,4 @@
-"""WeCom as the composition root uses it, the `ChatPlatform` (bot/platform.py) registered as `WECOM`: channel,
+"""WeCom as the composition root uses it, the `ChatPlatform` (bot/platforms/protocol.py) registered as `WECOM`: channel,
 callback route, event queue and consumer, built from its settings (`Settings.wecom()`).
 
     wecom = WecomService.build(settings, redis)          # None unless the five WeCom settings are set
@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter
 from wechatpy.enterprise.crypto import WeChatCrypto
 
-from bot.inbound.consumer import EventHandler, InboundConsumer
-from bot.platform import PlatformEntry
-from bot.wecom.callback import NonceMemory, make_router
-from bot.wecom.channel import WecomChannel
-from bot.wecom.codes import RedisResponseCodes
-from bot.wecom.events import EventReader
+from bot.platforms.inbound.consumer import EventHandler, InboundConsumer
+from bot.platforms.protocol import PlatformEntry
+from bot.platforms.wecom.callback import NonceMemory, make_router
+from bot.platforms.wecom.channel import WecomChannel
+from bot.platforms.wecom.codes import RedisResponseCodes
+from bot.platforms.wecom.events import EventReader
 from storage import keys
 from storage.stream_queue import UpdateQueue
 

@@ -23,11 +23,11 @@ from fastapi import APIRouter, Header, Request
 from telegram import BotCommand
 from telegram.error import Conflict, InvalidToken, RetryAfter, TelegramError
 
-from bot.inbound.consumer import EventHandler, InboundConsumer
+from bot.platforms.inbound.consumer import EventHandler, InboundConsumer
 from storage.stream_queue import UpdateQueue
-from bot.telegram.channel import TelegramChannel
-from bot.telegram.errors import retry_after_seconds, scrub
-from bot.telegram.updates import to_event
+from bot.platforms.telegram.channel import TelegramChannel
+from bot.platforms.telegram.errors import retry_after_seconds, scrub
+from bot.platforms.telegram.updates import to_event
 from handlers.chat import InboundEvent
 from webhooks.errors import ApiError
 

@@ -25,7 +25,7 @@ from wechatpy.exceptions import WeChatClientException
 from wechatpy.session import SessionStorage
 from wechatpy.session.memorystorage import MemoryStorage
 
-from bot.wecom.errors import TOKEN_INVALID, install_log_redaction, scrub, translate
+from bot.platforms.wecom.errors import TOKEN_INVALID, install_log_redaction, scrub, translate
 from handlers.chat import FileTooLarge
 
 T = TypeVar("T")

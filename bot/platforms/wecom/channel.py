@@ -28,10 +28,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from bot.split_send import send_later_part
-from bot.wecom.client import DEFAULT_API_ROOT, WecomApi, fetch_media
-from bot.wecom.codes import MemoryResponseCodes, ResponseCodes
-from bot.wecom.render import REPLACE_NAME_MAX, cut, render_card, text_chunks
+from bot.platforms.split_send import send_later_part
+from bot.platforms.wecom.client import DEFAULT_API_ROOT, WecomApi, fetch_media
+from bot.platforms.wecom.codes import MemoryResponseCodes, ResponseCodes
+from bot.platforms.wecom.render import REPLACE_NAME_MAX, cut, render_card, text_chunks
 from handlers.chat import (
     Capabilities,
     Card,

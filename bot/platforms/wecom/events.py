@@ -19,7 +19,7 @@ from xml.parsers.expat import ExpatError
 
 import xmltodict
 
-from bot.wecom.codes import ResponseCodes
+from bot.platforms.wecom.codes import ResponseCodes
 from handlers.chat import ButtonPressed, ChatRef, CommandReceived, InboundEvent, PhotoReceived, Sender, TextReceived
 
 log = logging.getLogger(__name__)

@@ -40,9 +40,9 @@ from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.request import HTTPXRequest
 
-from bot.split_send import send_later_part
-from bot.telegram.errors import install_log_redaction, is_not_modified, translate
-from bot.telegram.render import TEXT_LIMIT, render_chunks, render_single
+from bot.platforms.split_send import send_later_part
+from bot.platforms.telegram.errors import install_log_redaction, is_not_modified, translate
+from bot.platforms.telegram.render import TEXT_LIMIT, render_chunks, render_single
 from handlers.chat import (
     Button,
     Capabilities,

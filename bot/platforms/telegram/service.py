@@ -1,5 +1,5 @@
-"""Everything Telegram in one object, the `ChatPlatform` (bot/platform.py) registered as `TELEGRAM`: build from its
-settings (`Settings.telegram()`), start, run, close.
+"""Everything Telegram in one object, the `ChatPlatform` (bot/platforms/protocol.py) registered as `TELEGRAM`: build
+from its settings (`Settings.telegram()`), start, run, close.
 
     tg = TelegramService.build(settings, redis)              # None when ORDERHUB_TELEGRAM_TOKEN is unset
     services.extra_routers.append(tg.router)                 # webhook mode only (router is None when polling)
@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING
 
 from fastapi import APIRouter
 
-from bot.inbound.consumer import InboundConsumer
-from bot.platform import PlatformEntry
-from bot.telegram.channel import TelegramChannel
-from bot.telegram.runner import (
+from bot.platforms.inbound.consumer import InboundConsumer
+from bot.platforms.protocol import PlatformEntry
+from bot.platforms.telegram.channel import TelegramChannel
+from bot.platforms.telegram.runner import (
     EventHandler,
     Poller,
     UpdateConsumer,

@@ -23,7 +23,7 @@ from fastapi.responses import PlainTextResponse
 from wechatpy.enterprise.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidSignatureException, WeChatException
 
-from bot.wecom.events import dedup_id, parse
+from bot.platforms.wecom.events import dedup_id, parse
 from webhooks.errors import ApiError
 
 log = logging.getLogger(__name__)
