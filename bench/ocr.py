@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from PIL import Image, ImageDraw, ImageFilter, ImageFont  # noqa: E402
 
-from bot.ocr import RapidOcrReader  # noqa: E402
+from bot.adapters.ocr import RapidOcrReader  # noqa: E402
 from engine.refunds import find_waybill  # noqa: E402
 
 FONT_PATHS = ["/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"]

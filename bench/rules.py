@@ -4,7 +4,7 @@ Run: `.venv/bin/python -m bench.rules [--orders 100000] [--seed 7]`. Prints, fro
 constructing the Order objects beside the cost of evaluating them, so the engine's own share is visible.
 Target: >= 20,000 evaluations/s on one core.
 
-The garbage collector runs as in the worker (`bot.gc_tuning`: its thresholds, and what lives for the whole run
+The garbage collector runs as in the worker (`bot.processes.gc_tuning`: its thresholds, and what lives for the whole run
 frozen, there the start-up objects, here the 100,000 generated orders too). A worker holds one batch of orders at a
 time; with CPython's defaults and 100,000 live orders, full collections re-scanning them cost a third of the
 evaluation time, which measures the bench's data set rather than the engine. That case is printed as well.
@@ -23,7 +23,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bot.gc_tuning import THRESHOLDS
+from bot.processes.gc_tuning import THRESHOLDS
 from engine.order import Customer, Item, Order, OrderData
 from engine.rules import Facts, RefundRequest, evaluate, load_rules
 from engine.stages import BOARD
@@ -116,7 +116,7 @@ def main() -> None:
         evaluate(order, facts, rules, now, trace=False)
     t_lean_default_gc = time.perf_counter() - t0
 
-    # From here on as the worker runs (bot.gc_tuning): its thresholds, the long-lived objects frozen.
+    # From here on as the worker runs (bot.processes.gc_tuning): its thresholds, the long-lived objects frozen.
     gc.set_threshold(*THRESHOLDS)
     gc.collect()
     gc.freeze()

@@ -37,7 +37,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 
 from bot.settings import Settings  # noqa: E402
-from bot.telegram.channel import TelegramChannel  # noqa: E402
+from bot.platforms.telegram.channel import TelegramChannel  # noqa: E402
 from handlers.chat import ChatRef, Outgoing  # noqa: E402
 from handlers.notifier import Notifier  # noqa: E402
 from storage import migrate  # noqa: E402

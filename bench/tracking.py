@@ -37,7 +37,7 @@ from rich.table import Table
 from sqlalchemy import text
 
 from bot.settings import BUNDLED_RULES, Settings
-from bot.wiring import Runtime
+from bot.wiring.runtime import Runtime
 from engine.carriers import TrackEvent, TrackStatus, event_key
 from handlers.carriers import Party
 from handlers.orders import transition

@@ -1,4 +1,4 @@
-"""What the board needs from the outside, handed in by the composition root (bot/board_wiring.py)."""
+"""What the board needs from the outside, handed in by the composition root (bot/wiring/board.py)."""
 
 from __future__ import annotations
 

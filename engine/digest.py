@@ -185,7 +185,8 @@ CHART_DAYS = 7  # stalls per day and anomaly categories cover the last week
 
 @dataclass(frozen=True, slots=True)
 class ChartData:
-    """The figures the digest chart draws (pure data: `bot/digest_chart.py` renders it, the outbox stores it)."""
+    """The figures the digest chart draws (pure data: `bot/adapters/digest_chart.py` renders it, the outbox stores
+    it)."""
 
     day: date
     funnel: Sequence[tuple[str, int]]  # (stage value, open orders in it), board order

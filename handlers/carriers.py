@@ -1,4 +1,4 @@
-"""The one interface every carrier adapter implements (bot/carriers/<carrier>/), and its errors.
+"""The one interface every carrier adapter implements (bot/adapters/carriers/<carrier>/), and its errors.
 
 Handlers create waybills and query routes only through `CarrierClient`; they never see httpx or a carrier's
 wire format. Errors say whether trying again may help (`retryable`), as the chat channels' send errors do.

@@ -20,9 +20,9 @@ from handlers.ports import Clock
 class ChatContext:
     """What every chat handler may use: fields, and one lookup (`channel`).
 
-    channels:  one ChatChannel per platform name (the platforms bot/platforms.py registers, or the demo's console);
-               replies go to the channel of the event's `sender.platform`, card edits after a decision go to every
-               platform holding a copy.
+    channels:  one ChatChannel per platform name (the platforms bot/platforms/registry.py registers, or the demo's
+               console); replies go to the channel of the event's `sender.platform`, card edits after a decision go
+               to every platform holding a copy.
     repo:      storage (storage.chat_repo.SqlChatRepo).
     clock:     `now()` in UTC; frozen in tests.
     token_key: server secret signing button tokens (engine.tokens).

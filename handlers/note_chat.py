@@ -45,7 +45,7 @@ class CardLookup(Protocol):
 
 @dataclass(slots=True)
 class NoteChat:
-    """What the note handlers need, built by the composition root (bot/note_wiring.py)."""
+    """What the note handlers need, built by the composition root (bot/wiring/notes.py)."""
 
     writer: NoteWriter
     trends: TrendNotes

@@ -282,7 +282,7 @@ class Notifier:
         self.repo = repo
         self.quiet_bypass_level = quiet_bypass_level  # read per row: the rules may have been reloaded
         self.renderers = {**RENDERERS, **(renderers or {})}  # by kind; a kind missing here is sent as plain text
-        self.chart_renderer = chart_renderer  # ChartData -> PNG (bot/digest_chart.py); None: digests stay text
+        self.chart_renderer = chart_renderer  # ChartData -> PNG (bot/adapters/digest_chart.py); None: digests stay text
         self.channels = channels
         self.clock = clock
         self.token_key = token_key

@@ -2,9 +2,9 @@
 round-trip, engine.rules.edit), validate it with `load_rules` — the validator every rules file goes through — write
 it atomically, store it as a new rules version, and hot-reload it.
 
-The file is the source of truth, as for a person's edit: a running server's watcher (bot/rules_runtime.py) installs
-the new content within a poll; in the process that edited, `reload` installs it at once. Edits are serialised with
-an exclusive lock next to the file, and the text is read again under the lock, so two edits never lose each other.
+The file is the source of truth, as for a person's edit: a running server's watcher (bot/workers/rules_runtime.py)
+installs the new content within a poll; in the process that edited, `reload` installs it at once. Edits are serialised
+with an exclusive lock next to the file, and the text is read again under the lock, so two edits never lose each other.
 The bundled example is never written (it is part of the installed package): copy it to `rules.yaml` first.
 """
 

@@ -3,9 +3,9 @@ group, reading new entries, reclaiming what a crashed consumer left pending, ack
 atomically), and two kinds of queue build on it:
 
 - `UpdateQueue` (here): a chat platform's inbound updates (`keys.TELEGRAM_UPDATES`, `keys.WECOM_EVENTS`). The webhook
-  route (or Telegram's poller) only pushes the raw payload and returns; a consumer (bot/inbound/consumer.py) handles
-  it. Platforms redeliver what they got no answer for, so pushes are deduplicated by the platform's id for the update
-  (a marker key with a TTL, set in the same Lua call as the XADD). A failed update goes back at the end of the
+  route (or Telegram's poller) only pushes the raw payload and returns; a consumer (bot/platforms/inbound/consumer.py)
+  handles it. Platforms redeliver what they got no answer for, so pushes are deduplicated by the platform's id for the
+  update (a marker key with a TTL, set in the same Lua call as the XADD). A failed update goes back at the end of the
   stream with its attempt counted.
 - `RedisIntakeQueue` (storage/intake_queue.py): orders, carrier and refund pushes, with a backoff retry set and a
   dead-letter stream.

@@ -22,7 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.settings import BUNDLED_RULES, Settings
-from bot.wiring import Runtime
+from bot.wiring.runtime import Runtime
 from handlers import intake
 from storage import migrate
 from storage.db import make_engine

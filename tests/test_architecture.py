@@ -196,12 +196,12 @@ def test_every_caller_of_apply_move_announces_after_its_commit() -> None:
 
 # --- one way to the database, one way to the chat platforms ---------------------------------------------------------
 ENGINE_FACTORIES = {"create_async_engine", "create_engine", "make_engine"}
-ENGINE_BUILDERS = {Path("storage/db.py"), Path("bot/wiring.py"), Path("storage/migrations/env.py")}
+ENGINE_BUILDERS = {Path("storage/db.py"), Path("bot/wiring/runtime.py"), Path("storage/migrations/env.py")}
 
 
 def test_every_process_and_command_gets_its_engine_from_wiring() -> None:
-    """`bot/wiring.database_engine` is the one place an engine is made for a process or a command (its driver and
-    timeouts); a command building its own (as `orderhub rules` once did) would run without them."""
+    """`bot.wiring.runtime.database_engine` is the one place an engine is made for a process or a command (its driver
+    and timeouts); a command building its own (as `orderhub rules` once did) would run without them."""
     offenders = []
     for path in _production_files():
         rel = path.relative_to(ROOT)
@@ -213,19 +213,21 @@ def test_every_process_and_command_gets_its_engine_from_wiring() -> None:
 
 
 PLATFORM_NAMES = re.compile(r"""["'](telegram|wecom)["']""")
-PLATFORM_BLIND = [Path("bot/chat_runtime.py"), Path("bot/asgi.py"), Path("bot/platform.py"), Path("handlers")]
+PLATFORM_MODULES = re.compile(r"\b(TelegramService|WecomService|platforms\.(telegram|wecom)|"
+                              r"platforms import (telegram|wecom))\b")
+PLATFORM_BLIND = [Path("bot/processes/chat_runtime.py"), Path("bot/processes/asgi.py"),
+                  Path("bot/platforms/protocol.py"), Path("handlers")]
 
 
 def test_the_shared_code_names_no_chat_platform() -> None:
-    """The runtime, the ASGI app and the handlers iterate the registry (bot/platforms.py) and read capabilities;
-    a platform's name in them is a platform check creeping back."""
+    """The runtime, the ASGI app and the handlers iterate the registry (bot/platforms/registry.py) and read
+    capabilities; a platform's name in them is a platform check creeping back."""
     offenders = []
     for target in PLATFORM_BLIND:
         for path in [ROOT / target] if target.suffix else sorted((ROOT / target).rglob("*.py")):
             for no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
                 code = line.split("#", 1)[0]
-                if PLATFORM_NAMES.search(code) or re.search(r"\b(TelegramService|WecomService|bot\.telegram|"
-                                                            r"bot\.wecom)\b", code):
+                if PLATFORM_NAMES.search(code) or PLATFORM_MODULES.search(code):
                     offenders.append(f"{path.relative_to(ROOT)}:{no} {line.strip()}")
     assert not offenders, offenders
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import typer.main
 
-from bot.cli import app
+from bot.cli.main import app
 from webhooks.signing import verify
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
@@ -54,3 +54,33 @@ def test_readme_command_table_lists_every_command() -> None:
     table = README.split("## Commands", 1)[1].split("\n## ", 1)[0]
     missing = [c for c in sorted(_commands(app)) if f"`orderhub {c}" not in table and f"/ `{c.split()[-1]}" not in table]
     assert missing == []
+
+
+def _listed_parts_of_bot() -> dict[str, set[str]]:
+    """The README's picture of bot/: {"": top-level files, "cli/": its modules, ...}. An entry line is indented two
+    spaces; deeper-indented lines continue the entry above. A line starting with a package lists that package's
+    modules and subpackages; a line starting with a file lists top-level files."""
+    block = re.search(r"<!-- bot-tree -->\n```\n(.*?)```", README, re.S).group(1)
+    token = re.compile(r"(?<![\w`./])(\w+(?:\.py|/))(?![\w`])")
+    parts: dict[str, set[str]] = {}
+    current = ""
+    for line in block.splitlines()[1:]:
+        names = token.findall(line)
+        if re.match(r"  \S", line):
+            current = names[0] if names[0].endswith("/") else ""
+            names = names[1:] if current else names
+        parts.setdefault(current, set()).update(names)
+    return parts
+
+
+def _children(folder: Path) -> set[str]:
+    return {p.name + ("/" if p.is_dir() else "") for p in folder.iterdir()
+            if p.name not in {"__init__.py", "__pycache__"} and (p.is_dir() or p.suffix == ".py")}
+
+
+def test_readme_picture_of_bot_matches_the_tree() -> None:
+    bot = Path(__file__).resolve().parent.parent / "bot"
+    listed = _listed_parts_of_bot()
+    actual = {"": {n for n in _children(bot) if not n.endswith("/")}}
+    actual |= {n: _children(bot / n) for n in _children(bot) if n.endswith("/")}
+    assert listed == actual

@@ -65,7 +65,7 @@ def create_app(services: AppServices) -> FastAPI:
             app.include_router(tracking_api.router)
     for router in services.extra_routers:
         app.include_router(router)
-    for path, sub_app in services.mounts:  # the web board (board/, built by bot/board_wiring.py)
+    for path, sub_app in services.mounts:  # the web board (board/, built by bot/wiring/board.py)
         app.mount(path, sub_app)
 
     @app.get("/healthz", tags=["ops"])

@@ -1,5 +1,5 @@
 """The HTTP edge's Prometheus metrics and the scrape body. In `serve` one registry holds all (the worker's own,
-bot/worker_metrics.py, included); separate `worker` processes expose their own port.
+bot/workers/intake_metrics.py, included); separate `worker` processes expose their own port.
 
 Under `api --workers N` every HTTP worker is its own process: prometheus-client's multiprocess mode
 (PROMETHEUS_MULTIPROC_DIR, set by the `api` command under the data dir and emptied at start) keeps each process's

@@ -1,6 +1,6 @@
 """`POST /webhooks/refunds/taobao`: the Taobao refund push, signed like the order webhooks (X-OrderHub-Signature
 with the `taobao` channel's secret, else `tmall`'s), validated, and answered 202 only once durably in the refund
-stream (the order intake's guarantees: bot/refund_worker.py applies it idempotently by `refund_id`)."""
+stream (the order intake's guarantees: bot/workers/refunds.py applies it idempotently by `refund_id`)."""
 
 from __future__ import annotations
 

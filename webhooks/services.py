@@ -1,4 +1,4 @@
-"""What the app needs from the outside, handed in by the composition root (bot/wiring.py)."""
+"""What the app needs from the outside, handed in by the composition root (bot/wiring/runtime.py)."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ def rules_hash(text: str) -> str:
 def load_rules(text: str, source: str = "<string>", *, official: OfficialHolidays | None = None) -> RuleSet:
     """Validate and compile a rules file's text. Raises RulesError listing every problem with file:line:column.
 
-    `official`: the country's official holidays, loaded at the edge (`bot.holidays`), merged into each calendar
+    `official`: the country's official holidays, loaded at the edge (`bot.adapters.holidays`), merged into each calendar
     with `official: china`; None: the file's own lists only (the engine reads no package data)."""
     data, pos = load_yaml(text, source)
     if data is None:

@@ -16,8 +16,8 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from board.auth import COOKIE
-from bot.board_wiring import build_board
-from bot.wiring import Runtime
+from bot.wiring.board import build_board
+from bot.wiring.runtime import Runtime
 from bot.settings import BUNDLED_RULES
 from engine.rules import RuleSet, load_rules
 from handlers.board import BoardEvents

@@ -13,8 +13,8 @@ import httpx
 import orjson
 
 from board.auth import COOKIE
-from bot.board_wiring import board_auth
-from bot.wiring import Runtime
+from bot.wiring.board import board_auth
+from bot.wiring.runtime import Runtime
 from storage.board_repo import EVENTS_CHANNEL
 
 

@@ -273,7 +273,7 @@ async def test_board_command_in_chat_answers_with_a_working_link(bw: BoardWorld,
     await bw.staff("li", "admin", tg="601")
     await bw.staff("wang", "customer", tg="602")
     bw.world.ctx.login_links = BoardAuth(bw.board.state.board.auth.key, RedisNonces(bw.runtime.redis),
-                                         "https://oh.example")  # as bot.chat_wiring builds it
+                                         "https://oh.example")  # as bot.wiring.chat builds it
     await handle_event(CommandReceived(Sender("telegram", "602", "602"), "board", ()), bw.world.ctx)
     assert "/board/login" not in bw.channel.texts_to("602")[-1]
     await handle_event(CommandReceived(Sender("telegram", "601", "601"), "board", ()), bw.world.ctx)
@@ -308,7 +308,7 @@ async def test_events_reach_subscribers_of_another_process(runtime, db, rules) -
 
 
 async def test_api_moves_are_published_to_the_board(bw: BoardWorld, client: httpx.AsyncClient) -> None:
-    """A move made outside the board (the staff API) reaches the boards too (bot.board_wiring.PublishingOrders)."""
+    """A move made outside the board (the staff API) reaches the boards too (bot.wiring.board.PublishingOrders)."""
     published: list[dict] = []
 
     async def record(event: dict) -> None:

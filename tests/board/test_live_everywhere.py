@@ -14,11 +14,11 @@ from pydantic import SecretStr
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.asgi import create_asgi_app
-from bot.chat_runtime import ChatRuntime
+from bot.processes.asgi import create_asgi_app
+from bot.processes.chat_runtime import ChatRuntime
 from bot.settings import Settings
-from bot.telegram.service import webhook_secret
-from bot.wiring import Runtime
+from bot.platforms.telegram.service import webhook_secret
+from bot.wiring.runtime import Runtime
 from handlers.stalls import scan_stalls
 from storage.models import ApprovalRow, OrderRow
 from tests.board.sse import board_feed

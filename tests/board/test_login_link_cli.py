@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
-from bot.cli import app
+from bot.cli.main import app
 
 runner = CliRunner()
 
@@ -41,7 +41,7 @@ async def test_login_link_prints_a_link_the_board_accepts_once(env: dict[str, st
     from datetime import UTC, datetime
 
     from board.auth import BoardAuth, derive_key
-    from bot.chat_wiring import chat_token_key
+    from bot.wiring.chat import chat_token_key
     from storage.board_repo import RedisNonces
 
     auth = BoardAuth(derive_key(chat_token_key(settings.model_copy(update={"data_dir": Path(env["ORDERHUB_DATA_DIR"])}))),

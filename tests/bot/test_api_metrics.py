@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from bot.demo import free_port
+from bot.demo.day import free_port
 from tests.conftest import SECRETS
 from tests.factories import order_json, signed
 

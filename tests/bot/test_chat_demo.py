@@ -12,7 +12,7 @@ from rich.console import Console
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.chat_demo import run_chat_demo
+from bot.demo.chat import run_chat_demo
 from bot.settings import BUNDLED_RULES
 from engine.rules import load_rules
 from handlers.refunds import RefundDeps
@@ -89,7 +89,7 @@ async def test_chat_demo_is_english_throughout_when_configured(db: AsyncEngine, 
 def test_demo_uses_its_own_data_dir_and_the_local_day(tmp_path) -> None:
     from datetime import UTC, datetime
 
-    from bot.demo import demo_settings, local_midnight
+    from bot.demo.day import demo_settings, local_midnight
     from bot.settings import Settings
 
     s = demo_settings(Settings(database_url="sqlite:///orderhub.db", redis_url="redis://x:6379/0"),

@@ -13,8 +13,8 @@ import redis.asyncio as aioredis
 from rich.console import Console
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.console_channel import ConsoleChannel
-from bot.scheduler import ChatJobs, start_scheduler
+from bot.demo.console_channel import ConsoleChannel
+from bot.workers.scheduler import ChatJobs, start_scheduler
 from engine.stall import DEFAULT_LADDER
 from handlers.chat import Button, Card, ChatRef, Outgoing
 from handlers.chat_ports import NewOutbox

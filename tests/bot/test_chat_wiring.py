@@ -9,7 +9,7 @@ import redis.asyncio as aioredis
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.chat_wiring import build_chat_core, chat_token_key
+from bot.wiring.chat import build_chat_core, chat_token_key
 from bot.settings import BUNDLED_RULES
 from engine.rules import load_rules
 from handlers.chat import CommandReceived, Sender

@@ -7,7 +7,7 @@ from decimal import Decimal
 import httpx
 from sqlalchemy import select, update
 
-from bot.wiring import Runtime
+from bot.wiring.runtime import Runtime
 from storage.models import ApprovalRow, OrderRow, OutboxRow
 from tests.bot.test_cli_users import cli, env  # noqa: F401 - the fixture
 from tests.factories import order_json

@@ -6,7 +6,7 @@ import re
 
 from typer.testing import CliRunner
 
-from bot.cli import app
+from bot.cli.main import app
 from tests.test_readme import _commands
 
 runner = CliRunner()

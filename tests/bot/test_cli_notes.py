@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import select
 
-from bot.wiring import Runtime
+from bot.wiring.runtime import Runtime
 from storage.models import AuditRow, ExceptionNoteRow
 from tests.bot.test_cli_users import cli, env  # noqa: F401 - the fixture
 from tests.factories import order_json

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import select, update
 
-from bot.wiring import Runtime
+from bot.wiring.runtime import Runtime
 from storage.models import AuditRow, OrderRow
 from tests.bot.test_cli_users import cli, env  # noqa: F401 - the fixture
 from tests.factories import order_json

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import httpx
 
-from bot.wiring import Runtime
+from bot.wiring.runtime import Runtime
 from tests.bot.test_cli_users import cli, env  # noqa: F401 - the fixture
 from tests.factories import order_json
 from tests.webhooks.test_api import seed

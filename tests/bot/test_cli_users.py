@@ -11,8 +11,8 @@ import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner, Result
 
-from bot.chat_wiring import build_chat_core
-from bot.cli import app
+from bot.wiring.chat import build_chat_core
+from bot.cli.main import app
 from bot.settings import BUNDLED_RULES
 from engine.rules import load_rules
 from handlers.chat import CommandReceived, Sender

@@ -19,12 +19,12 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
-from bot.cli import app
-from bot.digest_chart import cjk_family, cjk_font_path, render_chart, write_chart
+from bot.cli.main import app
+from bot.adapters.digest_chart import cjk_family, cjk_font_path, render_chart, write_chart
 from bot.settings import BUNDLED_RULES
-from bot.telegram.channel import TelegramChannel
-from bot.wecom.channel import WecomChannel
-from bot.wecom.codes import MemoryResponseCodes
+from bot.platforms.telegram.channel import TelegramChannel
+from bot.platforms.wecom.channel import WecomChannel
+from bot.platforms.wecom.codes import MemoryResponseCodes
 from engine.digest import CategoryCount, ChartData, chart_from_payload, chart_summary
 from engine.rules import load_rules
 from handlers.digest import DigestJob, build_chart
@@ -267,7 +267,7 @@ async def test_a_chart_that_cannot_render_leaves_the_digest_text_going_out(db: A
 async def test_the_demo_writes_the_chart_into_its_data_dir(db: AsyncEngine, tmp_path: Path) -> None:
     from types import SimpleNamespace
 
-    from bot.demo import write_demo_chart
+    from bot.demo.day import write_demo_chart
     from bot.settings import Settings
 
     await seed(db)

@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from bot.telegram.channel import CAPTION_LIMIT, TelegramChannel
-from bot.wecom.channel import WecomChannel
-from bot.wecom.codes import MemoryResponseCodes
+from bot.platforms.telegram.channel import CAPTION_LIMIT, TelegramChannel
+from bot.platforms.wecom.channel import WecomChannel
+from bot.platforms.wecom.codes import MemoryResponseCodes
 from handlers.chat import Capabilities, Card, ChatRef, Outgoing, OutgoingPhoto, PermanentSendError, send_photo_or_text
 from tests.standins import telegram_api as tg_standin
 from tests.standins import wecom_api as wc_standin

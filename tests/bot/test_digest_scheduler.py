@@ -14,9 +14,9 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
-from bot.chat_wiring import build_chat_core
-from bot.cli import app
-from bot.scheduler import ChatJobs, start_scheduler
+from bot.wiring.chat import build_chat_core
+from bot.cli.main import app
+from bot.workers.scheduler import ChatJobs, start_scheduler
 from bot.settings import BUNDLED_RULES, Settings
 from engine.rules import load_rules
 from engine.stall import DEFAULT_LADDER

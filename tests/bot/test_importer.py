@@ -9,7 +9,7 @@ import orjson
 import pytest
 from openpyxl import Workbook
 
-from bot.importer import group_orders, read_rows, validate
+from bot.cli.importer import group_orders, read_rows, validate
 
 HEADER = ["external_id", "created_at", "customer_id", "customer_name", "phone", "city", "sku", "item_name", "qty",
           "unit_price", "amount", "attr:width_cm", "custom:install_date", "notes"]
@@ -65,7 +65,7 @@ def test_rows_group_into_orders_and_errors_name_row_and_column(tmp_path: Path, w
 
 from typer.testing import CliRunner  # noqa: E402
 
-from bot.cli import app  # noqa: E402
+from bot.cli.main import app  # noqa: E402
 from bot.settings import BUNDLED_RULES  # noqa: E402
 from engine.rules import load_rules  # noqa: E402
 
@@ -128,7 +128,7 @@ def test_unreadable_files_are_one_line_and_exit_code_2(env: dict[str, str], tmp_
 
 
 def test_big_file_is_refused_before_it_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from bot import importer
+    from bot.cli import importer
 
     monkeypatch.setattr(importer, "MAX_FILE_BYTES", 1000)
     path = tmp_path / "big.csv"
@@ -147,7 +147,7 @@ WRONG = GOOD + (
 
 
 def test_wrong_rows_are_refused_with_row_column_and_reason(tmp_path: Path) -> None:
-    from bot.importer import check
+    from bot.cli.importer import check
 
     path = tmp_path / "w.csv"
     path.write_text(WRONG, encoding="utf-8")

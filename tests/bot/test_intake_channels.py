@@ -11,7 +11,7 @@ import orjson
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.wiring import Runtime
+from bot.wiring.runtime import Runtime
 from storage.models import ApprovalRow, DeadLetterRow, OrderRow, OutboxRow
 from tests.bot.test_intake_flow import count, post
 from tests.factories import order_json

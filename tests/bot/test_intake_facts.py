@@ -13,8 +13,8 @@ import httpx
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from bot.cli_rules import _explain
-from bot.wiring import Runtime
+from bot.cli.rules import _explain
+from bot.wiring.runtime import Runtime
 from engine.rules import evaluate
 from storage.models import ExceptionNoteRow, OrderRow
 from storage.rules_repo import RulesRepo

@@ -27,7 +27,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.settings import BUNDLED_RULES, Settings
-from bot.wiring import Runtime
+from bot.wiring.runtime import Runtime
 from engine.channels import ChannelAdapter
 from engine.channels.generic import generic_to_order
 from engine.order import OrderData
@@ -39,7 +39,7 @@ from tests.factories import order_json, signed
 from webhooks.app import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
-ORDERHUB = [sys.executable, "-c", "from bot.cli import main; main()"]
+ORDERHUB = [sys.executable, "-c", "from bot.cli.main import main; main()"]
 TOTAL, DOUBLED, CONCURRENCY = 10_000, 1_000, 64
 FAULT_REDIS_DB = 14
 

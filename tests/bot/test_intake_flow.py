@@ -11,7 +11,7 @@ import orjson
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.wiring import Runtime
+from bot.wiring.runtime import Runtime
 from engine.channels import ChannelAdapter
 from engine.channels.generic import generic_to_order
 from engine.order import OrderData

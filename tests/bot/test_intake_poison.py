@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.wiring import Runtime
+from bot.wiring.runtime import Runtime
 from handlers import intake
 from storage import keys
 from storage.models import DeadLetterRow, OrderRow, OutboxRow

@@ -19,7 +19,7 @@ import pytest
 from pydantic import SecretStr
 
 from bot import logs
-from bot.demo import free_port
+from bot.demo.day import free_port
 from bot.settings import BUNDLED_RULES, Settings
 from handlers.intake import describe_error
 from tests.conftest import SECRETS

@@ -15,9 +15,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy.exc import OperationalError
 
 from storage.stream_queue import UpdateQueue
-from bot.scheduler import ChatJobs, ChatScheduler
-from bot.telegram.runner import UpdateConsumer
-from bot.telegram.service import telegram_updates
+from bot.workers.scheduler import ChatJobs, ChatScheduler
+from bot.platforms.telegram.runner import UpdateConsumer
+from bot.platforms.telegram.service import telegram_updates
 from handlers.chat import InboundEvent
 from handlers.notifier import Notifier
 from tests.chatfake import FakeChannel

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from bot.chat_wiring import build_chat_core
-from bot.mail import SmtpMailSender, mail_sender_from, parse_smtp_url
+from bot.wiring.chat import build_chat_core
+from bot.adapters.mail import SmtpMailSender, mail_sender_from, parse_smtp_url
 from bot.settings import Settings
 from handlers.chat import PermanentSendError, RetryableSendError
 from tests.standins.smtp import SmtpStandIn, free_port

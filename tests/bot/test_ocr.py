@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.ocr import RapidOcrReader
+from bot.adapters.ocr import RapidOcrReader
 from engine.refunds import find_waybill
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "ocr.py"

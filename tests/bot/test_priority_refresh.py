@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
 from bot.settings import BUNDLED_RULES, Settings
-from bot.wiring import Runtime
+from bot.wiring.runtime import Runtime
 from engine.rules import RuleSet
 from handlers.priority import refresh_priorities
 from storage import migrate
@@ -148,7 +148,7 @@ async def test_refresh_reads_history_in_a_fixed_number_of_queries(
 
 
 def test_cli_priority_refresh(tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from bot.cli import app
+    from bot.cli.main import app
 
     url = f"sqlite:///{tmp_path / 'orderhub.db'}"
     now = datetime.now(UTC)
@@ -189,7 +189,7 @@ def test_cli_priority_refresh(tmp_path: Path, redis_url: str, monkeypatch: pytes
 def test_nightly_job_is_a_leader_only_midnight_cron_in_the_configured_zone() -> None:
     from apscheduler.triggers.cron import CronTrigger
 
-    from bot.scheduler import ChatJobs, ChatScheduler
+    from bot.workers.scheduler import ChatJobs, ChatScheduler
 
     class Lease:
         ttl_ms, held = 15_000, False

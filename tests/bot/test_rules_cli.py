@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bot.cli_rules import app
+from bot.cli.rules import app
 from engine.rules import Facts, evaluate
 from tests.engine.rules_support import EXAMPLE, EXAMPLE_PATH, EXAMPLE_TEXT, edited, order
 from tests.storage.rules_db_support import store_order, temp_db

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.rules_runtime import RulesRuntime
+from bot.workers.rules_runtime import RulesRuntime
 from engine.rules import Facts, RulesError, evaluate, rules_hash
 from storage.models import OutboxRow, RuleVersionRow
 from storage.rules_repo import RulesRepo
@@ -196,7 +196,7 @@ async def test_the_same_content_in_a_new_file_makes_that_file_active(tmp_path: P
 async def test_admins_are_told_once_when_the_holidays_run_out(tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
-    from bot.holidays import official_holidays
+    from bot.adapters.holidays import official_holidays
 
     data = official_holidays()
     assert data is not None and data.last_year is not None

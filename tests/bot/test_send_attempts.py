@@ -13,9 +13,9 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.settings import BUNDLED_RULES
-from bot.telegram.channel import TelegramChannel
-from bot.wecom.channel import WecomChannel
-from bot.wecom.codes import MemoryResponseCodes
+from bot.platforms.telegram.channel import TelegramChannel
+from bot.platforms.wecom.channel import WecomChannel
+from bot.platforms.wecom.codes import MemoryResponseCodes
 from engine.rules import RuleSet, load_rules
 from handlers import metrics
 from handlers.chat import Capabilities, ChatRef, Outgoing

@@ -23,8 +23,8 @@ import pytest
 from sqlalchemy import create_engine, select
 from typer.testing import CliRunner
 
-from bot.cli import app as cli_app
-from bot.demo import free_port
+from bot.cli.main import app as cli_app
+from bot.demo.day import free_port
 from bot.settings import BUNDLED_RULES
 from storage.models import OrderRow, OutboxRow
 from tests.conftest import SECRETS

@@ -14,7 +14,7 @@ import httpx
 import psutil
 import pytest
 
-from bot.demo import free_port
+from bot.demo.day import free_port
 
 
 def _embedded_redis(data_dir: Path) -> list[psutil.Process]:

@@ -10,10 +10,10 @@ from openpyxl import Workbook
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
-from bot.cli import app
-from bot.importer import read_rows
+from bot.cli.main import app
+from bot.cli.importer import read_rows
 from bot.settings import BUNDLED_RULES
-from bot.stock_import import check_rows
+from bot.cli.stock_import import check_rows
 from engine.rules import load_rules
 from storage.stock_repo import SqlStock, StockLevel
 

@@ -10,8 +10,8 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.cli_rules import _explain
-from bot.wiring import Runtime
+from bot.cli.rules import _explain
+from bot.wiring.runtime import Runtime
 from handlers.stock import AUTHOR
 from storage.notes_repo import SqlTrendNotes
 from storage.models import ExceptionNoteRow, OrderRow

@@ -13,11 +13,11 @@ import redis.asyncio as aioredis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot import platforms
-from bot.asgi import create_asgi_app
-from bot.chat_runtime import SERVE, ChatRuntime
+from bot.platforms import registry
+from bot.processes.asgi import create_asgi_app
+from bot.processes.chat_runtime import SERVE, ChatRuntime
 from bot.settings import Settings
-from bot.wiring import Runtime
+from bot.wiring.runtime import Runtime
 from storage.models import ApprovalRow, OrderRow
 from tests.conftest import SECRETS
 from tests.factories import order_json, signed
@@ -26,8 +26,8 @@ from tests.fakeplatform import FAKE, FakePlatform
 
 @pytest.fixture
 def fake_registered(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(platforms, "PLATFORMS", list(platforms.PLATFORMS))  # undone after the test
-    platforms.register(FAKE)  # the one line a third platform needs
+    monkeypatch.setattr(registry, "PLATFORMS", list(registry.PLATFORMS))  # undone after the test
+    registry.register(FAKE)  # the one line a third platform needs
     yield
 
 
@@ -49,12 +49,12 @@ async def stack(fake_registered: None, settings: Settings,
 
 def test_registering_twice_is_refused(fake_registered: None) -> None:
     with pytest.raises(ValueError, match="registered already"):
-        platforms.register(FAKE)
+        registry.register(FAKE)
 
 
 def test_the_registry_names_platforms_for_people(fake_registered: None) -> None:
-    assert platforms.label("fake", "zh") == "测试聊天" and platforms.label("wecom", "en") == "WeCom"
-    assert platforms.label("gone", "en") == "gone"
+    assert registry.label("fake", "zh") == "测试聊天" and registry.label("wecom", "en") == "WeCom"
+    assert registry.label("gone", "en") == "gone"
 
 
 async def test_an_approval_round_trip_through_the_fake(stack: tuple[Runtime, ChatRuntime, httpx.AsyncClient],
@@ -106,4 +106,4 @@ async def test_the_runtime_starts_and_stops_it_like_any_platform(
 
 
 def test_an_api_process_mounts_its_route(fake_registered: None, settings: Settings, redis: aioredis.Redis) -> None:
-    assert [r.path for router in platforms.http_routes(settings, redis) for r in router.routes] == ["/webhooks/fake"]
+    assert [r.path for router in registry.http_routes(settings, redis) for r in router.routes] == ["/webhooks/fake"]

@@ -187,7 +187,7 @@ def test_coverage_runs_out_when_today_is_past_the_last_year() -> None:
 
 
 def test_the_bundled_official_data_is_china_s() -> None:
-    from bot.holidays import official_holidays
+    from bot.adapters.holidays import official_holidays
 
     data = official_holidays()
     assert data is not None and data.source.startswith("chinesecalendar ")

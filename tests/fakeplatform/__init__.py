@@ -3,7 +3,7 @@
 It receives JSON on `POST /webhooks/fake` (`{"id": …, "user": …, "press": TOKEN}` or `{"id": …, "user": …,
 "text": …}`), queues it on the shared stream queue, and sends into lists a test reads. It declares the poorest
 capabilities (no contact sharing, no toasts, no photos, no card edits), so the shared handlers must take every
-capability-driven path. Registering it is one line: `platforms.register(FAKE)`.
+capability-driven path. Registering it is one line: `registry.register(FAKE)` (bot/platforms/registry.py).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from fastapi import APIRouter, Request
 
-from bot.inbound.consumer import EventHandler, InboundConsumer
-from bot.platform import PlatformEntry
+from bot.platforms.inbound.consumer import EventHandler, InboundConsumer
+from bot.platforms.protocol import PlatformEntry
 from bot.settings import Settings
 from handlers.chat import (
     ButtonPressed,

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.wiring import Runtime
+from bot.wiring.runtime import Runtime
 from tests.conftest import SECRETS
 from tests.factories import order_json, signed
 from tests.fuzz.strategies import FUZZ, big_ints, datetimes, numbers, text

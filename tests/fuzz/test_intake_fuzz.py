@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.wiring import Runtime
+from bot.wiring.runtime import Runtime
 from engine.channels import stored_channel
 from storage.models import OrderRow
 from tests.conftest import SECRETS

@@ -53,7 +53,7 @@ async def burst(w: World, owner: int, *, n: int = 20) -> None:
 
 def mailing_world(db: Any, rules: Any, channel: Any, smtp_url: str) -> World:
     """The chat core around a real platform channel, its notifier also mailing through `smtp_url`."""
-    from bot.mail import SmtpMailSender
+    from bot.adapters.mail import SmtpMailSender
     from handlers.notifier import Notifier
     from handlers.rate_limit import ChatRateLimiter
     from tests.chatfake import FakeTime

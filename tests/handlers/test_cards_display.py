@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from bot.settings import BUNDLED_RULES
-from bot.wiring import show_field_names
+from bot.wiring.runtime import show_field_names
 from engine.order import Order, OrderData
 from engine.rules import load_rules
 from engine.stages import Stage

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy import insert, select, update
 
-from bot.note_wiring import note_chat
+from bot.wiring.notes import note_chat
 from engine.tokens import Action, verify
 from handlers.chat import ButtonPressed, Capabilities, ChatRef, CommandReceived, Sender, TextReceived
 from handlers.dispatch import handle_event

@@ -9,7 +9,7 @@ import logging
 import pytest
 from sqlalchemy import select
 
-from bot.mail import SmtpMailSender
+from bot.adapters.mail import SmtpMailSender
 from engine.stall import ladder_from_rules
 from handlers.notifier import Notifier
 from handlers.rate_limit import ChatRateLimiter

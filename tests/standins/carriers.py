@@ -1,5 +1,5 @@
 """Local stand-ins of the SF 丰桥, Deppon open-platform and Kuaidi100 APIs, served over real HTTP so the real
-carrier clients (bot/carriers/) are exercised end to end without the internet.
+carrier clients (bot/adapters/carriers/) are exercised end to end without the internet.
 
 Each checks what its carrier checks — SF's msgDigest over the form, Deppon's digest, Kuaidi100's query sign and
 subscription key — issues waybills (the same one again for a repeated order id, as the carriers do), answers

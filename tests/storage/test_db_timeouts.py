@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from bot.settings import Settings
-from bot.wiring import Runtime
+from bot.wiring.runtime import Runtime
 from storage.db import make_engine
 from storage.intake_unit import is_unavailable
 from tests.conftest import TEST_DATABASE_URL

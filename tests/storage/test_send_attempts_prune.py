@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.wiring import Runtime
+from bot.wiring.runtime import Runtime
 from storage.models import OutboxRow, SendAttemptRow
 from storage.send_attempts import SqlSendAttempts
 
@@ -64,7 +64,7 @@ async def test_the_leaders_hourly_job_uses_the_configured_retention(runtime: Run
 
 
 async def test_serve_s_chat_runtime_schedules_the_prune(runtime: Runtime) -> None:
-    from bot.chat_runtime import ChatRuntime
+    from bot.processes.chat_runtime import ChatRuntime
 
     chat = ChatRuntime.build(runtime)
     assert "send_attempts_prune" in {name for name, _, _ in chat.core.extra_jobs}

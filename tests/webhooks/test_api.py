@@ -10,7 +10,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from bot.wiring import Runtime
+from bot.wiring.runtime import Runtime
 from tests.conftest import SECRETS
 from tests.factories import order_json, signed
 

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select, update
 
-from bot.wiring import Runtime
+from bot.wiring.runtime import Runtime
 from storage.models import ApprovalRow, OrderRow, OutboxRow
 from tests.webhooks.test_api import add_user, seed
 from tests.factories import order_json

@@ -8,7 +8,7 @@ from decimal import Decimal
 import httpx
 from sqlalchemy import select
 
-from bot.wiring import Runtime
+from bot.wiring.runtime import Runtime
 from storage.models import OrderRow, OutboxRow
 from tests.factories import order_json
 from tests.webhooks.test_api import add_user, seed

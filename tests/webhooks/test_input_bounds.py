@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.wiring import Runtime
+from bot.wiring.runtime import Runtime
 from tests.conftest import SECRETS
 from tests.factories import order_json, signed
 

@@ -14,8 +14,8 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.chat_wiring import build_chat_core
-from bot.wiring import Runtime
+from bot.wiring.chat import build_chat_core
+from bot.wiring.runtime import Runtime
 from engine.refunds import RefundState
 from handlers.chat import ButtonPressed, Sender, TextReceived
 from handlers.orders import transition
@@ -129,5 +129,5 @@ def test_only_the_refund_use_case_creates_refunds() -> None:
                 if name == "request_refund":
                     callers.add(str(path.relative_to(ROOT)))
     assert set(creators) == {"handlers/refunds.py"}
-    assert callers == {"webhooks/refunds_api.py", "bot/cli_refunds.py", "handlers/refund_chat.py",
-                       "bot/refund_worker.py"}
+    assert callers == {"webhooks/refunds_api.py", "bot/cli/refunds.py", "handlers/refund_chat.py",
+                       "bot/workers/refunds.py"}

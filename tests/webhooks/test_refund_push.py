@@ -8,7 +8,7 @@ from decimal import Decimal
 import httpx
 import orjson
 
-from bot.wiring import Runtime
+from bot.wiring.runtime import Runtime
 from tests.conftest import SECRETS
 from tests.factories import order_json, signed
 from tests.webhooks.test_api import seed

@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.carriers.deppon import DepponClient
-from bot.carriers.http import CarrierHttp
-from bot.carriers.kuaidi100 import Kuaidi100Client
-from bot.carriers.sf import SfClient
+from bot.adapters.carriers.deppon import DepponClient
+from bot.adapters.carriers.http import CarrierHttp
+from bot.adapters.carriers.kuaidi100 import Kuaidi100Client
+from bot.adapters.carriers.sf import SfClient
 from engine.carriers import TrackStatus
 from handlers.carriers import CarrierError, Party, ShipmentRequest
 from tests.standins import carriers as c

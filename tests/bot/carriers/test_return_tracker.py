@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.carriers.http import CarrierHttp
-from bot.carriers.sf import SfClient
-from bot.return_tracker import CarrierReturnTracker
+from bot.adapters.carriers.http import CarrierHttp
+from bot.adapters.carriers.sf import SfClient
+from bot.adapters.return_tracker import CarrierReturnTracker
 from engine.refunds import ProofVerdict, ReturnStatus, find_waybill, judge_proof
 from tests.standins import carriers as c
 from tests.standins.carriers import CarrierStandIn, running_carriers

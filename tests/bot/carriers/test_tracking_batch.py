@@ -16,7 +16,7 @@ from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.settings import Settings
-from bot.wiring import Runtime
+from bot.wiring.runtime import Runtime
 from engine.carriers import TrackEvent, TrackStatus
 from handlers.carriers import Party
 from handlers.orders import transition

@@ -22,7 +22,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.settings import BUNDLED_RULES, Settings
-from bot.wiring import Runtime
+from bot.wiring.runtime import Runtime
 from handlers.carriers import Party
 from handlers.orders import transition
 from handlers.tracking import ship

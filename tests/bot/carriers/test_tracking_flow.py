@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.settings import Settings
-from bot.wiring import Runtime
+from bot.wiring.runtime import Runtime
 from handlers.orders import transition
 from storage import keys
 from storage.models import ExceptionNoteRow, OutboxRow, StageTransitionRow, TrackingEventRow
@@ -182,7 +182,7 @@ async def test_cli_ships_with_a_typed_waybill_and_tracks(rt: Runtime, api: httpx
 
     from typer.testing import CliRunner
 
-    from bot.cli import app
+    from bot.cli.main import app
     from bot.settings import BUNDLED_RULES
 
     order_id = await in_production(rt, api, 6)
@@ -229,7 +229,7 @@ async def test_poller_fetches_routes_of_silent_waybills_and_stalls_fire_once(
 
 async def test_chat_ship_and_track_for_staff_and_scans_in_the_customer_reply(
         rt: Runtime, api: httpx.AsyncClient, db: AsyncEngine, redis: aioredis.Redis) -> None:
-    from bot.chat_wiring import build_chat_core
+    from bot.wiring.chat import build_chat_core
     from handlers.cards import customer_status_text
     from handlers.chat import CommandReceived, Sender
     from storage.chat_repo import SqlChatRepo

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.telegram.channel import TelegramChannel
-from bot.telegram.runner import UpdateConsumer, make_router
-from bot.telegram.service import telegram_updates
+from bot.platforms.telegram.channel import TelegramChannel
+from bot.platforms.telegram.runner import UpdateConsumer, make_router
+from bot.platforms.telegram.service import telegram_updates
 from handlers.dispatch import handle_event
 from webhooks.app import create_app
 from webhooks.services import AppServices, WebhookConfig

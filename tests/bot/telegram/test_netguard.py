@@ -47,7 +47,7 @@ def test_a_swallowed_attempt_still_fails_the_test(tmp_path: Path) -> None:
     """Run a small suite with the plugin: retry loops and PTB swallow connection errors, the guard does not."""
     (tmp_path / "test_inner.py").write_text(textwrap.dedent("""
         import asyncio, socket
-        from bot.telegram.channel import TelegramChannel
+        from bot.platforms.telegram.channel import TelegramChannel
         from handlers.chat import Outgoing, RetryableSendError
 
         def test_swallowed():

@@ -1,5 +1,5 @@
-"""`orderhub scheduler` (bot/serve.run_scheduler) with Telegram in polling mode against the stand-in: it registers
-the menu, polls, sends what the outbox holds, and hands the lease on when stopped."""
+"""`orderhub scheduler` (bot/processes/serve.run_scheduler) with Telegram in polling mode against the stand-in: it
+registers the menu, polls, sends what the outbox holds, and hands the lease on when stopped."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.serve import run_scheduler
+from bot.processes.serve import run_scheduler
 from bot.settings import Settings
-from bot.telegram.service import telegram_updates
+from bot.platforms.telegram.service import telegram_updates
 from handlers.chat_ports import NewOutbox
 from storage.chat_repo import SqlChatRepo
 from storage.keys import SCHEDULER_LEASE

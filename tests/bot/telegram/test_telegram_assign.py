@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from bot.telegram.runner import SECRET_HEADER, UpdateConsumer
+from bot.platforms.telegram.runner import SECRET_HEADER, UpdateConsumer
 from handlers.owners import MAX_NAME
 from storage.models import OrderRow
 from storage.owners import SqlOwners

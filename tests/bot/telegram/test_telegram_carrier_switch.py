@@ -17,10 +17,10 @@ import redis.asyncio as aioredis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.rules_runtime import RulesRuntime
+from bot.workers.rules_runtime import RulesRuntime
 from bot.settings import BUNDLED_RULES
-from bot.telegram.channel import TelegramChannel
-from bot.telegram.runner import SECRET_HEADER, UpdateConsumer
+from bot.platforms.telegram.channel import TelegramChannel
+from bot.platforms.telegram.runner import SECRET_HEADER, UpdateConsumer
 from engine.carriers import TrackEvent
 from handlers.carrier_switch import SwitchDeps
 from handlers.carrier_trends import check_degradation

@@ -7,7 +7,7 @@ import traceback
 
 import pytest
 
-from bot.telegram.channel import TelegramChannel
+from bot.platforms.telegram.channel import TelegramChannel
 from handlers.chat import Button, Card, ChatRef, Outgoing, PermanentSendError, RetryableSendError, SendError
 from tests.standins.telegram_api import TEXT_LIMIT, Faults, TelegramStandIn, parse_html, utf16_len
 

@@ -24,9 +24,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.settings import BUNDLED_RULES
-from bot.telegram.channel import TelegramChannel
-from bot.telegram.runner import SECRET_HEADER, UpdateConsumer, make_router
-from bot.telegram.service import telegram_updates
+from bot.platforms.telegram.channel import TelegramChannel
+from bot.platforms.telegram.runner import SECRET_HEADER, UpdateConsumer, make_router
+from bot.platforms.telegram.service import telegram_updates
 from engine.rules import RuleSet, load_rules
 from handlers.chat import Card, ChatRef, Outgoing, RetryableSendError
 from handlers.dispatch import handle_event

@@ -1,4 +1,5 @@
-"""The whole chat path as `orderhub serve` wires it (bot/chat_runtime.py), python-telegram-bot against the stand-in:
+"""The whole chat path as `orderhub serve` wires it (bot/processes/chat_runtime.py), python-telegram-bot against the
+stand-in:
 
 intake webhook → queue → worker → approval row + outbox → notifier → sendMessage (one card, the right manager)
 → button press as a Telegram update on our webhook route → update queue → consumer → decision → editMessageText.
@@ -20,12 +21,12 @@ from pydantic import SecretStr
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.asgi import create_asgi_app
-from bot.chat_runtime import ChatRuntime
+from bot.processes.asgi import create_asgi_app
+from bot.processes.chat_runtime import ChatRuntime
 from bot.settings import Settings
-from bot.telegram.runner import SECRET_HEADER, UpdateConsumer
-from bot.telegram.service import TelegramService, webhook_secret
-from bot.wiring import Runtime
+from bot.platforms.telegram.runner import SECRET_HEADER, UpdateConsumer
+from bot.platforms.telegram.service import TelegramService, webhook_secret
+from bot.wiring.runtime import Runtime
 from handlers.stalls import scan_stalls
 from storage.models import ApprovalRow, AuditRow, OrderRow
 from tests.conftest import SECRETS

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.settings import BUNDLED_RULES
-from bot.telegram.channel import TelegramChannel
+from bot.platforms.telegram.channel import TelegramChannel
 from engine.rules import RuleSet, load_rules
 from engine.tokens import Action, verify
 from tests.handlers.alert_support import burst, mailing_world

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from bot.note_wiring import note_chat
-from bot.telegram.runner import SECRET_HEADER, UpdateConsumer
+from bot.wiring.notes import note_chat
+from bot.platforms.telegram.runner import SECRET_HEADER, UpdateConsumer
 from storage.models import ExceptionNoteRow
 from tests.bot.telegram.test_telegram_e2e import (  # noqa: F401 - the fixtures
     SECRET,

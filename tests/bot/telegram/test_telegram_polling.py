@@ -10,12 +10,12 @@ import pytest
 import redis.asyncio as aioredis
 from typer.testing import CliRunner
 
-from bot.cli_telegram import app as telegram_cli
+from bot.cli.telegram import app as telegram_cli
 from storage.stream_queue import UpdateQueue
 from bot.settings import Settings
-from bot.telegram.channel import TelegramChannel
-from bot.telegram.runner import COMMANDS, Poller, UpdateConsumer, set_commands, set_webhook, webhook_url
-from bot.telegram.service import telegram_updates, webhook_secret
+from bot.platforms.telegram.channel import TelegramChannel
+from bot.platforms.telegram.runner import COMMANDS, Poller, UpdateConsumer, set_commands, set_webhook, webhook_url
+from bot.platforms.telegram.service import telegram_updates, webhook_secret
 from handlers.chat import ButtonPressed, ChatRef, CommandReceived, InboundEvent, PermanentSendError
 from tests.standins.telegram_api import TelegramStandIn
 

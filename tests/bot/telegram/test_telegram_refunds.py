@@ -18,8 +18,8 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.settings import BUNDLED_RULES
-from bot.telegram.channel import TelegramChannel
-from bot.telegram.runner import SECRET_HEADER, UpdateConsumer
+from bot.platforms.telegram.channel import TelegramChannel
+from bot.platforms.telegram.runner import SECRET_HEADER, UpdateConsumer
 from engine.refunds import RefundState, ReturnStatus
 from engine.rules import RuleSet, load_rules
 from handlers.refunds import RefundDeps, on_finance_decided

@@ -11,8 +11,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from bot.settings import Settings
-from bot.telegram.runner import SECRET_HEADER
-from bot.telegram.service import TelegramService, webhook_secret
+from bot.platforms.telegram.runner import SECRET_HEADER
+from bot.platforms.telegram.service import TelegramService, webhook_secret
 from handlers.chat import CommandReceived, InboundEvent
 from tests.standins.telegram_api import TelegramStandIn
 from webhooks.app import create_app

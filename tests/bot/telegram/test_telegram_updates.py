@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from bot.telegram.updates import to_event
+from bot.platforms.telegram.updates import to_event
 from handlers.chat import (ButtonPressed, ChatRef, CommandReceived, ContactShared, InboundEvent, PhotoReceived, Sender,
                            TextReceived)
 

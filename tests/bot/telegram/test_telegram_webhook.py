@@ -11,8 +11,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from storage.stream_queue import UpdateQueue
-from bot.telegram.runner import SECRET_HEADER, UpdateConsumer, make_router
-from bot.telegram.service import telegram_updates
+from bot.platforms.telegram.runner import SECRET_HEADER, UpdateConsumer, make_router
+from bot.platforms.telegram.service import telegram_updates
 from engine.channels import default_adapters
 from handlers.chat import CommandReceived, InboundEvent, TextReceived
 from storage import keys

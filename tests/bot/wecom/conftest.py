@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from bot.wecom.channel import WecomChannel
-from bot.wecom.codes import MemoryResponseCodes
+from bot.platforms.wecom.channel import WecomChannel
+from bot.platforms.wecom.codes import MemoryResponseCodes
 from tests.standins.wecom_api import AGENT_ID, WecomStandIn, running_standin
 
 

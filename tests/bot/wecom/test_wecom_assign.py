@@ -7,8 +7,8 @@ import functools
 
 from sqlalchemy import insert, select
 
-from bot.inbound.consumer import InboundConsumer
-from bot.wecom.events import EventReader
+from bot.platforms.inbound.consumer import InboundConsumer
+from bot.platforms.wecom.events import EventReader
 from handlers.dispatch import handle_event
 from storage.models import ChatIdentityRow, OrderRow
 from storage.owners import SqlOwners

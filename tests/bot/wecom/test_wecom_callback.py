@@ -15,13 +15,13 @@ import redis.asyncio as aioredis
 import xmltodict
 from wechatpy.enterprise.crypto import WeChatCrypto
 
-from bot.inbound.consumer import InboundConsumer
+from bot.platforms.inbound.consumer import InboundConsumer
 from storage.stream_queue import UpdateQueue
-from bot.wecom import callback as callback_module
-from bot.wecom.callback import NonceMemory, make_router
-from bot.wecom.codes import RedisResponseCodes
-from bot.wecom.events import EventReader
-from bot.wecom.service import event_queue
+from bot.platforms.wecom import callback as callback_module
+from bot.platforms.wecom.callback import NonceMemory, make_router
+from bot.platforms.wecom.codes import RedisResponseCodes
+from bot.platforms.wecom.events import EventReader
+from bot.platforms.wecom.service import event_queue
 from storage import keys
 from handlers.chat import ButtonPressed, ChatRef, CommandReceived, InboundEvent, Sender, TextReceived
 from webhooks.app import create_app

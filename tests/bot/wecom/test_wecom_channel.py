@@ -6,9 +6,9 @@ import logging
 
 import pytest
 
-from bot.wecom.channel import WecomChannel
-from bot.wecom.codes import MemoryResponseCodes
-from bot.wecom.render import BUTTON_KEY_MAX, SUBTITLE_MAX, TEXT_LIMIT_BYTES, render_card, text_chunks
+from bot.platforms.wecom.channel import WecomChannel
+from bot.platforms.wecom.codes import MemoryResponseCodes
+from bot.platforms.wecom.render import BUTTON_KEY_MAX, SUBTITLE_MAX, TEXT_LIMIT_BYTES, render_card, text_chunks
 from handlers.chat import Button, Card, ChatRef, Outgoing, PermanentSendError, RetryableSendError
 from tests.standins.wecom_api import AGENT_ID, Faults, WecomStandIn
 

@@ -11,7 +11,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.settings import BUNDLED_RULES
-from bot.wecom.channel import WecomChannel
+from bot.platforms.wecom.channel import WecomChannel
 from engine.rules import RuleSet, load_rules
 from handlers.stalls import scan_stalls
 from storage.models import ChatIdentityRow, OutboxRow

@@ -1,4 +1,5 @@
-"""The whole chat path on WeCom as `orderhub serve` wires it (bot/chat_runtime.py), wechatpy against the stand-in:
+"""The whole chat path on WeCom as `orderhub serve` wires it (bot/processes/chat_runtime.py), wechatpy against the
+stand-in:
 
 intake webhook → queue → worker → approval row + outbox → notifier → message/send (one template card, the right
 manager's userid) → template_card_event, encrypted, on /webhooks/wecom → event queue → consumer → decision →
@@ -22,11 +23,11 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from wechatpy.enterprise.crypto import WeChatCrypto
 
-from bot.asgi import create_asgi_app
-from bot.chat_runtime import WORKER, ChatRuntime
-from bot.inbound.consumer import InboundConsumer
+from bot.processes.asgi import create_asgi_app
+from bot.processes.chat_runtime import WORKER, ChatRuntime
+from bot.platforms.inbound.consumer import InboundConsumer
 from bot.settings import Settings
-from bot.wiring import Runtime
+from bot.wiring.runtime import Runtime
 from handlers.stalls import scan_stalls
 from storage.chat_repo import SqlChatRepo
 from storage.models import ApprovalRow, ChatIdentityRow, OrderRow

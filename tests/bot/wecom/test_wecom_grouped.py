@@ -9,8 +9,8 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.settings import BUNDLED_RULES
-from bot.wecom.channel import WecomChannel
-from bot.wecom.render import BUTTONS_MAX, ROWS_MAX, TITLE_MAX, VALUE_MAX
+from bot.platforms.wecom.channel import WecomChannel
+from bot.platforms.wecom.render import BUTTONS_MAX, ROWS_MAX, TITLE_MAX, VALUE_MAX
 from engine.rules import RuleSet, load_rules
 from engine.tokens import Action, verify
 from storage.models import ChatIdentityRow

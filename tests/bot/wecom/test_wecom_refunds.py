@@ -16,11 +16,11 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.ocr import RapidOcrReader
+from bot.adapters.ocr import RapidOcrReader
 from bot.settings import BUNDLED_RULES
-from bot.wecom.channel import WecomChannel
-from bot.wecom.codes import MemoryResponseCodes
-from bot.wecom.events import EventReader
+from bot.platforms.wecom.channel import WecomChannel
+from bot.platforms.wecom.codes import MemoryResponseCodes
+from bot.platforms.wecom.events import EventReader
 from engine.refunds import RefundState, ReturnStatus
 from engine.rules import RuleSet, load_rules
 from handlers.dispatch import handle_event

@@ -10,9 +10,9 @@ import pytest
 import redis.asyncio as aioredis
 from pydantic import SecretStr
 
-from bot.asgi import create_asgi_app
+from bot.processes.asgi import create_asgi_app
 from bot.settings import Settings
-from bot.wecom.service import WECOM, WecomService
+from bot.platforms.wecom.service import WECOM, WecomService
 from handlers.chat import CommandReceived, InboundEvent
 from tests.bot.wecom.test_wecom_callback import AES_KEY, TOKEN, message_xml
 from tests.standins.wecom_api import AGENT_ID, WecomStandIn

@@ -1,5 +1,0 @@
-"""Deppon (德邦开放平台) client."""
-
-from bot.carriers.deppon.client import DepponClient
-
-__all__ = ["DepponClient"]

@@ -1,5 +1,0 @@
-"""Kuaidi100 (快递100) subscription and query client."""
-
-from bot.carriers.kuaidi100.client import Kuaidi100Client
-
-__all__ = ["Kuaidi100Client"]

@@ -1,5 +1,0 @@
-"""SF Express (顺丰) 丰桥 standard API client."""
-
-from bot.carriers.sf.client import SfClient
-
-__all__ = ["SfClient"]
