@@ -29,7 +29,7 @@ from tests.engine import lib_classifier_reference as reference  # noqa: E402  (t
 
 
 EXAMPLES_SCALE = 3000  # a larger set of learned examples (the store reads up to 5,000)
-# The bundled rules' anomaly categories before they were aligned with the library (SPEC §11): three of the library's
+# The bundled rules' anomaly categories before they were aligned with the library: three of the library's
 # ids missing, two others under names the library does not know.
 OLD_CATEGORIES: dict[str, dict[str, Any]] = {
     "logistics_delay": {"name": {"zh": "物流延迟", "en": "Logistics delay"},
@@ -138,10 +138,10 @@ def main() -> None:
         results.append((f"{label}, fast path", pred_all, held, fast_rate, fast_given, fast_rate / ref_rate))
 
     # the real note path (handlers.notes, what record_note runs) with the bundled rules: the old bundled category
-    # set (6 ids, 3 of them not the library's) against today's (SPEC §11's nine), zero-shot
+    # set (6 ids, 3 of them not the library's) against today's (the library's nine), zero-shot
     old_rules = rules_with_categories(rules, OLD_CATEGORIES)
     for label, rs in (("note path, old bundled categories (6)", old_rules),
-                      ("note path, bundled categories (SPEC §11, 9)", rules)):
+                      ("note path, bundled categories (library's 9)", rules)):
         (out, rate), = race([lambda t, rs=rs: classify_text(t, rs)], texts_all)
         held = [classify_text(t, rs).category for t in test_texts]
         results.append((label, f"{_acc([c.category for c in out], gold_all):.1%}", f"{_acc(held, gold_test):.1%}",

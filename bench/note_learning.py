@@ -1,5 +1,5 @@
 """What corrections teach, through the use case's classification (handlers.notes.analyse), on the labelled notes
-of bench/data with rules carrying SPEC §11's categories: zero-shot (the baseline), corrections of a held-back half
+of bench/data with rules carrying the library's nine categories: zero-shot (the baseline), corrections of a held-back half
 as classifier evidence only, and with the nearest corrected note deciding (what OrderHub does); plus throughput and
 how right notes are above and below the review threshold. Usage: python bench/note_learning.py"""
 
@@ -27,7 +27,7 @@ SPEC = {"logistics_delay": "物流延迟", "stock_shortage": "库存不足", "mi
 
 
 def spec_rules() -> RuleSet:
-    """The bundled rules with only SPEC §11's nine categories, without the keywords and examples the bundled file
+    """The bundled rules with only the library's nine categories, without the keywords and examples the bundled file
     gives them: the library's own terms decide (`bench/classify.py` measures the bundled file as it is)."""
     yaml = YAML()
     data = yaml.load(BUNDLED_RULES.read_text(encoding="utf-8"))

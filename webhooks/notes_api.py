@@ -1,4 +1,4 @@
-"""`POST /api/notes/{id}/category` (SPEC §2): a person corrects an exception note's category; the note becomes an
+"""`POST /api/notes/{id}/category`: a person corrects an exception note's category; the note becomes an
 example the classifier learns from. The one correction use case (handlers.note_learning.relabel), as the chat
 button and `orderhub notes relabel` use it."""
 

@@ -432,7 +432,7 @@ def test_the_example_encodes_the_business() -> None:
     designing = next(lim for lim in m.sla.limits if lim.id == "sla-designing")
     assert (designing.stage.value, designing.limit.total_seconds() / 3600, designing.business_time) == ("designing", 48, True)
     names = {cid: c.name.zh for cid, c in m.anomalies.categories.items()}
-    assert names == {  # SPEC §11, in the library's order: a category the rules lack can never be a note's answer
+    assert names == {  # the library's nine, in the library's order: a category the rules lack can never be a note's answer
         "logistics_delay": "物流延迟", "stock_shortage": "库存不足", "missing_docs": "资料缺失",
         "quality_issue": "质量问题", "production_delay": "生产延误", "address_unclear": "地址不清",
         "customer_change": "客户变更", "measurement_error": "测量错误", "install_issue": "安装问题"}
