@@ -230,9 +230,7 @@ async def on_button(event: ButtonPressed, tok: ActionToken, ctx: ChatContext) ->
             await transition(ctx.repo, ctx.deadlines, str(view.order.id), nxt.value, "advanced from stall alert",
                              user.name, now)
         except MoveRefused as exc:
-            text = (t(f"move.{exc.code}", lang) if exc.code in ("awaiting_approval", "reason_required")
-                    else t("toast.advance_failed", lang, stage=label(stage, lang)))
-            await toast(channel, event.callback_id, text, alert=True)
+            await toast(channel, event.callback_id, t(f"move.{exc.code}", lang), alert=True)
             return
         except TransitionError:
             await toast(channel, event.callback_id, t("toast.advance_failed", lang, stage=label(stage, lang)), alert=True)
