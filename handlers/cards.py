@@ -37,6 +37,8 @@ from handlers.chat import Button, Card
 from handlers.chat_ports import OrderView
 from handlers.note_cards import trend_notes_text
 from engine.note_text import nt
+from engine.owner_text import t as owner_t
+from handlers.tracking import event_line_parts
 
 
 def order_title(view: OrderView) -> str:
@@ -87,8 +89,6 @@ def eta(view: OrderView) -> str:
 
 def owner_field(view: OrderView, language: str) -> list[tuple[str, str]]:
     """`负责人: 张三` when the order has an owner (assigned by the rules or a person); nothing otherwise."""
-    from engine.owner_text import t as owner_t
-
     return [(owner_t("f.owner", language), view.owner_name)] if view.owner_name else []
 
 
@@ -256,8 +256,6 @@ _TRACK_STATUSES = {s.value for s in TrackStatus}
 
 def scan_lines(tracking: Any, timezone: str) -> list[str]:
     """The last scans the carrier reported ('12-01 14:01 快件到达【上海浦江中转场】'), newest first."""
-    from handlers.tracking import event_line_parts
-
     events = tracking.get("last_events") if isinstance(tracking, dict) else None
     out = []
     for e in (events or [])[:3]:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import orjson
+from pydantic import ValidationError
 
 from engine.channels import ChannelAdapter, stored_channel
 from engine.order import Order, OrderData, Transition
@@ -157,8 +158,6 @@ def describe_error(exc: BaseException) -> str:
     """Why an entry failed, without the entry's values: a database error's first line only (its DETAIL, the SQL
     parameters and pydantic's `input_value` repeat the row: names, phone numbers), a validation error's paths and
     messages. This is what the log line and `dead_letters.error` say."""
-    from pydantic import ValidationError  # local: the error types matter only here
-
     name = type(exc).__name__
     if isinstance(exc, ValidationError):
         parts = [f"{'.'.join(str(p) for p in e['loc']) or '(order)'}: {e['msg']}" for e in exc.errors(include_url=False,

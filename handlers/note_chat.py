@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from engine.access import Viewer, may_act_on_order
 from engine.note_learning import may_correct, resolve_ref
@@ -25,9 +25,7 @@ from handlers.note_cards import note_menu_card, note_reply_card, relabelled_card
 from handlers.note_learning import NoteLearning, RelabelRefused, relabel
 from handlers.notes import REVIEW_KIND, NoteWriter, TrendNotes, category_names, record_note
 from handlers.replies import send, toast
-
-if TYPE_CHECKING:
-    from handlers.chat_context import ChatContext
+from handlers.chat_context import ChatContext
 
 COMMANDS = ("note",)
 ACTIONS = frozenset({Action.NOTE_MENU, Action.NOTE_SET})

@@ -4,22 +4,17 @@ admins only — the use case decides, the same way as for the API and the CLI.""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from engine.owner_text import t
+from engine.text import t as core_t
 from handlers.chat import CommandReceived, Outgoing
 from handlers.owners import Assigner, AssignRefused, assign
 from handlers.replies import send
-
-if TYPE_CHECKING:
-    from handlers.chat_context import ChatContext
+from handlers.chat_context import ChatContext
 
 COMMANDS = ("assign",)
 
 
 async def handle_command(event: CommandReceived, ctx: ChatContext) -> None:
-    from engine.text import t as core_t
-
     sender, lang = event.sender, ctx.language
     channel = ctx.channel(sender.platform)
 

@@ -3,7 +3,7 @@ cases (handlers.tracking through `ctx.tracking`), reply. Customers see their sca
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from engine.carriers import CARRIERS
 from engine.carriers.text import t
@@ -12,9 +12,8 @@ from handlers.chat import CommandReceived, Outgoing
 from handlers.orders import MoveRefused, OrderNotFound
 from handlers.replies import send
 from handlers.tracking import ShipRefused, event_line_parts
-
-if TYPE_CHECKING:
-    from handlers.chat_context import ChatContext
+from handlers.chat_context import ChatContext
+from engine.text import t as core_t
 
 COMMANDS = ("ship", "track")
 
@@ -27,8 +26,6 @@ class TrackingChat(Protocol):
 
 
 async def handle_command(event: CommandReceived, ctx: ChatContext) -> None:
-    from engine.text import t as core_t
-
     sender, lang = event.sender, ctx.language
     channel = ctx.channel(sender.platform)
 
