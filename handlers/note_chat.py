@@ -20,7 +20,7 @@ from engine.order import check_text
 from engine.text import t
 from engine.tokens import Action, ActionToken
 from handlers.chat import ButtonPressed, CommandReceived, Outgoing, SendError, Sender, TextReceived
-from handlers.chat_ports import OrderView, OutboxStore, UserInfo
+from handlers.chat_ports import ChatOrderView, OutboxStore, UserInfo
 from handlers.note_cards import note_menu_card, note_reply_card, relabelled_card
 from handlers.note_learning import NoteLearning, RelabelRefused, relabel
 from handlers.notes import REVIEW_KIND, NoteWriter, TrendNotes, category_names, record_note
@@ -115,7 +115,7 @@ async def handle_text(event: TextReceived, ctx: ChatContext) -> bool:
     return True
 
 
-async def _add(ctx: ChatContext, sender: Sender, user: UserInfo, view: OrderView, text: str) -> None:
+async def _add(ctx: ChatContext, sender: Sender, user: UserInfo, view: ChatOrderView, text: str) -> None:
     lang, notes = ctx.language, ctx.notes
     assert notes is not None
     ref = f"{view.order.channel}:{view.order.data.external_id}"

@@ -23,7 +23,7 @@ from engine.text import fmt_money, role_name, t
 from engine.tokens import Action, ActionToken, sign
 from handlers.cards import customer_status_text, list_pages, order_detail_pages, order_line
 from handlers.chat import Button, ButtonPressed, Card, CommandReceived, ContactShared, Outgoing, Sender, TextReceived
-from handlers.chat_ports import OrderView, UserInfo
+from handlers.chat_ports import ChatOrderView, UserInfo
 from handlers.chat_context import ChatContext
 from handlers.outbox_kinds import admin_notice
 from handlers.refunds import refundable
@@ -58,14 +58,14 @@ async def _reply(ctx: ChatContext, sender: Sender, text: str, **kw: bool) -> Non
     await send(ctx.channel(sender.platform), Outgoing(chat_id=sender.chat_id, text=text, **kw))
 
 
-async def _status(ctx: ChatContext, sender: Sender, view: OrderView) -> None:
+async def _status(ctx: ChatContext, sender: Sender, view: ChatOrderView) -> None:
     """A customer's one-order status reply, with the refund button under it when the order is refundable."""
     text = customer_status_text(view, ctx.language, ctx.timezone)
     await send(ctx.channel(sender.platform), Outgoing(chat_id=sender.chat_id, text=text,
                                                       card=await _refund_card(ctx, view)))
 
 
-async def _refund_card(ctx: ChatContext, view: OrderView) -> Card | None:
+async def _refund_card(ctx: ChatContext, view: ChatOrderView) -> Card | None:
     if ctx.refunds is None:
         return None
     try:
@@ -97,13 +97,13 @@ async def _staff(ctx: ChatContext, sender: Sender) -> UserInfo | None:
     return user if user is not None and user.is_staff else None
 
 
-async def own_orders(ctx: ChatContext, sender: Sender) -> list[OrderView] | None:
+async def own_orders(ctx: ChatContext, sender: Sender) -> list[ChatOrderView] | None:
     """The orders this chat identity has proved are theirs; None when it has proved nothing yet."""
     phone = await ctx.repo.verified_phone(sender.platform, sender.user_id)
     granted = await ctx.repo.granted_order_ids(sender.platform, sender.user_id)
     if not phone and not granted:
         return None
-    views: dict[int, OrderView] = {}
+    views: dict[int, ChatOrderView] = {}
     if phone:
         views.update((v.order.id, v) for v in await ctx.repo.orders_by_phone(phone))
     if granted:
@@ -313,7 +313,7 @@ async def handle_text(event: TextReceived, ctx: ChatContext) -> None:
     await _status(ctx, sender, best)
 
 
-def best_match(query: str, views: Sequence[OrderView]) -> OrderView | None:
+def best_match(query: str, views: Sequence[ChatOrderView]) -> ChatOrderView | None:
     """The customer's own order whose number is closest to `query` (typos, partial numbers); None below threshold.
 
     Only `views`, the customer's own orders, are ever compared: fuzzy matching cannot reach anyone else's.

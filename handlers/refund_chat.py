@@ -23,7 +23,7 @@ from handlers.chat import (
     TextReceived,
 )
 from handlers.chat_context import ChatContext
-from handlers.chat_ports import OrderView
+from handlers.chat_ports import ChatOrderView
 from handlers.queries import _staff, best_match, own_orders
 from handlers.refunds import RefundError, attach_proof, request_refund
 from handlers.replies import send, toast
@@ -64,7 +64,7 @@ async def handle_text(event: TextReceived, ctx: ChatContext) -> bool:
     return True
 
 
-async def _request(ctx: ChatContext, sender: Sender, view: OrderView, reason: str) -> None:
+async def _request(ctx: ChatContext, sender: Sender, view: ChatOrderView, reason: str) -> None:
     """The customer's refund of their order, through the one request use case; its answer is the refund's message."""
     try:
         await request_refund(ctx.refunds, str(view.order.id), amount=None, reason=reason,

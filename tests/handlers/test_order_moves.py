@@ -13,7 +13,7 @@ from engine.stages import Stage
 from engine.tokens import Action, sign
 from handlers.chat import ButtonPressed, Sender
 from handlers.dispatch import handle_event
-from handlers.intake import ExistingOrder, plan_update
+from handlers.intake import StoredOrderStamp, plan_update
 from handlers.orders import MoveRefused, transition
 from handlers.stalls import scan_stalls
 from storage.intake_store import SqlIntakeStore
@@ -104,7 +104,7 @@ async def test_an_intake_update_never_undoes_a_move_made_meanwhile(world: World,
     w = world
     oid = await w.order("M6", stage="pending_confirm")
     row = await _order(w, oid)
-    known = ExistingOrder(oid, row.payload_hash, Stage.PENDING_CONFIRM, row.stage_entered_at)
+    known = StoredOrderStamp(oid, row.payload_hash, Stage.PENDING_CONFIRM, row.stage_entered_at)
     data = OrderData.model_validate({
         "external_id": "M6", "channel": "tmall", "created_at": T0.isoformat(),
         "customer": {"id": "C-M6", "name": "王女士", "phone": "13800138000", "city": "杭州"},
