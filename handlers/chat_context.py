@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from handlers.board import LoginLinks
-from handlers.chat import ChatChannel
-from handlers.chat_ports import AttemptLimiter, ChatRepo, DeadlinePolicy, OutboxDelivery
+from handlers.chat import ChatChannel, Outgoing, Sender
+from handlers.chat_ports import AttemptLimiter, ChatRepo, DeadlinePolicy, OutboxDelivery, UserInfo
 from handlers.ports import Clock
+from handlers.replies import send
 
 
 @dataclass(slots=True)
@@ -53,3 +54,12 @@ class ChatContext:
 
     def channel(self, platform: str) -> ChatChannel:
         return self.channels[platform]
+
+    async def reply(self, sender: Sender, text: str, **kw: bool) -> None:
+        """A direct answer to the person in front of us, in their chat on their platform."""
+        await send(self.channel(sender.platform), Outgoing(chat_id=sender.chat_id, text=text, **kw))
+
+    async def staff(self, sender: Sender) -> UserInfo | None:
+        """The linked staff user behind `sender`; None for a customer or a stranger."""
+        user = await self.repo.user_by_identity(sender.platform, sender.user_id)
+        return user if user is not None and user.is_staff else None

@@ -24,7 +24,7 @@ from handlers.chat import (
 )
 from handlers.chat_context import ChatContext
 from handlers.chat_ports import ChatOrderView
-from handlers.queries import _staff, best_match, own_orders
+from handlers.queries import best_match, own_orders
 from handlers.refunds import RefundError, attach_proof, request_refund
 from handlers.replies import send, toast
 
@@ -45,7 +45,7 @@ async def handle_text(event: TextReceived, ctx: ChatContext) -> bool:
     if m is None or ctx.refunds is None:
         return False
     sender, lang = event.sender, ctx.language
-    if await _staff(ctx, sender) is not None:
+    if await ctx.staff(sender) is not None:
         return False  # staff request refunds through the API or the CLI, where the amount is given
     number, reason = m.group(1), m.group(2).strip()
     views = await own_orders(ctx, sender)
@@ -80,7 +80,7 @@ async def on_button(event: ButtonPressed, tok: ActionToken, ctx: ChatContext) ->
     Only the customer's own orders; staff request refunds with the amount, through the API or the CLI."""
     sender, lang = event.sender, ctx.language
     channel = ctx.channel(sender.platform)
-    if ctx.refunds is None or await _staff(ctx, sender) is not None:
+    if ctx.refunds is None or await ctx.staff(sender) is not None:
         await toast(channel, event.callback_id, t("toast.stale", lang), alert=True)
         return
     mine = {v.order.id: v for v in await own_orders(ctx, sender) or []}
