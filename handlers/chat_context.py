@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from engine.text import t
 from handlers.board import LoginLinks
 from handlers.chat import ChatChannel, Outgoing, Sender
 from handlers.chat_ports import AttemptLimiter, ChatRepo, DeadlinePolicy, OutboxDelivery, UserInfo
@@ -63,3 +64,10 @@ class ChatContext:
         """The linked staff user behind `sender`; None for a customer or a stranger."""
         user = await self.repo.user_by_identity(sender.platform, sender.user_id)
         return user if user is not None and user.is_staff else None
+
+    async def staff_only(self, sender: Sender) -> UserInfo | None:
+        """The linked staff user behind `sender`, or None once the sender is told the command is for staff only."""
+        user = await self.staff(sender)
+        if user is None:
+            await self.reply(sender, t("staff.only", self.language))
+        return user

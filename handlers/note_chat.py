@@ -65,9 +65,7 @@ def _viewer(user: UserInfo) -> Viewer:
 async def handle_command(event: CommandReceived, ctx: ChatContext) -> None:
     """`/note ORDER text…`"""
     sender, lang = event.sender, ctx.language
-    user = await ctx.staff(sender)
-    if user is None:
-        await ctx.reply(sender, t("staff.only", lang))
+    if (user := await ctx.staff_only(sender)) is None:
         return
     if ctx.notes is None or len(event.args) < 2:
         await ctx.reply(sender, nt("note.usage", lang))

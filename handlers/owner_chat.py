@@ -5,7 +5,6 @@ admins only — the use case decides, the same way as for the API and the CLI.""
 from __future__ import annotations
 
 from engine.owner_text import t
-from engine.text import t as core_t
 from handlers.chat import CommandReceived
 from handlers.owners import Assigner, AssignRefused, assign
 from handlers.chat_context import ChatContext
@@ -15,9 +14,7 @@ COMMANDS = ("assign",)
 
 async def handle_command(event: CommandReceived, ctx: ChatContext) -> None:
     sender, lang = event.sender, ctx.language
-    user = await ctx.staff(sender)
-    if user is None:
-        await ctx.reply(sender, core_t("staff.only", lang))
+    if (user := await ctx.staff_only(sender)) is None:
         return
     args = [a for a in (x.strip() for x in event.args) if a]
     if len(args) < 2 or ctx.owners is None:

@@ -26,9 +26,7 @@ class TrackingChat(Protocol):
 
 async def handle_command(event: CommandReceived, ctx: ChatContext) -> None:
     sender, lang = event.sender, ctx.language
-    user = await ctx.staff(sender)
-    if user is None:
-        await ctx.reply(sender, core_t("staff.only", lang))
+    if (user := await ctx.staff_only(sender)) is None:
         return
     if ctx.tracking is None:
         await ctx.reply(sender, t("tracking.ship_failed", lang, error="no carrier is configured"))
