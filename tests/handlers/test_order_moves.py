@@ -119,3 +119,20 @@ async def test_an_intake_update_never_undoes_a_move_made_meanwhile(world: World,
     row = await _order(w, oid)
     assert (row.stage, row.amount, row.payload_hash) == (now_in, Decimal("1000.00"), "new-hash")
     assert await _all(w, TRANSITIONS, TRANSITIONS.c.order_id == oid) == []
+
+
+async def test_stall_advance_refused_by_a_concurrent_move_says_so(world: World,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every refusal of the move use case has its own words on the stall card (`move.<code>`), the lost race too."""
+    w = world
+    await w.user("东区经理", "manager", ["华东"], tg="101")
+    await w.order("M6", deadline=T0 - timedelta(hours=2))
+    [alert_id] = [i for i in await scan_stalls(w.repo, w.clock)]
+
+    async def lost_race(*_: object) -> None:
+        raise MoveRefused("changed", "the order changed while you were moving it; look again and retry")
+
+    monkeypatch.setattr("handlers.stalls.transition", lost_race)
+    token = sign(KEY, Action.ADVANCE, alert_id, "pending_confirm")
+    await handle_event(ButtonPressed(Sender("telegram", "101", "101", "101"), token, "cb"), w.ctx)
+    assert w.channel.answers[-1].text == "订单刚刚被改动，请刷新后重试"
