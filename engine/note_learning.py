@@ -21,8 +21,8 @@ CORRECTORS = ("admin", "supply_chain")  # the anomaly owners may correct any not
 
 
 def may_correct(viewer: Viewer, region: str | None, owner_user_id: int | None) -> bool:
-    """The supply-chain lead owns the categories (and is sent the doubtful notes); otherwise whoever may act on the
-    order."""
+    """The supply-chain lead owns the categories (and is sent the doubtful notes); anyone else needs the right to
+    act on the order (engine.access)."""
     return viewer.role in CORRECTORS or may_act_on_order(viewer, region, owner_user_id)
 
 

@@ -1,4 +1,17 @@
-"""The canonical order and the stored order snapshot the rest of the engine reasons about."""
+"""The canonical order and the stored order snapshot the rest of the engine reasons about.
+
+The shapes an order takes, from a channel's payload to a chat card (each holds the one before it, or parts of it):
+
+| shape | module | what it is |
+|---|---|---|
+| `OrderData` | engine/order.py | what a channel says about an order, validated into one shape (the content) |
+| `Order` | engine/order.py | a stored order as the engine sees it: id, channel, `OrderData`, stage, deadline, region |
+| `StoredOrderStamp` | handlers/intake.py | what intake compares a queued order with: stored id, content hash, stage |
+| `IntakePlan` | handlers/intake.py | everything intake writes for one order; the store turns it into rows |
+| `ChatOrderView` | handlers/chat_ports.py | an `Order` plus what chat cards show (version, tracking, owner, snooze, rank) |
+| `OrderDetail` | handlers/orders.py | an `Order` plus what the HTTP API and the board's drawer show (hash, approvals, notes) |
+| `OrderRow` | storage/models.py | the `orders` table; never leaves storage/ |
+"""
 
 from __future__ import annotations
 

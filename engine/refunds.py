@@ -7,6 +7,7 @@ The rules' `refunds.matrix` picks the first step (engine.rules.evaluate); this m
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -247,8 +248,6 @@ class RefundKpi:
 
 def _percentile(sorted_values: Sequence[float], q: float) -> float:
     """Nearest-rank percentile: the smallest value with at least q of the values at or below it."""
-    import math
-
     rank = max(1, math.ceil(q * len(sorted_values)))
     return sorted_values[rank - 1]
 

@@ -80,7 +80,6 @@ _STRINGS: dict[str, dict[str, str]] = {
     "group.status_open": {"zh": "逐单点「详情」，或一键全部确认 / 暂停", "en": "Details per order, or acknowledge / snooze all"},
     "group.status_acked": {"zh": "👀 {who} 已确认 {n} 单 · {when}", "en": "👀 {who} acknowledged {n} · {when}"},
     "group.status_snoozed": {"zh": "💤 {who} 暂停 {n} 单至 {until}", "en": "💤 {who} snoozed {n} until {until}"},
-    "group.closed": {"zh": "✅ 已全部处理", "en": "✅ All handled"},
     "btn.ack_all": {"zh": "全部确认", "en": "Ack all"},
     "btn.snooze_all": {"zh": "全部暂停", "en": "Snooze all"},
     "btn.details_n": {"zh": "详情 {n}", "en": "Details {n}"},
@@ -104,9 +103,7 @@ _STRINGS: dict[str, dict[str, str]] = {
     "f.order": {"zh": "订单", "en": "Order"},
     "f.owner": {"zh": "负责人", "en": "Owner"},
     "f.base": {"zh": "生产基地", "en": "Production base"},
-    "f.phone": {"zh": "电话", "en": "Phone"},
     "f.city": {"zh": "城市", "en": "City"},
-    "f.region": {"zh": "地区", "en": "Region"},
     "f.amount": {"zh": "金额", "en": "Amount"},
     "f.items": {"zh": "商品", "en": "Items"},
     "f.custom": {"zh": "自定义字段", "en": "Custom fields"},
@@ -127,7 +124,6 @@ _STRINGS: dict[str, dict[str, str]] = {
         "zh": "您好！请点击下方“分享手机号”按钮验证身份，或发送“订单号 手机后四位”（例如 TM20251111-000123 8000）查询订单。",
         "en": "Hello! Press “Share phone number” below to verify, or send “order number + last 4 phone digits” (e.g. TM20251111-000123 8000).",
     },
-    "cust.share_button": {"zh": "分享手机号", "en": "Share phone number"},
     "cust.contact_not_own": {"zh": "只接受您本人的联系方式，请点击“分享手机号”按钮。", "en": "Only your own contact is accepted; press “Share phone number”."},
     "cust.verified": {"zh": "验证成功，找到 {n} 个订单。", "en": "Verified: {n} order(s) found."},
     "cust.no_orders": {"zh": "暂未找到您的订单。", "en": "No orders found for you yet."},
@@ -135,7 +131,6 @@ _STRINGS: dict[str, dict[str, str]] = {
     "cust.locked": {"zh": "尝试次数过多，请 {minutes} 分钟后再试。", "en": "Too many tries; please try again in {minutes} minutes."},
     "cust.need_verify": {"zh": "请先验证身份：发送 /start 并分享手机号，或发送“订单号 手机后四位”。", "en": "Please verify first: /start and share your phone, or send “order number + last 4 digits”."},
     "cust.not_found": {"zh": "在您的订单中没有找到“{q}”。您的订单：{list}", "en": "“{q}” is not among your orders. Your orders: {list}"},
-    "cust.pick": {"zh": "您有多个订单，请发送订单号：{list}", "en": "You have several orders; send an order number: {list}"},
     # staff
     "staff.help": {
         "zh": "/order 订单号 — 订单详情\n/stalled [城市|阶段] — 超时订单\n/pending — 等我审批的订单\n/top — 优先级最高的重点订单\n/note 订单号 内容 — 异常备注（或直接回复提醒卡片）\n/assign 订单号 用户名 — 改派订单负责人（管理员、区域经理）\n/find 文本 — 搜索订单\n/link 邀请码 — 绑定账号\n/board — 订单看板登录链接\n/help — 帮助",

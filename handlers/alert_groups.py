@@ -17,7 +17,7 @@ from engine.tokens import Action, ActionToken
 from handlers import metrics
 from handlers.chat import ButtonPressed, Card, SendError
 from handlers.chat_context import ChatContext
-from handlers.chat_ports import AlertGroup, ChatRepo, NewOutbox, OrderView, OutboxItem
+from handlers.chat_ports import AlertGroup, ChatRepo, NewOutbox, ChatOrderView, OutboxItem
 from handlers.group_cards import Entry, group_card
 from handlers.ports import Clock
 from handlers.replies import toast
@@ -30,21 +30,22 @@ SHOWN = frozenset({"grouped", "pending", "sent"})  # a member on the card (held:
 SNOOZE_FOR = timedelta(hours=4)
 
 
-async def _members(repo: ChatRepo, group: AlertGroup) -> tuple[list[OutboxItem], dict[int, OrderView], dict[int, str]]:
+async def _members(repo: ChatRepo, group: AlertGroup
+                   ) -> tuple[list[OutboxItem], dict[int, ChatOrderView], dict[int, str]]:
     members = await repo.group_members(group.id)
     ids = sorted({int(m.payload["order_id"]) for m in members})
     views = {v.order.id: v for v in await repo.orders_by_ids(ids)}
     return members, views, await repo.acked_stages(ids)
 
 
-def _open(m: OutboxItem, views: dict[int, OrderView], acked: dict[int, str]) -> bool:
+def _open(m: OutboxItem, views: dict[int, ChatOrderView], acked: dict[int, str]) -> bool:
     view = views.get(int(m.payload["order_id"]))
     stage = m.payload.get("stage")
     return (m.status != "cancelled" and view is not None and view.order.stage.value == stage
             and acked.get(view.order.id) != stage)
 
 
-def entries_of(members: Sequence[OutboxItem], views: dict[int, OrderView], acked: dict[int, str],
+def entries_of(members: Sequence[OutboxItem], views: dict[int, ChatOrderView], acked: dict[int, str],
                now: datetime | None = None, shown_only: bool = True) -> list[Entry]:
     """The open alerts of a group, one per order (its highest level), overdue as of `now` (when given; else as
     of the alert)."""
@@ -55,7 +56,7 @@ def entries_of(members: Sequence[OutboxItem], views: dict[int, OrderView], acked
         oid = int(m.payload["order_id"])
         if oid not in best or int(m.payload.get("level", 0)) > int(best[oid].payload.get("level", 0)):
             best[oid] = m
-    def overdue(view: OrderView, m: OutboxItem) -> timedelta:
+    def overdue(view: ChatOrderView, m: OutboxItem) -> timedelta:
         deadline = view.order.stage_deadline
         if now is not None and deadline is not None:
             return now - deadline

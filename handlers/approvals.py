@@ -21,7 +21,7 @@ from engine.tokens import Action, ActionToken, version_ref
 from handlers import metrics
 from handlers.cards import order_detail_pages
 from handlers.chat import ButtonPressed, Outgoing, TextReceived
-from handlers.chat_ports import AuditEntry, AwaitingReason, ChatRepo, NewOutbox, OrderView, OutboxDelivery, UserInfo
+from handlers.chat_ports import AuditEntry, AwaitingReason, ChatRepo, NewOutbox, ChatOrderView, OutboxDelivery, UserInfo
 from handlers.chat_context import ChatContext
 from handlers.orders import Deadlines, MoveRefused, TransitionError, plan_move
 from handlers.outbox_kinds import approval_outcome, approval_request
@@ -153,7 +153,7 @@ async def on_button(event: ButtonPressed, tok: ActionToken, ctx: ChatContext) ->
     await toast(channel, event.callback_id, t("toast.ask_reason", lang))
 
 
-async def record_decision(deps: Deciders, decided: Decided, user: UserInfo, view: OrderView,
+async def record_decision(deps: Deciders, decided: Decided, user: UserInfo, view: ChatOrderView,
                           siblings: Sequence[Approval], now: datetime) -> bool:
     """Store the decision (first one wins) with what its kind does: the order's move (through the one move use
     case), the next level's card, the requests a rejection closes; then push the card edits out."""

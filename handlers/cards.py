@@ -34,17 +34,19 @@ from engine.text import (
 )
 from engine.tokens import Action, sign, version_ref
 from handlers.chat import Button, Card
-from handlers.chat_ports import OrderView
+from handlers.chat_ports import ChatOrderView
 from handlers.note_cards import trend_notes_text
 from engine.note_text import nt
+from engine.owner_text import t as owner_t
+from handlers.tracking import event_line_parts
 
 
-def order_title(view: OrderView) -> str:
+def order_title(view: ChatOrderView) -> str:
     """The order number, with 🔴 when the order is among the flagged top of open orders."""
     return ("🔴 " if view.flagged else "") + view.order.data.external_id
 
 
-def priority_words(view: OrderView, language: str) -> str:
+def priority_words(view: ChatOrderView, language: str) -> str:
     """"65 · 前 10 %": the score and, when the reader looked it up, the rank percentile among open orders."""
     p = view.order.priority
     pct = rank_percent(*view.rank) if view.rank is not None else None
@@ -61,7 +63,7 @@ def set_field_names(names: Mapping[str, FieldName]) -> None:
     _FIELD_NAMES.update(names)
 
 
-def item_lines(view: OrderView, language: str = "zh") -> list[str]:
+def item_lines(view: ChatOrderView, language: str = "zh") -> list[str]:
     lines = []
     for it in view.order.data.items:
         attrs = describe(it.attributes, _FIELD_NAMES, language, limit=6)
@@ -71,12 +73,12 @@ def item_lines(view: OrderView, language: str = "zh") -> list[str]:
     return lines
 
 
-def _custom(view: OrderView, language: str = "zh") -> str:
+def _custom(view: ChatOrderView, language: str = "zh") -> str:
     fields: dict[str, Any] = view.order.data.custom_fields
     return shorten(describe(fields, _FIELD_NAMES, language, limit=20), 400)
 
 
-def eta(view: OrderView) -> str:
+def eta(view: ChatOrderView) -> str:
     """The install date the customer asked for (custom field `install_date`), or "" when none was given.
 
     Only that date is an ETA a customer was promised; the caller shows the current stage's deadline instead, under
@@ -85,14 +87,12 @@ def eta(view: OrderView) -> str:
     return str(install) if install else ""
 
 
-def owner_field(view: OrderView, language: str) -> list[tuple[str, str]]:
+def owner_field(view: ChatOrderView, language: str) -> list[tuple[str, str]]:
     """`负责人: 张三` when the order has an owner (assigned by the rules or a person); nothing otherwise."""
-    from engine.owner_text import t as owner_t
-
     return [(owner_t("f.owner", language), view.owner_name)] if view.owner_name else []
 
 
-def staff_order_fields(view: OrderView, language: str, timezone: str) -> list[tuple[str, str]]:
+def staff_order_fields(view: ChatOrderView, language: str, timezone: str) -> list[tuple[str, str]]:
     o, d = view.order, view.order.data
     fields = [
         (t("f.customer", language), f"{mask_name(d.customer.name)} {mask_phone(d.customer.phone)}".strip()),
@@ -111,7 +111,7 @@ def staff_order_fields(view: OrderView, language: str, timezone: str) -> list[tu
     return fields
 
 
-def fit_items(base: Card, view: OrderView, language: str, budget: int = TEXT_BUDGET) -> Card:
+def fit_items(base: Card, view: ChatOrderView, language: str, budget: int = TEXT_BUDGET) -> Card:
     """Add as many item lines as fit the budget; the rest are counted, never silently dropped."""
     lines = item_lines(view, language)
     for shown in range(len(lines), -1, -1):
@@ -155,7 +155,7 @@ def approval_status(approval: Approval, language: str, timezone: str) -> str:
     return status
 
 
-def approval_card(approval: Approval, view: OrderView, key: bytes, language: str = "zh",
+def approval_card(approval: Approval, view: ChatOrderView, key: bytes, language: str = "zh",
                   timezone: str = "Asia/Shanghai", extra: Sequence[Sequence[str]] = ()) -> Card:
     """The request card; once decided, the same card shows the outcome and loses its decision buttons.
     `extra`: fields the request brings along (a refund's amount, reason, history, proof, OCR reading, tracking),
@@ -190,7 +190,7 @@ def _levels_words(level: int, role: str | None, levels: Sequence[int] | None, ro
     return escalation_words(level, role, language)
 
 
-def stall_card(view: OrderView, alert_id: int, level: int, overdue: timedelta, key: bytes, language: str = "zh",
+def stall_card(view: ChatOrderView, alert_id: int, level: int, overdue: timedelta, key: bytes, language: str = "zh",
                timezone: str = "Asia/Shanghai", status: str | None = None, with_buttons: bool = True,
                levels: Sequence[int] | None = None, acked: bool = False, role: str | None = None,
                roles: Sequence[str] | None = None) -> Card:
@@ -223,7 +223,7 @@ def stall_card(view: OrderView, alert_id: int, level: int, overdue: timedelta, k
                 status if status is not None else t("stall.status_open", language), buttons)
 
 
-def order_detail_pages(view: OrderView, language: str, timezone: str) -> list[str]:
+def order_detail_pages(view: ChatOrderView, language: str, timezone: str) -> list[str]:
     """Everything staff may see about an order, all items included, in as many messages as it takes."""
     o = view.order
     lines = [f"{k}: {v}" for k, v in staff_order_fields(view, language, timezone)]
@@ -256,8 +256,6 @@ _TRACK_STATUSES = {s.value for s in TrackStatus}
 
 def scan_lines(tracking: Any, timezone: str) -> list[str]:
     """The last scans the carrier reported ('12-01 14:01 快件到达【上海浦江中转场】'), newest first."""
-    from handlers.tracking import event_line_parts
-
     events = tracking.get("last_events") if isinstance(tracking, dict) else None
     out = []
     for e in (events or [])[:3]:
@@ -270,7 +268,7 @@ def scan_lines(tracking: Any, timezone: str) -> list[str]:
     return out
 
 
-def order_line(view: OrderView, language: str, timezone: str, now: datetime | None = None) -> str:
+def order_line(view: ChatOrderView, language: str, timezone: str, now: datetime | None = None) -> str:
     """One line per order in lists (/stalled, /find, /pending)."""
     o = view.order
     parts = [order_title(view), label(o.stage, language), o.data.customer.city, fmt_money(o.data.amount)]
@@ -279,7 +277,7 @@ def order_line(view: OrderView, language: str, timezone: str, now: datetime | No
     return " · ".join(p for p in parts if p)
 
 
-def customer_status_text(view: OrderView, language: str, timezone: str) -> str:
+def customer_status_text(view: ChatOrderView, language: str, timezone: str) -> str:
     """What a customer sees of their own order: progress, dates, ETA, tracking. No staff-only facts."""
     o, d = view.order, view.order.data
     lines = [

@@ -10,10 +10,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from engine.text import t
 from handlers.board import LoginLinks
-from handlers.chat import ChatChannel
-from handlers.chat_ports import AttemptLimiter, ChatRepo, DeadlinePolicy, OutboxDelivery
+from handlers.chat import ChatChannel, Outgoing, Sender
+from handlers.chat_ports import AttemptLimiter, ChatRepo, DeadlinePolicy, OutboxDelivery, UserInfo
 from handlers.ports import Clock
+from handlers.replies import send
 
 
 @dataclass(slots=True)
@@ -53,3 +55,19 @@ class ChatContext:
 
     def channel(self, platform: str) -> ChatChannel:
         return self.channels[platform]
+
+    async def reply(self, sender: Sender, text: str, **kw: bool) -> None:
+        """A direct answer to the person in front of us, in their chat on their platform."""
+        await send(self.channel(sender.platform), Outgoing(chat_id=sender.chat_id, text=text, **kw))
+
+    async def staff(self, sender: Sender) -> UserInfo | None:
+        """The linked staff user behind `sender`; None for a customer or a stranger."""
+        user = await self.repo.user_by_identity(sender.platform, sender.user_id)
+        return user if user is not None and user.is_staff else None
+
+    async def staff_only(self, sender: Sender) -> UserInfo | None:
+        """The linked staff user behind `sender`, or None once the sender is told the command is for staff only."""
+        user = await self.staff(sender)
+        if user is None:
+            await self.reply(sender, t("staff.only", self.language))
+        return user

@@ -14,6 +14,9 @@ from handlers.chat import ButtonPressed, CommandReceived, ContactShared, Inbound
 from handlers.chat_context import ChatContext
 from handlers.replies import toast
 
+# The chat flows that own buttons, each with its `ACTIONS` and `on_button`; any other action is a query's.
+BUTTON_FLOWS = (approvals, stalls, note_chat, carrier_switch, refund_chat, alert_groups)
+
 
 async def handle_event(event: InboundEvent, ctx: ChatContext) -> None:
     """Route one inbound event to its use case. Bad input never raises: the person is told instead."""
@@ -25,20 +28,8 @@ async def handle_event(event: InboundEvent, ctx: ChatContext) -> None:
                 channel = ctx.channel(event.sender.platform)
                 await toast(channel, event.callback_id, t(f"toast.{exc.reason}", ctx.language), alert=True)
                 return
-            if tok.action in approvals.ACTIONS:
-                await approvals.on_button(event, tok, ctx)
-            elif tok.action in stalls.ACTIONS:
-                await stalls.on_button(event, tok, ctx)
-            elif tok.action in note_chat.ACTIONS:
-                await note_chat.on_button(event, tok, ctx)
-            elif tok.action in carrier_switch.ACTIONS:
-                await carrier_switch.on_button(event, tok, ctx)
-            elif tok.action in refund_chat.ACTIONS:
-                await refund_chat.on_button(event, tok, ctx)
-            elif tok.action in alert_groups.ACTIONS:
-                await alert_groups.on_button(event, tok, ctx)
-            else:
-                await queries.on_button(event, tok, ctx)
+            owner = next((flow for flow in BUTTON_FLOWS if tok.action in flow.ACTIONS), queries)
+            await owner.on_button(event, tok, ctx)
         case CommandReceived() if event.command in note_chat.COMMANDS:
             await note_chat.handle_command(event, ctx)
         case CommandReceived() if event.command in tracking_chat.COMMANDS:

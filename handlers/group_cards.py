@@ -16,7 +16,7 @@ from engine.text import fmt_duration, shorten, t
 from engine.tokens import Action, sign
 from handlers.cards import order_title
 from handlers.chat import Button, Card
-from handlers.chat_ports import OrderView
+from handlers.chat_ports import ChatOrderView
 
 PAGE_SIZE = 3  # 3 Details + ack all + snooze all + next page = 6 buttons (WeCom's limit)
 ROW_MAX = 30  # WeCom's horizontal_content_list value limit
@@ -26,7 +26,7 @@ ROW_MAX = 30  # WeCom's horizontal_content_list value limit
 class Entry:
     """One open alert of a group: the order, its ladder level (-1 warning) and how overdue (negative: time left)."""
 
-    view: OrderView
+    view: ChatOrderView
     level: int
     overdue: timedelta
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import orjson
+from pydantic import ValidationError
 
 from engine.channels import ChannelAdapter, stored_channel
 from engine.order import Order, OrderData, Transition
@@ -35,7 +36,9 @@ log = logging.getLogger("orderhub.intake")
 
 
 @dataclass(slots=True)
-class ExistingOrder:
+class StoredOrderStamp:
+    """What intake compares a queued order with: the stored row's id, content hash and stage (nothing else is read)."""
+
     id: int
     payload_hash: str
     stage: Stage
@@ -49,8 +52,8 @@ class PlannedApproval:
 
 
 @dataclass(slots=True)
-class OrderPlan:
-    """Everything to write for one order; the store turns it into rows."""
+class IntakePlan:
+    """Everything intake writes for one order (new or changed); the store turns it into rows."""
 
     channel: str
     data: OrderData
@@ -107,18 +110,18 @@ def approval_subject(data: OrderData, items_json: list[dict[str, Any]] | None = 
 
 
 class IntakeUnit(Protocol):
-    async def existing(self, keys: list[OrderKey]) -> dict[OrderKey, ExistingOrder]: ...
+    async def existing(self, keys: list[OrderKey]) -> dict[OrderKey, StoredOrderStamp]: ...
 
     async def approval_history(self, order_id: int) -> ApprovalHistory:
         """The order approvals of a stored order and what they were about (rare: updates only)."""
         ...
 
-    async def insert_new(self, plans: list[OrderPlan], encoded: object | None = None) -> set[OrderKey]:
+    async def insert_new(self, plans: list[IntakePlan], encoded: object | None = None) -> set[OrderKey]:
         """Insert what is not there yet; return the keys actually inserted (others raced in elsewhere).
         `encoded`: the store's `encode_new` of exactly these plans, when it made one."""
         ...
 
-    async def apply_update(self, plan: OrderPlan, supersede_pending: bool) -> None: ...
+    async def apply_update(self, plan: IntakePlan, supersede_pending: bool) -> None: ...
 
 
 class IntakeStore(Protocol):
@@ -126,7 +129,7 @@ class IntakeStore(Protocol):
         """One transaction: committed when the block exits normally."""
         ...
 
-    async def known(self, keys: list[OrderKey]) -> dict[OrderKey, ExistingOrder]:
+    async def known(self, keys: list[OrderKey]) -> dict[OrderKey, StoredOrderStamp]:
         """What is stored under these keys now, read outside any transaction: a hint for planning only (the unit
         looks again inside its transaction, and that answer decides)."""
         ...
@@ -136,7 +139,7 @@ class IntakeStore(Protocol):
         (no earlier order, complaint or note, not stored) may be left out."""
         ...
 
-    def encode_new(self, plans: list[OrderPlan], now: datetime) -> object | None:
+    def encode_new(self, plans: list[IntakePlan], now: datetime) -> object | None:
         """The insert of these plans encoded for the database ahead of the transaction (CPU only, no I/O), so the
         commit that follows only sends it; None where the store has no use for it."""
         ...
@@ -157,8 +160,6 @@ def describe_error(exc: BaseException) -> str:
     """Why an entry failed, without the entry's values: a database error's first line only (its DETAIL, the SQL
     parameters and pydantic's `input_value` repeat the row: names, phone numbers), a validation error's paths and
     messages. This is what the log line and `dead_letters.error` say."""
-    from pydantic import ValidationError  # local: the error types matter only here
-
     name = type(exc).__name__
     if isinstance(exc, ValidationError):
         parts = [f"{'.'.join(str(p) for p in e['loc']) or '(order)'}: {e['msg']}" for e in exc.errors(include_url=False,
@@ -220,7 +221,7 @@ class PreparedBatch:
     now: datetime
     rules: RuleSet
     items: list[Item]
-    plans: dict[OrderKey, OrderPlan]
+    plans: dict[OrderKey, IntakePlan]
     result: BatchResult
     facts: dict[OrderKey, Facts] = field(default_factory=dict)  # the rules' history facts, looked up once
     stored: dict[OrderKey, str] | None = None  # payload hash of each key the lookup found; None: no lookup made
@@ -294,7 +295,7 @@ class IntakeProcessor:
             raise
         stored = await lookup if lookup is not None else None
         rules = self.rules()
-        plans: dict[OrderKey, OrderPlan] = {}
+        plans: dict[OrderKey, IntakePlan] = {}
         for n, (key, (entry, channel, data, digest)) in enumerate(parsed.items(), start=1):
             if yield_every and n % yield_every == 0:
                 await asyncio.sleep(0)
@@ -346,7 +347,7 @@ class IntakeProcessor:
         assert self.stock is not None
         return await self.stock.levels(sorted({i.sku for (_, _, d) in valid.values() for i in d.items}))
 
-    async def _known(self, keys: list[OrderKey]) -> dict[OrderKey, ExistingOrder] | None:
+    async def _known(self, keys: list[OrderKey]) -> dict[OrderKey, StoredOrderStamp] | None:
         if not keys:
             return {}
         try:
@@ -401,7 +402,7 @@ class IntakeProcessor:
             else:  # only what the lookup found changed; the rest is settled by it or by the insert's conflict
                 keys = [k for _, ch, d, digest in items if looked_up.get(k := (ch, d.external_id), digest) != digest]
             existing = await unit.existing(keys) if keys else {}
-            new_plans: list[OrderPlan] = []
+            new_plans: list[IntakePlan] = []
             for entry, channel, data, digest in items:
                 key = (channel, data.external_id)
                 if looked_up is not None and looked_up.get(key) == digest:
@@ -457,7 +458,7 @@ class IntakeProcessor:
         result.done.extend(entry.id for entry, *_ in items)
 
 
-def _note_short(short: list[tuple[OrderKey, tuple[str, ...]]], plan: OrderPlan) -> None:
+def _note_short(short: list[tuple[OrderKey, tuple[str, ...]]], plan: IntakePlan) -> None:
     skus = plan.decisions.get("out_of_stock")
     if skus:
         short.append((plan.key, tuple(skus)))
@@ -481,12 +482,12 @@ def _with_stock(facts: dict[OrderKey, Facts], valid: Mapping[OrderKey, tuple[Int
                 f.stock = stock
 
 
-def _by(plan: OrderPlan, entry: IntakeEntry) -> OrderPlan:
+def _by(plan: IntakePlan, entry: IntakeEntry) -> IntakePlan:
     plan.requested_by = entry.requested_by
     return plan
 
 
-def _supersedes(known: ExistingOrder, plan: OrderPlan) -> bool:
+def _supersedes(known: StoredOrderStamp, plan: IntakePlan) -> bool:
     """Pending requests are void once the order changed while waiting, or a new request replaces them."""
     return known.stage is Stage.PENDING_CONFIRM or bool(plan.approvals)
 
@@ -502,7 +503,7 @@ def _approvals(needs: list[ApprovalNeed], now: datetime) -> list[PlannedApproval
 def plan_new_order(
     channel: str, data: OrderData, digest: str, received: datetime, rules: RuleSet, now: datetime, *,
     items_json: list[dict[str, Any]] | None = None, facts: Facts | None = None,
-) -> OrderPlan:
+) -> IntakePlan:
     """A new order starts in pending_confirm; with no approval needed it is confirmed at once.
     `facts`: the customer's history as the batch's lookup found it (None: none)."""
     order = Order(id=0, channel=channel, data=data, stage=Stage.PENDING_CONFIRM, stage_entered_at=now)
@@ -518,7 +519,7 @@ def plan_new_order(
         order.stage = stage
         deadline = rules.deadline_for(order, stage, now, facts, like=ctx)
     base = decisions.route.base if decisions.route else None
-    return OrderPlan(
+    return IntakePlan(
         channel=channel, data=data, payload_hash=digest, received_at=received, stage=stage, stage_entered_at=now,
         stage_deadline=deadline, region=decisions.region, priority=decisions.priority,
         production_base=base,
@@ -529,9 +530,9 @@ def plan_new_order(
 
 
 def plan_update(
-    channel: str, data: OrderData, digest: str, received: datetime, known: ExistingOrder, rules: RuleSet,
+    channel: str, data: OrderData, digest: str, received: datetime, known: StoredOrderStamp, rules: RuleSet,
     now: datetime, *, facts: Facts | None = None, history: ApprovalHistory | None = None,
-) -> OrderPlan:
+) -> IntakePlan:
     """A changed order. An update never takes an order out of an approval without the approver seeing it:
 
     - waiting for confirmation and still needing approval: the approvals are asked again for the new content;
@@ -544,7 +545,7 @@ def plan_update(
     order = Order(id=known.id, channel=channel, data=data, stage=known.stage, stage_entered_at=known.stage_entered_at)
     facts = facts or Facts()
     decisions = evaluate(order, facts, rules, now, trace=False)  # only the compact summary is stored
-    plan = OrderPlan(
+    plan = IntakePlan(
         channel=channel, data=data, payload_hash=digest, received_at=received, stage=known.stage,
         stage_entered_at=known.stage_entered_at, stage_deadline=decisions.stage_deadline, region=decisions.region,
         priority=decisions.priority, production_base=decisions.route.base if decisions.route else None,

@@ -17,7 +17,7 @@ from engine.stages import label
 from engine.text import fmt_duration, mask_name, mask_phone, t
 from handlers.cards import order_title
 from handlers.chat import Card
-from handlers.chat_ports import OrderView
+from handlers.chat_ports import ChatOrderView
 
 MAIL_PLATFORM = "email"  # the message reference that records a sent e-mail: ("email", user id, outbox id)
 
@@ -28,7 +28,7 @@ class MailSender(Protocol):
         ...
 
 
-def breach_mail(view: OrderView, card: Card, overdue: timedelta, owner: str | None, language: str = "zh",
+def breach_mail(view: ChatOrderView, card: Card, overdue: timedelta, owner: str | None, language: str = "zh",
                 timezone: str = "Asia/Shanghai") -> tuple[str, str]:
     """(subject, body) of the breach's copy to the supervisor: the order's facts as on the card, the owner, the
     customer only masked (a mailbox is forwarded and archived: never a full phone number), how to act in chat."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from engine.access import Viewer, may_act_on_order
 from engine.note_learning import may_correct, resolve_ref
@@ -20,14 +20,12 @@ from engine.order import check_text
 from engine.text import t
 from engine.tokens import Action, ActionToken
 from handlers.chat import ButtonPressed, CommandReceived, Outgoing, SendError, Sender, TextReceived
-from handlers.chat_ports import OrderView, OutboxStore, UserInfo
+from handlers.chat_ports import ChatOrderView, OutboxStore, UserInfo
 from handlers.note_cards import note_menu_card, note_reply_card, relabelled_card
 from handlers.note_learning import NoteLearning, RelabelRefused, relabel
 from handlers.notes import REVIEW_KIND, NoteWriter, TrendNotes, category_names, record_note
 from handlers.replies import send, toast
-
-if TYPE_CHECKING:
-    from handlers.chat_context import ChatContext
+from handlers.chat_context import ChatContext
 
 COMMANDS = ("note",)
 ACTIONS = frozenset({Action.NOTE_MENU, Action.NOTE_SET})
@@ -64,29 +62,18 @@ def _viewer(user: UserInfo) -> Viewer:
     return Viewer(user.id, user.role, tuple(user.regions))
 
 
-async def _reply(ctx: ChatContext, sender: Sender, text: str) -> None:
-    await send(ctx.channel(sender.platform), Outgoing(chat_id=sender.chat_id, text=text))
-
-
-async def _staff(ctx: ChatContext, sender: Sender) -> UserInfo | None:
-    user = await ctx.repo.user_by_identity(sender.platform, sender.user_id)
-    return user if user is not None and user.is_staff else None
-
-
 async def handle_command(event: CommandReceived, ctx: ChatContext) -> None:
     """`/note ORDER text…`"""
     sender, lang = event.sender, ctx.language
-    user = await _staff(ctx, sender)
-    if user is None:
-        await _reply(ctx, sender, t("staff.only", lang))
+    if (user := await ctx.staff_only(sender)) is None:
         return
     if ctx.notes is None or len(event.args) < 2:
-        await _reply(ctx, sender, nt("note.usage", lang))
+        await ctx.reply(sender, nt("note.usage", lang))
         return
     ref = event.args[0][:64]
     view = await ctx.repo.order_by_ref(ref)
     if view is None:
-        await _reply(ctx, sender, t("staff.order_not_found", lang, q=ref))
+        await ctx.reply(sender, t("staff.order_not_found", lang, q=ref))
         return
     await _add(ctx, sender, user, view, " ".join(event.args[1:]))
 
@@ -107,7 +94,7 @@ async def handle_text(event: TextReceived, ctx: ChatContext) -> bool:
         return False
     if order_id is None:
         return False
-    user = await _staff(ctx, sender)
+    user = await ctx.staff(sender)
     if user is None:
         return False  # a customer's message is never a note: it goes to their status query
     view = await ctx.repo.order(order_id)
@@ -117,12 +104,12 @@ async def handle_text(event: TextReceived, ctx: ChatContext) -> bool:
     return True
 
 
-async def _add(ctx: ChatContext, sender: Sender, user: UserInfo, view: OrderView, text: str) -> None:
+async def _add(ctx: ChatContext, sender: Sender, user: UserInfo, view: ChatOrderView, text: str) -> None:
     lang, notes = ctx.language, ctx.notes
     assert notes is not None
     ref = f"{view.order.channel}:{view.order.data.external_id}"
     if not may_act_on_order(_viewer(user), view.order.region, view.owner_user_id):
-        await _reply(ctx, sender, nt("note.forbidden", lang, order=ref))
+        await ctx.reply(sender, nt("note.forbidden", lang, order=ref))
         return
     text = text.strip()[:NOTE_MAX]
     try:
@@ -130,7 +117,7 @@ async def _add(ctx: ChatContext, sender: Sender, user: UserInfo, view: OrderView
     except ValueError:
         text = ""
     if not text:
-        await _reply(ctx, sender, nt("note.usage", lang))
+        await ctx.reply(sender, nt("note.usage", lang))
         return
     rules = notes.learning.rules()
     result = await record_note(notes.writer, notes.trends, notes.outbox, rules, view.order.id, text, user.name,
@@ -145,7 +132,7 @@ async def on_button(event: ButtonPressed, tok: ActionToken, ctx: ChatContext) ->
     """Correct (the category menu, paged) and a category button (the correction)."""
     lang, notes = ctx.language, ctx.notes
     channel = ctx.channel(event.sender.platform)
-    user = await _staff(ctx, event.sender)
+    user = await ctx.staff(event.sender)
     if user is None or notes is None:
         await toast(channel, event.callback_id, nt("note.refused.forbidden", lang), alert=True)
         return

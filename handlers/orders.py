@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class OrderDetail:
+    """One order as the HTTP API and the board's drawer show it: the engine's Order plus its stored bookkeeping."""
+
     order: Order
     payload_hash: str
     received_at: datetime

@@ -4,35 +4,21 @@ admins only — the use case decides, the same way as for the API and the CLI.""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from engine.owner_text import t
-from handlers.chat import CommandReceived, Outgoing
+from handlers.chat import CommandReceived
 from handlers.owners import Assigner, AssignRefused, assign
-from handlers.replies import send
-
-if TYPE_CHECKING:
-    from handlers.chat_context import ChatContext
+from handlers.chat_context import ChatContext
 
 COMMANDS = ("assign",)
 
 
 async def handle_command(event: CommandReceived, ctx: ChatContext) -> None:
-    from engine.text import t as core_t
-
     sender, lang = event.sender, ctx.language
-    channel = ctx.channel(sender.platform)
-
-    async def reply(text: str) -> None:
-        await send(channel, Outgoing(chat_id=sender.chat_id, text=text))
-
-    user = await ctx.repo.user_by_identity(sender.platform, sender.user_id)
-    if user is None or not user.is_staff:
-        await reply(core_t("staff.only", lang))
+    if (user := await ctx.staff_only(sender)) is None:
         return
     args = [a for a in (x.strip() for x in event.args) if a]
     if len(args) < 2 or ctx.owners is None:
-        await reply(t("assign.usage", lang))
+        await ctx.reply(sender, t("assign.usage", lang))
         return
     ref, name = args[0], " ".join(args[1:])
     try:
@@ -40,7 +26,7 @@ async def handle_command(event: CommandReceived, ctx: ChatContext) -> None:
                             ctx.clock.now())
     except AssignRefused as exc:
         shown_ref, shown_name = ref[:64], name[:64]
-        await reply(t(f"assign.{exc.code}", lang, order=shown_ref, name=shown_name))
+        await ctx.reply(sender, t(f"assign.{exc.code}", lang, order=shown_ref, name=shown_name))
         return
-    await reply(t("assign.done", lang, order=done.order_key, owner=done.owner,
+    await ctx.reply(sender, t("assign.done", lang, order=done.order_key, owner=done.owner,
                   previous=done.previous or t("assign.nobody", lang)))

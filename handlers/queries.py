@@ -23,7 +23,7 @@ from engine.text import fmt_money, role_name, t
 from engine.tokens import Action, ActionToken, sign
 from handlers.cards import customer_status_text, list_pages, order_detail_pages, order_line
 from handlers.chat import Button, ButtonPressed, Card, CommandReceived, ContactShared, Outgoing, Sender, TextReceived
-from handlers.chat_ports import OrderView, UserInfo
+from handlers.chat_ports import ChatOrderView, UserInfo
 from handlers.chat_context import ChatContext
 from handlers.outbox_kinds import admin_notice
 from handlers.refunds import refundable
@@ -54,18 +54,14 @@ def _limit_key(sender: Sender, scope: str) -> str:
     return f"{scope}:{sender.platform}:{sender.user_id}"
 
 
-async def _reply(ctx: ChatContext, sender: Sender, text: str, **kw: bool) -> None:
-    await send(ctx.channel(sender.platform), Outgoing(chat_id=sender.chat_id, text=text, **kw))
-
-
-async def _status(ctx: ChatContext, sender: Sender, view: OrderView) -> None:
+async def _status(ctx: ChatContext, sender: Sender, view: ChatOrderView) -> None:
     """A customer's one-order status reply, with the refund button under it when the order is refundable."""
     text = customer_status_text(view, ctx.language, ctx.timezone)
     await send(ctx.channel(sender.platform), Outgoing(chat_id=sender.chat_id, text=text,
                                                       card=await _refund_card(ctx, view)))
 
 
-async def _refund_card(ctx: ChatContext, view: OrderView) -> Card | None:
+async def _refund_card(ctx: ChatContext, view: ChatOrderView) -> Card | None:
     if ctx.refunds is None:
         return None
     try:
@@ -83,27 +79,22 @@ async def _ask_for_phone(ctx: ChatContext, sender: Sender, text: str) -> None:
     """`text` with a share-my-number button where the platform has one; elsewhere the person is asked for
     "order number + last 4 digits" instead (the other way to prove an order is theirs)."""
     if ctx.channel(sender.platform).capabilities.contact_sharing:
-        await _reply(ctx, sender, text, request_contact=True)
+        await ctx.reply(sender, text, request_contact=True)
     else:
-        await _reply(ctx, sender, t("cust.verify_by_order", ctx.language))
+        await ctx.reply(sender, t("cust.verify_by_order", ctx.language))
 
 
 async def _pages(ctx: ChatContext, sender: Sender, pages: Sequence[str]) -> None:
     await send_pages(ctx.channel(sender.platform), sender.chat_id, pages)
 
 
-async def _staff(ctx: ChatContext, sender: Sender) -> UserInfo | None:
-    user = await ctx.repo.user_by_identity(sender.platform, sender.user_id)
-    return user if user is not None and user.is_staff else None
-
-
-async def own_orders(ctx: ChatContext, sender: Sender) -> list[OrderView] | None:
+async def own_orders(ctx: ChatContext, sender: Sender) -> list[ChatOrderView] | None:
     """The orders this chat identity has proved are theirs; None when it has proved nothing yet."""
     phone = await ctx.repo.verified_phone(sender.platform, sender.user_id)
     granted = await ctx.repo.granted_order_ids(sender.platform, sender.user_id)
     if not phone and not granted:
         return None
-    views: dict[int, OrderView] = {}
+    views: dict[int, ChatOrderView] = {}
     if phone:
         views.update((v.order.id, v) for v in await ctx.repo.orders_by_phone(phone))
     if granted:
@@ -119,18 +110,18 @@ async def handle_command(event: CommandReceived, ctx: ChatContext) -> None:
     if cmd == "link":
         await _link(event, ctx)
         return
-    staff = await _staff(ctx, sender)
+    staff = await ctx.staff(sender)
     if cmd in ("start", "help"):
         if staff:
-            await _reply(ctx, sender, t("staff.help", lang))
+            await ctx.reply(sender, t("staff.help", lang))
         else:
             await _ask_for_phone(ctx, sender, t("cust.welcome", lang))
         return
     if cmd not in ("order", "stalled", "pending", "find", "board", "top"):
-        await _reply(ctx, sender, t("unknown_command", lang))
+        await ctx.reply(sender, t("unknown_command", lang))
         return
     if staff is None:
-        await _reply(ctx, sender, t("staff.only", lang))
+        await ctx.reply(sender, t("staff.only", lang))
         return
     arg = " ".join(event.args).strip()
     if cmd == "order":
@@ -150,32 +141,32 @@ async def handle_command(event: CommandReceived, ctx: ChatContext) -> None:
 async def _link(event: CommandReceived, ctx: ChatContext) -> None:
     sender, lang = event.sender, ctx.language
     if not event.args:
-        await _reply(ctx, sender, t("link.usage", lang))
+        await ctx.reply(sender, t("link.usage", lang))
         return
     key = _limit_key(sender, "link")
     locked = await ctx.limiter.locked_for(key)
     if locked > 0:
-        await _reply(ctx, sender, t("cust.locked", lang, minutes=max(int(locked // 60), 1)))
+        await ctx.reply(sender, t("cust.locked", lang, minutes=max(int(locked // 60), 1)))
         return
     user = await ctx.repo.redeem_link_code(event.args[0], sender.platform, sender.user_id, sender.chat_id,
                                            ctx.clock.now())
     if user is None:
         if await ctx.limiter.fail(key) >= MAX_FAILED_TRIES:
             locked = await ctx.limiter.locked_for(key)
-            await _reply(ctx, sender, t("cust.locked", lang, minutes=max(int(locked // 60), 1)))
+            await ctx.reply(sender, t("cust.locked", lang, minutes=max(int(locked // 60), 1)))
         else:
-            await _reply(ctx, sender, t("link.bad", lang))
+            await ctx.reply(sender, t("link.bad", lang))
         return
-    await _reply(ctx, sender, t("link.ok", lang, name=user.name, role=role_name(user.role, lang)))
+    await ctx.reply(sender, t("link.ok", lang, name=user.name, role=role_name(user.role, lang)))
 
 
 async def _order(ctx: ChatContext, sender: Sender, arg: str) -> None:
     if not arg:
-        await _reply(ctx, sender, t("staff.usage_order", ctx.language))
+        await ctx.reply(sender, t("staff.usage_order", ctx.language))
         return
     view = await ctx.repo.order_by_ref(arg)
     if view is None:
-        await _reply(ctx, sender, t("staff.order_not_found", ctx.language, q=arg))
+        await ctx.reply(sender, t("staff.order_not_found", ctx.language, q=arg))
         return
     await _pages(ctx, sender, order_detail_pages(view, ctx.language, ctx.timezone))
 
@@ -195,7 +186,7 @@ async def _stalled(ctx: ChatContext, sender: Sender, staff: UserInfo, arg: str) 
     if staff.role == "manager":  # a region's manager sees that region's board
         views = [v for v in views if v.order.region is None or v.order.region in staff.regions]
     if not views:
-        await _reply(ctx, sender, t("staff.no_stalled", lang))
+        await ctx.reply(sender, t("staff.no_stalled", lang))
         return
     lines = [order_line(v, lang, ctx.timezone, now) for v in views]
     await _pages(ctx, sender, list_pages(t("staff.stalled_head", lang, n=len(views)), lines, lang))
@@ -208,7 +199,7 @@ async def _top(ctx: ChatContext, sender: Sender, staff: UserInfo) -> None:
     if staff.role == "manager":
         views = [v for v in views if v.order.region is None or v.order.region in staff.regions]
     if not views:
-        await _reply(ctx, sender, t("staff.no_top", lang))
+        await ctx.reply(sender, t("staff.no_top", lang))
         return
     lines = [f"{order_line(v, lang, ctx.timezone)} · {t('priority.short', lang, p=v.order.priority)}" for v in views]
     await _pages(ctx, sender, list_pages(t("staff.top_head", lang, n=len(views)), lines, lang))
@@ -220,7 +211,7 @@ async def _pending(ctx: ChatContext, sender: Sender, staff: UserInfo) -> None:
     # a later level waits for the one below it (levels run in order): not the user's to decide yet
     mine = [a for a in pending if may_decide(a, actor) and not earlier_levels_pending(a, pending)]
     if not mine:
-        await _reply(ctx, sender, t("staff.no_pending", lang))
+        await ctx.reply(sender, t("staff.no_pending", lang))
         return
     views = {v.order.id: v for v in await ctx.repo.orders_by_ids([a.order_id for a in mine])}
     lines = []
@@ -235,20 +226,20 @@ async def _pending(ctx: ChatContext, sender: Sender, staff: UserInfo) -> None:
 async def _board(ctx: ChatContext, sender: Sender, staff: UserInfo) -> None:
     """A one-time link that signs this staff member in to the web board (10 minutes, one use)."""
     if ctx.login_links is None:
-        await _reply(ctx, sender, t("board.unavailable", ctx.language))
+        await ctx.reply(sender, t("board.unavailable", ctx.language))
         return
     link = await ctx.login_links.login_link(staff.id, ctx.clock.now())
-    await _reply(ctx, sender, t("board.link", ctx.language, url=link))
+    await ctx.reply(sender, t("board.link", ctx.language, url=link))
 
 
 async def _find(ctx: ChatContext, sender: Sender, arg: str) -> None:
     lang = ctx.language
     if not arg:
-        await _reply(ctx, sender, t("staff.usage_find", lang))
+        await ctx.reply(sender, t("staff.usage_find", lang))
         return
     views = await ctx.repo.search(arg, limit=200)
     if not views:
-        await _reply(ctx, sender, t("staff.find_none", lang, q=arg))
+        await ctx.reply(sender, t("staff.find_none", lang, q=arg))
         return
     lines = [order_line(v, lang, ctx.timezone, ctx.clock.now()) for v in views]
     await _pages(ctx, sender, list_pages(t("staff.find_head", lang, q=arg, n=len(views)), lines, lang))
@@ -271,21 +262,21 @@ async def handle_contact(event: ContactShared, ctx: ChatContext) -> None:
                                        ctx.clock.now())
     views = await own_orders(ctx, sender) or []
     if not views:
-        await _reply(ctx, sender, t("cust.no_orders", lang))
+        await ctx.reply(sender, t("cust.no_orders", lang))
         return
-    await _reply(ctx, sender, t("cust.verified", lang, n=len(views)))
+    await ctx.reply(sender, t("cust.verified", lang, n=len(views)))
     await _pages(ctx, sender, [customer_status_text(v, lang, ctx.timezone) for v in views[:10]])
 
 
 async def handle_text(event: TextReceived, ctx: ChatContext) -> None:
     sender, lang, text = event.sender, ctx.language, event.text.strip()
-    staff = await _staff(ctx, sender)
+    staff = await ctx.staff(sender)
     if staff is not None:
         match = _ORDER_NO_RE.search(text)
         if match:
             await _order(ctx, sender, match.group(0))
         else:
-            await _reply(ctx, sender, t("staff.help", lang))
+            await ctx.reply(sender, t("staff.help", lang))
         return
     verify = _VERIFY_RE.match(text)
     if verify:
@@ -296,7 +287,7 @@ async def handle_text(event: TextReceived, ctx: ChatContext) -> None:
         await _ask_for_phone(ctx, sender, t("cust.need_verify", lang))
         return
     if not views:
-        await _reply(ctx, sender, t("cust.no_orders", lang))
+        await ctx.reply(sender, t("cust.no_orders", lang))
         return
     query = _ORDER_NO_RE.search(text)
     if query is None:
@@ -308,12 +299,12 @@ async def handle_text(event: TextReceived, ctx: ChatContext) -> None:
     best = best_match(query.group(0), views)
     if best is None:
         listing = ", ".join(v.order.data.external_id for v in views[:20])
-        await _reply(ctx, sender, t("cust.not_found", lang, q=query.group(0), list=listing))
+        await ctx.reply(sender, t("cust.not_found", lang, q=query.group(0), list=listing))
         return
     await _status(ctx, sender, best)
 
 
-def best_match(query: str, views: Sequence[OrderView]) -> OrderView | None:
+def best_match(query: str, views: Sequence[ChatOrderView]) -> ChatOrderView | None:
     """The customer's own order whose number is closest to `query` (typos, partial numbers); None below threshold.
 
     Only `views`, the customer's own orders, are ever compared: fuzzy matching cannot reach anyone else's.
@@ -336,12 +327,12 @@ async def _verify_by_order(ctx: ChatContext, sender: Sender, number: str, last4:
     lang, key = ctx.language, _limit_key(sender, "verify")
     locked = max(await ctx.limiter.locked_for(key), await ctx.limiter.locked_for(GLOBAL_VERIFY_KEY))
     if locked > 0:
-        await _reply(ctx, sender, t("cust.locked", lang, minutes=max(int(locked // 60), 1)))
+        await ctx.reply(sender, t("cust.locked", lang, minutes=max(int(locked // 60), 1)))
         return
     view = await ctx.repo.order_by_ref(number, external_only=True)
     order_key = f"verify-order:{view.order.id}" if view is not None else None
     if order_key is not None and (locked := await ctx.limiter.locked_for(order_key)) > 0:
-        await _reply(ctx, sender, t("cust.locked", lang, minutes=max(int(locked // 60), 1)))
+        await ctx.reply(sender, t("cust.locked", lang, minutes=max(int(locked // 60), 1)))
         return
     phone = normalise_phone(view.order.data.customer.phone) if view else ""
     if view is None or len(phone) < 4 or phone[-4:] != last4:
@@ -357,9 +348,9 @@ async def _verify_by_order(ctx: ChatContext, sender: Sender, number: str, last4:
         if left <= 0 or everywhere >= MAX_FAILED_GLOBAL or on_order >= MAX_FAILED_PER_ORDER:
             locked = max(await ctx.limiter.locked_for(key), await ctx.limiter.locked_for(GLOBAL_VERIFY_KEY),
                          await ctx.limiter.locked_for(order_key) if order_key else 0.0)
-            await _reply(ctx, sender, t("cust.locked", lang, minutes=max(int(locked // 60), 1)))
+            await ctx.reply(sender, t("cust.locked", lang, minutes=max(int(locked // 60), 1)))
         else:
-            await _reply(ctx, sender, t("cust.verify_failed", lang, left=left))
+            await ctx.reply(sender, t("cust.verify_failed", lang, left=left))
         return
     await ctx.repo.grant_order_access(sender.platform, sender.user_id, sender.chat_id, view.order.id,
                                       ctx.clock.now())
@@ -382,7 +373,7 @@ async def on_button(event: ButtonPressed, tok: ActionToken, ctx: ChatContext) ->
     if tok.action != Action.ORDER_DETAILS:
         await toast(channel, event.callback_id, t("toast.stale", lang), alert=True)
         return
-    staff = await _staff(ctx, event.sender)
+    staff = await ctx.staff(event.sender)
     if staff is not None:
         view = await ctx.repo.order(tok.id)
         if view is None:

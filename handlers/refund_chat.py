@@ -23,8 +23,8 @@ from handlers.chat import (
     TextReceived,
 )
 from handlers.chat_context import ChatContext
-from handlers.chat_ports import OrderView
-from handlers.queries import _staff, best_match, own_orders
+from handlers.chat_ports import ChatOrderView
+from handlers.queries import best_match, own_orders
 from handlers.refunds import RefundError, attach_proof, request_refund
 from handlers.replies import send, toast
 
@@ -45,7 +45,7 @@ async def handle_text(event: TextReceived, ctx: ChatContext) -> bool:
     if m is None or ctx.refunds is None:
         return False
     sender, lang = event.sender, ctx.language
-    if await _staff(ctx, sender) is not None:
+    if await ctx.staff(sender) is not None:
         return False  # staff request refunds through the API or the CLI, where the amount is given
     number, reason = m.group(1), m.group(2).strip()
     views = await own_orders(ctx, sender)
@@ -64,7 +64,7 @@ async def handle_text(event: TextReceived, ctx: ChatContext) -> bool:
     return True
 
 
-async def _request(ctx: ChatContext, sender: Sender, view: OrderView, reason: str) -> None:
+async def _request(ctx: ChatContext, sender: Sender, view: ChatOrderView, reason: str) -> None:
     """The customer's refund of their order, through the one request use case; its answer is the refund's message."""
     try:
         await request_refund(ctx.refunds, str(view.order.id), amount=None, reason=reason,
@@ -80,7 +80,7 @@ async def on_button(event: ButtonPressed, tok: ActionToken, ctx: ChatContext) ->
     Only the customer's own orders; staff request refunds with the amount, through the API or the CLI."""
     sender, lang = event.sender, ctx.language
     channel = ctx.channel(sender.platform)
-    if ctx.refunds is None or await _staff(ctx, sender) is not None:
+    if ctx.refunds is None or await ctx.staff(sender) is not None:
         await toast(channel, event.callback_id, t("toast.stale", lang), alert=True)
         return
     mine = {v.order.id: v for v in await own_orders(ctx, sender) or []}

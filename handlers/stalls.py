@@ -21,7 +21,7 @@ from engine.tokens import Action, ActionToken
 from handlers import metrics
 from handlers.cards import stall_card
 from handlers.chat import ButtonPressed, SendError
-from handlers.chat_ports import ChatRepo, HeldAlert, NewOutbox, OrderView, UserInfo
+from handlers.chat_ports import ChatRepo, HeldAlert, NewOutbox, ChatOrderView, UserInfo
 from handlers.chat_context import ChatContext
 from handlers.orders import MoveRefused, TransitionError, transition
 from handlers.ports import Clock
@@ -38,7 +38,7 @@ PlanFor = Callable[[Order], "tuple[Step, ...] | None"]
 LOOKAHEAD = timedelta(days=14)  # orders whose deadline is this close are read for their warning
 
 
-def order_steps(view: OrderView, ladder: Sequence[Rung], plan_for: PlanFor | None) -> tuple[Step, ...]:
+def order_steps(view: ChatOrderView, ladder: Sequence[Rung], plan_for: PlanFor | None) -> tuple[Step, ...]:
     """The ladder of the order's stage: the rules' own (warning and rungs in business time), moved to the stored
     deadline when that differs (a paused clock); without rules, `ladder`'s rungs in wall-clock time after it."""
     o = view.order
@@ -86,7 +86,7 @@ async def scan_stalls(repo: ChatRepo, clock: Clock, ladder: Sequence[Rung] = DEF
     keys = [s.dedup_key(oid, views[oid].order.stage.value) for oid, steps in due.items() for s in steps]
     keys += [mail_key(oid, views[oid].order.stage.value) for oid in due]
     sent = await repo.existing_keys(keys)
-    rows: list[tuple[NewOutbox, OrderView]] = []
+    rows: list[tuple[NewOutbox, ChatOrderView]] = []
     mails: list[NewOutbox] = []
     for oid, steps in due.items():
         view = views[oid]
@@ -134,7 +134,7 @@ async def scan_stalls(repo: ChatRepo, clock: Clock, ladder: Sequence[Rung] = DEF
     return ids
 
 
-def _labels(view: OrderView) -> dict[str, str | None]:
+def _labels(view: ChatOrderView) -> dict[str, str | None]:
     return {"stage": view.order.stage.value, "base": view.production_base, "region": view.order.region}
 
 
@@ -145,7 +145,7 @@ def _rcpt_label(row: NewOutbox) -> str:
     return f"{who}/{'warn' if int(row.payload.get('level', 0)) < 0 else 'due'}"
 
 
-async def _mail_copy(repo: ChatRepo, view: OrderView, now: datetime, overdue_s: int) -> NewOutbox:
+async def _mail_copy(repo: ChatRepo, view: ChatOrderView, now: datetime, overdue_s: int) -> NewOutbox:
     """The breach's e-mail copy: to the owner's supervisor; for an order without one, the region's managers (the
     admins for an order in no region, never every manager)."""
     payload = {"order_id": view.order.id, "stage": view.order.stage.value, "overdue_s": overdue_s}
@@ -171,7 +171,7 @@ async def _drop_covered(repo: ChatRepo, by_recipient: dict[tuple[int | None, str
             del by_recipient[rcpt]
 
 
-async def _recipient(repo: ChatRepo, rung_role: str, view: OrderView) -> tuple[int | None, str | None, str | None]:
+async def _recipient(repo: ChatRepo, rung_role: str, view: ChatOrderView) -> tuple[int | None, str | None, str | None]:
     """Who a rung's alert is for: (user id, role, region) as an outbox row names it."""
     region = view.order.region
     user_id: int | None = None
@@ -190,7 +190,7 @@ async def _recipient(repo: ChatRepo, rung_role: str, view: OrderView) -> tuple[i
     return user_id, role, region
 
 
-def may_act(user: UserInfo, view: OrderView) -> bool:
+def may_act(user: UserInfo, view: ChatOrderView) -> bool:
     """Staff responsible for the order: admins and supply chain anywhere, others in the order's region, owners."""
     if not user.is_staff:
         return False
@@ -230,9 +230,7 @@ async def on_button(event: ButtonPressed, tok: ActionToken, ctx: ChatContext) ->
             await transition(ctx.repo, ctx.deadlines, str(view.order.id), nxt.value, "advanced from stall alert",
                              user.name, now)
         except MoveRefused as exc:
-            text = (t(f"move.{exc.code}", lang) if exc.code in ("awaiting_approval", "reason_required")
-                    else t("toast.advance_failed", lang, stage=label(stage, lang)))
-            await toast(channel, event.callback_id, text, alert=True)
+            await toast(channel, event.callback_id, t(f"move.{exc.code}", lang), alert=True)
             return
         except TransitionError:
             await toast(channel, event.callback_id, t("toast.advance_failed", lang, stage=label(stage, lang)), alert=True)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from engine.carriers import TrackEvent, TrackStatus
 from engine.carriers.model import waybill_ok
@@ -105,8 +106,6 @@ class ApplyResult:
 
 
 def _local(at: datetime, tz: str) -> str:
-    from zoneinfo import ZoneInfo
-
     return at.astimezone(ZoneInfo(tz)).strftime("%m-%d %H:%M")
 
 

@@ -3,18 +3,16 @@ cases (handlers.tracking through `ctx.tracking`), reply. Customers see their sca
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from engine.carriers import CARRIERS
 from engine.carriers.text import t
 from engine.stages import TransitionError
-from handlers.chat import CommandReceived, Outgoing
+from handlers.chat import CommandReceived
 from handlers.orders import MoveRefused, OrderNotFound
-from handlers.replies import send
 from handlers.tracking import ShipRefused, event_line_parts
-
-if TYPE_CHECKING:
-    from handlers.chat_context import ChatContext
+from handlers.chat_context import ChatContext
+from engine.text import t as core_t
 
 COMMANDS = ("ship", "track")
 
@@ -27,42 +25,33 @@ class TrackingChat(Protocol):
 
 
 async def handle_command(event: CommandReceived, ctx: ChatContext) -> None:
-    from engine.text import t as core_t
-
     sender, lang = event.sender, ctx.language
-    channel = ctx.channel(sender.platform)
-
-    async def reply(text: str) -> None:
-        await send(channel, Outgoing(chat_id=sender.chat_id, text=text))
-
-    user = await ctx.repo.user_by_identity(sender.platform, sender.user_id)
-    if user is None or not user.is_staff:
-        await reply(core_t("staff.only", lang))
+    if (user := await ctx.staff_only(sender)) is None:
         return
     if ctx.tracking is None:
-        await reply(t("tracking.ship_failed", lang, error="no carrier is configured"))
+        await ctx.reply(sender, t("tracking.ship_failed", lang, error="no carrier is configured"))
         return
     args = [a.strip() for a in event.args if a.strip()][:3]
     if not args:
-        await reply(t(f"tracking.usage_{event.command}", lang))
+        await ctx.reply(sender, t(f"tracking.usage_{event.command}", lang))
         return
     ref = args[0][:64]
     try:
         if event.command == "track":
-            await reply(_timeline_text(await ctx.tracking.timeline(ref), ref, lang, ctx.timezone))
+            await ctx.reply(sender, _timeline_text(await ctx.tracking.timeline(ref), ref, lang, ctx.timezone))
             return
         carrier = args[1].lower() if len(args) > 1 else None
         if carrier is not None and carrier not in CARRIERS:
-            await reply(t("tracking.usage_ship", lang))
+            await ctx.reply(sender, t("tracking.usage_ship", lang))
             return
         waybill = args[2][:40] if len(args) > 2 else None
         result = await ctx.tracking.ship(ref, carrier, waybill, None, user.name)
-        await reply(t("tracking.shipped_staff", lang, order=ref, carrier=t(f"carrier.{result['carrier']}", lang),
-                      waybill=result["waybill"]))
+        await ctx.reply(sender, t("tracking.shipped_staff", lang, order=ref,
+                                  carrier=t(f"carrier.{result['carrier']}", lang), waybill=result["waybill"]))
     except OrderNotFound:
-        await reply(core_t("staff.order_not_found", lang, q=ref))
+        await ctx.reply(sender, core_t("staff.order_not_found", lang, q=ref))
     except (TransitionError, MoveRefused, ShipRefused) as exc:
-        await reply(t("tracking.ship_failed", lang, error=str(exc)))
+        await ctx.reply(sender, t("tracking.ship_failed", lang, error=str(exc)))
 
 
 def _timeline_text(tl: dict[str, Any], ref: str, lang: str, tz: str) -> str:

@@ -24,7 +24,7 @@ from handlers.chat_ports import (
     AwaitingReason,
     Identity,
     NewOutbox,
-    OrderView,
+    ChatOrderView,
     OutboxItem,
     StageMove,
     UserInfo,
@@ -73,8 +73,8 @@ def _approval(row: Any) -> Approval:
     )
 
 
-def _view(row: Any, rank: tuple[int, int] | None = None) -> OrderView:
-    return OrderView(order=order_from_row(row), version=row.payload_hash, tracking=row.tracking,
+def _view(row: Any, rank: tuple[int, int] | None = None) -> ChatOrderView:
+    return ChatOrderView(order=order_from_row(row), version=row.payload_hash, tracking=row.tracking,
                      owner_user_id=row.owner_user_id, snoozed_until=row.snoozed_until, completed_at=row.completed_at,
                      flagged=bool(row.flagged), rank=rank, owner_name=row._mapping.get("owner_name"),
                      production_base=row.production_base)
@@ -204,13 +204,13 @@ class SqlChatRepo(SqlAlertGroups, SqlOrders):
 
     # --- orders ---------------------------------------------------------------------------------------------------
 
-    async def _orders(self, *conds: Any, order_by: Any = None, limit: int = 1000) -> list[OrderView]:
+    async def _orders(self, *conds: Any, order_by: Any = None, limit: int = 1000) -> list[ChatOrderView]:
         async with self.engine.connect() as conn:
             order = order_by if isinstance(order_by, tuple) else (order_by if order_by is not None else ORDERS.c.id,)
             rows = (await conn.execute(select(ORDERS, OWNER_NAME).where(*conds).order_by(*order).limit(limit))).all()
         return [_view(r) for r in rows]
 
-    async def order(self, order_id: int) -> OrderView | None:
+    async def order(self, order_id: int) -> ChatOrderView | None:
         """One order, with its rank among the open orders (the "前 10 %" of staff cards) when it is open."""
         async with self.engine.connect() as conn:
             row = (await conn.execute(select(ORDERS, OWNER_NAME).where(ORDERS.c.id == order_id))).first()
@@ -223,7 +223,7 @@ class SqlChatRepo(SqlAlertGroups, SqlOrders):
                 ORDERS.c.stage.in_(_OPEN)))).one()
         return _view(row, (int(counts[1]), int(counts[0])))
 
-    async def order_by_ref(self, ref: str, *, external_only: bool = False) -> OrderView | None:
+    async def order_by_ref(self, ref: str, *, external_only: bool = False) -> ChatOrderView | None:
         ref = ref.strip()
         if not ref:
             return None
@@ -240,21 +240,21 @@ class SqlChatRepo(SqlAlertGroups, SqlOrders):
             return None  # ambiguous across channels: ask for channel:id
         return await self.order(found_list[0].order.id) or found_list[0]
 
-    async def orders_by_phone(self, phone: str, limit: int = 50) -> list[OrderView]:
+    async def orders_by_phone(self, phone: str, limit: int = 50) -> list[ChatOrderView]:
         if len(phone) < 7:
             return []
         return await self._orders(ORDERS.c.customer_phone.in_(_phone_variants(phone)),
                                   order_by=ORDERS.c.created_at.desc(), limit=limit)
 
-    async def orders_by_ids(self, ids: Sequence[int]) -> list[OrderView]:
+    async def orders_by_ids(self, ids: Sequence[int]) -> list[ChatOrderView]:
         return await self._orders(ORDERS.c.id.in_(list(ids)), limit=len(ids)) if ids else []
 
-    async def overdue_orders(self, now: datetime, limit: int = 1000) -> list[OrderView]:
+    async def overdue_orders(self, now: datetime, limit: int = 1000) -> list[ChatOrderView]:
         return await self._orders(ORDERS.c.stage.in_(_OPEN), ORDERS.c.stage_deadline.is_not(None),
                                   ORDERS.c.stage_deadline < now, order_by=ORDERS.c.stage_deadline, limit=limit)
 
     async def stalled(self, now: datetime, *, city: str | None = None, stage: Stage | None = None,
-                      limit: int = 1000) -> list[OrderView]:
+                      limit: int = 1000) -> list[ChatOrderView]:
         conds = [ORDERS.c.stage.in_(_OPEN), ORDERS.c.stage_deadline.is_not(None), ORDERS.c.stage_deadline < now]
         if city:
             conds.append(ORDERS.c.customer_city == city)
@@ -262,7 +262,7 @@ class SqlChatRepo(SqlAlertGroups, SqlOrders):
             conds.append(ORDERS.c.stage == stage.value)
         return await self._orders(*conds, order_by=ORDERS.c.stage_deadline, limit=limit)
 
-    async def search(self, text: str, limit: int = 20) -> list[OrderView]:
+    async def search(self, text: str, limit: int = 20) -> list[ChatOrderView]:
         q = text.strip().replace("\\", "").replace("%", "").replace("_", "")
         if not q:
             return []
@@ -274,7 +274,7 @@ class SqlChatRepo(SqlAlertGroups, SqlOrders):
             cond = or_(cond, ORDERS.c.customer_phone.like(f"%{q}"))
         return await self._orders(cond, order_by=ORDERS.c.id.desc(), limit=limit)
 
-    async def top_orders(self, limit: int = 200) -> list[OrderView]:
+    async def top_orders(self, limit: int = 200) -> list[ChatOrderView]:
         return await self._orders(ORDERS.c.stage.in_(_OPEN), ORDERS.c.flagged.is_(True),
                                   order_by=(ORDERS.c.priority.desc(), ORDERS.c.id), limit=limit)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from handlers.intake import ExistingOrder, HistoryAsk, OrderKey, OrderPlan, StoredHistory
+from handlers.intake import StoredOrderStamp, HistoryAsk, OrderKey, IntakePlan, StoredHistory
 from handlers.orders import OrderEvents, announce
 from handlers.ports import StoreUnavailable
 from storage.intake_store_pg import PgIntakeUnit
@@ -25,7 +25,7 @@ class SqlIntakeStore:
         if engine.dialect.name == "postgresql" and engine.dialect.driver == "asyncpg":
             self._unit = PgIntakeUnit
 
-    async def known(self, keys: list[OrderKey]) -> dict[OrderKey, ExistingOrder]:
+    async def known(self, keys: list[OrderKey]) -> dict[OrderKey, StoredOrderStamp]:
         """The unit's lookup on a connection of its own, outside any transaction (AUTOCOMMIT: one read, no BEGIN and
         ROLLBACK round trips around it)."""
         try:
@@ -50,7 +50,7 @@ class SqlIntakeStore:
                 raise StoreUnavailable(str(exc)) from exc
             raise
 
-    def encode_new(self, plans: list[OrderPlan], now: datetime) -> object | None:
+    def encode_new(self, plans: list[IntakePlan], now: datetime) -> object | None:
         return self._unit.encode(plans, now)
 
     @asynccontextmanager

@@ -32,7 +32,7 @@ from sqlalchemy.dialects import postgresql
 from engine.order import Transition
 from engine.stages import Stage
 from handlers.chat_ports import NewOutbox
-from handlers.intake import ExistingOrder, HistoryAsk, OrderKey, OrderPlan, PlannedApproval, StoredHistory
+from handlers.intake import StoredOrderStamp, HistoryAsk, OrderKey, IntakePlan, PlannedApproval, StoredHistory
 from handlers.outbox_kinds import approval_request
 from storage.intake_unit import (
     APPROVALS,
@@ -256,12 +256,12 @@ class PgIntakeUnit(SqlIntakeUnit):
         result = await self.conn.exec_driver_sql(sql, params)
         return list(result.all()) if result.returns_rows else []
 
-    async def existing(self, keys: list[OrderKey]) -> dict[OrderKey, ExistingOrder]:
+    async def existing(self, keys: list[OrderKey]) -> dict[OrderKey, StoredOrderStamp]:
         if not keys:
             return {}
         rows = await self._run(_EXISTING, (orjson.dumps(keys),))
         return {
-            (ch, ext): ExistingOrder(oid, digest, Stage(stage), entered.replace(tzinfo=UTC))
+            (ch, ext): StoredOrderStamp(oid, digest, Stage(stage), entered.replace(tzinfo=UTC))
             for oid, ch, ext, digest, stage, entered in rows
         }
 
@@ -270,7 +270,7 @@ class PgIntakeUnit(SqlIntakeUnit):
         return history_of_rows(asked, await self._run(_HISTORY, (payload, _naive_utc(since))))
 
     @staticmethod
-    def encode(plans: list[OrderPlan], now: datetime) -> EncodedInsert:
+    def encode(plans: list[IntakePlan], now: datetime) -> EncodedInsert:
         """Orders, their transitions, approvals and the approvals' outbox rows as one statement (one round trip):
         data-modifying CTEs, the children joined to the orders actually inserted. `now`: the batch's time."""
         orders = [order_row(p) for p in plans]
@@ -298,14 +298,14 @@ class PgIntakeUnit(SqlIntakeUnit):
             params.append(_naive_utc(now))
         return EncodedInsert(f"WITH {', '.join(ctes)} SELECT id, channel, external_id FROM o", tuple(params))
 
-    async def insert_new(self, plans: list[OrderPlan], encoded: object | None = None) -> set[OrderKey]:
+    async def insert_new(self, plans: list[IntakePlan], encoded: object | None = None) -> set[OrderKey]:
         stmt = encoded if isinstance(encoded, EncodedInsert) else self.encode(plans, self.now)
         rows = await self._run(stmt.sql, stmt.params)
         if any(p.owner is not None for p in plans):
             await self.assign_owners(plans, {(ch, ext): oid for oid, ch, ext in rows})
         return {(ch, ext) for _, ch, ext in rows}
 
-    async def _children(self, plans: list[OrderPlan], ids: dict[OrderKey, int]) -> None:
+    async def _children(self, plans: list[IntakePlan], ids: dict[OrderKey, int]) -> None:
         """Children of orders whose ids are known (an update of a stored order)."""
         transitions = [{"order_id": ids[p.key], **_transition(t)} for p in plans for t in p.transitions]
         if transitions:
@@ -319,7 +319,7 @@ class PgIntakeUnit(SqlIntakeUnit):
             await self._run(f"WITH a AS ({stmt.sql}) {outbox}", (*params, _naive_utc(self.now)))
 
 
-def _approval(p: OrderPlan, a: PlannedApproval, now: datetime) -> dict[str, Any]:
+def _approval(p: IntakePlan, a: PlannedApproval, now: datetime) -> dict[str, Any]:
     return {"kind": a.need.kind, "level": a.need.level, "required_role": a.need.role, "region": a.need.region,
             "amount": p.data.amount, "order_version": p.payload_hash, "rule_id": a.need.rule_id,
             "status": "pending", "requested_by": p.requested_by, "requested_at": now,

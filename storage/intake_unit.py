@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.approvals import OUTCOMES
 from engine.stages import Stage
-from handlers.intake import ApprovalHistory, ExistingOrder, HistoryAsk, OrderKey, OrderPlan, StoredHistory
+from handlers.intake import ApprovalHistory, StoredOrderStamp, HistoryAsk, OrderKey, IntakePlan, StoredHistory
 from handlers.orders import Move
 from handlers.outbox_kinds import approval_outcome, approval_request
 from storage.models import ApprovalRow, OrderRow, OutboxRow, StageTransitionRow
@@ -129,13 +129,13 @@ def is_unavailable(exc: BaseException) -> bool:
     return exc.connection_invalidated or _sqlstate(exc).startswith(_SERVER_TROUBLE)
 
 
-def order_values(plan: OrderPlan, now: datetime) -> dict[str, Any]:
+def order_values(plan: IntakePlan, now: datetime) -> dict[str, Any]:
     values = order_row(plan)
     values["updated_at"] = now
     return values
 
 
-def order_row(plan: OrderPlan) -> dict[str, Any]:
+def order_row(plan: IntakePlan) -> dict[str, Any]:
     """An order's column values, except `updated_at` (the batch's `now`, the same for every row)."""
     d, c = plan.data, plan.data.customer
     return {
@@ -184,11 +184,11 @@ class SqlIntakeUnit:
         self._insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
     @staticmethod
-    def encode(plans: list[OrderPlan], now: datetime) -> object | None:
+    def encode(plans: list[IntakePlan], now: datetime) -> object | None:
         """Core renders its statements itself, inside the transaction: nothing to do ahead of it."""
         return None
 
-    async def existing(self, keys: list[OrderKey]) -> dict[OrderKey, ExistingOrder]:
+    async def existing(self, keys: list[OrderKey]) -> dict[OrderKey, StoredOrderStamp]:
         if not keys:
             return {}
         by_channel: dict[str, list[str]] = {}
@@ -201,7 +201,7 @@ class SqlIntakeUnit:
             ORDERS.c.stage_entered_at,
         ).where(or_(*(and_(ORDERS.c.channel == ch, ORDERS.c.external_id.in_(ids)) for ch, ids in by_channel.items())))
         rows = (await self.conn.execute(stmt)).all()
-        return {(r.channel, r.external_id): ExistingOrder(r.id, r.payload_hash, Stage(r.stage), r.stage_entered_at)
+        return {(r.channel, r.external_id): StoredOrderStamp(r.id, r.payload_hash, Stage(r.stage), r.stage_entered_at)
                 for r in rows}
 
     async def history(self, asked: list[HistoryAsk], since: datetime) -> dict[int, StoredHistory]:
@@ -227,7 +227,7 @@ class SqlIntakeUnit:
             return ApprovalHistory(False, None, None, about)
         return ApprovalHistory(True, latest.required_role, latest.region, about)
 
-    async def insert_new(self, plans: list[OrderPlan], encoded: object | None = None) -> set[OrderKey]:
+    async def insert_new(self, plans: list[IntakePlan], encoded: object | None = None) -> set[OrderKey]:
         stmt = (
             self._insert(ORDERS)
             .on_conflict_do_nothing(index_elements=["channel", "external_id"])
@@ -240,13 +240,13 @@ class SqlIntakeUnit:
         await self.assign_owners(won, ids)
         return set(ids)
 
-    async def assign_owners(self, plans: list[OrderPlan], ids: dict[OrderKey, int]) -> None:
+    async def assign_owners(self, plans: list[IntakePlan], ids: dict[OrderKey, int]) -> None:
         """New orders get the owner the rules ask for their first stage, in this same transaction."""
         wanted = [(ids[p.key], p.owner) for p in plans if p.owner is not None and p.key in ids]
         if wanted:
             await assign_owners(self.conn, wanted, self.now)
 
-    async def apply_update(self, plan: OrderPlan, supersede_pending: bool) -> None:
+    async def apply_update(self, plan: IntakePlan, supersede_pending: bool) -> None:
         """The changed content; the stage of the stored order is never written here but by the one move
         (storage.order_moves.apply_move, compare-and-set), so a person's move meanwhile is never undone."""
         assert plan.existing_id is not None
@@ -281,7 +281,7 @@ class SqlIntakeUnit:
             plan = await self._reopen_asked_before(plan)
         await self._children([plan], {plan.key: plan.existing_id})
 
-    async def _reopen_asked_before(self, plan: OrderPlan) -> OrderPlan:
+    async def _reopen_asked_before(self, plan: IntakePlan) -> IntakePlan:
         """Content asked about before (lowered, then restored: the same order version again) reopens that request
         — one request per order, kind, level and version (uq_approvals_request) — and sends its card again; the
         plan keeps only the approvals that are new."""
@@ -306,7 +306,7 @@ class SqlIntakeUnit:
                                     [outbox_values(row, self.now)])
         return replace(plan, approvals=fresh)
 
-    async def _children(self, plans: list[OrderPlan], ids: dict[OrderKey, int]) -> None:
+    async def _children(self, plans: list[IntakePlan], ids: dict[OrderKey, int]) -> None:
         transitions = [
             {"order_id": ids[p.key], "at": t.at, "from_stage": t.from_stage.value if t.from_stage else None,
              "to_stage": t.to_stage.value, "actor": t.actor, "reason": t.reason}

@@ -22,6 +22,22 @@ def test_import_contracts_hold() -> None:
     assert f"Contracts: {contracts} kept, 0 broken." in result.stdout, result.stdout + result.stderr
 
 
+def test_the_cycle_contract_sees_a_function_local_import(tmp_path: Path) -> None:
+    """The cycle a lazy import hides (b imports a inside a function) breaks the same contract type pyproject uses."""
+    pkg = tmp_path / "cyclepkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from cyclepkg import b\n")
+    (pkg / "b.py").write_text("def f() -> None:\n    from cyclepkg import a  # noqa: F401\n")
+    config = tmp_path / "contracts.toml"
+    config.write_text('[tool.importlinter]\nroot_packages = ["cyclepkg"]\n\n[[tool.importlinter.contracts]]\n'
+                      'name = "no cycles"\ntype = "acyclic_siblings"\nancestors = ["cyclepkg"]\n')
+    lint = Path(sys.executable).with_name("lint-imports")
+    result = subprocess.run([str(lint), str(config)], cwd=tmp_path, capture_output=True, text=True)
+    assert "Contracts: 0 kept, 1 broken." in result.stdout, result.stdout + result.stderr
+    assert ".b -> .a" in result.stdout
+
+
 FORBIDDEN_IN_ENGINE = {"datetime.now", "datetime.utcnow", "time.time", "date.today", "open"}
 
 

@@ -1,6 +1,6 @@
-"""`POST /api/notes/{id}/category`: a person corrects an exception note's category; the note becomes an
-example the classifier learns from. The one correction use case (handlers.note_learning.relabel), as the chat
-button and `orderhub notes relabel` use it."""
+"""`POST /api/notes/{id}/category` (README, "HTTP API"): a person corrects an exception note's category; the note
+becomes an example the classifier learns from. The one correction use case (handlers.note_learning.relabel), as the
+chat button and `orderhub notes relabel` use it."""
 
 from __future__ import annotations
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from engine.approvals import ESCALATION_ROLE
 from engine.order import Order
@@ -19,7 +21,7 @@ from engine.rules.decisions import (
 from engine.rules.facts import Facts
 from engine.rules.fields import Ctx
 from engine.rules.model import RefundRow
-from engine.rules.ruleset import RuleSet
+from engine.rules.ruleset import CRow, RuleSet
 from engine.stages import END_STATES, Stage
 
 _RUNTIME_ERRORS = (TypeError, ValueError, ArithmeticError, KeyError, IndexError)
@@ -49,6 +51,26 @@ def _test(cond: CompiledCond, ctx: Ctx) -> tuple[bool, str | None]:
         return bool(cond.test(ctx)), None
     except _RUNTIME_ERRORS as e:
         return False, f"{type(e).__name__}: {e}"
+
+
+def _first_row(section: str, rows: tuple[CRow, ...], ctx: Ctx, trace: list[RuleTrace], full: bool,
+               outcome: Callable[[Any], str]) -> CRow | None:
+    """The first of `rows` whose condition holds. Traced: each row tested (all of them in a full trace, else the
+    match and the failures), and in a full trace the rows after the match as skipped."""
+    winner: CRow | None = None
+    for row in rows:
+        if winner is not None:
+            if not full:
+                break
+            trace.append(RuleTrace(section, row.id, False, row.cond.text, note=f"skipped: {winner.id} matched first"))
+            continue
+        ok, err = _test(row.cond, ctx)
+        if ok:
+            winner = row
+        if full or ok or err is not None:
+            trace.append(RuleTrace(section, row.id, ok, row.cond.text, None, outcome(row.payload) if ok else "",
+                                   error=err, source=(row.cond, ctx)))
+    return winner
 
 
 def evaluate(
@@ -186,24 +208,12 @@ def _priority(ctx: Ctx, rules: RuleSet, d: Decisions, trace: list[RuleTrace], fu
 def _refund(ctx: Ctx, facts: Facts, rules: RuleSet, d: Decisions, trace: list[RuleTrace], full: bool) -> None:
     if facts.refund is None:
         return
-    winner: RefundRow | None = None
-    for row in rules.refund_rows:
-        if winner is not None:
-            if not full:
-                break
-            trace.append(RuleTrace("refunds", row.id, False, row.cond.text, note=f"skipped: {winner.id} matched first"))
-            continue
-        ok, err = _test(row.cond, ctx)
-        if ok:
-            winner = row.payload
-        if full or ok or err is not None:
-            trace.append(
-                RuleTrace("refunds", row.id, ok, row.cond.text, None, row.payload.outcome if ok else "", error=err, source=(row.cond, ctx))
-            )
-    if winner is None:
+    row = _first_row("refunds", rules.refund_rows, ctx, trace, full, lambda p: p.outcome)
+    if row is None:
         d.refund = RefundOutcome("manual_review", "refunds.default", "没有匹配的退款规则，请人工审核", "No refund rule matched; review by hand")
         trace.append(RuleTrace("refunds", "refunds.default", True, "no row matched", outcome="manual_review"))
         return
+    winner: RefundRow = row.payload
     msg = winner.message
     d.refund = RefundOutcome(winner.outcome, winner.id, msg.zh if msg else "", msg.en if msg else "")
 
@@ -211,18 +221,8 @@ def _refund(ctx: Ctx, facts: Facts, rules: RuleSet, d: Decisions, trace: list[Ru
 def _route(ctx: Ctx, order: Order, facts: Facts, rules: RuleSet, d: Decisions, trace: list[RuleTrace], full: bool) -> None:
     if order.stage is Stage.CANCELLED or not rules.model.bases:
         return
-    for ov in rules.overrides:
-        if d.route is not None:
-            if not full:
-                break
-            trace.append(RuleTrace("routing", ov.id, False, ov.cond.text, note=f"skipped: {d.route.rule_id} matched first"))
-            continue
-        ok, err = _test(ov.cond, ctx)
-        if ok:
-            d.route = Route(ov.payload, ov.id, None, "override")
-        if full or ok or err is not None:
-            trace.append(RuleTrace("routing", ov.id, ok, ov.cond.text, None, ov.payload if ok else "", error=err, source=(ov.cond, ctx)))
-    if d.route is not None:
+    if (ov := _first_row("routing", rules.overrides, ctx, trace, full, str)) is not None:
+        d.route = Route(ov.payload, ov.id, None, "override")
         return
     types = tuple(ctx.o_product_types)
     capable = rules.capable_bases(types)

@@ -20,6 +20,7 @@ from engine.rules.evaluate import evaluate
 from engine.rules.facts import Facts
 from engine.rules.ruleset import RuleSet
 from engine.stages import Stage
+from engine.text import role_name
 
 _WORDS = {
     "zh": {
@@ -142,15 +143,11 @@ _LEVEL = re.compile(r"^L(\d+) ([a-z_]+)(?:@(.+))?$")
 
 def person(role: str, language: str) -> str:
     """An escalation or approval role in words (主管, not `supervisor`)."""
-    from engine.text import role_name
-
     return _ESCALATION_ROLES.get(language, _ESCALATION_ROLES["zh"]).get(role) or role_name(role, language)
 
 
 def approval_words(kind: str, level: int | str, role: str, region: str | None, language: str) -> str:
     """`order L1 manager@华东` as people say it: 第 1 级 · 华东 经理 / level 1 · manager of 华东."""
-    from engine.text import role_name
-
     if language == "en":
         who = role_name(role, "en") + (f" of {region}" if region else "")
         return ("refund " if kind == "refund" else "") + f"level {level} · {who}"

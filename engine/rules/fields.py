@@ -4,6 +4,7 @@ evaluator (a getter per name) and the docs (`orderhub rules schema` and docs/rul
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -193,7 +194,5 @@ ROOTS = frozenset(n.split(".", 1)[0] for n in FIELDS)
 
 def suggest(name: str) -> str:
     """A 'did you mean' hint for a mistyped field name."""
-    import difflib
-
     close = difflib.get_close_matches(name, list(FIELDS), n=1, cutoff=0.6)
     return f"; did you mean {close[0]}?" if close else ""

@@ -26,6 +26,7 @@ from pydantic import (
 
 from engine.stages import Stage
 from engine.carriers.rules import CarrierRules
+from engine.rules.routing import work_order_no
 
 _DURATION_RE = re.compile(r"^\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?\s*$")
 
@@ -316,8 +317,6 @@ class Routing(_M):
     @field_validator("work_order_format")
     @classmethod
     def _work_order_format(cls, v: str) -> str:
-        from engine.rules.routing import work_order_no
-
         try:
             sample = work_order_no("HZ", date(2025, 11, 11), 1, v)
             other = work_order_no("HZ", date(2025, 11, 11), 2, v)

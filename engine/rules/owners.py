@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from engine.stages import Stage
+from engine.text import role_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,8 +175,6 @@ _WORDS = {
 def explain_owner_lines(rows: Sequence[COwner], stage: Stage, region: str | None, base: str | None,
                         product_types: Iterable[str], language: str = "zh") -> list[str]:
     """The `owners:` rows considered for an order in `stage`, as `rules explain` shows them."""
-    from engine.text import role_name
-
     w = _WORDS.get(language, _WORDS["zh"])
     product_types = tuple(product_types)
     need, considered = owner_need(rows, stage, region, base, product_types)

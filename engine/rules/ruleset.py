@@ -317,9 +317,9 @@ class RuleSet:
         return dict(self.model.anomalies.categories)
 
     def library_gaps(self) -> list[str]:
-        """The bundled category library's ids (engine/anomaly_library.py) this file has no category for, in library
-        order: a note the library would put there is filed under a weaker match or none. A warning, not an error: a merchant may
-        leave a category out on purpose."""
+        """The bundled category library's ids (README, "Anomaly trends and the morning digest") this file has no
+        category for, in library order: a note the library would put there is filed under a weaker match or none. A
+        warning, not an error: a merchant may leave a category out on purpose."""
         have = self.model.anomalies.categories
         return [cid for cid in TERMS if cid not in have]
 

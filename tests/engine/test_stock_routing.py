@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from engine.rules import Facts, evaluate, load_rules
-from tests.engine.rules_support import EXAMPLE, EXAMPLE_TEXT, T0, order
+from tests.engine.rules_support import EXAMPLE, EXAMPLE_TEXT, T0, edited, order
 
 CURTAIN_BASES = ("HZ", "FS", "LF", "CD")  # every base makes curtains in the example rules
 ALL_ZERO = {f"{b}:CUR-A": 0 for b in CURTAIN_BASES}
@@ -53,3 +53,17 @@ def test_use_stock_false_ignores_stock() -> None:
 def test_override_beats_stock() -> None:
     d = evaluate(order(city="深圳", skus=("CUR-A",), channel="showroom"), Facts(stock=ALL_ZERO), EXAMPLE, T0)
     assert d.route is not None and d.route.rule_id == "showroom-to-hz"
+
+
+def test_the_first_matching_override_wins_and_a_full_trace_names_the_rest_skipped() -> None:
+    text = edited("      base: HZ\n\n", "      base: HZ\n    - id: showroom-to-fs\n"
+                  "      when: {field: order.channel, op: eq, value: showroom}\n      base: FS\n\n")
+    rules = load_rules(text, "rules.yaml")
+    full = evaluate(order(channel="showroom"), Facts(), rules, T0)
+    assert full.route is not None and (full.route.rule_id, full.route.base) == ("showroom-to-hz", "HZ")
+    rows = {t.rule_id: t for t in full.trace if t.section == "routing"}
+    assert rows["showroom-to-hz"].matched and rows["showroom-to-hz"].outcome == "HZ"
+    assert not rows["showroom-to-fs"].matched and rows["showroom-to-fs"].note == "skipped: showroom-to-hz matched first"
+    brief = evaluate(order(channel="showroom"), Facts(), rules, T0, trace=False)
+    assert brief.route == full.route
+    assert "showroom-to-fs" not in {t.rule_id for t in brief.trace}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
-from engine.text import MAX_MESSAGE_CHARS, fmt_duration, mask_name, mask_phone, paginate, progress_line, t
+from engine.text import _STRINGS, MAX_MESSAGE_CHARS, fmt_duration, mask_name, mask_phone, paginate, progress_line, t
 
 
 @pytest.mark.parametrize(
@@ -55,3 +57,52 @@ def test_paginate_wraps_an_over_long_line() -> None:
     pages = paginate(["x" * 10000])
     assert len(pages) >= 3 and all(len(p) <= MAX_MESSAGE_CHARS for p in pages)
     assert sum(p.count("x") for p in pages) == 10000
+
+
+# --- every key of the table is used ---------------------------------------------------------------------------------
+_ROOT = Path(__file__).resolve().parents[2]
+_SOURCES = ("engine", "handlers", "bot", "webhooks", "board", "storage")
+
+
+def _table_key_nodes(tree: ast.Module) -> set[int]:
+    """The ids of the key nodes of `_STRINGS = {...}` (the table's own keys are no use of them)."""
+    for node in tree.body:
+        target = node.target if isinstance(node, ast.AnnAssign) else (node.targets[0] if isinstance(node, ast.Assign)
+                                                                      else None)
+        if isinstance(target, ast.Name) and target.id == "_STRINGS" and isinstance(node.value, ast.Dict):
+            return {id(k) for k in node.value.keys}
+    return set()
+
+
+def text_uses(paths: list[Path]) -> tuple[set[str], set[str]]:
+    """Every string constant in `paths` (not counting the table's keys) and every constant head of an f-string
+    (`t(f"toast.{reason}")` → "toast."), the keys a handler builds from a code it was given."""
+    constants, heads = set(), set()
+    for path in paths:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        skip = _table_key_nodes(tree)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.JoinedStr) and node.values and isinstance(node.values[0], ast.Constant):
+                heads.add(node.values[0].value)
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip:
+                constants.add(node.value)
+    return constants, heads
+
+
+def unused_keys(keys: list[str], constants: set[str], heads: set[str]) -> list[str]:
+    """A key is used when it is written out, or when an f-string's head starts it and the rest is written out
+    somewhere (the code `"forged"` a TokenError is raised with, for `toast.{reason}`)."""
+    return [k for k in keys if k not in constants
+            and not any(h and k.startswith(h) and k[len(h):] in constants for h in heads)]
+
+
+def test_every_key_of_the_text_table_is_used() -> None:
+    paths = [p for top in _SOURCES for p in (_ROOT / top).rglob("*.py") if "migrations" not in p.parts]
+    constants, heads = text_uses(paths)
+    assert unused_keys(list(_STRINGS), constants, heads) == []
+
+
+def test_the_unused_key_scan_sees_a_key_nobody_uses() -> None:
+    constants, heads = text_uses([_ROOT / "handlers" / "stalls.py", _ROOT / "handlers" / "orders.py"])
+    assert unused_keys(["toast.advance_failed", "move.awaiting_approval", "move.nobody"], constants, heads) == [
+        "move.nobody"]

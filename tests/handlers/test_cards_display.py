@@ -14,12 +14,12 @@ from engine.order import Order, OrderData
 from engine.rules import load_rules
 from engine.stages import Stage
 from handlers import cards
-from handlers.chat_ports import OrderView
+from handlers.chat_ports import ChatOrderView
 
 NOW = datetime(2025, 11, 11, 2, 0, tzinfo=UTC)
 
 
-def _view() -> OrderView:
+def _view() -> ChatOrderView:
     data = OrderData.model_validate({
         "external_id": "WX-1", "created_at": NOW.isoformat(),
         "customer": {"id": "C1", "name": "王女士", "phone": "13800138000", "city": "杭州"},
@@ -27,7 +27,7 @@ def _view() -> OrderView:
                    "attributes": {"fabric_batch": "B2025-20", "width_cm": 360, "height_cm": 280}}],
         "amount": "2100.00", "custom_fields": {"install_date": "2025-11-20", "floor": "12"},
     })
-    return OrderView(Order(1, "generic", data, Stage.DESIGNING, NOW, region="华东"), "v1")
+    return ChatOrderView(Order(1, "generic", data, Stage.DESIGNING, NOW, region="华东"), "v1")
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,7 @@ from bot.settings import BUNDLED_RULES
 from engine.channels import default_adapters
 from engine.rules import load_rules
 from engine.stages import Stage
-from handlers.intake import ApprovalHistory, ExistingOrder, IntakeProcessor, OrderKey, OrderPlan, payload_hash
+from handlers.intake import ApprovalHistory, StoredOrderStamp, IntakeProcessor, OrderKey, IntakePlan, payload_hash
 from handlers.ports import IntakeEntry
 from tests.factories import order_json
 
@@ -25,31 +25,31 @@ RULES = load_rules(BUNDLED_RULES.read_text(encoding="utf-8"), str(BUNDLED_RULES)
 class MemoryStore:
     """Stored orders by key; `known` (before planning) and the unit's `existing` read the same dict."""
 
-    def __init__(self, stored: dict[OrderKey, ExistingOrder], *, lookup_fails: bool = False) -> None:
+    def __init__(self, stored: dict[OrderKey, StoredOrderStamp], *, lookup_fails: bool = False) -> None:
         self.stored, self.lookup_fails = stored, lookup_fails
         self.lookups = 0
         self.looked_at: list[list[OrderKey]] = []  # the keys of each lookup inside the transaction
-        self.inserted: list[OrderPlan] = []
-        self.updated: list[OrderPlan] = []
+        self.inserted: list[IntakePlan] = []
+        self.updated: list[IntakePlan] = []
         self.encodings: list[object | None] = []  # what each insert was given as encoded ahead
 
-    async def known(self, keys: list[OrderKey]) -> dict[OrderKey, ExistingOrder]:
+    async def known(self, keys: list[OrderKey]) -> dict[OrderKey, StoredOrderStamp]:
         self.lookups += 1
         if self.lookup_fails:
             raise ConnectionError("database restarting")
         return {k: self.stored[k] for k in keys if k in self.stored}
 
-    async def existing(self, keys: list[OrderKey]) -> dict[OrderKey, ExistingOrder]:
+    async def existing(self, keys: list[OrderKey]) -> dict[OrderKey, StoredOrderStamp]:
         self.looked_at.append(list(keys))
         return {k: self.stored[k] for k in keys if k in self.stored}
 
     async def history(self, asked: list, since: datetime) -> dict:
         return {}  # no history stored
 
-    def encode_new(self, plans: list[OrderPlan], now: datetime) -> object | None:
+    def encode_new(self, plans: list[IntakePlan], now: datetime) -> object | None:
         return ("encoded", tuple(p.key for p in plans))
 
-    async def insert_new(self, plans: list[OrderPlan], encoded: object | None = None) -> set[OrderKey]:
+    async def insert_new(self, plans: list[IntakePlan], encoded: object | None = None) -> set[OrderKey]:
         """As INSERT … ON CONFLICT DO NOTHING: a key stored already is not inserted."""
         assert encoded is None or encoded == ("encoded", tuple(p.key for p in plans)), "encoded for other plans"
         self.encodings.append(encoded)
@@ -60,7 +60,7 @@ class MemoryStore:
     async def approval_history(self, order_id: int) -> ApprovalHistory:
         return ApprovalHistory(False, None, None, ())  # never asked
 
-    async def apply_update(self, plan: OrderPlan, supersede_pending: bool) -> None:
+    async def apply_update(self, plan: IntakePlan, supersede_pending: bool) -> None:
         self.updated.append(plan)
 
     @asynccontextmanager
@@ -72,9 +72,9 @@ def _entries(raws: list[dict[str, Any]]) -> list[IntakeEntry]:
     return [IntakeEntry(f"{i}-0", "generic", orjson.dumps(raw)) for i, raw in enumerate(raws, start=1)]
 
 
-def _stored(raw: dict[str, Any], digest: str | None = None) -> tuple[OrderKey, ExistingOrder]:
+def _stored(raw: dict[str, Any], digest: str | None = None) -> tuple[OrderKey, StoredOrderStamp]:
     data = default_adapters()["generic"].to_order(raw)
-    return ("generic", data.external_id), ExistingOrder(7, digest or payload_hash(data), Stage.DESIGNING, NOW)
+    return ("generic", data.external_id), StoredOrderStamp(7, digest or payload_hash(data), Stage.DESIGNING, NOW)
 
 
 async def test_identical_redelivery_is_never_evaluated(evaluations: list[str]) -> None:

@@ -13,7 +13,7 @@ from bot.settings import BUNDLED_RULES
 from engine.channels import default_adapters
 from engine.rules import load_rules
 from engine.stages import Stage
-from handlers.intake import ApprovalHistory, ExistingOrder, IntakeProcessor, OrderKey, OrderPlan, payload_hash
+from handlers.intake import ApprovalHistory, StoredOrderStamp, IntakeProcessor, OrderKey, IntakePlan, payload_hash
 from handlers.ports import IntakeEntry
 from tests.factories import order_json
 
@@ -26,21 +26,21 @@ class LosingUnit:
 
     def __init__(self, rival_hash: str) -> None:
         self.rival_hash, self.lookups = rival_hash, 0
-        self.updates: list[tuple[OrderPlan, bool]] = []
+        self.updates: list[tuple[IntakePlan, bool]] = []
 
-    async def existing(self, keys: list[OrderKey]) -> dict[OrderKey, ExistingOrder]:
+    async def existing(self, keys: list[OrderKey]) -> dict[OrderKey, StoredOrderStamp]:
         self.lookups += 1
         if self.lookups == 1:
             return {}
-        return {k: ExistingOrder(7, self.rival_hash, Stage.PENDING_CONFIRM, NOW) for k in keys}
+        return {k: StoredOrderStamp(7, self.rival_hash, Stage.PENDING_CONFIRM, NOW) for k in keys}
 
-    async def insert_new(self, plans: list[OrderPlan], encoded: object | None = None) -> set[OrderKey]:
+    async def insert_new(self, plans: list[IntakePlan], encoded: object | None = None) -> set[OrderKey]:
         return set()
 
     async def approval_history(self, order_id: int) -> ApprovalHistory:
         return ApprovalHistory(False, None, None, ())  # never asked
 
-    async def apply_update(self, plan: OrderPlan, supersede_pending: bool) -> None:
+    async def apply_update(self, plan: IntakePlan, supersede_pending: bool) -> None:
         self.updates.append((plan, supersede_pending))
 
 
@@ -52,13 +52,13 @@ class Store:
     async def unit(self) -> AsyncIterator[LosingUnit]:
         yield self._unit
 
-    async def known(self, keys: list[OrderKey]) -> dict[OrderKey, ExistingOrder]:
+    async def known(self, keys: list[OrderKey]) -> dict[OrderKey, StoredOrderStamp]:
         return {}  # nothing stored yet when the batch is planned
 
     async def history(self, asked: list, since: datetime) -> dict:
         return {}  # no history stored
 
-    def encode_new(self, plans: list[OrderPlan], now: datetime) -> object | None:
+    def encode_new(self, plans: list[IntakePlan], now: datetime) -> object | None:
         return None
 
 

@@ -13,7 +13,7 @@ from engine.stages import Stage
 from engine.tokens import Action, sign
 from handlers.chat import ButtonPressed, Sender
 from handlers.dispatch import handle_event
-from handlers.intake import ExistingOrder, plan_update
+from handlers.intake import StoredOrderStamp, plan_update
 from handlers.orders import MoveRefused, transition
 from handlers.stalls import scan_stalls
 from storage.intake_store import SqlIntakeStore
@@ -104,7 +104,7 @@ async def test_an_intake_update_never_undoes_a_move_made_meanwhile(world: World,
     w = world
     oid = await w.order("M6", stage="pending_confirm")
     row = await _order(w, oid)
-    known = ExistingOrder(oid, row.payload_hash, Stage.PENDING_CONFIRM, row.stage_entered_at)
+    known = StoredOrderStamp(oid, row.payload_hash, Stage.PENDING_CONFIRM, row.stage_entered_at)
     data = OrderData.model_validate({
         "external_id": "M6", "channel": "tmall", "created_at": T0.isoformat(),
         "customer": {"id": "C-M6", "name": "王女士", "phone": "13800138000", "city": "杭州"},
@@ -119,3 +119,20 @@ async def test_an_intake_update_never_undoes_a_move_made_meanwhile(world: World,
     row = await _order(w, oid)
     assert (row.stage, row.amount, row.payload_hash) == (now_in, Decimal("1000.00"), "new-hash")
     assert await _all(w, TRANSITIONS, TRANSITIONS.c.order_id == oid) == []
+
+
+async def test_stall_advance_refused_by_a_concurrent_move_says_so(world: World,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every refusal of the move use case has its own words on the stall card (`move.<code>`), the lost race too."""
+    w = world
+    await w.user("东区经理", "manager", ["华东"], tg="101")
+    await w.order("M6", deadline=T0 - timedelta(hours=2))
+    [alert_id] = [i for i in await scan_stalls(w.repo, w.clock)]
+
+    async def lost_race(*_: object) -> None:
+        raise MoveRefused("changed", "the order changed while you were moving it; look again and retry")
+
+    monkeypatch.setattr("handlers.stalls.transition", lost_race)
+    token = sign(KEY, Action.ADVANCE, alert_id, "pending_confirm")
+    await handle_event(ButtonPressed(Sender("telegram", "101", "101", "101"), token, "cb"), w.ctx)
+    assert w.channel.answers[-1].text == "订单刚刚被改动，请刷新后重试"

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.settings import BUNDLED_RULES
 from engine.channels import default_adapters
 from engine.rules import load_rules
-from handlers.intake import OrderPlan, payload_hash, plan_new_order
+from handlers.intake import IntakePlan, payload_hash, plan_new_order
 from storage.intake_unit import APPROVALS, ORDERS, OUTBOX, TRANSITIONS, SqlIntakeUnit
 from storage.intake_store_pg import PgIntakeUnit, RecordsInsert, _naive_utc
 from tests.factories import order_json
@@ -60,7 +60,7 @@ def test_rows_travel_as_one_json_text_with_shared_values_and_defaults_sent_once(
 # --- on PostgreSQL: the same rows as the Core unit -------------------------------------------------------------------
 
 
-def _plans(channel: str) -> list[OrderPlan]:
+def _plans(channel: str) -> list[IntakePlan]:
     plus8 = timezone(timedelta(hours=8))
     raws: list[dict[str, Any]] = [order_json(i) for i in range(6)]
     raws[0] |= {"amount": "9800.50", "notes": "含中文和 \"引号\" \\ 反斜杠", "custom_fields": {"install_date": "2025-11-20",
