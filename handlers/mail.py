@@ -54,13 +54,13 @@ def breach_mail_batch(copies: Sequence[BreachCopy], language: str = "zh") -> tup
 class BreachCopy:
     """What one breach's copy says: the order, its card, how long overdue, its owner's name."""
 
-    view: OrderView
+    view: ChatOrderView
     card: Card
     overdue: timedelta
     owner: str | None
 
 
-def _breach_facts(view: OrderView, card: Card, owner: str | None, language: str) -> list[str]:
+def _breach_facts(view: ChatOrderView, card: Card, owner: str | None, language: str) -> list[str]:
     o = view.order
     facts = [card.as_text(), f"{t('f.order', language)}: {o.data.external_id}",
              f"{t('f.customer', language)}: {mask_name(o.data.customer.name)} {mask_phone(o.data.customer.phone)}"]
