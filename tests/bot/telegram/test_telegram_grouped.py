@@ -7,26 +7,20 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.settings import BUNDLED_RULES
 from bot.platforms.telegram.channel import TelegramChannel
-from engine.rules import RuleSet, load_rules
+from engine.rules import RuleSet
 from engine.tokens import Action, verify
 from tests.handlers.alert_support import burst, mailing_world
-from tests.handlers.conftest import KEY, World
+from tests.handlers.conftest import KEY, World, rules  # noqa: F401 - the bundled rules, once a session
 from tests.standins.smtp import SmtpStandIn
 from tests.standins.telegram_api import TEXT_LIMIT, TelegramStandIn, parse_html, utf16_len
 
 BOSS = "boss@example.com"
 
 
-@pytest.fixture(scope="module")
-def tg_rules() -> RuleSet:
-    return load_rules(BUNDLED_RULES.read_text(encoding="utf-8"), str(BUNDLED_RULES))
-
-
 @pytest.fixture
-def tg_world(db: AsyncEngine, tg_rules: RuleSet, channel: TelegramChannel, smtp_server: SmtpStandIn) -> World:
-    return mailing_world(db, tg_rules, channel, smtp_server.url)
+def tg_world(db: AsyncEngine, rules: RuleSet, channel: TelegramChannel, smtp_server: SmtpStandIn) -> World:
+    return mailing_world(db, rules, channel, smtp_server.url)
 
 
 async def test_twenty_stalls_of_one_base_are_one_grouped_card(tg_world: World, telegram_api: TelegramStandIn,

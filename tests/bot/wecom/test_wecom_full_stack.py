@@ -13,7 +13,6 @@ import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -31,9 +30,8 @@ from bot.wiring.runtime import Runtime
 from handlers.stalls import scan_stalls
 from storage.chat_repo import SqlChatRepo
 from storage.models import ApprovalRow, ChatIdentityRow, OrderRow
+from tests.bot.stack_support import OrderStack
 from tests.bot.wecom.test_wecom_callback import AES_KEY, TOKEN, click_xml, encrypted, message_xml
-from tests.conftest import SECRETS
-from tests.factories import order_json, signed
 from tests.standins.wecom_api import AGENT_ID, WecomStandIn
 
 _times = itertools.count(1731290000)
@@ -41,18 +39,9 @@ _msg_ids = itertools.count(1)
 
 
 @dataclass
-class Stack:
-    runtime: Runtime
-    chat: ChatRuntime
-    client: httpx.AsyncClient
+class Stack(OrderStack):
     api: WecomStandIn
     crypto: WeChatCrypto
-
-    async def post_order(self, n: int, amount: str, city: str) -> None:
-        body, headers = signed(SECRETS["generic"], order_json(n, amount=Decimal(amount), city=city))
-        assert (await self.client.post("/webhooks/orders/generic", content=body, headers=headers)).status_code == 202
-        await self.runtime.intake_worker().run(burst=True)
-        await self.chat.core.notifier.run_once()
 
     async def _callback(self, plain: str) -> None:
         query, body = encrypted(self.crypto, plain)

@@ -8,23 +8,17 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.settings import BUNDLED_RULES
 from bot.platforms.wecom.channel import WecomChannel
 from bot.platforms.wecom.render import BUTTONS_MAX, ROWS_MAX, TITLE_MAX, VALUE_MAX
-from engine.rules import RuleSet, load_rules
+from engine.rules import RuleSet
 from engine.tokens import Action, verify
 from storage.models import ChatIdentityRow
 from tests.handlers.alert_support import burst, mailing_world
-from tests.handlers.conftest import KEY, World
+from tests.handlers.conftest import KEY, World, rules  # noqa: F401 - the bundled rules, once a session
 from tests.standins.smtp import SmtpStandIn
 from tests.standins.wecom_api import WecomStandIn
 
 BOSS = "boss@example.com"
-
-
-@pytest.fixture(scope="module")
-def rules() -> RuleSet:
-    return load_rules(BUNDLED_RULES.read_text(encoding="utf-8"), str(BUNDLED_RULES))
 
 
 @pytest.fixture
