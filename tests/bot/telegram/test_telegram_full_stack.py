@@ -11,14 +11,13 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
 from itertools import count
 from typing import Any
 
 import httpx
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.processes.asgi import create_asgi_app
@@ -27,7 +26,6 @@ from bot.settings import Settings
 from bot.platforms.telegram.runner import SECRET_HEADER, UpdateConsumer
 from bot.platforms.telegram.service import TelegramService, webhook_secret
 from bot.wiring.runtime import Runtime
-from handlers.stalls import scan_stalls
 from storage.models import ApprovalRow, AuditRow, OrderRow
 from tests.bot.stack_support import OrderStack
 from tests.standins.telegram_api import TelegramStandIn, parse_html
@@ -188,11 +186,7 @@ async def test_advance_on_a_stall_card_never_bypasses_the_pending_approval(stack
     await stack.post_order(40, "8000.00", "广州")
     [approval_card] = stack.cards()
     order = await _row(db, OrderRow, OrderRow.external_id == "G00000040")
-    async with db.begin() as conn:  # its confirmation deadline passed an hour ago
-        await conn.execute(update(OrderRow.__table__).where(OrderRow.__table__.c.id == order.id).values(
-            stage_deadline=stack.runtime.clock.now() - timedelta(hours=1)))
-    assert await scan_stalls(stack.chat.core.repo, stack.runtime.clock)
-    await stack.chat.core.notifier.run_once()
+    await stack.stall(db, order.id)  # its confirmation deadline passed an hour ago
     stall_card = next(c for c in stack.cards() if c["message_id"] != approval_card["message_id"])
     assert stall_card["chat_id"] == "202"
 
