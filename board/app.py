@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs, urlencode, urlparse
@@ -211,16 +212,25 @@ def create_board(services: BoardServices) -> FastAPI:
 
     # --- signing in ---------------------------------------------------------------------------------------------
 
-    @app.get("/login", response_class=HTMLResponse)
-    async def login_page(request: Request, t: str = "") -> HTMLResponse:
-        """Shows who the link signs in; only the POST uses it up (chat link previews must not spend it)."""
-        check = await services.auth.check_link(t, services.clock.now(), consume=False)
+    async def _link_user(request: Request, token: str, now: datetime, *, consume: bool
+                         ) -> tuple[UserInfo, dict[str, Any]] | HTMLResponse:
+        """The staff member a sign-in link names with the page context, or the 403 page saying why not."""
+        check = await services.auth.check_link(token, now, consume=consume)
         user = await services.directory.user(check.user_id) if check.user_id is not None else None
         ctx = {"w": words(lang), "lang": lang, "base": _base(request)}
         if check.problem is not None or user is None:
             return _render("message.html", 403, **ctx, message=bt(f"login.{check.problem or 'invalid'}", lang))
         if not user.is_staff:
             return _render("message.html", 403, **ctx, message=bt("forbidden", lang))
+        return user, ctx
+
+    @app.get("/login", response_class=HTMLResponse)
+    async def login_page(request: Request, t: str = "") -> HTMLResponse:
+        """Shows who the link signs in; only the POST uses it up (chat link previews must not spend it)."""
+        signed = await _link_user(request, t, services.clock.now(), consume=False)
+        if isinstance(signed, HTMLResponse):
+            return signed
+        user, ctx = signed
         return _render("login.html", **ctx, token=t, name=user.name)
 
     @app.post("/login")
@@ -230,13 +240,10 @@ def create_board(services: BoardServices) -> FastAPI:
             raise BoardError(403, "forbidden", bt("csrf", lang))  # another site posting someone's link for us
         token = (await _form(request)).get("t", "")
         now = services.clock.now()
-        check = await services.auth.check_link(token, now, consume=True)
-        user = await services.directory.user(check.user_id) if check.user_id is not None else None
-        ctx = {"w": words(lang), "lang": lang, "base": _base(request)}
-        if check.problem is not None or user is None:
-            return _render("message.html", 403, **ctx, message=bt(f"login.{check.problem or 'invalid'}", lang))
-        if not user.is_staff:
-            return _render("message.html", 403, **ctx, message=bt("forbidden", lang))
+        signed = await _link_user(request, token, now, consume=True)
+        if isinstance(signed, HTMLResponse):
+            return signed
+        user = signed[0]
         response = RedirectResponse(f"{_base(request)}/", status_code=303)
         response.set_cookie(COOKIE, services.auth.session_cookie(user.id, now), max_age=int(SESSION_TTL.total_seconds()),
                             path=_base(request) or "/", httponly=True, samesite="lax", secure=services.secure_cookies)

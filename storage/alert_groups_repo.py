@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from handlers.chat_ports import AlertGroup, HeldAlert, NewOutbox, OutboxItem
 from storage.models import AlertGroupRow, OutboxRow
+from storage.queries import fetch_one
 
 GROUPS, OUTBOX = AlertGroupRow.__table__, OutboxRow.__table__
 
@@ -88,9 +89,7 @@ class SqlAlertGroups:
         return [_group(r) for r in rows]
 
     async def alert_group(self, group_id: int) -> AlertGroup | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(GROUPS).where(GROUPS.c.id == group_id))).first()
-        return _group(row) if row else None
+        return await fetch_one(self.engine, select(GROUPS).where(GROUPS.c.id == group_id), _group)
 
     async def group_members(self, group_id: int) -> list[OutboxItem]:
         async with self.engine.connect() as conn:

@@ -18,6 +18,7 @@ from handlers.refunds import FinanceLevel, Refund
 from storage.chat_repo import SqlChatRepo
 from storage.models import ApprovalRow, AuditRow, RefundRow
 from storage.order_moves import apply_move
+from storage.queries import fetch_one
 
 REFUNDS, APPROVALS, AUDIT = RefundRow.__table__, ApprovalRow.__table__, AuditRow.__table__
 
@@ -48,9 +49,7 @@ class SqlRefunds(SqlChatRepo):
     """Refunds over the chat core's repository (its order reads, outbox and audit helpers)."""
 
     async def _one(self, *cond: Any) -> Refund | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(REFUNDS).where(*cond))).first()
-        return refund_from_row(row) if row else None
+        return await fetch_one(self.engine, select(REFUNDS).where(*cond), refund_from_row)
 
     async def refund(self, refund_id: int) -> Refund | None:
         return await self._one(REFUNDS.c.id == refund_id)
@@ -62,11 +61,9 @@ class SqlRefunds(SqlChatRepo):
         return await self._one(REFUNDS.c.approval_id == approval_id)
 
     async def waiting_proof_for_chat(self, platform: str, chat_id: str) -> Refund | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(REFUNDS).where(
-                REFUNDS.c.state == RefundState.WAITING_PROOF.value, REFUNDS.c.notify_platform == platform,
-                REFUNDS.c.notify_chat_id == chat_id).order_by(REFUNDS.c.id.desc()).limit(1))).first()
-        return refund_from_row(row) if row else None
+        return await fetch_one(self.engine, select(REFUNDS).where(
+            REFUNDS.c.state == RefundState.WAITING_PROOF.value, REFUNDS.c.notify_platform == platform,
+            REFUNDS.c.notify_chat_id == chat_id).order_by(REFUNDS.c.id.desc()).limit(1), refund_from_row)
 
     async def of_order(self, order_id: int) -> list[Refund]:
         async with self.engine.connect() as conn:

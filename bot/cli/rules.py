@@ -6,7 +6,7 @@ import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 from zoneinfo import ZoneInfo
 
 import typer
@@ -80,9 +80,14 @@ def _lang(language: str | None) -> str:
         return "zh"
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.echo(message, err=True)
     raise typer.Exit(1)
+
+
+def _db_fail(lang: str, e: Exception) -> NoReturn:
+    """Exit 1 with the database error's type and first line (not a traceback: the operator reads this)."""
+    _fail(_T[lang]["db"].format(err=type(e).__name__ + ": " + str(e).splitlines()[0]))
 
 
 def _load_file(path: Path, lang: str) -> RuleSet:
@@ -183,8 +188,7 @@ async def _explain(settings: Any, rules: RuleSet | None, ref: str, stored: bool,
                 elif (found_maker := await repo.get_version(old_version)) is not None:
                     maker = compile_rules(found_maker.text, f"{found_maker.source_path}@{found_maker.hash[:12]}")
         except SQLAlchemyError as e:
-            _fail(_T[lang]["db"].format(err=type(e).__name__ + ": " + str(e).splitlines()[0]))
-            raise AssertionError("unreachable") from None  # pragma: no cover
+            _db_fail(lang, e)
     finally:
         await engine.dispose()
     tz = ZoneInfo(settings.timezone)
@@ -268,8 +272,7 @@ async def _versions(settings: Any, lang: str) -> list[str]:
     try:
         stored = await repo.list_versions()
     except SQLAlchemyError as e:
-        _fail(_T[lang]["db"].format(err=type(e).__name__ + ": " + str(e).splitlines()[0]))
-        raise AssertionError("unreachable") from None  # pragma: no cover
+        _db_fail(lang, e)
     finally:
         await engine.dispose()
     tz = ZoneInfo(settings.timezone)
@@ -310,7 +313,7 @@ async def _diff(settings: Any, old: RuleSet, new: RuleSet, days: int, lang: str)
         orders = await repo.orders_created_since(now - timedelta(days=days))
         facts = await repo.facts_for(orders, now, stock=True)
     except SQLAlchemyError as e:
-        _fail(_T[lang]["db"].format(err=type(e).__name__ + ": " + str(e).splitlines()[0]))
+        _db_fail(lang, e)
     finally:
         await engine.dispose()
     report = replay(((o, facts[o.id]) for o in orders), old, new, now, days)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from bot.platforms.inbound.consumer import EventHandler, InboundConsumer
 from handlers.chat import ChatChannel
@@ -58,3 +58,12 @@ class PlatformEntry:
 
     def label(self, language: str) -> str:
         return self.labels.get(language) or next(iter(self.labels.values()), self.name)
+
+
+C = TypeVar("C")
+T = TypeVar("T")
+
+
+def if_configured(config: C | None, make: Callable[[C], T]) -> T | None:
+    """`make(config)`, or None when the platform's settings are missing: the `build`/`routes` rule written once."""
+    return None if config is None else make(config)

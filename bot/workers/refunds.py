@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from pydantic import ValidationError
 
+from bot.workers.stream_loop import StreamLoop
 from engine.refund_push import TaobaoRefund
 from handlers.ports import Clock, IntakeEntry
 from handlers.refunds import RefundDeps, RefundError, request_refund
@@ -36,9 +36,9 @@ class RefundIntakeWorker:
     def __init__(self, queue: RedisIntakeQueue, deps: RefundDeps, dead: SqlDeadLetters, clock: Clock, *,
                  consumer: str, max_attempts: int = 5, retry_backoff_s: float = 5.0, claim_idle_s: float = 30.0
                  ) -> None:
-        self.queue, self.deps, self.dead, self.clock = queue, deps, dead, clock
-        self.consumer, self.max_attempts, self.backoff, self.claim_idle_s = (consumer, max_attempts, retry_backoff_s,
-                                                                            claim_idle_s)
+        self.queue, self.deps, self.clock = queue, deps, clock
+        self.loop = StreamLoop("refund", queue, dead, clock, log, consumer=consumer, batch_size=50,
+                               max_attempts=max_attempts, retry_backoff_s=retry_backoff_s, claim_idle_s=claim_idle_s)
         self.totals = RefundWorkerTotals()
 
     async def process(self, entry: IntakeEntry) -> None:
@@ -89,39 +89,12 @@ class RefundIntakeWorker:
             await self.queue.ack(done)
 
     async def _failed(self, entry: IntakeEntry, error: str, *, permanent: bool = False) -> None:
-        if permanent or entry.attempts + 1 >= self.max_attempts:
-            log.error("refund entry %s dead-lettered after %d tries: %s", entry.id, entry.attempts + 1, error)
-            await self.dead.record(replace(entry, id=f"refund:{entry.id}"), error, self.clock.now())
-            await self.queue.dead_letter(entry, error)
-            self.totals.dead += 1
-        else:
-            await self.queue.retry_later(entry, time.time() + self.backoff * (2**entry.attempts))
-            self.totals.retried += 1
+        await self.loop.failed(self.totals, entry, error, permanent=permanent)
 
     async def run(self, stop: asyncio.Event | None = None, *, burst: bool = False) -> RefundWorkerTotals:
         """Loop until `stop` is set; with `burst`, return once nothing is waiting, pending or due for retry."""
-        stop = stop or asyncio.Event()
-        await self.queue.ensure_group()
-        while not stop.is_set():
-            await self.queue.promote_due(time.time())
-            entries = await self.queue.reclaim(self.consumer, int(self.claim_idle_s * 1000), 50)
-            if not entries:
-                entries = await self.queue.read(self.consumer, 50, None if burst else 1000)
-            if entries:
-                await self.handle(entries)
-            elif burst:
-                status = await self.queue.status()
-                if status.depth == 0 and status.retrying == 0:
-                    break
-                await asyncio.sleep(0.05)
+        await self.loop.run(self.handle, stop, burst=burst)
         return self.totals
 
     async def run_forever(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self.run(stop)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("refund worker loop failed; restarting in 1 s")
-                await asyncio.sleep(1.0)
+        await self.loop.run_forever(self.run, stop)

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import orjson
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from bot.workers.stream_loop import StreamLoop
 from engine.carriers import TrackEvent
 from engine.carriers.parsing import PushFormatError, parse_push
 from handlers.ports import Clock, IntakeEntry
@@ -48,7 +48,11 @@ class TrackingTotals:
 class TrackingWorker:
     def __init__(self, queue: RedisIntakeQueue, deps: TrackingDeps, dead: SqlDeadLetters, clock: Clock,
                  options: TrackingWorkerOptions) -> None:
-        self.queue, self.deps, self.dead, self.clock, self.opt = queue, deps, dead, clock, options
+        self.queue, self.deps, self.clock, self.opt = queue, deps, clock, options
+        self.loop = StreamLoop("tracking", queue, dead, clock, log, consumer=options.consumer,
+                               batch_size=options.batch_size, max_attempts=options.max_attempts,
+                               retry_backoff_s=options.retry_backoff_s, claim_idle_s=options.claim_idle_s,
+                               block_ms=options.block_ms, claim_every_s=1.0)
         self.totals = TrackingTotals()
         self._outage_s = 0.5
 
@@ -126,51 +130,16 @@ class TrackingWorker:
             await self.queue.ack(done)
 
     async def _failed(self, entry: IntakeEntry, error: str, *, permanent: bool = False) -> None:
-        if permanent or entry.attempts + 1 >= self.opt.max_attempts:
-            log.error("tracking entry %s dead-lettered after %d tries: %s", entry.id, entry.attempts + 1, error)
-            await self.dead.record(replace(entry, id=f"tracking:{entry.id}"), error, self.clock.now())
-            await self.queue.dead_letter(entry, error)
-            self.totals.dead += 1
-        else:
-            await self.queue.retry_later(entry, time.time() + self.opt.retry_backoff_s * (2**entry.attempts))
-            self.totals.retried += 1
+        await self.loop.failed(self.totals, entry, error, permanent=permanent)
 
     async def run(self, stop: asyncio.Event | None = None, *, burst: bool = False) -> TrackingTotals:
         """Loop until `stop` is set; with `burst`, return once nothing is waiting, pending or due for retry."""
-        stop = stop or asyncio.Event()
-        await self.queue.ensure_group()
-        last_claim = 0.0
-        while not stop.is_set():
-            await self.queue.promote_due(time.time())
-            entries: list[IntakeEntry] = []
-            if time.monotonic() - last_claim >= min(1.0, self.opt.claim_idle_s):
-                last_claim = time.monotonic()
-                entries = await self.queue.reclaim(self.opt.consumer, int(self.opt.claim_idle_s * 1000),
-                                                   self.opt.batch_size)
-            if not entries:
-                entries = await self.queue.read(self.opt.consumer, self.opt.batch_size,
-                                                None if burst else self.opt.block_ms)
-            if entries:
-                await self.handle(entries)
-            elif burst:
-                status = await self.queue.status()
-                if status.depth == 0 and status.retrying == 0:
-                    break
-                await asyncio.sleep(0.05)
+        await self.loop.run(self.handle, stop, burst=burst)
         return self.totals
 
-
     async def run_forever(self, stop: asyncio.Event) -> None:
-        """`run` as a background task of a long-running process: a failure is logged and the loop restarts (an
-        exception in a task nobody awaits would otherwise end tracking silently)."""
-        while not stop.is_set():
-            try:
-                await self.run(stop)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("tracking worker loop failed; restarting in 1 s")
-                await asyncio.sleep(1.0)
+        """`run` as a background task of a long-running process: a failure is logged and the loop restarts."""
+        await self.loop.run_forever(self.run, stop)
 
 
 class _Outage(Exception):

@@ -10,21 +10,18 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from pydantic import SecretStr
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.processes.asgi import create_asgi_app
-from bot.processes.chat_runtime import ChatRuntime
 from bot.settings import Settings
-from bot.platforms.telegram.service import webhook_secret
 from bot.wiring.runtime import Runtime
 from handlers.stalls import scan_stalls
 from storage.models import ApprovalRow, OrderRow
 from tests.board.sse import board_feed
 from tests.bot.carriers.test_tracking_flow import api, in_production, push, rt, standin  # noqa: F401 - fixtures
 from tests.bot.telegram.conftest import telegram_api  # noqa: F401 - the fixture
-from tests.bot.telegram.test_telegram_full_stack import Stack, _button
+from tests.bot.telegram.test_telegram_full_stack import Stack, _button, telegram_stack
 from tests.bot.test_cli_approvals import _setup
 from tests.bot.test_cli_users import cli, env  # noqa: F401 - the fixture
 from tests.standins import carriers as c
@@ -47,23 +44,9 @@ async def _order_id(db: AsyncEngine, external_id: str) -> int:
 async def stack(settings: Settings, db: AsyncEngine,
                 telegram_api: TelegramStandIn) -> AsyncIterator[Stack]:  # noqa: F811
     """The chat path as `orderhub serve` wires it (tests/bot/telegram/test_telegram_full_stack.py), board mounted."""
-    s = settings.model_copy(update={"telegram_token": SecretStr(telegram_api.token),
-                                    "telegram_api_url": telegram_api.url, "public_url": "https://hub.example.com"})
-    runtime = Runtime.build(s)
-    await runtime.start_rules(watch=False)
-    chat = ChatRuntime.build(runtime)
-    telegram = chat.platform("telegram")
-    assert telegram is not None
-    await telegram.start(register=True)
-    now = runtime.clock.now()
-    for name, region, tg in (("东区经理", "华东", "101"), ("南区经理", "华南", "202")):
-        await runtime.users.add(name, "manager", [region], None, None, now)
-        await runtime.users.link(name, "telegram", tg, now)
-    app = create_asgi_app(runtime, chat.routers, chat.core.ctx)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
-        yield Stack(runtime, chat, client, telegram_api, webhook_secret(s.telegram()))
-    await chat.close()
-    await runtime.close()
+    async with telegram_stack(settings, telegram_api, (("东区经理", "华东", "101"), ("南区经理", "华南", "202")),
+                              board=True) as st:
+        yield st
 
 
 async def test_a_telegram_approve_press_reaches_the_board(stack: Stack, db: AsyncEngine) -> None:

@@ -14,6 +14,7 @@ from handlers.alert_groups import advance_groups
 from handlers.stalls import scan_stalls
 from storage.models import OrderRow
 from tests.handlers.conftest import KEY, T0, Clock, World, make_world
+from tests.standins.smtp import SmtpStandIn
 
 
 async def tick(w: World) -> list[int]:
@@ -65,3 +66,13 @@ def mailing_world(db: Any, rules: Any, channel: Any, smtp_url: str) -> World:
                           limiter=ChatRateLimiter(monotonic=fake_time.monotonic, sleep=fake_time.sleep),
                           mailer=SmtpMailSender(smtp_url, "OrderHub <orderhub@localhost>", timeout=5))
     return w
+
+
+def assert_one_burst_mail(smtp: SmtpStandIn, to: str) -> None:
+    """The supervisor's mailbox after a burst of 20 stalls: one copy listing every order's facts, the phone masked."""
+    mails = smtp.to(to)
+    assert len(mails) == 1  # one copy listing the 20 orders, as the owner got one card, not 20
+    body = mails[0].get_content()
+    assert "20" in mails[0]["Subject"] and all(f"订单: TM-HZ-{i:03d}" in body for i in range(20))
+    assert "负责人: 跟单员" in body and "生产基地: HZ" in body and "138****8000" in body
+    assert all("13800138000" not in m.get_content() for m in mails)

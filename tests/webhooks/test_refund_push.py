@@ -53,7 +53,7 @@ async def test_closed_pushes_are_ignored_and_an_early_refund_waits_for_its_order
     assert (await _post(client, push(status="CLOSED", refund_id="R1"))).status_code == 202
     assert (await _post(client, push(refund_id="R2"))).status_code == 202  # the order is not there yet
     worker = runtime.refund_worker()
-    worker.backoff = 0.01
+    worker.loop.retry_backoff_s = 0.01
     await worker.run(burst=True)
     assert worker.totals.ignored == 1 and worker.totals.dead == 1  # retried until max_attempts, then dead
     assert await runtime.refund_deps().refunds.refunds(None, 10) == []

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter
 
 from bot.platforms.inbound.consumer import InboundConsumer
-from bot.platforms.protocol import PlatformEntry
+from bot.platforms.protocol import PlatformEntry, if_configured
 from bot.platforms.telegram.channel import TelegramChannel
 from bot.platforms.telegram.runner import (
     EventHandler,
@@ -67,11 +67,6 @@ def webhook_router(config: TelegramSettings, queue: UpdateQueue) -> APIRouter | 
     return make_router(webhook_secret(config), queue.push, max_body_bytes=config.max_body_bytes)
 
 
-def routes(settings: Settings, redis: aioredis.Redis) -> APIRouter | None:
-    config = settings.telegram()
-    return None if config is None else webhook_router(config, telegram_updates(redis))
-
-
 @dataclass
 class TelegramService:
     name = "telegram"
@@ -84,9 +79,10 @@ class TelegramService:
     @classmethod
     def build(cls, settings: Settings, redis: aioredis.Redis) -> TelegramService | None:
         """From `settings.telegram()` only; None when Telegram is not configured."""
-        config = settings.telegram()
-        if config is None:
-            return None
+        return if_configured(settings.telegram(), lambda config: cls.from_config(config, redis))
+
+    @classmethod
+    def from_config(cls, config: TelegramSettings, redis: aioredis.Redis) -> TelegramService:
         queue = telegram_updates(redis)
         return cls(TelegramChannel.from_config(config), queue, config.public_url, webhook_secret(config),
                    webhook_router(config, queue))
@@ -134,6 +130,10 @@ class TelegramService:
 
     async def close(self) -> None:
         await self.channel.close()
+
+
+def routes(settings: Settings, redis: aioredis.Redis) -> APIRouter | None:
+    return if_configured(settings.telegram(), lambda config: webhook_router(config, telegram_updates(redis)))
 
 
 TELEGRAM = PlatformEntry("telegram", {"zh": "Telegram", "en": "Telegram"}, TelegramService.build, routes)

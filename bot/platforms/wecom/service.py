@@ -20,7 +20,7 @@ from fastapi import APIRouter
 from wechatpy.enterprise.crypto import WeChatCrypto
 
 from bot.platforms.inbound.consumer import EventHandler, InboundConsumer
-from bot.platforms.protocol import PlatformEntry
+from bot.platforms.protocol import PlatformEntry, if_configured
 from bot.platforms.wecom.callback import NonceMemory, make_router
 from bot.platforms.wecom.channel import WecomChannel
 from bot.platforms.wecom.codes import RedisResponseCodes
@@ -47,12 +47,6 @@ def callback_router(config: WecomSettings, queue: UpdateQueue) -> APIRouter:
                        nonces=NonceMemory(queue.redis, keys.WECOM_NONCES))
 
 
-def routes(settings: Settings, redis: aioredis.Redis) -> APIRouter | None:
-    """The callback route for HTTP-only processes (`orderhub api`); None when WeCom is not configured."""
-    config = settings.wecom()
-    return None if config is None else callback_router(config, event_queue(redis))
-
-
 @dataclass
 class WecomService:
     name = "wecom"
@@ -64,9 +58,10 @@ class WecomService:
     @classmethod
     def build(cls, settings: Settings, redis: aioredis.Redis) -> WecomService | None:
         """From `settings.wecom()` only; None unless all five WeCom credentials are set."""
-        config = settings.wecom()
-        if config is None:
-            return None
+        return if_configured(settings.wecom(), lambda config: cls.from_config(config, redis))
+
+    @classmethod
+    def from_config(cls, config: WecomSettings, redis: aioredis.Redis) -> WecomService:
         codes = RedisResponseCodes(redis)
         queue = event_queue(redis)
         channel = WecomChannel.from_config(config, codes)
@@ -86,6 +81,11 @@ class WecomService:
 
     async def close(self) -> None:
         await self.channel.close()
+
+
+def routes(settings: Settings, redis: aioredis.Redis) -> APIRouter | None:
+    """The callback route for HTTP-only processes (`orderhub api`); None when WeCom is not configured."""
+    return if_configured(settings.wecom(), lambda config: callback_router(config, event_queue(redis)))
 
 
 WECOM = PlatformEntry("wecom", {"zh": "企业微信", "en": "WeCom"}, WecomService.build, routes)

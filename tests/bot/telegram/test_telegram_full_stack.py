@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
-from decimal import Decimal
 from itertools import count
 from typing import Any
 
 import httpx
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.processes.asgi import create_asgi_app
@@ -27,28 +26,17 @@ from bot.settings import Settings
 from bot.platforms.telegram.runner import SECRET_HEADER, UpdateConsumer
 from bot.platforms.telegram.service import TelegramService, webhook_secret
 from bot.wiring.runtime import Runtime
-from handlers.stalls import scan_stalls
 from storage.models import ApprovalRow, AuditRow, OrderRow
-from tests.conftest import SECRETS
-from tests.factories import order_json, signed
+from tests.bot.stack_support import OrderStack
 from tests.standins.telegram_api import TelegramStandIn, parse_html
 
 _update_ids = count(90_000)
 
 
 @dataclass
-class Stack:
-    runtime: Runtime
-    chat: ChatRuntime
-    client: httpx.AsyncClient
+class Stack(OrderStack):
     api: TelegramStandIn
     secret: str
-
-    async def post_order(self, n: int, amount: str, city: str) -> None:
-        body, headers = signed(SECRETS["generic"], order_json(n, amount=Decimal(amount), city=city))
-        assert (await self.client.post("/webhooks/orders/generic", content=body, headers=headers)).status_code == 202
-        await self.runtime.intake_worker().run(burst=True)
-        await self.chat.core.notifier.run_once()
 
     async def press(self, user_id: int, card: dict[str, Any], button: int = 0, data: str | None = None) -> None:
         chat_id, message_id = int(card["chat_id"]), card["message_id"]
@@ -76,8 +64,11 @@ class Stack:
         return out
 
 
-@pytest.fixture
-async def stack(settings: Settings, db: AsyncEngine, telegram_api: TelegramStandIn) -> AsyncIterator[Stack]:
+@asynccontextmanager
+async def telegram_stack(settings: Settings, telegram_api: TelegramStandIn, managers: tuple[tuple[str, str, str], ...],
+                         *, board: bool = False) -> AsyncIterator[Stack]:
+    """The chat path as `orderhub serve` wires it, with `(name, region, telegram id)` managers linked; with `board`,
+    the board mounted too."""
     s = settings.model_copy(update={"telegram_token": SecretStr(telegram_api.token),
                                     "telegram_api_url": telegram_api.url, "public_url": "https://hub.example.com"})
     runtime = Runtime.build(s)
@@ -87,14 +78,21 @@ async def stack(settings: Settings, db: AsyncEngine, telegram_api: TelegramStand
     assert telegram is not None
     await telegram.start(register=True)
     now = runtime.clock.now()
-    for name, region, tg in (("东区经理", "华东", "101"), ("东区副经理", "华东", "102"), ("南区经理", "华南", "202")):
+    for name, region, tg in managers:
         await runtime.users.add(name, "manager", [region], None, None, now)
         await runtime.users.link(name, "telegram", tg, now)
-    app = create_asgi_app(runtime, chat.routers)
+    app = create_asgi_app(runtime, chat.routers, chat.core.ctx) if board else create_asgi_app(runtime, chat.routers)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         yield Stack(runtime, chat, client, telegram_api, webhook_secret(s.telegram()))
     await chat.close()
     await runtime.close()
+
+
+@pytest.fixture
+async def stack(settings: Settings, db: AsyncEngine, telegram_api: TelegramStandIn) -> AsyncIterator[Stack]:
+    async with telegram_stack(settings, telegram_api, (("东区经理", "华东", "101"), ("东区副经理", "华东", "102"),
+                                                       ("南区经理", "华南", "202"))) as st:
+        yield st
 
 
 async def _row(db: AsyncEngine, table: Any, *where: Any) -> Any:
@@ -188,11 +186,7 @@ async def test_advance_on_a_stall_card_never_bypasses_the_pending_approval(stack
     await stack.post_order(40, "8000.00", "广州")
     [approval_card] = stack.cards()
     order = await _row(db, OrderRow, OrderRow.external_id == "G00000040")
-    async with db.begin() as conn:  # its confirmation deadline passed an hour ago
-        await conn.execute(update(OrderRow.__table__).where(OrderRow.__table__.c.id == order.id).values(
-            stage_deadline=stack.runtime.clock.now() - timedelta(hours=1)))
-    assert await scan_stalls(stack.chat.core.repo, stack.runtime.clock)
-    await stack.chat.core.notifier.run_once()
+    await stack.stall(db, order.id)  # its confirmation deadline passed an hour ago
     stall_card = next(c for c in stack.cards() if c["message_id"] != approval_card["message_id"])
     assert stall_card["chat_id"] == "202"
 

@@ -7,26 +7,20 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.settings import BUNDLED_RULES
 from bot.platforms.telegram.channel import TelegramChannel
-from engine.rules import RuleSet, load_rules
+from engine.rules import RuleSet
 from engine.tokens import Action, verify
-from tests.handlers.alert_support import burst, mailing_world
-from tests.handlers.conftest import KEY, World
+from tests.handlers.alert_support import assert_one_burst_mail, burst, mailing_world
+from tests.handlers.conftest import KEY, World, rules  # noqa: F401 - the bundled rules, once a session
 from tests.standins.smtp import SmtpStandIn
 from tests.standins.telegram_api import TEXT_LIMIT, TelegramStandIn, parse_html, utf16_len
 
 BOSS = "boss@example.com"
 
 
-@pytest.fixture(scope="module")
-def tg_rules() -> RuleSet:
-    return load_rules(BUNDLED_RULES.read_text(encoding="utf-8"), str(BUNDLED_RULES))
-
-
 @pytest.fixture
-def tg_world(db: AsyncEngine, tg_rules: RuleSet, channel: TelegramChannel, smtp_server: SmtpStandIn) -> World:
-    return mailing_world(db, tg_rules, channel, smtp_server.url)
+def tg_world(db: AsyncEngine, rules: RuleSet, channel: TelegramChannel, smtp_server: SmtpStandIn) -> World:
+    return mailing_world(db, rules, channel, smtp_server.url)
 
 
 async def test_twenty_stalls_of_one_base_are_one_grouped_card(tg_world: World, telegram_api: TelegramStandIn,
@@ -46,9 +40,4 @@ async def test_twenty_stalls_of_one_base_are_one_grouped_card(tg_world: World, t
     assert actions.count(Action.ORDER_DETAILS) == 3 and Action.GROUP_ACK in actions and Action.GROUP_SNOOZE in actions
     assert all(len(tok.encode()) <= 64 for tok in tokens)  # Telegram's callback_data limit
     # the supervisor's mailbox: one copy of the burst, at the breach, with every order's facts, the phone masked
-    mails = smtp_server.to(BOSS)
-    assert len(mails) == 1  # one copy listing the 20 orders, as the owner got one card, not 20
-    body = mails[0].get_content()
-    assert "20" in mails[0]["Subject"] and all(f"订单: TM-HZ-{i:03d}" in body for i in range(20))
-    assert "负责人: 跟单员" in body and "生产基地: HZ" in body and "138****8000" in body
-    assert all("13800138000" not in m.get_content() for m in mails)
+    assert_one_burst_mail(smtp_server, BOSS)

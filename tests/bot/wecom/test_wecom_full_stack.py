@@ -13,13 +13,12 @@ import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from wechatpy.enterprise.crypto import WeChatCrypto
 
@@ -28,12 +27,10 @@ from bot.processes.chat_runtime import WORKER, ChatRuntime
 from bot.platforms.inbound.consumer import InboundConsumer
 from bot.settings import Settings
 from bot.wiring.runtime import Runtime
-from handlers.stalls import scan_stalls
 from storage.chat_repo import SqlChatRepo
 from storage.models import ApprovalRow, ChatIdentityRow, OrderRow
+from tests.bot.stack_support import OrderStack
 from tests.bot.wecom.test_wecom_callback import AES_KEY, TOKEN, click_xml, encrypted, message_xml
-from tests.conftest import SECRETS
-from tests.factories import order_json, signed
 from tests.standins.wecom_api import AGENT_ID, WecomStandIn
 
 _times = itertools.count(1731290000)
@@ -41,18 +38,9 @@ _msg_ids = itertools.count(1)
 
 
 @dataclass
-class Stack:
-    runtime: Runtime
-    chat: ChatRuntime
-    client: httpx.AsyncClient
+class Stack(OrderStack):
     api: WecomStandIn
     crypto: WeChatCrypto
-
-    async def post_order(self, n: int, amount: str, city: str) -> None:
-        body, headers = signed(SECRETS["generic"], order_json(n, amount=Decimal(amount), city=city))
-        assert (await self.client.post("/webhooks/orders/generic", content=body, headers=headers)).status_code == 202
-        await self.runtime.intake_worker().run(burst=True)
-        await self.chat.core.notifier.run_once()
 
     async def _callback(self, plain: str) -> None:
         query, body = encrypted(self.crypto, plain)
@@ -230,11 +218,7 @@ async def test_advance_on_a_stall_card_never_bypasses_the_pending_approval(stack
     await stack.post_order(40, "8000.00", "广州")
     [approval_card] = stack.cards()
     order = await _row(db, OrderRow, OrderRow.external_id == "G00000040")
-    async with db.begin() as conn:  # its confirmation deadline passed an hour ago
-        await conn.execute(update(OrderRow.__table__).where(OrderRow.__table__.c.id == order.id).values(
-            stage_deadline=stack.runtime.clock.now() - timedelta(hours=1)))
-    assert await scan_stalls(stack.chat.core.repo, stack.runtime.clock)
-    await stack.chat.core.notifier.run_once()
+    await stack.stall(db, order.id)  # its confirmation deadline passed an hour ago
     stall_card = next(c for c in stack.cards() if c["task_id"] != approval_card["task_id"])
     assert stall_card["touser"] == "nan1"
     advance = next(b["key"] for b in stall_card["button_list"] if b["text"] == "推进阶段")

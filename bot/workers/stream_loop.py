@@ -1,0 +1,85 @@
+"""The loop the refund and tracking workers share: read or reclaim a batch from a RedisIntakeQueue, hand it over,
+retry with backoff or dead-letter what failed, and restart the loop when it breaks. The intake worker pipelines its
+batches and keeps its own loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from handlers.ports import Clock, IntakeEntry
+from storage.dead_letters import SqlDeadLetters
+from storage.intake_queue import RedisIntakeQueue
+
+
+class FailureCounts(Protocol):
+    retried: int
+    dead: int
+
+
+@dataclass
+class StreamLoop:
+    """One worker's queue and how it reads and fails entries; `name` prefixes logs and dead-letter ids."""
+
+    name: str
+    queue: RedisIntakeQueue
+    dead: SqlDeadLetters
+    clock: Clock
+    log: logging.Logger
+    consumer: str
+    batch_size: int
+    max_attempts: int
+    retry_backoff_s: float
+    claim_idle_s: float
+    block_ms: int = 1000
+    claim_every_s: float = 0.0  # 0: try reclaiming before every read
+
+    async def failed(self, totals: FailureCounts, entry: IntakeEntry, error: str, *, permanent: bool = False) -> None:
+        """Dead-letter the entry when it cannot get better or has used its tries; else retry it with backoff."""
+        if permanent or entry.attempts + 1 >= self.max_attempts:
+            self.log.error("%s entry %s dead-lettered after %d tries: %s", self.name, entry.id, entry.attempts + 1,
+                           error)
+            await self.dead.record(replace(entry, id=f"{self.name}:{entry.id}"), error, self.clock.now())
+            await self.queue.dead_letter(entry, error)
+            totals.dead += 1
+        else:
+            await self.queue.retry_later(entry, time.time() + self.retry_backoff_s * (2**entry.attempts))
+            totals.retried += 1
+
+    async def run(self, handle: Callable[[list[IntakeEntry]], Awaitable[None]], stop: asyncio.Event | None = None,
+                  *, burst: bool = False) -> None:
+        """Loop until `stop` is set; with `burst`, return once nothing is waiting, pending or due for retry."""
+        stop = stop or asyncio.Event()
+        await self.queue.ensure_group()
+        last_claim = 0.0
+        while not stop.is_set():
+            await self.queue.promote_due(time.time())
+            entries: list[IntakeEntry] = []
+            if time.monotonic() - last_claim >= min(self.claim_every_s, self.claim_idle_s):
+                last_claim = time.monotonic()
+                entries = await self.queue.reclaim(self.consumer, int(self.claim_idle_s * 1000), self.batch_size)
+            if not entries:
+                entries = await self.queue.read(self.consumer, self.batch_size, None if burst else self.block_ms)
+            if entries:
+                await handle(entries)
+            elif burst:
+                status = await self.queue.status()
+                if status.depth == 0 and status.retrying == 0:
+                    break
+                await asyncio.sleep(0.05)
+
+    async def run_forever(self, run: Callable[[asyncio.Event], Awaitable[object]], stop: asyncio.Event) -> None:
+        """`run` as a background task of a long-running process: a failure is logged and the loop restarts (an
+        exception in a task nobody awaits would otherwise end the worker silently)."""
+        while not stop.is_set():
+            try:
+                await run(stop)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.log.exception("%s worker loop failed; restarting in 1 s", self.name)
+                await asyncio.sleep(1.0)
