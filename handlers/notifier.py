@@ -314,7 +314,7 @@ class Notifier:
     # --- entry points ---------------------------------------------------------------------------------------------
 
     async def run_once(self, limit: int = 100) -> int:
-        """Deliver the rows due now; return how many rows were handled.
+        """Deliver the rows due now; return how many rows were handled (a row another process holds is not).
 
         With no chat platform configured in this process nothing is touched: the rows wait for one that has.
         """
@@ -322,17 +322,18 @@ class Notifier:
             return 0
         items = await self.repo.due_outbox(self.clock.now(), limit)
         copies: dict[tuple[int | None, str | None, str | None], list[OutboxItem]] = {}
+        handled = 0
         for item in items:
             if item.kind == MAIL_KIND and self.mailer is not None:  # breach copies: one e-mail per supervisor
                 copies.setdefault((item.recipient_user_id, item.recipient_role, item.recipient_region), []).append(item)
             else:
-                await self._handle(item.id)
+                handled += await self._handle(item.id)
         for rows in copies.values():
             if len(rows) == 1:
-                await self._handle(rows[0].id)
+                handled += await self._handle(rows[0].id)
             else:
-                await self._send_breach_copies(rows)
-        return len(items)
+                handled += await self._send_breach_copies(rows)
+        return handled
 
     async def deliver_ids(self, outbox_ids: Sequence[int]) -> None:
         """Deliver these rows now (a decision's card edits), if still pending and no other process (the leader's
@@ -356,12 +357,13 @@ class Notifier:
 
     # --- one row --------------------------------------------------------------------------------------------------
 
-    async def _handle(self, outbox_id: int) -> None:
-        """One row, claimed first; the lock keeps this process's sweep and immediate deliveries one at a time."""
+    async def _handle(self, outbox_id: int) -> bool:
+        """One row, claimed first (False: not pending, or another process holds it); the lock keeps this process's
+        sweep and immediate deliveries one at a time."""
         async with self._lock:
             fresh = await self._claim(outbox_id)
-            if fresh is None:  # no longer pending, or another process is on it
-                return
+            if fresh is None:
+                return False
             try:
                 if fresh.kind == APPROVAL_OUTCOME:  # edits the copies sent, sends nothing new
                     await self._edit_approval_cards(fresh)
@@ -376,6 +378,7 @@ class Notifier:
             except Exception as exc:  # a broken row must not block the rows behind it: back off, then give up
                 log.exception("outbox row %s (%s) failed", fresh.id, fresh.kind)
                 await self._retry_later(fresh, f"{type(exc).__name__}: {exc}", None)
+            return True
 
     async def _claim(self, outbox_id: int) -> OutboxItem | None:
         """Take (or renew) this notifier's claim on a pending row: the row, or None when another holds it."""
@@ -623,56 +626,65 @@ class Notifier:
             await self.repo.record_sent(item.id, None, ref, self.clock.now())
             progress.delivered += 1
 
-    async def _send_breach_copies(self, rows: Sequence[OutboxItem]) -> None:
+    async def _send_breach_copies(self, rows: Sequence[OutboxItem]) -> int:
         """Breach copies due together for one recipient (a burst of stalls): one e-mail listing them all, recorded on
-        every row it covers, so each order's copy still goes once per row and recipient across restarts."""
+        every row it covers, so each order's copy still goes once per row and recipient across restarts. Returns how
+        many of the rows this process claimed."""
         assert self.mailer is not None
         async with self._lock:
             now = self.clock.now()
             ctx = RenderContext(self.repo, self.token_key, self.language, self.timezone, now, mails=True)
             todo: list[tuple[OutboxItem, BreachCopy]] = []
+            claimed = 0
             for row in rows:
                 fresh = await self._claim(row.id)
                 if fresh is None:  # no longer pending, or another process is on it
                     continue
+                claimed += 1
                 copy = await _breach_copy(fresh, ctx)
                 if copy is None:
                     await self.repo.mark_sent(fresh.id, now)
                 else:
                     todo.append((fresh, copy))
-            if not todo:
-                return
-            mail_to = [u for u in await self._addressees(todo[0][0]) if u.email]
-            errors: list[str] = []
-            for user in mail_to:
-                ref_user = (MAIL_PLATFORM, str(user.id))
-                pending = [(row, c) for row, c in todo
-                           if ref_user not in {(r.platform, r.chat_id) for r in await self.repo.refs_of_outbox(row.id)}]
-                if not pending:
-                    continue
-                subject, body = breach_mail_batch([c for _, c in pending], self.language)
-                try:
-                    for row, _ in pending:
-                        await self._hold(row.id)
-                except _ClaimLost:
-                    log.warning("breach copies %s: claim lost to another process; left to it", [r.id for r, _ in pending])
-                    return
-                try:
-                    await self.mailer.send(str(user.email), subject, body)
-                except RetryableSendError as exc:
-                    log.warning("breach copies %s to user %s deferred: %s", [r.id for r, _ in pending], user.id, exc)
-                    for row, _ in todo:
-                        await self._retry_later(row, f"e-mail: {exc}", None)
-                    return
-                except PermanentSendError as exc:
-                    errors.append(f"{MAIL_PLATFORM}:{user.email}: {exc}")
-                    await self._tell_admin(pending[0][0], f"{MAIL_PLATFORM}:{user.email}", str(exc))
-                    continue
+            if todo:
+                await self._mail_breach_copies(todo, now)
+            return claimed
+
+    async def _mail_breach_copies(self, todo: Sequence[tuple[OutboxItem, BreachCopy]], now: datetime) -> None:
+        """The batched e-mail of `_send_breach_copies`, per supervisor, and the rows' outcome."""
+        assert self.mailer is not None
+        mail_to = [u for u in await self._addressees(todo[0][0]) if u.email]
+        errors: list[str] = []
+        for user in mail_to:
+            ref_user = (MAIL_PLATFORM, str(user.id))
+            pending = [(row, c) for row, c in todo
+                       if ref_user not in {(r.platform, r.chat_id) for r in await self.repo.refs_of_outbox(row.id)}]
+            if not pending:
+                continue
+            subject, body = breach_mail_batch([c for _, c in pending], self.language)
+            try:
                 for row, _ in pending:
-                    await self.repo.record_sent(row.id, None, ChatRef(MAIL_PLATFORM, str(user.id), str(row.id)), now)
-            why = None if mail_to else "no e-mail address for the supervisor: e-mail copy not sent"
-            for row, _ in todo:
-                await self.repo.mark_sent(row.id, now, error=why or shorten("; ".join(errors), 500) or None)
+                    await self._hold(row.id)
+            except _ClaimLost:
+                log.warning("breach copies %s: claim lost to another process; left to it",
+                            [r.id for r, _ in pending])
+                return
+            try:
+                await self.mailer.send(str(user.email), subject, body)
+            except RetryableSendError as exc:
+                log.warning("breach copies %s to user %s deferred: %s", [r.id for r, _ in pending], user.id, exc)
+                for row, _ in todo:
+                    await self._retry_later(row, f"e-mail: {exc}", None)
+                return
+            except PermanentSendError as exc:
+                errors.append(f"{MAIL_PLATFORM}:{user.email}: {exc}")
+                await self._tell_admin(pending[0][0], f"{MAIL_PLATFORM}:{user.email}", str(exc))
+                continue
+            for row, _ in pending:
+                await self.repo.record_sent(row.id, None, ChatRef(MAIL_PLATFORM, str(user.id), str(row.id)), now)
+        why = None if mail_to else "no e-mail address for the supervisor: e-mail copy not sent"
+        for row, _ in todo:
+            await self.repo.mark_sent(row.id, now, error=why or shorten("; ".join(errors), 500) or None)
 
     async def _edit_group_card(self, item: OutboxItem) -> None:
         """A group's update: edit every copy of its card (a single alert's card becomes the group card)."""

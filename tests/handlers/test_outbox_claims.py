@@ -17,15 +17,20 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.adapters.mail import SmtpMailSender
+from engine.stall import ladder_from_rules
 from handlers.chat import ChatRef, Outgoing, RetryableSendError
 from handlers.chat_ports import OutboxItem
 from handlers.notifier import CLAIM_S, Notifier
+from handlers.rate_limit import ChatRateLimiter
+from handlers.stalls import scan_stalls
 from storage.db import make_engine
 from storage.chat_repo import SqlChatRepo
 from storage.models import MessageRefRow, OutboxRow
 from bot.settings import Settings
 from tests.chatfake import FakeChannel, FakeTime
 from tests.handlers.conftest import KEY, World
+from tests.standins.smtp import SmtpStandIn
 
 OUTBOX = OutboxRow.__table__
 
@@ -60,8 +65,9 @@ async def other_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 def _process(w: World, engine: AsyncEngine, channel: FakeChannel, repo: Any = None) -> Notifier:
-    time = FakeTime(clock=w.clock)
-    return Notifier(repo or SqlChatRepo(engine), {"telegram": channel}, w.clock, token_key=KEY, sleep=time.sleep)
+    time = FakeTime(clock=w.clock)  # sleeping moves the clock on: a pass's waits count against its claim
+    return Notifier(repo or SqlChatRepo(engine), {"telegram": channel}, w.clock, token_key=KEY, sleep=time.sleep,
+                    limiter=ChatRateLimiter(monotonic=time.monotonic, sleep=time.sleep))
 
 
 async def _new_card(w: World) -> int:
@@ -142,7 +148,7 @@ async def test_a_dead_process_claim_runs_out_and_the_row_is_taken_over(world: Wo
 
     survivor_channel = FakeChannel("telegram")
     survivor = _process(world, other_engine, survivor_channel)
-    assert await survivor.run_once() == 1  # due, but held by the dead process: not sent
+    assert await survivor.run_once() == 0  # due, but held by the dead process: not handled here
     await survivor.deliver_ids([row_id])
     assert survivor_channel.sent == [] and (await _row(world, row_id)).status == "pending"
 
@@ -191,3 +197,36 @@ async def test_a_claim_is_renewed_by_its_holder_and_cleared_by_every_mark(world:
     row = await _row(world, row_id)
     assert row.status == "failed" and row.claimed_by is None and row.claimed_until is None
     assert await repo.claim_outbox(row_id, "c", later + timedelta(days=1), later) is None  # not pending
+
+
+async def test_breach_copies_batched_into_one_email_leave_out_a_row_another_process_holds(
+        world: World, smtp_server: SmtpStandIn) -> None:
+    """The batched e-mail path claims each row too: a copy held by another process is not in this process's e-mail;
+    it goes once that claim has run out."""
+    time = FakeTime(clock=world.clock)
+    notifier = Notifier(world.repo, {"telegram": world.channel}, world.clock, token_key=KEY, sleep=time.sleep,
+                        limiter=ChatRateLimiter(monotonic=time.monotonic, sleep=time.sleep),
+                        mailer=SmtpMailSender(smtp_server.url, "OrderHub <orderhub@localhost>", timeout=5))
+    boss = await world.user("主管", "manager", ["华东"], tg="300", email="boss@example.com")
+    owner = await world.user("跟单员", "supply_chain", [], tg="200", supervisor_id=boss)
+    for ext in ("TM-B1", "TM-B2", "TM-B3"):
+        await world.order(ext, stage="designing", deadline=world.clock.now(), owner=owner)
+    world.clock.advance(minutes=1)
+    await scan_stalls(world.repo, world.clock, ladder_from_rules(world.rules.escalation))
+    async with world.engine.connect() as conn:
+        copies = [r.id for r in (await conn.execute(select(OUTBOX).where(OUTBOX.c.kind == "stall_mail")
+                                                    .order_by(OUTBOX.c.id))).all()]
+    assert len(copies) == 3
+    now = world.clock.now()
+    assert await world.repo.claim_outbox(copies[0], "other-process", now, now + timedelta(seconds=CLAIM_S))
+
+    await notifier.run_once()
+    [first] = smtp_server.to("boss@example.com")
+    assert "TM-B1" not in first.get_content() and "TM-B2" in first.get_content()
+    assert [(await _row(world, i)).status for i in copies] == ["pending", "sent", "sent"]
+
+    world.clock.advance(seconds=CLAIM_S + 1)
+    await notifier.run_once()
+    mails = smtp_server.to("boss@example.com")
+    assert len(mails) == 2 and "TM-B1" in mails[1].get_content() and "TM-B2" not in mails[1].get_content()
+    assert [(await _row(world, i)).status for i in copies] == ["sent"] * 3
