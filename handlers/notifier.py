@@ -18,12 +18,19 @@ writes only the e-mail; escalations are chat only). Grouped stall cards (`stall_
 for a group's update, edit the card already sent. Quiet hours (engine/quiet.py) hold a person's chat alerts until the
 window ends, unless the alert's ladder level rings through (`quiet_bypass_level`); the held row is deferred, never
 dropped, and the e-mail copy ignores them.
+
+A row is claimed in the database before anything is sent for it (`ChatRepo.claim_outbox`, one atomic UPDATE): the
+leader's sweep and a decision's immediate delivery in another process (`deliver_ids`) may reach for the same row at
+once, and only one of them gets it. The claim runs for `claim_s` and is renewed before every platform call, so a
+pass that holds a row keeps it; a claim whose process died runs out and the next pass takes the row (then
+handlers/send_attempts.py decides whether a send of the dead process may have landed). Marking the row clears it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -81,10 +88,17 @@ BACKOFF_BASE_S = 1.0
 BACKOFF_MAX_S = 300.0
 MAX_ROW_ATTEMPTS = 20  # passes before a row is given up as failed (and an admin told)
 INLINE_WAIT_MAX_S = 10.0  # a longer flood wait defers the row (due_at = now + retry_after) instead of blocking others
+# How long a claim on a row lasts without renewal (renewed before each platform call): longer than one call with its
+# inline wait, and about two scheduler leases, so a killed leader's rows are free soon after its lease is
+CLAIM_S = 30.0
 
 
 def backoff(attempt: int) -> float:
     return min(BACKOFF_BASE_S * 2**attempt, BACKOFF_MAX_S)
+
+
+class _ClaimLost(Exception):
+    """Another process took the row while this pass was waiting (its claim ran out): this pass sends no more."""
 
 
 class _StillRetryable(Exception):
@@ -278,8 +292,11 @@ class Notifier:
         chart_renderer: Callable[[ChartData, str], bytes] | None = None,
         quiet_bypass_level: Callable[[], int | None] = lambda: 2,
         renderers: Mapping[str, Renderer] | None = None,
+        claim_s: float = CLAIM_S,
     ) -> None:
         self.repo = repo
+        self.owner = uuid.uuid4().hex  # who holds a claimed row: this notifier, unique across processes
+        self.claim_s = claim_s
         self.quiet_bypass_level = quiet_bypass_level  # read per row: the rules may have been reloaded
         self.renderers = {**RENDERERS, **(renderers or {})}  # by kind; a kind missing here is sent as plain text
         self.chart_renderer = chart_renderer  # ChartData -> PNG (bot/adapters/digest_chart.py); None: digests stay text
@@ -297,7 +314,7 @@ class Notifier:
     # --- entry points ---------------------------------------------------------------------------------------------
 
     async def run_once(self, limit: int = 100) -> int:
-        """Deliver the rows due now; return how many rows were handled.
+        """Deliver the rows due now; return how many rows were handled (a row another process holds is not).
 
         With no chat platform configured in this process nothing is touched: the rows wait for one that has.
         """
@@ -305,24 +322,24 @@ class Notifier:
             return 0
         items = await self.repo.due_outbox(self.clock.now(), limit)
         copies: dict[tuple[int | None, str | None, str | None], list[OutboxItem]] = {}
+        handled = 0
         for item in items:
             if item.kind == MAIL_KIND and self.mailer is not None:  # breach copies: one e-mail per supervisor
                 copies.setdefault((item.recipient_user_id, item.recipient_role, item.recipient_region), []).append(item)
             else:
-                await self._handle(item)
+                handled += await self._handle(item.id)
         for rows in copies.values():
             if len(rows) == 1:
-                await self._handle(rows[0])
+                handled += await self._handle(rows[0].id)
             else:
-                await self._send_breach_copies(rows)
-        return len(items)
+                handled += await self._send_breach_copies(rows)
+        return handled
 
     async def deliver_ids(self, outbox_ids: Sequence[int]) -> None:
-        """Deliver these rows now (a decision's card edits), if still pending."""
+        """Deliver these rows now (a decision's card edits), if still pending and no other process (the leader's
+        sweep) holds them: the claim in `_handle` decides."""
         for outbox_id in outbox_ids:
-            item = await self.repo.outbox_item(outbox_id)
-            if item is not None and item.status == "pending":
-                await self._handle(item)
+            await self._handle(outbox_id)
 
     async def run(self, stop: asyncio.Event, poll_s: float = 1.0) -> None:
         """Sweep until `stop` is set; errors in one pass are logged and the next pass retries."""
@@ -340,11 +357,13 @@ class Notifier:
 
     # --- one row --------------------------------------------------------------------------------------------------
 
-    async def _handle(self, item: OutboxItem) -> None:
+    async def _handle(self, outbox_id: int) -> bool:
+        """One row, claimed first (False: not pending, or another process holds it); the lock keeps this process's
+        sweep and immediate deliveries one at a time."""
         async with self._lock:
-            fresh = await self.repo.outbox_item(item.id)
-            if fresh is None or fresh.status != "pending":
-                return
+            fresh = await self._claim(outbox_id)
+            if fresh is None:
+                return False
             try:
                 if fresh.kind == APPROVAL_OUTCOME:  # edits the copies sent, sends nothing new
                     await self._edit_approval_cards(fresh)
@@ -354,9 +373,22 @@ class Notifier:
                     await self._send_row(fresh)
             except _StillRetryable as exc:
                 await self._retry_later(fresh, str(exc.error), exc.error.retry_after)
+            except _ClaimLost:  # the process that took it over finishes it: nothing to record here
+                log.warning("outbox row %s: claim lost to another process mid-pass; left to it", fresh.id)
             except Exception as exc:  # a broken row must not block the rows behind it: back off, then give up
                 log.exception("outbox row %s (%s) failed", fresh.id, fresh.kind)
                 await self._retry_later(fresh, f"{type(exc).__name__}: {exc}", None)
+            return True
+
+    async def _claim(self, outbox_id: int) -> OutboxItem | None:
+        """Take (or renew) this notifier's claim on a pending row: the row, or None when another holds it."""
+        now = self.clock.now()
+        return await self.repo.claim_outbox(outbox_id, self.owner, now, now + timedelta(seconds=self.claim_s))
+
+    async def _hold(self, outbox_id: int) -> None:
+        """Right before a platform call: renew the claim, or stop if another process has taken the row."""
+        if await self._claim(outbox_id) is None:
+            raise _ClaimLost(outbox_id)
 
     async def _retry_later(self, item: OutboxItem, error: str, retry_after: float | None) -> None:
         if item.attempts + 1 >= MAX_ROW_ATTEMPTS:
@@ -502,11 +534,15 @@ class Notifier:
         """The one platform call, bracketed by a send-attempt record when a store is given (handlers/send_attempts):
         the call to make, or the message an earlier, unrecorded send already delivered."""
         channel = self.channels[platform]
-        if self.attempts is None:
-            return (lambda: channel.send(message)), None
         hook = self.attempts
-        prepared = await hook.prepare(outbox_id, channel, message)
-        return (lambda: hook.send(outbox_id, channel, prepared)), prepared.adopt
+        prepared = await hook.prepare(outbox_id, channel, message) if hook is not None else None
+
+        async def send() -> ChatRef:
+            await self._hold(outbox_id)  # every try: a row another process took over is not sent from here
+            if hook is None or prepared is None:
+                return await channel.send(message)
+            return await hook.send(outbox_id, channel, prepared)
+        return send, prepared.adopt if prepared is not None else None
 
     # --- the digest chart ------------------------------------------------------------------------------------------
 
@@ -525,8 +561,12 @@ class Notifier:
     async def _send_chart(self, item: OutboxItem, platform: str, chat_id: str, png: bytes, summary: str) -> None:
         """The chart before the digest text; a chart that cannot go out never holds the text back."""
         photo = OutgoingPhoto(chat_id, png, summary, file_name=f"digest-{item.payload.get('day', 'chart')}.png")
+
+        async def send() -> ChatRef:
+            await self._hold(item.id)
+            return await send_photo_or_text(self.channels[platform], photo)
         try:
-            await self._with_retries(platform, chat_id, lambda: send_photo_or_text(self.channels[platform], photo))
+            await self._with_retries(platform, chat_id, send)
         except (PermanentSendError, _StillRetryable) as exc:
             log.warning("digest chart to %s:%s not sent (%s); the text follows", platform, chat_id, exc)
 
@@ -571,6 +611,7 @@ class Notifier:
         for user in users:
             if (MAIL_PLATFORM, str(user.id)) in progress.done:
                 continue
+            await self._hold(item.id)
             try:
                 await self.mailer.send(str(user.email), subject, body)
             except RetryableSendError as exc:
@@ -585,50 +626,65 @@ class Notifier:
             await self.repo.record_sent(item.id, None, ref, self.clock.now())
             progress.delivered += 1
 
-    async def _send_breach_copies(self, rows: Sequence[OutboxItem]) -> None:
+    async def _send_breach_copies(self, rows: Sequence[OutboxItem]) -> int:
         """Breach copies due together for one recipient (a burst of stalls): one e-mail listing them all, recorded on
-        every row it covers, so each order's copy still goes once per row and recipient across restarts."""
+        every row it covers, so each order's copy still goes once per row and recipient across restarts. Returns how
+        many of the rows this process claimed."""
         assert self.mailer is not None
         async with self._lock:
             now = self.clock.now()
             ctx = RenderContext(self.repo, self.token_key, self.language, self.timezone, now, mails=True)
             todo: list[tuple[OutboxItem, BreachCopy]] = []
+            claimed = 0
             for row in rows:
-                fresh = await self.repo.outbox_item(row.id)
-                if fresh is None or fresh.status != "pending":
+                fresh = await self._claim(row.id)
+                if fresh is None:  # no longer pending, or another process is on it
                     continue
+                claimed += 1
                 copy = await _breach_copy(fresh, ctx)
                 if copy is None:
                     await self.repo.mark_sent(fresh.id, now)
                 else:
                     todo.append((fresh, copy))
-            if not todo:
-                return
-            mail_to = [u for u in await self._addressees(todo[0][0]) if u.email]
-            errors: list[str] = []
-            for user in mail_to:
-                ref_user = (MAIL_PLATFORM, str(user.id))
-                pending = [(row, c) for row, c in todo
-                           if ref_user not in {(r.platform, r.chat_id) for r in await self.repo.refs_of_outbox(row.id)}]
-                if not pending:
-                    continue
-                subject, body = breach_mail_batch([c for _, c in pending], self.language)
-                try:
-                    await self.mailer.send(str(user.email), subject, body)
-                except RetryableSendError as exc:
-                    log.warning("breach copies %s to user %s deferred: %s", [r.id for r, _ in pending], user.id, exc)
-                    for row, _ in todo:
-                        await self._retry_later(row, f"e-mail: {exc}", None)
-                    return
-                except PermanentSendError as exc:
-                    errors.append(f"{MAIL_PLATFORM}:{user.email}: {exc}")
-                    await self._tell_admin(pending[0][0], f"{MAIL_PLATFORM}:{user.email}", str(exc))
-                    continue
+            if todo:
+                await self._mail_breach_copies(todo, now)
+            return claimed
+
+    async def _mail_breach_copies(self, todo: Sequence[tuple[OutboxItem, BreachCopy]], now: datetime) -> None:
+        """The batched e-mail of `_send_breach_copies`, per supervisor, and the rows' outcome."""
+        assert self.mailer is not None
+        mail_to = [u for u in await self._addressees(todo[0][0]) if u.email]
+        errors: list[str] = []
+        for user in mail_to:
+            ref_user = (MAIL_PLATFORM, str(user.id))
+            pending = [(row, c) for row, c in todo
+                       if ref_user not in {(r.platform, r.chat_id) for r in await self.repo.refs_of_outbox(row.id)}]
+            if not pending:
+                continue
+            subject, body = breach_mail_batch([c for _, c in pending], self.language)
+            try:
                 for row, _ in pending:
-                    await self.repo.record_sent(row.id, None, ChatRef(MAIL_PLATFORM, str(user.id), str(row.id)), now)
-            why = None if mail_to else "no e-mail address for the supervisor: e-mail copy not sent"
-            for row, _ in todo:
-                await self.repo.mark_sent(row.id, now, error=why or shorten("; ".join(errors), 500) or None)
+                    await self._hold(row.id)
+            except _ClaimLost:
+                log.warning("breach copies %s: claim lost to another process; left to it",
+                            [r.id for r, _ in pending])
+                return
+            try:
+                await self.mailer.send(str(user.email), subject, body)
+            except RetryableSendError as exc:
+                log.warning("breach copies %s to user %s deferred: %s", [r.id for r, _ in pending], user.id, exc)
+                for row, _ in todo:
+                    await self._retry_later(row, f"e-mail: {exc}", None)
+                return
+            except PermanentSendError as exc:
+                errors.append(f"{MAIL_PLATFORM}:{user.email}: {exc}")
+                await self._tell_admin(pending[0][0], f"{MAIL_PLATFORM}:{user.email}", str(exc))
+                continue
+            for row, _ in pending:
+                await self.repo.record_sent(row.id, None, ChatRef(MAIL_PLATFORM, str(user.id), str(row.id)), now)
+        why = None if mail_to else "no e-mail address for the supervisor: e-mail copy not sent"
+        for row, _ in todo:
+            await self.repo.mark_sent(row.id, now, error=why or shorten("; ".join(errors), 500) or None)
 
     async def _edit_group_card(self, item: OutboxItem) -> None:
         """A group's update: edit every copy of its card (a single alert's card becomes the group card)."""

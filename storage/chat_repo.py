@@ -81,6 +81,7 @@ def _view(row: Any, rank: tuple[int, int] | None = None) -> ChatOrderView:
 
 
 _item = outbox_item
+_UNCLAIMED: dict[str, Any] = {"claimed_by": None, "claimed_until": None}  # a marked row is free again
 
 
 def _hash_code(code: str) -> str:
@@ -411,6 +412,15 @@ class SqlChatRepo(SqlAlertGroups, SqlOrders):
                                        .order_by(OUTBOX.c.due_at, OUTBOX.c.id).limit(limit))).all()
         return [_item(r) for r in rows]
 
+    async def claim_outbox(self, outbox_id: int, owner: str, now: datetime, until: datetime) -> OutboxItem | None:
+        """One UPDATE … RETURNING (SQLite >= 3.35, PostgreSQL): the database decides which process holds the row."""
+        free = or_(OUTBOX.c.claimed_until.is_(None), OUTBOX.c.claimed_until < now, OUTBOX.c.claimed_by == owner)
+        stmt = (update(OUTBOX).where(OUTBOX.c.id == outbox_id, OUTBOX.c.status == "pending", free)
+                .values(claimed_by=owner, claimed_until=until).returning(*OUTBOX.c))
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(stmt)).first()
+        return _item(row) if row else None
+
     async def _refs(self, cond: Any) -> list[ChatRef]:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(select(REFS).where(cond).order_by(REFS.c.id))).all()
@@ -431,17 +441,17 @@ class SqlChatRepo(SqlAlertGroups, SqlOrders):
     async def mark_sent(self, outbox_id: int, now: datetime, error: str | None = None) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(update(OUTBOX).where(OUTBOX.c.id == outbox_id).values(
-                status="sent", sent_at=now, attempts=OUTBOX.c.attempts + 1, last_error=error))
+                status="sent", sent_at=now, attempts=OUTBOX.c.attempts + 1, last_error=error, **_UNCLAIMED))
 
     async def mark_retry(self, outbox_id: int, due_at: datetime, error: str) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(update(OUTBOX).where(OUTBOX.c.id == outbox_id).values(
-                due_at=due_at, attempts=OUTBOX.c.attempts + 1, last_error=error))
+                due_at=due_at, attempts=OUTBOX.c.attempts + 1, last_error=error, **_UNCLAIMED))
 
     async def mark_failed(self, outbox_id: int, error: str, now: datetime) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(update(OUTBOX).where(OUTBOX.c.id == outbox_id).values(
-                status="failed", attempts=OUTBOX.c.attempts + 1, last_error=error))
+                status="failed", attempts=OUTBOX.c.attempts + 1, last_error=error, **_UNCLAIMED))
 
     # --- stalls ---------------------------------------------------------------------------------------------------
 

@@ -179,6 +179,10 @@ class OutboxRow(Base):
     sent_at: Mapped[datetime | None]
     # a stall alert held for, or shown on, a grouped card (status held|grouped); None for every other row
     group_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    # the notifier holding the row for one pass, and until when (an atomic claim: two processes never both send
+    # it; a claim that runs out — its process died — lets another take the row); cleared when the row is marked
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None]
 
 
 class AlertGroupRow(Base):

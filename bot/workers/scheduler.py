@@ -5,9 +5,10 @@ jobs of other parts (carrier polling, nightly priority refresh, housekeeping), r
 makes exactly one of them act, so N processes never queue an alert N times (the outbox's unique dedup keys make
 that hold even across a leader change). Jobs are plain async functions over the chat core (arq's shape);
 APScheduler v3 only times them. The outbox sweep runs on the leader only, so two sweeps never race for a row; a
-decision's immediate delivery (its card edits, a refund's reply) runs in the process that made the decision, and
-there only the row's status, re-read under that process's lock, keeps it from a second send — a sweep on the leader
-at the same instant can still send such a row twice (send_attempts counts a resend it notices). The digest is a
+decision's immediate delivery (its card edits, the next level's card, a refund's reply) runs in the process that
+made the decision, outside the lease. Both claim a row in the database before sending it (`ChatRepo.claim_outbox`,
+one atomic UPDATE), so a sweep on the leader at the same instant leaves that row to the process that claimed it; a
+claim whose process died runs out (handlers/notifier.py `CLAIM_S`) and the row is taken over. The digest is a
 cron job in the configured time zone; taking the lease also runs a catch-up, so a leader that starts (or takes
 over) after the digest time still sends today's digest, and its dedup keys keep it to one.
 """

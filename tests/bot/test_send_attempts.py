@@ -213,6 +213,7 @@ async def test_a_send_completed_but_not_recorded_is_adopted_not_resent(
     assert attempt.finished_at is not None and attempt.message_id
 
     leader = _notifier(w, telegram)
+    w.clock.advance(seconds=40)  # the dead leader's lease and its claim on the row run out
     await leader.run_once()
     assert len(telegram_standin.ok_calls("sendMessage")) == 1  # no second message
     [ref] = await _rows(w, MessageRefRow.__table__)
@@ -226,6 +227,7 @@ async def test_without_attempt_records_the_takeover_doubles_the_message(
     """The finding as it was: no record before the call → the new leader's send is a second delivered message."""
     w = await _stall_alert(db, rules, "wecom", "gendan1")
     await _kill_mid_send(w, wecom, attempts=False)
+    w.clock.advance(seconds=40)  # the dead leader's claim on the row runs out
     await _notifier(w, wecom, attempts=False).run_once()
     assert len(wecom_standin.delivered()) == 2
 
