@@ -27,7 +27,8 @@ from storage.models import ChatIdentityRow, OrderRow, OutboxRow, UserRow
 from tests.standins.smtp import SmtpStandIn
 from tests.standins.telegram_api import TelegramStandIn, parse_html
 
-pytestmark = pytest.mark.slow
+# Two scheduler processes walk a real (compressed) ladder in wall-clock time: ~4 minutes when idle, more under load.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 BOSS = "boss@example.com"
 FAST_LADDER = {  # the bundled rules with the ladder compressed into minutes (nothing else changes)
@@ -109,16 +110,16 @@ async def test_leader_killed_mid_ladder_every_message_exactly_once(
     a = _scheduler(env, tmp_path, tmp_path / "a.log")
     b = None
     try:
-        _wait("the owner's warnings", lambda: len(titles("200")) >= 2, timeout=90)
+        _wait("the owner's warnings", lambda: len(titles("200")) >= 2, timeout=180)
         b = _scheduler(env, tmp_path, tmp_path / "b.log")  # waits for the lease
-        _wait("the owner's breach cards", lambda: len(titles("200")) >= 4, timeout=120)
+        _wait("the owner's breach cards", lambda: len(titles("200")) >= 4, timeout=240)
         assert titles("300") == [] and titles("400") == []  # mid-ladder: the escalations are still to come
         leader = a
         leader.send_signal(signal.SIGKILL)
         leader.wait(10)
         a = _scheduler(env, tmp_path, tmp_path / "a.log")  # restarted: now it is the one waiting
         _wait("the supervisor's and the region head's cards",
-              lambda: len(titles("300")) >= 2 and len(titles("400")) >= 2, timeout=240)
+              lambda: len(titles("300")) >= 2 and len(titles("400")) >= 2, timeout=420)
         time.sleep(12)  # two more scans and group passes: anything doubled would show now
     finally:
         for proc in (a, b):

@@ -23,7 +23,7 @@ from storage.models import OutboxRow, SendAttemptRow
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
 from tests.standins.telegram_api import Faults, TelegramStandIn
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900), pytest.mark.skipif(
     not (TEST_DATABASE_URL and TEST_REDIS_URL),
     reason="two scheduler processes need PostgreSQL and a real Redis (ORDERHUB_TEST_DATABASE_URL/_REDIS_URL)")]
 
