@@ -5,6 +5,7 @@ has a recorded resend (counted as a possible duplicate)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -73,7 +74,16 @@ async def test_leader_killed_mid_send_loses_nothing_and_every_duplicate_is_recor
         leader.wait(10)
         _wait("the new leader sent the rest", lambda: len({c["text"] for c in telegram_api.ok_calls("sendMessage")})
               >= ALERTS, timeout=120)
-        time.sleep(3)  # let it finish any resend
+        # the row in flight when the leader died stays claimed by it until the claim runs out (handlers/notifier
+        # CLAIM_S); then the new leader resends it, recorded as a possible duplicate
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            async with db.connect() as conn:
+                statuses = set((await conn.execute(select(OutboxRow.__table__.c.status))).scalars())
+            if statuses == {"sent"}:
+                break
+            await asyncio.sleep(0.5)
+        time.sleep(1)  # let it write its log line
     finally:
         for proc in (leader, follower):
             if proc is not None and proc.poll() is None:
