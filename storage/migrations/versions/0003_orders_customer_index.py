@@ -3,18 +3,11 @@
 Intake now looks up each batch's customers' earlier orders (issue 8.2): without this index that lookup scans the
 whole orders table once per batch; the count is an index-only scan (the order itself is
 subtracted by a probe of the unique key, not filtered per row).
-
-Revision ID: 0003
-Revises: 0001
 """
-from collections.abc import Sequence
-
 from alembic import op
 
 revision: str = '0003'
 down_revision: str | None = '0001'
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

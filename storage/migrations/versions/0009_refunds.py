@@ -1,10 +1,5 @@
 """refunds
-
-Revision ID: 0009
-Revises: 0007
 """
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 
@@ -12,8 +7,6 @@ import storage.types
 
 revision: str = '0009'
 down_revision: str | None = '0007'
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

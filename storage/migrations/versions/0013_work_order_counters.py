@@ -1,17 +1,10 @@
 """work-order counters (issue 13.5)
-
-Revision ID: 0013
-Revises: 0009
 """
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0013'
 down_revision: str | None = '0009'
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

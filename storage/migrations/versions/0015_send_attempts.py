@@ -1,10 +1,5 @@
 """send attempts: a platform send recorded before the call and completed after (issue 9.7)
-
-Revision ID: 0015
-Revises: 0013
 """
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 
@@ -12,8 +7,6 @@ import storage.types
 
 revision: str = '0015'
 down_revision: str | None = '0013'
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

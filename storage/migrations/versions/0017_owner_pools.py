@@ -1,17 +1,10 @@
 """owner pools: round-robin cursors, and open orders per owner (issue 12.1)
-
-Revision ID: 0017
-Revises: 0015
 """
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0017'
 down_revision: str | None = '0015'
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

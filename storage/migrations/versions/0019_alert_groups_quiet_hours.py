@@ -1,10 +1,5 @@
 """alert groups (grouped stall cards), outbox.group_id for their members, users.quiet_hours (issue 12.2/3/5)
-
-Revision ID: 0019
-Revises: 0015
 """
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 
@@ -12,8 +7,6 @@ import storage.types
 
 revision: str = '0019'
 down_revision: str | None = '0017'
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

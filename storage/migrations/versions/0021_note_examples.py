@@ -1,10 +1,5 @@
 """note examples: corrected exception-note categories the classifier learns from (issue 13.2)
-
-Revision ID: 0021
-Revises: 0015
 """
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 
@@ -12,8 +7,6 @@ import storage.types
 
 revision: str = '0021'
 down_revision: str | None = '0019'
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

@@ -1,10 +1,5 @@
 """stock levels per SKU and production base (issue 13.5)
-
-Revision ID: 0023
-Revises: 0015
 """
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 
@@ -12,8 +7,6 @@ import storage.types
 
 revision: str = '0023'
 down_revision: str | None = '0021'
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

@@ -1,10 +1,5 @@
 """outbox claims: a row is claimed in the database before it is sent, so two processes never both send it (issue 9)
-
-Revision ID: 0025
-Revises: 0023
 """
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 
@@ -12,8 +7,6 @@ import storage.types
 
 revision: str = '0025'
 down_revision: str | None = '0023'
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
