@@ -140,4 +140,5 @@ class SqlAlertGroups:
 
     async def defer_outbox(self, outbox_id: int, due_at: datetime, note: str) -> None:
         async with self.engine.begin() as conn:
-            await conn.execute(update(OUTBOX).where(OUTBOX.c.id == outbox_id).values(due_at=due_at, last_error=note))
+            await conn.execute(update(OUTBOX).where(OUTBOX.c.id == outbox_id).values(
+                due_at=due_at, last_error=note, claimed_by=None, claimed_until=None))  # free when it falls due

@@ -180,7 +180,7 @@ async def test_a_pass_that_lost_its_claim_while_waiting_sends_nothing_more(
     assert row.status == "sent" and row.attempts == 1 and row.last_error is None  # the taker's outcome stands
 
 
-async def test_a_claim_is_renewed_by_its_holder_and_cleared_by_every_mark(world: World) -> None:
+async def test_a_claim_is_renewed_by_its_holder_and_cleared_by_every_mark_and_deferral(world: World) -> None:
     row_id = await _new_card(world)
     repo, now = world.repo, world.clock.now()
     later = now + timedelta(seconds=CLAIM_S)
@@ -193,6 +193,9 @@ async def test_a_claim_is_renewed_by_its_holder_and_cleared_by_every_mark(world:
     await repo.mark_retry(row_id, now, "Bad Gateway")
     assert (await _row(world, row_id)).claimed_by is None
     assert await repo.claim_outbox(row_id, "b", now, later) is not None  # free again at once
+    await repo.defer_outbox(row_id, now + timedelta(seconds=5), "quiet hours")  # quiet hours ending in 5 s
+    assert (await _row(world, row_id)).claimed_by is None
+    assert await repo.claim_outbox(row_id, "c", now + timedelta(seconds=5), later) is not None  # not held till 30 s
     await repo.mark_failed(row_id, "gave up", now)
     row = await _row(world, row_id)
     assert row.status == "failed" and row.claimed_by is None and row.claimed_until is None
