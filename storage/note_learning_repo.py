@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from handlers.orders import OrderEvents, announce
 from storage.models import AuditRow, ExceptionNoteRow, MessageRefRow, NoteExampleRow, OrderRow, OutboxRow
 
 NOTES, ORDERS, EXAMPLES, AUDIT = (ExceptionNoteRow.__table__, OrderRow.__table__, NoteExampleRow.__table__,
@@ -41,10 +42,12 @@ async def read_examples(conn: AsyncConnection, limit: int = EXAMPLES_MAX) -> lis
 
 
 class SqlNoteLearning:
-    """Implements `handlers.note_learning.NoteLearningStore`."""
+    """Implements `handlers.note_learning.NoteLearningStore`; `events` (the board's live feed) hears each
+    correction after its commit, from whichever entrance (API, chat button, board, CLI) made it."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, events: OrderEvents | None = None) -> None:
         self.engine = engine
+        self.events = events
 
     async def note(self, note_id: int) -> NoteInfo | None:
         stmt = (select(NOTES.c.id, NOTES.c.order_id, NOTES.c.text, NOTES.c.category, NOTES.c.score, ORDERS.c.channel,
@@ -69,6 +72,8 @@ class SqlNoteLearning:
             await conn.execute(insert(AUDIT).values(
                 at=now, actor=actor[:64], action="note_relabel", subject=f"note:{note.id}",
                 detail={"order_id": note.order_id, "from": note.category, "to": category, "via": via}))
+        await announce(self.events, [{"kind": "relabelled", "order_id": note.order_id, "region": note.region,
+                                      "by": actor, "note_id": note.id, "category": category}])
 
     async def examples(self, limit: int = EXAMPLES_MAX) -> list[tuple[str, str]]:
         async with self.engine.connect() as conn:

@@ -41,7 +41,7 @@ def relabel_note(
             u = await rt.users.by_name(as_user)
             actor, name = Viewer(u.id, u.role, tuple(u.regions)), u.name
         try:
-            done = await relabel(note_learning(rt.db, rt.current_rules), note_id, category, name, actor, "cli",
+            done = await relabel(note_learning(rt.db, rt.current_rules, rt.order_events()), note_id, category, name, actor, "cli",
                                  rt.clock.now())
         except RelabelRefused as exc:
             return f"{exc.code}: {exc}"

@@ -71,6 +71,6 @@ def build_board(runtime: Runtime, ctx: ChatContext, *, events: BoardEvents | Non
         source=SqlBoard(runtime.db), orders=orders, directory=ctx.repo, decide=decide, add_note=add_note,  # type: ignore[arg-type]
         events=events, auth=board_auth(runtime), rules=runtime.current_rules, clock=runtime.clock,
         language=s.language, timezone=s.timezone, secure_cookies=(s.public_url or "").startswith("https://"),
-        notes=note_learning(runtime.db, runtime.current_rules), refunds=SqlRefunds(runtime.db).of_order,
+        notes=note_learning(runtime.db, runtime.current_rules, events), refunds=SqlRefunds(runtime.db).of_order,
     )
     return create_board(services)

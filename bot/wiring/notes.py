@@ -8,6 +8,7 @@ from collections.abc import Callable
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.rules import RuleSet
+from handlers.orders import OrderEvents
 from handlers.note_chat import NoteChat
 from handlers.note_learning import NoteLearning
 from storage.chat_repo import SqlChatRepo
@@ -15,11 +16,11 @@ from storage.note_learning_repo import SqlNoteLearning
 from storage.notes_repo import SqlTrendNotes
 
 
-def note_learning(db: AsyncEngine, rules: Callable[[], RuleSet]) -> NoteLearning:
-    return NoteLearning(SqlNoteLearning(db), rules)
+def note_learning(db: AsyncEngine, rules: Callable[[], RuleSet], events: OrderEvents | None = None) -> NoteLearning:
+    return NoteLearning(SqlNoteLearning(db, events), rules)
 
 
 def note_chat(repo: SqlChatRepo, rules: Callable[[], RuleSet]) -> NoteChat:
     """The chat's note handlers over the chat core's repository (its orders store writes the note, as the API's)."""
-    store = SqlNoteLearning(repo.engine)
+    store = SqlNoteLearning(repo.engine, repo.events)  # corrections reach every open board
     return NoteChat(repo, SqlTrendNotes(repo.engine), repo, NoteLearning(store, rules), store)

@@ -307,7 +307,7 @@ class Runtime:
                            dead_letters=self.queue.dead_count, worker_beats=self.queue.worker_beats, api=api,
                            on_startup=[self.start_rules, self._start_api_heartbeat],
                            logistics=logistics, tracking=self.tracking_service(),
-                           refund_intake=self.refund_queue(), notes=note_learning(self.db, self.current_rules))
+                           refund_intake=self.refund_queue(), notes=note_learning(self.db, self.current_rules, events))
 
 
 def show_field_names(rules: RuleSet) -> None:

@@ -1,5 +1,6 @@
 """Issue 16, drawer: correcting an exception note's category goes through the one correction use case
-(handlers.note_learning.relabel, as the API, the chat button and the CLI): audited, learned, CSRF-checked, scoped."""
+(handlers.note_learning.relabel, as the API, the chat button and the CLI): audited, learned, CSRF-checked, scoped,
+and announced to every open board."""
 
 from __future__ import annotations
 
@@ -48,6 +49,8 @@ async def test_correcting_a_note_category_in_the_drawer(bw: BoardWorld, client: 
     assert done.status_code == 200, done.text
     assert done.json()["previous"] == "logistics_delay" and done.json()["category"] == other
     assert "分类已更正" in done.json()["message"]
+    assert bw.events.published[-1] == {"kind": "relabelled", "order_id": oid, "region": "华东", "by": "li",
+                                       "note_id": nid, "category": other}  # every open board refreshes
     drawer = (await client.get(f"/board/orders/{oid}", headers=HTML)).text
     assert f'<option value="{other}" selected>' in drawer
     assert ("物流延迟，快递三天没有更新", other) in await SqlNoteLearning(bw.runtime.db).examples()  # learned
