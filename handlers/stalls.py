@@ -36,6 +36,7 @@ MAIL_KIND = "stall_mail"  # the breach's one e-mail copy to the supervisor (chat
 
 PlanFor = Callable[[Order], "tuple[Step, ...] | None"]
 LOOKAHEAD = timedelta(days=14)  # orders whose deadline is this close are read for their warning
+STALL_PAGE = 1000  # overdue orders read (and their alerts queued) per query of a scan
 
 
 def order_steps(view: ChatOrderView, ladder: Sequence[Rung], plan_for: PlanFor | None) -> tuple[Step, ...]:
@@ -59,7 +60,7 @@ def order_steps(view: ChatOrderView, ladder: Sequence[Rung], plan_for: PlanFor |
 
 async def scan_stalls(repo: ChatRepo, clock: Clock, ladder: Sequence[Rung] = DEFAULT_LADDER, *,
                       plan_for: PlanFor | None = None, policy: GroupPolicy | None = None,
-                      lookahead: timedelta = LOOKAHEAD) -> list[int]:
+                      lookahead: timedelta = LOOKAHEAD, page: int = STALL_PAGE) -> list[int]:
     """Queue the alerts newly due per (order, stage, level); return the new chat alerts' outbox ids (the e-mail
     copies are queued alongside, not returned).
 
@@ -71,11 +72,28 @@ async def scan_stalls(repo: ChatRepo, clock: Clock, ladder: Sequence[Rung] = DEF
     A late scan (an order first seen 9 h overdue) owes every rung reached, not just the highest: it sends one
     alert naming all those levels to each rung's recipients (the owner, the supervisor, the region's managers),
     one row per distinct recipient, keyed by the highest level that recipient gets — still at most once per order,
-    stage and level, since a level at or below one already sent counts as sent."""
+    stage and level, since a level at or below one already sent counts as sent.
+
+    The overdue orders are read `page` at a time, oldest deadline first, until none is left: on a bad day more
+    than a page stays overdue (acknowledged ones too), and the newest breaches must not wait behind them."""
     now = clock.now()
-    views = {v.order.id: v for v in await repo.overdue_orders(now + lookahead if plan_for is not None else now)}
-    if not views:
-        return []
+    until = now + lookahead if plan_for is not None else now
+    ids: list[int] = []
+    after: tuple[datetime, int] | None = None
+    while True:
+        views = await repo.overdue_orders(until, after=after, limit=page)
+        if views:
+            ids += await _scan_page(repo, {v.order.id: v for v in views}, now, ladder, plan_for, policy)
+        if len(views) < page:
+            return ids
+        last = views[-1].order
+        assert last.stage_deadline is not None  # only orders with a deadline are overdue
+        after = (last.stage_deadline, last.id)
+
+
+async def _scan_page(repo: ChatRepo, views: dict[int, ChatOrderView], now: datetime, ladder: Sequence[Rung],
+                     plan_for: PlanFor | None, policy: GroupPolicy | None) -> list[int]:
+    """One page of `scan_stalls`: the alerts newly due for these orders."""
     acked = await repo.acked_stages(list(views))
     due: dict[int, list[Step]] = {}
     for oid, view in views.items():

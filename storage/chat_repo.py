@@ -250,9 +250,14 @@ class SqlChatRepo(SqlAlertGroups, SqlOrders):
     async def orders_by_ids(self, ids: Sequence[int]) -> list[ChatOrderView]:
         return await self._orders(ORDERS.c.id.in_(list(ids)), limit=len(ids)) if ids else []
 
-    async def overdue_orders(self, now: datetime, limit: int = 1000) -> list[ChatOrderView]:
-        return await self._orders(ORDERS.c.stage.in_(_OPEN), ORDERS.c.stage_deadline.is_not(None),
-                                  ORDERS.c.stage_deadline < now, order_by=ORDERS.c.stage_deadline, limit=limit)
+    async def overdue_orders(self, now: datetime, *, after: tuple[datetime, int] | None = None,
+                             limit: int = 1000) -> list[ChatOrderView]:
+        conds = [ORDERS.c.stage.in_(_OPEN), ORDERS.c.stage_deadline.is_not(None), ORDERS.c.stage_deadline < now]
+        if after is not None:  # keyset paging: strictly after the previous page's last (deadline, id)
+            deadline, last_id = after
+            conds.append(or_(ORDERS.c.stage_deadline > deadline,
+                             and_(ORDERS.c.stage_deadline == deadline, ORDERS.c.id > last_id)))
+        return await self._orders(*conds, order_by=(ORDERS.c.stage_deadline, ORDERS.c.id), limit=limit)
 
     async def stalled(self, now: datetime, *, city: str | None = None, stage: Stage | None = None,
                       limit: int = 1000) -> list[ChatOrderView]:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import select
 
+from engine.stages import Stage
 from engine.stall import ladder_from_rules
 from handlers.chat import ButtonPressed, CommandReceived, Sender
 from handlers.dispatch import handle_event
@@ -183,3 +186,18 @@ async def test_a_late_scan_with_distinct_recipients_sends_each_level_its_own_row
     assert sorted(s.message.chat_id for s in world.channel.sent) == ["200", "300", "301"]
     world.clock.advance(hours=1)
     assert await scan_stalls(world.repo, world.clock, ladder) == []
+
+
+async def test_a_scan_reads_every_overdue_order_page_by_page(world: World) -> None:
+    """More orders overdue than one read holds (the oldest acknowledged, still overdue): the newest breaches are
+    alerted in the same scan, not left behind the page of the oldest."""
+    owner = await world.user("跟单员", "supply_chain", [], tg="200")
+    now = world.clock.now()
+    ids = [await world.order(f"TM-PAGE-{i}", stage="designing", deadline=now - timedelta(hours=5 - i), owner=owner)
+           for i in range(5)]
+    for order_id in ids[:2]:  # the two oldest: acknowledged, so a page of them yields no alert
+        await world.repo.acknowledge(order_id, Stage.DESIGNING, "跟单员", now)
+    await scan_stalls(world.repo, world.clock, page=2)
+    assert await _keys(world) == [f"stall:{oid}:designing:0" for oid in ids[2:]]
+    await scan_stalls(world.repo, world.clock, page=2)  # nothing twice, however the pages fall
+    assert len(await _keys(world)) == 3
