@@ -72,3 +72,17 @@ def test_the_catalogues_keep_their_order_and_load_once() -> None:
     from engine import text
 
     assert text.t.__self__ is CHAT  # the module's look-up is bound to the one catalogue read at import
+
+
+def test_the_data_tables_beside_the_catalogues_are_well_formed() -> None:
+    import re
+
+    from engine.anomaly_library import TERMS
+    from engine.rules.errors import _FRAGMENTS, _HEAD, _ZH
+
+    assert len(TERMS) == 9 and all(ws for ws in TERMS.values())
+    assert all(type(w) is float and 0 < w <= 1 for ws in TERMS.values() for w in ws.values())  # 1 would be an int
+    assert len(_ZH) > 40 and _FRAGMENTS and set(_HEAD) == set(LANGUAGES)
+    for pattern, repl in _ZH:  # a replacement names only groups its pattern has (re.sub would fail on the message)
+        refs = [int(n) for n in re.findall(r"\\(\d)", repl)]
+        assert max(refs, default=0) <= pattern.groups, pattern.pattern
