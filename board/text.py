@@ -1,118 +1,20 @@
-"""The board's words, Chinese by default, English with ORDERHUB_LANGUAGE=en."""
+"""The board's words, Chinese by default, English with ORDERHUB_LANGUAGE=en.
+
+The texts are package data: board/catalog.toml (see engine.catalog).
+"""
 
 from __future__ import annotations
 
-_T: dict[str, dict[str, str]] = {
-    "title": {"zh": "订单看板", "en": "Order board"},
-    "signed_in_as": {"zh": "当前用户", "en": "Signed in as"},
-    "logout": {"zh": "退出", "en": "Sign out"},
-    "filters": {"zh": "筛选", "en": "Filters"},
-    "apply": {"zh": "筛选", "en": "Apply"},
-    "clear_filters": {"zh": "清除", "en": "Clear"},
-    "city": {"zh": "城市", "en": "City"},
-    "region": {"zh": "区域", "en": "Region"},
-    "amount": {"zh": "金额", "en": "Amount"},
-    "phone": {"zh": "电话", "en": "Phone"},
-    "min_amount": {"zh": "最低金额", "en": "Min amount"},
-    "max_amount": {"zh": "最高金额", "en": "Max amount"},
-    "priority": {"zh": "最低优先级", "en": "Min priority"},
-    "priority_label": {"zh": "优先级", "en": "Priority"},
-    "flagged": {"zh": "仅重点订单", "en": "Flagged only"},
-    "stalled": {"zh": "仅超时订单", "en": "Stalled only"},
-    "owner": {"zh": "负责人", "en": "Owner"},
-    "q": {"zh": "搜索（订单号、客户、城市、手机）", "en": "Search (order, customer, city, phone)"},
-    "any": {"zh": "全部", "en": "Any"},
-    "count": {"zh": "{n} 单", "en": "{n} orders"},
-    "in_stage": {"zh": "本阶段", "en": "in stage"},
-    "more": {"zh": "加载更多（还有 {n} 单）", "en": "Load more ({n} more)"},
-    "empty": {"zh": "暂无订单", "en": "No orders"},
-    "move_to": {"zh": "移到「{stage}」", "en": "Move to {stage}"},
-    "badge.flagged": {"zh": "🔴 重点", "en": "🔴 flagged"},
-    "badge.stalled": {"zh": "⏰ 超时 {d}", "en": "⏰ stalled {d}"},
-    "badge.approval": {"zh": "⏳ 待审批", "en": "⏳ awaiting approval"},
-    "badge.refund": {"zh": "↩ 退款中", "en": "↩ refund open"},
-    "badge.tracking": {"zh": "🚚 {s}", "en": "🚚 {s}"},
-    "priority_short": {"zh": "P{p}", "en": "P{p}"},
-    "no_owner": {"zh": "未分配", "en": "unassigned"},
-    "drawer.close": {"zh": "关闭", "en": "Close"},
-    "drawer.history": {"zh": "流转记录", "en": "History"},
-    "drawer.notes": {"zh": "异常备注", "en": "Notes"},
-    "drawer.add_note": {"zh": "添加备注", "en": "Add a note"},
-    "drawer.note_placeholder": {"zh": "例如：仓库停电，无法出库", "en": "e.g. warehouse power cut, cannot ship"},
-    "drawer.save": {"zh": "保存", "en": "Save"},
-    "drawer.approvals": {"zh": "审批", "en": "Approvals"},
-    "drawer.approve": {"zh": "同意", "en": "Approve"},
-    "drawer.reject": {"zh": "驳回", "en": "Reject"},
-    "drawer.reason": {"zh": "驳回原因", "en": "Reason for rejecting"},
-    "drawer.tracking": {"zh": "物流", "en": "Tracking"},
-    "drawer.why": {"zh": "规则判定", "en": "Why (rules)"},
-    "drawer.none": {"zh": "无", "en": "none"},
-    "drawer.details": {"zh": "订单信息", "en": "Order"},
-    "drawer.items": {"zh": "商品", "en": "Items"},
-    "drawer.deadline": {"zh": "阶段时限", "en": "Stage deadline"},
-    "drawer.category": {"zh": "分类", "en": "category"},
-    "drawer.refunds": {"zh": "退款", "en": "Refunds"},
-    "refund.requested": {"zh": "已申请", "en": "requested"},
-    "refund.waiting_proof": {"zh": "待退货凭证", "en": "waiting for return proof"},
-    "refund.verifying": {"zh": "核实中", "en": "being verified"},
-    "refund.waiting_finance": {"zh": "待财务审批", "en": "waiting for finance"},
-    "refund.approved": {"zh": "已批准", "en": "approved"},
-    "refund.rejected": {"zh": "已拒绝", "en": "rejected"},
-    "refund.refunded": {"zh": "已退款", "en": "refunded"},
-    "drawer.relabel": {"zh": "更正分类", "en": "Correct the category"},
-    "relabel.saved": {"zh": "分类已更正为 {category}，之后相似的备注按此归类",
-                      "en": "Category corrected to {category}; similar notes will be classified so"},
-    "relabel.note_not_found": {"zh": "找不到这条异常备注", "en": "No such exception note"},
-    "relabel.forbidden": {"zh": "无权更正这条备注的分类", "en": "You may not correct this note's category"},
-    "relabel.unknown_category": {"zh": "规则里没有这个分类", "en": "Not a category of the rules"},
-    "approval.line": {"zh": "L{level} · {role} · {region} · {status}", "en": "L{level} · {role} · {region} · {status}"},
-    "status.pending": {"zh": "待审批", "en": "pending"},
-    "status.approved": {"zh": "已同意", "en": "approved"},
-    "status.rejected": {"zh": "已驳回", "en": "rejected"},
-    "status.superseded": {"zh": "已失效", "en": "superseded"},
-    "login.title": {"zh": "登录订单看板", "en": "Sign in to the order board"},
-    "login.confirm": {"zh": "以 {name} 的身份登录", "en": "Sign in as {name}"},
-    "login.button": {"zh": "登录", "en": "Sign in"},
-    "login.invalid": {"zh": "登录链接无效。请在聊天中向机器人发送 /board 获取新链接。",
-                      "en": "This sign-in link is not valid. Send /board to the bot for a new one."},
-    "login.expired": {"zh": "登录链接已过期（有效期 10 分钟）。请在聊天中发送 /board 获取新链接。",
-                      "en": "This sign-in link has expired (links last 10 minutes). Send /board to the bot for a new one."},
-    "login.used": {"zh": "登录链接已使用过（每个链接只能用一次）。请在聊天中发送 /board 获取新链接。",
-                   "en": "This sign-in link was already used (each link works once). Send /board to the bot for a new one."},
-    "login.needed": {"zh": "请先登录：在聊天中向机器人发送 /board，或运行 orderhub users login-link 用户名。",
-                     "en": "Please sign in: send /board to the bot, or run orderhub users login-link NAME."},
-    "forbidden": {"zh": "看板只对员工开放。", "en": "The board is for staff only."},
-    "csrf": {"zh": "页面已过期，请刷新后重试。", "en": "The page is out of date; reload and try again."},
-    "unavailable": {"zh": "服务暂时不可用，请稍后重试。", "en": "The service is unavailable for a moment; try again shortly."},
-    "not_found": {"zh": "找不到该订单。", "en": "No such order."},
-    "moved": {"zh": "{order} 已移到「{stage}」", "en": "{order} moved to {stage}"},
-    "refused": {"zh": "无法移动：{reason}", "en": "Move refused: {reason}"},
-    "refused.approval": {"zh": "订单正在等待审批，请先审批", "en": "the order is waiting for approval; decide it first"},
-    "refused.changed": {"zh": "订单刚被他人修改，请刷新后重试", "en": "the order changed meanwhile; look again and retry"},
-    "refused.reason": {"zh": "取消订单需要填写原因", "en": "cancelling an order needs a reason"},
-    "refused.stage": {"zh": "只能移到下一阶段（可选：{allowed}）", "en": "only the next stage is allowed ({allowed})"},
-    "decision.approved": {"zh": "已同意", "en": "Approved"},
-    "decision.rejected": {"zh": "已驳回", "en": "Rejected"},
-    "decision.not_permitted": {"zh": "您无权审批此单", "en": "You may not decide this approval"},
-    "decision.own_request": {"zh": "不能审批自己发起的申请", "en": "You cannot decide your own request"},
-    "decision.already_decided": {"zh": "已被他人处理", "en": "Already decided by someone else"},
-    "decision.superseded": {"zh": "订单已变更，此审批已失效", "en": "The order changed; this request is void"},
-    "decision.reason_required": {"zh": "驳回需要填写原因", "en": "Rejecting needs a reason"},
-    "decision.not_found": {"zh": "找不到该审批", "en": "No such approval"},
-    "note.saved": {"zh": "备注已保存（分类：{category}）", "en": "Note saved (category: {category})"},
-    "live": {"zh": "实时", "en": "live"},
-    "offline": {"zh": "离线，正在重连…", "en": "offline, reconnecting…"},
-    "keyboard_help": {"zh": "键盘：Tab 选中卡片，M 移到下一阶段，Enter 打开详情，Esc 关闭",
-                      "en": "Keyboard: Tab to a card, M moves it on, Enter opens it, Esc closes"},
-}
+from engine.catalog import Catalog
+
+BOARD = Catalog.load("catalog", "board")
 
 
 def bt(key: str, language: str = "zh", **kw: object) -> str:
-    entry = _T[key]
-    text = entry.get(language, entry["zh"])
+    text = BOARD.text(key, language)
     return text.format(**kw) if kw else text
 
 
 def words(language: str) -> dict[str, str]:
     """Every string in one language, for templates and the client script."""
-    return {k: v.get(language, v["zh"]) for k, v in _T.items()}
+    return BOARD.words(language)

@@ -13,13 +13,13 @@ from decimal import Decimal
 
 import pytest
 
-from board.text import _T as BOARD_STRINGS
-from engine.carriers.text import _STRINGS as CARRIER_STRINGS
+from board.text import BOARD
+from engine.carriers.text import CARRIERS
 from engine.digest import DigestData, PendingApproval, compose_digest
 from engine.display import channel_name, order_words, order_words_from_key
 from engine.kpi import Kpis
-from engine.refund_text import _STRINGS as REFUND_STRINGS
-from engine.text import _STRINGS as CHAT_STRINGS
+from engine.refund_text import REFUNDS
+from engine.text import CHAT
 from handlers.cards import trend_card
 from handlers.notifier import _dead_letter
 
@@ -33,9 +33,8 @@ LANGUAGES = ("zh", "en")
 
 def catalogue_texts() -> list[tuple[str, str, str]]:
     out = []
-    for name, catalogue in (("chat", CHAT_STRINGS), ("refund", REFUND_STRINGS), ("carrier", CARRIER_STRINGS),
-                            ("board", BOARD_STRINGS)):
-        for key, entry in catalogue.items():
+    for name, catalogue in (("chat", CHAT), ("refund", REFUNDS), ("carrier", CARRIERS), ("board", BOARD)):
+        for key, entry in catalogue.entries.items():
             for lang in LANGUAGES:
                 if isinstance(entry, dict) and isinstance(entry.get(lang), str):
                     out.append((f"{name}:{key}", lang, entry[lang]))
@@ -59,8 +58,8 @@ def test_no_template_speaks_jargon() -> None:
 
 
 def test_catalogues_are_complete_in_both_languages() -> None:
-    for catalogue in (CHAT_STRINGS, REFUND_STRINGS, CARRIER_STRINGS):
-        assert all(entry.get("zh") and entry.get("en") for entry in catalogue.values())
+    for catalogue in (CHAT, REFUNDS, CARRIERS):
+        assert all(entry.get("zh") and entry.get("en") for entry in catalogue.entries.values())
 
 
 def test_orders_in_people_words() -> None:
