@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from engine.rules import RuleSet
@@ -20,6 +20,7 @@ from handlers.notes import NoteWriter, TrendNotes, record_note
 
 log = logging.getLogger("orderhub.stock")
 AUTHOR = "system:stock"  # the author of automatic stock notes; also how "already noted" is recognised
+CATCH_UP = timedelta(days=1)  # how far back the leader's sweep looks for an order whose note was never written
 MAX_QUANTITY = 1_000_000_000  # units of one SKU at one base; anything above is a typo or an attack
 
 OrderKey = tuple[str, str]  # (channel, external_id)
@@ -35,6 +36,10 @@ class StockNoteStore(Protocol):
     async def order_ids(self, keys: Sequence[OrderKey]) -> dict[OrderKey, int]: ...
 
     async def has_note_by(self, order_id: int, author: str) -> bool: ...
+
+    async def short_without_note(self, since: datetime, author: str) -> list[tuple[OrderKey, tuple[str, ...]]]:
+        """Recently changed open orders whose stored decision is "short everywhere", without a note by `author`."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,4 +74,15 @@ async def note_out_of_stock(deps: StockNoteDeps, rules: RuleSet, short: Sequence
         await record_note(deps.writer, deps.trends, deps.outbox, rules, order_id, note_text(skus, deps.language),
                           AUTHOR, now)
         written += 1
+    return written
+
+
+async def catch_up_notes(deps: StockNoteDeps, rules: RuleSet, now: datetime, window: timedelta = CATCH_UP) -> int:
+    """Write the notes intake owed but never wrote: the note follows the intake commit, so a process that dies in
+    between (or a database hiccup then) leaves the order stored and acknowledged without it, and a redelivery is a
+    duplicate that plans nothing. The leader runs this every few minutes; `note_out_of_stock` keeps it to one."""
+    short = await deps.store.short_without_note(now - window, AUTHOR)
+    written = await note_out_of_stock(deps, rules, short, now)
+    if written:
+        log.info("wrote %d 库存不足 note(s) intake had left unwritten", written)
     return written

@@ -7,13 +7,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import and_, delete, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from engine.stages import END_STATES, Stage
 from storage.models import ExceptionNoteRow, OrderRow, StockRow
 
 STOCK, NOTES, ORDERS = StockRow.__table__, ExceptionNoteRow.__table__, OrderRow.__table__
 CHUNK = 500  # rows or keys per statement: far under SQLite's and asyncpg's parameter limits
+_OPEN = [s.value for s in Stage if s not in END_STATES]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,3 +84,16 @@ class SqlStock:
                                      .limit(1))
             return row.first() is not None
 
+    async def short_without_note(self, since: datetime, author: str,
+                                 limit: int = 5000) -> list[tuple[tuple[str, str], tuple[str, ...]]]:
+        """Open orders changed since `since` that intake left without a base for want of stock (their stored
+        decision names the SKUs) and that have no note by `author` yet, newest first."""
+        noted = exists().where(NOTES.c.order_id == ORDERS.c.id, NOTES.c.author == author)
+        stmt = (select(ORDERS.c.channel, ORDERS.c.external_id, ORDERS.c.decisions)
+                .where(ORDERS.c.production_base.is_(None), ORDERS.c.stage.in_(_OPEN), ORDERS.c.updated_at >= since,
+                       ~noted)
+                .order_by(ORDERS.c.id.desc()).limit(limit))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [((ch, ext), tuple(str(s) for s in skus)) for ch, ext, decisions in rows
+                if isinstance(decisions, dict) and (skus := decisions.get("out_of_stock"))]

@@ -24,7 +24,7 @@ from bot.wiring.notes import note_learning
 from bot.adapters.ocr import RapidOcrReader
 from bot.workers.rules_runtime import RulesRuntime
 from bot.settings import Settings
-from bot.wiring.stock import stock_intake
+from bot.wiring.stock import stock_intake, stock_note_sweep
 from bot.workers.intake import IntakeWorker, WorkerOptions
 from engine.channels import ChannelAdapter, default_adapters
 from engine.display import names_from_rules
@@ -267,8 +267,9 @@ class Runtime:
                 ("carrier_degradation", 6 * 3600.0, degradation)]
 
     def housekeeping_jobs(self) -> list[tuple[str, float, Any]]:
-        """Leader-only, hourly: chat send attempts of settled messages older than `send_attempts_keep_days` go
-        (the table grows by one row per message sent; only a pending message's attempts are ever read)."""
+        """Leader-only. Hourly: chat send attempts of settled messages older than `send_attempts_keep_days` go
+        (the table grows by one row per message sent; only a pending message's attempts are ever read). Every
+        5 minutes: a 库存不足 note that a crash between intake's commit and the note left unwritten."""
         attempts, keep = SqlSendAttempts(self.db), timedelta(days=self.settings.send_attempts_keep_days)
 
         async def prune_attempts() -> int:
@@ -277,7 +278,9 @@ class Runtime:
                 log.info("deleted %d chat send attempt(s) older than %d days", removed, keep.days)
             return removed
 
-        return [("send_attempts_prune", 3600.0, prune_attempts)]
+        notes = stock_note_sweep(self.db, self.order_events(), self.settings.language, self.current_rules,
+                                 self.clock)
+        return [("send_attempts_prune", 3600.0, prune_attempts), ("stock_notes", 300.0, notes)]
 
     def tracking_service(self) -> TrackingService:
         from bot.adapters.carriers.build import sender

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -81,6 +82,30 @@ async def test_out_of_stock_everywhere_notes_once(client: httpx.AsyncClient, run
     assert len(await _notes(db, row.id)) == 1
     fact = await SqlTrendNotes(db).note_fact(notes[0].id)  # what trend counting reads
     assert fact is not None and fact.category == "stock_shortage"
+
+
+async def test_a_note_a_crash_left_unwritten_is_written_once_by_the_leaders_sweep(
+        client: httpx.AsyncClient, runtime: Runtime, db: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The note follows intake's commit: the database going away in between leaves the order stored (and
+    acknowledged) without it, and the redelivery is a duplicate. The leader's `stock_notes` job writes it, once."""
+    await SqlStock(db).write([StockLevel("CUR-STK-C", b, 0) for b in ("HZ", "FS", "LF", "CD")], NOW)
+
+    async def database_gone(*_: object) -> int:
+        raise ConnectionError("the database went away after the intake commit")
+
+    monkeypatch.setattr("bot.wiring.stock.note_out_of_stock", database_gone)
+    order = _order(9, "CUR-STK-C")
+    await _deliver(client, runtime, order)
+    monkeypatch.undo()
+    await _deliver(client, runtime, order)  # redelivered: a duplicate, nothing planned
+    row = await _row(db, "STK009")
+    assert row.decisions["out_of_stock"] == ["CUR-STK-C"] and await _notes(db, row.id) == []
+
+    sweep = {name: job for name, _every, job in runtime.housekeeping_jobs()}["stock_notes"]
+    assert await sweep() == 1
+    assert await sweep() == 0  # one note per order, ever
+    notes = await _notes(db, row.id)
+    assert [(n.author, n.category) for n in notes] == [(AUTHOR, "stock_shortage")]
 
 
 async def test_stock_restocked_routes_again_without_a_note(client: httpx.AsyncClient, runtime: Runtime,
