@@ -48,7 +48,7 @@ from storage.alert_groups_repo import SqlAlertGroups, insert_ignore, outbox_item
 from storage.order_moves import apply_move
 from storage.orders_repo import OWNER_NAME, SqlOrders, order_from_row
 from storage.outbox_rows import outbox_values
-from storage.queries import fetch_one
+from storage.queries import fetch_all, fetch_one
 
 ORDERS, APPROVALS, OUTBOX, REFS = OrderRow.__table__, ApprovalRow.__table__, OutboxRow.__table__, MessageRefRow.__table__
 USERS, IDENTITIES, AUDIT, TRANSITIONS = (UserRow.__table__, ChatIdentityRow.__table__, AuditRow.__table__,
@@ -280,23 +280,17 @@ class SqlChatRepo(SqlAlertGroups, SqlOrders):
         return await fetch_one(self.engine, select(APPROVALS).where(APPROVALS.c.id == approval_id), _approval)
 
     async def approvals_of_order(self, order_id: int) -> list[Approval]:
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(APPROVALS).where(APPROVALS.c.order_id == order_id)
-                                       .order_by(APPROVALS.c.id))).all()
-        return [_approval(r) for r in rows]
+        return await fetch_all(self.engine, select(APPROVALS).where(APPROVALS.c.order_id == order_id)
+            .order_by(APPROVALS.c.id), _approval)
 
     async def pending_approvals(self, limit: int = 200) -> list[Approval]:
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(APPROVALS).where(APPROVALS.c.status == "pending")
-                                       .order_by(APPROVALS.c.requested_at, APPROVALS.c.id).limit(limit))).all()
-        return [_approval(r) for r in rows]
+        return await fetch_all(self.engine, select(APPROVALS).where(APPROVALS.c.status == "pending")
+            .order_by(APPROVALS.c.requested_at, APPROVALS.c.id).limit(limit), _approval)
 
     async def due_escalations(self, now: datetime, limit: int = 200) -> list[Approval]:
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(APPROVALS).where(
-                APPROVALS.c.status == "pending", APPROVALS.c.escalate_at.is_not(None),
-                APPROVALS.c.escalate_at <= now).order_by(APPROVALS.c.escalate_at).limit(limit))).all()
-        return [_approval(r) for r in rows]
+        return await fetch_all(self.engine, select(APPROVALS).where(
+            APPROVALS.c.status == "pending", APPROVALS.c.escalate_at.is_not(None),
+            APPROVALS.c.escalate_at <= now).order_by(APPROVALS.c.escalate_at).limit(limit), _approval)
 
     async def apply_decision(self, decided: Decided, *, move: StageMove | None, outbox: Sequence[NewOutbox],
                              audit: AuditEntry, now: datetime, supersede_ids: Sequence[int] = (),
@@ -398,10 +392,8 @@ class SqlChatRepo(SqlAlertGroups, SqlOrders):
         return await fetch_one(self.engine, select(OUTBOX).where(OUTBOX.c.id == outbox_id), _item)
 
     async def due_outbox(self, now: datetime, limit: int = 100) -> list[OutboxItem]:
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(OUTBOX).where(OUTBOX.c.status == "pending", OUTBOX.c.due_at <= now)
-                                       .order_by(OUTBOX.c.due_at, OUTBOX.c.id).limit(limit))).all()
-        return [_item(r) for r in rows]
+        return await fetch_all(self.engine, select(OUTBOX).where(OUTBOX.c.status == "pending", OUTBOX.c.due_at <= now)
+            .order_by(OUTBOX.c.due_at, OUTBOX.c.id).limit(limit), _item)
 
     async def claim_outbox(self, outbox_id: int, owner: str, now: datetime, until: datetime) -> OutboxItem | None:
         """One UPDATE … RETURNING (SQLite >= 3.35, PostgreSQL): the database decides which process holds the row."""
