@@ -14,6 +14,7 @@ from engine.anomaly_library import LIBRARY_VERSION
 from engine.note_learning import examples_version, may_correct, valid_category
 from engine.rules import RuleSet
 from handlers.notes import category_names
+from handlers.ports import Refused
 
 
 class NoteLearningStore(Protocol):
@@ -27,12 +28,8 @@ class NoteLearningStore(Protocol):
     async def export(self) -> list[dict[str, Any]]: ...
 
 
-class RelabelRefused(Exception):
+class RelabelRefused(Refused):
     """`code`: note_not_found | unknown_category | forbidden."""
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from engine.order import Order, check_text
 from engine.rules.owners import Candidate, OwnerNeed, allowed_for_region
 from engine.stages import Stage
+from handlers.ports import Refused
 
 MAX_NAME = 64
 MAX_REF = 100
@@ -52,7 +53,7 @@ class Assigned:
         return {"order_id": self.order_id, "key": self.order_key, "owner": self.owner, "previous": self.previous}
 
 
-class AssignRefused(ValueError):
+class AssignRefused(Refused, ValueError):
     """`code`: bad_input | order_not_found | forbidden | user_not_found | user_inactive | user_not_allowed |
     changed; `status`: the HTTP status the API answers with."""
 
@@ -60,8 +61,7 @@ class AssignRefused(ValueError):
               "user_inactive": 409, "user_not_allowed": 409, "changed": 409}
 
     def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
+        super().__init__(code, detail)
         self.status = self.STATUS.get(code, 400)
 
 

@@ -20,6 +20,14 @@ class IntakeEntry:
     requested_by: str = "system"  # who caused it: `user:<id>` for a staff import; its approvals name them (four-eyes)
 
 
+class Refused(Exception):
+    """A use case refused: `code` says why in a word the callers map (API error, chat text), `detail` for people."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+
+
 class Clock(Protocol):
     def now(self) -> datetime: ...
 

@@ -34,6 +34,7 @@ from engine.stages import END_STATES, Stage, label
 from handlers import metrics
 from handlers.chat_ports import AuditEntry, NewOutbox, OutboxDelivery
 from handlers.orders import Move, MoveRefused, OrderDetail, OrderStore, TransitionError, plan_move
+from handlers.ports import Refused
 
 log = logging.getLogger(__name__)
 MAX_ITEMS = 100
@@ -145,12 +146,12 @@ def waybill_patterns(deps: RefundDeps) -> tuple[WaybillPattern, ...]:
     return (*deps.patterns, *extra)
 
 
-class RefundError(Exception):
+class RefundError(Refused):
     """A request or step refused; `code` for the API (`{"error": code}`), `status` its HTTP status."""
 
     def __init__(self, code: str, detail: str, status: int = 422) -> None:
-        super().__init__(detail)
-        self.code, self.status = code, status
+        super().__init__(code, detail)
+        self.status = status
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------------

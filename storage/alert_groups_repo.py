@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from handlers.chat_ports import AlertGroup, HeldAlert, NewOutbox, OutboxItem
 from storage.models import AlertGroupRow, OutboxRow
-from storage.queries import fetch_one
+from storage.queries import fetch_all, fetch_one
 
 GROUPS, OUTBOX = AlertGroupRow.__table__, OutboxRow.__table__
 
@@ -83,19 +83,15 @@ class SqlAlertGroups:
         return ids
 
     async def open_groups(self, limit: int = 500) -> list[AlertGroup]:
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(GROUPS).where(GROUPS.c.open_key.is_not(None))
-                                       .order_by(GROUPS.c.id).limit(limit))).all()
-        return [_group(r) for r in rows]
+        return await fetch_all(self.engine, select(GROUPS).where(GROUPS.c.open_key.is_not(None))
+            .order_by(GROUPS.c.id).limit(limit), _group)
 
     async def alert_group(self, group_id: int) -> AlertGroup | None:
         return await fetch_one(self.engine, select(GROUPS).where(GROUPS.c.id == group_id), _group)
 
     async def group_members(self, group_id: int) -> list[OutboxItem]:
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(OUTBOX).where(OUTBOX.c.group_id == group_id)
-                                       .order_by(OUTBOX.c.id))).all()
-        return [outbox_item(r) for r in rows]
+        return await fetch_all(self.engine, select(OUTBOX).where(OUTBOX.c.group_id == group_id)
+            .order_by(OUTBOX.c.id), outbox_item)
 
     async def advance_group(self, group_id: int, expected_version: int, now: datetime, *, card: NewOutbox | None,
                             show_ids: Sequence[int], single_id: int | None = None) -> int | None:

@@ -48,6 +48,7 @@ from storage.alert_groups_repo import SqlAlertGroups, insert_ignore, outbox_item
 from storage.order_moves import apply_move
 from storage.orders_repo import OWNER_NAME, SqlOrders, order_from_row
 from storage.outbox_rows import outbox_values
+from storage.queries import fetch_all, fetch_one
 
 ORDERS, APPROVALS, OUTBOX, REFS = OrderRow.__table__, ApprovalRow.__table__, OutboxRow.__table__, MessageRefRow.__table__
 USERS, IDENTITIES, AUDIT, TRANSITIONS = (UserRow.__table__, ChatIdentityRow.__table__, AuditRow.__table__,
@@ -106,18 +107,12 @@ class SqlChatRepo(SqlAlertGroups, SqlOrders):
     # --- users and identities -------------------------------------------------------------------------------------
 
     async def user(self, user_id: int) -> UserInfo | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(USERS).where(USERS.c.id == user_id, USERS.c.active.is_(True)))).first()
-        return _user(row) if row else None
+        return await fetch_one(self.engine, select(USERS).where(USERS.c.id == user_id, USERS.c.active.is_(True)), _user)
 
     async def user_by_identity(self, platform: str, external_id: str) -> UserInfo | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(
-                select(USERS).join(IDENTITIES, IDENTITIES.c.user_id == USERS.c.id).where(
-                    IDENTITIES.c.platform == platform, IDENTITIES.c.external_id == str(external_id),
-                    USERS.c.active.is_(True))
-            )).first()
-        return _user(row) if row else None
+        return await fetch_one(self.engine, select(USERS).join(IDENTITIES, IDENTITIES.c.user_id == USERS.c.id).where(
+            IDENTITIES.c.platform == platform, IDENTITIES.c.external_id == str(external_id), USERS.c.active.is_(True)),
+            _user)
 
     async def users_with_role(self, role: str, region: str | None) -> list[UserInfo]:
         async with self.engine.connect() as conn:
@@ -287,28 +282,20 @@ class SqlChatRepo(SqlAlertGroups, SqlOrders):
     # --- approvals ------------------------------------------------------------------------------------------------
 
     async def approval(self, approval_id: int) -> Approval | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(APPROVALS).where(APPROVALS.c.id == approval_id))).first()
-        return _approval(row) if row else None
+        return await fetch_one(self.engine, select(APPROVALS).where(APPROVALS.c.id == approval_id), _approval)
 
     async def approvals_of_order(self, order_id: int) -> list[Approval]:
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(APPROVALS).where(APPROVALS.c.order_id == order_id)
-                                       .order_by(APPROVALS.c.id))).all()
-        return [_approval(r) for r in rows]
+        return await fetch_all(self.engine, select(APPROVALS).where(APPROVALS.c.order_id == order_id)
+            .order_by(APPROVALS.c.id), _approval)
 
     async def pending_approvals(self, limit: int = 200) -> list[Approval]:
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(APPROVALS).where(APPROVALS.c.status == "pending")
-                                       .order_by(APPROVALS.c.requested_at, APPROVALS.c.id).limit(limit))).all()
-        return [_approval(r) for r in rows]
+        return await fetch_all(self.engine, select(APPROVALS).where(APPROVALS.c.status == "pending")
+            .order_by(APPROVALS.c.requested_at, APPROVALS.c.id).limit(limit), _approval)
 
     async def due_escalations(self, now: datetime, limit: int = 200) -> list[Approval]:
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(APPROVALS).where(
-                APPROVALS.c.status == "pending", APPROVALS.c.escalate_at.is_not(None),
-                APPROVALS.c.escalate_at <= now).order_by(APPROVALS.c.escalate_at).limit(limit))).all()
-        return [_approval(r) for r in rows]
+        return await fetch_all(self.engine, select(APPROVALS).where(
+            APPROVALS.c.status == "pending", APPROVALS.c.escalate_at.is_not(None),
+            APPROVALS.c.escalate_at <= now).order_by(APPROVALS.c.escalate_at).limit(limit), _approval)
 
     async def apply_decision(self, decided: Decided, *, move: StageMove | None, outbox: Sequence[NewOutbox],
                              audit: AuditEntry, now: datetime, supersede_ids: Sequence[int] = (),
@@ -407,15 +394,11 @@ class SqlChatRepo(SqlAlertGroups, SqlOrders):
         return [r.id for r in rows]
 
     async def outbox_item(self, outbox_id: int) -> OutboxItem | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(OUTBOX).where(OUTBOX.c.id == outbox_id))).first()
-        return _item(row) if row else None
+        return await fetch_one(self.engine, select(OUTBOX).where(OUTBOX.c.id == outbox_id), _item)
 
     async def due_outbox(self, now: datetime, limit: int = 100) -> list[OutboxItem]:
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(OUTBOX).where(OUTBOX.c.status == "pending", OUTBOX.c.due_at <= now)
-                                       .order_by(OUTBOX.c.due_at, OUTBOX.c.id).limit(limit))).all()
-        return [_item(r) for r in rows]
+        return await fetch_all(self.engine, select(OUTBOX).where(OUTBOX.c.status == "pending", OUTBOX.c.due_at <= now)
+            .order_by(OUTBOX.c.due_at, OUTBOX.c.id).limit(limit), _item)
 
     async def claim_outbox(self, outbox_id: int, owner: str, now: datetime, until: datetime) -> OutboxItem | None:
         """One UPDATE … RETURNING (SQLite >= 3.35, PostgreSQL): the database decides which process holds the row."""

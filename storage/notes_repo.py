@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from engine.trends import NoteFact, Per
 from storage.models import ExceptionNoteRow, OrderRow
 from storage.note_learning_repo import read_examples
+from storage.queries import fetch_all
 
 NOTES, ORDERS = ExceptionNoteRow.__table__, OrderRow.__table__
 _COLS = (NOTES.c.id, NOTES.c.order_id, NOTES.c.category, NOTES.c.at, ORDERS.c.channel, ORDERS.c.external_id,
@@ -53,6 +54,4 @@ class SqlTrendNotes:
             stmt = stmt.where(ORDERS.c.tracking["carrier"].as_string() == group)
         if since is not None:
             stmt = stmt.where(NOTES.c.at >= since)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(stmt.order_by(NOTES.c.id.desc()).limit(limit))).all()
-        return [_fact(r) for r in rows]
+        return await fetch_all(self.engine, stmt.order_by(NOTES.c.id.desc()).limit(limit), _fact)

@@ -16,3 +16,10 @@ async def fetch_one(engine: AsyncEngine, query: Executable, convert: Callable[[R
     async with engine.connect() as conn:
         row = (await conn.execute(query)).first()
     return convert(row) if row else None
+
+
+async def fetch_all(engine: AsyncEngine, query: Executable, convert: Callable[[Row[Any]], T]) -> list[T]:
+    """Every row of `query`, converted, in the order the query gives."""
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return [convert(r) for r in rows]

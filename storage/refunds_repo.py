@@ -18,7 +18,7 @@ from handlers.refunds import FinanceLevel, Refund
 from storage.chat_repo import SqlChatRepo
 from storage.models import ApprovalRow, AuditRow, RefundRow
 from storage.order_moves import apply_move
-from storage.queries import fetch_one
+from storage.queries import fetch_all, fetch_one
 
 REFUNDS, APPROVALS, AUDIT = RefundRow.__table__, ApprovalRow.__table__, AuditRow.__table__
 
@@ -66,18 +66,14 @@ class SqlRefunds(SqlChatRepo):
             REFUNDS.c.notify_chat_id == chat_id).order_by(REFUNDS.c.id.desc()).limit(1), refund_from_row)
 
     async def of_order(self, order_id: int) -> list[Refund]:
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(REFUNDS).where(REFUNDS.c.order_id == order_id)
-                                       .order_by(REFUNDS.c.id))).all()
-        return [refund_from_row(r) for r in rows]
+        return await fetch_all(self.engine, select(REFUNDS).where(REFUNDS.c.order_id == order_id)
+            .order_by(REFUNDS.c.id), refund_from_row)
 
     async def refunds(self, state: str | None, limit: int) -> list[Refund]:
         q = select(REFUNDS).order_by(REFUNDS.c.id.desc()).limit(limit)
         if state:
             q = q.where(REFUNDS.c.state == state)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(q)).all()
-        return [refund_from_row(r) for r in rows]
+        return await fetch_all(self.engine, q, refund_from_row)
 
     async def history(self, refund_id: int) -> list[dict[str, Any]]:
         refund = await self.refund(refund_id)

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from engine.carriers import TrackEvent, TrackStatus, event_key
 from handlers.tracking import Shipment, StoredBatch, StoredEvent
 from storage.models import OrderRow, ShipmentRow, TrackingEventRow, UserRow
+from storage.queries import fetch_all
 
 SHIPMENTS, EVENTS, ORDERS, USERS = (ShipmentRow.__table__, TrackingEventRow.__table__, OrderRow.__table__,
                                     UserRow.__table__)
@@ -169,13 +170,11 @@ class SqlTracking:
 
     async def to_poll(self, polled_before: datetime, quiet_since: datetime, limit: int) -> list[Shipment]:
         s = SHIPMENTS.c
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(SHIPMENTS).where(
-                s.delivered_at.is_(None), or_(s.status.is_(None), s.status.not_in(_DONE)),
-                or_(s.last_event_at.is_(None), s.last_event_at < quiet_since),
-                or_(s.last_polled_at.is_(None), s.last_polled_at < polled_before))
-                .order_by(s.last_polled_at.is_not(None), s.last_polled_at, s.id).limit(limit))).all()
-        return [_shipment(r) for r in rows]
+        return await fetch_all(self.engine, select(SHIPMENTS).where(
+            s.delivered_at.is_(None), or_(s.status.is_(None), s.status.not_in(_DONE)),
+            or_(s.last_event_at.is_(None), s.last_event_at < quiet_since),
+            or_(s.last_polled_at.is_(None), s.last_polled_at < polled_before))
+            .order_by(s.last_polled_at.is_not(None), s.last_polled_at, s.id).limit(limit), _shipment)
 
     async def mark_polled(self, shipment_id: int, now: datetime) -> None:
         async with self.engine.begin() as conn:
@@ -183,11 +182,9 @@ class SqlTracking:
 
     async def stalled_after_pickup(self, quiet_since: datetime, limit: int) -> list[Shipment]:
         s = SHIPMENTS.c
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(SHIPMENTS).where(
-                and_(s.picked_up_at.is_not(None), s.delivered_at.is_(None), s.status.not_in(_DONE),
-                     s.last_event_at < quiet_since)).order_by(s.last_event_at).limit(limit))).all()
-        return [_shipment(r) for r in rows]
+        return await fetch_all(self.engine, select(SHIPMENTS).where(
+            and_(s.picked_up_at.is_not(None), s.delivered_at.is_(None), s.status.not_in(_DONE),
+                 s.last_event_at < quiet_since)).order_by(s.last_event_at).limit(limit), _shipment)
 
     async def transit_facts(self, since: datetime) -> list[tuple[str, str | None, datetime, datetime]]:
         """(carrier, region, picked up, delivered) of shipments delivered since `since`: carrier performance."""

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, TypeVar
 
 from bot.platforms.inbound.consumer import EventHandler, InboundConsumer
 from handlers.chat import ChatChannel
@@ -67,3 +68,19 @@ T = TypeVar("T")
 def if_configured(config: C | None, make: Callable[[C], T]) -> T | None:
     """`make(config)`, or None when the platform's settings are missing: the `build`/`routes` rule written once."""
     return None if config is None else make(config)
+
+
+class FromSettings(ABC):
+    """A platform service built from its own settings, `settings.<name>()`: `build` is its PlatformEntry's `build`."""
+
+    name: ClassVar[str]
+
+    @classmethod
+    def build(cls, settings: Settings, redis: aioredis.Redis) -> Self | None:
+        """From `settings.<name>()` only; None when the platform is not configured there."""
+        return if_configured(getattr(settings, cls.name)(), lambda config: cls.from_config(config, redis))
+
+    @classmethod
+    @abstractmethod
+    def from_config(cls, config: Any, redis: aioredis.Redis) -> Self:
+        """The service from the platform's settings (known to be complete)."""

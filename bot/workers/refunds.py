@@ -8,13 +8,12 @@ request is idempotent by `(taobao, refund_id)`, so a redelivered push is one ref
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from bot.workers.stream_loop import StreamLoop
+from bot.workers.stream_loop import StreamLoop, StreamWorker
 from engine.refund_push import TaobaoRefund
 from handlers.ports import Clock, IntakeEntry
 from handlers.refunds import RefundDeps, RefundError, request_refund
@@ -32,7 +31,7 @@ class RefundWorkerTotals:
     dead: int = 0
 
 
-class RefundIntakeWorker:
+class RefundIntakeWorker(StreamWorker[RefundWorkerTotals]):
     def __init__(self, queue: RedisIntakeQueue, deps: RefundDeps, dead: SqlDeadLetters, clock: Clock, *,
                  consumer: str, max_attempts: int = 5, retry_backoff_s: float = 5.0, claim_idle_s: float = 30.0
                  ) -> None:
@@ -65,36 +64,15 @@ class RefundIntakeWorker:
         return str(view.order.id) if view is not None else f"tmall:{tid}"
 
     async def handle(self, entries: list[IntakeEntry]) -> None:
-        done: list[str] = []
-        try:
-            for entry in entries:
-                try:
-                    await self.process(entry)
-                except ValidationError as exc:  # verified at the edge; a change of format will not get better
-                    await self._failed(entry, f"invalid push: {exc}"[:2000], permanent=True)
-                    continue
-                except RefundError as exc:
-                    # no such order yet (it may come after its refund) or a refusal: tried again, then dead
-                    await self._failed(entry, f"{exc.code}: {exc}"[:2000], permanent=exc.code not in (
-                        "order_not_found", "changed"))
-                    continue
-                except (OSError, ConnectionError):
-                    raise
-                except Exception as exc:
-                    log.exception("refund entry %s failed", entry.id)
-                    await self._failed(entry, f"{type(exc).__name__}: {exc}"[:2000])
-                    continue
-                done.append(entry.id)
-        finally:
-            await self.queue.ack(done)
+        await self.loop.each(self.totals, entries, self.process, _verdict, [])
 
-    async def _failed(self, entry: IntakeEntry, error: str, *, permanent: bool = False) -> None:
-        await self.loop.failed(self.totals, entry, error, permanent=permanent)
 
-    async def run(self, stop: asyncio.Event | None = None, *, burst: bool = False) -> RefundWorkerTotals:
-        """Loop until `stop` is set; with `burst`, return once nothing is waiting, pending or due for retry."""
-        await self.loop.run(self.handle, stop, burst=burst)
-        return self.totals
-
-    async def run_forever(self, stop: asyncio.Event) -> None:
-        await self.loop.run_forever(self.run, stop)
+def _verdict(exc: Exception) -> tuple[str, bool] | None:
+    if isinstance(exc, ValidationError):  # verified at the edge; a change of format will not get better
+        return f"invalid push: {exc}", True
+    if isinstance(exc, RefundError):
+        # no such order yet (it may come after its refund) or a refusal: tried again, then dead
+        return f"{exc.code}: {exc}", exc.code not in ("order_not_found", "changed")
+    if isinstance(exc, (OSError, ConnectionError)):
+        raise exc
+    return None

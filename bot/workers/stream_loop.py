@@ -1,15 +1,16 @@
 """The loop the refund and tracking workers share: read or reclaim a batch from a RedisIntakeQueue, hand it over,
-retry with backoff or dead-letter what failed, and restart the loop when it breaks. The intake worker pipelines its
-batches and keeps its own loop."""
+retry with backoff or dead-letter what failed, and restart the loop when it breaks; and `StreamWorker`, their shared
+entry points and per-entry error handling. The intake worker pipelines its batches and keeps its own loop."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from handlers.ports import Clock, IntakeEntry
 from storage.dead_letters import SqlDeadLetters
@@ -19,6 +20,16 @@ from storage.intake_queue import RedisIntakeQueue
 class FailureCounts(Protocol):
     retried: int
     dead: int
+
+
+# What a worker makes of an entry's exception: (error, permanent) to fail the entry with, or None for an unexpected
+# one (logged with its traceback and retried); to stop the batch instead, the verdict raises.
+Verdict = Callable[[Exception], "tuple[str, bool] | None"]
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as a failed entry records it: its type and message."""
+    return f"{type(exc).__name__}: {exc}"
 
 
 @dataclass
@@ -83,3 +94,48 @@ class StreamLoop:
             except Exception:
                 self.log.exception("%s worker loop failed; restarting in 1 s", self.name)
                 await asyncio.sleep(1.0)
+
+    async def each(self, totals: FailureCounts, entries: list[IntakeEntry],
+                   process: Callable[[IntakeEntry], Awaitable[None]], verdict: Verdict, done: list[str]) -> None:
+        """`process` the entries one by one, acknowledging those that went through (their ids are added to `done`)
+        and failing the others as `verdict` says; what it raises ends the batch, after the acknowledgement."""
+        try:
+            for entry in entries:
+                try:
+                    await process(entry)
+                except Exception as exc:
+                    failure = verdict(exc)
+                    if failure is None:
+                        self.log.exception("%s entry %s failed", self.name, entry.id)
+                        failure = describe(exc), False
+                    await self.failed(totals, entry, failure[0][:2000], permanent=failure[1])
+                    continue
+                done.append(entry.id)
+        finally:
+            await self.queue.ack(done)
+
+
+TotalsT = TypeVar("TotalsT", bound=FailureCounts)
+
+
+class StreamWorker(ABC, Generic[TotalsT]):
+    """The entry points of a worker on a StreamLoop: it sets `loop` and `totals` and handles a batch in `handle`."""
+
+    loop: StreamLoop
+    totals: TotalsT
+
+    @abstractmethod
+    async def handle(self, entries: list[IntakeEntry]) -> None:
+        """One batch read from the stream: apply it, acknowledge what went through, fail the rest."""
+
+    async def _failed(self, entry: IntakeEntry, error: str, *, permanent: bool = False) -> None:
+        await self.loop.failed(self.totals, entry, error, permanent=permanent)
+
+    async def run(self, stop: asyncio.Event | None = None, *, burst: bool = False) -> TotalsT:
+        """Loop until `stop` is set; with `burst`, return once nothing is waiting, pending or due for retry."""
+        await self.loop.run(self.handle, stop, burst=burst)
+        return self.totals
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        """`run` as a background task of a long-running process: a failure is logged and the loop restarts."""
+        await self.loop.run_forever(self.run, stop)

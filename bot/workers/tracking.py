@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import orjson
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from bot.workers.stream_loop import StreamLoop
+from bot.workers.stream_loop import StreamLoop, StreamWorker, describe
 from engine.carriers import TrackEvent
 from engine.carriers.parsing import PushFormatError, parse_push
 from handlers.ports import Clock, IntakeEntry
@@ -45,7 +45,7 @@ class TrackingTotals:
     dead: int = 0
 
 
-class TrackingWorker:
+class TrackingWorker(StreamWorker[TrackingTotals]):
     def __init__(self, queue: RedisIntakeQueue, deps: TrackingDeps, dead: SqlDeadLetters, clock: Clock,
                  options: TrackingWorkerOptions) -> None:
         self.queue, self.deps, self.clock, self.opt = queue, deps, clock, options
@@ -75,7 +75,7 @@ class TrackingWorker:
                 try:
                     evs = parse_push(entry.channel, orjson.loads(entry.body))
                 except (PushFormatError, ValueError, KeyError) as exc:
-                    await self._failed(entry, f"{type(exc).__name__}: {exc}"[:2000], permanent=True)
+                    await self._failed(entry, describe(exc)[:2000], permanent=True)
                     continue
                 events.append((entry.channel, evs))
                 readable.append(entry)
@@ -87,9 +87,7 @@ class TrackingWorker:
                 self.totals.stored += result.stored
                 self.totals.unknown += len(result.unknown)
         except (OperationalError, OSError, ConnectionError) as exc:
-            log.warning("database unavailable; %d tracking entries left pending: %s", len(entries), exc)
-            await asyncio.sleep(self._outage_s)
-            self._outage_s = min(self._outage_s * 2, 30.0)
+            await self._outage(len(entries), exc)
             return
         except Exception:
             log.exception("tracking batch of %d failed; applying entry by entry", len(entries))
@@ -102,44 +100,30 @@ class TrackingWorker:
     async def _one_by_one(self, entries: list[IntakeEntry]) -> None:
         done: list[str] = []
         try:
-            for entry in entries:
-                try:
-                    await self.process(entry)
-                except (OperationalError, OSError, ConnectionError) as exc:
-                    raise _Outage(exc) from exc
-                except DBAPIError as exc:
-                    if exc.connection_invalidated:
-                        raise _Outage(exc) from exc
-                    await self._failed(entry, f"{type(exc).__name__}: {exc}"[:2000])
-                    continue
-                except (PushFormatError, ValueError, KeyError) as exc:  # cannot get better by retrying
-                    await self._failed(entry, f"{type(exc).__name__}: {exc}"[:2000], permanent=True)
-                    continue
-                except Exception as exc:
-                    log.exception("tracking entry %s failed", entry.id)
-                    await self._failed(entry, f"{type(exc).__name__}: {exc}"[:2000])
-                    continue
-                done.append(entry.id)
-                self.totals.pushes += 1
+            await self.loop.each(self.totals, entries, self.process, _verdict, done)
             self._outage_s = 0.5
         except _Outage as exc:  # the database is away: nobody's fault; what is not acked is reclaimed later
-            log.warning("database unavailable; %d tracking entries left pending: %s", len(entries) - len(done), exc)
-            await asyncio.sleep(self._outage_s)
-            self._outage_s = min(self._outage_s * 2, 30.0)
+            await self._outage(len(entries) - len(done), exc)
         finally:
-            await self.queue.ack(done)
+            self.totals.pushes += len(done)
 
-    async def _failed(self, entry: IntakeEntry, error: str, *, permanent: bool = False) -> None:
-        await self.loop.failed(self.totals, entry, error, permanent=permanent)
+    async def _outage(self, pending: int, exc: Exception) -> None:
+        """The database is away: leave the entries pending and wait, a little longer after each outage in a row."""
+        log.warning("database unavailable; %d tracking entries left pending: %s", pending, exc)
+        await asyncio.sleep(self._outage_s)
+        self._outage_s = min(self._outage_s * 2, 30.0)
 
-    async def run(self, stop: asyncio.Event | None = None, *, burst: bool = False) -> TrackingTotals:
-        """Loop until `stop` is set; with `burst`, return once nothing is waiting, pending or due for retry."""
-        await self.loop.run(self.handle, stop, burst=burst)
-        return self.totals
 
-    async def run_forever(self, stop: asyncio.Event) -> None:
-        """`run` as a background task of a long-running process: a failure is logged and the loop restarts."""
-        await self.loop.run_forever(self.run, stop)
+def _verdict(exc: Exception) -> tuple[str, bool] | None:
+    if isinstance(exc, (OperationalError, OSError, ConnectionError)):
+        raise _Outage(exc) from exc
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            raise _Outage(exc) from exc
+        return describe(exc), False
+    if isinstance(exc, (PushFormatError, ValueError, KeyError)):  # cannot get better by retrying
+        return describe(exc), True
+    return None
 
 
 class _Outage(Exception):

@@ -52,42 +52,30 @@ class RefundOutcome:
         return (self.message_en or self.message_zh) if language == "en" else self.message_zh
 
 
+@dataclass(slots=True, eq=False, repr=False)
 class RuleTrace:
     """One rule considered: whether it matched, the condition, the facts it read, and what it produced.
 
     The facts read are collected lazily (from the compiled condition and the evaluation context) because most
-    decisions are stored or acted on without anyone reading the trace, and evaluation speed matters.
+    decisions are stored or acted on without anyone reading the trace, and evaluation speed matters: `_reads` is
+    what the evaluator gave (None: compute it from `source`, a (CompiledCond, Ctx) pair, on demand).
     """
 
-    __slots__ = ("_reads", "_source", "condition", "error", "matched", "note", "outcome", "rule_id", "section")
-
-    def __init__(
-        self,
-        section: str,
-        rule_id: str,
-        matched: bool,
-        condition: str,
-        reads: dict[str, Any] | None = None,
-        outcome: str = "",
-        note: str = "",
-        error: str | None = None,
-        source: tuple[Any, Any] | None = None,
-    ) -> None:
-        self.section = section
-        self.rule_id = rule_id
-        self.matched = matched
-        self.condition = condition
-        self.outcome = outcome
-        self.note = note
-        self.error = error
-        self._reads = reads
-        self._source = source  # (CompiledCond, Ctx) to compute `reads` on demand
+    section: str
+    rule_id: str
+    matched: bool
+    condition: str
+    _reads: dict[str, Any] | None = None
+    outcome: str = ""
+    note: str = ""
+    error: str | None = None
+    source: tuple[Any, Any] | None = None
 
     @property
     def reads(self) -> dict[str, Any]:
         if self._reads is None:
-            self._reads = self._source[0].read_values(self._source[1]) if self._source is not None else {}
-            self._source = None
+            self._reads = self.source[0].read_values(self.source[1]) if self.source is not None else {}
+            self.source = None
         return self._reads
 
     def __repr__(self) -> str:
@@ -189,23 +177,8 @@ class Decisions:
             "sla_rule_id": self.sla_rule_id,
             "escalations": [{"step": e.step, "role": e.role, "at": _iso(e.at)} for e in self.escalations],
             "priority": self.priority,
-            "route": None
-            if self.route is None
-            else {
-                "base": self.route.base,
-                "rule_id": self.route.rule_id,
-                "distance_km": self.route.distance_km,
-                "reason": self.route.reason,
-            },
-            "refund": None
-            if self.refund is None
-            else {
-                "action": self.refund.action,
-                "rule_id": self.refund.rule_id,
-                "message_zh": self.refund.message_zh,
-                "message_en": self.refund.message_en,
-                "needs_approval": self.refund.needs_approval,
-            },
+            "route": None if self.route is None else _fields(self.route),
+            "refund": None if self.refund is None else _fields(self.refund),
             "fired": [t.rule_id for t in self.trace if t.matched],
             "inputs": None if self.inputs is None else self.inputs.to_json(),
         }
@@ -234,6 +207,11 @@ def _iso(d: datetime | None) -> str | None:
             _ISO_MEMO.clear()
         text = _ISO_MEMO[key] = d.isoformat()
     return text
+
+
+def _fields(obj: Any) -> dict[str, Any]:
+    """A flat dataclass's fields by name, in declaration order: its JSON form when every value is JSON already."""
+    return {name: getattr(obj, name) for name in obj.__dataclass_fields__}
 
 
 def jsonable(v: Any) -> Any:

@@ -29,6 +29,12 @@ class FieldSpec:
     getter: Callable[[Ctx], Any]
 
 
+# What Ctx copies from the order's data, its customer and the history facts, read in one call each
+_ORDER_DATA = attrgetter("external_id", "amount", "currency", "notes", "custom_fields")
+_CUSTOMER = attrgetter("id", "name", "city", "tier", "phone")
+_FACTS = attrgetter("complaints_30d", "previous_orders", "exception_notes_30d", "waiting_for_customer", "extra")
+
+
 class Ctx:
     """Everything rules read about one order, computed once per evaluation (rules never touch the Order itself)."""
 
@@ -79,36 +85,17 @@ class Ctx:
         product_types: tuple[str, ...],
     ) -> None:
         data = order.data
-        cust = data.customer
-        items = data.items
-        self.order = order
-        self.facts = facts
-        self.now = now
-        self.o_id = order.id
-        self.o_key = order.key
-        self.o_channel = order.channel
-        self.o_external_id = data.external_id
-        self.o_amount = data.amount
-        self.o_currency = data.currency
-        self.o_stage = order.stage.value
-        self.o_notes = data.notes
-        self.o_item_count = len(items)
+        self.order, self.facts, self.now = order, facts, now
+        self.o_id, self.o_key, self.o_channel, self.o_stage = order.id, order.key, order.channel, order.stage.value
+        self.o_external_id, self.o_amount, self.o_currency, self.o_notes, self.o_custom_fields = _ORDER_DATA(data)
+        self.o_item_count = len(data.items)
         self.o_product_types = list(product_types)
         local = data.created_at.astimezone(tz)
-        self.o_created_hour = local.hour
-        self.o_created_weekday = local.isoweekday()
-        self.o_custom_fields = data.custom_fields
+        self.o_created_hour, self.o_created_weekday = local.hour, local.isoweekday()
         self.o_region = region
-        self.c_id = cust.id
-        self.c_name = cust.name
-        self.c_city = cust.city
-        self.c_tier = cust.tier
-        self.c_phone = cust.phone
-        self.f_complaints_30d = facts.complaints_30d
-        self.f_previous_orders = facts.previous_orders
-        self.f_exception_notes_30d = facts.exception_notes_30d
-        self.f_waiting = facts.waiting_for_customer
-        self.f_extra = facts.extra
+        self.c_id, self.c_name, self.c_city, self.c_tier, self.c_phone = _CUSTOMER(data.customer)
+        self.f_complaints_30d, self.f_previous_orders, self.f_exception_notes_30d, self.f_waiting, self.f_extra = (
+            _FACTS(facts))
         r = facts.refund
         if r is None:
             self.r_requested = False

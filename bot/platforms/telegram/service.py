@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter
 
 from bot.platforms.inbound.consumer import InboundConsumer
-from bot.platforms.protocol import PlatformEntry, if_configured
+from bot.platforms.protocol import FromSettings, PlatformEntry, if_configured
 from bot.platforms.telegram.channel import TelegramChannel
 from bot.platforms.telegram.runner import (
     EventHandler,
@@ -68,18 +68,13 @@ def webhook_router(config: TelegramSettings, queue: UpdateQueue) -> APIRouter | 
 
 
 @dataclass
-class TelegramService:
+class TelegramService(FromSettings):
     name = "telegram"
     channel: TelegramChannel
     queue: UpdateQueue
     public_url: str | None
     secret: str
     router: APIRouter | None  # the webhook route, to add to AppServices.extra_routers (None in polling mode)
-
-    @classmethod
-    def build(cls, settings: Settings, redis: aioredis.Redis) -> TelegramService | None:
-        """From `settings.telegram()` only; None when Telegram is not configured."""
-        return if_configured(settings.telegram(), lambda config: cls.from_config(config, redis))
 
     @classmethod
     def from_config(cls, config: TelegramSettings, redis: aioredis.Redis) -> TelegramService:

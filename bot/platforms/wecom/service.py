@@ -20,7 +20,7 @@ from fastapi import APIRouter
 from wechatpy.enterprise.crypto import WeChatCrypto
 
 from bot.platforms.inbound.consumer import EventHandler, InboundConsumer
-from bot.platforms.protocol import PlatformEntry, if_configured
+from bot.platforms.protocol import FromSettings, PlatformEntry, if_configured
 from bot.platforms.wecom.callback import NonceMemory, make_router
 from bot.platforms.wecom.channel import WecomChannel
 from bot.platforms.wecom.codes import RedisResponseCodes
@@ -48,17 +48,12 @@ def callback_router(config: WecomSettings, queue: UpdateQueue) -> APIRouter:
 
 
 @dataclass
-class WecomService:
+class WecomService(FromSettings):
     name = "wecom"
     channel: WecomChannel
     queue: UpdateQueue
     reader: EventReader
     router: APIRouter
-
-    @classmethod
-    def build(cls, settings: Settings, redis: aioredis.Redis) -> WecomService | None:
-        """From `settings.wecom()` only; None unless all five WeCom credentials are set."""
-        return if_configured(settings.wecom(), lambda config: cls.from_config(config, redis))
 
     @classmethod
     def from_config(cls, config: WecomSettings, redis: aioredis.Redis) -> WecomService:
