@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.workers import intake_metrics as metrics
+from bot.workers.stream_loop import StreamOptions
 from handlers.intake import BatchResult, IntakeProcessor, PreparedBatch, describe_error
 from handlers.ports import Clock, IntakeEntry, StoreUnavailable
 from storage.dead_letters import SqlDeadLetters
@@ -24,13 +25,7 @@ log = logging.getLogger("orderhub.worker")
 
 
 @dataclass
-class WorkerOptions:
-    consumer: str
-    batch_size: int = 500
-    max_attempts: int = 3
-    retry_backoff_s: float = 2.0
-    claim_idle_s: float = 30.0
-    block_ms: int = 1000
+class WorkerOptions(StreamOptions):
     prepare_ahead: int = 2  # batches read and planned while one commits
     # Start a batch's transaction while the previous one's COMMIT is in flight. PostgreSQL only: SQLite has one
     # writer, and a second transaction there would only queue behind the first.

@@ -27,6 +27,20 @@ class FailureCounts(Protocol):
 Verdict = Callable[[Exception], "tuple[str, bool] | None"]
 
 
+@dataclass
+class StreamOptions:
+    """How a worker reads its stream: its consumer name in the group, entries per read, tries before the dead-letter
+    queue, the pause before a retry, how long an entry may sit with a silent consumer before another takes it, and
+    how long one read blocks."""
+
+    consumer: str
+    batch_size: int = 500
+    max_attempts: int = 3
+    retry_backoff_s: float = 2.0
+    claim_idle_s: float = 30.0
+    block_ms: int = 1000
+
+
 def describe(exc: BaseException) -> str:
     """An exception as a failed entry records it: its type and message."""
     return f"{type(exc).__name__}: {exc}"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import orjson
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from bot.workers.stream_loop import StreamLoop, StreamWorker, describe
+from bot.workers.stream_loop import StreamLoop, StreamOptions, StreamWorker, describe
 from engine.carriers import TrackEvent
 from engine.carriers.parsing import PushFormatError, parse_push
 from handlers.ports import Clock, IntakeEntry
@@ -27,13 +27,8 @@ log = logging.getLogger("orderhub.tracking")
 
 
 @dataclass
-class TrackingWorkerOptions:
-    consumer: str
-    batch_size: int = 100
-    max_attempts: int = 3
-    retry_backoff_s: float = 2.0
-    claim_idle_s: float = 30.0
-    block_ms: int = 1000
+class TrackingWorkerOptions(StreamOptions):
+    batch_size: int = 100  # carrier pushes: smaller batches than orders
 
 
 @dataclass
