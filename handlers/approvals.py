@@ -9,8 +9,8 @@ edits every copy of the card, in one transaction.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from engine import approvals as machine
@@ -55,6 +55,10 @@ _TOASTS = {
 }
 
 
+# (the decided approval, levels of its request still pending, now)
+FollowUp = Callable[[Approval, int, datetime], Awaitable[None]]
+
+
 @dataclass(frozen=True, slots=True)
 class Deciders:
     """What the decide use case needs, from any entry point (chat, API, CLI)."""
@@ -62,9 +66,9 @@ class Deciders:
     repo: ChatRepo
     deadlines: Deadlines
     delivery: OutboxDelivery | None = None  # None: card edits are left to the notifier's outbox sweep
-    # what a decided `refund` approval does to its refund (handlers.refunds.on_finance_decided): (approval, levels
-    # of the request still pending, now)
-    on_refund: Callable[[Approval, int, datetime], Awaitable[None]] | None = None
+    # what a decided approval of a kind does next, by kind (a `refund` approval carries on to its refund:
+    # handlers.refunds.follow_ups); a kind without an entry ends with the decision and its move
+    follow_ups: Mapping[str, FollowUp] = field(default_factory=dict)
 
 
 class DecisionRefused(Exception):
@@ -76,7 +80,7 @@ class DecisionRefused(Exception):
 
 
 def deciders(ctx: ChatContext) -> Deciders:
-    return Deciders(ctx.repo, ctx.deadlines, ctx.delivery, ctx.on_refund)
+    return Deciders(ctx.repo, ctx.deadlines, ctx.delivery, ctx.follow_ups)
 
 
 async def decide(deps: Deciders, approval_id: int, user: UserInfo, verdict: Verdict, reason: str, now: datetime,
@@ -184,11 +188,12 @@ async def record_decision(deps: Deciders, decided: Decided, user: UserInfo, view
         metrics.APPROVALS_DECIDED.labels(outcome=approval.status.value).inc()
         metrics.APPROVAL_DECISION_SECONDS.observe(max((now - approval.requested_at).total_seconds(), 0.0))
         await _deliver(deps, [o.dedup_key for o in outbox])
-        if approval.kind == machine.Kind.REFUND and deps.on_refund is not None:
+        follow_up = deps.follow_ups.get(approval.kind)
+        if follow_up is not None:
             try:
-                await deps.on_refund(approval, len(remaining), now)
-            except Exception:  # the decision stands; the refund follows on the next sweep (handlers.refunds)
-                log.exception("refund follow-up of approval %s failed", approval.id)
+                await follow_up(approval, len(remaining), now)
+            except Exception:  # the decision stands; the kind's own sweep catches up (handlers.refunds for refunds)
+                log.exception("%s follow-up of approval %s failed", approval.kind, approval.id)
     return won
 
 

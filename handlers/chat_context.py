@@ -7,7 +7,7 @@ it without importing each other.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from engine.text import t
@@ -47,7 +47,7 @@ class ChatContext:
     timezone: str = "Asia/Shanghai"
     tracking: Any = None  # handlers.tracking_chat.TrackingChat: /ship and /track; None when not wired
     login_links: LoginLinks | None = None
-    on_refund: Any = None  # handlers.refunds.on_finance_decided bound to its deps (see handlers.approvals.Deciders)
+    follow_ups: dict[str, Any] = field(default_factory=dict)  # by approval kind (handlers.approvals.Deciders)
     refunds: Any = None  # handlers.refunds.RefundDeps: customers' refund requests and proof photos in chat
     notes: Any = None  # handlers.note_chat.NoteChat: exception notes from chat and their corrections
     owners: Any = None  # handlers.owners.OwnerStore: `/assign ORDER NAME`; None when not wired

@@ -16,14 +16,15 @@ transaction (RefundStore.save).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import Any, Protocol
 
 from engine import refunds as rf
-from engine.approvals import Approval, Status
+from engine.approvals import Approval, Kind, Status
 from engine.carriers import CARRIERS, TrackStatus
 from engine.carriers.text import t as ct
 from engine.refund_text import rt
@@ -534,6 +535,12 @@ async def decide_refund(deps: RefundDeps, refund_id: int, approve: bool, actor: 
                   decision={**refund.decision, "rejected_by": actor, "reason": reason.strip()})
     return await _step(deps, refund, new, detail, actor=actor, action="rejected",
                        why=_why_rejected(deps, reason.strip()), now=now)
+
+
+def follow_ups(deps: RefundDeps) -> dict[str, Callable[[Approval, int, datetime], Awaitable[None]]]:
+    """What the decide use case does after a `refund` approval's decision: its refund carries on
+    (handlers.approvals.Deciders.follow_ups); every entry point that decides approvals passes it."""
+    return {Kind.REFUND: partial(on_finance_decided, deps)}
 
 
 async def on_finance_decided(deps: RefundDeps, approval: Approval, remaining_pending: int, now: datetime) -> None:

@@ -60,11 +60,10 @@ def _decide(approval_id: int, name: str, verdict: Verdict, reason: str) -> None:
         await rt.start_rules(watch=False)  # the SLA deadlines of the stage a decision moves the order to
         user = UserInfo(u.id, u.name, u.role, u.regions, u.phone, u.supervisor_id, u.email)
         try:
-            from handlers.refunds import on_finance_decided
+            from handlers.refunds import follow_ups
 
-            deps = rt.refund_deps()  # a decided refund approval carries on to its refund
-            decided = await decide(Deciders(SqlChatRepo(rt.db, rt.order_events()), rt.current_rules(), None,
-                                            lambda a, left, now: on_finance_decided(deps, a, left, now)),
+            after = follow_ups(rt.refund_deps())  # a decided refund approval carries on to its refund
+            decided = await decide(Deciders(SqlChatRepo(rt.db, rt.order_events()), rt.current_rules(), None, after),
                                    approval_id, user, verdict, reason, rt.clock.now())
         except DecisionRefused as exc:
             return REFUSALS[exc.reason]

@@ -13,7 +13,7 @@ from engine.rules import RuleSet
 from handlers.approvals import Deciders, decide
 from handlers.chat_ports import ChatRepo, OutboxDelivery, OutboxStore, UserInfo
 from handlers.notes import TrendNotes, record_note
-from handlers.refunds import RefundDeps, on_finance_decided
+from handlers.refunds import RefundDeps, follow_ups
 from handlers.orders import OrderDetail
 from handlers.ports import Clock
 from storage.orders_repo import SqlOrders
@@ -62,9 +62,8 @@ class SqlApiBackend:
         """The chat button's decide use case, as the bearer's own user; raises handlers.approvals.DecisionRefused."""
         assert self.chat is not None, "the API backend is wired without the chat repository"
         actor = UserInfo(user.id, user.name, user.role, tuple(user.regions))
-        deps = self.refunds
-        hook = (lambda a, left, now: on_finance_decided(deps, a, left, now)) if deps is not None else None
-        decided = await decide(Deciders(self.chat, self.rules(), self.delivery, hook), approval_id, actor, verdict,
+        after = follow_ups(self.refunds) if self.refunds is not None else {}
+        decided = await decide(Deciders(self.chat, self.rules(), self.delivery, after), approval_id, actor, verdict,
                                reason, self.clock.now())
         return approval_json(decided)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from handlers.refunds import RefundDeps, on_finance_decided
+from handlers.refunds import RefundDeps, follow_ups
 
 import asyncio
 import os
@@ -152,7 +152,7 @@ def build_chat_core(db: AsyncEngine, redis: aioredis.Redis, channels: Mapping[st
     if refunds is not None:  # customers' refunds in chat; finance's decisions carry on to their refunds
         deps = replace(refunds, delivery=notifier)
         ctx.refunds = deps
-        ctx.on_refund = lambda approval, left, now: on_finance_decided(deps, approval, left, now)
+        ctx.follow_ups = follow_ups(deps)
     if board_url is not None:  # `/board` in chat answers with a one-time sign-in link to <board_url>/board
         from board.auth import BoardAuth, derive_key
         from storage.board_repo import RedisNonces

@@ -204,3 +204,32 @@ async def test_a_rejected_order_approval_cancels_and_closes_the_other_levels(wor
     await handle_event(TextReceived(Sender("telegram", "101", "101"), "价格有误"), w.ctx)
     assert (await _row(w, ORDERS, oid)).stage == "cancelled"
     assert (await _row(w, APPROVALS, a2)).status == "superseded"
+
+
+async def test_follow_ups_run_by_kind_once_for_the_winning_decision(world: World) -> None:
+    """What a kind does after its decision is looked up by kind: `decide` itself knows no kind's continuation."""
+    w = world
+    await w.user("财务", "finance", [], tg="300")
+    oid = await w.order("K9")
+    confirm = await w.approval(oid)
+    refund = await w.approval(oid, kind="refund", role="finance", region=None)
+    calls: list[tuple[str, int, int]] = []
+
+    async def record(approval, left, now) -> None:  # type: ignore[no-untyped-def]
+        calls.append((approval.kind, approval.id, left))
+
+    async def broken(approval, left, now) -> None:  # type: ignore[no-untyped-def]
+        await record(approval, left, now)
+        raise RuntimeError("the follow-up's store is away")
+
+    w.ctx.follow_ups = {"refund": record}
+    await handle_event(_press("300", Action.APPROVE, await _row(w, APPROVALS, refund)), w.ctx)
+    await handle_event(_press("300", Action.APPROVE, await _row(w, APPROVALS, refund)), w.ctx)  # a second press
+    assert calls == [("refund", refund, 0)]  # once, for the refund kind only
+
+    await w.user("东区经理", "manager", ["华东"], tg="101")
+    w.ctx.follow_ups = {"order": broken}
+    await handle_event(_press("101", Action.APPROVE, await _row(w, APPROVALS, confirm)), w.ctx)
+    assert calls[1:] == [("order", confirm, 0)]
+    assert (await _row(w, APPROVALS, confirm)).status == "approved"  # a failing follow-up leaves the decision
+    assert (await _row(w, ORDERS, oid)).stage == "designing"

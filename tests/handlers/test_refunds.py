@@ -16,7 +16,7 @@ from engine.carriers.rules import WaybillPatternRule
 from engine.refunds import DEFAULT_PATTERNS, ProofVerdict, RefundState, ReturnStatus, WaybillPattern
 from handlers.approvals import Deciders, decide
 from handlers.chat_ports import UserInfo
-from handlers.refunds import (RefundDeps, RefundError, attach_proof, decide_refund, on_finance_decided, request_refund,
+from handlers.refunds import (RefundDeps, RefundError, attach_proof, decide_refund, follow_ups, request_refund,
                               waybill_patterns)
 from storage.models import ApprovalRow, StageTransitionRow
 from storage.proof_files import ProofDirectory
@@ -173,7 +173,7 @@ async def test_over_threshold_goes_to_finance_and_finance_approves(world: World,
     assert len(card) == 1
     shown = card[0].message.card.as_text()  # the finance card in people's words: no state keys, no API paths
     assert "申请时阶段 设计中 · 发货 — · 签收 —" in shown and "designing" not in shown and "/api/" not in shown
-    hook = lambda ap, left, now: on_finance_decided(deps, ap, left, now)  # noqa: E731
+    hook = follow_ups(deps)
     await decide(Deciders(world.repo, world.rules, world.notifier, hook), r.approval_id, fin, Verdict.APPROVE, "",
                  world.clock.now())
     done = await deps.refunds.refund(r.id)
@@ -193,7 +193,7 @@ async def test_finance_rejection_touches_only_its_refund(world: World, proofs):
     b = await request_refund(deps, str(oid), amount="2500", reason="二", requested_by="user:77", source="api",
                              now=world.clock.now())
     assert a.approval_id != b.approval_id
-    hook = lambda ap, left, now: on_finance_decided(deps, ap, left, now)  # noqa: E731
+    hook = follow_ups(deps)
     await decide(Deciders(world.repo, world.rules, world.notifier, hook), a.approval_id, fin, Verdict.REJECT,
                  "金额不符", world.clock.now())
     assert (await deps.refunds.refund(a.id)).state is RefundState.REJECTED

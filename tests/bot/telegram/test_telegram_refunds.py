@@ -22,7 +22,7 @@ from bot.platforms.telegram.channel import TelegramChannel
 from bot.platforms.telegram.runner import SECRET_HEADER, UpdateConsumer
 from engine.refunds import RefundState, ReturnStatus
 from engine.rules import RuleSet, load_rules
-from handlers.refunds import RefundDeps, on_finance_decided
+from handlers.refunds import RefundDeps, follow_ups
 from storage.models import StageTransitionRow
 from storage.proof_files import ProofDirectory
 from storage.refunds_repo import SqlRefunds
@@ -61,7 +61,7 @@ async def tg(db: AsyncEngine, channel: TelegramChannel, redis: aioredis.Redis, t
     deps = RefundDeps(repo, repo, lambda: rules, ProofDirectory(tmp_path / "proofs"), FakeOcr(), FakeTracker(),
                       w.notifier, after_sales="400-800-1234")
     w.ctx.refunds = deps
-    w.ctx.on_refund = lambda a, left, now: on_finance_decided(deps, a, left, now)
+    w.ctx.follow_ups = follow_ups(deps)
     async with webhook_route(redis, channel, w.ctx, SECRET, "e2e") as (client, consumer):
         yield w, client, consumer, deps
 
