@@ -1,17 +1,15 @@
 """Anomaly classifier accuracy and throughput: today's classifier vs the bundled library, zero-shot and after
 learning from corrections of a held-back half; the library's fast path against its straightforward version
-(the baseline, tests/engine/lib_classifier_reference.py) in the same run; the real note path (handlers.notes) with
-the bundled rules against their old six-category set, and with learned corrections re-scored as a list per note
-(before) against prepared once per example set (after). Usage: python bench/classify.py"""
+(the baseline, read from git history: bench/_common.baseline_classifier) in the same run; the real note path
+(handlers.notes) with the bundled rules against their old six-category set, and with learned corrections re-scored
+as a list per note (before) against prepared once per example set (after). Usage: python bench/classify.py"""
 
 from __future__ import annotations
 
-import io
 import random
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from ruamel.yaml import YAML
 
@@ -21,56 +19,14 @@ sys.path.insert(0, str(ROOT))
 from engine.anomaly import categories_from_rules, classify  # noqa: E402
 from engine.anomaly_lib_classifier import Example, _fuzzy_library_hit, classify_note  # noqa: E402
 from bot.settings import BUNDLED_RULES  # noqa: E402
-from engine.rules import RuleSet, load_rules  # noqa: E402
+from engine.rules import load_rules  # noqa: E402
 import handlers.notes as notes_module  # noqa: E402
 from handlers.notes import analyse, classify_text  # noqa: E402
 from handlers.tokenizer import clear_cache as clear_token_cache, tokens  # noqa: E402
-from tests.engine import lib_classifier_reference as reference  # noqa: E402  (the classifier before the fast path)
+from _common import baseline_classifier, labelled_notes, rules_with_categories  # noqa: E402  (bench/_common.py)
 
-
+OLD_CATEGORIES = ROOT / "bench/data/old_bundled_categories.yaml"  # the bundled set before the library's nine
 EXAMPLES_SCALE = 3000  # a larger set of learned examples (the store reads up to 5,000)
-# The bundled rules' anomaly categories before they were aligned with the library: three of the library's
-# ids missing, two others under names the library does not know.
-OLD_CATEGORIES: dict[str, dict[str, Any]] = {
-    "logistics_delay": {"name": {"zh": "物流延迟", "en": "Logistics delay"},
-                        "keywords": ["物流", "快递", "延迟", "没到", "滞留", "未更新", "派送", "中转"],
-                        "examples": ["快递三天没有更新", "物流滞留在中转站", "客户说包裹还没到"], "threshold": 0.5},
-    "stock_shortage": {"name": {"zh": "库存不足", "en": "Stock shortage"},
-                       "keywords": ["缺货", "库存", "没货", "断货", "面料不足", "补货"],
-                       "examples": ["亚麻面料库存不足", "这个颜色断货了", "仓库没货需要补货"]},
-    "qualification_missing": {"name": {"zh": "资质缺失", "en": "Missing qualification"},
-                              "keywords": ["资质", "证书", "检测报告", "安装证", "许可", "授权"],
-                              "examples": ["安装师傅没有高空作业证", "缺少面料阻燃检测报告"]},
-    "quality_issue": {"name": {"zh": "质量问题", "en": "Quality issue"},
-                      "keywords": ["破损", "色差", "尺寸不对", "起球", "开线", "质量"],
-                      "examples": ["窗帘有色差", "沙发扶手开线", "成品尺寸比下单小了5厘米"]},
-    "production_disruption": {"name": {"zh": "生产异常", "en": "Production disruption"},
-                              "keywords": ["停电", "停工", "设备故障", "机器坏了", "排产", "延期"],
-                              "examples": ["仓库停电，无法出库", "缝纫设备故障停工半天"]},
-    "install_issue": {"name": {"zh": "安装问题", "en": "Installation issue"},
-                      "keywords": ["安装", "师傅", "上门", "改期", "打孔"],
-                      "examples": ["安装师傅没有按时上门", "客户要求改期安装"]},
-}
-
-
-def rules_with_categories(rules: RuleSet, categories: dict[str, Any]) -> RuleSet:
-    """The same rules with another anomaly category set (and no trends, which name categories)."""
-    yaml = YAML()
-    data = yaml.load(rules.text)
-    data["anomalies"]["categories"] = categories
-    data["anomalies"]["trends"] = []
-    out = io.StringIO()
-    yaml.dump(data, out)
-    return load_rules(out.getvalue(), "bench-old-categories.yaml")
-
-
-def _load() -> list[tuple[str, str]]:
-    rows = []
-    for line in (ROOT / "bench/data/notes_labelled.tsv").read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            cat, text = line.split("\t", 1)
-            rows.append((cat, text))
-    return rows
 
 
 def _acc(pred: list[str | None], gold: list[str]) -> float:
@@ -78,7 +34,8 @@ def _acc(pred: list[str | None], gold: list[str]) -> float:
 
 
 def main() -> None:
-    rows = _load()
+    reference = baseline_classifier()  # the classifier before the fast path
+    rows = labelled_notes()
     rng = random.Random(13)
     rng.shuffle(rows)
     train, test = rows[::2], rows[1::2]
@@ -139,7 +96,8 @@ def main() -> None:
 
     # the real note path (handlers.notes, what record_note runs) with the bundled rules: the old bundled category
     # set (6 ids, 3 of them not the library's) against today's (the library's nine), zero-shot
-    old_rules = rules_with_categories(rules, OLD_CATEGORIES)
+    old_rules = rules_with_categories(YAML(typ="safe").load(OLD_CATEGORIES.read_text(encoding="utf-8")),
+                                      "bench-old-categories.yaml")
     for label, rs in (("note path, old bundled categories (6)", old_rules),
                       ("note path, bundled categories (library's 9)", rules)):
         (out, rate), = race([lambda t, rs=rs: classify_text(t, rs)], texts_all)

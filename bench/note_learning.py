@@ -5,7 +5,6 @@ how right notes are above and below the review threshold. Usage: python bench/no
 
 from __future__ import annotations
 
-import io
 import random
 import sys
 import time
@@ -15,11 +14,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ruamel.yaml import YAML  # noqa: E402
-
 import handlers.notes as notes  # noqa: E402
-from bot.settings import BUNDLED_RULES  # noqa: E402
-from engine.rules import RuleSet, load_rules  # noqa: E402
+from _common import labelled_notes, rules_with_categories  # noqa: E402  (bench/_common.py)
+from engine.rules import RuleSet  # noqa: E402
 
 SPEC = {"logistics_delay": "物流延迟", "stock_shortage": "库存不足", "missing_docs": "资料缺失",
         "quality_issue": "质量问题", "production_delay": "生产延误", "address_unclear": "地址不清",
@@ -29,22 +26,8 @@ SPEC = {"logistics_delay": "物流延迟", "stock_shortage": "库存不足", "mi
 def spec_rules() -> RuleSet:
     """The bundled rules with only the library's nine categories, without the keywords and examples the bundled file
     gives them: the library's own terms decide (`bench/classify.py` measures the bundled file as it is)."""
-    yaml = YAML()
-    data = yaml.load(BUNDLED_RULES.read_text(encoding="utf-8"))
-    data["anomalies"]["categories"] = {cid: {"name": {"zh": zh, "en": cid}} for cid, zh in SPEC.items()}
-    data["anomalies"]["trends"] = []
-    out = io.StringIO()
-    yaml.dump(data, out)
-    return load_rules(out.getvalue(), "bench-spec-rules.yaml")
-
-
-def load() -> list[tuple[str, str]]:
-    rows = []
-    for line in (ROOT / "bench/data/notes_labelled.tsv").read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.startswith("#"):
-            cat, text = line.split("\t", 1)
-            rows.append((cat, text))
-    return rows
+    return rules_with_categories({cid: {"name": {"zh": zh, "en": cid}} for cid, zh in SPEC.items()},
+                                 "bench-spec-rules.yaml")
 
 
 def run(fn: Callable[[str], str | None], rows: Sequence[tuple[str, str]]) -> tuple[float, float]:
@@ -55,7 +38,7 @@ def run(fn: Callable[[str], str | None], rows: Sequence[tuple[str, str]]) -> tup
 
 
 def main() -> None:
-    rows = load()
+    rows = labelled_notes()
     random.Random(13).shuffle(rows)
     train, test = rows[::2], rows[1::2]
     rules = spec_rules()

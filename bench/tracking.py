@@ -24,14 +24,12 @@ import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import httpx
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import text
@@ -39,15 +37,11 @@ from sqlalchemy import text
 from bot.settings import BUNDLED_RULES, Settings
 from bot.wiring.runtime import Runtime
 from engine.carriers import TrackEvent, TrackStatus, event_key
-from handlers.carriers import Party
-from handlers.orders import transition
-from handlers.tracking import apply_events, ship
+from handlers.tracking import apply_events
 from storage import migrate
 from storage.db import make_engine
-from storage.orders_repo import SqlOrders
+from tests.bot.carriers.shipping import shipped_orders
 from tests.conftest import SECRETS
-from tests.factories import order_json, signed
-from webhooks.app import create_app
 
 PG = os.environ.get("ORDERHUB_BENCH_PG", "postgresql://root@127.0.0.1:5432/test")
 REDIS = os.environ.get("ORDERHUB_BENCH_REDIS", "redis://127.0.0.1:6379/8")
@@ -70,25 +64,6 @@ def workload(waybills: list[str], each: int) -> tuple[list[TrackEvent], int]:
     return pushes, len(distinct)
 
 
-async def shipped(rt: Runtime, n: int) -> list[str]:
-    app = create_app(rt.app_services())
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://b") as client:
-        body, headers = signed(SECRETS["generic"], {"orders": [order_json(i, amount=Decimal("900.00"))
-                                                                for i in range(n)]})
-        assert (await client.post("/webhooks/orders/generic", content=body, headers=headers)).status_code == 202
-    await rt.intake_worker().run(burst=True)
-    repo, deps, now = SqlOrders(rt.db), rt.tracking_deps(), datetime.now(UTC)
-    out = []
-    for i in range(n):
-        ref = f"generic:G{i:08d}"
-        for stage in ("ordered", "in_production"):
-            await transition(repo, rt.current_rules(), ref, stage, "", "ops", now)
-        wb = f"SF{1500000000000 + i}"
-        await ship(deps, {}, ref, "sf", wb, "ops", now, Party("仓库", "", "杭州"))
-        out.append(wb)
-    return out
-
-
 async def run(url: str, waybills: int, each: int, profile: bool) -> tuple[float, float, int]:
     engine = make_engine(Settings(database_url=url).async_database_url)
     await migrate.upgrade(engine)
@@ -100,7 +75,7 @@ async def run(url: str, waybills: int, each: int, profile: bool) -> tuple[float,
         await rt.redis.flushdb()
         await rt.start_rules(watch=False)
         try:
-            pushes, distinct = workload(await shipped(rt, waybills), each)
+            pushes, distinct = workload(await shipped_orders(rt, waybills), each)
             deps, now = rt.tracking_deps(), datetime.now(UTC)
             prof = cProfile.Profile() if profile else None
             t0 = time.perf_counter()

@@ -8,16 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from engine.digest import (
-    CategoryCount,
-    DigestData,
-    PendingApproval,
-    TrendLine,
-    compose_digest,
-    day_bounds,
-    is_due,
-    parse_at,
-)
+from engine.digest import CategoryCount, DigestData, PendingApproval, TrendLine
+from engine.digest import compose_digest, day_bounds, is_due, parse_at
 from engine.kpi import Kpis
 from engine.text import MAX_MESSAGE_CHARS
 

@@ -1,18 +1,20 @@
 """The note use case prepares people's corrections once per example set (handlers.notes.learned) instead of
-re-scoring a list on every note: the same classification and candidates as the list version
-(tests/engine/lib_classifier_reference.analyse), and a changed set is never served the old index."""
+re-scoring a list on every note: the same classification and candidates as the list version (its answers recorded
+in tests/engine/data/lib_classifier_golden.json, see tests/engine/test_lib_classifier_fast.py), and a changed set is
+never served the old index."""
 
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import handlers.notes as notes
+from engine.anomaly import Classification
 from engine.anomaly_lib_classifier import Example, ExampleIndex
 from engine.note_learning import nearest_example, nearest_in
 from handlers.tokenizer import tokens
-from tests.engine import lib_classifier_reference as reference
 from tests.engine.rules_support import EXAMPLE
-from tests.engine.test_lib_classifier_fast import LABELLED, SAMPLES
+from tests.engine.test_lib_classifier_fast import LABELLED, SAMPLES, classification, golden
 
 KNOWN = frozenset(EXAMPLE.anomaly_categories)
 
@@ -26,11 +28,18 @@ def _examples(seed: int) -> list[tuple[str, str]]:
                     pairs[3]]
 
 
+def _analysed(row: list[Any]) -> tuple[Classification, tuple[str, ...]]:
+    """A recorded answer of the list version: (classification, candidates)."""
+    return classification(row[0]), tuple(row[1])
+
+
 def test_prepared_examples_classify_as_the_list_did() -> None:
     examples = _examples(13)
-    for text in SAMPLES:
-        assert notes.analyse(text, EXAMPLE, examples) == reference.analyse(text, EXAMPLE, examples), text
-    assert notes.analyse("安装后窗帘短了一截", EXAMPLE, ()) == reference.analyse("安装后窗帘短了一截", EXAMPLE, ())
+    recorded = golden()["analyse"]["13"]
+    assert len(recorded) == len(SAMPLES)
+    for text, row in zip(SAMPLES, recorded):
+        assert notes.analyse(text, EXAMPLE, examples) == _analysed(row), text
+    assert notes.analyse("安装后窗帘短了一截", EXAMPLE, ()) == _analysed(golden()["analyse"]["no corrections"][0])
 
 
 def test_the_nearest_example_read_off_the_index_is_the_scans() -> None:

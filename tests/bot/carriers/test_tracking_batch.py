@@ -6,10 +6,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
-import httpx
 import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import event, select
@@ -18,16 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.settings import Settings
 from bot.wiring.runtime import Runtime
 from engine.carriers import TrackEvent, TrackStatus
-from handlers.carriers import Party
-from handlers.orders import transition
-from handlers.tracking import apply_events, ship
+from handlers.tracking import apply_events
 from storage.models import OrderRow, ShipmentRow, StageTransitionRow, TrackingEventRow
 from storage.orders_repo import SqlOrders
 from storage.tracking_repo import SqlTracking
+from tests.bot.carriers.shipping import shipped_orders
 from tests.bot.test_intake_faults import count
-from tests.conftest import SECRETS
-from tests.factories import order_json, signed
-from webhooks.app import create_app
 
 T0 = datetime(2026, 12, 1, 8, tzinfo=UTC)
 
@@ -38,23 +32,6 @@ async def rt(settings: Settings, db: AsyncEngine, redis: aioredis.Redis) -> Asyn
     await runtime.start_rules(watch=False)
     yield runtime
     await runtime.close()
-
-
-async def shipped(rt: Runtime, n: int) -> list[str]:
-    app = create_app(rt.app_services())
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
-        body, headers = signed(SECRETS["generic"], {"orders": [order_json(i, amount=Decimal("900.00"))
-                                                                for i in range(n)]})
-        assert (await client.post("/webhooks/orders/generic", content=body, headers=headers)).status_code == 202
-    await rt.intake_worker().run(burst=True)
-    repo, deps, now = SqlOrders(rt.db), rt.tracking_deps(), datetime.now(UTC)
-    out = []
-    for i in range(n):
-        for stage in ("ordered", "in_production"):
-            await transition(repo, rt.current_rules(), f"generic:G{i:08d}", stage, "", "ops", now)
-        await ship(deps, {}, f"generic:G{i:08d}", "sf", f"SF{1500000000000 + i}", "ops", now, Party("仓库", "", "杭州"))
-        out.append(f"SF{1500000000000 + i}")
-    return out
 
 
 def scans(waybill: str, statuses: list[TrackStatus]) -> list[TrackEvent]:
@@ -78,7 +55,7 @@ class Statements:
 
 
 async def test_statements_per_batch_do_not_grow_with_waybills(rt: Runtime) -> None:
-    waybills = await shipped(rt, 14)
+    waybills = await shipped_orders(rt, 14)
     transit = [TrackStatus.PICKED_UP, TrackStatus.IN_TRANSIT, TrackStatus.IN_TRANSIT]
     deps, counted = rt.tracking_deps(), []
     for group in (waybills[:2], waybills[2:14]):
@@ -101,7 +78,7 @@ async def test_statements_per_batch_do_not_grow_with_waybills(rt: Runtime) -> No
 
 
 async def test_batch_state_and_summary_per_waybill(rt: Runtime) -> None:
-    a, b = await shipped(rt, 2)
+    a, b = await shipped_orders(rt, 2)
     evs = scans(a, [TrackStatus.PICKED_UP, TrackStatus.IN_TRANSIT, TrackStatus.OUT_FOR_DELIVERY,
                     TrackStatus.DELIVERED]) + scans(b, [TrackStatus.PICKED_UP, TrackStatus.EXCEPTION])
     evs.reverse()  # pushed out of order
@@ -121,7 +98,7 @@ async def test_batch_state_and_summary_per_waybill(rt: Runtime) -> None:
 
 async def test_crash_before_marking_applied_is_finished_by_the_retry(rt: Runtime,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    (wb,) = await shipped(rt, 1)
+    (wb,) = await shipped_orders(rt, 1)
     evs = scans(wb, [TrackStatus.PICKED_UP, TrackStatus.IN_TRANSIT, TrackStatus.DELIVERED])
     deps = rt.tracking_deps()
 

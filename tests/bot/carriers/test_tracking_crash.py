@@ -11,8 +11,6 @@ import asyncio
 import os
 import random
 import time
-from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -23,15 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.settings import BUNDLED_RULES, Settings
 from bot.wiring.runtime import Runtime
-from handlers.carriers import Party
-from handlers.orders import transition
-from handlers.tracking import ship
 from storage import keys
 from storage.models import StageTransitionRow, TrackingEventRow
-from storage.orders_repo import SqlOrders
+from tests.bot.carriers.shipping import shipped_orders
 from tests.bot.test_intake_faults import ROOT, Proc, count
-from tests.conftest import SECRETS
-from tests.factories import order_json, signed
 from tests.standins import carriers as c
 from webhooks.app import create_app
 
@@ -55,7 +48,7 @@ async def test_sigkilled_tracking_worker_stores_every_event_once(settings: Setti
     workers: list[Proc] = []
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
-            waybills = await _shipped_orders(rt, client)
+            waybills = await shipped_orders(rt, WAYBILLS)
             forms = []
             for n, wb in enumerate(waybills):
                 for k in range(EVENTS_EACH):
@@ -110,19 +103,3 @@ async def test_sigkilled_tracking_worker_stores_every_event_once(settings: Setti
             w.stop()
         await rt.close()
 
-
-async def _shipped_orders(rt: Runtime, client: httpx.AsyncClient) -> list[str]:
-    orders = [order_json(i, amount=Decimal("900.00")) for i in range(WAYBILLS)]
-    body, headers = signed(SECRETS["generic"], {"orders": orders})
-    assert (await client.post("/webhooks/orders/generic", content=body, headers=headers)).status_code == 202
-    await rt.intake_worker().run(burst=True)
-    repo, deps, now = SqlOrders(rt.db), rt.tracking_deps(), datetime.now(UTC)
-    waybills = []
-    for i in range(WAYBILLS):
-        ref = f"generic:G{i:08d}"
-        for stage in ("ordered", "in_production"):
-            await transition(repo, rt.current_rules(), ref, stage, "", "ops", now)
-        wb = f"SF{1500000000000 + i}"
-        await ship(deps, {}, ref, "sf", wb, "ops", now, Party("仓库", "", "杭州"))
-        waybills.append(wb)
-    return waybills

@@ -35,21 +35,23 @@ def standin() -> Iterator[CarrierStandIn]:
 
 
 @pytest.fixture
-async def rt(settings: Settings, db: AsyncEngine, redis: aioredis.Redis,
-             standin: CarrierStandIn) -> AsyncIterator[Runtime]:
+def settings(settings: Settings, standin: CarrierStandIn) -> Settings:
+    """The session's settings pointed at the carrier stand-in (reset for each test): conftest's `runtime` runs on
+    them."""
     standin.orders.clear()
     standin.faults = c.Faults()
-    s = settings.model_copy(update={
+    return settings.model_copy(update={
         "sf_api_url": standin.url, "sf_partner_id": c.SF_PARTNER, "sf_checkword": SecretStr(c.SF_CHECKWORD),
         "sf_monthly_card": c.SF_CARD, "deppon_api_url": standin.url, "deppon_company_code": c.DP_COMPANY,
         "deppon_appkey": SecretStr(c.DP_APPKEY), "kuaidi100_api_url": standin.url,
         "kuaidi100_key": SecretStr(c.K100_KEY), "kuaidi100_customer": c.K100_CUSTOMER,
         "kuaidi100_salt": SecretStr(c.K100_SALT), "carrier_timeout_s": 2.0})
-    runtime = Runtime.build(s)
-    await runtime.queue.ensure_group()
-    await runtime.start_rules(watch=False)
-    yield runtime
-    await runtime.close()
+
+
+@pytest.fixture
+def rt(runtime: Runtime) -> Runtime:
+    """conftest's real composition root, on the carrier stand-in's settings."""
+    return runtime
 
 
 @pytest.fixture
