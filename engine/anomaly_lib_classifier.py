@@ -3,8 +3,8 @@
 Pure: the caller passes the note's tokens (jieba at the edge, see handlers/tokenizer.py). Confidence combines how much
 evidence the best category has with its margin over the runner-up; below the threshold the note stays unclassified.
 
-Fast path (issue 13, bench/classify.py), same results as the straightforward version (tests/engine/
-lib_classifier_reference.py, checked by tests/engine/test_lib_classifier_fast.py):
+Fast path (bench/classify.py), same answers as the straightforward version it replaced (recorded in
+tests/engine/data/lib_classifier_golden.json, checked by tests/engine/test_lib_classifier_fast.py):
 - term hits: instead of ~330 substring searches per note, the note's substrings that start with a term's first
   character are looked up in a dict (`_TermTable`), and the weights summed in the library's order (same floats);
 - fuzzy token hits: the best near-identical term per token is a pure function of the token, memoised (bounded);
