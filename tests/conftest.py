@@ -98,6 +98,27 @@ async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
     await client.aclose()
 
 
+REAL_REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+@pytest.fixture
+async def real_redis() -> AsyncIterator[tuple[aioredis.Redis, str]]:
+    """The real Redis server at REAL_REDIS_URL (the lease's timing needs one; skipped when it is not reachable) and a
+    random key prefix: (client, prefix). Whatever was written under the prefix is deleted afterwards."""
+    client = aioredis.Redis.from_url(REAL_REDIS_URL)
+    try:
+        await client.ping()
+    except (aioredis.RedisError, OSError) as exc:
+        await client.aclose()
+        pytest.skip(f"no Redis at {REAL_REDIS_URL}: {exc}")
+    prefix = f"test:{uuid.uuid4().hex}:"
+    yield client, prefix
+    keys = [k async for k in client.scan_iter(match=prefix + "*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
+
+
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[AsyncEngine]:
     """The session database, emptied before each test."""

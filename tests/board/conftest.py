@@ -99,6 +99,33 @@ def csrf_of(html: str) -> str:
     return html[start:html.index('"', start)]
 
 
+# The orders the board tests seed, by number. HZ-WAIT waits for 华东's approval; SZ-SHIP is `late` past its deadline.
+BOARD_ORDERS: dict[str, dict[str, Any]] = {
+    "HZ-WAIT": {"city": "杭州", "amount": "8000.00", "stage": "pending_confirm", "priority": 5},
+    "HZ-DES": {"city": "杭州", "amount": "3000.00", "stage": "designing", "priority": 2},
+    "SH-DES": {"city": "上海", "amount": "2600.00", "stage": "designing", "priority": 1},
+    "SH-ORD": {"city": "上海", "amount": "12000.00", "stage": "ordered", "priority": 1, "flagged": True},
+    "GZ-DES": {"city": "广州", "amount": "4000.00", "stage": "designing", "priority": 9},
+    "SZ-SHIP": {"city": "深圳", "amount": "2000.00", "stage": "shipped", "late": timedelta(hours=5)},
+    "BJ-DONE": {"city": "北京", "amount": "900.00", "stage": "completed"},
+}
+
+
+async def seed_orders(bw: BoardWorld, *numbers: str) -> dict[str, int]:
+    """The named BOARD_ORDERS in the order given (their ids follow it), HZ-WAIT with its pending approval; each test
+    module names the set its counts and filters were written for. Returns their ids by number."""
+    ids = {}
+    for number in numbers:
+        fields = dict(BOARD_ORDERS[number])
+        late = fields.pop("late", None)
+        if late is not None:
+            fields["deadline"] = bw.clock.now() - late
+        ids[number] = await bw.order(number, **fields)
+    if "HZ-WAIT" in ids:
+        await bw.world.approval(ids["HZ-WAIT"], region="华东")
+    return ids
+
+
 async def build_board_world(runtime: Runtime, db: AsyncEngine, rules: RuleSet, *, page_size: int = 50,
                             real_events: bool = False) -> BoardWorld:
     clock = Clock()
@@ -132,4 +159,4 @@ async def client(bw: BoardWorld) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-__all__ = ["BoardWorld", "RecordingEvents", "build_board_world", "csrf_of", "COOKIE"]
+__all__ = ["BOARD_ORDERS", "BoardWorld", "RecordingEvents", "build_board_world", "csrf_of", "seed_orders", "COOKIE"]

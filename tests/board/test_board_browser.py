@@ -21,7 +21,7 @@ import pytest
 import uvicorn
 from sqlalchemy import update
 
-from tests.board.conftest import ORDERS, BoardWorld, build_board_world
+from tests.board.conftest import ORDERS, BoardWorld, build_board_world, seed_orders
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -65,17 +65,7 @@ async def live(runtime: Any, db: Any, rules: Any) -> AsyncIterator[tuple[BoardWo
 
 
 async def seed(bw: BoardWorld) -> dict[str, int]:
-    ids = {
-        "HZ-WAIT": await bw.order("HZ-WAIT", city="杭州", amount="8000.00", stage="pending_confirm", priority=5),
-        "HZ-DES": await bw.order("HZ-DES", city="杭州", amount="3000.00", stage="designing", priority=2),
-        "SH-DES": await bw.order("SH-DES", city="上海", amount="2600.00", stage="designing", priority=1),
-        "SH-ORD": await bw.order("SH-ORD", city="上海", amount="12000.00", stage="ordered", priority=1, flagged=True),
-        "GZ-DES": await bw.order("GZ-DES", city="广州", amount="4000.00", stage="designing", priority=9),
-        "SZ-SHIP": await bw.order("SZ-SHIP", city="深圳", amount="2000.00", stage="shipped",
-                                  deadline=bw.clock.now() - timedelta(hours=5)),
-    }
-    await bw.world.approval(ids["HZ-WAIT"], region="华东")
-    return ids
+    return await seed_orders(bw, "HZ-WAIT", "HZ-DES", "SH-DES", "SH-ORD", "GZ-DES", "SZ-SHIP")
 
 
 async def signed_in_page(bw: BoardWorld, browser: Any, user_id: int, **context: Any) -> Any:
@@ -86,6 +76,14 @@ async def signed_in_page(bw: BoardWorld, browser: Any, user_id: int, **context: 
     await page.wait_for_selector("#board")
     await page.wait_for_selector("#live.on")  # the event stream is connected
     return page
+
+
+async def admin_on_seeded_board(live: Any) -> tuple[BoardWorld, str, dict[str, int], Any]:
+    """The seeded board signed in as admin li in the live browser: (world, server URL, order ids, page)."""
+    bw, url, browser = live
+    ids = await seed(bw)
+    uid = await bw.staff("li", "admin")
+    return bw, url, ids, await signed_in_page(bw, browser, uid)
 
 
 async def count(page: Any, stage: str) -> int:
@@ -103,10 +101,7 @@ async def api_stage(url: str, bw: BoardWorld, oid: int, user: str) -> str:
 
 
 async def test_sign_in_counts_and_city_filter(live: Any) -> None:
-    bw, url, browser = live
-    await seed(bw)
-    uid = await bw.staff("li", "admin")
-    page = await signed_in_page(bw, browser, uid)
+    _bw, _url, _ids, page = await admin_on_seeded_board(live)
     assert [await count(page, s) for s in ("pending_confirm", "designing", "ordered", "in_production", "shipped",
                                            "awaiting_install")] == [1, 3, 1, 0, 1, 0]
     labels = await page.locator("section.column h2 .label").all_text_contents()
@@ -122,10 +117,7 @@ async def test_sign_in_counts_and_city_filter(live: Any) -> None:
 
 
 async def test_drag_moves_a_confirmed_order_and_refuses_a_waiting_one(live: Any) -> None:
-    bw, url, browser = live
-    ids = await seed(bw)
-    uid = await bw.staff("li", "admin")
-    page = await signed_in_page(bw, browser, uid)
+    bw, url, ids, page = await admin_on_seeded_board(live)
     await page.drag_and_drop('.card[data-number="HZ-DES"]', 'section.column[data-stage="ordered"]')
     await page.wait_for_selector('section.column[data-stage="ordered"] .card[data-number="HZ-DES"]')
     await page.wait_for_function("document.querySelector('section.column[data-stage=\"ordered\"] .count')"
@@ -142,10 +134,7 @@ async def test_drag_moves_a_confirmed_order_and_refuses_a_waiting_one(live: Any)
 
 
 async def test_keyboard_moves_the_focused_card(live: Any) -> None:
-    bw, url, browser = live
-    ids = await seed(bw)
-    uid = await bw.staff("li", "admin")
-    page = await signed_in_page(bw, browser, uid)
+    bw, url, ids, page = await admin_on_seeded_board(live)
     await page.focus('.card[data-number="SH-DES"]')
     await page.keyboard.press("m")
     await page.wait_for_selector('section.column[data-stage="ordered"] .card[data-number="SH-DES"]')
@@ -178,10 +167,7 @@ async def test_approving_from_the_drawer_edits_the_chat_cards(live: Any) -> None
 
 
 async def test_adding_a_note_and_correcting_its_category_in_the_drawer(live: Any) -> None:
-    bw, url, browser = live
-    ids = await seed(bw)
-    uid = await bw.staff("li", "admin")
-    page = await signed_in_page(bw, browser, uid)
+    bw, _url, ids, page = await admin_on_seeded_board(live)
     await page.click('.card[data-number="HZ-DES"] button.open')
     await page.fill("#note-text", "物流延迟，快递三天没有更新")
     await page.click('#drawer form.note button[type="submit"]')

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from urllib.parse import parse_qs, urlparse
 
 import httpx
 
 from board.auth import COOKIE
 from handlers.chat import CommandReceived, Sender
-from tests.board.conftest import BoardWorld, csrf_of
+from tests.board.conftest import BoardWorld, csrf_of, seed_orders
 
 HTML = {"accept": "text/html"}
 
@@ -25,17 +24,7 @@ def card_numbers(html: str) -> set[str]:
 
 
 async def seed(bw: BoardWorld) -> dict[str, int]:
-    ids = {
-        "HZ-WAIT": await bw.order("HZ-WAIT", city="杭州", amount="8000.00", stage="pending_confirm", priority=5),
-        "HZ-DES": await bw.order("HZ-DES", city="杭州", amount="3000.00", stage="designing", priority=2),
-        "SH-ORD": await bw.order("SH-ORD", city="上海", amount="12000.00", stage="ordered", priority=1, flagged=True),
-        "GZ-DES": await bw.order("GZ-DES", city="广州", amount="4000.00", stage="designing", priority=9),
-        "SZ-SHIP": await bw.order("SZ-SHIP", city="深圳", amount="2000.00", stage="shipped",
-                                  deadline=bw.clock.now() - timedelta(hours=5)),
-        "BJ-DONE": await bw.order("BJ-DONE", city="北京", amount="900.00", stage="completed"),
-    }
-    await bw.world.approval(ids["HZ-WAIT"], region="华东")
-    return ids
+    return await seed_orders(bw, "HZ-WAIT", "HZ-DES", "SH-ORD", "GZ-DES", "SZ-SHIP", "BJ-DONE")
 
 
 async def test_without_a_session_the_board_asks_to_sign_in(client: httpx.AsyncClient) -> None:

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 
-from bot.demo.day import free_port
+from tests.bot.process_support import running_orderhub
 from tests.conftest import SECRETS
 from tests.factories import order_json, signed
 
@@ -21,26 +18,14 @@ ACCEPTED = re.compile(r'^orderhub_intake_accepted_total\{channel="generic"\} ([0
 
 def test_metrics_under_two_workers_equal_the_orders_accepted(database_url: str, redis_url: str,
                                                             tmp_path: Path) -> None:
-    port = free_port()
     env = {**os.environ, "ORDERHUB_DATABASE_URL": database_url, "ORDERHUB_REDIS_URL": redis_url,
            "ORDERHUB_WEBHOOK_SECRETS": f"generic={SECRETS['generic']}", "ORDERHUB_DATA_DIR": str(tmp_path / "data")}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     stale = tmp_path / "data" / "prometheus"
     stale.mkdir(parents=True)
     (stale / "counter_99999.db").write_bytes(b"left over from a previous run")
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "api", "--workers", "2", "--port", str(port)], env=env,
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "api did not start"
-            time.sleep(0.2)
+    with running_orderhub(["api", "--workers", "2"], env, tmp_path, start_timeout=60, stop_timeout=20
+                          ) as (proc, base):
         sent = 40
         for i in range(sent):  # a new connection each: the kernel spreads them over both workers
             body, headers = signed(SECRETS["generic"], order_json(900_000 + i))
@@ -50,12 +35,6 @@ def test_metrics_under_two_workers_equal_the_orders_accepted(database_url: str, 
             text = httpx.get(f"{base}/metrics").text
             seen.add(float(ACCEPTED.search(text).group(1)))
         assert seen == {float(sent)}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
     logged = proc.stdout.read().decode() if proc.stdout else ""
-    assert f"OrderHub API listening on http://127.0.0.1:{port} (2 HTTP worker processes)" in logged, logged
+    assert f"OrderHub API listening on {base} (2 HTTP worker processes)" in logged, logged
     assert "Traceback" not in logged and "apscheduler" not in logged.lower()  # quiet by default

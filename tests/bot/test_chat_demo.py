@@ -45,18 +45,29 @@ async def _order(db: AsyncEngine, ext: str, city: str, region: str, amount: str,
                 recipient_role="manager", recipient_region=region, payload={"approval_id": aid, "order_id": oid}))
 
 
-async def test_chat_demo_transcript(db: AsyncEngine, redis: aioredis.Redis) -> None:
+# The demo's three orders: (city, region, amount, stage); the two waiting for confirmation have a pending approval.
+DEMO_ORDERS = (("杭州", "华东", "8000.00", "pending_confirm"), ("广州", "华南", "9000.00", "pending_confirm"),
+               ("上海", "华东", "3000.00", "designing"))
+
+
+async def _transcript(db: AsyncEngine, redis: aioredis.Redis, prefix: str, *, with_refunds: bool = False,
+                      **options: str) -> str:
+    """The chat demo run over DEMO_ORDERS numbered `prefix`000001…; its console text, once it reported success."""
     rules = load_rules(BUNDLED_RULES.read_text(encoding="utf-8"), str(BUNDLED_RULES))
-    await _order(db, "D1-000001", "杭州", "华东", "8000.00", "pending_confirm", True)
-    await _order(db, "D1-000002", "广州", "华南", "9000.00", "pending_confirm", True)
-    await _order(db, "D1-000003", "上海", "华东", "3000.00", "designing", False)
+    for n, (city, region, amount, stage) in enumerate(DEMO_ORDERS, 1):
+        await _order(db, f"{prefix}{n:06d}", city, region, amount, stage, stage == "pending_confirm")
     out = StringIO()
     repo = SqlRefunds(db)
-    refunds = RefundDeps(repo, repo, lambda: rules)
+    refunds = RefundDeps(repo, repo, lambda: rules) if with_refunds else None
     ok = await run_chat_demo(db, redis, lambda: rules, Clock(), Console(file=out, width=120, color_system=None),
-                             prefix="D1-", refunds=refunds)
+                             prefix=prefix, refunds=refunds, **options)
     text = out.getvalue()
     assert ok, text
+    return text
+
+
+async def test_chat_demo_transcript(db: AsyncEngine, redis: aioredis.Redis) -> None:
+    text = await _transcript(db, redis, "D1-", with_refunds=True)
     for piece in ("审批请求 · 订单 D1-000001", "无权审批此订单", "✅ 已批准", "请回复驳回", "❌ 已驳回", "客户改单",
                   "⏰ 订单超时 · D1-000003", "已确认", "只接受您本人的联系方式", "📦 D1-000001", "138****8000"):
         assert piece in text, piece
@@ -70,15 +81,7 @@ async def test_chat_demo_transcript(db: AsyncEngine, redis: aioredis.Redis) -> N
 async def test_chat_demo_is_english_throughout_when_configured(db: AsyncEngine, redis: aioredis.Redis) -> None:
     import re
 
-    rules = load_rules(BUNDLED_RULES.read_text(encoding="utf-8"), str(BUNDLED_RULES))
-    await _order(db, "D2-000001", "杭州", "华东", "8000.00", "pending_confirm", True)
-    await _order(db, "D2-000002", "广州", "华南", "9000.00", "pending_confirm", True)
-    await _order(db, "D2-000003", "上海", "华东", "3000.00", "designing", False)
-    out = StringIO()
-    ok = await run_chat_demo(db, redis, lambda: rules, Clock(), Console(file=out, width=120, color_system=None),
-                             prefix="D2-", language="en")
-    text = out.getvalue()
-    assert ok, text
+    text = await _transcript(db, redis, "D2-", language="en")
     assert "pressed “Approve”" in text and "The customer changed the order" in text
     # Chinese left only in names (people, cities, regions, plants), never in the story's own words
     names = set("".join(["华东华南华北西南经理运营主管跟单员小李杭州广州上海王女士李先生张窗帘"]))

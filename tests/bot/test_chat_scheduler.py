@@ -8,7 +8,6 @@ import uuid
 from datetime import UTC, datetime
 from io import StringIO
 
-import pytest
 import redis.asyncio as aioredis
 from rich.console import Console
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -38,14 +37,9 @@ async def _admin_on_telegram(db: AsyncEngine, clock: Clock) -> None:
             linked_at=clock.now()))
 
 
-async def test_only_the_leader_runs_jobs(db: AsyncEngine) -> None:
-    redis = aioredis.Redis.from_url("redis://127.0.0.1:6379/15")
-    try:
-        await redis.ping()
-    except (aioredis.RedisError, OSError) as exc:
-        await redis.aclose()
-        pytest.skip(f"no Redis at 127.0.0.1:6379: {exc}")
-    key = f"test:{uuid.uuid4().hex}:lease"
+async def test_only_the_leader_runs_jobs(db: AsyncEngine, real_redis: tuple[aioredis.Redis, str]) -> None:
+    redis, prefix = real_redis
+    key = prefix + "lease"
     repo, clock, channel = SqlChatRepo(db), Clock(), FakeChannel()
     await _admin_on_telegram(db, clock)
 
@@ -70,8 +64,6 @@ async def test_only_the_leader_runs_jobs(db: AsyncEngine) -> None:
     finally:
         await first.stop()
         await second.stop()
-        await redis.delete(key)
-        await redis.aclose()
 
 
 async def test_console_channel_transcript() -> None:

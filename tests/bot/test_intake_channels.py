@@ -38,6 +38,12 @@ async def _approvals(db: AsyncEngine) -> list[tuple[str, str, str, str | None]]:
     return [(r.status, r.rule_id, r.required_role, r.region) for r in rows]
 
 
+async def _taken_in(client: httpx.AsyncClient, runtime: Runtime, payload: Any, channel: str = "tmall") -> None:
+    """`payload` accepted at the channel's webhook (202), then the intake worker's pass over the queue."""
+    assert (await post(client, payload, channel)).status_code == 202
+    await runtime.intake_worker().run(burst=True)
+
+
 def _generic_claiming_tmall(amount: str = "1.00") -> dict[str, Any]:
     o = order_json(1, amount=Decimal(amount), city="杭州")
     o.update(external_id="4187001", channel="tmall")
@@ -47,8 +53,7 @@ def _generic_claiming_tmall(amount: str = "1.00") -> dict[str, Any]:
 async def test_a_generic_order_naming_tmall_is_refused_at_the_route(
     client: httpx.AsyncClient, runtime: Runtime, db: AsyncEngine
 ) -> None:
-    assert (await post(client, _trade("10.00"), "tmall")).status_code == 202
-    await runtime.intake_worker().run(burst=True)
+    await _taken_in(client, runtime, _trade("10.00"))
     before = await _order(db)
     for payload in (_generic_claiming_tmall(), {"orders": [order_json(2), _generic_claiming_tmall()]}):
         r = await post(client, payload, "generic")
@@ -62,8 +67,7 @@ async def test_a_generic_order_naming_tmall_is_refused_at_the_route(
 async def test_the_worker_refuses_a_foreign_channel_queued_before_the_route_checked(
     client: httpx.AsyncClient, runtime: Runtime, db: AsyncEngine
 ) -> None:
-    assert (await post(client, _trade(), "tmall")).status_code == 202
-    await runtime.intake_worker().run(burst=True)
+    await _taken_in(client, runtime, _trade())
     await runtime.queue.enqueue("generic", [orjson.dumps(_generic_claiming_tmall())])  # e.g. queued by an older build
     await runtime.intake_worker().run(burst=True)
     order = await _order(db)
@@ -79,28 +83,24 @@ async def test_a_generic_order_may_name_a_channel_without_a_route_of_its_own(
 ) -> None:
     o = order_json(3)
     o["channel"] = "showroom"
-    assert (await post(client, o, "generic")).status_code == 202
-    await runtime.intake_worker().run(burst=True)
+    await _taken_in(client, runtime, o, "generic")
     assert (await _order(db, "showroom", o["external_id"])).channel == "showroom"
 
 
 async def test_lower_then_restore_never_leaves_the_approval(
     client: httpx.AsyncClient, runtime: Runtime, db: AsyncEngine
 ) -> None:
-    assert (await post(client, _trade("8000.00"), "tmall")).status_code == 202
-    await runtime.intake_worker().run(burst=True)
+    await _taken_in(client, runtime, _trade("8000.00"))
     assert (await _order(db)).stage == "pending_confirm"
     assert await _approvals(db) == [("pending", "order-over-5000", "manager", "华东")]
 
-    assert (await post(client, _trade("1.00"), "tmall")).status_code == 202  # lowered below the threshold
-    await runtime.intake_worker().run(burst=True)
+    await _taken_in(client, runtime, _trade("1.00"))  # lowered below the threshold
     order = await _order(db)
     assert (order.stage, order.amount) == ("pending_confirm", Decimal("1.00"))  # not silently confirmed
     assert await _approvals(db) == [("superseded", "order-over-5000", "manager", "华东"),
                                     ("pending", "changed-after-request", "manager", "华东")]  # the approver sees it
 
-    assert (await post(client, _trade("8000.00"), "tmall")).status_code == 202  # restored
-    await runtime.intake_worker().run(burst=True)
+    await _taken_in(client, runtime, _trade("8000.00"))  # restored
     assert (await _order(db)).stage == "pending_confirm"
     # the first request (same content, same version) is asked again: pending, its card sent anew
     assert [a[:2] for a in await _approvals(db)] == [("pending", "order-over-5000"),
@@ -113,27 +113,23 @@ async def test_lower_then_restore_never_leaves_the_approval(
 async def test_a_change_to_an_approved_order_is_asked_again(
     client: httpx.AsyncClient, runtime: Runtime, db: AsyncEngine
 ) -> None:
-    assert (await post(client, _trade("8000.00"), "tmall")).status_code == 202
-    await runtime.intake_worker().run(burst=True)
+    await _taken_in(client, runtime, _trade("8000.00"))
     async with db.begin() as conn:  # the manager approved it (as the decision use case records it)
         await conn.execute(update(ApprovalRow).values(status="approved", decided_by="东区经理"))
         await conn.execute(update(OrderRow).values(stage="designing"))
-    assert (await post(client, _trade("80000.00"), "tmall")).status_code == 202  # not what was approved
-    await runtime.intake_worker().run(burst=True)
+    await _taken_in(client, runtime, _trade("80000.00"))  # not what was approved
     assert (await _order(db)).stage == "designing"
     assert await _approvals(db) == [("approved", "order-over-5000", "manager", "华东"),
                                     ("pending", "order-over-5000", "manager", "华东")]
-    assert (await post(client, _trade("80000.00", buyer_message="请周末安装"), "tmall")).status_code == 202
-    await runtime.intake_worker().run(burst=True)  # a note only: not what an approval is about
+    # a note only: not what an approval is about
+    await _taken_in(client, runtime, _trade("80000.00", buyer_message="请周末安装"))
     assert len(await _approvals(db)) == 2
 
 
 async def test_a_change_to_an_order_never_asked_about_needs_no_approval(
     client: httpx.AsyncClient, runtime: Runtime, db: AsyncEngine
 ) -> None:
-    assert (await post(client, _trade("800.00"), "tmall")).status_code == 202
-    await runtime.intake_worker().run(burst=True)
+    await _taken_in(client, runtime, _trade("800.00"))
     assert (await _order(db)).stage == "designing"
-    assert (await post(client, _trade("900.00"), "tmall")).status_code == 202
-    await runtime.intake_worker().run(burst=True)
+    await _taken_in(client, runtime, _trade("900.00"))
     assert (await _order(db)).stage == "designing" and await _approvals(db) == []

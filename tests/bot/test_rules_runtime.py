@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from bot.settings import BUNDLED_RULES, Settings
 from bot.workers.rules_runtime import RulesRuntime
 from engine.rules import Facts, RulesError, evaluate, rules_hash
 from storage.models import OutboxRow, RuleVersionRow
@@ -29,13 +33,34 @@ async def _rows(sessions, model):  # type: ignore[no-untyped-def]
         return list(await s.scalars(select(model).order_by(model.id)))
 
 
-@pytest.mark.asyncio
-async def test_reload_swaps_good_versions_and_keeps_the_last_good_one(tmp_path: Path) -> None:
+def _example_file(tmp_path: Path) -> Path:
     path = tmp_path / "rules.yaml"
     path.write_text(EXAMPLE_TEXT, encoding="utf-8")
+    return path
+
+
+@asynccontextmanager
+async def _started(tmp_path: Path, rules: Path | Callable[[], Path], **options: Any
+                   ) -> AsyncIterator[tuple[Any, RulesRuntime]]:
+    """A fresh store and a runtime started over `rules` and it: (sessions, runtime), where the reload tests begin."""
     async with temp_db(tmp_path / "db.sqlite") as sessions:
-        rt = RulesRuntime(path, RulesRepo(sessions), clock=lambda: T0, loaded_by="test", confirm_delay=0)
+        rt = RulesRuntime(rules, RulesRepo(sessions), clock=lambda: T0, **options)
         await rt.start()
+        yield sessions, rt
+
+
+@pytest.fixture
+def cli_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings in tmp_path with ORDERHUB_RULES unset: the rules file is ./rules.yaml when there is one, else bundled."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ORDERHUB_RULES", raising=False)
+    return Settings(_env_file=None)
+
+
+@pytest.mark.asyncio
+async def test_reload_swaps_good_versions_and_keeps_the_last_good_one(tmp_path: Path) -> None:
+    path = _example_file(tmp_path)
+    async with _started(tmp_path, path, loaded_by="test", confirm_delay=0) as (sessions, rt):
         assert rt.current.version == rules_hash(EXAMPLE_TEXT) and _needs_approval(rt)
         assert not await rt.poll()  # unchanged file: nothing happens
 
@@ -69,11 +94,8 @@ async def test_reload_swaps_good_versions_and_keeps_the_last_good_one(tmp_path: 
 
 @pytest.mark.asyncio
 async def test_a_missing_or_non_utf8_file_keeps_the_rules(tmp_path: Path) -> None:
-    path = tmp_path / "rules.yaml"
-    path.write_text(EXAMPLE_TEXT, encoding="utf-8")
-    async with temp_db(tmp_path / "db.sqlite") as sessions:
-        rt = RulesRuntime(path, RulesRepo(sessions), clock=lambda: T0, confirm_delay=0)
-        await rt.start()
+    path = _example_file(tmp_path)
+    async with _started(tmp_path, path, confirm_delay=0) as (sessions, rt):
         good = rt.current.version
         path.unlink()
         assert not await rt.poll()
@@ -86,11 +108,8 @@ async def test_a_missing_or_non_utf8_file_keeps_the_rules(tmp_path: Path) -> Non
 
 @pytest.mark.asyncio
 async def test_a_half_written_file_is_not_reported_if_it_changes_again(tmp_path: Path) -> None:
-    path = tmp_path / "rules.yaml"
-    path.write_text(EXAMPLE_TEXT, encoding="utf-8")
-    async with temp_db(tmp_path / "db.sqlite") as sessions:
-        rt = RulesRuntime(path, RulesRepo(sessions), clock=lambda: T0, confirm_delay=0.2)
-        await rt.start()
+    path = _example_file(tmp_path)
+    async with _started(tmp_path, path, confirm_delay=0.2) as (sessions, rt):
         path.write_text(EXAMPLE_TEXT[: len(EXAMPLE_TEXT) // 3], encoding="utf-8")  # the editor is still writing
 
         async def finish() -> None:
@@ -147,23 +166,16 @@ async def test_the_watch_loop_applies_a_change_within_seconds(tmp_path: Path) ->
 
 
 @pytest.mark.asyncio
-async def test_a_rules_yaml_created_after_start_takes_over(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+async def test_a_rules_yaml_created_after_start_takes_over(tmp_path: Path, cli_settings: Settings,
                                                            caplog: pytest.LogCaptureFixture) -> None:
     """The server resolves ORDERHUB_RULES → ./rules.yaml → bundled on every poll, as the CLI does on every run."""
-    from bot.settings import BUNDLED_RULES, Settings
-
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("ORDERHUB_RULES", raising=False)
-    settings = Settings(_env_file=None)
-    async with temp_db(tmp_path / "db.sqlite") as sessions:
-        rt = RulesRuntime(lambda: settings.rules_path, RulesRepo(sessions), clock=lambda: T0, confirm_delay=0)
-        await rt.start()
+    async with _started(tmp_path, lambda: cli_settings.rules_path, confirm_delay=0) as (sessions, rt):
         assert rt.path == BUNDLED_RULES and _needs_approval(rt)
         assert not await rt.poll()
         Path("rules.yaml").write_text(THRESHOLD_8000, encoding="utf-8")  # created while the server runs
         with caplog.at_level("INFO", logger="orderhub.rules"):
             assert await rt.poll()
-        assert rt.path == Path("rules.yaml") == settings.rules_path  # what the CLI reads too
+        assert rt.path == Path("rules.yaml") == cli_settings.rules_path  # what the CLI reads too
         assert not _needs_approval(rt) and rt.current.source == "rules.yaml"
         assert "rules file is now rules.yaml" in caplog.text and "active (from rules.yaml)" in caplog.text
         versions = await _rows(sessions, RuleVersionRow)
@@ -174,15 +186,8 @@ async def test_a_rules_yaml_created_after_start_takes_over(tmp_path: Path, monke
 
 
 @pytest.mark.asyncio
-async def test_the_same_content_in_a_new_file_makes_that_file_active(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from bot.settings import BUNDLED_RULES, Settings
-
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("ORDERHUB_RULES", raising=False)
-    settings = Settings(_env_file=None)
-    async with temp_db(tmp_path / "db.sqlite") as sessions:
-        rt = RulesRuntime(lambda: settings.rules_path, RulesRepo(sessions), clock=lambda: T0, confirm_delay=0)
-        await rt.start()
+async def test_the_same_content_in_a_new_file_makes_that_file_active(tmp_path: Path, cli_settings: Settings) -> None:
+    async with _started(tmp_path, lambda: cli_settings.rules_path, confirm_delay=0) as (sessions, rt):
         Path("rules.yaml").write_text(BUNDLED_RULES.read_text(encoding="utf-8"), encoding="utf-8")  # a plain copy
         assert not await rt.poll()  # same version: nothing new to install
         assert rt.path == Path("rules.yaml") and rt.current.source == "rules.yaml"

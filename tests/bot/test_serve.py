@@ -10,8 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -24,9 +22,9 @@ from sqlalchemy import create_engine, select
 from typer.testing import CliRunner
 
 from bot.cli.main import app as cli_app
-from bot.demo.day import free_port
 from bot.settings import BUNDLED_RULES
 from storage.models import OrderRow, OutboxRow
+from tests.bot.process_support import running_orderhub
 from tests.conftest import SECRETS
 from tests.factories import order_json, signed
 from tests.standins.telegram_api import parse_html, running_standin
@@ -44,37 +42,15 @@ def running_serve(database_url: str, redis_url: str, tmp_path: Path, **extra_env
     """`orderhub serve` in a subprocess on the session backends; yields (base URL, its rules file, its env)."""
     rules = tmp_path / "rules.yaml"
     shutil.copy(BUNDLED_RULES, rules)
-    port = free_port()
     env = {**os.environ, "ORDERHUB_DATABASE_URL": database_url, "ORDERHUB_REDIS_URL": redis_url,
            "ORDERHUB_RULES": str(rules), "ORDERHUB_WEBHOOK_SECRETS": f"generic={SECRETS['generic']}",
            "ORDERHUB_DATA_DIR": str(tmp_path / "data")}
     for var in ("ORDERHUB_TELEGRAM_TOKEN", "ORDERHUB_WECOM_CORP_ID", "ORDERHUB_PUBLIC_URL"):
         env.pop(var, None)
     env.update(extra_env)
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", str(port)], env=env, cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90  # a loaded 2-core CI machine can take a while to import and migrate
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                if proc.poll() is None:  # still starting: stop it first, or reading its output blocks forever
-                    proc.kill()
-                out = proc.communicate(timeout=10)[0].decode() if proc.stdout else ""
-                pytest.fail(f"serve did not start:\n{out}")
-            time.sleep(0.2)
+    # a loaded 2-core CI machine can take a while to import and migrate
+    with running_orderhub(["serve"], env, tmp_path, start_timeout=90) as (_proc, base):
         yield base, rules, env
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture

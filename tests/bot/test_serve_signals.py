@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import psutil
 import pytest
 
-from bot.demo.day import free_port
+from tests.bot.process_support import running_orderhub
 
 
 def _embedded_redis(data_dir: Path) -> list[psutil.Process]:
@@ -36,26 +32,11 @@ def test_a_stop_signal_leaves_no_process_behind(tmp_path: Path, sig: signal.Sign
     env = {**os.environ, "ORDERHUB_DATA_DIR": str(data), "ORDERHUB_DATABASE_URL": f"sqlite:///{tmp_path / 'o.db'}"}
     for var in ("ORDERHUB_REDIS_URL", "ORDERHUB_TELEGRAM_TOKEN", "ORDERHUB_WECOM_CORP_ID", "ORDERHUB_PUBLIC_URL"):
         env.pop(var, None)
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", str(port)], env=env, cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "serve did not start"
-            time.sleep(0.2)
+    with running_orderhub(["serve"], env, tmp_path, start_timeout=60) as (proc, _base):
         started = _embedded_redis(data) + psutil.Process(proc.pid).children(recursive=True)
         assert _embedded_redis(data), "serve runs an embedded redis-server"
         proc.send_signal(sig)
         out = proc.communicate(timeout=60)[0].decode()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode == 0, out
     gone, alive = psutil.wait_procs(started, timeout=10)
     assert alive == [], f"left running: {alive}"

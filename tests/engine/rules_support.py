@@ -7,8 +7,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from engine.order import Customer, Item, Order, OrderData
-from engine.rules import RuleSet, load_rules
+from engine.rules import RulesError, RuleSet, load_rules
 from engine.stages import Stage
 
 EXAMPLE_PATH = Path(__file__).resolve().parents[2] / "engine" / "rules.example.yaml"
@@ -21,6 +23,16 @@ def edited(old: str, new: str, text: str = EXAMPLE_TEXT) -> str:
     """The example with one exact fragment replaced (fails loudly if the fragment is gone)."""
     assert old in text, f"fragment not in the example: {old!r}"
     return text.replace(old, new, 1)
+
+
+def refused(text: str, *pieces: str, source: str = "<string>") -> RulesError:
+    """The RulesError that load_rules raises for `text`, checked to name each of `pieces`; returned for the checks a
+    test adds (its issues, its rendering)."""
+    with pytest.raises(RulesError) as exc:
+        load_rules(text, source)
+    for piece in pieces:
+        assert piece in str(exc.value), (piece, str(exc.value))
+    return exc.value
 
 
 def order(

@@ -26,6 +26,23 @@ async def _owner(w: World) -> int:
     return await w.user("跟单员", "supply_chain", [], tg="200", supervisor_id=boss)
 
 
+async def _two_passes(w: World) -> None:
+    """Two leader passes 31 s apart: a group opened on the first is due on the second (group_wait is 30 s)."""
+    await tick(w)
+    w.clock.advance(seconds=31)
+    await tick(w)
+
+
+async def _open_group(w: World, n: int, late: timedelta) -> tuple[int, list[int]]:
+    """The owner's `n` HZ orders `late` past their deadline, scanned once and group_wait (30 s) over: the group's
+    next step is due. Returns (owner, order ids)."""
+    owner = await _owner(w)
+    ids = await base_orders(w, n, owner=owner, deadline=w.clock.now() - late)
+    await tick(w)
+    w.clock.advance(seconds=31)
+    return owner, ids
+
+
 async def test_a_burst_of_20_is_one_card_and_a_21st_after_group_interval_one_edit(world: World) -> None:
     w = world
     owner = await _owner(w)
@@ -72,9 +89,7 @@ async def test_a_single_stall_gets_its_own_card(world: World) -> None:
     owner = await _owner(w)
     await base_orders(w, 1, owner=owner, deadline=w.clock.now() - timedelta(minutes=1))
     w.clock.advance(seconds=1)
-    await tick(w)
-    w.clock.advance(seconds=31)
-    await tick(w)
+    await _two_passes(w)
     await w.drain()
     [sent] = w.channel.to("200")
     assert sent.message.card is not None and sent.message.card.title == "⏰ 订单超时 · TM-HZ-000"
@@ -87,19 +102,14 @@ async def test_other_bases_and_stages_get_their_own_cards(world: World) -> None:
     await base_orders(w, 3, owner=owner, deadline=late)
     await base_orders(w, 2, owner=owner, deadline=late, base="FS", prefix="TM-FS")
     w.clock.advance(seconds=31)
-    await tick(w)
-    w.clock.advance(seconds=31)
-    await tick(w)
+    await _two_passes(w)
     await w.drain()
     titles = sorted(s.message.card.title for s in w.channel.to("200") if s.message.card)
     assert titles == ["⏰ 生产中超时 2 单 · 基地 FS · 最久 2 小时", "⏰ 生产中超时 3 单 · 基地 HZ · 最久 2 小时"]
 
 
 async def _grouped(w: World) -> tuple[list[int], object]:
-    owner = await _owner(w)
-    ids = await base_orders(w, 5, owner=owner, deadline=w.clock.now() - timedelta(hours=1))
-    await tick(w)
-    w.clock.advance(seconds=31)
+    _owner_id, ids = await _open_group(w, 5, timedelta(hours=1))
     await tick(w)
     await w.drain()
     [msg] = w.channel.to("200")
@@ -162,22 +172,16 @@ async def test_the_owner_is_warned_before_the_breach(world: World) -> None:
     # pending_confirm: 4 business hours; entered now (Tue 10:00 Shanghai), so the warning comes at 13:12
     oid = await w.order("TM-WARN", stage="pending_confirm", deadline=w.clock.now() + timedelta(hours=4), owner=owner)
     w.clock.advance(hours=3, minutes=11)
-    await tick(w)
-    w.clock.advance(seconds=31)
-    await tick(w)
+    await _two_passes(w)
     await w.drain()
     assert w.channel.to("200") == []
     w.clock.advance(minutes=1)
-    await tick(w)
-    w.clock.advance(seconds=31)
-    await tick(w)
+    await _two_passes(w)
     await w.drain()
     [warn] = w.channel.to("200")
     assert warn.message.card.title == "⚠️ 即将超时 · TM-WARN"
     w.clock.advance(hours=1)  # the breach: a new card (a warning and an overdue alert never share one)
-    await tick(w)
-    w.clock.advance(seconds=31)
-    await tick(w)
+    await _two_passes(w)
     await w.drain()
     assert [s.message.card.title for s in w.channel.to("200")] == ["⚠️ 即将超时 · TM-WARN", "⏰ 订单超时 · TM-WARN"]
     async with w.engine.connect() as conn:
@@ -196,9 +200,7 @@ async def test_quiet_hours_hold_chat_alerts_until_they_end_and_severe_ones_ring(
     await w.user("东区经理", "manager", ["华东"], tg="301", phone=None)
     await w.order("TM-Q", stage="designing", deadline=w.clock.now() - timedelta(minutes=1), owner=owner)
     w.clock.advance(seconds=1)
-    await tick(w)
-    w.clock.advance(seconds=31)
-    await tick(w)
+    await _two_passes(w)
     await w.notifier.run_once()
     assert w.channel.to("200") == []  # held, not lost
     async with w.engine.connect() as conn:
@@ -212,9 +214,7 @@ async def test_quiet_hours_hold_chat_alerts_until_they_end_and_severe_ones_ring(
     async with w.engine.begin() as conn:
         await conn.execute(update(UserRow.__table__).values(quiet_hours="00:00-23:59"))
     w.clock.advance(days=3)
-    await tick(w)
-    w.clock.advance(seconds=31)
-    await tick(w)
+    await _two_passes(w)
     await w.notifier.run_once()
     [head] = w.channel.to("301")  # the region's managers, the region head's rung
     assert head.message.card is not None and "已升级到区域负责人" in head.message.card.as_text()
@@ -227,9 +227,7 @@ async def test_a_joiner_while_the_card_waits_for_quiet_hours_is_on_it_when_it_go
         await conn.execute(update(UserRow.__table__).where(UserRow.__table__.c.id == owner)
                            .values(quiet_hours="09:00-12:00"))
     await base_orders(w, 3, owner=owner, deadline=w.clock.now() - timedelta(hours=1))
-    await tick(w)
-    w.clock.advance(seconds=31)
-    await tick(w)
+    await _two_passes(w)
     await w.notifier.run_once()
     await base_orders(w, 1, owner=owner, deadline=w.clock.now() - timedelta(minutes=1), start=3)
     w.clock.advance(minutes=6)
@@ -254,10 +252,7 @@ async def test_two_schedulers_racing_take_each_group_step_once(world: World) -> 
     from handlers.alert_groups import advance_groups
 
     w = world
-    owner = await _owner(w)
-    await base_orders(w, 4, owner=owner, deadline=w.clock.now() - timedelta(hours=1))
-    await tick(w)
-    w.clock.advance(seconds=31)
+    await _open_group(w, 4, timedelta(hours=1))
     policy = w.rules.group_policy
     await asyncio.gather(*(advance_groups(w.repo, w.clock, policy) for _ in range(4)))
     async with w.engine.connect() as conn:
@@ -287,10 +282,7 @@ async def test_an_alert_joining_a_group_about_to_close_is_never_lost(world: Worl
 
 async def test_a_single_card_becomes_the_group_card_when_more_join(world: World) -> None:
     w = world
-    owner = await _owner(w)
-    await base_orders(w, 1, owner=owner, deadline=w.clock.now() - timedelta(hours=1))
-    await tick(w)
-    w.clock.advance(seconds=31)
+    owner, _ids = await _open_group(w, 1, timedelta(hours=1))
     await tick(w)
     await w.drain()
     [single] = w.channel.to("200")
@@ -311,11 +303,8 @@ async def test_repeat_interval_reposts_a_still_open_group(world: World) -> None:
     from handlers.alert_groups import advance_groups
 
     w = world
-    owner = await _owner(w)
-    await base_orders(w, 2, owner=owner, deadline=w.clock.now() - timedelta(minutes=10))
+    await _open_group(w, 2, timedelta(minutes=10))
     policy = replace(w.rules.group_policy, repeat_interval=timedelta(hours=1))
-    await tick(w)
-    w.clock.advance(seconds=31)
     await advance_groups(w.repo, w.clock, policy)
     await w.drain()
     w.clock.advance(minutes=30)

@@ -16,8 +16,8 @@ from engine.carriers.rules import WaybillPatternRule
 from engine.refunds import DEFAULT_PATTERNS, ProofVerdict, RefundState, ReturnStatus, WaybillPattern
 from handlers.approvals import Deciders, decide
 from handlers.chat_ports import UserInfo
-from handlers.refunds import (RefundDeps, RefundError, attach_proof, decide_refund, follow_ups, request_refund,
-                              waybill_patterns)
+from handlers.refunds import (Refund, RefundDeps, RefundError, attach_proof, decide_refund, follow_ups,
+                              request_refund, waybill_patterns)
 from storage.models import ApprovalRow, StageTransitionRow
 from storage.proof_files import ProofDirectory
 from storage.refunds_repo import SqlRefunds
@@ -71,33 +71,52 @@ async def shipped(world: World, external_id: str, *, amount: str, days_ago: floa
     return oid
 
 
-def texts(world: World, chat: str = "c1") -> list[str]:
+async def staff_refund(world: World, deps: RefundDeps, order_id: int, amount: str | None, reason: str,
+                       by: str) -> Refund:
+    """A refund asked for through the API by staff `by` (no chat to notify)."""
+    return await request_refund(deps, str(order_id), amount=amount, reason=reason, requested_by=by, source="api",
+                                now=world.clock.now())
+
+
+async def finance_decides(world: World, deps: RefundDeps, approval_id: int, who: UserInfo, verdict: Verdict,
+                          comment: str) -> None:
+    """The finance decision through the one decide use case, with the refunds' follow-ups as every entry point."""
+    deciders = Deciders(world.repo, world.rules, world.notifier, follow_ups(deps))
+    await decide(deciders, approval_id, who, verdict, comment, world.clock.now())
+
+
+async def customer_refund(world: World, deps: RefundDeps, order_ref: str, reason: str, customer: str, *,
+                          chat: str | None = "c1") -> Refund:
+    """The whole order's refund asked for by `customer` in a chat; told there on Telegram `chat` unless None."""
+    return await request_refund(deps, order_ref, amount=None, reason=reason, requested_by=f"customer:{customer}",
+                                source="chat", now=world.clock.now(), notify=("telegram", chat) if chat else None)
+
+
+async def told(world: World, chat: str = "c1") -> list[str]:
+    """What the outbox has sent to `chat` once it is drained."""
+    await world.drain()
     return [s.text for s in world.channel.sent if s.ref.chat_id == chat]
 
 
 async def test_unshipped_refund_is_approved_at_once_and_cancels_the_order(world: World, proofs):
     deps = deps_for(world, proofs)
     oid = await world.order("TM1", amount="1500.00", stage="designing")
-    r = await request_refund(deps, "tmall:TM1", amount=None, reason="不想要了", requested_by="customer:C-TM1",
-                             source="chat", now=world.clock.now(), notify=("telegram", "c1"))
+    r = await customer_refund(world, deps, "tmall:TM1", "不想要了", "C-TM1")
     assert (r.state, r.automatic, r.rule_id, r.amount) == (RefundState.APPROVED, True, "refund-not-shipped",
                                                             Decimal("1500.00"))
     assert (await deps.orders.get(str(oid))).order.stage.value == "cancelled"
-    await world.drain()
-    said = texts(world)
+    said = await told(world)
     assert len(said) == 1 and "已通过" in said[0] and "TM1" in said[0]
 
 
 async def test_partial_unshipped_refund_keeps_the_order(world: World, proofs):
     deps = deps_for(world, proofs)
     oid = await world.order("TM2", amount="1500.00", stage="designing")
-    r = await request_refund(deps, str(oid), amount="300", reason="少一件", requested_by="user:1", source="api",
-                             now=world.clock.now())
+    r = await staff_refund(world, deps, oid, "300", "少一件", "user:1")
     assert r.state is RefundState.APPROVED
     assert (await deps.orders.get(str(oid))).order.stage.value == "designing"
     with pytest.raises(RefundError) as exc:  # 1500 - 300 left
-        await request_refund(deps, str(oid), amount="1200.01", reason="x", requested_by="user:1", source="api",
-                             now=world.clock.now())
+        await staff_refund(world, deps, oid, "1200.01", "x", "user:1")
     assert exc.value.code == "amount_exceeds_order"
 
 
@@ -105,8 +124,7 @@ async def test_shipped_refund_waits_for_proof_then_the_carrier_confirms(world: W
     deps = deps_for(world, proofs, ocr="顺丰速运\nSF 1234 5678 9012 3\n退货",
                     statuses={"SF1234567890123": ReturnStatus("in_transit", True)})
     oid = await shipped(world, "TM3", amount="1800.00", days_ago=2)
-    r = await request_refund(deps, str(oid), amount=None, reason="尺寸不对", requested_by="customer:C-TM3",
-                             source="chat", now=world.clock.now(), notify=("telegram", "c1"))
+    r = await customer_refund(world, deps, str(oid), "尺寸不对", "C-TM3")
     assert (r.state, r.rule_id) == (RefundState.WAITING_PROOF, "refund-in-transit")
     world.clock.advance(hours=1)
     res = await attach_proof(deps, r.id, JPEG, "customer:C-TM3", world.clock.now())
@@ -117,8 +135,7 @@ async def test_shipped_refund_waits_for_proof_then_the_carrier_confirms(world: W
     assert (await deps.orders.get(str(oid))).order.stage.value == "cancelled"
     history = [h["action"] for h in await deps.refunds.history(r.id)]
     assert history == ["refund.requested", "refund.proof", "refund.approved"]
-    await world.drain()
-    said = texts(world)
+    said = await told(world)
     assert len(said) == 3 and "运单" in said[0] and "已通过" in said[-1]
 
 
@@ -131,8 +148,7 @@ async def test_shipped_refund_waits_for_proof_then_the_carrier_confirms(world: W
 async def test_doubtful_proof_goes_to_a_person(world: World, proofs, ocr, statuses, verdict):
     deps = deps_for(world, proofs, ocr=ocr, statuses=statuses)
     oid = await shipped(world, "TM4", amount="900.00", days_ago=5, delivered_days_ago=3)
-    r = await request_refund(deps, str(oid), amount=None, reason="质量问题", requested_by="customer:C-TM4",
-                             source="chat", now=world.clock.now())
+    r = await customer_refund(world, deps, str(oid), "质量问题", "C-TM4", chat=None)
     assert r.rule_id == "refund-within-7d"
     res = await attach_proof(deps, r.id, JPEG, "customer:C-TM4", world.clock.now())
     assert (res.verdict, res.refund.state) == (verdict, RefundState.VERIFYING)
@@ -144,11 +160,9 @@ async def test_doubtful_proof_goes_to_a_person(world: World, proofs, ocr, status
 async def test_late_refund_is_refused_with_the_after_sales_contact(world: World, proofs):
     deps = deps_for(world, proofs)
     oid = await shipped(world, "TM5", amount="900.00", days_ago=20, delivered_days_ago=10)
-    r = await request_refund(deps, str(oid), amount=None, reason="不喜欢", requested_by="customer:C-TM5",
-                             source="chat", now=world.clock.now(), notify=("telegram", "c1"))
+    r = await customer_refund(world, deps, str(oid), "不喜欢", "C-TM5")
     assert (r.state, r.rule_id) == (RefundState.REJECTED, "refund-after-7d")
-    await world.drain()
-    assert "400-800-1234" in texts(world)[0]
+    assert "400-800-1234" in (await told(world))[0]
     assert (await deps.orders.get(str(oid))).order.stage.value == "awaiting_install"
 
 
@@ -161,8 +175,7 @@ async def test_over_threshold_goes_to_finance_and_finance_approves(world: World,
     deps = deps_for(world, proofs)
     fin = await _finance(world)
     oid = await world.order("TM6", amount="2600.00", stage="designing")
-    r = await request_refund(deps, str(oid), amount=None, reason="取消", requested_by="customer:C-TM6",
-                             source="chat", now=world.clock.now(), notify=("telegram", "c1"))
+    r = await customer_refund(world, deps, str(oid), "取消", "C-TM6")
     assert r.state is RefundState.WAITING_FINANCE and r.approval_id
     async with world.engine.connect() as conn:
         a = (await conn.execute(select(ApprovalRow.__table__))).one()
@@ -173,14 +186,11 @@ async def test_over_threshold_goes_to_finance_and_finance_approves(world: World,
     assert len(card) == 1
     shown = card[0].message.card.as_text()  # the finance card in people's words: no state keys, no API paths
     assert "申请时阶段 设计中 · 发货 — · 签收 —" in shown and "designing" not in shown and "/api/" not in shown
-    hook = follow_ups(deps)
-    await decide(Deciders(world.repo, world.rules, world.notifier, hook), r.approval_id, fin, Verdict.APPROVE, "",
-                 world.clock.now())
+    await finance_decides(world, deps, r.approval_id, fin, Verdict.APPROVE, "")
     done = await deps.refunds.refund(r.id)
     assert done.state is RefundState.APPROVED and not done.automatic
     assert (await deps.orders.get(str(oid))).order.stage.value == "cancelled"
-    await world.drain()
-    said = texts(world)
+    said = await told(world)
     assert len(said) == 2 and "财务" in said[0] and "财务已批准" in said[1]
 
 
@@ -188,21 +198,16 @@ async def test_finance_rejection_touches_only_its_refund(world: World, proofs):
     deps = deps_for(world, proofs)
     fin = await _finance(world)
     oid = await world.order("TM7", amount="8000.00", stage="designing")
-    a = await request_refund(deps, str(oid), amount="2500", reason="一", requested_by="user:77", source="api",
-                             now=world.clock.now())
-    b = await request_refund(deps, str(oid), amount="2500", reason="二", requested_by="user:77", source="api",
-                             now=world.clock.now())
+    a = await staff_refund(world, deps, oid, "2500", "一", "user:77")
+    b = await staff_refund(world, deps, oid, "2500", "二", "user:77")
     assert a.approval_id != b.approval_id
-    hook = follow_ups(deps)
-    await decide(Deciders(world.repo, world.rules, world.notifier, hook), a.approval_id, fin, Verdict.REJECT,
-                 "金额不符", world.clock.now())
+    await finance_decides(world, deps, a.approval_id, fin, Verdict.REJECT, "金额不符")
     assert (await deps.refunds.refund(a.id)).state is RefundState.REJECTED
     assert (await deps.refunds.refund(b.id)).state is RefundState.WAITING_FINANCE
     other = await world.repo.approval(b.approval_id)
     assert other.status.value == "pending"
     assert (await deps.orders.get(str(oid))).order.stage.value == "designing"
-    await decide(Deciders(world.repo, world.rules, world.notifier, hook), b.approval_id, fin, Verdict.APPROVE, "",
-                 world.clock.now())
+    await finance_decides(world, deps, b.approval_id, fin, Verdict.APPROVE, "")
     assert (await deps.refunds.refund(b.id)).state is RefundState.APPROVED
 
 
@@ -210,8 +215,7 @@ async def test_finance_cannot_approve_a_refund_they_requested(world: World, proo
     deps = deps_for(world, proofs)
     fin = await _finance(world)
     oid = await world.order("TM8", amount="3000.00", stage="designing")
-    r = await request_refund(deps, str(oid), amount=None, reason="x", requested_by=f"user:{fin.id}", source="api",
-                             now=world.clock.now())
+    r = await staff_refund(world, deps, oid, None, "x", f"user:{fin.id}")
     from handlers.approvals import DecisionRefused
     with pytest.raises(DecisionRefused):
         await decide(Deciders(world.repo, world.rules), r.approval_id, fin, Verdict.APPROVE, "", world.clock.now())
@@ -229,8 +233,7 @@ def _pdf() -> bytes:
 async def test_bad_files_are_refused_and_nothing_is_stored(world: World, proofs, data, code):
     deps = deps_for(world, proofs, ocr="SF1234567890123")
     oid = await shipped(world, "TM9", amount="900.00", days_ago=1)
-    r = await request_refund(deps, str(oid), amount=None, reason="x", requested_by="customer:C", source="chat",
-                             now=world.clock.now())
+    r = await customer_refund(world, deps, str(oid), "x", "C", chat=None)
     with pytest.raises(RefundError) as exc:
         await attach_proof(deps, r.id, data, "customer:C", world.clock.now())
     assert exc.value.code == code
@@ -263,8 +266,7 @@ async def test_rules_waybill_patterns_reach_the_proof_reading(world: World, proo
     assert waybill_patterns(without) == DEFAULT_PATTERNS
     assert waybill_patterns(deps) == (*DEFAULT_PATTERNS, WaybillPattern("deppon", r"DP\d{10}"))
     oid = await shipped(world, "TM77", amount="900.00", days_ago=2)
-    r = await request_refund(deps, str(oid), amount=None, reason="坏了", requested_by="customer:C-TM77",
-                             source="chat", now=world.clock.now())
+    r = await customer_refund(world, deps, str(oid), "坏了", "C-TM77", chat=None)
     res = await attach_proof(deps, r.id, JPEG, "customer:C-TM77", world.clock.now())
     assert (res.verdict, res.waybill) == (ProofVerdict.CONFIRMED, "DP1234567890")
 

@@ -12,6 +12,7 @@ from handlers.chat import ButtonPressed, CommandReceived, Sender
 from handlers.dispatch import handle_event
 from handlers.stalls import scan_stalls
 from storage.models import OrderRow, OutboxRow, StageTransitionRow
+from tests.chatfake import Sent
 from tests.handlers.conftest import World
 
 ORDERS, OUTBOX, TRANSITIONS = OrderRow.__table__, OutboxRow.__table__, StageTransitionRow.__table__
@@ -34,6 +35,15 @@ async def _stalled_world(w: World) -> tuple[int, int, int]:
     await w.user("南区经理", "manager", ["华南"], tg="202")
     order_id = await w.order("TM-STALL", stage="designing", deadline=w.clock.now(), owner=owner)
     return order_id, owner, boss
+
+
+async def _alerted(w: World) -> tuple[int, Sent]:
+    """The stalled order five minutes overdue, scanned and its owner's card sent: the card whose buttons are pressed."""
+    order_id, _owner, _boss = await _stalled_world(w)
+    w.clock.advance(minutes=5)
+    await scan_stalls(w.repo, w.clock)
+    await w.drain()
+    return order_id, w.channel.sent[0]
 
 
 async def test_one_alert_per_order_stage_and_level_ever(world: World) -> None:
@@ -59,11 +69,7 @@ async def test_one_alert_per_order_stage_and_level_ever(world: World) -> None:
 
 
 async def test_acknowledge_stops_escalation_for_the_stage(world: World) -> None:
-    _order_id, *_ = await _stalled_world(world)
-    world.clock.advance(minutes=5)
-    await scan_stalls(world.repo, world.clock)
-    await world.drain()
-    sent = world.channel.sent[0]
+    _order_id, sent = await _alerted(world)
     await handle_event(_press("200", sent.message.card.buttons[0].token), world.ctx)
     assert "已确认" in world.channel.answers[-1].text
     assert "已确认" in world.channel.last_card(sent.ref).status
@@ -73,11 +79,8 @@ async def test_acknowledge_stops_escalation_for_the_stage(world: World) -> None:
 
 
 async def test_snooze_mutes_for_four_hours(world: World) -> None:
-    _order_id, *_ = await _stalled_world(world)
-    world.clock.advance(minutes=5)
-    await scan_stalls(world.repo, world.clock)
-    await world.drain()
-    await handle_event(_press("200", world.channel.sent[0].message.card.buttons[1].token), world.ctx)
+    _order_id, sent = await _alerted(world)
+    await handle_event(_press("200", sent.message.card.buttons[1].token), world.ctx)
     assert world.channel.answers[-1].text == "已暂停提醒 4 小时"
     world.clock.advance(hours=3, minutes=59)  # supervisor rung due at 4h overdue, but still snoozed
     assert await scan_stalls(world.repo, world.clock) == []
@@ -86,11 +89,8 @@ async def test_snooze_mutes_for_four_hours(world: World) -> None:
 
 
 async def test_advance_moves_the_order_once_and_stale_buttons_refuse(world: World) -> None:
-    order_id, *_ = await _stalled_world(world)
-    world.clock.advance(minutes=5)
-    await scan_stalls(world.repo, world.clock)
-    await world.drain()
-    advance = world.channel.sent[0].message.card.buttons[2].token
+    order_id, sent = await _alerted(world)
+    advance = sent.message.card.buttons[2].token
     await handle_event(_press("200", advance), world.ctx)
     assert "已下单" in world.channel.answers[-1].text
     await handle_event(_press("200", advance), world.ctx)  # replayed: the order is no longer in that stage
@@ -99,15 +99,12 @@ async def test_advance_moves_the_order_once_and_stale_buttons_refuse(world: Worl
         order = (await conn.execute(select(ORDERS).where(ORDERS.c.id == order_id))).one()
         moves = (await conn.execute(select(TRANSITIONS))).all()
     assert order.stage == "ordered" and order.stage_deadline is not None and len(moves) == 1
-    assert world.channel.last_card(world.channel.sent[0].ref).buttons == ()
+    assert world.channel.last_card(sent.ref).buttons == ()
 
 
 async def test_other_region_cannot_act_on_the_alert(world: World) -> None:
-    _order_id, *_ = await _stalled_world(world)
-    world.clock.advance(minutes=5)
-    await scan_stalls(world.repo, world.clock)
-    await world.drain()
-    await handle_event(_press("202", world.channel.sent[0].message.card.buttons[2].token), world.ctx)
+    _order_id, sent = await _alerted(world)
+    await handle_event(_press("202", sent.message.card.buttons[2].token), world.ctx)
     assert world.channel.answers[-1].text == "无权操作此订单"
     async with world.engine.connect() as conn:
         assert (await conn.execute(select(ORDERS.c.stage))).scalar() == "designing"

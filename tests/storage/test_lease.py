@@ -3,32 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
 
-import pytest
 import redis.asyncio as aioredis
 
 from storage.lease import RedisLease
 from storage.rate_limit import RedisAttemptLimiter
-
-REDIS_URL = "redis://127.0.0.1:6379/15"
-
-
-@pytest.fixture
-async def real_redis() -> AsyncIterator[tuple[aioredis.Redis, str]]:
-    client = aioredis.Redis.from_url(REDIS_URL)
-    try:
-        await client.ping()
-    except (aioredis.RedisError, OSError) as exc:
-        await client.aclose()
-        pytest.skip(f"no Redis at {REDIS_URL}: {exc}")
-    prefix = f"test:{uuid.uuid4().hex}:"
-    yield client, prefix
-    keys = [k async for k in client.scan_iter(match=prefix + "*")]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
 
 
 async def test_only_one_holder(real_redis: tuple[aioredis.Redis, str]) -> None:
