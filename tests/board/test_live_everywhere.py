@@ -19,7 +19,8 @@ from bot.wiring.runtime import Runtime
 from handlers.stalls import scan_stalls
 from storage.models import ApprovalRow, OrderRow
 from tests.board.sse import board_feed
-from tests.bot.carriers.test_tracking_flow import api, in_production, push, rt, settings, standin  # noqa: F401 - fixtures
+from tests.bot.carriers.test_tracking_flow import (  # noqa: F401 - fixtures
+    api, in_production, push, rt, settings, standin)
 from tests.bot.telegram.conftest import telegram_api  # noqa: F401 - the fixture
 from tests.bot.telegram.test_telegram_full_stack import Stack, _button, telegram_stack
 from tests.bot.test_cli_approvals import _setup
