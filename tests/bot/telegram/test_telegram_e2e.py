@@ -23,11 +23,10 @@ import redis.asyncio as aioredis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.settings import BUNDLED_RULES
 from bot.platforms.telegram.channel import TelegramChannel
 from bot.platforms.telegram.runner import SECRET_HEADER, UpdateConsumer, make_router
 from bot.platforms.telegram.service import telegram_updates
-from engine.rules import RuleSet, load_rules
+from engine.rules import RuleSet
 from handlers.chat import Card, ChatRef, Outgoing, RetryableSendError
 from handlers.dispatch import handle_event
 from handlers.stalls import scan_stalls
@@ -73,17 +72,12 @@ class TimedChannel:
         await self.inner.answer(callback_id, text, alert)
 
 
-@pytest.fixture(scope="module")
-def tg_rules() -> RuleSet:
-    return load_rules(BUNDLED_RULES.read_text(encoding="utf-8"), str(BUNDLED_RULES))
-
-
 @pytest.fixture
-async def tg_world(db: AsyncEngine, tg_rules: RuleSet, channel: TelegramChannel) -> AsyncIterator[World]:
+async def tg_world(db: AsyncEngine, rules: RuleSet, channel: TelegramChannel) -> AsyncIterator[World]:
     """The chat core's test world (tests/handlers/conftest.py) with the real Telegram channel in place of the fake."""
     clock = Clock(T0)
     fake_time = FakeTime(clock=clock)
-    yield make_world(db, tg_rules, TimedChannel(channel, fake_time), clock, fake_time)
+    yield make_world(db, rules, TimedChannel(channel, fake_time), clock, fake_time)
 
 
 async def test_every_stall_alert_arrives_exactly_once_through_429s_and_500s(
