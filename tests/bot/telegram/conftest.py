@@ -10,11 +10,13 @@ from typing import Any
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 
 from bot.platforms.telegram.channel import TelegramChannel
 from bot.platforms.telegram.runner import UpdateConsumer, make_router
 from bot.platforms.telegram.service import telegram_updates
 from handlers.dispatch import handle_event
+from storage.stream_queue import UpdateQueue
 from webhooks.app import create_app
 from webhooks.services import AppServices, WebhookConfig
 from tests.bot.conftest import open_telegram
@@ -25,6 +27,14 @@ from tests.standins.telegram_api import TelegramStandIn
 async def channel(telegram_api: TelegramStandIn) -> AsyncIterator[TelegramChannel]:
     async with open_telegram(telegram_api) as ch:
         yield ch
+
+
+@pytest.fixture
+async def queue(redis: aioredis.Redis) -> UpdateQueue:
+    """The Telegram update queue (webhook route and poller push, the consumer reads), its consumer group made."""
+    q = telegram_updates(redis)
+    await q.ensure_group()
+    return q
 
 
 @asynccontextmanager
