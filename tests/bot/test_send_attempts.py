@@ -21,7 +21,7 @@ from handlers.notifier import Notifier
 from handlers.stalls import scan_stalls
 from storage.models import ChatIdentityRow, MessageRefRow, OutboxRow, SendAttemptRow
 from storage.send_attempts import SqlSendAttempts
-from tests.chatfake import FakeTime
+from tests.chatfake import FakeTime, PassThroughChannel
 from tests.handlers.conftest import KEY, T0, Clock, World, make_world
 from tests.bot.conftest import open_telegram, open_wecom
 from tests.standins.telegram_api import TelegramStandIn
@@ -32,12 +32,12 @@ class Killed(BaseException):
     """The process ending between the platform's answer and the next database write."""
 
 
-class KilledAfterSend:
+class KilledAfterSend(PassThroughChannel):
     """The real channel; the first send is delivered, then the 'process' dies before anything is recorded."""
 
     def __init__(self, inner: Any) -> None:
-        self.inner, self.platform, self.kills = inner, inner.platform, 1
-        self.capabilities = inner.capabilities
+        super().__init__(inner)
+        self.kills = 1
         self.dedup_window_s = getattr(inner, "dedup_window_s", 0)
 
     async def send(self, message: Outgoing) -> ChatRef:
@@ -46,12 +46,6 @@ class KilledAfterSend:
             self.kills -= 1
             raise Killed()
         return ref
-
-    async def update(self, ref: ChatRef, card: Any) -> None:
-        await self.inner.update(ref, card)
-
-    async def answer(self, callback_id: str, text: str, alert: bool = False) -> None:
-        await self.inner.answer(callback_id, text, alert)
 
 
 @pytest.fixture

@@ -27,11 +27,11 @@ from bot.platforms.telegram.channel import TelegramChannel
 from bot.platforms.telegram.runner import SECRET_HEADER, UpdateConsumer, make_router
 from bot.platforms.telegram.service import telegram_updates
 from engine.rules import RuleSet
-from handlers.chat import Card, ChatRef, Outgoing, RetryableSendError
+from handlers.chat import ChatRef, Outgoing, RetryableSendError
 from handlers.dispatch import handle_event
 from handlers.stalls import scan_stalls
 from storage.models import ApprovalRow, OrderRow, OutboxRow
-from tests.chatfake import FakeTime
+from tests.chatfake import FakeTime, PassThroughChannel
 from tests.handlers.conftest import T0, Clock, World, make_world
 from tests.standins.telegram_api import TEXT_LIMIT, Faults, TelegramStandIn, parse_html, utf16_len
 from webhooks.app import create_app
@@ -47,12 +47,12 @@ class Attempt:
     outcome: str  # "ok", "429", "retry"
 
 
-class TimedChannel:
+class TimedChannel(PassThroughChannel):
     """Delegates to the TelegramChannel and notes, on the notifier's fake clock, when each send was tried."""
 
     def __init__(self, inner: TelegramChannel, time: FakeTime) -> None:
-        self.inner, self.time, self.platform = inner, time, inner.platform
-        self.capabilities = inner.capabilities
+        super().__init__(inner)
+        self.time = time
         self.attempts: list[Attempt] = []
 
     async def send(self, message: Outgoing) -> ChatRef:
@@ -64,12 +64,6 @@ class TimedChannel:
             raise
         self.attempts.append(Attempt(at, message.chat_id, "ok"))
         return ref
-
-    async def update(self, ref: ChatRef, card: Card) -> None:
-        await self.inner.update(ref, card)
-
-    async def answer(self, callback_id: str, text: str, alert: bool = False) -> None:
-        await self.inner.answer(callback_id, text, alert)
 
 
 @pytest.fixture
