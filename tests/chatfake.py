@@ -11,6 +11,7 @@ import itertools
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from handlers.chat import Capabilities, Card, ChatRef, Outgoing, PermanentSendError, RetryableSendError, SendError
 
@@ -89,6 +90,23 @@ class FakeChannel:
     def last_card(self, ref: ChatRef) -> Card | None:
         cards = [c for r, c in self.updates if r == ref]
         return cards[-1] if cards else None
+
+
+class PassThroughChannel:
+    """A real channel seen through a test's wrapper, which overrides `send` to note or break something: updates,
+    answers, the platform and its capabilities pass through unchanged."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.platform, self.capabilities = inner, inner.platform, inner.capabilities
+
+    async def send(self, message: Outgoing) -> ChatRef:
+        return await self.inner.send(message)
+
+    async def update(self, ref: ChatRef, card: Card) -> None:
+        await self.inner.update(ref, card)
+
+    async def answer(self, callback_id: str, text: str, alert: bool = False) -> None:
+        await self.inner.answer(callback_id, text, alert)
 
 
 class MemoryAttemptLimiter:

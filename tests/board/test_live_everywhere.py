@@ -21,7 +21,7 @@ from storage.models import ApprovalRow, OrderRow
 from tests.board.sse import board_feed
 from tests.bot.carriers.test_tracking_flow import (  # noqa: F401 - fixtures
     api, in_production, push, rt, settings, standin)
-from tests.bot.telegram.conftest import telegram_api  # noqa: F401 - the fixture
+from tests.bot.conftest import telegram_api  # noqa: F401 - the fixture
 from tests.bot.telegram.test_telegram_full_stack import Stack, _button, telegram_stack
 from tests.bot.test_cli_approvals import _setup
 from tests.bot.test_cli_users import cli, env  # noqa: F401 - the fixture

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
 from bot.platforms.telegram.channel import CAPTION_LIMIT, TelegramChannel
 from bot.platforms.wecom.channel import WecomChannel
-from bot.platforms.wecom.codes import MemoryResponseCodes
 from handlers.chat import Capabilities, Card, ChatRef, Outgoing, OutgoingPhoto, PermanentSendError, send_photo_or_text
-from tests.standins import telegram_api as tg_standin
-from tests.standins import wecom_api as wc_standin
+from tests.bot.conftest import no_sleep, open_telegram
+from tests.standins.telegram_api import TelegramStandIn
+from tests.standins.wecom_api import WecomStandIn
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -27,84 +27,59 @@ def tiny_png() -> bytes:
             + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00")) + chunk(b"IEND", b""))
 
 
-async def no_sleep(_: float) -> None:
-    return None
-
-
 @pytest.fixture
-def tg_api() -> Iterator[tg_standin.TelegramStandIn]:
-    with tg_standin.running_standin() as s:
-        yield s
-
-
-@pytest.fixture
-async def tg(tg_api: tg_standin.TelegramStandIn) -> AsyncIterator[TelegramChannel]:
-    ch = TelegramChannel(tg_api.token, tg_api.url, connect_timeout=2.0, read_timeout=2.0, sleep=no_sleep)
-    yield ch
-    await ch.close()
-
-
-@pytest.fixture
-def wc_api() -> Iterator[wc_standin.WecomStandIn]:
-    with wc_standin.running_standin() as s:
-        yield s
-
-
-@pytest.fixture
-async def wc(wc_api: wc_standin.WecomStandIn) -> AsyncIterator[WecomChannel]:
-    ch = WecomChannel(wc_api.corp_id, wc_api.secret, wc_standin.AGENT_ID, wc_api.url, codes=MemoryResponseCodes(),
-                      timeout=2.0, sleep=no_sleep)
-    yield ch
-    await ch.close()
+async def tg(telegram_api: TelegramStandIn) -> AsyncIterator[TelegramChannel]:
+    async with open_telegram(telegram_api, sleep=no_sleep) as ch:
+        yield ch
 
 
 async def test_telegram_sends_the_png_with_sendphoto_and_the_numbers_as_caption(
-        tg: TelegramChannel, tg_api: tg_standin.TelegramStandIn) -> None:
+        tg: TelegramChannel, telegram_api: TelegramStandIn) -> None:
     png = tiny_png()
     ref = await send_photo_or_text(tg, OutgoingPhoto("4242", png, "各阶段在途订单：待确认 3 <b>"))
-    [photo] = tg_api.photos
+    [photo] = telegram_api.photos
     assert photo["data"] == png and photo["chat_id"] == "4242"
     assert photo["caption"] == "各阶段在途订单：待确认 3 <b>"  # escaped: shown literally, not parsed as a tag
     assert ref == ChatRef("telegram", "4242", str(photo["message_id"]))
-    assert tg_api.ok_calls("sendMessage") == []
+    assert telegram_api.ok_calls("sendMessage") == []
 
 
 async def test_telegram_a_caption_over_1024_characters_continues_as_text(
-        tg: TelegramChannel, tg_api: tg_standin.TelegramStandIn) -> None:
+        tg: TelegramChannel, telegram_api: TelegramStandIn) -> None:
     caption = "\n".join(f"第 {i} 行：" + "数" * 40 for i in range(60))
     await tg.send_photo(OutgoingPhoto("4242", tiny_png(), caption))
-    [photo] = tg_api.photos
+    [photo] = telegram_api.photos
     assert len(photo["caption"]) <= CAPTION_LIMIT
-    rest = "\n".join(m["text"] for m in tg_api.ok_calls("sendMessage"))
+    rest = "\n".join(m["text"] for m in telegram_api.ok_calls("sendMessage"))
     assert (photo["caption"] + "\n" + rest) == caption  # nothing lost, nothing repeated
 
 
 async def test_telegram_refuses_a_non_image_like_the_real_api(tg: TelegramChannel,
-                                                              tg_api: tg_standin.TelegramStandIn) -> None:
+                                                              telegram_api: TelegramStandIn) -> None:
     with pytest.raises(PermanentSendError):
         await tg.send_photo(OutgoingPhoto("4242", b"not a png at all", "x"))
-    assert tg_api.photos == []
+    assert telegram_api.photos == []
 
 
 async def test_wecom_uploads_the_png_as_image_media_then_sends_an_image_message_and_the_text(
-        wc: WecomChannel, wc_api: wc_standin.WecomStandIn) -> None:
+        wecom: WecomChannel, wecom_api: WecomStandIn) -> None:
     png = tiny_png()
-    ref = await send_photo_or_text(wc, OutgoingPhoto("zhangsan", png, "本周异常类别：缺料 5"))
-    [upload] = wc_api.all_calls("media/upload")
+    ref = await send_photo_or_text(wecom, OutgoingPhoto("zhangsan", png, "本周异常类别：缺料 5"))
+    [upload] = wecom_api.all_calls("media/upload")
     assert upload.query["type"] == "image" and upload.errcode == 0
-    [image] = wc_api.images
+    [image] = wecom_api.images
     assert image["touser"] == "zhangsan" and image["data"] == png and image["data"].startswith(PNG_MAGIC)
-    kinds = [b["msgtype"] for b in wc_api.ok_calls("message/send")]
+    kinds = [b["msgtype"] for b in wecom_api.ok_calls("message/send")]
     assert kinds == ["image", "text"]  # the image first, then the numbers
-    assert wc_api.ok_calls("message/send")[1]["text"]["content"] == "本周异常类别：缺料 5"
+    assert wecom_api.ok_calls("message/send")[1]["text"]["content"] == "本周异常类别：缺料 5"
     assert ref.platform == "wecom" and ref.chat_id == "zhangsan"
 
 
 async def test_wecom_an_upload_error_is_a_send_error_and_no_image_is_sent(
-        wc: WecomChannel, wc_api: wc_standin.WecomStandIn) -> None:
+        wecom: WecomChannel, wecom_api: WecomStandIn) -> None:
     with pytest.raises(PermanentSendError):
-        await wc.send_photo(OutgoingPhoto("zhangsan", b"GIF89a-not-accepted", "x"))
-    assert wc_api.images == [] and wc_api.ok_calls("message/send") == []
+        await wecom.send_photo(OutgoingPhoto("zhangsan", b"GIF89a-not-accepted", "x"))
+    assert wecom_api.images == [] and wecom_api.ok_calls("message/send") == []
 
 
 class TextOnly:

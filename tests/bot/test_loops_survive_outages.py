@@ -10,16 +10,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy.exc import OperationalError
 
 from storage.stream_queue import UpdateQueue
 from bot.workers.scheduler import ChatJobs, ChatScheduler
 from bot.platforms.telegram.runner import UpdateConsumer
-from bot.platforms.telegram.service import telegram_updates
 from handlers.chat import InboundEvent
 from handlers.notifier import Notifier
+from tests.bot.telegram.conftest import queue  # noqa: F401 - the fixture: the Telegram update queue
 from tests.chatfake import FakeChannel
 
 
@@ -41,13 +40,6 @@ class FlakyHandler:
             self.times -= 1
             raise self.error
         self.events.append(event)
-
-
-@pytest.fixture
-async def queue(redis: aioredis.Redis) -> UpdateQueue:
-    q = telegram_updates(redis)
-    await q.ensure_group()
-    return q
 
 
 @pytest.mark.parametrize("error", [

@@ -4,7 +4,7 @@ written; a fresh notifier (the new leader) then sweeps the same database. Both r
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -12,32 +12,32 @@ import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.settings import BUNDLED_RULES
 from bot.platforms.telegram.channel import TelegramChannel
 from bot.platforms.wecom.channel import WecomChannel
-from bot.platforms.wecom.codes import MemoryResponseCodes
-from engine.rules import RuleSet, load_rules
+from engine.rules import RuleSet
 from handlers import metrics
 from handlers.chat import Capabilities, ChatRef, Outgoing
 from handlers.notifier import Notifier
 from handlers.stalls import scan_stalls
 from storage.models import ChatIdentityRow, MessageRefRow, OutboxRow, SendAttemptRow
 from storage.send_attempts import SqlSendAttempts
-from tests.chatfake import FakeTime
+from tests.chatfake import FakeTime, PassThroughChannel
 from tests.handlers.conftest import KEY, T0, Clock, World, make_world
-from tests.standins import telegram_api, wecom_api
+from tests.bot.conftest import open_telegram, open_wecom
+from tests.standins.telegram_api import TelegramStandIn
+from tests.standins.wecom_api import WecomStandIn
 
 
 class Killed(BaseException):
     """The process ending between the platform's answer and the next database write."""
 
 
-class KilledAfterSend:
+class KilledAfterSend(PassThroughChannel):
     """The real channel; the first send is delivered, then the 'process' dies before anything is recorded."""
 
     def __init__(self, inner: Any) -> None:
-        self.inner, self.platform, self.kills = inner, inner.platform, 1
-        self.capabilities = inner.capabilities
+        super().__init__(inner)
+        self.kills = 1
         self.dedup_window_s = getattr(inner, "dedup_window_s", 0)
 
     async def send(self, message: Outgoing) -> ChatRef:
@@ -47,48 +47,17 @@ class KilledAfterSend:
             raise Killed()
         return ref
 
-    async def update(self, ref: ChatRef, card: Any) -> None:
-        await self.inner.update(ref, card)
 
-    async def answer(self, callback_id: str, text: str, alert: bool = False) -> None:
-        await self.inner.answer(callback_id, text, alert)
-
-
-async def _no_sleep(_: float) -> None:
-    return None
-
-
-@pytest.fixture(scope="module")
-def rules() -> RuleSet:
-    return load_rules(BUNDLED_RULES.read_text(encoding="utf-8"), str(BUNDLED_RULES))
+@pytest.fixture
+async def wecom(wecom_api: WecomStandIn) -> AsyncIterator[WecomChannel]:
+    async with open_wecom(wecom_api, timeout=5.0) as ch:
+        yield ch
 
 
 @pytest.fixture
-def wecom_standin() -> Iterator[wecom_api.WecomStandIn]:
-    with wecom_api.running_standin() as standin:
-        yield standin
-
-
-@pytest.fixture
-def telegram_standin() -> Iterator[telegram_api.TelegramStandIn]:
-    with telegram_api.running_standin() as standin:
-        yield standin
-
-
-@pytest.fixture
-async def wecom(wecom_standin: wecom_api.WecomStandIn) -> AsyncIterator[WecomChannel]:
-    ch = WecomChannel(wecom_standin.corp_id, wecom_standin.secret, wecom_api.AGENT_ID, wecom_standin.url,
-                      codes=MemoryResponseCodes(), timeout=5.0, sleep=_no_sleep)
-    yield ch
-    await ch.close()
-
-
-@pytest.fixture
-async def telegram(telegram_standin: telegram_api.TelegramStandIn) -> AsyncIterator[TelegramChannel]:
-    ch = TelegramChannel(telegram_standin.token, telegram_standin.url, connect_timeout=5.0, read_timeout=5.0)
-    await ch.start()
-    yield ch
-    await ch.close()
+async def telegram(telegram_api: TelegramStandIn) -> AsyncIterator[TelegramChannel]:
+    async with open_telegram(telegram_api, timeout=5.0) as ch:
+        yield ch
 
 
 def _notifier(w: World, channel: Any, *, attempts: bool = True) -> Notifier:
@@ -134,22 +103,22 @@ def _resent(platform: str, outcome: str) -> float:
 
 
 async def test_wecom_takeover_resends_with_duplicate_check_and_exactly_one_is_delivered(
-        db: AsyncEngine, rules: RuleSet, wecom: WecomChannel, wecom_standin: wecom_api.WecomStandIn) -> None:
+        db: AsyncEngine, rules: RuleSet, wecom: WecomChannel, wecom_api: WecomStandIn) -> None:
     w = await _stall_alert(db, rules, "wecom", "gendan1")
     await _kill_mid_send(w, wecom)
     [attempt] = await _rows(w, SendAttemptRow.__table__)
     assert attempt.finished_at is None and attempt.started_at is not None  # committed before the call, never completed
-    assert len(wecom_standin.delivered()) == 1 and not await _rows(w, MessageRefRow.__table__)
+    assert len(wecom_api.delivered()) == 1 and not await _rows(w, MessageRefRow.__table__)
 
     before = _resent("wecom", "deduplicated")
     leader = _notifier(w, wecom)
     w.clock.advance(seconds=40)  # the lease runs out, the new leader sweeps
     await leader.run_once()
 
-    calls = wecom_standin.ok_calls("message/send")
+    calls = wecom_api.ok_calls("message/send")
     assert len(calls) == 2 and calls[0] == calls[1]  # resent: the identical request, duplicate check on
     assert calls[1]["enable_duplicate_check"] == 1 and calls[1]["duplicate_check_interval"] == 1800
-    assert len(wecom_standin.delivered()) == 1 and wecom_standin.duplicates == [1]  # exactly one reached the person
+    assert len(wecom_api.delivered()) == 1 and wecom_api.duplicates == [1]  # exactly one reached the person
     assert leader.attempts is not None and leader.attempts.resent == 1 and leader.attempts.possible_duplicates == 0
     assert _resent("wecom", "deduplicated") == before + 1
     [ref] = await _rows(w, MessageRefRow.__table__)
@@ -161,25 +130,25 @@ async def test_wecom_takeover_resends_with_duplicate_check_and_exactly_one_is_de
 
 
 async def test_wecom_resend_after_the_duplicate_check_interval_is_counted_as_possible_duplicate(
-        db: AsyncEngine, rules: RuleSet, wecom: WecomChannel, wecom_standin: wecom_api.WecomStandIn) -> None:
+        db: AsyncEngine, rules: RuleSet, wecom: WecomChannel, wecom_api: WecomStandIn) -> None:
     w = await _stall_alert(db, rules, "wecom", "gendan1")
     await _kill_mid_send(w, wecom)
-    wecom_standin.now = lambda: 1e12  # WeCom's interval is over: it would deliver the same request again
+    wecom_api.now = lambda: 1e12  # WeCom's interval is over: it would deliver the same request again
     w.clock.advance(seconds=1800)
     leader = _notifier(w, wecom)
     await leader.run_once()
     assert leader.attempts is not None and leader.attempts.possible_duplicates == 1  # no longer deduplicated
     # the card still lands once: the resend keeps its task_id, which WeCom refuses a second time
-    assert len(wecom_standin.delivered()) == 1
-    assert [c.errcode for c in wecom_standin.all_calls("message/send")] == [0, 40058]
+    assert len(wecom_api.delivered()) == 1
+    assert [c.errcode for c in wecom_api.all_calls("message/send")] == [0, 40058]
 
 
 async def test_telegram_takeover_resends_once_and_counts_a_possible_duplicate(
         db: AsyncEngine, rules: RuleSet, telegram: TelegramChannel,
-        telegram_standin: telegram_api.TelegramStandIn) -> None:
+        telegram_api: TelegramStandIn) -> None:
     w = await _stall_alert(db, rules, "telegram", "5550001")
     await _kill_mid_send(w, telegram)
-    assert len(telegram_standin.ok_calls("sendMessage")) == 1
+    assert len(telegram_api.ok_calls("sendMessage")) == 1
     [attempt] = await _rows(w, SendAttemptRow.__table__)
     assert attempt.finished_at is None
 
@@ -189,7 +158,7 @@ async def test_telegram_takeover_resends_once_and_counts_a_possible_duplicate(
     await leader.run_once()
     await leader.run_once()  # nothing more: the resend was recorded
 
-    assert len(telegram_standin.ok_calls("sendMessage")) == 2  # resent once (no idempotency key on Telegram)
+    assert len(telegram_api.ok_calls("sendMessage")) == 2  # resent once (no idempotency key on Telegram)
     assert leader.attempts is not None and leader.attempts.resent == 1 and leader.attempts.possible_duplicates == 1
     assert _resent("telegram", "possible_duplicate") == before + 1
     assert len(await _rows(w, MessageRefRow.__table__)) == 1
@@ -198,7 +167,7 @@ async def test_telegram_takeover_resends_once_and_counts_a_possible_duplicate(
 
 async def test_a_send_completed_but_not_recorded_is_adopted_not_resent(
         db: AsyncEngine, rules: RuleSet, telegram: TelegramChannel,
-        telegram_standin: telegram_api.TelegramStandIn) -> None:
+        telegram_api: TelegramStandIn) -> None:
     """Killed after the attempt's completion but before the message ref: the new leader checks and sends nothing."""
     w = await _stall_alert(db, rules, "telegram", "5550001")
     dying = _notifier(w, telegram)
@@ -215,7 +184,7 @@ async def test_a_send_completed_but_not_recorded_is_adopted_not_resent(
     leader = _notifier(w, telegram)
     w.clock.advance(seconds=40)  # the dead leader's lease and its claim on the row run out
     await leader.run_once()
-    assert len(telegram_standin.ok_calls("sendMessage")) == 1  # no second message
+    assert len(telegram_api.ok_calls("sendMessage")) == 1  # no second message
     [ref] = await _rows(w, MessageRefRow.__table__)
     assert ref.message_id == attempt.message_id
     assert leader.attempts is not None and leader.attempts.resent == 0
@@ -223,13 +192,13 @@ async def test_a_send_completed_but_not_recorded_is_adopted_not_resent(
 
 
 async def test_without_attempt_records_the_takeover_doubles_the_message(
-        db: AsyncEngine, rules: RuleSet, wecom: WecomChannel, wecom_standin: wecom_api.WecomStandIn) -> None:
+        db: AsyncEngine, rules: RuleSet, wecom: WecomChannel, wecom_api: WecomStandIn) -> None:
     """The finding as it was: no record before the call → the new leader's send is a second delivered message."""
     w = await _stall_alert(db, rules, "wecom", "gendan1")
     await _kill_mid_send(w, wecom, attempts=False)
     w.clock.advance(seconds=40)  # the dead leader's claim on the row runs out
     await _notifier(w, wecom, attempts=False).run_once()
-    assert len(wecom_standin.delivered()) == 2
+    assert len(wecom_api.delivered()) == 2
 
 
 class _Patched:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from engine.carriers.signing import deppon_digest, kuaidi100_push_sign, kuaidi100_query_sign, sf_digest
-from tests.standins.telegram_api import serve_in_thread
+from tests.standins.base import serving
 
 SF_PARTNER, SF_CHECKWORD, SF_CARD = "OHPARTNER", "sf-checkword-0123456789abcdef", "7551234567"
 DP_COMPANY, DP_APPKEY, DP_CUSTOMER = "EWBOHTEST", "deppon-appkey-0123456789abcdef", "400012345"
@@ -216,12 +216,9 @@ def _sf_answer(success: bool, code: str, msg: str | None, data: dict[str, Any]) 
                          "apiResultData": orjson.dumps(inner).decode()})
 
 
-@contextmanager
-def running_carriers() -> Iterator[CarrierStandIn]:
-    standin = CarrierStandIn()
-    with serve_in_thread(standin.app) as url:
-        standin.url = url
-        yield standin
+def running_carriers() -> AbstractContextManager[CarrierStandIn]:
+    """The three carriers' stand-ins, served on one free local port (see tests/standins/base.py)."""
+    return serving(CarrierStandIn())
 
 
 # --- pushes, as each carrier sends them ---------------------------------------------------------------------------

@@ -7,8 +7,8 @@ not modified" on an identical edit, 409 from getUpdates while a webhook is set, 
 recorded. Faults are injected deterministically (seeded RNG): a share of calls answered 429 with `retry_after`, a
 share answered 500, blocked chats (403), missing chats (400), slow answers (for client timeouts), or scripted answers.
 
-Run it with the `telegram_api` fixture (`serve_in_thread`), which starts uvicorn on 127.0.0.1:<free port> in a
-thread, so both async tests and sync CLI tests (which call `asyncio.run`) can reach it.
+Run it with the `telegram_api` fixture (`running_standin`, served by tests/standins/base.py), which starts uvicorn on
+127.0.0.1:<free port> in a thread, so both async tests and sync CLI tests (which call `asyncio.run`) can reach it.
 """
 
 from __future__ import annotations
@@ -17,23 +17,21 @@ import asyncio
 import email.policy
 import html
 import json
-import random
 import re
-import socket
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager, suppress
+from dataclasses import dataclass
 from email.parser import BytesParser
 from typing import Any
 from urllib.parse import parse_qsl
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.standins.base import ScriptedFaults, SeededFaults, serving
 
 TEXT_LIMIT = 4096
 CALLBACK_DATA_LIMIT = 64
@@ -55,31 +53,26 @@ class ApiFault(Exception):
 
 
 @dataclass
-class Faults:
-    """Deterministic fault injection: for each call to one of `methods`, one draw from a seeded RNG decides."""
+class Faults(SeededFaults[ApiFault]):
+    """Seeded faults (tests/standins/base.py) as the Bot API answers them: 429 with `retry_after`, or 500."""
 
     share_429: float = 0.0
-    share_500: float = 0.0
     retry_after: int = 1
     methods: frozenset[str] = frozenset({"sendmessage"})
-    seed: int = 0
-    delay_s: float = 0.0  # answer every call to `methods` this late (to provoke client timeouts)
-    rng: random.Random = field(init=False)
 
     def __post_init__(self) -> None:
-        self.methods = frozenset(m.lower() for m in self.methods)
-        self.rng = random.Random(self.seed)
+        self.methods = frozenset(m.lower() for m in self.methods)  # Bot API method names are case-insensitive
+        super().__post_init__()
 
-    def draw(self, method: str) -> ApiFault | None:
-        if method not in self.methods or (self.share_429 <= 0 and self.share_500 <= 0):
-            return None
-        r = self.rng.random()
-        if r < self.share_429:
-            return ApiFault(429, f"Too Many Requests: retry after {self.retry_after}",
-                            {"retry_after": self.retry_after})
-        if r < self.share_429 + self.share_500:
-            return ApiFault(500, "Internal Server Error")
-        return None
+    @property
+    def throttle_share(self) -> float:
+        return self.share_429
+
+    def throttled(self) -> ApiFault:
+        return ApiFault(429, f"Too Many Requests: retry after {self.retry_after}", {"retry_after": self.retry_after})
+
+    def server_error(self) -> ApiFault:
+        return ApiFault(500, "Internal Server Error")
 
 
 @dataclass(frozen=True)
@@ -129,7 +122,7 @@ def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-class TelegramStandIn:
+class TelegramStandIn(ScriptedFaults[ApiFault]):
     """State and behaviour of the fake Bot API; `app` is the ASGI application serving it."""
 
     def __init__(self, token: str = "123456:TEST-token_abcdefghijklmnopqrstuvwxyz") -> None:
@@ -216,13 +209,6 @@ class TelegramStandIn:
         except ApiFault as exc:
             return self._record(method, params, ctype, exc)
         return self._record(method, params, ctype, None, result)
-
-    def _next_fault(self, method: str) -> ApiFault | None:
-        with self._lock:
-            queue = self.scripted.get(method)
-            if queue:
-                return queue.pop(0)  # may be None: this call goes through
-            return self.faults.draw(method)
 
     def _record(self, method: str, params: dict[str, Any], ctype: str, fault: ApiFault | None,
                 result: Any = None) -> JSONResponse:
@@ -434,39 +420,6 @@ async def _read_params(request: Request) -> dict[str, Any]:
     return params
 
 
-def _free_port() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
-@contextmanager
-def serve_in_thread(app: Any) -> Iterator[str]:
-    """Serve an ASGI app with uvicorn on 127.0.0.1:<free port> in a daemon thread; yields its base URL."""
-    sock = _free_port()
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", loop="asyncio", http="h11",
-                            access_log=False, timeout_graceful_shutdown=1)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="standin")
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("stand-in server did not start")
-        time.sleep(0.005)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
-        sock.close()
-
-
-@contextmanager
-def running_standin(token: str | None = None) -> Iterator[TelegramStandIn]:
-    standin = TelegramStandIn(token) if token else TelegramStandIn()
-    with serve_in_thread(standin.app) as url:
-        standin.url = url
-        yield standin
+def running_standin(token: str | None = None) -> AbstractContextManager[TelegramStandIn]:
+    """A Bot API stand-in served on a free local port (see tests/standins/base.py) for the test's duration."""
+    return serving(TelegramStandIn(token) if token else TelegramStandIn())

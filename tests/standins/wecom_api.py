@@ -19,9 +19,9 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from email.parser import BytesParser
 from typing import Any
 
@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.standins.telegram_api import serve_in_thread
+from tests.standins.base import ScriptedFaults, SeededFaults, serving
 
 CORP_ID = "ww0123456789abcdef"
 SECRET = "S3cr3t-app-secret-0123456789abcdefghijklmnopq"
@@ -45,28 +45,21 @@ class Fault(Exception):
 
 
 @dataclass
-class Faults:
-    """Deterministic fault injection: for each call to one of `methods`, one draw from a seeded RNG decides."""
+class Faults(SeededFaults[Fault]):
+    """Seeded faults (tests/standins/base.py) as WeCom answers them: errcode 45009 (HTTP 200), or HTTP 500."""
 
     share_45009: float = 0.0
-    share_500: float = 0.0
     methods: frozenset[str] = frozenset({"message/send"})
-    seed: int = 0
-    delay_s: float = 0.0  # answer every call to `methods` this late (to provoke client timeouts)
-    rng: random.Random = field(init=False)
 
-    def __post_init__(self) -> None:
-        self.rng = random.Random(self.seed)
+    @property
+    def throttle_share(self) -> float:
+        return self.share_45009
 
-    def draw(self, method: str) -> Fault | None:
-        if method not in self.methods or (self.share_45009 <= 0 and self.share_500 <= 0):
-            return None
-        r = self.rng.random()
-        if r < self.share_45009:
-            return Fault(45009, "api freq out of limit")
-        if r < self.share_45009 + self.share_500:
-            return Fault(http_status=500, errmsg="Internal Server Error")
-        return None
+    def throttled(self) -> Fault:
+        return Fault(45009, "api freq out of limit")
+
+    def server_error(self) -> Fault:
+        return Fault(http_status=500, errmsg="Internal Server Error")
 
 
 @dataclass(frozen=True)
@@ -78,7 +71,7 @@ class Call:
     errcode: int
 
 
-class WecomStandIn:
+class WecomStandIn(ScriptedFaults[Fault]):
     """State and behaviour of the fake WeCom API; `app` is the ASGI application serving it."""
 
     def __init__(self, corp_id: str = CORP_ID, secret: str = SECRET) -> None:
@@ -161,13 +154,6 @@ class WecomStandIn:
         except Fault as exc:
             return self._record(method, query, body, exc)
         return self._record(method, query, body, None, result)
-
-    def _next_fault(self, method: str) -> Fault | None:
-        with self._lock:
-            queue = self.scripted.get(method)
-            if queue:
-                return queue.pop(0)
-            return self.faults.draw(method)
 
     def _record(self, method: str, query: dict[str, str], body: dict[str, Any], fault: Fault | None,
                 result: dict[str, Any] | None = None) -> Response:
@@ -366,9 +352,6 @@ def _check_card(card: dict[str, Any]) -> None:
             raise Fault(40058, "invalid button key")
 
 
-@contextmanager
-def running_standin() -> Iterator[WecomStandIn]:
-    standin = WecomStandIn()
-    with serve_in_thread(standin.app) as url:
-        standin.url = url
-        yield standin
+def running_standin() -> AbstractContextManager[WecomStandIn]:
+    """A WeCom API stand-in served on a free local port (see tests/standins/base.py) for the test's duration."""
+    return serving(WecomStandIn())

@@ -1,37 +1,40 @@
-"""Fixtures for the Telegram adapter: the Bot API stand-in and a channel pointed at it (the network guard,
-enabled in tests/conftest.py, makes sure nothing reaches the real api.telegram.org)."""
+"""Fixtures for the Telegram adapter: a channel pointed at the Bot API stand-in (`telegram_api`, from
+tests/bot/conftest.py) and our webhook route in front of the chat core."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 
 from bot.platforms.telegram.channel import TelegramChannel
 from bot.platforms.telegram.runner import UpdateConsumer, make_router
 from bot.platforms.telegram.service import telegram_updates
 from handlers.dispatch import handle_event
+from storage.stream_queue import UpdateQueue
 from webhooks.app import create_app
 from webhooks.services import AppServices, WebhookConfig
-from tests.standins.telegram_api import TelegramStandIn, running_standin
-
-
-@pytest.fixture
-def telegram_api() -> Iterator[TelegramStandIn]:
-    with running_standin() as standin:
-        yield standin
+from tests.bot.conftest import open_telegram
+from tests.standins.telegram_api import TelegramStandIn
 
 
 @pytest.fixture
 async def channel(telegram_api: TelegramStandIn) -> AsyncIterator[TelegramChannel]:
-    ch = TelegramChannel(telegram_api.token, telegram_api.url, connect_timeout=2.0, read_timeout=2.0)
-    await ch.start()
-    yield ch
-    await ch.close()
+    async with open_telegram(telegram_api) as ch:
+        yield ch
+
+
+@pytest.fixture
+async def queue(redis: aioredis.Redis) -> UpdateQueue:
+    """The Telegram update queue (webhook route and poller push, the consumer reads), its consumer group made."""
+    q = telegram_updates(redis)
+    await q.ensure_group()
+    return q
 
 
 @asynccontextmanager

@@ -8,15 +8,14 @@ share one e-mail)."""
 from __future__ import annotations
 
 import hashlib
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import insert, select
@@ -24,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.settings import BUNDLED_RULES
 from storage.models import ChatIdentityRow, OrderRow, OutboxRow, UserRow
+from tests.bot.telegram.scheduler_processes import scheduler_env, start_scheduler, stop_all, wait_until
 from tests.standins.smtp import SmtpStandIn
 from tests.standins.telegram_api import TelegramStandIn, parse_html
 
@@ -49,18 +49,8 @@ def _rules(path: Path) -> Path:
     return path
 
 
-def _scheduler(env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "bot", "scheduler"], env=env, cwd=cwd,
-                            stdout=log.open("ab"), stderr=subprocess.STDOUT)
-
-
-def _wait(what: str, check, timeout: float) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{what}: not within {timeout} s")
+def _wait(what: str, check: Callable[[], Any], timeout: float) -> None:
+    wait_until(what, check, timeout, poll_s=0.1)
 
 
 async def _seed(db: AsyncEngine, entered: datetime) -> None:
@@ -95,40 +85,30 @@ async def test_leader_killed_mid_ladder_every_message_exactly_once(
         telegram_api: TelegramStandIn, smtp_server: SmtpStandIn) -> None:
     entered = datetime.now(UTC) - timedelta(seconds=45)  # warning at +15 s, breach +75 s, rungs +135 s / +195 s
     await _seed(db, entered)
-    env = {**os.environ, "ORDERHUB_DATABASE_URL": database_url, "ORDERHUB_REDIS_URL": redis_url,
-           "ORDERHUB_TELEGRAM_TOKEN": telegram_api.token, "ORDERHUB_TELEGRAM_API_URL": telegram_api.url,
-           "ORDERHUB_DIGEST_AT": "off", "ORDERHUB_DATA_DIR": str(tmp_path / "data"),
-           "ORDERHUB_RULES": str(_rules(tmp_path / "rules.yaml")), "ORDERHUB_STALL_SCAN_EVERY_S": "2",
-           "ORDERHUB_SMTP_URL": smtp_server.url, "ORDERHUB_TOKEN_KEY": "ladder-kill-test"}
-    for var in ("ORDERHUB_WECOM_CORP_ID", "ORDERHUB_PUBLIC_URL"):
-        env.pop(var, None)
+    env = scheduler_env(database_url, redis_url, telegram_api, tmp_path,
+                        ORDERHUB_RULES=str(_rules(tmp_path / "rules.yaml")), ORDERHUB_STALL_SCAN_EVERY_S="2",
+                        ORDERHUB_SMTP_URL=smtp_server.url, ORDERHUB_TOKEN_KEY="ladder-kill-test")
 
     def titles(chat: str) -> list[str]:
         return [parse_html(m["text"]).splitlines()[0] for m in telegram_api.ok_calls("sendMessage")
                 if str(m["chat_id"]) == chat]
 
-    a = _scheduler(env, tmp_path, tmp_path / "a.log")
+    a = start_scheduler(env, tmp_path, tmp_path / "a.log")
     b = None
     try:
         _wait("the owner's warnings", lambda: len(titles("200")) >= 2, timeout=180)
-        b = _scheduler(env, tmp_path, tmp_path / "b.log")  # waits for the lease
+        b = start_scheduler(env, tmp_path, tmp_path / "b.log")  # waits for the lease
         _wait("the owner's breach cards", lambda: len(titles("200")) >= 4, timeout=240)
         assert titles("300") == [] and titles("400") == []  # mid-ladder: the escalations are still to come
         leader = a
         leader.send_signal(signal.SIGKILL)
         leader.wait(10)
-        a = _scheduler(env, tmp_path, tmp_path / "a.log")  # restarted: now it is the one waiting
+        a = start_scheduler(env, tmp_path, tmp_path / "a.log")  # restarted: now it is the one waiting
         _wait("the supervisor's and the region head's cards",
               lambda: len(titles("300")) >= 2 and len(titles("400")) >= 2, timeout=420)
         time.sleep(12)  # two more scans and group passes: anything doubled would show now
     finally:
-        for proc in (a, b):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+        stop_all(a, b)
 
     logs = "".join((tmp_path / f"{n}.log").read_text(errors="replace") for n in ("a", "b"))
     assert Counter(t.split(" · 最久")[0] for t in titles("200")) == Counter({

@@ -6,21 +6,21 @@ has a recorded resend (counted as a possible duplicate)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.models import OutboxRow, SendAttemptRow
+from tests.bot.telegram.scheduler_processes import scheduler_env, start_scheduler, stop_all, wait_until
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
 from tests.standins.telegram_api import Faults, TelegramStandIn
 
@@ -31,18 +31,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900), pytest.mark.skipif(
 ALERTS = 30
 
 
-def _scheduler(env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "bot", "scheduler"], env=env, cwd=cwd,
-                            stdout=log.open("wb"), stderr=subprocess.STDOUT)
-
-
-def _wait(what: str, check, timeout: float = 90) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"{what}: not within {timeout} s")
+def _wait(what: str, check: Callable[[], Any], timeout: float = 90) -> None:
+    wait_until(what, check, timeout, poll_s=0.02)
 
 
 async def test_leader_killed_mid_send_loses_nothing_and_every_duplicate_is_recorded(
@@ -55,17 +45,13 @@ async def test_leader_killed_mid_send_loses_nothing_and_every_duplicate_is_recor
             payload={"text": f"告警 {i}", "platform": "telegram", "chat_id": str(7000 + i)},
             status="pending", attempts=0) for i in range(ALERTS)])
     telegram_api.faults = Faults(delay_s=0.6, methods=frozenset({"sendMessage"}))
-    env = {**os.environ, "ORDERHUB_DATABASE_URL": database_url, "ORDERHUB_REDIS_URL": redis_url,
-           "ORDERHUB_TELEGRAM_TOKEN": telegram_api.token, "ORDERHUB_TELEGRAM_API_URL": telegram_api.url,
-           "ORDERHUB_DIGEST_AT": "off", "ORDERHUB_DATA_DIR": str(tmp_path / "data")}
-    for var in ("ORDERHUB_WECOM_CORP_ID", "ORDERHUB_PUBLIC_URL"):
-        env.pop(var, None)
+    env = scheduler_env(database_url, redis_url, telegram_api, tmp_path)
     sent = lambda: len(telegram_api.ok_calls("sendMessage"))  # noqa: E731
-    leader = _scheduler(env, tmp_path, tmp_path / "leader.log")
+    leader = start_scheduler(env, tmp_path, tmp_path / "leader.log")
     follower = None
     try:
         _wait("the leader sends", lambda: sent() >= 3)
-        follower = _scheduler(env, tmp_path, tmp_path / "follower.log")
+        follower = start_scheduler(env, tmp_path, tmp_path / "follower.log")
         time.sleep(3)  # the follower is up and waiting for the lease
         seen = sent()
         _wait("the next send answered", lambda: sent() > seen)
@@ -85,13 +71,7 @@ async def test_leader_killed_mid_send_loses_nothing_and_every_duplicate_is_recor
             await asyncio.sleep(0.5)
         time.sleep(1)  # let it write its log line
     finally:
-        for proc in (leader, follower):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+        stop_all(leader, follower)
 
     delivered = Counter(c["text"] for c in telegram_api.ok_calls("sendMessage"))
     assert set(delivered) == {f"告警 {i}" for i in range(ALERTS)}  # nothing lost

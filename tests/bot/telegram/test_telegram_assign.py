@@ -11,7 +11,7 @@ from bot.platforms.telegram.runner import SECRET_HEADER, UpdateConsumer
 from handlers.owners import MAX_NAME
 from storage.models import OrderRow
 from storage.owners import SqlOwners
-from tests.bot.telegram.test_telegram_e2e import SECRET, tg_rules, tg_world, webhook  # noqa: F401 - fixtures
+from tests.bot.telegram.test_telegram_e2e import SECRET, tg_world, webhook  # noqa: F401 - fixtures
 from tests.handlers.conftest import World
 from tests.standins.telegram_api import TelegramStandIn, parse_html
 

@@ -23,16 +23,15 @@ import redis.asyncio as aioredis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.settings import BUNDLED_RULES
 from bot.platforms.telegram.channel import TelegramChannel
 from bot.platforms.telegram.runner import SECRET_HEADER, UpdateConsumer, make_router
 from bot.platforms.telegram.service import telegram_updates
-from engine.rules import RuleSet, load_rules
-from handlers.chat import Card, ChatRef, Outgoing, RetryableSendError
+from engine.rules import RuleSet
+from handlers.chat import ChatRef, Outgoing, RetryableSendError
 from handlers.dispatch import handle_event
 from handlers.stalls import scan_stalls
 from storage.models import ApprovalRow, OrderRow, OutboxRow
-from tests.chatfake import FakeTime
+from tests.chatfake import FakeTime, PassThroughChannel
 from tests.handlers.conftest import T0, Clock, World, make_world
 from tests.standins.telegram_api import TEXT_LIMIT, Faults, TelegramStandIn, parse_html, utf16_len
 from webhooks.app import create_app
@@ -48,12 +47,12 @@ class Attempt:
     outcome: str  # "ok", "429", "retry"
 
 
-class TimedChannel:
+class TimedChannel(PassThroughChannel):
     """Delegates to the TelegramChannel and notes, on the notifier's fake clock, when each send was tried."""
 
     def __init__(self, inner: TelegramChannel, time: FakeTime) -> None:
-        self.inner, self.time, self.platform = inner, time, inner.platform
-        self.capabilities = inner.capabilities
+        super().__init__(inner)
+        self.time = time
         self.attempts: list[Attempt] = []
 
     async def send(self, message: Outgoing) -> ChatRef:
@@ -66,24 +65,13 @@ class TimedChannel:
         self.attempts.append(Attempt(at, message.chat_id, "ok"))
         return ref
 
-    async def update(self, ref: ChatRef, card: Card) -> None:
-        await self.inner.update(ref, card)
-
-    async def answer(self, callback_id: str, text: str, alert: bool = False) -> None:
-        await self.inner.answer(callback_id, text, alert)
-
-
-@pytest.fixture(scope="module")
-def tg_rules() -> RuleSet:
-    return load_rules(BUNDLED_RULES.read_text(encoding="utf-8"), str(BUNDLED_RULES))
-
 
 @pytest.fixture
-async def tg_world(db: AsyncEngine, tg_rules: RuleSet, channel: TelegramChannel) -> AsyncIterator[World]:
+async def tg_world(db: AsyncEngine, rules: RuleSet, channel: TelegramChannel) -> AsyncIterator[World]:
     """The chat core's test world (tests/handlers/conftest.py) with the real Telegram channel in place of the fake."""
     clock = Clock(T0)
     fake_time = FakeTime(clock=clock)
-    yield make_world(db, tg_rules, TimedChannel(channel, fake_time), clock, fake_time)
+    yield make_world(db, rules, TimedChannel(channel, fake_time), clock, fake_time)
 
 
 async def test_every_stall_alert_arrives_exactly_once_through_429s_and_500s(

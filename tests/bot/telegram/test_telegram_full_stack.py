@@ -27,7 +27,7 @@ from bot.platforms.telegram.runner import SECRET_HEADER, UpdateConsumer
 from bot.platforms.telegram.service import TelegramService, webhook_secret
 from bot.wiring.runtime import Runtime
 from storage.models import ApprovalRow, AuditRow, OrderRow
-from tests.bot.stack_support import OrderStack
+from tests.bot.stack_support import OrderStack, one_row
 from tests.standins.telegram_api import TelegramStandIn, parse_html
 
 _update_ids = count(90_000)
@@ -37,6 +37,7 @@ _update_ids = count(90_000)
 class Stack(OrderStack):
     api: TelegramStandIn
     secret: str
+    card_id = "message_id"
 
     async def press(self, user_id: int, card: dict[str, Any], button: int = 0, data: str | None = None) -> None:
         chat_id, message_id = int(card["chat_id"]), card["message_id"]
@@ -95,11 +96,6 @@ async def stack(settings: Settings, db: AsyncEngine, telegram_api: TelegramStand
         yield st
 
 
-async def _row(db: AsyncEngine, table: Any, *where: Any) -> Any:
-    async with db.connect() as conn:
-        return (await conn.execute(select(table).where(*where))).one()
-
-
 async def test_webhook_mode_registers_menu_and_webhook(stack: Stack) -> None:
     assert stack.api.webhook == {"url": "https://hub.example.com/webhooks/telegram", "secret_token": stack.secret}
     assert {c["command"] for c in stack.api.commands} >= {"start", "order", "stalled", "pending", "find", "help",
@@ -119,13 +115,13 @@ async def test_big_order_yields_one_card_to_its_manager_and_a_press_decides_it(s
     await stack.press(101, cards[0])  # 华东's manager, pressing the 华南 card: refused, nothing changes
     assert await stack.consumer().drain() == 1
     assert stack.api.ok_calls("answerCallbackQuery")[-1]["text"] == "无权审批此订单"
-    order = await _row(db, OrderRow, OrderRow.external_id == "G00000001")
+    order = await one_row(db, OrderRow, OrderRow.external_id == "G00000001")
     assert order.stage == "pending_confirm"
 
     await stack.press(202, cards[0])
     assert await stack.consumer().drain() == 1
-    order = await _row(db, OrderRow, OrderRow.external_id == "G00000001")
-    approval = await _row(db, ApprovalRow, ApprovalRow.order_id == order.id)
+    order = await one_row(db, OrderRow, OrderRow.external_id == "G00000001")
+    approval = await one_row(db, ApprovalRow, ApprovalRow.order_id == order.id)
     assert (order.stage, approval.status) == ("designing", "approved")
     [edit] = stack.api.ok_calls("editMessageText")
     assert (edit["chat_id"], int(edit["message_id"])) == ("202", cards[0]["message_id"])
@@ -149,7 +145,7 @@ async def test_two_simultaneous_presses_make_one_decision_and_both_cards_show_it
     [e2] = await queue.read("c2", count=1)
     assert all(await asyncio.gather(first.process(e1), second.process(e2)))
 
-    order = await _row(db, OrderRow, OrderRow.external_id == "G00000002")
+    order = await one_row(db, OrderRow, OrderRow.external_id == "G00000002")
     async with db.connect() as conn:
         approvals = (await conn.execute(select(ApprovalRow).where(ApprovalRow.order_id == order.id))).all()
         decisions = (await conn.execute(select(AuditRow).where(AuditRow.action.like("approval.%")))).all()
@@ -170,7 +166,7 @@ async def test_forged_token_changes_nothing_and_says_why(stack: Stack, db: Async
     forged = real[:-4] + ("AAAA" if not real.endswith("AAAA") else "BBBB")
     await stack.press(202, card, data=forged)
     assert await stack.consumer().drain() == 1
-    order = await _row(db, OrderRow, OrderRow.external_id == "G00000003")
+    order = await one_row(db, OrderRow, OrderRow.external_id == "G00000003")
     assert order.stage == "pending_confirm"
     assert stack.api.ok_calls("answerCallbackQuery")[-1]["text"] == "无效的按钮（签名不符）"  # says why
     assert stack.api.ok_calls("editMessageText") == []
@@ -183,23 +179,19 @@ def _button(card: dict[str, Any], text: str) -> str:
 async def test_advance_on_a_stall_card_never_bypasses_the_pending_approval(stack: Stack, db: AsyncEngine) -> None:
     """Issue 8 #1: an 8,000 order stalls in pending_confirm; Advance on the stall card is refused with the reason,
     the order stays, and the approval still decides it."""
-    await stack.post_order(40, "8000.00", "广州")
-    [approval_card] = stack.cards()
-    order = await _row(db, OrderRow, OrderRow.external_id == "G00000040")
-    await stack.stall(db, order.id)  # its confirmation deadline passed an hour ago
-    stall_card = next(c for c in stack.cards() if c["message_id"] != approval_card["message_id"])
+    approval_card, order, stall_card = await stack.stall_awaiting_approval(db, 40, "8000.00", "广州")
     assert stall_card["chat_id"] == "202"
 
     await stack.press(202, stall_card, data=_button(stall_card, "推进阶段"))
     assert await stack.consumer().drain() == 1
     toast = stack.api.ok_calls("answerCallbackQuery")[-1]
     assert toast["text"] == "无法推进：订单正在等待审批，只能由审批决定" and toast["show_alert"] == "true"
-    order = await _row(db, OrderRow, OrderRow.id == order.id)
+    order = await one_row(db, OrderRow, OrderRow.id == order.id)
     assert order.stage == "pending_confirm"
-    assert (await _row(db, ApprovalRow, ApprovalRow.order_id == order.id)).status == "pending"
+    assert (await one_row(db, ApprovalRow, ApprovalRow.order_id == order.id)).status == "pending"
 
     await stack.press(202, approval_card)  # the approval still decides it
     assert await stack.consumer().drain() == 1
-    order = await _row(db, OrderRow, OrderRow.id == order.id)
+    order = await one_row(db, OrderRow, OrderRow.id == order.id)
     assert order.stage == "designing"
-    assert (await _row(db, ApprovalRow, ApprovalRow.order_id == order.id)).status == "approved"
+    assert (await one_row(db, ApprovalRow, ApprovalRow.order_id == order.id)).status == "approved"

@@ -11,7 +11,7 @@ from bot.platforms.telegram.channel import TelegramChannel
 from engine.rules import RuleSet
 from engine.tokens import Action, verify
 from tests.handlers.alert_support import assert_one_burst_mail, burst, mailing_world
-from tests.handlers.conftest import KEY, World, rules  # noqa: F401 - the bundled rules, once a session
+from tests.handlers.conftest import KEY, World
 from tests.standins.smtp import SmtpStandIn
 from tests.standins.telegram_api import TEXT_LIMIT, TelegramStandIn, parse_html, utf16_len
 

@@ -16,7 +16,6 @@ from tests.bot.telegram.test_telegram_e2e import (  # noqa: F401 - the fixtures
     SECRET,
     _approval_card,
     press_update,
-    tg_rules,
     tg_world,
     webhook,
 )

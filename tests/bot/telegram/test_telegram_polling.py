@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 from typer.testing import CliRunner
 
 from bot.cli.telegram import app as telegram_cli
@@ -15,7 +14,7 @@ from storage.stream_queue import UpdateQueue
 from bot.settings import Settings
 from bot.platforms.telegram.channel import TelegramChannel
 from bot.platforms.telegram.runner import COMMANDS, Poller, UpdateConsumer, set_commands, set_webhook, webhook_url
-from bot.platforms.telegram.service import telegram_updates, webhook_secret
+from bot.platforms.telegram.service import webhook_secret
 from handlers.chat import ButtonPressed, ChatRef, CommandReceived, InboundEvent, PermanentSendError
 from tests.standins.telegram_api import TelegramStandIn
 
@@ -31,13 +30,6 @@ def press(data: str) -> dict[str, Any]:
     return {"callback_query": {"id": "cb9", "from": ALICE, "chat_instance": "i", "data": data,
                                "message": {"message_id": 101, "date": 1731290000, "text": "card",
                                            "chat": {"id": -1005, "type": "supergroup", "title": "g"}}}}
-
-
-@pytest.fixture
-async def queue(redis: aioredis.Redis) -> UpdateQueue:
-    q = telegram_updates(redis)
-    await q.ensure_group()
-    return q
 
 
 async def test_poll_once_queues_updates_and_confirms_them(channel: TelegramChannel, telegram_api: TelegramStandIn,

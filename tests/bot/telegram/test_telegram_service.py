@@ -31,6 +31,27 @@ async def services() -> AsyncIterator[list[TelegramService]]:
         await tg.close()
 
 
+async def first_events(tg: TelegramService, *, within: float, stop_within: float
+                       ) -> tuple[list[InboundEvent], float]:
+    """Run the service until it hands the chat core an event (failing after `within` s), then stop it: the events
+    it handed over, and how many seconds stopping took (failing after `stop_within` s)."""
+    events: list[InboundEvent] = []
+
+    async def handle(event: InboundEvent) -> None:
+        events.append(event)
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(tg.run(stop, handle))
+    async with asyncio.timeout(within):
+        while not events:
+            await asyncio.sleep(0.02)
+    stop.set()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await asyncio.wait_for(task, stop_within)
+    return events, loop.time() - started
+
+
 def test_no_token_no_telegram(tmp_path: Path, redis: aioredis.Redis) -> None:
     assert TelegramService.build(Settings(_env_file=None, data_dir=tmp_path), redis) is None
 
@@ -68,18 +89,7 @@ async def test_webhook_mode_registers_and_serves_the_route(telegram_api: Telegra
         assert (await client.post("/webhooks/telegram", json=update,
                                   headers={SECRET_HEADER: tg.secret})).status_code == 200
 
-    events: list[InboundEvent] = []
-
-    async def handle(event: InboundEvent) -> None:
-        events.append(event)
-
-    stop = asyncio.Event()
-    task = asyncio.create_task(tg.run(stop, handle))
-    async with asyncio.timeout(5):
-        while not events:
-            await asyncio.sleep(0.02)
-    stop.set()
-    await asyncio.wait_for(task, 5)
+    events, _ = await first_events(tg, within=5, stop_within=5)
     assert isinstance(events[0], CommandReceived) and events[0].command == "pending"
     assert telegram_api.all_calls("getUpdates") == []  # webhook mode never polls
 
@@ -94,21 +104,9 @@ async def test_polling_mode_has_no_route_and_polls(telegram_api: TelegramStandIn
     telegram_api.push_update({"message": {"message_id": 1, "date": 1, "text": "/help",
                                           "chat": {"id": 5, "type": "private"},
                                           "from": {"id": 5, "is_bot": False, "first_name": "x"}}})
-    events: list[InboundEvent] = []
-
-    async def handle(event: InboundEvent) -> None:
-        events.append(event)
-
-    stop = asyncio.Event()
-    task = asyncio.create_task(tg.run(stop, handle))
-    async with asyncio.timeout(10):
-        while not events:
-            await asyncio.sleep(0.02)
-    stop.set()
-    started = asyncio.get_running_loop().time()
-    await asyncio.wait_for(task, 30)
+    events, stopping_s = await first_events(tg, within=10, stop_within=30)
     # Stopping abandons the 25 s long poll at once (the consumer's 1 s read block is the bound).
-    assert asyncio.get_running_loop().time() - started < 2.5
+    assert stopping_s < 2.5
     assert events == [CommandReceived(events[0].sender, "help", ())]
 
 

@@ -8,11 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
-import redis.asyncio as aioredis
 
 from storage.stream_queue import UpdateQueue
 from bot.platforms.telegram.runner import SECRET_HEADER, UpdateConsumer, make_router
-from bot.platforms.telegram.service import telegram_updates
 from engine.channels import default_adapters
 from handlers.chat import CommandReceived, InboundEvent, TextReceived
 from storage import keys
@@ -26,13 +24,6 @@ def update(update_id: int, text: str = "/help") -> dict[str, Any]:
     return {"update_id": update_id, "message": {"message_id": update_id, "date": 1731290000, "text": text,
                                                 "chat": {"id": 111, "type": "private", "first_name": "丽"},
                                                 "from": {"id": 111, "is_bot": False, "first_name": "丽"}}}
-
-
-@pytest.fixture
-async def queue(redis: aioredis.Redis) -> UpdateQueue:
-    q = telegram_updates(redis)
-    await q.ensure_group()
-    return q
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from handlers.dispatch import handle_event
 from storage.models import ChatIdentityRow, OrderRow
 from storage.owners import SqlOwners
 from tests.bot.wecom.test_wecom_callback import AGENT_ID, Callback, callback, message_xml  # noqa: F401 - fixture
-from tests.bot.wecom.test_wecom_e2e import rules, wc_world  # noqa: F401 - fixtures
+from tests.bot.wecom.test_wecom_e2e import wc_world  # noqa: F401 - the fixture
 from tests.handlers.conftest import World
 from tests.standins.wecom_api import WecomStandIn
 

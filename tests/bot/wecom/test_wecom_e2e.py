@@ -10,19 +10,13 @@ import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.settings import BUNDLED_RULES
 from bot.platforms.wecom.channel import WecomChannel
-from engine.rules import RuleSet, load_rules
+from engine.rules import RuleSet
 from handlers.stalls import scan_stalls
 from storage.models import ChatIdentityRow, OutboxRow
 from tests.chatfake import FakeTime
 from tests.handlers.conftest import T0, Clock, World, make_world
 from tests.standins.wecom_api import Faults, WecomStandIn
-
-
-@pytest.fixture(scope="module")
-def rules() -> RuleSet:
-    return load_rules(BUNDLED_RULES.read_text(encoding="utf-8"), str(BUNDLED_RULES))
 
 
 @pytest.fixture

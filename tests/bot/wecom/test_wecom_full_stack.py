@@ -18,7 +18,6 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from wechatpy.enterprise.crypto import WeChatCrypto
 
@@ -29,7 +28,7 @@ from bot.settings import Settings
 from bot.wiring.runtime import Runtime
 from storage.chat_repo import SqlChatRepo
 from storage.models import ApprovalRow, ChatIdentityRow, OrderRow
-from tests.bot.stack_support import OrderStack
+from tests.bot.stack_support import OrderStack, one_row
 from tests.bot.wecom.test_wecom_callback import AES_KEY, TOKEN, click_xml, encrypted, message_xml
 from tests.standins.wecom_api import AGENT_ID, WecomStandIn
 
@@ -41,6 +40,7 @@ _msg_ids = itertools.count(1)
 class Stack(OrderStack):
     api: WecomStandIn
     crypto: WeChatCrypto
+    card_id = "task_id"
 
     async def _callback(self, plain: str) -> None:
         query, body = encrypted(self.crypto, plain)
@@ -90,11 +90,6 @@ async def stack(settings: Settings, db: AsyncEngine, wecom_api: WecomStandIn) ->
     await runtime.close()
 
 
-async def _row(db: AsyncEngine, table: Any, *where: Any) -> Any:
-    async with db.connect() as conn:
-        return (await conn.execute(select(table).where(*where))).one()
-
-
 async def test_big_order_yields_one_card_to_its_manager_and_a_click_decides_it(stack: Stack,
                                                                                db: AsyncEngine) -> None:
     await stack.post_order(1, "8600.00", "广州")  # 华南: one manager there
@@ -109,14 +104,14 @@ async def test_big_order_yields_one_card_to_its_manager_and_a_click_decides_it(s
     await stack.click("dong1", card)  # 华东's manager on the 华南 card: refused, nothing changes
     assert await stack.drain() == 1
     assert stack.texts("dong1") == ["无权审批此订单"]  # the "toast", as a short message
-    order = await _row(db, OrderRow, OrderRow.external_id == "G00000001")
+    order = await one_row(db, OrderRow, OrderRow.external_id == "G00000001")
     assert order.stage == "pending_confirm"
     assert stack.api.ok_calls("message/update_template_card") == []
 
     await stack.click("nan1", card)
     assert await stack.drain() == 1
-    order = await _row(db, OrderRow, OrderRow.external_id == "G00000001")
-    approval = await _row(db, ApprovalRow, ApprovalRow.order_id == order.id)
+    order = await one_row(db, OrderRow, OrderRow.external_id == "G00000001")
+    approval = await one_row(db, ApprovalRow, ApprovalRow.order_id == order.id)
     assert (order.stage, approval.status) == ("designing", "approved")
     [edit] = stack.api.ok_calls("message/update_template_card")
     assert edit["userids"] == ["nan1"] and edit["template_card"]["task_id"] == card["task_id"]
@@ -142,7 +137,7 @@ async def test_forged_token_changes_nothing_and_says_why(stack: Stack, db: Async
     real = card["button_list"][0]["key"]
     await stack.click("nan1", card, key=real[:-4] + ("AAAA" if not real.endswith("AAAA") else "BBBB"))
     assert await stack.drain() == 1
-    order = await _row(db, OrderRow, OrderRow.external_id == "G00000003")
+    order = await one_row(db, OrderRow, OrderRow.external_id == "G00000003")
     assert order.stage == "pending_confirm"
     assert stack.texts("nan1")[-1] == "无效的按钮（签名不符）"
     assert stack.api.ok_calls("message/update_template_card") == []
@@ -164,7 +159,7 @@ async def test_commands_link_and_customer_queries_work_on_wecom(stack: Stack, db
     assert "/order" in help_text and "G00000004" in order_text and "G00000004" in find_text
     assert pending_text == "没有等待您审批的订单。" and stalled_text == "没有超时订单。"
     assert stack.texts("xintongshi")[0].startswith("绑定成功：新同事")
-    ident = await _row(db, ChatIdentityRow, ChatIdentityRow.external_id == "xintongshi")
+    ident = await one_row(db, ChatIdentityRow, ChatIdentityRow.external_id == "xintongshi")
     assert (ident.platform, ident.chat_id) == ("wecom", "xintongshi")
     assert any("G00000004" in x for x in stack.texts("kehu"))
 
@@ -192,8 +187,8 @@ async def test_reject_asks_for_a_reason_and_the_next_message_is_it(stack: Stack,
     assert any("原因" in x for x in stack.texts("nan1"))  # the prompt, as plain text
     await stack.say("nan1", "价格有误")
     assert await stack.drain() == 1
-    order = await _row(db, OrderRow, OrderRow.external_id == "G00000005")
-    approval = await _row(db, ApprovalRow, ApprovalRow.order_id == order.id)
+    order = await one_row(db, OrderRow, OrderRow.external_id == "G00000005")
+    approval = await one_row(db, ApprovalRow, ApprovalRow.order_id == order.id)
     assert (order.stage, approval.status, approval.reason) == ("cancelled", "rejected", "价格有误")
     [edit] = stack.api.ok_calls("message/update_template_card")
     assert "价格有误" in str(edit["template_card"])
@@ -215,23 +210,19 @@ async def test_a_worker_process_consumes_wecom_callbacks(stack: Stack) -> None:
 async def test_advance_on_a_stall_card_never_bypasses_the_pending_approval(stack: Stack, db: AsyncEngine) -> None:
     """Issue 8 #1 on WeCom: Advance on the stall card of an 8,000 order waiting for approval is refused with the
     reason, the order stays, and the approval still decides it."""
-    await stack.post_order(40, "8000.00", "广州")
-    [approval_card] = stack.cards()
-    order = await _row(db, OrderRow, OrderRow.external_id == "G00000040")
-    await stack.stall(db, order.id)  # its confirmation deadline passed an hour ago
-    stall_card = next(c for c in stack.cards() if c["task_id"] != approval_card["task_id"])
+    approval_card, order, stall_card = await stack.stall_awaiting_approval(db, 40, "8000.00", "广州")
     assert stall_card["touser"] == "nan1"
     advance = next(b["key"] for b in stall_card["button_list"] if b["text"] == "推进阶段")
 
     await stack.click("nan1", stall_card, key=advance)
     assert await stack.drain() == 1
     assert stack.texts("nan1")[-1] == "无法推进：订单正在等待审批，只能由审批决定"
-    order = await _row(db, OrderRow, OrderRow.id == order.id)
+    order = await one_row(db, OrderRow, OrderRow.id == order.id)
     assert order.stage == "pending_confirm"
-    assert (await _row(db, ApprovalRow, ApprovalRow.order_id == order.id)).status == "pending"
+    assert (await one_row(db, ApprovalRow, ApprovalRow.order_id == order.id)).status == "pending"
 
     await stack.click("nan1", approval_card)  # the approval still decides it
     assert await stack.drain() == 1
-    order = await _row(db, OrderRow, OrderRow.id == order.id)
+    order = await one_row(db, OrderRow, OrderRow.id == order.id)
     assert order.stage == "designing"
-    assert (await _row(db, ApprovalRow, ApprovalRow.order_id == order.id)).status == "approved"
+    assert (await one_row(db, ApprovalRow, ApprovalRow.order_id == order.id)).status == "approved"

@@ -14,7 +14,7 @@ from engine.rules import RuleSet
 from engine.tokens import Action, verify
 from storage.models import ChatIdentityRow
 from tests.handlers.alert_support import assert_one_burst_mail, burst, mailing_world
-from tests.handlers.conftest import KEY, World, rules  # noqa: F401 - the bundled rules, once a session
+from tests.handlers.conftest import KEY, World
 from tests.standins.smtp import SmtpStandIn
 from tests.standins.wecom_api import WecomStandIn
 

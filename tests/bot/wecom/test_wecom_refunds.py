@@ -28,7 +28,7 @@ from handlers.refunds import RefundDeps
 from storage.models import StageTransitionRow
 from storage.proof_files import ProofDirectory
 from storage.refunds_repo import SqlRefunds
-from tests.bot.wecom.conftest import no_sleep
+from tests.bot.conftest import no_sleep
 from tests.bot.wecom.test_wecom_callback import click_xml, message_xml
 from tests.chatfake import FakeTime
 from tests.handlers.conftest import T0, Clock, World, make_world
