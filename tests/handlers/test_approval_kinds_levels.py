@@ -165,13 +165,17 @@ async def test_a_later_level_does_not_escalate_before_its_card_went_out(world: W
 
 # --- outcomes by kind ------------------------------------------------------------------------------------------------
 
+async def _confirmation_and_refund(w: World, ref: str) -> tuple[int, int, int]:
+    """An order with a pending confirmation (a manager's) and a pending refund approval (finance, tg 300)."""
+    await w.user("财务", "finance", [], tg="300")
+    oid = await w.order(ref)
+    return oid, await w.approval(oid), await w.approval(oid, kind="refund", role="finance", region=None)
+
+
 async def test_a_rejected_refund_approval_neither_cancels_nor_supersedes(world: World) -> None:
     w = world
     await w.user("东区经理", "manager", ["华东"], tg="101")
-    await w.user("财务", "finance", [], tg="300")
-    oid = await w.order("K1")
-    confirm = await w.approval(oid)
-    refund = await w.approval(oid, kind="refund", role="finance", region=None)
+    oid, confirm, refund = await _confirmation_and_refund(w, "K1")
     await handle_event(_press("300", Action.REJECT, await _row(w, APPROVALS, refund)), w.ctx)
     await handle_event(TextReceived(Sender("telegram", "300", "300"), "凭证不全"), w.ctx)
     assert (await _row(w, APPROVALS, refund)).status == "rejected"
@@ -184,10 +188,7 @@ async def test_a_rejected_refund_approval_neither_cancels_nor_supersedes(world: 
 
 async def test_an_approved_refund_does_not_confirm_the_order(world: World) -> None:
     w = world
-    await w.user("财务", "finance", [], tg="300")
-    oid = await w.order("K2")
-    confirm = await w.approval(oid)
-    refund = await w.approval(oid, kind="refund", role="finance", region=None)
+    oid, confirm, refund = await _confirmation_and_refund(w, "K2")
     await handle_event(_press("300", Action.APPROVE, await _row(w, APPROVALS, refund)), w.ctx)
     assert (await _row(w, APPROVALS, refund)).status == "approved"
     assert (await _row(w, ORDERS, oid)).stage == "pending_confirm"
@@ -209,10 +210,7 @@ async def test_a_rejected_order_approval_cancels_and_closes_the_other_levels(wor
 async def test_follow_ups_run_by_kind_once_for_the_winning_decision(world: World) -> None:
     """What a kind does after its decision is looked up by kind: `decide` itself knows no kind's continuation."""
     w = world
-    await w.user("财务", "finance", [], tg="300")
-    oid = await w.order("K9")
-    confirm = await w.approval(oid)
-    refund = await w.approval(oid, kind="refund", role="finance", region=None)
+    oid, confirm, refund = await _confirmation_and_refund(w, "K9")
     calls: list[tuple[str, int, int]] = []
 
     async def record(approval, left, now) -> None:  # type: ignore[no-untyped-def]
