@@ -175,6 +175,8 @@ async def test_rejected_token_never_appears_in_the_error(telegram_api: TelegramS
 async def test_token_not_logged_by_http_client(telegram_api: TelegramStandIn, caplog: pytest.LogCaptureFixture
                                                ) -> None:
     caplog.set_level(logging.DEBUG)
+    # httpx's own level too: a test that ran `bot.logs` setup before this one left it at WARNING (its quiet loggers)
+    caplog.set_level(logging.DEBUG, logger="httpx")
     ch = TelegramChannel(telegram_api.token, telegram_api.url, read_timeout=2)
     try:
         await ch.start()
