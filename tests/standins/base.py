@@ -8,10 +8,10 @@ this module only decides *whether* and *which* fault comes next; each stand-in b
 from __future__ import annotations
 
 import random
-from abc import ABC, abstractmethod
 import socket
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
