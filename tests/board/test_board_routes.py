@@ -9,7 +9,7 @@ import httpx
 
 from board.auth import COOKIE
 from handlers.chat import CommandReceived, Sender
-from tests.board.conftest import BoardWorld, csrf_of, seed_orders
+from tests.board.conftest import BoardWorld, seed_orders
 
 HTML = {"accept": "text/html"}
 

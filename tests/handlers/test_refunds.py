@@ -3,7 +3,6 @@ the finance approval through the one decide use case, independence of refunds, a
 
 from __future__ import annotations
 
-import io
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path

@@ -5,7 +5,6 @@ finance's card and finance's button approves it; bad files are refused with a cl
 
 from __future__ import annotations
 
-import io
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
