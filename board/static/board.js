@@ -138,6 +138,56 @@
   }
 
   /* --- the drawer -------------------------------------------------------------------------------------------- */
+  /* A reload of the open drawer (live, or after saving one of its forms) re-renders it while someone may be halfway
+     through a note, a reason or a category pick: what they changed, and where the caret was, is carried over to the
+     fresh copy of the same form. */
+  function formKey(form) { return form.className + "|" + (form.dataset.note || form.dataset.approval || ""); }
+  function edited(el) {
+    if (el.tagName === "SELECT") {
+      return Array.prototype.some.call(el.options, function (o) { return o.selected !== o.defaultSelected; });
+    }
+    if (el.type === "checkbox" || el.type === "radio") return el.checked !== el.defaultChecked;
+    return "defaultValue" in el && el.value !== el.defaultValue;
+  }
+  function drawerEdits() {
+    var edits = [], active = document.activeElement, focused = null;
+    Array.prototype.forEach.call(drawer.querySelectorAll("form"), function (form) {
+      Array.prototype.forEach.call(form.elements, function (el) {
+        if (!el.name) return;
+        if (edited(el)) edits.push({ form: formKey(form), name: el.name, value: el.value, checked: el.checked });
+        if (el === active) focused = { form: formKey(form), name: el.name, start: el.selectionStart, end: el.selectionEnd };
+      });
+    });
+    return { edits: edits, focused: focused };
+  }
+  function field(key, name) {
+    var forms = drawer.querySelectorAll("form");
+    for (var i = 0; i < forms.length; i++) {
+      if (formKey(forms[i]) === key && forms[i].elements[name]) return forms[i].elements[name];
+    }
+    return null;
+  }
+  function settled(form) {
+    /* Saved: the live copy of that form (a live reload may have replaced it meanwhile) goes back to its defaults,
+       so a reload still on its way does not carry the sent text over again. */
+    var key = formKey(form);
+    Array.prototype.forEach.call(drawer.querySelectorAll("form"), function (f) { if (formKey(f) === key) f.reset(); });
+  }
+  function restoreEdits(kept) {
+    kept.edits.forEach(function (e) {
+      var el = field(e.form, e.name);
+      if (!el) return;  /* that form is gone (the approval was decided meanwhile): nothing to carry over */
+      if (el.type === "checkbox" || el.type === "radio") el.checked = e.checked; else el.value = e.value;
+    });
+    var f = kept.focused && field(kept.focused.form, kept.focused.name);
+    if (f) {
+      f.focus();
+      if (kept.focused.start !== null && f.setSelectionRange) {
+        try { f.setSelectionRange(kept.focused.start, kept.focused.end); } catch (err) { /* not a text field */ }
+      }
+    }
+  }
+
   function loadDrawer(id, focus) {
     if (focus) lastFocus = document.activeElement;
     var seq = ++drawerSeq;
@@ -146,9 +196,11 @@
       .then(function (html) {
         if (seq !== drawerSeq) return;  /* closed or superseded while loading (a live reload after Escape) */
         if (html === null) { closeDrawer(); return; }
+        var kept = openOrder === id ? drawerEdits() : null;  /* the same order again: keep edits */
         openOrder = id;
         drawer.innerHTML = html;
         drawer.hidden = false;
+        if (kept) restoreEdits(kept);
         if (focus) { var b = drawer.querySelector("[data-close]"); if (b) b.focus(); }
       });
   }
@@ -169,19 +221,19 @@
     if (form.classList.contains("note")) {
       post("/orders/" + id + "/notes", { text: form.elements.text.value }).then(function (res) {
         toast(res.ok ? res.data.message : (res.data.detail || String(res.status)), !res.ok);
-        if (res.ok) loadDrawer(id, false);
+        if (res.ok) { settled(form); loadDrawer(id, false); }
       });
     } else if (form.classList.contains("relabel")) {
       post("/notes/" + form.dataset.note + "/category", { category: form.elements.category.value }).then(function (res) {
         toast(res.ok ? res.data.message : (res.data.detail || String(res.status)), !res.ok);
-        if (res.ok) loadDrawer(id, false);
+        if (res.ok) { settled(form); loadDrawer(id, false); }
       });
     } else if (form.classList.contains("decide")) {
       var decision = e.submitter ? e.submitter.value : "approve";
       post("/approvals/" + form.dataset.approval + "/decision",
            { decision: decision, reason: form.elements.reason.value }).then(function (res) {
         toast(res.ok ? res.data.message : (res.data.detail || String(res.status)), !res.ok);
-        if (res.ok) { loadDrawer(id, false); refresh(); }
+        if (res.ok) { settled(form); loadDrawer(id, false); refresh(); }
       });
     }
   });

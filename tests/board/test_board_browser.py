@@ -184,6 +184,39 @@ async def test_adding_a_note_and_correcting_its_category_in_the_drawer(live: Any
     assert [n["category"] for n in detail.notes] == [other]
 
 
+async def test_a_live_reload_keeps_what_is_being_typed_and_picked_in_the_drawer(live: Any) -> None:
+    """Someone else's change reloads the open drawer; a half-typed note and a category picked but not yet saved stay
+    (before, the reload put the select back, so "save" then re-saved the old category)."""
+    bw, url, ids, page = await admin_on_seeded_board(live)
+    await page.click('.card[data-number="HZ-DES"] button.open')
+    await page.fill("#note-text", "物流延迟，快递三天没有更新")
+    await page.click('#drawer form.note button[type="submit"]')
+    await page.wait_for_selector("#drawer form.relabel")
+    await page.wait_for_timeout(600)  # the note's own live reload (250 ms debounce) is over
+    other = await page.locator("#drawer form.relabel option:not([selected])").first.get_attribute("value")
+    await page.select_option("#drawer form.relabel select", other)
+    await page.fill("#note-text", "还差两卷布")
+    await page.press("#note-text", "ArrowLeft")  # the caret one character before the end
+    await page.evaluate("window.before = document.querySelector('#drawer form.note')")  # this copy is replaced
+    async with httpx.AsyncClient(base_url=url) as client:  # someone else moves another order
+        res = await client.post(f"/api/orders/{ids['SZ-SHIP']}/transition", json={"to": "awaiting_install"},
+                                headers={"authorization": f"Bearer {bw.tokens['li']}"})
+        assert res.status_code == 200
+    await page.wait_for_function("!document.body.contains(window.before)")  # the drawer was reloaded
+    assert await page.input_value("#note-text") == "还差两卷布"
+    assert await page.input_value("#drawer form.relabel select") == other
+    assert await page.evaluate("[document.activeElement.id, document.activeElement.selectionStart]") == ["note-text", 4]
+    await page.click('#drawer form.relabel button')  # saves the pick that survived the reload
+    await page.wait_for_selector(f'#drawer form.relabel option[value="{other}"][selected]', state="attached")
+    await page.click('#drawer form.note button[type="submit"]')
+    await page.wait_for_function("document.querySelectorAll('#drawer ul.notes > li').length === 2")
+    await page.wait_for_timeout(600)  # the second note's live reload is over too: the sent text is not back
+    assert await page.input_value("#note-text") == ""
+    detail = await bw.runtime.app_services().api.orders.get(str(ids["HZ-DES"]))
+    assert [n["text"] for n in detail.notes].count("还差两卷布") == 1
+    assert other in [n["category"] for n in detail.notes]
+
+
 async def test_a_second_browser_sees_the_change_live(live: Any) -> None:
     bw, url, browser = live
     await seed(bw)
