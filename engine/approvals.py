@@ -39,17 +39,21 @@ class KindOutcome:
     reject_closes: a rejection supersedes the order's other pending requests of the same kind.
     binds_order_version: a change of the order voids the request. A refund request is bound to its refund instead
                    (its `order_version` is `refund:<id>`), so two refunds of one order are two requests.
+    carries_on:    the decision is acted on outside the order (a refund approval's refund), so deciding one needs
+                   that kind's follow-up wired in (handlers.approvals.Deciders.follow_ups).
     """
 
     on_approved: Stage | None
     on_rejected: Stage | None
     reject_closes: bool
     binds_order_version: bool = True
+    carries_on: bool = False
 
 
 OUTCOMES: dict[Kind, KindOutcome] = {
     Kind.ORDER: KindOutcome(on_approved=Stage.DESIGNING, on_rejected=Stage.CANCELLED, reject_closes=True),
-    Kind.REFUND: KindOutcome(on_approved=None, on_rejected=None, reject_closes=False, binds_order_version=False),
+    Kind.REFUND: KindOutcome(on_approved=None, on_rejected=None, reject_closes=False, binds_order_version=False,
+                             carries_on=True),
 }
 NO_OUTCOME = KindOutcome(on_approved=None, on_rejected=None, reject_closes=False)  # an unknown kind moves nothing
 

@@ -79,6 +79,15 @@ class DecisionRefused(Exception):
         super().__init__(reason.value)
 
 
+class FollowUpMissing(RuntimeError):
+    """A wiring fault, not a person's: this entry point cannot decide approvals of this kind."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        super().__init__(f"approvals of kind {kind!r} need their follow-up in Deciders.follow_ups "
+                         f"(handlers.refunds.follow_ups for refunds); nothing was decided")
+
+
 def deciders(ctx: ChatContext) -> Deciders:
     return Deciders(ctx.repo, ctx.deadlines, ctx.delivery, ctx.follow_ups)
 
@@ -96,6 +105,10 @@ async def decide(deps: Deciders, approval_id: int, user: UserInfo, verdict: Verd
     view = await deps.repo.order(approval.order_id) if approval else None
     if approval is None or view is None:
         raise DecisionRefused(Refusal.NOT_FOUND)
+    if machine.outcome_of(approval.kind).carries_on and approval.kind not in deps.follow_ups:
+        # a side door wired without the kind's next step would store a decision nothing acts on (a refund left
+        # waiting for finance for good): refuse before anything is stored
+        raise FollowUpMissing(approval.kind)
     siblings = await deps.repo.approvals_of_order(approval.order_id)
     outcome = machine.decide(approval, user.as_actor(), verdict, now, current_order_version=view.version,
                              reason="-" if dry_run and not reason.strip() else reason,

@@ -5,12 +5,15 @@ from __future__ import annotations
 from decimal import Decimal
 
 import orjson
+import pytest
 from sqlalchemy import select
 
 from bot.settings import BUNDLED_RULES
 from engine.channels import default_adapters
 from engine.rules import load_rules
+from engine.approvals import Verdict
 from engine.tokens import Action, sign, version_ref
+from handlers.approvals import Deciders, FollowUpMissing, decide, deciders
 from handlers.chat import ButtonPressed, CommandReceived, Sender, TextReceived
 from handlers.dispatch import handle_event
 from handlers.intake import IntakeProcessor
@@ -165,8 +168,13 @@ async def test_a_later_level_does_not_escalate_before_its_card_went_out(world: W
 
 # --- outcomes by kind ------------------------------------------------------------------------------------------------
 
+async def _carry_on(approval, left, now) -> None:  # type: ignore[no-untyped-def]
+    """The refund kind's follow-up stand-in: these tests are about the decision, not the refund flow after it."""
+
+
 async def _confirmation_and_refund(w: World, ref: str) -> tuple[int, int, int]:
     """An order with a pending confirmation (a manager's) and a pending refund approval (finance, tg 300)."""
+    w.ctx.follow_ups = {"refund": _carry_on}
     await w.user("财务", "finance", [], tg="300")
     oid = await w.order(ref)
     return oid, await w.approval(oid), await w.approval(oid, kind="refund", role="finance", region=None)
@@ -231,3 +239,18 @@ async def test_follow_ups_run_by_kind_once_for_the_winning_decision(world: World
     assert calls[1:] == [("order", confirm, 0)]
     assert (await _row(w, APPROVALS, confirm)).status == "approved"  # a failing follow-up leaves the decision
     assert (await _row(w, ORDERS, oid)).stage == "designing"
+
+
+async def test_a_refund_approval_is_not_decided_through_wiring_without_its_follow_up(world: World) -> None:
+    """An entry point that forgot the refund follow-up would leave the refund waiting for finance for good: deciding
+    through it fails loudly and stores nothing, so the next press (through proper wiring) still decides."""
+    w = world
+    oid, _confirm, refund = await _confirmation_and_refund(w, "K10")
+    fin = await w.ctx.repo.user_by_identity("telegram", "300")
+    bare = Deciders(w.ctx.repo, w.ctx.deadlines, w.ctx.delivery)
+    with pytest.raises(FollowUpMissing, match="refund"):
+        await decide(bare, refund, fin, Verdict.APPROVE, "", w.clock.now())
+    assert (await _row(w, APPROVALS, refund)).status == "pending"
+    assert await decide(deciders(w.ctx), refund, fin, Verdict.APPROVE, "", w.clock.now())
+    assert (await _row(w, APPROVALS, refund)).status == "approved"
+    assert (await _row(w, ORDERS, oid)).stage == "pending_confirm"

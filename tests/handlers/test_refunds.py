@@ -217,7 +217,8 @@ async def test_finance_cannot_approve_a_refund_they_requested(world: World, proo
     r = await staff_refund(world, deps, oid, None, "x", f"user:{fin.id}")
     from handlers.approvals import DecisionRefused
     with pytest.raises(DecisionRefused):
-        await decide(Deciders(world.repo, world.rules), r.approval_id, fin, Verdict.APPROVE, "", world.clock.now())
+        await decide(Deciders(world.repo, world.rules, None, follow_ups(deps)), r.approval_id, fin, Verdict.APPROVE, "",
+                     world.clock.now())
 
 
 def _pdf() -> bytes:
