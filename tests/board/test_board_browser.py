@@ -21,6 +21,9 @@ import pytest
 import uvicorn
 from sqlalchemy import update
 
+from board.text import bt, words
+from bot.wiring.runtime import Runtime
+from engine.stages import Stage, label
 from tests.board.conftest import ORDERS, BoardWorld, build_board_world, seed_orders
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -51,17 +54,24 @@ async def serving(app: Any) -> AsyncIterator[str]:
         await task
 
 
-@pytest.fixture
-async def live(runtime: Any, db: Any, rules: Any) -> AsyncIterator[tuple[BoardWorld, str, Any]]:
-    """A served board with its world, and a launched browser."""
-    bw = await build_board_world(runtime, db, rules, real_events=True)
+@asynccontextmanager
+async def browsing(bw: BoardWorld) -> AsyncIterator[tuple[str, Any]]:
+    """The world's board served, and a launched browser: (server URL, browser)."""
     async with serving(bw.app) as url, async_api.async_playwright() as pw:
         bw.board.state.board.auth.base_url = url  # links point at this server
         browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
         try:
-            yield bw, url, browser
+            yield url, browser
         finally:
             await browser.close()
+
+
+@pytest.fixture
+async def live(runtime: Any, db: Any, rules: Any) -> AsyncIterator[tuple[BoardWorld, str, Any]]:
+    """A served board with its world, and a launched browser."""
+    bw = await build_board_world(runtime, db, rules, real_events=True)
+    async with browsing(bw) as (url, browser):
+        yield bw, url, browser
 
 
 async def seed(bw: BoardWorld) -> dict[str, int]:
@@ -241,6 +251,55 @@ async def _id(bw: BoardWorld, number: str) -> int:
     detail = await bw.runtime.app_services().api.orders.get(f"tmall:{number}", with_history=False)
     assert detail is not None
     return detail.order.id
+
+
+async def test_the_whole_page_in_english(settings: Any, db: Any, rules: Any) -> None:
+    """ORDERHUB_LANGUAGE=en: the sign-in page, the columns, the drawer, the live badge and the toasts of a move, a
+    refused move and a note are English (the orders' own data, names and cities, stay as they are)."""
+    rt = Runtime.build(settings.model_copy(update={"language": "en"}))
+    await rt.queue.ensure_group()
+    await rt.start_rules(watch=False)
+    try:
+        bw = await build_board_world(rt, db, rules, real_events=True)
+        async with browsing(bw) as (url, browser):
+            await seed(bw)
+            uid = await bw.staff("li", "admin")
+            ctx = await browser.new_context(locale="en-US")
+            page = await ctx.new_page()
+            await page.goto(await bw.link(uid))
+            assert (await page.text_content("#sign-in") or "").strip() == words("en")["login.button"]
+            await page.click("#sign-in")
+            await page.wait_for_selector("#live.on")
+            assert await page.get_attribute("html", "lang") == "en"
+            assert await page.text_content("#live") == words("en")["live"]
+            heads = await page.locator("section.column h2 .label").all_text_contents()
+            stages = await page.locator("section.column").evaluate_all("els => els.map(e => e.dataset.stage)")
+            assert len(heads) == 6 and heads == [label(s, "en") for s in stages]
+            assert not cjk(" ".join(heads) + (await page.text_content("header") or ""))
+
+            await page.click('.card[data-number="GZ-DES"] button.move')
+            await page.wait_for_selector("#toast:not([hidden])")  # the server's answer to the move
+            assert await page.text_content("#toast") == bt("moved", "en", order="GZ-DES", stage=label(Stage.ORDERED, "en"))
+            await page.drag_and_drop('.card[data-number="HZ-WAIT"]', 'section.column[data-stage="designing"]')
+            await page.locator("#toast.error").wait_for()
+            refused = await page.text_content("#toast.error") or ""
+            assert refused.startswith(bt("refused", "en", reason="")) and not cjk(refused)
+
+            await page.click('.card[data-number="HZ-DES"] button.open')
+            await page.wait_for_selector("#drawer form.note")
+            chrome = await page.locator("#drawer h3").all_text_contents()
+            assert words("en")["drawer.history"] in chrome and not cjk(" ".join(chrome))
+            await page.fill("#note-text", "courier has not updated in three days")
+            await page.click('#drawer form.note button[type="submit"]')
+            await page.wait_for_selector("#drawer form.relabel")
+            note = await page.text_content("#toast") or ""
+            assert note.startswith(bt("note.saved", "en", category="")[:10]) and not cjk(note)
+    finally:
+        await rt.close()
+
+
+def cjk(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
 
 
 async def test_used_or_expired_links_are_refused(live: Any) -> None:
