@@ -36,6 +36,8 @@ class Action(StrEnum):
     GROUP_ACK = "ga"  # a grouped stall card: acknowledge every order on it
     GROUP_SNOOZE = "gs"
     GROUP_PAGE = "gp"  # ref: the page to show
+    ASSIGN_MENU = "om"  # a stall card's "assign": the menu of who may own the order (id: order, ref: page)
+    ASSIGN_SET = "os"  # make that person the owner (id: order, ref: their user id)
 
 
 class TokenError(ValueError):

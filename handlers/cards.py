@@ -195,16 +195,20 @@ def stall_card(view: ChatOrderView, alert_id: int, level: int, overdue: timedelt
                levels: Sequence[int] | None = None, acked: bool = False, role: str | None = None,
                roles: Sequence[str] | None = None) -> Card:
     """The alert; `levels` (with their rung `roles`): every escalation level it announces (a late scan reaches
-    several at once). Once acknowledged it no longer offers 确认 (snooze, advance and details stay)."""
+    several at once). Once acknowledged it no longer offers 确认 (snooze, advance and details stay). An escalated
+    alert, or one about an order nobody owns, also offers 指派负责人 (handlers.owner_chat: who may own it)."""
     o = view.order
     stage = o.stage.value
     buttons: tuple[Button, ...] = ()
     if with_buttons:
         ack = () if acked else (Button(t("btn.ack", language), sign(key, Action.ACK, alert_id, stage)),)
+        assign = (Button(owner_t("assign.btn", language), sign(key, Action.ASSIGN_MENU, o.id, "0")),) \
+            if level >= 1 or view.owner_user_id is None else ()
         buttons = (
             *ack,
             Button(t("btn.snooze", language), sign(key, Action.SNOOZE, alert_id, stage)),
             Button(t("btn.advance", language), sign(key, Action.ADVANCE, alert_id, stage)),
+            *assign,
             Button(t("btn.details", language), sign(key, Action.ORDER_DETAILS, o.id)),
         )
     warning = level < 0  # the warning before the breach: time left instead of overdue

@@ -15,7 +15,7 @@ from handlers.chat_context import ChatContext
 from handlers.replies import toast
 
 # The chat flows that own buttons, each with its `ACTIONS` and `on_button`; any other action is a query's.
-BUTTON_FLOWS = (approvals, stalls, note_chat, carrier_switch, refund_chat, alert_groups)
+BUTTON_FLOWS = (approvals, stalls, note_chat, carrier_switch, refund_chat, alert_groups, owner_chat)
 
 
 async def handle_event(event: InboundEvent, ctx: ChatContext) -> None:

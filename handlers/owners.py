@@ -73,6 +73,10 @@ class OwnerStore(Protocol):
     async def set_owner(self, order_id: int, previous: int | None, user_id: int, actor: str, now: datetime,
                         detail: dict[str, Any]) -> bool: ...
 
+    async def staff(self, limit: int) -> list[Candidate]:
+        """Active staff (no customers) with their open orders as `load`, at most `limit` of them."""
+        ...
+
 
 def may_assign(actor: Assigner, region: str | None) -> bool:
     """Admins anywhere; a manager only for an order of one of their regions (an order of no region: admins)."""
@@ -114,6 +118,23 @@ async def assign(store: OwnerStore, actor: Assigner, ref: str, name: str, now: d
     if not await store.set_owner(order.id, order.owner_user_id, target.user_id, actor.name, now, detail):
         raise AssignRefused("changed", "the order's owner changed while you were assigning it; look again")
     return Assigned(order.id, order.key, target.name, order.owner_name)
+
+
+MAX_CHOICES = 200  # staff read for a chat menu; a merchant's dozen people (or a few hundred) all fit
+
+
+async def assign_choices(store: OwnerStore, actor: Assigner, order_id: int) -> tuple[OrderOwnerFacts, list[Candidate]]:
+    """Who `actor` may make the owner of the order (a chat menu's buttons): the same checks as `assign`, so a menu
+    never offers what pressing would refuse. Least loaded first; managers and admins after the people who do the
+    work; the current owner is left out. Raises AssignRefused (order_not_found | forbidden)."""
+    order = await store.order(str(order_id))
+    if order is None:
+        raise AssignRefused("order_not_found", f"no order {order_id}")
+    if not may_assign(actor, order.region):
+        raise AssignRefused("forbidden", f"a {actor.role} may not reassign an order of {order.region or 'no region'}")
+    fitting = [c for c in await store.staff(MAX_CHOICES)
+               if c.active and c.user_id != order.owner_user_id and allowed_for_region(c.role, c.regions, order.region)]
+    return order, sorted(fitting, key=lambda c: (c.role in ("manager", "admin"), c.load, c.name))
 
 
 # --- deactivating an owner ------------------------------------------------------------------------------------------

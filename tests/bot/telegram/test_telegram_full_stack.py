@@ -26,7 +26,7 @@ from bot.settings import Settings
 from bot.platforms.telegram.runner import SECRET_HEADER, UpdateConsumer
 from bot.platforms.telegram.service import TelegramService, webhook_secret
 from bot.wiring.runtime import Runtime
-from storage.models import ApprovalRow, AuditRow, OrderRow
+from storage.models import ApprovalRow, AuditRow, OrderRow, UserRow
 from tests.bot.stack_support import OrderStack, one_row
 from tests.standins.telegram_api import TelegramStandIn, parse_html
 
@@ -195,3 +195,34 @@ async def test_advance_on_a_stall_card_never_bypasses_the_pending_approval(stack
     order = await one_row(db, OrderRow, OrderRow.id == order.id)
     assert order.stage == "designing"
     assert (await one_row(db, ApprovalRow, ApprovalRow.order_id == order.id)).status == "approved"
+
+
+async def test_assign_from_a_stall_card(stack: Stack, db: AsyncEngine) -> None:
+    """Nobody owns a stalled order: its manager presses 指派负责人, picks a person from the menu, the order is theirs
+    and the menu says so (editMessageText); a second press of that person changes nothing."""
+    _approval, order, stall_card = await stack.stall_awaiting_approval(db, 41, "8000.00", "广州")
+    await stack.runtime.users.add("南跟单", "supply_chain", ["华南"], None, None, stack.runtime.clock.now())
+    await stack.press(202, stall_card, data=_button(stall_card, "指派负责人"))
+    assert await stack.consumer().drain() == 1
+    menu = stack.cards()[-1]
+    assert menu["chat_id"] == "202" and parse_html(menu["text"]).startswith("指派 generic:G00000041 的负责人")
+    assert [b["text"] for row in menu["reply_markup"]["inline_keyboard"] for b in row] == \
+        ["南跟单（0 单）", "南区经理（0 单）"]
+
+    pick = _button(menu, "南跟单（0 单）")
+    await stack.press(202, menu, data=pick)
+    assert await stack.consumer().drain() == 1
+    assert stack.api.ok_calls("answerCallbackQuery")[-1]["text"] == "已指派给 南跟单"
+    [edit] = stack.api.ok_calls("editMessageText")
+    assert (edit["chat_id"], int(edit["message_id"])) == ("202", menu["message_id"])
+    assert "负责人已改为 南跟单（原：无）" in parse_html(edit["text"]) and "reply_markup" not in edit
+    person = await one_row(db, UserRow, UserRow.name == "南跟单")
+    assert (await one_row(db, OrderRow, OrderRow.id == order.id)).owner_user_id == person.id
+
+    await stack.press(202, menu, data=pick)  # a client still showing the old buttons
+    assert await stack.consumer().drain() == 1
+    assert stack.api.ok_calls("answerCallbackQuery")[-1]["text"].startswith("此人已不能负责该订单")
+    assert len(stack.api.ok_calls("editMessageText")) == 1
+    async with db.connect() as conn:
+        assert (await conn.execute(select(AuditRow.__table__.c.id)
+                                   .where(AuditRow.__table__.c.action == "order.assigned"))).all().__len__() == 1

@@ -27,7 +27,7 @@ from bot.platforms.inbound.consumer import InboundConsumer
 from bot.settings import Settings
 from bot.wiring.runtime import Runtime
 from storage.chat_repo import SqlChatRepo
-from storage.models import ApprovalRow, ChatIdentityRow, OrderRow
+from storage.models import ApprovalRow, ChatIdentityRow, OrderRow, UserRow
 from tests.bot.stack_support import OrderStack, one_row
 from tests.bot.wecom.test_wecom_callback import AES_KEY, TOKEN, click_xml, encrypted, message_xml
 from tests.standins.wecom_api import AGENT_ID, WecomStandIn
@@ -226,3 +226,25 @@ async def test_advance_on_a_stall_card_never_bypasses_the_pending_approval(stack
     order = await one_row(db, OrderRow, OrderRow.id == order.id)
     assert order.stage == "designing"
     assert (await one_row(db, ApprovalRow, ApprovalRow.order_id == order.id)).status == "approved"
+
+
+async def test_assign_from_a_stall_card(stack: Stack, db: AsyncEngine) -> None:
+    """Issue 10's left-over on WeCom: 指派负责人 on the stall card of an order nobody owns, a person from the menu
+    card, the order is theirs and the menu card is edited to say so."""
+    _approval, order, stall_card = await stack.stall_awaiting_approval(db, 41, "8000.00", "广州")
+    await stack.runtime.users.add("南跟单", "supply_chain", ["华南"], None, None, stack.runtime.clock.now())
+    assign = next(b["key"] for b in stall_card["button_list"] if b["text"] == "指派负责人")
+    await stack.click("nan1", stall_card, key=assign)
+    assert await stack.drain() == 1
+    menu = stack.cards()[-1]
+    assert menu["touser"] == "nan1" and menu["main_title"]["title"] == "指派 generic:G00000041 的负责人"
+    assert [b["text"] for b in menu["button_list"]] == ["南跟单（0 单）", "南区经理（0 单）"]
+
+    await stack.click("nan1", menu, key=menu["button_list"][0]["key"])
+    assert await stack.drain() == 1
+    assert stack.texts("nan1")[-1] == "已指派给 南跟单"  # WeCom has no toasts: a short message
+    [edit] = stack.api.ok_calls("message/update_template_card")  # its buttons give way to what was done
+    assert edit["userids"] == ["nan1"] and "template_card" not in edit
+    assert edit["button"]["replace_name"].startswith("✅") and stack.api.cards[menu["task_id"]]["replaced"]
+    person = await one_row(db, UserRow, UserRow.name == "南跟单")
+    assert (await one_row(db, OrderRow, OrderRow.id == order.id)).owner_user_id == person.id
