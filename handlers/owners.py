@@ -120,7 +120,7 @@ async def assign(store: OwnerStore, actor: Assigner, ref: str, name: str, now: d
     return Assigned(order.id, order.key, target.name, order.owner_name)
 
 
-MAX_CHOICES = 200  # staff read for a chat menu; a merchant's dozen people (or a few hundred) all fit
+MAX_CHOICES = 1000  # staff read for a chat menu (before the region filter): a merchant's people all fit
 
 
 async def assign_choices(store: OwnerStore, actor: Assigner, order_id: int) -> tuple[OrderOwnerFacts, list[Candidate]]:

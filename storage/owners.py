@@ -126,17 +126,21 @@ class SqlOwners:
         return None if r is None else Candidate(r.id, r.name, r.role, tuple(r.regions or ()), bool(r.active))
 
     async def staff(self, limit: int) -> list[Candidate]:
-        """Active staff and their open orders, by name; one grouped count, not one query per person."""
-        open_orders = (select(ORDERS.c.owner_user_id.label("uid"), func.count().label("n"))
-                       .where(ORDERS.c.owner_user_id.is_not(None), ORDERS.c.stage.not_in(_END))
-                       .group_by(ORDERS.c.owner_user_id).subquery())
+        """Active staff and their open orders, by name: one read of the people, then one grouped count over the
+        (owner, stage) index for just them (never a scan of every order ever owned)."""
         async with self.engine.connect() as conn:
             rows = (await conn.execute(
-                select(USERS.c.id, USERS.c.name, USERS.c.role, USERS.c.regions, open_orders.c.n)
-                .select_from(USERS.outerjoin(open_orders, open_orders.c.uid == USERS.c.id))
+                select(USERS.c.id, USERS.c.name, USERS.c.role, USERS.c.regions)
                 .where(USERS.c.active.is_(True), USERS.c.role != "customer")
                 .order_by(USERS.c.name).limit(limit))).all()
-        return [Candidate(r.id, r.name, r.role, tuple(r.regions or ()), True, int(r.n or 0)) for r in rows]
+            loads: dict[int, int] = {}
+            if rows:
+                counted = (await conn.execute(
+                    select(ORDERS.c.owner_user_id, func.count())
+                    .where(ORDERS.c.owner_user_id.in_([r.id for r in rows]), ORDERS.c.stage.not_in(_END))
+                    .group_by(ORDERS.c.owner_user_id))).all()
+                loads = {int(u): int(n) for u, n in counted}
+        return [Candidate(r.id, r.name, r.role, tuple(r.regions or ()), True, loads.get(r.id, 0)) for r in rows]
 
     async def set_owner(self, order_id: int, previous: int | None, user_id: int, actor: str, now: datetime,
                         detail: dict[str, Any]) -> bool:
