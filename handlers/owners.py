@@ -133,7 +133,7 @@ async def assign_choices(store: OwnerStore, actor: Assigner, order_id: int) -> t
     if not may_assign(actor, order.region):
         raise AssignRefused("forbidden", f"a {actor.role} may not reassign an order of {order.region or 'no region'}")
     fitting = [c for c in await store.staff(MAX_CHOICES)
-               if c.active and c.user_id != order.owner_user_id and allowed_for_region(c.role, c.regions, order.region)]
+               if c.user_id != order.owner_user_id and allowed_for_region(c.role, c.regions, order.region)]
     return order, sorted(fitting, key=lambda c: (c.role in ("manager", "admin"), c.load, c.name))
 
 

@@ -224,5 +224,6 @@ async def test_assign_from_a_stall_card(stack: Stack, db: AsyncEngine) -> None:
     assert stack.api.ok_calls("answerCallbackQuery")[-1]["text"].startswith("此人已不能负责该订单")
     assert len(stack.api.ok_calls("editMessageText")) == 1
     async with db.connect() as conn:
-        assert (await conn.execute(select(AuditRow.__table__.c.id)
-                                   .where(AuditRow.__table__.c.action == "order.assigned"))).all().__len__() == 1
+        audited = (await conn.execute(select(AuditRow.__table__.c.id)
+                                      .where(AuditRow.__table__.c.action == "order.assigned"))).all()
+    assert len(audited) == 1
